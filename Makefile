@@ -1,0 +1,42 @@
+# The two commands: `make demo` (the main job on the built-in default) and `make test`.
+# Each installs what it needs (scripts/setup.sh), builds with Meson/Ninja, and runs.
+BUILD   ?= build
+PREFIX  ?= /usr/local
+OUT     ?= demo-out
+NOETHER := $(BUILD)/noether
+
+.PHONY: all setup build demo test bench install clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --prefix=$(abspath $(PREFIX))
+
+build: setup $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+demo: build
+	$(NOETHER) demo -o $(OUT)
+
+# Exact comparisons need one BLAS thread (OpenBLAS differs in the last bits otherwise).
+test: build
+	OPENBLAS_NUM_THREADS=1 $(BUILD)/noether-tests --jobs 2
+
+# Benchmarks are programs, not tests: they print measured ratios and never fail on time.
+bench: setup $(BUILD)/build.ninja
+	NOETHER_EXTRA_PACKAGES="python3-torch python3-numpy" scripts/setup.sh
+	ninja -C $(BUILD) noether-bench
+	$(BUILD)/noether-bench
+	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then \
+	  OMP_NUM_THREADS=2 /usr/bin/python3 bench/bench_torch.py --csv $(BUILD)/bench.csv; \
+	else echo "bench: /usr/bin/python3 has no torch; PyTorch comparison skipped"; fi
+
+install: build
+	meson configure $(BUILD) --prefix=$(abspath $(PREFIX))
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(OUT)

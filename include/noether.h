@@ -1,0 +1,293 @@
+/*
+ * noether.h: the whole public API of libnoether.
+ *
+ * noether turns "this network is invariant or equivariant under this transformation of
+ * its parameters" into measured facts: exact gradients, Hessian-vector products and the
+ * identities of THEORY.md.  Data flows one way:
+ *
+ *     spec / data  ->  model (layers, parameter layout)  ->  engine (loss, g, Hv, H)
+ *
+ * Conventions (GSL-like):
+ *   - every name starts with nt_; every fallible call returns NT_OK or an error code and
+ *     fills an nt_error whose message names the file, field or flag that was wrong;
+ *   - workspaces (nt_engine) are allocated once and passed in; no hidden global state;
+ *   - parameters are one flat float64 vector theta of length d, laid out as INTERFACE.md
+ *     says (PyTorch's order for nn.Sequential of nn.Linear: W (n_out x n_in) then b).
+ */
+#ifndef NOETHER_H
+#define NOETHER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NT_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+/* The codes double as the command-line exit codes (INTERFACE.md). */
+enum { NT_OK = 0, NT_EFAIL = 1, NT_EINPUT = 2 };
+
+typedef struct {
+    int code;       /* NT_OK, NT_EFAIL or NT_EINPUT */
+    char msg[512];  /* one line naming what was wrong */
+} nt_error;
+
+/* Sets err (if not NULL) to code and the printf-style message; returns code. */
+int nt_fail(nt_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ arrays (NPY) */
+
+/* A dense C-order array held as float64 whatever its dtype on disk.  NPY files are
+ * version 1.0/2.0, little-endian '<f8', '<i8' or '<i4' (integers converted, is_int set). */
+typedef struct {
+    int ndim;
+    int64_t shape[4];
+    int64_t size;   /* product of the shape */
+    int is_int;     /* the file held integers */
+    double *data;
+} nt_array;
+
+int nt_npy_read(const char *path, nt_array *a, nt_error *err);
+/* Writes '<f8' version 1.0, whole or not at all (temporary file, then rename). */
+int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *shape,
+                 nt_error *err);
+void nt_array_free(nt_array *a);
+
+/* ------------------------------------------------------------------ model */
+
+typedef enum {
+    NT_ACT_IDENTITY, NT_ACT_RELU, NT_ACT_LEAKY_RELU, NT_ACT_TANH, NT_ACT_SIGMOID,
+    NT_ACT_SOFTPLUS, NT_ACT_GELU, NT_ACT_SQUARE, NT_ACT_COUNT
+} nt_act;
+
+typedef enum {
+    NT_LOSS_MSE, NT_LOSS_CROSS_ENTROPY, NT_LOSS_LOGISTIC, NT_LOSS_EXPONENTIAL, NT_LOSS_COUNT
+} nt_loss;
+
+typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT } nt_layer_kind;
+
+typedef struct {
+    nt_layer_kind kind;
+    int units;      /* dense: output width */
+    int bias;       /* dense: has a bias vector */
+    nt_act act;     /* act: which activation */
+    double alpha;   /* leaky_relu slope */
+} nt_layer;
+
+/* One parameter tensor of the layout: name as in PyTorch's state_dict of the same
+ * nn.Sequential ("0.weight", "0.bias", "2.weight", ...). */
+typedef struct {
+    char name[32];
+    int layer;          /* index into model.layers */
+    int64_t offset;     /* first coordinate in theta */
+    int ndim;
+    int64_t shape[2];
+    int64_t size;
+} nt_tensor;
+
+typedef struct {
+    int input;          /* features per sample */
+    int output;         /* K, the width of f */
+    int n_layers;
+    nt_layer *layers;
+    nt_loss loss;
+    double weight_decay;  /* gamma: L_gamma = L + (gamma/2)|theta|^2 */
+    int64_t d;            /* number of parameters */
+    int n_tensors;
+    nt_tensor *tensors;
+} nt_model;
+
+/* Copies layers and derives output width and layout; NT_EINPUT on impossible sizes. */
+int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
+                  nt_loss loss, double weight_decay, nt_error *err);
+void nt_model_free(nt_model *m);
+
+const char *nt_act_name(nt_act a);
+int nt_act_parse(const char *name, nt_act *a);     /* 0 on success */
+const char *nt_loss_name(nt_loss l);
+int nt_loss_parse(const char *name, nt_loss *l);   /* 0 on success */
+
+/* sigma(z), sigma'(z), sigma''(z) (any output pointer may be NULL). */
+void nt_act_eval(nt_act a, double alpha, double z, double *s, double *ds, double *d2s);
+
+/* Per-sample loss l(f, y) on K outputs, its gradient u = dl/df (may be NULL) and
+ * U w = (d2l/df2) w for a given w (both NULL-able).  Exact definitions: INTERFACE.md. */
+double nt_loss_eval(nt_loss l, int K, const double *f, const double *y, double *u);
+void nt_loss_hess_apply(nt_loss l, int K, const double *f, const double *y,
+                        const double *w, double *Uw);
+
+typedef enum { NT_INIT_HE, NT_INIT_XAVIER, NT_INIT_NORMAL } nt_init_scheme;
+
+typedef struct {
+    uint64_t seed;
+    nt_init_scheme scheme;
+    double std;       /* "normal": weight standard deviation */
+    double bias_std;  /* biases ~ N(0, bias_std^2); 0 gives zero biases */
+} nt_init;
+
+/* Seeded initialization: each tensor draws from its own stream (seed, tensor index), so
+ * the values do not depend on anything but the seed and the layout. */
+void nt_init_params(const nt_model *m, const nt_init *init, double *theta);
+
+/* ------------------------------------------------------------------ random numbers */
+
+/* Counter-based: the i-th draw of stream (seed, stream) is a pure function of the three,
+ * so sharded or resumed runs can reproduce one another. */
+uint64_t nt_rand_u64(uint64_t seed, uint64_t stream, uint64_t i);
+double nt_rand_uniform(uint64_t seed, uint64_t stream, uint64_t i);  /* in (0, 1) */
+double nt_rand_normal(uint64_t seed, uint64_t stream, uint64_t i);   /* N(0, 1) */
+
+/* ------------------------------------------------------------------ data */
+
+/* n samples: x is n x dim (C order), y is n x ydim.  For cross_entropy y holds the class
+ * id (ydim 1); for logistic/exponential y is -1 or +1 (ydim 1); for mse y is the target. */
+typedef struct {
+    int64_t n;
+    int dim;
+    int ydim;
+    double *x;
+    double *y;
+} nt_dataset;
+
+typedef struct {
+    nt_dataset train;
+    nt_dataset test;     /* n == 0 when the source has no held-out split */
+    char desc[256];      /* one line: where the data came from */
+} nt_data;
+
+void nt_dataset_free(nt_dataset *ds);
+void nt_data_free(nt_data *data);
+
+/* Readers behind the data sources (also usable on their own). */
+/* CSV (plain or gzipped): rows of numbers; a first line with a non-numeric field is a
+ * header and skipped.  Returns the rows as an n x cols array. */
+int nt_csv_read(const char *path, nt_array *a, nt_error *err);
+/* IDX (plain or gzipped, ubyte): images n x rows x cols or labels n. */
+int nt_idx_read(const char *path, nt_array *a, nt_error *err);
+/* The CSVs built into the library ("iris", "wine", "breast_cancer"): same as nt_csv_read. */
+int nt_builtin_csv(const char *name, nt_array *a, nt_error *err);
+
+/* ------------------------------------------------------------------ spec */
+
+typedef enum { NT_DATA_NPY, NT_DATA_CSV, NT_DATA_IDX, NT_DATA_TEACHER, NT_DATA_BUILTIN } nt_data_source;
+typedef enum { NT_OPT_GD, NT_OPT_SGD, NT_OPT_MOMENTUM, NT_OPT_ADAM } nt_optimizer;
+
+#define NT_PATH_MAX 1024
+#define NT_MAX_HIDDEN 8
+
+typedef struct {
+    nt_data_source source;
+    char x[NT_PATH_MAX], y[NT_PATH_MAX];          /* npy */
+    char path[NT_PATH_MAX];                       /* csv */
+    char name[64];                                /* builtin: iris, wine, breast_cancer */
+    int label_column;                             /* csv/builtin: -1 = last */
+    char images[NT_PATH_MAX], labels[NT_PATH_MAX];/* idx (train) */
+    char test_images[NT_PATH_MAX], test_labels[NT_PATH_MAX];
+    int64_t limit;                                /* at most this many samples, 0 = all */
+    int standardize;                              /* z-score each feature (train stats) */
+    double test_fraction;                         /* seeded held-out split (csv, builtin, npy, teacher) */
+    uint64_t split_seed;
+    /* teacher: x ~ N(0, I); y from a random network input -> hidden... -> output */
+    int64_t n;
+    uint64_t seed;
+    int n_hidden, hidden[NT_MAX_HIDDEN];
+    nt_act teacher_act;
+    double noise;                                 /* mse: Gaussian noise on targets */
+} nt_data_spec;
+
+typedef struct {
+    nt_optimizer optimizer;
+    double lr;
+    int64_t steps;
+    int64_t batch;      /* 0 = full batch */
+    uint64_t seed;
+    double momentum, beta1, beta2, eps;
+    int64_t log_every, checkpoint_every;
+} nt_train_spec;
+
+typedef struct {
+    int64_t every;
+    int top, bottom;
+} nt_analysis_spec;
+
+typedef struct {
+    char name[64];
+    int discrete;                          /* 0: continuous (A, c, B); 1: discrete (T, rho) */
+    char matrix[NT_PATH_MAX];              /* A (continuous) or T (discrete) */
+    char shift[NT_PATH_MAX];               /* c, may be empty */
+    char output[NT_PATH_MAX];              /* B or rho, may be empty */
+} nt_transform_spec;
+
+typedef struct {
+    char path[NT_PATH_MAX];    /* the spec file ("<builtin>" for the default) */
+    char dir[NT_PATH_MAX];     /* its folder: relative paths in the spec start here */
+    nt_model model;
+    nt_data_spec data;
+    nt_init init;
+    nt_train_spec train;
+    nt_analysis_spec analysis;
+    int n_transforms;
+    nt_transform_spec *transforms;
+} nt_spec;
+
+/* Parses and validates a spec; unknown keys, wrong types and impossible sizes give
+ * NT_EINPUT with the key named ("spec.json: model.layers[2].dense: ..."). */
+int nt_spec_load(const char *path, nt_spec *spec, nt_error *err);
+int nt_spec_parse(const char *json, const char *path, nt_spec *spec, nt_error *err);
+void nt_spec_free(nt_spec *spec);
+/* The built-in default: a ReLU MLP with a softmax head on the wine data. */
+const char *nt_default_spec_json(void);
+/* Loads the spec's data and checks it against the model (dims, label range). */
+int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err);
+/* Reads a parameter vector of length d from NPY ((d,) or (1, d)). */
+int nt_params_read(const char *path, const nt_model *m, double *theta, nt_error *err);
+
+/* ------------------------------------------------------------------ engine */
+
+/* The differentiation engine: a tape of tensor operations (one per layer plus the loss
+ * head), each with forward, tangent, adjoint and adjoint-tangent rules.  A workspace is
+ * sized once for (model, chunk of samples, block of k tangents); data sets larger than
+ * the chunk are processed chunk by chunk, the per-sample sums accumulated and divided by N
+ * once at the end.  All entry points evaluate L_gamma, with weight decay included. */
+typedef struct nt_engine nt_engine;
+
+nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
+void nt_engine_free(nt_engine *e);
+int nt_engine_k(const nt_engine *e);
+
+/* L_gamma(theta). */
+double nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds);
+/* L_gamma and g = grad L_gamma (length d). */
+double nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *g);
+/* Exact Hessian-vector products by forward-over-reverse: V is k x d (row j = v_j,
+ * k <= nt_engine_k(e)), HV is k x d with row j = H_gamma v_j.  g (may be NULL) receives the
+ * gradient, computed on the way.  Returns L_gamma. */
+double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
+              const double *V, double *HV, double *g);
+/* Dense d x d Hessian of L_gamma from blocks of products with unit vectors. */
+void nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H);
+
+/* Model outputs F (n x K) for every sample. */
+void nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F);
+/* Output Jacobian-vector products: Fdot[n, j, :] = J_n v_j, Fdot is n x k x K. */
+void nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
+            const double *V, double *Fdot);
+/* Output vector-Jacobian product summed over samples: out = sum_n J_n^T Fbar[n, :]
+ * (Fbar is n x K; no 1/N, no weight decay). */
+void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar,
+            double *out);
+
+/* ------------------------------------------------------------------ small helpers */
+
+double nt_norm2(int64_t n, const double *x);                       /* Euclidean norm */
+double nt_rel_diff(int64_t n, const double *a, const double *b);   /* |a-b| / max(|a|+|b|, tiny) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NOETHER_H */

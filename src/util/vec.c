@@ -1,0 +1,23 @@
+/* vec.c: small vector helpers shared by the engine, the commands and the tests. */
+#include <math.h>
+#include <cblas.h>
+#include "noether.h"
+
+double nt_norm2(int64_t n, const double *x)
+{
+    return cblas_dnrm2((int)n, x, 1);
+}
+
+/* The relative residual of THEORY.md §6: |a - b| / max(|a| + |b|, 1e-300). */
+double nt_rel_diff(int64_t n, const double *a, const double *b)
+{
+    double diff = 0, na = 0, nb = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double t = a[i] - b[i];
+        diff += t * t;
+        na += a[i] * a[i];
+        nb += b[i] * b[i];
+    }
+    double den = sqrt(na) + sqrt(nb);
+    return sqrt(diff) / (den > 1e-300 ? den : 1e-300);
+}

@@ -1,0 +1,20 @@
+/* helpers.h: shared by the Criterion tests: temporary folders, running the built
+ * noether binary as a real process, and small fixtures. */
+#ifndef NT_TEST_HELPERS_H
+#define NT_TEST_HELPERS_H
+#include <stdint.h>
+#include "noether.h"
+
+/* A fresh temporary folder (mkdtemp under /tmp); the path is static storage per call site
+ * copied into buf (size >= 256). */
+void tmpdir_new(char *buf);
+/* path = dir/name into buf (size NT_PATH_MAX). */
+void path_join(char *buf, const char *dir, const char *name);
+/* Writes text to a file; aborts the test on failure. */
+void write_text(const char *path, const char *text);
+/* Runs `NOETHER_BIN args` through /bin/sh, stdout and stderr captured (malloc'd, may be
+ * NULL-ed by passing NULL).  Returns the exit code, or -1 if it did not exit normally. */
+int run_noether(const char *args, char **out, char **err);
+/* Fills x with N(0, scale^2) draws of stream `stream`. */
+void fill_normal(double *x, int64_t n, double scale, uint64_t stream);
+#endif
