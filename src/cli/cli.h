@@ -1,0 +1,58 @@
+/* cli.h: what the subcommands share: option parsing, loading a job (spec, data,
+ * parameters), writing files whole, and the uniform error exit. */
+#ifndef NT_CLI_H
+#define NT_CLI_H
+#include <cJSON.h>
+#include "noether.h"
+
+/* One option of a command: "--name" takes a value unless flag is set. */
+typedef struct {
+    const char *name;
+    int flag;            /* 1: a switch, no value */
+    const char **value;  /* where the value (or "1" for a switch) goes */
+} cli_opt;
+
+/* Parses argv[1..]: options from opts, at most one positional (the spec) into *spec.
+ * --help prints usage and exits 0; anything unknown exits 2 naming it. */
+void cli_parse(const char *cmd, const char *usage, int argc, char **argv, const cli_opt *opts,
+               const char **spec);
+/* Prints "noether CMD: message" on stderr and exits with the error's code. */
+void cli_die(const char *cmd, const nt_error *err) __attribute__((noreturn));
+/* Same, for a usage problem (exit 2). */
+void cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+
+/* A loaded job: spec (or the built-in default when spec_path is NULL), data, theta. */
+typedef struct {
+    nt_spec spec;
+    nt_data data;
+    double *theta;
+} cli_job;
+
+/* Loads everything; theta from params_path or the spec's seeded initialization.
+ * Exits through cli_die on error. */
+void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const char *params_path);
+void cli_job_free(cli_job *job);
+/* An engine for the job's training set with room for k tangents. */
+nt_engine *cli_engine(const cli_job *job, int k);
+
+/* Writes text to path whole or not at all (temporary file, then rename). */
+int cli_write_file(const char *path, const char *text, nt_error *err);
+/* Prints a cJSON document on stdout (and frees it). */
+void cli_print_json(cJSON *doc);
+/* Creates a directory (and its parents); exits on failure. */
+void cli_mkdir(const char *cmd, const char *dir);
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
+/* The model, layout and data of a job: as text, and as the JSON of noether info. */
+void cli_describe(FILE *f, const cli_job *job);
+cJSON *cli_info_json(const cli_job *job);
+/* The gradient's norm per parameter tensor, as a JSON array of {name, grad_norm}. */
+cJSON *cli_tensor_norms(const nt_model *m, const double *g);
+
+int cmd_info(int argc, char **argv);
+int cmd_grad(int argc, char **argv);
+int cmd_hvp(int argc, char **argv);
+int cmd_hessian(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+#endif

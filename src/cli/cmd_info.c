@@ -1,0 +1,89 @@
+/* cmd_info.c: noether info: the parameter count d, the layout (name, offset, shape of each
+ * tensor) and the data summary. */
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+static const char usage[] =
+    "usage: noether info [SPEC] [--params P.npy] [--json]\n\n"
+    "Prints the model (layers, loss, weight decay), its parameter count d, the parameter\n"
+    "layout (name, offset and shape of each tensor: W (n_out x n_in) then b, layer by\n"
+    "layer, PyTorch's order) and a summary of the data.  Without SPEC: the built-in default.\n\n"
+    "  --json         one JSON document on stdout\n"
+    "  --params P     also check that P.npy fits the model (d values)\n";
+
+cJSON *cli_info_json(const cli_job *job)
+{
+    const nt_model *m = &job->spec.model;
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "spec", job->spec.path);
+    cJSON_AddNumberToObject(doc, "d", (double)m->d);
+    cJSON_AddNumberToObject(doc, "input", m->input);
+    cJSON_AddNumberToObject(doc, "output", m->output);
+    cJSON_AddStringToObject(doc, "loss", nt_loss_name(m->loss));
+    cJSON_AddNumberToObject(doc, "weight_decay", m->weight_decay);
+    cJSON *layers = cJSON_AddArrayToObject(doc, "layers");
+    for (int i = 0; i < m->n_layers; i++) {
+        const nt_layer *L = &m->layers[i];
+        cJSON *o = cJSON_CreateObject();
+        if (L->kind == NT_LAYER_DENSE) {
+            cJSON_AddNumberToObject(o, "dense", L->units);
+            cJSON_AddBoolToObject(o, "bias", L->bias);
+        } else {
+            cJSON_AddStringToObject(o, "act", nt_act_name(L->act));
+            if (L->act == NT_ACT_LEAKY_RELU) cJSON_AddNumberToObject(o, "alpha", L->alpha);
+        }
+        cJSON_AddItemToArray(layers, o);
+    }
+    cJSON *layout = cJSON_AddArrayToObject(doc, "layout");
+    for (int t = 0; t < m->n_tensors; t++) {
+        const nt_tensor *T = &m->tensors[t];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", T->name);
+        cJSON_AddNumberToObject(o, "offset", (double)T->offset);
+        cJSON *shape = cJSON_AddArrayToObject(o, "shape");
+        for (int a = 0; a < T->ndim; a++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)T->shape[a]));
+        cJSON_AddItemToArray(layout, o);
+    }
+    cJSON *data = cJSON_AddObjectToObject(doc, "data");
+    cJSON_AddStringToObject(data, "description", job->data.desc);
+    cJSON_AddNumberToObject(data, "train", (double)job->data.train.n);
+    cJSON_AddNumberToObject(data, "test", (double)job->data.test.n);
+    cJSON_AddNumberToObject(data, "features", job->data.train.dim);
+    return doc;
+}
+
+void cli_describe(FILE *f, const cli_job *job)
+{
+    const nt_model *m = &job->spec.model;
+    fprintf(f, "spec:    %s\nmodel:   %d", job->spec.path, m->input);
+    for (int i = 0; i < m->n_layers; i++) {
+        const nt_layer *L = &m->layers[i];
+        if (L->kind == NT_LAYER_DENSE) fprintf(f, " -> dense %d%s", L->units, L->bias ? "" : " (no bias)");
+        else fprintf(f, " -> %s", nt_act_name(L->act));
+    }
+    fprintf(f, "\nloss:    %s, weight decay %g\n", nt_loss_name(m->loss), m->weight_decay);
+    fprintf(f, "data:    %s\nparameters: d = %lld\n", job->data.desc, (long long)m->d);
+    fprintf(f, "  %-14s %10s  %s\n", "tensor", "offset", "shape");
+    for (int t = 0; t < m->n_tensors; t++) {
+        const nt_tensor *T = &m->tensors[t];
+        if (T->ndim == 2)
+            fprintf(f, "  %-14s %10lld  %lld x %lld\n", T->name, (long long)T->offset,
+                    (long long)T->shape[0], (long long)T->shape[1]);
+        else
+            fprintf(f, "  %-14s %10lld  %lld\n", T->name, (long long)T->offset, (long long)T->shape[0]);
+    }
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *spec = NULL, *json = NULL, *params = NULL;
+    cli_opt opts[] = {{"--json", 1, &json}, {"--params", 0, &params}, {NULL, 0, NULL}};
+    cli_parse("info", usage, argc, argv, opts, &spec);
+    cli_job job;
+    cli_job_load(&job, "info", spec, params);
+    if (json) cli_print_json(cli_info_json(&job));
+    else cli_describe(stdout, &job);
+    cli_job_free(&job);
+    return 0;
+}

@@ -1,0 +1,133 @@
+/* common.c: see cli.h. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+
+void cli_parse(const char *cmd, const char *usage, int argc, char **argv, const cli_opt *opts,
+               const char **spec)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        if (a[0] == '-' && a[1]) {
+            const cli_opt *o = opts;
+            while (o->name && strcmp(o->name, a) != 0) o++;
+            if (!o->name) cli_usage_error(cmd, "unknown option '%s' (see noether %s --help)", a, cmd);
+            if (o->flag) { *o->value = "1"; continue; }
+            if (i + 1 >= argc) cli_usage_error(cmd, "option '%s' needs a value", a);
+            *o->value = argv[++i];
+            continue;
+        }
+        if (!spec || *spec) cli_usage_error(cmd, "unexpected argument '%s' (see noether %s --help)", a, cmd);
+        *spec = a;
+    }
+}
+
+void cli_die(const char *cmd, const nt_error *err)
+{
+    fprintf(stderr, "noether %s: %s\n", cmd, err->msg);
+    exit(err->code ? err->code : NT_EFAIL);
+}
+
+void cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "noether %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(NT_EINPUT);
+}
+
+void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const char *params_path)
+{
+    nt_error err = {0};
+    memset(job, 0, sizeof *job);
+    int rc = spec_path ? nt_spec_load(spec_path, &job->spec, &err)
+                       : nt_spec_parse(nt_default_spec_json(), "<built-in default>", &job->spec, &err);
+    if (!rc) rc = nt_data_load(&job->spec, &job->data, &err);
+    if (rc) cli_die(cmd, &err);
+    job->theta = malloc(sizeof(double) * (size_t)job->spec.model.d);
+    if (params_path) rc = nt_params_read(params_path, &job->spec.model, job->theta, &err);
+    else nt_init_params(&job->spec.model, &job->spec.init, job->theta);
+    if (rc) cli_die(cmd, &err);
+}
+
+void cli_job_free(cli_job *job)
+{
+    free(job->theta);
+    nt_data_free(&job->data);
+    nt_spec_free(&job->spec);
+}
+
+nt_engine *cli_engine(const cli_job *job, int k)
+{
+    int64_t chunk = job->data.train.n < 1024 ? job->data.train.n : 1024;
+    nt_engine *e = nt_engine_new(&job->spec.model, chunk, k);
+    if (!e) {
+        nt_error err;
+        nt_fail(&err, NT_EFAIL, "out of memory for the engine's workspace (%lld samples x %d vectors)",
+                (long long)chunk, k);
+        cli_die("engine", &err);
+    }
+    return e;
+}
+
+int cli_write_file(const char *path, const char *text, nt_error *err)
+{
+    char tmp[NT_PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+    int ok = fputs(text, f) >= 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(e));
+    }
+    return NT_OK;
+}
+
+void cli_print_json(cJSON *doc)
+{
+    char *s = cJSON_Print(doc);
+    puts(s);
+    free(s);
+    cJSON_Delete(doc);
+}
+
+void cli_mkdir(const char *cmd, const char *dir)
+{
+    char buf[NT_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; ; p++) {
+        int end = *p == 0;
+        if (*p == '/' || end) {
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                nt_error err;
+                nt_fail(&err, NT_EINPUT, "%s: cannot create directory: %s", buf, strerror(errno));
+                cli_die(cmd, &err);
+            }
+            if (end) break;
+            *p = '/';
+        }
+    }
+}
+
+double cli_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}

@@ -1,0 +1,41 @@
+/* main.c: the noether command: one executable, one subcommand per job (INTERFACE.md). */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *what;
+} commands[] = {
+    {"demo", cmd_demo, "the main job on the built-in default (no files needed)"},
+    {"info", cmd_info, "parameter count, parameter layout and data summary of a spec"},
+    {"grad", cmd_grad, "loss and gradient at theta"},
+    {"hvp", cmd_hvp, "exact Hessian-vector products (one vector or a block)"},
+    {"hessian", cmd_hessian, "the dense d x d Hessian (small models)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: noether COMMAND [ARGS]   (noether COMMAND --help for its options)\n\n"
+               "Symmetry and equivariance of neural networks: exact gradients, Hessian-vector\n"
+               "products and the identities that transformations of the parameters impose.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
+    fprintf(f, "\nWithout SPEC, a command uses the built-in default (noether info shows it).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { usage(stderr); return NT_EINPUT; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) { printf("noether %s\n", NT_VERSION); return 0; }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "noether: unknown command '%s' (see noether --help)\n", argv[1]);
+    return NT_EINPUT;
+}

@@ -1,0 +1,147 @@
+/* ops.c: the rules of each op (DESIGN.md's worked example), batch rows, k tangents.
+ * Shapes: h is n x n_in (the input value), z is n x n_out, tangents n x k x width.
+ * Every dense product goes through BLAS; parameter sums (W_bar, its tangent) accumulate
+ * over chunks, the division by N happens once in engine.c. */
+#include <string.h>
+#include <cblas.h>
+#include "tape.h"
+
+#define ROW CblasRowMajor
+#define NT CblasNoTrans
+#define TR CblasTrans
+
+/* C (rows x cols, ldc) += A B^T-style GEMM, a thin wrapper to keep calls readable */
+static void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K,
+                 const double *A, int64_t lda, const double *B, int64_t ldb,
+                 double beta, double *C, int64_t ldc)
+{
+    cblas_dgemm(ROW, ta, tb, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B, (int)ldb, beta,
+                C, (int)ldc);
+}
+
+/* out[w] += sum over rows r of X[r * ldx + w], for r < rows */
+static void add_col_sums(int64_t rows, int64_t w, const double *X, int64_t ldx, double *out)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < w; i++) out[i] += X[r * ldx + i];
+}
+
+/* ---- dense:  z = h W^T + 1 b^T ------------------------------------------------------ */
+static void op_dense(nt_engine *e, nt_node *p, int action)
+{
+    const nt_node *q = &e->nodes[p->in];
+    const int64_t n = e->n, k = e->kk, d = e->d, ni = q->width, no = p->width;
+    const double *W = e->theta + p->off_w, *h = q->val;
+    switch (action) {
+    case NT_FWD:   /* z = h W^T + 1 b^T */
+        for (int64_t r = 0; r < n; r++) {
+            if (p->off_b >= 0) memcpy(p->val + r * no, e->theta + p->off_b, sizeof(double) * no);
+            else memset(p->val + r * no, 0, sizeof(double) * no);
+        }
+        gemm(NT, TR, n, no, ni, h, ni, W, ni, 1.0, p->val, no);
+        break;
+    case NT_TAN:   /* z. = h. W^T + h W._j^T + 1 b._j^T */
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t j = 0; j < k; j++) {
+                double *zt = p->tan + (r * k + j) * no;
+                if (p->off_b >= 0) memcpy(zt, e->V + j * d + p->off_b, sizeof(double) * no);
+                else memset(zt, 0, sizeof(double) * no);
+            }
+        if (q->has_tan)   /* all k at once: (n k) x n_in times W^T */
+            gemm(NT, TR, n * k, no, ni, q->tan, ni, W, ni, 1.0, p->tan, no);
+        for (int64_t j = 0; j < k; j++)
+            gemm(NT, TR, n, no, ni, h, ni, e->V + j * d + p->off_w, ni, 1.0, p->tan + j * no, k * no);
+        break;
+    case NT_ADJ:   /* W_bar += z_bar^T h,  b_bar += z_bar^T 1,  h_bar += z_bar W */
+        gemm(TR, NT, no, ni, n, p->adj, no, h, ni, 1.0, e->g + p->off_w, ni);
+        if (p->off_b >= 0) add_col_sums(n, no, p->adj, no, e->g + p->off_b);
+        if (q->need_adj) gemm(NT, NT, n, ni, no, p->adj, no, W, ni, 1.0, q->adj, ni);
+        break;
+    case NT_ADJTAN:
+        for (int64_t j = 0; j < k; j++) {
+            double *HWj = e->HV + j * d + p->off_w;
+            /* W_bar._j += z_bar._j^T h + z_bar^T h._j */
+            gemm(TR, NT, no, ni, n, p->adjtan + j * no, k * no, h, ni, 1.0, HWj, ni);
+            if (q->has_tan) gemm(TR, NT, no, ni, n, p->adj, no, q->tan + j * ni, k * ni, 1.0, HWj, ni);
+            /* b_bar._j += z_bar._j^T 1 */
+            if (p->off_b >= 0) add_col_sums(n, no, p->adjtan + j * no, k * no, e->HV + j * d + p->off_b);
+            /* h_bar._j += z_bar W._j  (the z_bar._j W part is done for all j below) */
+            if (q->need_adj)
+                gemm(NT, NT, n, ni, no, p->adj, no, e->V + j * d + p->off_w, ni, 1.0, q->adjtan + j * ni, k * ni);
+        }
+        if (q->need_adj) gemm(NT, NT, n * k, ni, no, p->adjtan, no, W, ni, 1.0, q->adjtan, ni);
+        break;
+    }
+}
+
+/* ---- activation:  a = sigma(z), elementwise ---------------------------------------- */
+static void op_act(nt_engine *e, nt_node *p, int action)
+{
+    const nt_node *q = &e->nodes[p->in];
+    const int64_t n = e->n, k = e->kk, w = p->width;
+    switch (action) {
+    case NT_FWD:   /* a = sigma(z); keep sigma'(z), sigma''(z) for the other rules */
+        for (int64_t i = 0; i < n * w; i++)
+            nt_act_eval(p->layer->act, p->layer->alpha, q->val[i], &p->val[i], &p->d1[i], &p->d2[i]);
+        break;
+    case NT_TAN:   /* a. = sigma'(z) z. */
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t j = 0; j < k; j++) {
+                const double *zt = q->tan + (r * k + j) * w, *s1 = p->d1 + r * w;
+                double *at = p->tan + (r * k + j) * w;
+                for (int64_t i = 0; i < w; i++) at[i] = s1[i] * zt[i];
+            }
+        break;
+    case NT_ADJ:   /* z_bar += sigma'(z) a_bar */
+        for (int64_t i = 0; i < n * w; i++) q->adj[i] += p->d1[i] * p->adj[i];
+        break;
+    case NT_ADJTAN: /* z_bar. += sigma''(z) z. a_bar + sigma'(z) a_bar. */
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t j = 0; j < k; j++) {
+                const double *s1 = p->d1 + r * w, *s2 = p->d2 + r * w, *ab = p->adj + r * w;
+                const double *zt = q->tan + (r * k + j) * w, *abt = p->adjtan + (r * k + j) * w;
+                double *zbt = q->adjtan + (r * k + j) * w;
+                for (int64_t i = 0; i < w; i++) zbt[i] += s2[i] * zt[i] * ab[i] + s1[i] * abt[i];
+            }
+        break;
+    }
+}
+
+/* ---- loss head:  L = sum_n l(f_n, y_n), seeded with L_bar = 1, L_bar. = 0 -------------- */
+static void op_loss(nt_engine *e, nt_node *p, int action)
+{
+    nt_node *q = &e->nodes[p->in];
+    const int64_t n = e->n, k = e->kk, K = p->width;
+    const int yd = (e->m->loss == NT_LOSS_MSE) ? (int)K : 1;   /* see nt_dataset */
+    switch (action) {
+    case NT_FWD:   /* sum of l; u_n = dl/df kept for the adjoint */
+        for (int64_t r = 0; r < n; r++)
+            e->loss_sum += nt_loss_eval(e->m->loss, (int)K, q->val + r * K, e->y + r * yd, p->d1 + r * K);
+        break;
+    case NT_ADJ:   /* f_bar = u */
+        for (int64_t i = 0; i < n * K; i++) q->adj[i] += p->d1[i];
+        break;
+    case NT_ADJTAN: /* f_bar. = U f. */
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t j = 0; j < k; j++) {
+                double Uw[K];
+                nt_loss_hess_apply(e->m->loss, (int)K, q->val + r * K, e->y + r * yd,
+                                   q->tan + (r * k + j) * K, Uw);
+                double *ft = q->adjtan + (r * k + j) * K;
+                for (int64_t i = 0; i < K; i++) ft[i] += Uw[i];
+            }
+        break;
+    default:
+        break;
+    }
+}
+
+void nt_op_run(nt_engine *e, nt_node *p, int action)
+{
+    switch (p->op) {
+    case NT_OP_DENSE: op_dense(e, p, action); break;
+    case NT_OP_ACT:   op_act(e, p, action); break;
+    case NT_OP_LOSS:  op_loss(e, p, action); break;
+    default: break;   /* the input holds the data; it has no rules */
+    }
+}

@@ -1,0 +1,83 @@
+/* tape.c: builds the tape of a model and sizes its workspace once for (chunk, k). */
+#include <stdlib.h>
+#include <string.h>
+#include "tape.h"
+
+nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
+{
+    if (chunk < 1) chunk = 1;
+    if (k < 1) k = 1;
+    nt_engine *e = calloc(1, sizeof *e);
+    e->m = m;
+    e->chunk = chunk;
+    e->k = k;
+    e->d = m->d;
+    e->n_nodes = m->n_layers + 2;
+    e->nodes = calloc((size_t)e->n_nodes, sizeof *e->nodes);
+
+    /* node 0: the data input; then one node per layer; last: the loss head */
+    nt_node *nodes = e->nodes;
+    nodes[0] = (nt_node){ .op = NT_OP_INPUT, .in = -1, .width = m->input };
+    int64_t off = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const nt_layer *L = &m->layers[i];
+        nt_node *p = &nodes[i + 1], *q = &nodes[i];
+        p->in = i;
+        p->layer = L;
+        if (L->kind == NT_LAYER_DENSE) {
+            p->op = NT_OP_DENSE;
+            p->width = L->units;
+            p->has_tan = p->need_adj = 1;
+            p->off_w = off;
+            off += (int64_t)L->units * q->width;
+            p->off_b = L->bias ? off : -1;
+            if (L->bias) off += L->units;
+        } else {
+            p->op = NT_OP_ACT;
+            p->width = q->width;
+            p->has_tan = q->has_tan;
+            p->need_adj = q->need_adj;
+        }
+    }
+    nt_node *loss = &nodes[e->n_nodes - 1];
+    *loss = (nt_node){ .op = NT_OP_LOSS, .in = e->n_nodes - 2, .width = m->output,
+                       .has_tan = 0, .need_adj = 1 };
+
+    /* one allocation for all buffers */
+    int64_t total = m->d + (int64_t)k * m->d;
+    for (int i = 1; i < e->n_nodes; i++) {
+        nt_node *p = &nodes[i];
+        int64_t nw = chunk * p->width;
+        total += p->op == NT_OP_LOSS ? nw : 2 * nw + 2 * (int64_t)k * nw;
+        if (p->op == NT_OP_ACT) total += 2 * nw;
+    }
+    e->mem = malloc(sizeof(double) * (size_t)total);
+    if (!e->mem) { free(e->nodes); free(e); return NULL; }
+    double *at = e->mem;
+    e->gbuf = at; at += m->d;
+    e->vbuf = at; at += (int64_t)k * m->d;
+    for (int i = 1; i < e->n_nodes; i++) {
+        nt_node *p = &nodes[i];
+        int64_t nw = chunk * p->width;
+        if (p->op == NT_OP_LOSS) { p->d1 = at; at += nw; continue; }
+        p->val = at; at += nw;
+        p->adj = at; at += nw;
+        p->tan = at; at += k * nw;
+        p->adjtan = at; at += k * nw;
+        if (p->op == NT_OP_ACT) { p->d1 = at; at += nw; p->d2 = at; at += nw; }
+    }
+    return e;
+}
+
+void nt_engine_free(nt_engine *e)
+{
+    if (!e) return;
+    free(e->mem);
+    free(e->nodes);
+    free(e);
+}
+
+int nt_engine_k(const nt_engine *e)
+{
+    return e->k;
+}

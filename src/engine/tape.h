@@ -1,0 +1,58 @@
+/* tape.h: the engine's internal structures.  A model becomes a tape of nodes in
+ * topological order (input, one node per layer, the loss head).  Each node's op is one
+ * function switched on an action, in the manner of KANN's op table:
+ *
+ *   NT_FWD     value          v = op(in)
+ *   NT_TAN     tangent        v. = Dop(in) in. + (d op / d theta) theta.
+ *   NT_ADJ     adjoint        in_bar += Dop^T v_bar;  theta_bar += (d op / d theta)^T v_bar
+ *   NT_ADJTAN  adjoint's tangent (forward-over-reverse): the tangent of NT_ADJ's outputs
+ *
+ * With theta. = v and the input's tangent zero, theta_bar = sum_n grad l_n and its tangent
+ * is sum_n (Hess l_n) v, exactly (Pearlmutter's R-operator).  Tangents are carried as a
+ * block of k: the tangent buffer of a node of width w is n x k x w (sample-major), so that
+ * "in. W^T" for all k at once is one GEMM of (n k) rows. */
+#ifndef NT_TAPE_H
+#define NT_TAPE_H
+#include "noether.h"
+
+enum { NT_FWD, NT_TAN, NT_ADJ, NT_ADJTAN };
+enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_LOSS };
+
+typedef struct nt_node {
+    int op;
+    int in;            /* input node, -1 for the data input */
+    int width;         /* per-sample width of the value */
+    int has_tan;       /* the tangent can be non-zero (parameters upstream) */
+    int need_adj;      /* the adjoint is needed (parameters upstream) */
+    const nt_layer *layer;
+    int64_t off_w, off_b;  /* dense: offsets of W and b in theta (off_b < 0: no bias) */
+    double *val;       /* n x w */
+    double *tan;       /* n x k x w */
+    double *adj;       /* n x w */
+    double *adjtan;    /* n x k x w */
+    double *d1, *d2;   /* act: sigma'(z), sigma''(z); loss: u = dl/df (d1) */
+} nt_node;
+
+struct nt_engine {
+    const nt_model *m;
+    int64_t chunk;     /* rows the workspace holds */
+    int k;             /* tangents the workspace holds */
+    int n_nodes;
+    nt_node *nodes;
+    double *mem;       /* every buffer, allocated once */
+    double *gbuf;      /* d: gradient when the caller does not want it */
+    double *vbuf;      /* k x d: unit vectors for the dense Hessian */
+    /* the pass in progress */
+    int64_t n;         /* rows of this chunk */
+    int kk;            /* tangents in this pass (<= k) */
+    int64_t d;
+    const double *theta, *V;  /* parameters and their tangents (kk x d) */
+    double *g, *HV;           /* sums over samples of theta_bar and its tangents */
+    const double *y;          /* targets of this chunk */
+    double loss_sum;
+};
+
+/* One op per node kind (ops.c). */
+void nt_op_run(struct nt_engine *e, nt_node *p, int action);
+
+#endif

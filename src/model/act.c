@@ -1,0 +1,66 @@
+/* act.c: the activations and their first two derivatives, sigma, sigma', sigma''.
+ * These three numbers are all the engine needs: the tangent uses sigma', the adjoint
+ * sigma', the adjoint-tangent sigma'' (DESIGN.md's worked example). */
+#include <math.h>
+#include <string.h>
+#include "noether.h"
+
+static const char *act_names[NT_ACT_COUNT] = {
+    "identity", "relu", "leaky_relu", "tanh", "sigmoid", "softplus", "gelu", "square"
+};
+
+const char *nt_act_name(nt_act a)
+{
+    return (a >= 0 && a < NT_ACT_COUNT) ? act_names[a] : "?";
+}
+
+int nt_act_parse(const char *name, nt_act *a)
+{
+    for (int i = 0; i < NT_ACT_COUNT; i++)
+        if (strcmp(name, act_names[i]) == 0) { *a = (nt_act)i; return 0; }
+    return -1;
+}
+
+/* logistic sigmoid, stable for large |z| */
+static double sigmoid(double z)
+{
+    if (z >= 0) return 1.0 / (1.0 + exp(-z));
+    double e = exp(z);
+    return e / (1.0 + e);
+}
+
+void nt_act_eval(nt_act a, double alpha, double z, double *s, double *ds, double *d2s)
+{
+    double v, d1, d2;
+    switch (a) {
+    case NT_ACT_RELU:        /* max(z, 0) */
+        v = z > 0 ? z : 0; d1 = z > 0 ? 1 : 0; d2 = 0; break;
+    case NT_ACT_LEAKY_RELU:  /* z for z > 0, alpha z otherwise */
+        v = z > 0 ? z : alpha * z; d1 = z > 0 ? 1 : alpha; d2 = 0; break;
+    case NT_ACT_TANH: {      /* t' = 1 - t^2, t'' = -2 t (1 - t^2) */
+        double t = tanh(z);
+        v = t; d1 = 1 - t * t; d2 = -2 * t * d1; break;
+    }
+    case NT_ACT_SIGMOID: {   /* s' = s(1-s), s'' = s(1-s)(1-2s) */
+        double p = sigmoid(z);
+        v = p; d1 = p * (1 - p); d2 = d1 * (1 - 2 * p); break;
+    }
+    case NT_ACT_SOFTPLUS: {  /* log(1+e^z), ' = sigmoid(z), '' = s(1-s) */
+        double p = sigmoid(z);
+        v = z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); d1 = p; d2 = p * (1 - p); break;
+    }
+    case NT_ACT_GELU: {      /* z Phi(z); ' = Phi + z phi; '' = phi (2 - z^2) */
+        double Phi = 0.5 * erfc(-z / M_SQRT2);
+        double phi = exp(-0.5 * z * z) / sqrt(2 * M_PI);
+        v = z * Phi; d1 = Phi + z * phi; d2 = phi * (2 - z * z); break;
+    }
+    case NT_ACT_SQUARE:      /* z^2 */
+        v = z * z; d1 = 2 * z; d2 = 2; break;
+    case NT_ACT_IDENTITY:
+    default:
+        v = z; d1 = 1; d2 = 0; break;
+    }
+    if (s) *s = v;
+    if (ds) *ds = d1;
+    if (d2s) *d2s = d2;
+}
