@@ -62,3 +62,70 @@ void fill_normal(double *x, int64_t n, double scale, uint64_t stream)
 {
     for (int64_t i = 0; i < n; i++) x[i] = scale * nt_rand_normal(12345, stream, (uint64_t)i);
 }
+
+void make_mlp(nt_model *m, int input, int n_hidden, const int *widths, nt_act act, int K,
+              nt_loss loss, int bias, double wd)
+{
+    nt_layer L[2 * 8 + 1];
+    int n = 0;
+    for (int i = 0; i < n_hidden; i++) {
+        L[n++] = (nt_layer){ .kind = NT_LAYER_DENSE, .units = widths[i], .bias = bias };
+        L[n++] = (nt_layer){ .kind = NT_LAYER_ACT, .act = act, .alpha = 0.1 };
+    }
+    L[n++] = (nt_layer){ .kind = NT_LAYER_DENSE, .units = K, .bias = bias };
+    nt_error err = {0};
+    int rc = nt_model_init(m, input, L, n, loss, wd, &err);
+    cr_assert_eq(rc, NT_OK, "model: %s", err.msg);
+}
+
+void make_data(nt_dataset *ds, const nt_model *m, int64_t n, uint64_t stream)
+{
+    const int K = m->output;
+    ds->n = n;
+    ds->dim = m->input;
+    ds->ydim = m->loss == NT_LOSS_MSE ? K : 1;
+    ds->x = malloc(sizeof(double) * (size_t)(n * ds->dim));
+    ds->y = malloc(sizeof(double) * (size_t)(n * ds->ydim));
+    fill_normal(ds->x, n * ds->dim, 1.0, stream);
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t r = nt_rand_u64(7, stream, (uint64_t)i);
+        switch (m->loss) {
+        case NT_LOSS_CROSS_ENTROPY: ds->y[i] = (double)(r % (uint64_t)K); break;
+        case NT_LOSS_LOGISTIC:
+        case NT_LOSS_EXPONENTIAL: ds->y[i] = (r & 1) ? 1.0 : -1.0; break;
+        default:
+            for (int k = 0; k < K; k++) ds->y[i * K + k] = nt_rand_normal(8, stream, (uint64_t)(i * K + k));
+        }
+    }
+}
+
+/* theta + t v into buf */
+static void shift(int64_t d, const double *theta, const double *v, double t, double *buf)
+{
+    for (int64_t i = 0; i < d; i++) buf[i] = theta[i] + t * v[i];
+}
+
+double fd_loss_dir(nt_engine *e, int64_t d, const double *theta, const nt_dataset *ds,
+                   const double *v, double h)
+{
+    double *buf = malloc(sizeof(double) * (size_t)d), f[4];
+    const double t[4] = {2 * h, h, -h, -2 * h};
+    for (int s = 0; s < 4; s++) { shift(d, theta, v, t[s], buf); f[s] = nt_loss_value(e, buf, ds); }
+    free(buf);
+    return (-f[0] + 8 * f[1] - 8 * f[2] + f[3]) / (12 * h);
+}
+
+void fd_grad_dir(nt_engine *e, int64_t d, const double *theta, const nt_dataset *ds,
+                 const double *v, double h, double *out)
+{
+    double *buf = malloc(sizeof(double) * (size_t)d), *g = malloc(sizeof(double) * (size_t)d);
+    const double t[4] = {2 * h, h, -h, -2 * h}, c[4] = {-1, 8, -8, 1};
+    for (int64_t i = 0; i < d; i++) out[i] = 0;
+    for (int s = 0; s < 4; s++) {
+        shift(d, theta, v, t[s], buf);
+        nt_grad(e, buf, ds, g);
+        for (int64_t i = 0; i < d; i++) out[i] += c[s] * g[i] / (12 * h);
+    }
+    free(buf);
+    free(g);
+}

@@ -18,3 +18,14 @@ int run_noether(const char *args, char **out, char **err);
 /* Fills x with N(0, scale^2) draws of stream `stream`. */
 void fill_normal(double *x, int64_t n, double scale, uint64_t stream);
 #endif
+
+/* A small MLP: input -> [dense w_i, act]... -> dense K, with loss, bias and weight decay. */
+void make_mlp(nt_model *m, int input, int n_hidden, const int *widths, nt_act act, int K,
+              nt_loss loss, int bias, double wd);
+/* n random samples for model m: x ~ N(0, 1), targets valid for the loss. */
+void make_data(nt_dataset *ds, const nt_model *m, int64_t n, uint64_t stream);
+/* Central differences, 4 points: (-F(x+2h) + 8F(x+h) - 8F(x-h) + F(x-2h)) / 12h, error O(h^4). */
+double fd_loss_dir(nt_engine *e, int64_t d, const double *theta, const nt_dataset *ds,
+                   const double *v, double h);
+void fd_grad_dir(nt_engine *e, int64_t d, const double *theta, const nt_dataset *ds,
+                 const double *v, double h, double *out);

@@ -1,1 +1,137 @@
+/* test_layout.c: the parameter layout of INTERFACE.md (W (n_out x n_in) then b, layer by
+ * layer), proven on a hand-computed example and, where /usr/bin/python3 has torch, against
+ * PyTorch's nn.Sequential fed the same flat vector. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <criterion/criterion.h>
+#include "helpers.h"
+
+/* 2 -> dense 2 -> relu -> dense 1, mse, one sample x = (1, 1), y = 0, with
+ *   W1 = [[1, 2], [3, 4]], b1 = (0.5, -0.5), W2 = [[1, -1]], b2 = 0.25.
+ * By hand: z1 = W1 x + b1 = (3.5, 6.5) (both positive, relu passes them),
+ *   f = 3.5 - 6.5 + 0.25 = -2.75, L = f^2 / 2 = 3.78125, u = f - y = -2.75;
+ *   dW2 = u h = (-9.625, -17.875), db2 = -2.75; dh = u W2 = (-2.75, 2.75) = dz1;
+ *   dW1 = dz1 x^T = [[-2.75, -2.75], [2.75, 2.75]], db1 = (-2.75, 2.75).
+ *   With v = e_{b2}: H v = d(grad)/d b2 = (dW1, db1, dW2, db2) of u = 1 = (1,1,-1,-1, 1,-1, 3.5,6.5, 1). */
+Test(layout, hand_computed_example)
+{
+    nt_layer L[] = {{.kind = NT_LAYER_DENSE, .units = 2, .bias = 1}, {.kind = NT_LAYER_ACT, .act = NT_ACT_RELU},
+                    {.kind = NT_LAYER_DENSE, .units = 1, .bias = 1}};
+    nt_model m;
+    nt_error err;
+    cr_assert_eq(nt_model_init(&m, 2, L, 3, NT_LOSS_MSE, 0.0, &err), NT_OK);
+    cr_assert_eq(m.d, 9);
+    cr_assert_str_eq(m.tensors[0].name, "0.weight");
+    cr_assert_str_eq(m.tensors[1].name, "0.bias");
+    cr_assert_str_eq(m.tensors[2].name, "2.weight");
+    cr_assert_str_eq(m.tensors[3].name, "2.bias");
+    cr_assert_eq(m.tensors[2].offset, 6);
+    double theta[9] = {1, 2, 3, 4, 0.5, -0.5, 1, -1, 0.25};
+    double x[2] = {1, 1}, y[1] = {0};
+    nt_dataset ds = {.n = 1, .dim = 2, .ydim = 1, .x = x, .y = y};
+    const double g_hand[9] = {-2.75, -2.75, 2.75, 2.75, -2.75, 2.75, -9.625, -17.875, -2.75};
+    const double hv_hand[9] = {1, 1, -1, -1, 1, -1, 3.5, 6.5, 1};
+    double g[9], hv[9], v[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+    nt_engine *e = nt_engine_new(&m, 1, 1);
+    double loss = nt_grad(e, theta, &ds, g);
+    cr_expect_eq(loss, 3.78125);
+    for (int i = 0; i < 9; i++) cr_expect_eq(g[i], g_hand[i], "g[%d] = %g, by hand %g", i, g[i], g_hand[i]);
+    nt_hvp(e, theta, &ds, 1, v, hv, NULL);
+    for (int i = 0; i < 9; i++) cr_expect_eq(hv[i], hv_hand[i], "Hv[%d] = %g, by hand %g", i, hv[i], hv_hand[i]);
+    /* control: the transposed layout (W stored column-major) gives another loss */
+    double swapped[9] = {1, 3, 2, 4, 0.5, -0.5, 1, -1, 0.25};
+    cr_expect_neq(nt_loss_value(e, swapped, &ds), loss);
+    nt_engine_free(e);
+    nt_model_free(&m);
+}
+
+static int have_torch(void)
+{
+    return system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0;
+}
+
+/* The same network in PyTorch, parameters copied in parameters() order from theta.npy:
+ * loss, gradient and H v by double backward must agree to 1e-10 relative. */
+static void compare_with_torch(nt_act act, const char *torch_act, nt_loss loss, const char *torch_loss,
+                               int bias, double wd)
+{
+    nt_model m;
+    nt_dataset ds;
+    int K = (loss == NT_LOSS_LOGISTIC || loss == NT_LOSS_EXPONENTIAL) ? 1 : 3;
+    make_mlp(&m, 4, 2, (int[]){6, 5}, act, K, loss, bias, wd);
+    make_data(&ds, &m, 25, 80);
+    const int64_t d = m.d;
+    double *theta = malloc(sizeof(double) * d), *v = malloc(sizeof(double) * d);
+    double *g = malloc(sizeof(double) * d), *hv = malloc(sizeof(double) * d);
+    fill_normal(theta, d, 0.5, 81);
+    fill_normal(v, d, 1.0, 82);
+    nt_engine *e = nt_engine_new(&m, 25, 1);
+    double L = nt_hvp(e, theta, &ds, 1, v, hv, g);
+    char dir[256], p[6][NT_PATH_MAX];
+    tmpdir_new(dir);
+    const char *names[6] = {"theta.npy", "v.npy", "x.npy", "y.npy", "out.npy", "script.py"};
+    for (int i = 0; i < 6; i++) path_join(p[i], dir, names[i]);
+    nt_error err;
+    int64_t sd[1] = {d}, sx[2] = {ds.n, ds.dim}, sy[2] = {ds.n, ds.ydim};
+    cr_assert_eq(nt_npy_write(p[0], theta, 1, sd, &err), NT_OK);
+    cr_assert_eq(nt_npy_write(p[1], v, 1, sd, &err), NT_OK);
+    cr_assert_eq(nt_npy_write(p[2], ds.x, 2, sx, &err), NT_OK);
+    cr_assert_eq(nt_npy_write(p[3], ds.y, 2, sy, &err), NT_OK);
+    char script[8192];
+    snprintf(script, sizeof script,
+        "import numpy as np, torch\n"
+        "torch.set_default_dtype(torch.float64)\n"
+        "th, v = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
+        "x, y = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
+        "net = torch.nn.Sequential(torch.nn.Linear(4, 6, bias=%s), %s, torch.nn.Linear(6, 5, bias=%s), %s,\n"
+        "                          torch.nn.Linear(5, %d, bias=%s))\n"
+        "torch.nn.utils.vector_to_parameters(th, net.parameters())\n"
+        "params = list(net.parameters())\n"
+        "f = net(x)\n"
+        "lossname = '%s'\n"
+        "if lossname == 'mse': l = 0.5 * ((f - y) ** 2).sum(1).mean()\n"
+        "elif lossname == 'ce': l = torch.nn.functional.cross_entropy(f, y[:, 0].long())\n"
+        "elif lossname == 'logistic': l = torch.nn.functional.softplus(-y * f).mean()\n"
+        "else: l = torch.exp(-y * f).mean()\n"
+        "l = l + 0.5 * %.17g * sum((p ** 2).sum() for p in params)\n"
+        "g = torch.autograd.grad(l, params, create_graph=True)\n"
+        "gv = torch.cat([t.reshape(-1) for t in g])\n"
+        "hv = torch.autograd.grad(gv @ v, params)\n"
+        "out = np.concatenate([[l.item()], gv.detach().numpy(), torch.cat([t.reshape(-1) for t in hv]).numpy()])\n"
+        "np.save('%s', out)\n",
+        p[0], p[1], p[2], p[3], bias ? "True" : "False", torch_act, bias ? "True" : "False", torch_act, K,
+        bias ? "True" : "False", torch_loss, wd, p[4]);
+    write_text(p[5], script);
+    char cmd[NT_PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 /usr/bin/python3 %s", p[5]);
+    cr_assert_eq(system(cmd), 0, "the PyTorch script failed");
+    nt_array out = {0};
+    cr_assert_eq(nt_npy_read(p[4], &out, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(out.size, 1 + 2 * d);
+    double el = fabs(L - out.data[0]) / fabs(L), eg = nt_rel_diff(d, g, out.data + 1);
+    double eh = nt_rel_diff(d, hv, out.data + 1 + d);
+    cr_expect_leq(el, 1e-12, "%s/%s: loss %.17g vs torch %.17g", nt_act_name(act), nt_loss_name(loss), L, out.data[0]);
+    cr_expect_leq(eg, 1e-10, "%s/%s: gradient vs torch %.3e", nt_act_name(act), nt_loss_name(loss), eg);
+    cr_expect_leq(eh, 1e-10, "%s/%s: Hv vs torch %.3e", nt_act_name(act), nt_loss_name(loss), eh);
+    cr_log_info("%s/%s vs PyTorch: loss %.1e, gradient %.1e, Hv %.1e", nt_act_name(act), nt_loss_name(loss), el, eg, eh);
+    nt_array_free(&out);
+    for (int i = 0; i < 6; i++) remove(p[i]);
+    remove(dir);
+    free(theta); free(v); free(g); free(hv);
+    nt_engine_free(e);
+    nt_dataset_free(&ds);
+    nt_model_free(&m);
+}
+
+Test(layout, same_as_pytorch)
+{
+    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    compare_with_torch(NT_ACT_RELU, "torch.nn.ReLU()", NT_LOSS_CROSS_ENTROPY, "ce", 1, 0.0);
+    compare_with_torch(NT_ACT_TANH, "torch.nn.Tanh()", NT_LOSS_MSE, "mse", 0, 0.01);
+    compare_with_torch(NT_ACT_GELU, "torch.nn.GELU()", NT_LOSS_LOGISTIC, "logistic", 1, 0.0);
+    compare_with_torch(NT_ACT_SOFTPLUS, "torch.nn.Softplus()", NT_LOSS_EXPONENTIAL, "exp", 1, 0.001);
+    compare_with_torch(NT_ACT_LEAKY_RELU, "torch.nn.LeakyReLU(0.1)", NT_LOSS_CROSS_ENTROPY, "ce", 1, 0.0);
+    compare_with_torch(NT_ACT_SIGMOID, "torch.nn.Sigmoid()", NT_LOSS_MSE, "mse", 1, 0.0);
+}

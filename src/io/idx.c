@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include "io_internal.h"
 
 /* Reads up to n bytes; returns the count, or -1 with err filled (NT_EINPUT) on a read

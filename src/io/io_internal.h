@@ -1,6 +1,6 @@
 /* io_internal.h: what the readers of src/io/ share and nothing outside them needs:
  * the CSV text parser (csv.c), fed line by line by a file (csv.c) or by the text built
- * into the library (builtin.c). */
+ * into the library (builtin.c), and zlib's error message for a file (csv.c, idx.c). */
 #ifndef NT_IO_INTERNAL_H
 #define NT_IO_INTERNAL_H
 #include <string.h>

@@ -240,9 +240,10 @@ static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
     if (!is_int)
         for (int64_t i = 0; i < size; i++)
             if (!isfinite(d[i])) {
+                int rc = nt_fail(err, NT_EINPUT, "%s: element %lld is %s", path, (long long)i,
+                                 isnan(d[i]) ? "nan" : "infinite");
                 free(d);
-                return nt_fail(err, NT_EINPUT, "%s: element %lld is %s", path, (long long)i,
-                               isnan(d[i]) ? "nan" : "infinite");
+                return rc;
             }
     a->ndim = ndim;
     for (int i = 0; i < ndim; i++) a->shape[i] = shape[i];
