@@ -39,6 +39,14 @@ typedef struct {
     nt_error *err;
 } ctx;
 
+/* "where.key", or "key" at the top level */
+static const char *keypath(const char *where, const char *key)
+{
+    static __thread char buf[160];
+    snprintf(buf, sizeof buf, "%s%s%s", where, *where ? "." : "", key);
+    return buf;
+}
+
 #define FAIL(c, ...) nt_fail((c)->err, NT_EINPUT, __VA_ARGS__)
 
 /* every key of obj must be in the NULL-terminated list `allowed` */
@@ -60,9 +68,9 @@ static int get_num(ctx *c, const cJSON *obj, const char *where, const char *key,
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v) return NT_OK;   /* keep the default */
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return FAIL(c, "%s: %s.%s: must be a number", c->spec->path, where, key);
+        return FAIL(c, "%s: %s: must be a number", c->spec->path, keypath(where, key));
     if (v->valuedouble < lo || v->valuedouble > hi)
-        return FAIL(c, "%s: %s.%s: %g is out of range [%g, %g]", c->spec->path, where, key,
+        return FAIL(c, "%s: %s: %g is out of range [%g, %g]", c->spec->path, keypath(where, key),
                     v->valuedouble, lo, hi);
     *out = v->valuedouble;
     return NT_OK;
@@ -74,9 +82,9 @@ static int get_int(ctx *c, const cJSON *obj, const char *where, const char *key,
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v) return NT_OK;
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
-        return FAIL(c, "%s: %s.%s: must be an integer", c->spec->path, where, key);
+        return FAIL(c, "%s: %s: must be an integer", c->spec->path, keypath(where, key));
     if (v->valuedouble < (double)lo || v->valuedouble > (double)hi)
-        return FAIL(c, "%s: %s.%s: %.0f is out of range [%lld, %lld]", c->spec->path, where, key,
+        return FAIL(c, "%s: %s: %.0f is out of range [%lld, %lld]", c->spec->path, keypath(where, key),
                     v->valuedouble, (long long)lo, (long long)hi);
     *out = (int64_t)v->valuedouble;
     return NT_OK;
@@ -86,7 +94,7 @@ static int get_bool(ctx *c, const cJSON *obj, const char *where, const char *key
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v) return NT_OK;
-    if (!cJSON_IsBool(v)) return FAIL(c, "%s: %s.%s: must be true or false", c->spec->path, where, key);
+    if (!cJSON_IsBool(v)) return FAIL(c, "%s: %s: must be true or false", c->spec->path, keypath(where, key));
     *out = cJSON_IsTrue(v);
     return NT_OK;
 }
@@ -96,11 +104,11 @@ static int get_str(ctx *c, const cJSON *obj, const char *where, const char *key,
                    int is_path, char *out, size_t cap)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v) return required ? FAIL(c, "%s: %s.%s: missing", c->spec->path, where, key) : NT_OK;
+    if (!v) return required ? FAIL(c, "%s: %s: missing", c->spec->path, keypath(where, key)) : NT_OK;
     if (!cJSON_IsString(v) || !v->valuestring[0])
-        return FAIL(c, "%s: %s.%s: must be a non-empty string", c->spec->path, where, key);
+        return FAIL(c, "%s: %s: must be a non-empty string", c->spec->path, keypath(where, key));
     if (strlen(v->valuestring) >= cap - 1)
-        return FAIL(c, "%s: %s.%s: too long", c->spec->path, where, key);
+        return FAIL(c, "%s: %s: too long", c->spec->path, keypath(where, key));
     if (is_path) nt_resolve_path(c->spec->dir, v->valuestring, out);
     else snprintf(out, cap, "%s", v->valuestring);
     return NT_OK;
@@ -117,7 +125,7 @@ static int get_enum(ctx *c, const cJSON *obj, const char *where, const char *key
         if (strcmp(s, names[i]) == 0) { *out = i; return NT_OK; }
     char list[256] = "";
     for (int i = 0; i < n; i++) { strcat(list, i ? ", " : ""); strcat(list, names[i]); }
-    return FAIL(c, "%s: %s.%s: '%s' is not one of %s", c->spec->path, where, key, s, list);
+    return FAIL(c, "%s: %s: '%s' is not one of %s", c->spec->path, keypath(where, key), s, list);
 }
 
 #define TRY(x) do { int rc_ = (x); if (rc_) return rc_; } while (0)
@@ -342,8 +350,8 @@ static int parse_transforms(ctx *c, const cJSON *o, nt_spec *s)
                                kind ? "output_generator" : "output_matrix"};
         for (int w = 0; w < 3; w++)
             if (wrong[w] && cJSON_HasObjectItem(it, wrong[w]))
-                return FAIL(c, "%s: %s.%s: a %s transformation does not take it", s->path, where,
-                            wrong[w], kinds[kind]);
+                return FAIL(c, "%s: %s: a %s transformation does not take it", s->path,
+                            keypath(where, wrong[w]), kinds[kind]);
         TRY(get_str(c, it, where, mat, 1, 1, t->matrix, sizeof t->matrix));
         TRY(get_str(c, it, where, "shift", 0, 1, t->shift, sizeof t->shift));
         TRY(get_str(c, it, where, outk, 0, 1, t->output, sizeof t->output));
@@ -370,7 +378,7 @@ int nt_spec_parse(const char *json, const char *path, nt_spec *s, nt_error *err)
                                        "analysis", "transformations", NULL};
     double wd = 0;
     int rc = check_keys(&c, root, "", keys);
-    if (!rc) rc = get_num(&c, root, "spec", "weight_decay", 0, 1e6, &wd);
+    if (!rc) rc = get_num(&c, root, "", "weight_decay", 0, 1e6, &wd);
     if (!rc) rc = parse_model(&c, cJSON_GetObjectItemCaseSensitive(root, "model"), wd, &s->model);
     if (!rc) rc = parse_data(&c, cJSON_GetObjectItemCaseSensitive(root, "data"), &s->data);
     if (!rc) rc = parse_init(&c, cJSON_GetObjectItemCaseSensitive(root, "init"), &s->init);
