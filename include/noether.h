@@ -282,6 +282,87 @@ void nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
 void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar,
             double *out);
 
+/* An output map rho (K x K, row-major; NULL for the identity): from then on the engine's
+ * loss is L^rho(theta) = E l(rho f(theta; x), y) (THEORY.md §4), with its gradient and
+ * Hessian-vector products.  The outputs, JVP and VJP stay those of f. */
+void nt_engine_set_output_map(nt_engine *e, const double *rho);
+
+/* ------------------------------------------------------------------ transformations */
+
+/* A transformation of the parameters (THEORY.md §1), a structured operator on theta:
+ *   continuous: a family of affine generators xi_i(theta) = A_i theta + c_i with output
+ *               generators B_i (f(T_s theta) = e^{s B_i} f(theta));
+ *   discrete:   a linear map T with output map rho (f(T theta) = rho f(theta)).
+ * Built-in entries never hold d x d matrices; a user-declared one holds dense arrays. */
+typedef enum {
+    NT_TR_RESCALE,      /* unit `a` of hidden layer `layer`: +1 on its row of W_l and b_l, -p on its column of W_{l+1} */
+    NT_TR_GL,           /* gl(n) of hidden layer `layer` (identity activation): generator E_ab, n^2 of them */
+    NT_TR_TRANSLATION,  /* softmax head: logit shift through the bias and each column of the last W */
+    NT_TR_HOMOGENEOUS,  /* A = diag(1 on weights, k_l on layer-l biases), B = k I */
+    NT_TR_SWAP,         /* units a, b of hidden layer `layer` exchanged */
+    NT_TR_SIGN_FLIP,    /* unit a of hidden layer `layer` negated (odd activation) */
+    NT_TR_OUTPUT_SWAP,  /* outputs a, b exchanged: rows of the last W and b; rho = the swap */
+    NT_TR_DENSE         /* user-declared: dense A, c, B or T, rho */
+} nt_transform_kind;
+
+typedef struct {
+    char name[96];
+    nt_transform_kind kind;
+    int discrete;        /* 0: continuous family, 1: discrete map */
+    int equivariance;    /* B != 0 (continuous) or rho != I (discrete) */
+    int generators;      /* continuous: size of the family; discrete: 1 */
+    int layer;           /* hidden layer (1 = output of the first dense layer) */
+    int a, b;            /* units */
+    double p;            /* rescale: homogeneity degree of the activation; homogeneous: k */
+    /* user-declared (NT_TR_DENSE): d x d A or T, c (d), K x K B or rho; NULL = 0 / I */
+    double *A, *c, *B;
+} nt_transform;
+
+/* The built-in catalogue of a model (THEORY.md §5): only what the layer structure implies. */
+int nt_catalogue(const nt_model *m, nt_transform **list, int *n);
+/* Appends the spec's user-declared transformations (dense NPY matrices, checked in size). */
+int nt_transforms_load(const nt_spec *spec, nt_transform **list, int *n, nt_error *err);
+void nt_transforms_free(nt_transform *list, int n);
+/* The name of generator i of a family ("gl[layer=2,i=0,j=1]"); the entry's name when it
+ * has one generator. */
+void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *buf, size_t cap);
+
+/* Continuous generator i: xi = A theta + c; y = A x; y = A^T x; B (K x K). */
+void nt_tr_xi(const nt_model *m, const nt_transform *t, int i, const double *theta, double *xi);
+void nt_tr_apply_A(const nt_model *m, const nt_transform *t, int i, const double *x, double *y);
+void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const double *x, double *y);
+void nt_tr_output_B(const nt_model *m, const nt_transform *t, int i, double *B);
+/* Discrete: y = T x, y = T^T x, rho (K x K). */
+void nt_tr_apply_T(const nt_model *m, const nt_transform *t, const double *x, double *y);
+void nt_tr_apply_Tt(const nt_model *m, const nt_transform *t, const double *x, double *y);
+void nt_tr_output_rho(const nt_model *m, const nt_transform *t, double *rho);
+
+/* ------------------------------------------------------------------ identities */
+
+/* One checked generator or discrete map.  Residuals are relative (THEORY.md §6):
+ * |lhs - rhs| / max(size(lhs) + size(rhs), 1e-300), each side computed independently from
+ * engine primitives; the size of a side is the magnitude of the terms it was computed from
+ * (see src/identity/check.c), so that an identity whose two sides vanish, like H xi = 0
+ * for a translation, is measured against the scale of H and xi, not against round-off. */
+typedef struct {
+    char name[128];
+    int entry;                /* index into the transformation list */
+    int discrete, equivariance;
+    double first_order;       /* (F1gamma) or (D1gamma) for the gradient */
+    double second_order;      /* max of (S1gamma) and (S2gamma), or (D1gamma) on probe vectors */
+    double s1, s2;            /* continuous: the two second-order identities separately */
+    double fixed_gradient;    /* discrete symmetry at its fixed point: |T g - g| (NAN: not applicable) */
+    double fixed_hessian;     /* ... and |T H v - H T v| */
+    int holds;
+} nt_check_result;
+
+/* Evaluates every identity of every transformation at theta on the data set.  The engine
+ * is used for products (any chunk, k >= 1).  results has room for the total number of
+ * generators (nt_check_count). */
+int nt_check_count(const nt_transform *list, int n);
+void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+              const nt_transform *list, int n, double tol, nt_check_result *results);
+
 /* ------------------------------------------------------------------ small helpers */
 
 double nt_norm2(int64_t n, const double *x);                       /* Euclidean norm */

@@ -39,8 +39,9 @@ int cmd_hessian(int argc, char **argv)
     const double need = 8.0 * (double)d * (double)d;
     nt_error err = {0};
     if (need > limit) {
-        nt_fail(&err, NT_EINPUT, "the dense Hessian of d = %lld parameters needs %.1f GiB, more than the %.1f GiB allowed "
-                "(--max-memory); use noether hvp for products", (long long)d, need / 1073741824.0, limit / 1073741824.0);
+        nt_fail(&err, NT_EINPUT, "the dense Hessian of d = %lld parameters needs %.0f bytes (%.3g GiB), more than the %.3g GiB "
+                "allowed (--max-memory); use noether hvp for products", (long long)d, need, need / 1073741824.0,
+                limit / 1073741824.0);
         cli_die("hessian", &err);
     }
     double *H = malloc((size_t)need);

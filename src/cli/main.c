@@ -13,6 +13,8 @@ static const struct {
     {"grad", cmd_grad, "loss and gradient at theta"},
     {"hvp", cmd_hvp, "exact Hessian-vector products (one vector or a block)"},
     {"hessian", cmd_hessian, "the dense d x d Hessian (small models)"},
+    {"symmetries", cmd_symmetries, "the catalogue of transformations of the model"},
+    {"check", cmd_check, "the first- and second-order identities of every transformation"},
 };
 
 static void usage(FILE *f)
@@ -22,7 +24,7 @@ static void usage(FILE *f)
                "products and the identities that transformations of the parameters impose.\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].what);
     fprintf(f, "\nWithout SPEC, a command uses the built-in default (noether info shows it).\n");
 }
 

@@ -107,29 +107,60 @@ static void op_act(nt_engine *e, nt_node *p, int action)
     }
 }
 
-/* ---- loss head:  L = sum_n l(f_n, y_n), seeded with L_bar = 1, L_bar. = 0 -------------- */
+/* ---- loss head:  L = sum_n l(rho f_n, y_n), seeded with L_bar = 1, L_bar. = 0 ------------
+ * rho is the engine's output map (identity unless set): f_bar = rho^T u(rho f),
+ * f_bar. = rho^T U(rho f) rho f. */
+
+/* y = rho x (K x K, row-major), or a copy when there is no map */
+static void map_rho(const double *rho, int K, const double *x, double *y)
+{
+    for (int i = 0; i < K; i++) {
+        double s = 0;
+        if (!rho) { y[i] = x[i]; continue; }
+        for (int j = 0; j < K; j++) s += rho[i * K + j] * x[j];
+        y[i] = s;
+    }
+}
+
+/* y += rho^T x */
+static void add_rho_t(const double *rho, int K, const double *x, double *y)
+{
+    for (int j = 0; j < K; j++) {
+        double s = 0;
+        if (!rho) { y[j] += x[j]; continue; }
+        for (int i = 0; i < K; i++) s += rho[i * K + j] * x[i];
+        y[j] += s;
+    }
+}
+
 static void op_loss(nt_engine *e, nt_node *p, int action)
 {
     nt_node *q = &e->nodes[p->in];
-    const int64_t n = e->n, k = e->kk, K = p->width;
-    const int yd = (e->m->loss == NT_LOSS_MSE) ? (int)K : 1;   /* see nt_dataset */
+    const int64_t n = e->n, k = e->kk;
+    const int K = p->width, yd = (e->m->loss == NT_LOSS_MSE) ? K : 1;   /* see nt_dataset */
+    const double *rho = e->rho;
+    double f[K], u[K], ft[K], Uw[K];
     switch (action) {
-    case NT_FWD:   /* sum of l; u_n = dl/df kept for the adjoint */
-        for (int64_t r = 0; r < n; r++)
-            e->loss_sum += nt_loss_eval(e->m->loss, (int)K, q->val + r * K, e->y + r * yd, p->d1 + r * K);
+    case NT_FWD:   /* sum of l(rho f); the seed f_bar = rho^T u kept for the adjoint */
+        for (int64_t r = 0; r < n; r++) {
+            map_rho(rho, K, q->val + r * K, f);
+            e->loss_sum += nt_loss_eval(e->m->loss, K, f, e->y + r * yd, u);
+            memset(p->d1 + r * K, 0, sizeof(double) * K);
+            add_rho_t(rho, K, u, p->d1 + r * K);
+        }
         break;
-    case NT_ADJ:   /* f_bar = u */
+    case NT_ADJ:   /* f_bar = rho^T u */
         for (int64_t i = 0; i < n * K; i++) q->adj[i] += p->d1[i];
         break;
-    case NT_ADJTAN: /* f_bar. = U f. */
-        for (int64_t r = 0; r < n; r++)
+    case NT_ADJTAN: /* f_bar. = rho^T U rho f. */
+        for (int64_t r = 0; r < n; r++) {
+            map_rho(rho, K, q->val + r * K, f);
             for (int64_t j = 0; j < k; j++) {
-                double Uw[K];
-                nt_loss_hess_apply(e->m->loss, (int)K, q->val + r * K, e->y + r * yd,
-                                   q->tan + (r * k + j) * K, Uw);
-                double *ft = q->adjtan + (r * k + j) * K;
-                for (int64_t i = 0; i < K; i++) ft[i] += Uw[i];
+                map_rho(rho, K, q->tan + (r * k + j) * K, ft);
+                nt_loss_hess_apply(e->m->loss, K, f, e->y + r * yd, ft, Uw);
+                add_rho_t(rho, K, Uw, q->adjtan + (r * k + j) * K);
             }
+        }
         break;
     default:
         break;

@@ -74,7 +74,18 @@ void nt_engine_free(nt_engine *e)
     if (!e) return;
     free(e->mem);
     free(e->nodes);
+    free(e->rho);
     free(e);
+}
+
+void nt_engine_set_output_map(nt_engine *e, const double *rho)
+{
+    const size_t K = (size_t)e->m->output;
+    free(e->rho);
+    e->rho = NULL;
+    if (!rho) return;
+    e->rho = malloc(sizeof(double) * K * K);
+    memcpy(e->rho, rho, sizeof(double) * K * K);
 }
 
 int nt_engine_k(const nt_engine *e)

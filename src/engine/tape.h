@@ -49,6 +49,7 @@ struct nt_engine {
     const double *theta, *V;  /* parameters and their tangents (kk x d) */
     double *g, *HV;           /* sums over samples of theta_bar and its tangents */
     const double *y;          /* targets of this chunk */
+    double *rho;              /* output map (K x K) or NULL: the loss is l(rho f, y) */
     double loss_sum;
 };
 

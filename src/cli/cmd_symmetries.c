@@ -1,0 +1,58 @@
+/* cmd_symmetries.c: noether symmetries: the catalogue of transformations of a model
+ * (built in, from its layers; plus those the spec declares). */
+#include <stdlib.h>
+#include "cli.h"
+
+static const char usage[] =
+    "usage: noether symmetries [SPEC] [--json]\n\n"
+    "Lists the transformations of the model's parameters that its structure implies\n"
+    "(THEORY.md §5) and those the spec declares: continuous families (rescalings, gl(n),\n"
+    "logit translations, homogeneity) and discrete maps (swaps of units, sign flips, swaps\n"
+    "of outputs), each a symmetry (the output stays put) or an equivariance (it transforms\n"
+    "by B or rho).  A discrete group is listed by its generators (adjacent swaps).\n\n"
+    "  --json   one JSON document: {d, transformations: [{name, kind, type, generators}]}\n";
+
+void cli_load_transforms(const char *cmd, const cli_job *job, nt_transform **list, int *n)
+{
+    nt_error err = {0};
+    nt_catalogue(&job->spec.model, list, n);
+    if (nt_transforms_load(&job->spec, list, n, &err)) cli_die(cmd, &err);
+}
+
+const char *cli_kind(const nt_transform *t) { return t->discrete ? "discrete" : "continuous"; }
+const char *cli_type(const nt_transform *t) { return t->equivariance ? "equivariance" : "symmetry"; }
+
+int cmd_symmetries(int argc, char **argv)
+{
+    const char *spec = NULL, *json = NULL;
+    cli_opt opts[] = {{"--json", 1, &json}, {NULL, 0, NULL}};
+    cli_parse("symmetries", usage, argc, argv, opts, &spec);
+    cli_job job;
+    cli_job_load(&job, "symmetries", spec, NULL);
+    nt_transform *list = NULL;
+    int n = 0;
+    cli_load_transforms("symmetries", &job, &list, &n);
+    if (json) {
+        cJSON *doc = cJSON_CreateObject(), *arr;
+        cJSON_AddNumberToObject(doc, "d", (double)job.spec.model.d);
+        arr = cJSON_AddArrayToObject(doc, "transformations");
+        for (int i = 0; i < n; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", list[i].name);
+            cJSON_AddStringToObject(o, "kind", cli_kind(&list[i]));
+            cJSON_AddStringToObject(o, "type", cli_type(&list[i]));
+            if (!list[i].discrete) cJSON_AddNumberToObject(o, "generators", list[i].generators);
+            cJSON_AddItemToArray(arr, o);
+        }
+        cli_print_json(doc);
+    } else {
+        printf("d = %lld; %d transformations\n%-36s %-10s %-12s %s\n", (long long)job.spec.model.d, n,
+               "name", "kind", "type", "generators");
+        for (int i = 0; i < n; i++)
+            printf("%-36s %-10s %-12s %d\n", list[i].name, cli_kind(&list[i]), cli_type(&list[i]),
+                   list[i].generators);
+    }
+    nt_transforms_free(list, n);
+    cli_job_free(&job);
+    return 0;
+}

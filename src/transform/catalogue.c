@@ -1,0 +1,132 @@
+/* catalogue.c: which transformations a model has (THEORY.md §5), derived from its layers'
+ * properties, never from a numerical test.  Between dense layers q and q+1 (hidden layer
+ * l = q + 1) sit zero or more activations; their composite is
+ *   positively homogeneous of degree p (relu, leaky_relu, identity: 1; square: 2; products)
+ *     -> rescaling of each unit (A = +1 on its row and bias, -p on its column);
+ *   linear (identity only, or none) -> gl(n), n^2 generators;
+ *   odd (tanh, identity only)       -> a sign flip of each unit;
+ *   anything elementwise            -> swaps of adjacent units (S_n by its n-1 generators).
+ * The head: cross_entropy straight on the last dense layer -> logit translations; every
+ * activation homogeneous -> homogeneity f(e^s theta_A) = e^{ks} f, an equivariance; K >= 2
+ * -> swaps of adjacent outputs, a discrete equivariance (rho = the swap). */
+#include <stdlib.h>
+#include <string.h>
+#include "units.h"
+
+static double act_degree(nt_act a)
+{
+    switch (a) {
+    case NT_ACT_IDENTITY: case NT_ACT_RELU: case NT_ACT_LEAKY_RELU: return 1;
+    case NT_ACT_SQUARE: return 2;
+    default: return 0;   /* not positively homogeneous */
+    }
+}
+
+typedef struct { nt_transform *v; int n, cap; } list;
+
+static nt_transform *push(list *L, nt_transform_kind kind, int discrete, int equiv, int gens)
+{
+    if (L->n == L->cap) {
+        L->cap = L->cap ? 2 * L->cap : 16;
+        L->v = realloc(L->v, sizeof *L->v * (size_t)L->cap);
+    }
+    nt_transform *t = &L->v[L->n++];
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    t->discrete = discrete;
+    t->equivariance = equiv;
+    t->generators = gens;
+    return t;
+}
+
+int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
+{
+    nt_dense D[m->n_layers];
+    int nd = nt_dense_layers(m, D);
+    list L = {0};
+    double total_degree = 0;   /* degree of the current value in theta (homogeneity) */
+    int all_homogeneous = 1, trailing_acts = 0;
+    for (int q = 0, li = 0; q < nd; q++) {
+        /* the activations after dense q */
+        double p = 1;
+        int linear = 1, odd = 1;
+        total_degree += 1;
+        for (li = D[q].layer + 1; li < m->n_layers && m->layers[li].kind == NT_LAYER_ACT; li++) {
+            nt_act a = m->layers[li].act;
+            p *= act_degree(a);
+            linear &= a == NT_ACT_IDENTITY;
+            odd &= a == NT_ACT_IDENTITY || a == NT_ACT_TANH;
+        }
+        total_degree *= p;
+        all_homogeneous &= p > 0;
+        if (q == nd - 1) { trailing_acts = li - D[q].layer - 1; break; }
+        const int l = q + 1, n = D[q].n_out;
+        for (int j = 0; p > 0 && j < n; j++) {
+            nt_transform *t = push(&L, NT_TR_RESCALE, 0, 0, 1);
+            t->layer = l; t->a = j; t->p = p;
+            snprintf(t->name, sizeof t->name, "rescale[layer=%d,unit=%d]", l, j);
+        }
+        if (linear) {
+            nt_transform *t = push(&L, NT_TR_GL, 0, 0, n * n);
+            t->layer = l;
+            snprintf(t->name, sizeof t->name, "gl[layer=%d]", l);
+        }
+        for (int j = 0; j + 1 < n; j++) {
+            nt_transform *t = push(&L, NT_TR_SWAP, 1, 0, 1);
+            t->layer = l; t->a = j; t->b = j + 1;
+            snprintf(t->name, sizeof t->name, "swap[layer=%d,units=%d,%d]", l, j, j + 1);
+        }
+        for (int j = 0; odd && j < n; j++) {
+            nt_transform *t = push(&L, NT_TR_SIGN_FLIP, 1, 0, 1);
+            t->layer = l; t->a = j;
+            snprintf(t->name, sizeof t->name, "sign_flip[layer=%d,unit=%d]", l, j);
+        }
+    }
+    const nt_dense *last = &D[nd - 1];
+    if (m->loss == NT_LOSS_CROSS_ENTROPY && trailing_acts == 0) {
+        nt_transform *t = push(&L, NT_TR_TRANSLATION, 0, 0, last->n_in + (last->off_b >= 0));
+        t->layer = nd;
+        snprintf(t->name, sizeof t->name, "translation[layer=%d]", nd);
+    }
+    if (all_homogeneous) {
+        nt_transform *t = push(&L, NT_TR_HOMOGENEOUS, 0, 1, 1);
+        t->p = total_degree;
+        snprintf(t->name, sizeof t->name, "homogeneous[degree=%g]", total_degree);
+    }
+    for (int i = 0; i + 1 < m->output; i++) {
+        nt_transform *t = push(&L, NT_TR_OUTPUT_SWAP, 1, 1, 1);
+        t->layer = nd; t->a = i; t->b = i + 1;
+        snprintf(t->name, sizeof t->name, "output_swap[outputs=%d,%d]", i, i + 1);
+    }
+    *out = L.v;
+    *n_out = L.n;
+    return NT_OK;
+}
+
+void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *buf, size_t cap)
+{
+    nt_dense D[m->n_layers];
+    nt_dense_layers(m, D);
+    if (t->kind == NT_TR_GL) {
+        int n = D[t->layer - 1].n_out;
+        snprintf(buf, cap, "gl[layer=%d,i=%d,j=%d]", t->layer, i / n, i % n);
+    } else if (t->kind == NT_TR_TRANSLATION) {
+        int has_bias = D[t->layer - 1].off_b >= 0;
+        if (has_bias && i == 0) snprintf(buf, cap, "translation[layer=%d,bias]", t->layer);
+        else snprintf(buf, cap, "translation[layer=%d,column=%d]", t->layer, i - has_bias);
+    } else if (t->generators > 1) {
+        snprintf(buf, cap, "%s[%d]", t->name, i);
+    } else {
+        snprintf(buf, cap, "%s", t->name);
+    }
+}
+
+void nt_transforms_free(nt_transform *list, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(list[i].A);
+        free(list[i].c);
+        free(list[i].B);
+    }
+    free(list);
+}

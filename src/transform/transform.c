@@ -1,0 +1,206 @@
+/* transform.c: the built-in transformations as structured operators on theta (A, A^T, c, B
+ * for continuous generators; T, T^T, rho for discrete maps), never as d x d matrices.
+ * User-declared ones (NT_TR_DENSE) carry dense matrices and go through BLAS. */
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include "units.h"
+
+int nt_dense_layers(const nt_model *m, nt_dense *dense)
+{
+    int n = 0, width = m->input;
+    for (int t = 0; t < m->n_tensors; t++) {
+        const nt_tensor *T = &m->tensors[t];
+        if (T->ndim == 2) {
+            dense[n] = (nt_dense){ .n_in = width, .n_out = (int)T->shape[0], .off_w = T->offset,
+                                   .off_b = -1, .layer = T->layer };
+            width = (int)T->shape[0];
+            n++;
+        } else {
+            dense[n - 1].off_b = T->offset;
+        }
+    }
+    return n;
+}
+
+void nt_unit_ranges(const nt_dense *D, int l, int j, nt_range r[3])
+{
+    const nt_dense *in = &D[l - 1], *out = &D[l];
+    r[0] = (nt_range){ in->off_w + (int64_t)j * in->n_in, in->n_in, 1 };
+    r[1] = (nt_range){ in->off_b + j, in->off_b >= 0 ? 1 : 0, 1 };
+    r[2] = (nt_range){ out->off_w + j, out->n_out, out->n_in };
+}
+
+void nt_output_ranges(const nt_dense *D, int n_dense, int i, nt_range r[2])
+{
+    const nt_dense *L = &D[n_dense - 1];
+    r[0] = (nt_range){ L->off_w + (int64_t)i * L->n_in, L->n_in, 1 };
+    r[1] = (nt_range){ L->off_b + i, L->off_b >= 0 ? 1 : 0, 1 };
+}
+
+/* y[dst] = coef * x[src] over two ranges of the same count */
+static void move(const nt_range *dst, const nt_range *src, double coef, const double *x, double *y)
+{
+    for (int64_t i = 0; i < dst->count; i++)
+        y[dst->start + i * dst->stride] = coef * x[src->start + i * src->stride];
+}
+
+/* y[r] <-> y[s] */
+static void swap_ranges(const nt_range *r, const nt_range *s, double *y)
+{
+    for (int64_t i = 0; i < r->count; i++) {
+        double t = y[r->start + i * r->stride];
+        y[r->start + i * r->stride] = y[s->start + i * s->stride];
+        y[s->start + i * s->stride] = t;
+    }
+}
+
+/* the dense layers of m, on the stack of the caller */
+#define DENSE(m, D, nd) nt_dense D[(m)->n_layers]; int nd = nt_dense_layers((m), D); (void)nd
+
+/* gl generator i of hidden layer l: E_ab with a = i / n, b = i % n, acting as
+ * (E_ab W_l, E_ab b_l, -W_{l+1} E_ab): row a <- row b, b_a <- b_b, column b <- -column a.
+ * Transposed: row b <- row a, b_b <- b_a, column a <- -column b. */
+static void gl_apply(const nt_dense *D, int l, int i, int transpose, const double *x, double *y)
+{
+    int n = D[l - 1].n_out, a = i / n, b = i % n;
+    if (transpose) { int t = a; a = b; b = t; }
+    nt_range ra[3], rb[3];
+    nt_unit_ranges(D, l, a, ra);
+    nt_unit_ranges(D, l, b, rb);
+    move(&ra[0], &rb[0], 1.0, x, y);
+    move(&ra[1], &rb[1], 1.0, x, y);
+    move(&rb[2], &ra[2], -1.0, x, y);
+}
+
+/* y = A x (or A^T x): y is zeroed first */
+static void apply_linear(const nt_model *m, const nt_transform *t, int i, int transpose,
+                         const double *x, double *y)
+{
+    DENSE(m, D, nd);
+    const int64_t d = m->d;
+    memset(y, 0, sizeof(double) * (size_t)d);
+    nt_range r[3];
+    switch (t->kind) {
+    case NT_TR_RESCALE:       /* diagonal: +1 on the unit's row and bias, -p on its column */
+        nt_unit_ranges(D, t->layer, t->a, r);
+        move(&r[0], &r[0], 1.0, x, y);
+        move(&r[1], &r[1], 1.0, x, y);
+        move(&r[2], &r[2], -t->p, x, y);
+        break;
+    case NT_TR_GL:
+        gl_apply(D, t->layer, i, transpose, x, y);
+        break;
+    case NT_TR_HOMOGENEOUS: { /* diagonal: 1 on weights, k_q (degree of z_q) on biases of dense q */
+        double deg = 0;
+        int q = 0;
+        for (int l = 0; l < m->n_layers; l++) {
+            const nt_layer *L = &m->layers[l];
+            if (L->kind == NT_LAYER_ACT) { deg *= L->act == NT_ACT_SQUARE ? 2 : 1; continue; }
+            deg += 1;
+            const nt_dense *Q = &D[q++];
+            for (int64_t j = 0; j < (int64_t)Q->n_out * Q->n_in; j++) y[Q->off_w + j] = x[Q->off_w + j];
+            if (Q->off_b >= 0)
+                for (int j = 0; j < Q->n_out; j++) y[Q->off_b + j] = deg * x[Q->off_b + j];
+        }
+        break;
+    }
+    case NT_TR_DENSE:
+        if (t->A) cblas_dgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, (int)d, (int)d,
+                              1.0, t->A, (int)d, x, 1, 0.0, y, 1);
+        break;
+    default:                  /* translations: A = 0 */
+        break;
+    }
+}
+
+void nt_tr_apply_A(const nt_model *m, const nt_transform *t, int i, const double *x, double *y)
+{
+    apply_linear(m, t, i, 0, x, y);
+}
+
+void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const double *x, double *y)
+{
+    apply_linear(m, t, i, 1, x, y);
+}
+
+void nt_tr_xi(const nt_model *m, const nt_transform *t, int i, const double *theta, double *xi)
+{
+    apply_linear(m, t, i, 0, theta, xi);
+    if (t->kind == NT_TR_DENSE && t->c) {
+        for (int64_t j = 0; j < m->d; j++) xi[j] += t->c[j];
+    } else if (t->kind == NT_TR_TRANSLATION) {
+        /* generator 0 shifts the last bias by 1 (when there is one); the others shift one
+         * column of the last W by 1: both add the same constant to every logit */
+        DENSE(m, D, nd);
+        const nt_dense *L = &D[nd - 1];
+        int col = L->off_b >= 0 ? i - 1 : i;
+        if (col < 0) for (int j = 0; j < L->n_out; j++) xi[L->off_b + j] += 1.0;
+        else for (int j = 0; j < L->n_out; j++) xi[L->off_w + (int64_t)j * L->n_in + col] += 1.0;
+    }
+}
+
+void nt_tr_output_B(const nt_model *m, const nt_transform *t, int i, double *B)
+{
+    const int K = m->output;
+    memset(B, 0, sizeof(double) * (size_t)(K * K));
+    if (t->kind == NT_TR_HOMOGENEOUS)
+        for (int j = 0; j < K; j++) B[j * K + j] = t->p;
+    else if (t->kind == NT_TR_DENSE && t->B)
+        memcpy(B, t->B, sizeof(double) * (size_t)(K * K));
+}
+
+/* y = T x; every built-in map is its own transpose and inverse (a swap or a sign flip) */
+static void apply_map(const nt_model *m, const nt_transform *t, int transpose, const double *x, double *y)
+{
+    DENSE(m, D, nd);
+    const int64_t d = m->d;
+    if (t->kind == NT_TR_DENSE) {
+        cblas_dgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, (int)d, (int)d, 1.0, t->A,
+                    (int)d, x, 1, 0.0, y, 1);
+        return;
+    }
+    memcpy(y, x, sizeof(double) * (size_t)d);
+    nt_range ra[3], rb[3];
+    switch (t->kind) {
+    case NT_TR_SWAP:
+        nt_unit_ranges(D, t->layer, t->a, ra);
+        nt_unit_ranges(D, t->layer, t->b, rb);
+        for (int r = 0; r < 3; r++) swap_ranges(&ra[r], &rb[r], y);
+        break;
+    case NT_TR_SIGN_FLIP:
+        nt_unit_ranges(D, t->layer, t->a, ra);
+        for (int r = 0; r < 3; r++) move(&ra[r], &ra[r], -1.0, x, y);
+        break;
+    case NT_TR_OUTPUT_SWAP:
+        nt_output_ranges(D, nd, t->a, ra);
+        nt_output_ranges(D, nd, t->b, rb);
+        for (int r = 0; r < 2; r++) swap_ranges(&ra[r], &rb[r], y);
+        break;
+    default:
+        break;
+    }
+}
+
+void nt_tr_apply_T(const nt_model *m, const nt_transform *t, const double *x, double *y)
+{
+    apply_map(m, t, 0, x, y);
+}
+
+void nt_tr_apply_Tt(const nt_model *m, const nt_transform *t, const double *x, double *y)
+{
+    apply_map(m, t, 1, x, y);
+}
+
+void nt_tr_output_rho(const nt_model *m, const nt_transform *t, double *rho)
+{
+    const int K = m->output;
+    memset(rho, 0, sizeof(double) * (size_t)(K * K));
+    for (int j = 0; j < K; j++) rho[j * K + j] = 1;
+    if (t->kind == NT_TR_OUTPUT_SWAP) {
+        rho[t->a * K + t->a] = rho[t->b * K + t->b] = 0;
+        rho[t->a * K + t->b] = rho[t->b * K + t->a] = 1;
+    } else if (t->kind == NT_TR_DENSE && t->B) {
+        memcpy(rho, t->B, sizeof(double) * (size_t)(K * K));
+    }
+}

@@ -1,0 +1,29 @@
+/* units.h: where the parameters of a hidden unit live in theta.  Every built-in
+ * transformation acts on hidden units (THEORY.md §5: rows of W_l and b_l, columns of
+ * W_{l+1}) or on the rows of the last layer, so they are all written with these ranges. */
+#ifndef NT_UNITS_H
+#define NT_UNITS_H
+#include "noether.h"
+
+/* One dense layer of the model: W (n_out x n_in) at off_w, b at off_b (-1: no bias). */
+typedef struct {
+    int n_in, n_out;
+    int64_t off_w, off_b;
+    int layer;       /* index into model.layers */
+} nt_dense;
+
+/* The dense layers in order; returns how many (dense has room for m->n_layers). */
+int nt_dense_layers(const nt_model *m, nt_dense *dense);
+
+/* A strided run of coordinates: start, start + stride, ... (count of them). */
+typedef struct {
+    int64_t start, count, stride;
+} nt_range;
+
+/* The parameters of unit j of hidden layer l (1-based: the output of dense layer l-1):
+ * role 0 its row of W_l, role 1 its bias (count 0 without bias), role 2 its column of W_{l+1}. */
+void nt_unit_ranges(const nt_dense *dense, int l, int j, nt_range r[3]);
+/* Row i of the last dense layer: role 0 its row of W, role 1 its bias entry. */
+void nt_output_ranges(const nt_dense *dense, int n_dense, int i, nt_range r[2]);
+
+#endif
