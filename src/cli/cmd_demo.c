@@ -1,7 +1,9 @@
 /* cmd_demo.c: noether demo: the main job on the built-in default (a ReLU MLP with a
  * softmax head on the wine data, compiled in).  What exists so far: the model, the loss and
  * gradient at the seeded initialization, an exact Hessian-vector product, and the dense
- * Hessian with its eigenvalues; results go to the output folder. */
+ * Hessian with its eigenvalues, and every identity of the model's catalogue of symmetries,
+ * with the flat directions the logit translations predict (H c = 0, so H_gamma c = gamma c:
+ * one eigenvalue gamma per translation generator).  Results go to the output folder. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,11 +70,28 @@ int cmd_demo(int argc, char **argv)
     }
     write_npy(dir, "eigenvalues.npy", lam, 1, s1);
     double scale = fabs(lam[0]) > fabs(lam[d - 1]) ? fabs(lam[0]) : fabs(lam[d - 1]);
-    int near_zero = 0, negative = 0;
+    const double gam = m->weight_decay;
+    int near_zero = 0, negative = 0, at_gamma = 0;
     for (int64_t i = 0; i < d; i++) {
         near_zero += fabs(lam[i]) <= 1e-10 * scale;
         negative += lam[i] < -1e-10 * scale;
+        at_gamma += fabs(lam[i] - gam) <= 1e-10 * scale;
     }
+
+    /* the catalogue and its identities */
+    nt_transform *list = NULL;
+    int n_tr = 0;
+    cli_load_transforms("demo", &job, &list, &n_tr);
+    int count = nt_check_count(list, n_tr), held = 0, translations = 0;
+    nt_check_result *res = malloc(sizeof *res * (size_t)count);
+    t0 = cli_now();
+    nt_check(e, m, &job.data.train, job.theta, list, n_tr, 1e-8, res);
+    double t_check = cli_now() - t0, worst = 0;
+    for (int i = 0; i < count; i++) {
+        held += res[i].holds;
+        worst = fmax(worst, fmax(res[i].first_order, res[i].second_order));
+    }
+    for (int i = 0; i < n_tr; i++) translations += list[i].kind == NT_TR_TRANSLATION ? list[i].generators : 0;
 
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "spec", job.spec.path);
@@ -85,6 +104,13 @@ int cmd_demo(int argc, char **argv)
     cJSON_AddNumberToObject(doc, "lambda_min", lam[0]);
     cJSON_AddNumberToObject(doc, "eigenvalues_near_zero", near_zero);
     cJSON_AddNumberToObject(doc, "eigenvalues_negative", negative);
+    cJSON_AddNumberToObject(doc, "transformations", n_tr);
+    cJSON_AddNumberToObject(doc, "identities_checked", count);
+    cJSON_AddNumberToObject(doc, "identities_holding", held);
+    cJSON_AddNumberToObject(doc, "worst_residual", worst);
+    cJSON_AddNumberToObject(doc, "predicted_eigenvalues_at_gamma", translations);
+    cJSON_AddNumberToObject(doc, "eigenvalues_at_gamma", at_gamma);
+    cJSON_AddNumberToObject(doc, "seconds_check", t_check);
     cJSON_AddNumberToObject(doc, "seconds_grad", t_grad);
     cJSON_AddNumberToObject(doc, "seconds_hvp", t_hvp);
     cJSON_AddNumberToObject(doc, "seconds_hessian", t_hess);
@@ -105,12 +131,18 @@ int cmd_demo(int argc, char **argv)
                "  dense Hessian             %lld x %lld   (%.2f s)\n"
                "  eigenvalues               lambda_max %.6e, lambda_min %.6e\n"
                "                            %d within 1e-10 of zero, %d negative\n"
+               "symmetries                  %d transformations, %d identities: %d hold (worst residual %.1e, %.2f s)\n"
+               "flat directions             %d logit translations predict %d eigenvalues equal to gamma = %g;\n"
+               "                            found %d\n"
                "results written to %s/\n",
                loss, nt_norm2(d, g), 1e3 * t_grad, hvp_vs_dense, 1e3 * t_hvp, (long long)d, (long long)d,
-               t_hess, lam[d - 1], lam[0], near_zero, negative, dir);
+               t_hess, lam[d - 1], lam[0], near_zero, negative, n_tr, count, held, worst, t_check,
+               translations, translations, gam, at_gamma, dir);
     }
     free(text);
     cJSON_Delete(doc);
+    free(res);
+    nt_transforms_free(list, n_tr);
     free(A); free(g); free(H); free(v); free(hv); free(Hv); free(lam);
     nt_engine_free(e);
     cli_job_free(&job);

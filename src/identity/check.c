@@ -36,6 +36,9 @@ typedef struct {
     double *g;      /* g_gamma(theta) */
     double *F, *u;  /* outputs and dl/df per sample (N x K) */
     double *P, *HP; /* probe vectors and H_gamma(theta) times them (N_PROBES x d) */
+    double *w[8];   /* scratch vectors of length d, allocated once */
+    double *wp[4];  /* scratch blocks of N_PROBES x d */
+    double *seed;   /* N x K */
 } ctx;
 
 static double dot(int64_t n, const double *a, const double *b) { return cblas_ddot((int)n, a, 1, b, 1); }
@@ -74,7 +77,7 @@ static void output_terms(ctx *c, const double *B, double *R, double *R_size, dou
                          double *s2, double *s2_size)
 {
     const int K = c->K;
-    double *seed = malloc(sizeof(double) * (size_t)(c->N * K));
+    double *seed = c->seed;
     double Bf[K], BBf[K], UBf[K];
     *R = *R_size = *s2 = *s2_size = 0;
     for (int64_t n = 0; n < c->N; n++) {
@@ -102,7 +105,6 @@ static void output_terms(ctx *c, const double *B, double *R, double *R_size, dou
     const double inv = 1.0 / (double)c->N;
     cblas_dscal((int)c->d, inv, gradR, 1);
     *R *= inv; *R_size *= inv; *s2 *= inv; *s2_size *= inv;
-    free(seed);
 }
 
 /* (F1gamma), (S1gamma), (S2gamma) for generator i of t, given xi and H_gamma xi */
@@ -112,9 +114,7 @@ static void check_generator(ctx *c, const nt_transform *t, int i, const double *
     const int64_t d = c->d;
     const int K = c->K;
     const double gam = c->gam;
-    double *Atg = malloc(sizeof(double) * d), *Axi = malloc(sizeof(double) * d);
-    double *Att = malloc(sizeof(double) * d), *gradR = calloc((size_t)d, sizeof(double));
-    double *lhs = malloc(sizeof(double) * d), *rhs = malloc(sizeof(double) * d);
+    double *Atg = c->w[0], *Axi = c->w[1], *Att = c->w[2], *gradR = c->w[3], *lhs = c->w[4], *rhs = c->w[5];
     double B[K * K], R = 0, R_size = 0, s2 = 0, s2_size = 0;
     nt_tr_apply_At(c->m, t, i, c->g, Atg);
     nt_tr_apply_A(c->m, t, i, xi, Axi);
@@ -122,6 +122,7 @@ static void check_generator(ctx *c, const nt_transform *t, int i, const double *
     nt_tr_output_B(c->m, t, i, B);
     int has_B = 0;
     for (int j = 0; j < K * K; j++) has_B |= B[j] != 0;
+    memset(gradR, 0, sizeof(double) * (size_t)d);
     if (has_B) output_terms(c, B, &R, &R_size, gradR, &s2, &s2_size);
     const double xx = dot(d, xi, xi), nxi = sqrt(xx);
 
@@ -145,7 +146,6 @@ static void check_generator(ctx *c, const nt_transform *t, int i, const double *
                    gam * (xx + absdot(d, c->theta, Axi));
     r->s2 = resid(l2 - r2, size2);
     r->second_order = fmax(r->s1, r->s2);
-    free(Atg); free(Axi); free(Att); free(gradR); free(lhs); free(rhs);
 }
 
 /* (D1gamma) for a discrete map, and the fixed-point identities of a built-in symmetry */
@@ -154,10 +154,8 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
     const int64_t d = c->d;
     const int K = c->K;
     const double gam = c->gam;
-    double *Tth = malloc(sizeof(double) * d), *gT = malloc(sizeof(double) * d);
-    double *TP = malloc(sizeof(double) * N_PROBES * d), *HTP = malloc(sizeof(double) * N_PROBES * d);
-    double *lhs = malloc(sizeof(double) * d), *rhs = malloc(sizeof(double) * d), *tmp = malloc(sizeof(double) * d);
-    double *grho = malloc(sizeof(double) * d), *HPrho = malloc(sizeof(double) * N_PROBES * d);
+    double *Tth = c->w[0], *gT = c->w[1], *lhs = c->w[2], *rhs = c->w[3], *tmp = c->w[4], *grho = c->w[5];
+    double *TP = c->wp[0], *HTP = c->wp[1], *HPrho = c->wp[2];
     nt_tr_apply_T(c->m, t, c->theta, Tth);
     for (int p = 0; p < N_PROBES; p++) nt_tr_apply_T(c->m, t, c->P + p * d, TP + p * d);
     /* left: T^T g_gamma(T theta), T^T H_gamma(T theta) T v */
@@ -189,7 +187,7 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
      * (theta + T theta)/2 is the projection onto Fix(T)): T g = g and T H v = H T v */
     r->fixed_gradient = r->fixed_hessian = NAN;
     if (!t->equivariance && t->kind != NT_TR_DENSE) {
-        double *V2 = malloc(sizeof(double) * 2 * d), *HV2 = malloc(sizeof(double) * 2 * d);
+        double *V2 = c->wp[0], *HV2 = c->wp[1];   /* N_PROBES >= 2 */
         for (int64_t j = 0; j < d; j++) Tth[j] = 0.5 * (c->theta[j] + Tth[j]);
         memcpy(V2, c->P, sizeof(double) * d);
         nt_tr_apply_T(c->m, t, c->P, V2 + d);
@@ -198,9 +196,7 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
         r->fixed_gradient = resid(diffnorm(d, lhs, gT), nt_norm2(d, lhs) + nt_norm2(d, gT));
         nt_tr_apply_T(c->m, t, HV2, lhs);
         r->fixed_hessian = resid(diffnorm(d, lhs, HV2 + d), nt_norm2(d, lhs) + nt_norm2(d, HV2 + d));
-        free(V2); free(HV2);
     }
-    free(Tth); free(gT); free(TP); free(HTP); free(lhs); free(rhs); free(tmp); free(grho); free(HPrho);
 }
 
 /* generators waiting for their block product */
@@ -239,6 +235,9 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
     c.u = malloc(sizeof(double) * (size_t)(N * K));
     c.P = malloc(sizeof(double) * N_PROBES * d);
     c.HP = malloc(sizeof(double) * N_PROBES * d);
+    c.seed = malloc(sizeof(double) * (size_t)(N * K));
+    for (int i = 0; i < 8; i++) c.w[i] = malloc(sizeof(double) * d);
+    for (int i = 0; i < 4; i++) c.wp[i] = malloc(sizeof(double) * N_PROBES * d);
     /* shared at theta: g, outputs, u, probes and H times them, the curvature scale */
     for (int64_t j = 0; j < N_PROBES * d; j++) c.P[j] = nt_rand_normal(2024, 1, (uint64_t)j);
     nt_hvp(e, theta, ds, N_PROBES, c.P, c.HP, c.g);
@@ -281,5 +280,7 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
                    !(x->fixed_gradient > tol) && !(x->fixed_hessian > tol);
     }
     free(b.Xi); free(b.HXi); free(b.gen); free(b.slot);
-    free(c.g); free(c.F); free(c.u); free(c.P); free(c.HP);
+    free(c.g); free(c.F); free(c.u); free(c.P); free(c.HP); free(c.seed);
+    for (int i = 0; i < 8; i++) free(c.w[i]);
+    for (int i = 0; i < 4; i++) free(c.wp[i]);
 }
