@@ -58,39 +58,30 @@ static void swap_ranges(const nt_range *r, const nt_range *s, double *y)
 /* the dense layers of m, on the stack of the caller */
 #define DENSE(m, D, nd) nt_dense D[(m)->n_layers]; int nd = nt_dense_layers((m), D); (void)nd
 
-/* gl generator i of hidden layer l: E_ab with a = i / n, b = i % n, acting as
- * (E_ab W_l, E_ab b_l, -W_{l+1} E_ab): row a <- row b, b_a <- b_b, column b <- -column a.
- * Transposed: row b <- row a, b_b <- b_a, column a <- -column b. */
-static void gl_apply(const nt_dense *D, int l, int i, int transpose, const double *x, double *y)
-{
-    int n = D[l - 1].n_out, a = i / n, b = i % n;
-    if (transpose) { int t = a; a = b; b = t; }
-    nt_range ra[3], rb[3];
-    nt_unit_ranges(D, l, a, ra);
-    nt_unit_ranges(D, l, b, rb);
-    move(&ra[0], &rb[0], 1.0, x, y);
-    move(&ra[1], &rb[1], 1.0, x, y);
-    move(&rb[2], &ra[2], -1.0, x, y);
-}
+static nt_range whole(int64_t start, int64_t count) { return (nt_range){ start, count, 1 }; }
 
-/* y = A x (or A^T x): y is zeroed first */
-static void apply_linear(const nt_model *m, const nt_transform *t, int i, int transpose,
-                         const double *x, double *y)
+int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
 {
     DENSE(m, D, nd);
-    const int64_t d = m->d;
-    memset(y, 0, sizeof(double) * (size_t)d);
-    nt_range r[3];
+    nt_range ra[3], rb[3];
+    int n = 0;
     switch (t->kind) {
     case NT_TR_RESCALE:       /* diagonal: +1 on the unit's row and bias, -p on its column */
-        nt_unit_ranges(D, t->layer, t->a, r);
-        move(&r[0], &r[0], 1.0, x, y);
-        move(&r[1], &r[1], 1.0, x, y);
-        move(&r[2], &r[2], -t->p, x, y);
+        nt_unit_ranges(D, t->layer, t->a, ra);
+        mv[n++] = (nt_move){ ra[0], ra[0], 1.0 };
+        mv[n++] = (nt_move){ ra[1], ra[1], 1.0 };
+        mv[n++] = (nt_move){ ra[2], ra[2], -t->p };
         break;
-    case NT_TR_GL:
-        gl_apply(D, t->layer, i, transpose, x, y);
+    case NT_TR_GL: {          /* E_ab acting as (E_ab W_l, E_ab b_l, -W_{l+1} E_ab):
+                               * row a <- row b, b_a <- b_b, column b <- -column a */
+        int w = D[t->layer - 1].n_out;
+        nt_unit_ranges(D, t->layer, i / w, ra);
+        nt_unit_ranges(D, t->layer, i % w, rb);
+        mv[n++] = (nt_move){ ra[0], rb[0], 1.0 };
+        mv[n++] = (nt_move){ ra[1], rb[1], 1.0 };
+        mv[n++] = (nt_move){ rb[2], ra[2], -1.0 };
         break;
+    }
     case NT_TR_HOMOGENEOUS: { /* diagonal: 1 on weights, k_q (degree of z_q) on biases of dense q */
         double deg = 0;
         int q = 0;
@@ -99,18 +90,36 @@ static void apply_linear(const nt_model *m, const nt_transform *t, int i, int tr
             if (L->kind == NT_LAYER_ACT) { deg *= L->act == NT_ACT_SQUARE ? 2 : 1; continue; }
             deg += 1;
             const nt_dense *Q = &D[q++];
-            for (int64_t j = 0; j < (int64_t)Q->n_out * Q->n_in; j++) y[Q->off_w + j] = x[Q->off_w + j];
-            if (Q->off_b >= 0)
-                for (int j = 0; j < Q->n_out; j++) y[Q->off_b + j] = deg * x[Q->off_b + j];
+            nt_range w = whole(Q->off_w, (int64_t)Q->n_out * Q->n_in), b = whole(Q->off_b, Q->off_b >= 0 ? Q->n_out : 0);
+            mv[n++] = (nt_move){ w, w, 1.0 };
+            mv[n++] = (nt_move){ b, b, deg };
         }
         break;
     }
-    case NT_TR_DENSE:
+    default:                  /* translations: A = 0; dense: not moves */
+        break;
+    }
+    return n;
+}
+
+/* y = A x (or A^T x): y is zeroed first */
+static void apply_linear(const nt_model *m, const nt_transform *t, int i, int transpose,
+                         const double *x, double *y)
+{
+    const int64_t d = m->d;
+    if (t->kind == NT_TR_DENSE) {
         if (t->A) cblas_dgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, (int)d, (int)d,
                               1.0, t->A, (int)d, x, 1, 0.0, y, 1);
-        break;
-    default:                  /* translations: A = 0 */
-        break;
+        else memset(y, 0, sizeof(double) * (size_t)d);
+        return;
+    }
+    nt_move mv[2 * m->n_layers + 4];
+    int n = nt_tr_moves(m, t, i, mv);
+    memset(y, 0, sizeof(double) * (size_t)d);
+    for (int k = 0; k < n; k++) {
+        const nt_range *dst = transpose ? &mv[k].src : &mv[k].dst, *src = transpose ? &mv[k].dst : &mv[k].src;
+        for (int64_t j = 0; j < dst->count; j++)
+            y[dst->start + j * dst->stride] += mv[k].coef * x[src->start + j * src->stride];
     }
 }
 

@@ -26,4 +26,15 @@ void nt_unit_ranges(const nt_dense *dense, int l, int j, nt_range r[3]);
 /* Row i of the last dense layer: role 0 its row of W, role 1 its bias entry. */
 void nt_output_ranges(const nt_dense *dense, int n_dense, int i, nt_range r[2]);
 
+/* A structured linear operator is a short list of moves: (A x)[dst_k] += coef x[src_k] for
+ * k < count of both ranges.  Every built-in generator is at most 2 n_layers moves. */
+typedef struct {
+    nt_range dst, src;
+    double coef;
+} nt_move;
+
+/* The moves of generator i of a built-in continuous transformation (none for a translation
+ * or a dense one); returns how many (moves has room for 2 * m->n_layers + 4). */
+int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
+
 #endif
