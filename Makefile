@@ -29,10 +29,7 @@ test: build
 bench: setup $(BUILD)/build.ninja
 	NOETHER_EXTRA_PACKAGES="python3-torch python3-numpy" scripts/setup.sh
 	ninja -C $(BUILD) noether-bench
-	$(BUILD)/noether-bench
-	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then \
-	  OMP_NUM_THREADS=2 /usr/bin/python3 bench/bench_torch.py --csv $(BUILD)/bench.csv; \
-	else echo "bench: /usr/bin/python3 has no torch; PyTorch comparison skipped"; fi
+	$(BUILD)/noether-bench $(CURDIR) $(BUILD)/bench.csv
 
 install: build
 	meson configure $(BUILD) --prefix=$(abspath $(PREFIX))

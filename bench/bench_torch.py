@@ -12,23 +12,30 @@ order: W0 (out x in, row-major), b0, W1, b1, W2, b2).  It times
            and torch.func/functorch vmap(jvp(grad)) (forward-over-reverse); the faster counts
 
 and writes H v for the fixed v of v.npy (and the gradient) so noether-bench can compare whole
-vectors.  Output: one "key value" line per number on stdout.  Without torch it prints
+vectors.  OMP_WAIT_POLICY defaults to PASSIVE (see below).  Output: one "key value" line
+per number on stdout.  Without torch it prints
 "torch_skip <reason>" and exits 0.
 """
 import argparse
 import gzip
+import os
 import statistics
 import struct
 import sys
 import time
 
-import numpy as np
+# Debian's torch runs its ops on libgomp threads and its GEMMs on OpenBLAS's own pthreads.
+# With libgomp's default (spinning) wait policy the idle OpenMP threads compete with
+# OpenBLAS's for the 2 cores and every time is 2-4x slower and erratic; passive waiting is
+# PyTorch's best configuration here, so it is the one compared (must be set before import).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
+    import numpy as np
     import torch
     import torch.nn.functional as F
 except Exception as exc:  # noqa: BLE001 - any failure to import means "no PyTorch here"
-    print(f"torch_skip cannot import torch ({type(exc).__name__}: {exc})")
+    print(f"torch_skip cannot import numpy and torch ({type(exc).__name__}: {exc})")
     sys.exit(0)
 
 
@@ -124,6 +131,7 @@ def main():
     np.save(a.hv_out, hv.numpy())
     print(f"torch_version {torch.__version__}")
     print(f"torch_threads {torch.get_num_threads()}")
+    print(f"torch_omp_wait_policy {os.environ.get('OMP_WAIT_POLICY')}")
     print(f"torch_loss {loss:.17g}")
     print(f"torch_grad_norm {g.norm().item():.17g}")
     print(f"torch_vHv {torch.dot(V[0], hv).item():.17g}")
