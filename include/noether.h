@@ -114,6 +114,10 @@ int nt_loss_parse(const char *name, nt_loss *l);   /* 0 on success */
 
 /* sigma(z), sigma'(z), sigma''(z) (any output pointer may be NULL). */
 void nt_act_eval(nt_act a, double alpha, double z, double *s, double *ds, double *d2s);
+/* The same on n values (no pointer may be NULL). */
+void nt_act_eval_n(nt_act a, double alpha, int64_t n, const double *z, double *s, double *ds, double *d2s);
+/* sigma'' = 0 wherever it is defined (identity, relu, leaky_relu). */
+int nt_act_piecewise_linear(nt_act a);
 
 /* Per-sample loss l(f, y) on K outputs, its gradient u = dl/df (may be NULL) and
  * U w = (d2l/df2) w for a given w (both NULL-able).  Exact definitions: INTERFACE.md. */
@@ -332,6 +336,9 @@ void nt_tr_xi(const nt_model *m, const nt_transform *t, int i, const double *the
 void nt_tr_apply_A(const nt_model *m, const nt_transform *t, int i, const double *x, double *y);
 void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const double *x, double *y);
 void nt_tr_output_B(const nt_model *m, const nt_transform *t, int i, double *B);
+/* y^T A_i x and c_i^T y, from the structure (cost of the generator's support, not d). */
+double nt_tr_bilinear(const nt_model *m, const nt_transform *t, int i, const double *y, const double *x);
+double nt_tr_shift_dot(const nt_model *m, const nt_transform *t, int i, const double *y);
 /* Discrete: y = T x, y = T^T x, rho (K x K). */
 void nt_tr_apply_T(const nt_model *m, const nt_transform *t, const double *x, double *y);
 void nt_tr_apply_Tt(const nt_model *m, const nt_transform *t, const double *x, double *y);

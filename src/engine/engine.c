@@ -24,16 +24,6 @@ static void forward(nt_engine *e, const nt_dataset *ds, int64_t start, int64_t n
     }
 }
 
-static void zero_adjoints(nt_engine *e, int last, int what)
-{
-    for (int i = 1; i < last; i++) {
-        nt_node *p = &e->nodes[i];
-        memset(p->adj, 0, sizeof(double) * (size_t)(e->n * p->width));
-        if (what & PASS_ADJTAN)
-            memset(p->adjtan, 0, sizeof(double) * (size_t)(e->n * e->kk * p->width));
-    }
-}
-
 static void backward(nt_engine *e, int last, int what)
 {
     for (int i = last; i >= 1; i--) {
@@ -61,10 +51,7 @@ static double sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int
     for (int64_t s = 0; s < ds->n; s += e->chunk) {
         int64_t n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
         forward(e, ds, s, n, last, what);
-        if (what & PASS_ADJ) {
-            zero_adjoints(e, last, what);
-            backward(e, last, what);
-        }
+        if (what & PASS_ADJ) backward(e, last, what);
     }
     return e->loss_sum;
 }
@@ -171,7 +158,6 @@ void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const doubl
     for (int64_t s = 0; s < ds->n; s += e->chunk) {
         int64_t n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
         forward(e, ds, s, n, out, 0);
-        zero_adjoints(e, out, 0);
         memcpy(e->nodes[out].adj, Fbar + s * K, sizeof(double) * (size_t)(n * K));
         backward(e, out, 0);
     }

@@ -1,7 +1,9 @@
 /* ops.c: the rules of each op (DESIGN.md's worked example), batch rows, k tangents.
  * Shapes: h is n x n_in (the input value), z is n x n_out, tangents n x k x width.
  * Every dense product goes through BLAS; parameter sums (W_bar, its tangent) accumulate
- * over chunks, the division by N happens once in engine.c. */
+ * over chunks, the division by N happens once in engine.c.  The tape is a chain: every
+ * value has exactly one consumer, so an op assigns its input's adjoint (and adjoint
+ * tangent) rather than adding to it, and nothing needs zeroing between passes. */
 #include <string.h>
 #include <cblas.h>
 #include "tape.h"
@@ -49,27 +51,34 @@ static void op_dense(nt_engine *e, nt_node *p, int action)
             }
         if (q->has_tan)   /* all k at once: (n k) x n_in times W^T */
             gemm(NT, TR, n * k, no, ni, q->tan, ni, W, ni, 1.0, p->tan, no);
+        /* h [W._1; ...; W._k]^T is n x (k n_out): the sample-major layout of z. itself */
         for (int64_t j = 0; j < k; j++)
-            gemm(NT, TR, n, no, ni, h, ni, e->V + j * d + p->off_w, ni, 1.0, p->tan + j * no, k * no);
+            memcpy(e->pack + j * no * ni, e->V + j * d + p->off_w, sizeof(double) * no * ni);
+        gemm(NT, TR, n, k * no, ni, h, ni, e->pack, ni, 1.0, p->tan, k * no);
         break;
-    case NT_ADJ:   /* W_bar += z_bar^T h,  b_bar += z_bar^T 1,  h_bar += z_bar W */
+    case NT_ADJ:   /* W_bar += z_bar^T h,  b_bar += z_bar^T 1,  h_bar = z_bar W */
         gemm(TR, NT, no, ni, n, p->adj, no, h, ni, 1.0, e->g + p->off_w, ni);
         if (p->off_b >= 0) add_col_sums(n, no, p->adj, no, e->g + p->off_b);
-        if (q->need_adj) gemm(NT, NT, n, ni, no, p->adj, no, W, ni, 1.0, q->adj, ni);
+        if (q->need_adj) gemm(NT, NT, n, ni, no, p->adj, no, W, ni, 0.0, q->adj, ni);
         break;
     case NT_ADJTAN:
+        /* h_bar. = z_bar. W (all k at once) + z_bar W._j (each j) */
+        if (q->need_adj) {
+            gemm(NT, NT, n * k, ni, no, p->adjtan, no, W, ni, 0.0, q->adjtan, ni);
+            for (int64_t j = 0; j < k; j++)
+                gemm(NT, NT, n, ni, no, p->adj, no, e->V + j * d + p->off_w, ni, 1.0, q->adjtan + j * ni, k * ni);
+        }
+        /* [W_bar._1; ...; W_bar._k] = z_bar.^T h with z_bar. viewed as n x (k n_out): one GEMM */
+        gemm(TR, NT, k * no, ni, n, p->adjtan, k * no, h, ni, 0.0, e->pack, ni);
         for (int64_t j = 0; j < k; j++) {
             double *HWj = e->HV + j * d + p->off_w;
-            /* W_bar._j += z_bar._j^T h + z_bar^T h._j */
-            gemm(TR, NT, no, ni, n, p->adjtan + j * no, k * no, h, ni, 1.0, HWj, ni);
+            const double *Pj = e->pack + j * no * ni;
+            for (int64_t i = 0; i < no * ni; i++) HWj[i] += Pj[i];
+            /* W_bar._j += z_bar^T h._j */
             if (q->has_tan) gemm(TR, NT, no, ni, n, p->adj, no, q->tan + j * ni, k * ni, 1.0, HWj, ni);
             /* b_bar._j += z_bar._j^T 1 */
             if (p->off_b >= 0) add_col_sums(n, no, p->adjtan + j * no, k * no, e->HV + j * d + p->off_b);
-            /* h_bar._j += z_bar W._j  (the z_bar._j W part is done for all j below) */
-            if (q->need_adj)
-                gemm(NT, NT, n, ni, no, p->adj, no, e->V + j * d + p->off_w, ni, 1.0, q->adjtan + j * ni, k * ni);
         }
-        if (q->need_adj) gemm(NT, NT, n * k, ni, no, p->adjtan, no, W, ni, 1.0, q->adjtan, ni);
         break;
     }
 }
@@ -81,8 +90,7 @@ static void op_act(nt_engine *e, nt_node *p, int action)
     const int64_t n = e->n, k = e->kk, w = p->width;
     switch (action) {
     case NT_FWD:   /* a = sigma(z); keep sigma'(z), sigma''(z) for the other rules */
-        for (int64_t i = 0; i < n * w; i++)
-            nt_act_eval(p->layer->act, p->layer->alpha, q->val[i], &p->val[i], &p->d1[i], &p->d2[i]);
+        nt_act_eval_n(p->layer->act, p->layer->alpha, n * w, q->val, p->val, p->d1, p->d2);
         break;
     case NT_TAN:   /* a. = sigma'(z) z. */
         for (int64_t r = 0; r < n; r++)
@@ -92,16 +100,19 @@ static void op_act(nt_engine *e, nt_node *p, int action)
                 for (int64_t i = 0; i < w; i++) at[i] = s1[i] * zt[i];
             }
         break;
-    case NT_ADJ:   /* z_bar += sigma'(z) a_bar */
-        for (int64_t i = 0; i < n * w; i++) q->adj[i] += p->d1[i] * p->adj[i];
+    case NT_ADJ:   /* z_bar = sigma'(z) a_bar */
+        for (int64_t i = 0; i < n * w; i++) q->adj[i] = p->d1[i] * p->adj[i];
         break;
-    case NT_ADJTAN: /* z_bar. += sigma''(z) z. a_bar + sigma'(z) a_bar. */
+    case NT_ADJTAN: /* z_bar. = sigma''(z) z. a_bar + sigma'(z) a_bar.  (sigma'' = 0: piecewise linear) */
         for (int64_t r = 0; r < n; r++)
             for (int64_t j = 0; j < k; j++) {
                 const double *s1 = p->d1 + r * w, *s2 = p->d2 + r * w, *ab = p->adj + r * w;
                 const double *zt = q->tan + (r * k + j) * w, *abt = p->adjtan + (r * k + j) * w;
                 double *zbt = q->adjtan + (r * k + j) * w;
-                for (int64_t i = 0; i < w; i++) zbt[i] += s2[i] * zt[i] * ab[i] + s1[i] * abt[i];
+                if (nt_act_piecewise_linear(p->layer->act))
+                    for (int64_t i = 0; i < w; i++) zbt[i] = s1[i] * abt[i];
+                else
+                    for (int64_t i = 0; i < w; i++) zbt[i] = s2[i] * zt[i] * ab[i] + s1[i] * abt[i];
             }
         break;
     }
@@ -122,14 +133,14 @@ static void map_rho(const double *rho, int K, const double *x, double *y)
     }
 }
 
-/* y += rho^T x */
-static void add_rho_t(const double *rho, int K, const double *x, double *y)
+/* y = rho^T x */
+static void map_rho_t(const double *rho, int K, const double *x, double *y)
 {
     for (int j = 0; j < K; j++) {
         double s = 0;
-        if (!rho) { y[j] += x[j]; continue; }
+        if (!rho) { y[j] = x[j]; continue; }
         for (int i = 0; i < K; i++) s += rho[i * K + j] * x[i];
-        y[j] += s;
+        y[j] = s;
     }
 }
 
@@ -145,12 +156,11 @@ static void op_loss(nt_engine *e, nt_node *p, int action)
         for (int64_t r = 0; r < n; r++) {
             map_rho(rho, K, q->val + r * K, f);
             e->loss_sum += nt_loss_eval(e->m->loss, K, f, e->y + r * yd, u);
-            memset(p->d1 + r * K, 0, sizeof(double) * K);
-            add_rho_t(rho, K, u, p->d1 + r * K);
+            map_rho_t(rho, K, u, p->d1 + r * K);
         }
         break;
     case NT_ADJ:   /* f_bar = rho^T u */
-        for (int64_t i = 0; i < n * K; i++) q->adj[i] += p->d1[i];
+        memcpy(q->adj, p->d1, sizeof(double) * (size_t)(n * K));
         break;
     case NT_ADJTAN: /* f_bar. = rho^T U rho f. */
         for (int64_t r = 0; r < n; r++) {
@@ -158,7 +168,7 @@ static void op_loss(nt_engine *e, nt_node *p, int action)
             for (int64_t j = 0; j < k; j++) {
                 map_rho(rho, K, q->tan + (r * k + j) * K, ft);
                 nt_loss_hess_apply(e->m->loss, K, f, e->y + r * yd, ft, Uw);
-                add_rho_t(rho, K, Uw, q->adjtan + (r * k + j) * K);
+                map_rho_t(rho, K, Uw, q->adjtan + (r * k + j) * K);
             }
         }
         break;

@@ -42,6 +42,7 @@ struct nt_engine {
     double *mem;       /* every buffer, allocated once */
     double *gbuf;      /* d: gradient when the caller does not want it */
     double *vbuf;      /* k x d: unit vectors for the dense Hessian */
+    double *pack;      /* k x (largest n_out n_in): the k tangents of one W, stacked */
     /* the pass in progress */
     int64_t n;         /* rows of this chunk */
     int kk;            /* tangents in this pass (<= k) */

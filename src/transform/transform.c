@@ -133,20 +133,55 @@ void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const doubl
     apply_linear(m, t, i, 1, x, y);
 }
 
+/* Translation generator i: c = 1 on the last bias (i = 0, when there is one) or on one
+ * column of the last W; both add the same constant to every logit. */
+static nt_range translation_range(const nt_model *m, int i)
+{
+    DENSE(m, D, nd);
+    const nt_dense *L = &D[nd - 1];
+    int col = L->off_b >= 0 ? i - 1 : i;
+    if (col < 0) return whole(L->off_b, L->n_out);
+    return (nt_range){ L->off_w + col, L->n_out, L->n_in };
+}
+
 void nt_tr_xi(const nt_model *m, const nt_transform *t, int i, const double *theta, double *xi)
 {
     apply_linear(m, t, i, 0, theta, xi);
     if (t->kind == NT_TR_DENSE && t->c) {
         for (int64_t j = 0; j < m->d; j++) xi[j] += t->c[j];
     } else if (t->kind == NT_TR_TRANSLATION) {
-        /* generator 0 shifts the last bias by 1 (when there is one); the others shift one
-         * column of the last W by 1: both add the same constant to every logit */
-        DENSE(m, D, nd);
-        const nt_dense *L = &D[nd - 1];
-        int col = L->off_b >= 0 ? i - 1 : i;
-        if (col < 0) for (int j = 0; j < L->n_out; j++) xi[L->off_b + j] += 1.0;
-        else for (int j = 0; j < L->n_out; j++) xi[L->off_w + (int64_t)j * L->n_in + col] += 1.0;
+        nt_range r = translation_range(m, i);
+        for (int64_t j = 0; j < r.count; j++) xi[r.start + j * r.stride] += 1.0;
     }
+}
+
+double nt_tr_bilinear(const nt_model *m, const nt_transform *t, int i, const double *y, const double *x)
+{
+    const int64_t d = m->d;
+    double s = 0;
+    if (t->kind == NT_TR_DENSE) {
+        for (int64_t r = 0; t->A && r < d; r++) s += y[r] * cblas_ddot((int)d, t->A + r * d, 1, x, 1);
+        return s;
+    }
+    nt_move mv[2 * m->n_layers + 4];
+    int n = nt_tr_moves(m, t, i, mv);
+    for (int k = 0; k < n; k++) {
+        double part = 0;
+        for (int64_t j = 0; j < mv[k].dst.count; j++)
+            part += y[mv[k].dst.start + j * mv[k].dst.stride] * x[mv[k].src.start + j * mv[k].src.stride];
+        s += mv[k].coef * part;
+    }
+    return s;
+}
+
+double nt_tr_shift_dot(const nt_model *m, const nt_transform *t, int i, const double *y)
+{
+    double s = 0;
+    if (t->kind == NT_TR_DENSE && t->c) return cblas_ddot((int)m->d, t->c, 1, y, 1);
+    if (t->kind != NT_TR_TRANSLATION) return 0;
+    nt_range r = translation_range(m, i);
+    for (int64_t j = 0; j < r.count; j++) s += y[r.start + j * r.stride];
+    return s;
 }
 
 void nt_tr_output_B(const nt_model *m, const nt_transform *t, int i, double *B)
