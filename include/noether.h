@@ -339,6 +339,9 @@ void nt_tr_output_B(const nt_model *m, const nt_transform *t, int i, double *B);
 /* y^T A_i x and c_i^T y, from the structure (cost of the generator's support, not d). */
 double nt_tr_bilinear(const nt_model *m, const nt_transform *t, int i, const double *y, const double *x);
 double nt_tr_shift_dot(const nt_model *m, const nt_transform *t, int i, const double *y);
+/* The magnitude of the terms of Q_i(theta) = theta^T A_i theta / 2 + c_i^T theta:
+ * sum |theta_r A_rc theta_c| / 2 + sum |c_r theta_r|, the scale of its round-off. */
+double nt_tr_magnitude(const nt_model *m, const nt_transform *t, int i, const double *theta);
 /* Discrete: y = T x, y = T^T x, rho (K x K). */
 void nt_tr_apply_T(const nt_model *m, const nt_transform *t, const double *x, double *y);
 void nt_tr_apply_Tt(const nt_model *m, const nt_transform *t, const double *x, double *y);
@@ -369,6 +372,55 @@ typedef struct {
 int nt_check_count(const nt_transform *list, int n);
 void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
               const nt_transform *list, int n, double tol, nt_check_result *results);
+
+/* ------------------------------------------------------------------ dynamics */
+
+/* A quantity Q = (1/2) theta^T A theta + c^T theta of a continuous transformation with a
+ * symmetric generator (THEORY.md §2), A = A_gen + A_gen2 (gen2 >= 0: the symmetric
+ * combination E_ab + E_ba of gl(n)).  Its ledger accumulates (F3) with the step s actually
+ * taken (theta' = theta + s):  Q(theta') - Q(theta) = xi^T s + (1/2) s^T A s, split as
+ *   first  = xi^T s_data   (zero for GD/SGD on a symmetry, the R-term of an equivariance,
+ *                           non-zero for Adam: the preconditioner does not commute with A)
+ *   decay  = xi^T s_decay  (the part of the step that weight decay contributed)
+ *   second = (1/2) s^T A s (the O(eta^2) term)
+ * and the gradient-flow law (F2), dQ/dt = -R - gamma xi^T theta, integrated along the run
+ * with dt = lr (R from the model's outputs on the batch). */
+typedef struct {
+    char name[112];
+    int entry, gen, gen2;
+    int equivariance;
+    double measured, predicted, gradient_flow;
+    double first, decay, second;             /* cumulative sums of the terms */
+    double size;                             /* largest magnitude of Q's terms + sum of |step terms|:
+                                                the scale of the gaps */
+    double max_gap;                          /* max over steps |measured - predicted| / size */
+} nt_quantity;
+
+/* The ledger's quantities for a catalogue (every continuous entry with a symmetric A). */
+int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_quantity **q, int *nq);
+double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_quantity *q,
+                         const double *theta);
+
+/* What a training run reports at each logged step. */
+typedef struct {
+    int64_t step;
+    double loss, accuracy;            /* mean over the batches since the last log (accuracy: classification) */
+    double test_loss, test_accuracy;  /* NAN without a test set */
+    double norm2;                     /* |theta|^2 */
+    double margin;                    /* min_n y_n f_n / |theta|^k for a k-homogeneous model with
+                                         logistic or exponential loss; NAN otherwise */
+    double seconds;
+} nt_train_log;
+
+typedef void (*nt_train_fn)(void *ctx, const nt_train_log *log, const double *theta,
+                            const nt_quantity *q, int nq);
+
+/* Trains theta in place with the spec's optimizer, keeping the ledger of q (from
+ * nt_ledger_quantities on list).  fn (may be NULL) is called at step 0, every
+ * train.log_every steps and at the end.  A non-finite loss or gradient stops the run with
+ * NT_EFAIL naming the step; theta then holds the last finite parameters. */
+int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
+             double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx, nt_error *err);
 
 /* ------------------------------------------------------------------ small helpers */
 

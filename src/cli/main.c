@@ -14,6 +14,7 @@ static const struct {
     {"hvp", cmd_hvp, "exact Hessian-vector products (one vector or a block)"},
     {"hessian", cmd_hessian, "the dense d x d Hessian (small models)"},
     {"symmetries", cmd_symmetries, "the catalogue of transformations of the model"},
+    {"train", cmd_train, "training with the ledger of every conserved or broken quantity"},
     {"check", cmd_check, "the first- and second-order identities of every transformation"},
 };
 

@@ -90,8 +90,7 @@ double nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *
 double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
               const double *V, double *HV, double *g)
 {
-    if (!g) g = e->gbuf;
-    double loss = 0;
+    double loss = 0;   /* g == NULL: the adjoints are needed, the parameter gradient is not */
     /* blocks of at most e->k tangents */
     for (int j0 = 0; j0 < k; j0 += e->k) {
         int kk = k - j0 < e->k ? k - j0 : e->k;

@@ -56,9 +56,12 @@ static void op_dense(nt_engine *e, nt_node *p, int action)
             memcpy(e->pack + j * no * ni, e->V + j * d + p->off_w, sizeof(double) * no * ni);
         gemm(NT, TR, n, k * no, ni, h, ni, e->pack, ni, 1.0, p->tan, k * no);
         break;
-    case NT_ADJ:   /* W_bar += z_bar^T h,  b_bar += z_bar^T 1,  h_bar = z_bar W */
-        gemm(TR, NT, no, ni, n, p->adj, no, h, ni, 1.0, e->g + p->off_w, ni);
-        if (p->off_b >= 0) add_col_sums(n, no, p->adj, no, e->g + p->off_b);
+    case NT_ADJ:   /* W_bar += z_bar^T h,  b_bar += z_bar^T 1 (when the gradient is wanted),
+                    * h_bar = z_bar W */
+        if (e->g) {
+            gemm(TR, NT, no, ni, n, p->adj, no, h, ni, 1.0, e->g + p->off_w, ni);
+            if (p->off_b >= 0) add_col_sums(n, no, p->adj, no, e->g + p->off_b);
+        }
         if (q->need_adj) gemm(NT, NT, n, ni, no, p->adj, no, W, ni, 0.0, q->adj, ni);
         break;
     case NT_ADJTAN:

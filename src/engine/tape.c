@@ -44,7 +44,7 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
                        .has_tan = 0, .need_adj = 1 };
 
     /* one allocation for all buffers */
-    int64_t total = m->d + (int64_t)k * m->d, largest = 0;
+    int64_t total = (int64_t)k * m->d, largest = 0;
     for (int t = 0; t < m->n_tensors; t++)
         if (m->tensors[t].ndim == 2 && m->tensors[t].size > largest) largest = m->tensors[t].size;
     total += (int64_t)k * largest;
@@ -57,7 +57,6 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     e->mem = malloc(sizeof(double) * (size_t)total);
     if (!e->mem) { free(e->nodes); free(e); return NULL; }
     double *at = e->mem;
-    e->gbuf = at; at += m->d;
     e->vbuf = at; at += (int64_t)k * m->d;
     e->pack = at; at += (int64_t)k * largest;
     for (int i = 1; i < e->n_nodes; i++) {

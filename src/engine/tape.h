@@ -40,7 +40,6 @@ struct nt_engine {
     int n_nodes;
     nt_node *nodes;
     double *mem;       /* every buffer, allocated once */
-    double *gbuf;      /* d: gradient when the caller does not want it */
     double *vbuf;      /* k x d: unit vectors for the dense Hessian */
     double *pack;      /* k x (largest n_out n_in): the k tangents of one W, stacked */
     /* the pass in progress */
@@ -48,7 +47,7 @@ struct nt_engine {
     int kk;            /* tangents in this pass (<= k) */
     int64_t d;
     const double *theta, *V;  /* parameters and their tangents (kk x d) */
-    double *g, *HV;           /* sums over samples of theta_bar and its tangents */
+    double *g, *HV;           /* sums over samples of theta_bar (NULL: not wanted) and its tangents */
     const double *y;          /* targets of this chunk */
     double *rho;              /* output map (K x K) or NULL: the loss is l(rho f, y) */
     double loss_sum;

@@ -1,6 +1,7 @@
 /* transform.c: the built-in transformations as structured operators on theta (A, A^T, c, B
  * for continuous generators; T, T^T, rho for discrete maps), never as d x d matrices.
  * User-declared ones (NT_TR_DENSE) carry dense matrices and go through BLAS. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
@@ -170,6 +171,29 @@ double nt_tr_bilinear(const nt_model *m, const nt_transform *t, int i, const dou
         for (int64_t j = 0; j < mv[k].dst.count; j++)
             part += y[mv[k].dst.start + j * mv[k].dst.stride] * x[mv[k].src.start + j * mv[k].src.stride];
         s += mv[k].coef * part;
+    }
+    return s;
+}
+
+double nt_tr_magnitude(const nt_model *m, const nt_transform *t, int i, const double *theta)
+{
+    const int64_t d = m->d;
+    double s = 0;
+    if (t->kind == NT_TR_DENSE) {
+        for (int64_t r = 0; t->A && r < d; r++)
+            for (int64_t c = 0; c < d; c++) s += 0.5 * fabs(theta[r] * t->A[r * d + c] * theta[c]);
+        for (int64_t r = 0; t->c && r < d; r++) s += fabs(t->c[r] * theta[r]);
+        return s;
+    }
+    nt_move mv[2 * m->n_layers + 4];
+    int n = nt_tr_moves(m, t, i, mv);
+    for (int k = 0; k < n; k++)
+        for (int64_t j = 0; j < mv[k].dst.count; j++)
+            s += 0.5 * fabs(mv[k].coef * theta[mv[k].dst.start + j * mv[k].dst.stride] *
+                            theta[mv[k].src.start + j * mv[k].src.stride]);
+    if (t->kind == NT_TR_TRANSLATION) {
+        nt_range r = translation_range(m, i);
+        for (int64_t j = 0; j < r.count; j++) s += fabs(theta[r.start + j * r.stride]);
     }
     return s;
 }

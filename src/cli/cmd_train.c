@@ -1,0 +1,194 @@
+/* cmd_train.c: noether train: training with the ledger of every conserved or broken
+ * quantity; writes params_init.npy, params_final.npy, ledger.csv and summary.json. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+static const char usage[] =
+    "usage: noether train [SPEC] [-o DIR] [--params P.npy] [--quiet]\n\n"
+    "Trains the spec's model with its optimizer (train.optimizer: gd, sgd, momentum, adam)\n"
+    "and keeps the ledger (THEORY.md (F3)) of every quantity Q = theta^T A theta/2 + c^T theta\n"
+    "of a continuous transformation with a symmetric generator: measured, predicted by\n"
+    "accumulating the step actually taken, and the gradient-flow law (F2).  Discrete\n"
+    "symmetries are tracked by the distance of theta to their fixed-point set.\n"
+    "Writes into DIR (default noether-train): params_init.npy, params_final.npy,\n"
+    "ledger.csv (a row per logged step) and summary.json.\n\n"
+    "  -o DIR      output folder (created)\n"
+    "  --params P  start from P.npy instead of the seeded initialization\n"
+    "  --quiet     no progress on stderr\n";
+
+typedef struct {
+    const cli_job *job;
+    const nt_transform *list;
+    int n_list;
+    char *csv;
+    size_t len, cap;
+    int quiet, tty;
+    double last_print;
+    double *tmp;
+} run_ctx;
+
+static void append(run_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void append(run_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(c->csv + c->len, c->cap - c->len, fmt, ap);
+        va_end(ap);
+        if ((size_t)n < c->cap - c->len) { c->len += (size_t)n; return; }
+        c->cap = 2 * c->cap + (size_t)n + 1024;
+        c->csv = realloc(c->csv, c->cap);
+    }
+}
+
+static void header(run_ctx *c, const nt_quantity *q, int nq)
+{
+    append(c, "step,loss,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
+    for (int j = 0; j < nq; j++)
+        append(c, ",\"%s:measured\",\"%s:predicted\",\"%s:gradient_flow\"", q[j].name, q[j].name, q[j].name);
+    for (int t = 0; t < c->n_list; t++)
+        if (c->list[t].discrete && !c->list[t].equivariance) append(c, ",\"%s:distance\"", c->list[t].name);
+    append(c, "\n");
+}
+
+static void on_log(void *ctx, const nt_train_log *L, const double *theta, const nt_quantity *q, int nq)
+{
+    run_ctx *c = ctx;
+    const nt_model *m = &c->job->spec.model;
+    if (c->len == 0) header(c, q, nq);
+    append(c, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->accuracy,
+           L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
+    for (int j = 0; j < nq; j++)
+        append(c, ",%.17g,%.17g,%.17g", q[j].measured, q[j].predicted, q[j].gradient_flow);
+    for (int t = 0; t < c->n_list; t++) {   /* distance to Fix(T) = |theta - T theta| / 2 */
+        if (!c->list[t].discrete || c->list[t].equivariance) continue;
+        nt_tr_apply_T(m, &c->list[t], theta, c->tmp);
+        for (int64_t i = 0; i < m->d; i++) c->tmp[i] -= theta[i];
+        append(c, ",%.17g", 0.5 * nt_norm2(m->d, c->tmp));
+    }
+    append(c, "\n");
+    const int64_t steps = c->job->spec.train.steps;
+    double t = L->seconds;
+    if (!c->quiet && (c->tty || t - c->last_print > 2 || L->step == steps)) {
+        double rate = t > 0 ? (double)L->step / t : 0, left = rate > 0 ? (double)(steps - L->step) / rate : 0;
+        fprintf(stderr, "%strain: step %lld/%lld  loss %.5g", c->tty ? "\r" : "", (long long)L->step,
+                (long long)steps, L->loss);
+        if (!isnan(L->test_accuracy)) fprintf(stderr, "  test acc %.4f", L->test_accuracy);
+        fprintf(stderr, "  %.0f steps/s  %.0f s left%s", rate, left, c->tty ? "   " : "\n");
+        if (c->tty && L->step == steps) fputc('\n', stderr);
+        c->last_print = t;
+    }
+}
+
+static cJSON *summary(const cli_job *job, const nt_quantity *q, int nq, const char *stopped,
+                      const nt_train_log *last)
+{
+    cJSON *doc = cJSON_CreateObject();
+    const nt_train_spec *ts = &job->spec.train;
+    static const char *opts[] = {"gd", "sgd", "momentum", "adam"};
+    cJSON_AddStringToObject(doc, "spec", job->spec.path);
+    cJSON_AddNumberToObject(doc, "d", (double)job->spec.model.d);
+    cJSON_AddStringToObject(doc, "optimizer", opts[ts->optimizer]);
+    cJSON_AddNumberToObject(doc, "lr", ts->lr);
+    cJSON_AddNumberToObject(doc, "weight_decay", job->spec.model.weight_decay);
+    cJSON_AddNumberToObject(doc, "steps", (double)last->step);
+    if (stopped) cJSON_AddStringToObject(doc, "stopped", stopped);
+    else cJSON_AddNullToObject(doc, "stopped");
+    cJSON_AddNumberToObject(doc, "final_loss", last->loss);
+    if (!isnan(last->accuracy)) cJSON_AddNumberToObject(doc, "train_accuracy", last->accuracy);
+    if (!isnan(last->test_loss)) cJSON_AddNumberToObject(doc, "test_loss", last->test_loss);
+    if (!isnan(last->test_accuracy)) cJSON_AddNumberToObject(doc, "test_accuracy", last->test_accuracy);
+    if (!isnan(last->margin)) cJSON_AddNumberToObject(doc, "normalized_margin", last->margin);
+    cJSON_AddNumberToObject(doc, "seconds", last->seconds);
+    double worst = 0;
+    for (int j = 0; j < nq; j++) worst = fmax(worst, q[j].max_gap);
+    cJSON *led = cJSON_AddObjectToObject(doc, "ledger");
+    cJSON_AddNumberToObject(led, "quantities", nq);
+    cJSON_AddNumberToObject(led, "max_gap", worst);
+    cJSON *arr = cJSON_AddArrayToObject(led, "per_quantity");
+    for (int j = 0; j < nq; j++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", q[j].name);
+        cJSON_AddStringToObject(o, "type", q[j].equivariance ? "equivariance" : "symmetry");
+        cJSON_AddNumberToObject(o, "initial", q[j].measured - q[j].first - q[j].decay - q[j].second);
+        cJSON_AddNumberToObject(o, "measured", q[j].measured);
+        cJSON_AddNumberToObject(o, "predicted", q[j].predicted);
+        cJSON_AddNumberToObject(o, "gradient_flow", q[j].gradient_flow);
+        cJSON_AddNumberToObject(o, "max_gap", q[j].max_gap);
+        cJSON_AddNumberToObject(o, "first_order", q[j].first);
+        cJSON_AddNumberToObject(o, "weight_decay", q[j].decay);
+        cJSON_AddNumberToObject(o, "second_order", q[j].second);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return doc;
+}
+
+static void write_in(const char *dir, const char *name, const char *text)
+{
+    char path[NT_PATH_MAX + 64];
+    nt_error err;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (cli_write_file(path, text, &err)) cli_die("train", &err);
+}
+
+static void write_params(const char *dir, const char *name, const double *theta, int64_t d)
+{
+    char path[NT_PATH_MAX + 64];
+    nt_error err;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (nt_npy_write(path, theta, 1, &d, &err)) cli_die("train", &err);
+}
+
+/* the last row logged, kept for the summary */
+typedef struct { run_ctx run; nt_train_log last; } train_ctx;
+
+static void on_log_keep(void *ctx, const nt_train_log *L, const double *theta, const nt_quantity *q, int nq)
+{
+    train_ctx *t = ctx;
+    t->last = *L;
+    on_log(&t->run, L, theta, q, nq);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    const char *spec = NULL, *dir = "noether-train", *params = NULL, *quiet = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
+    cli_parse("train", usage, argc, argv, opts, &spec);
+    cli_job job;
+    cli_job_load(&job, "train", spec, params);
+    cli_mkdir("train", dir);
+    const nt_model *m = &job.spec.model;
+    nt_transform *list = NULL;
+    nt_quantity *q = NULL;
+    int n_list = 0, nq = 0;
+    cli_load_transforms("train", &job, &list, &n_list);
+    nt_ledger_quantities(m, list, n_list, &q, &nq);
+    write_params(dir, "params_init.npy", job.theta, m->d);
+    train_ctx t = { { &job, list, n_list, NULL, 0, 0, quiet != NULL, isatty(2), 0,
+                      malloc(sizeof(double) * (size_t)m->d) }, { 0 } };
+    nt_error err = {0};
+    int rc = nt_train(&job.spec, &job.data, list, n_list, job.theta, q, nq, on_log_keep, &t, &err);
+    write_params(dir, "params_final.npy", job.theta, m->d);
+    write_in(dir, "ledger.csv", t.run.csv ? t.run.csv : "");
+    cJSON *doc = summary(&job, q, nq, rc ? err.msg : NULL, &t.last);
+    char *text = cJSON_Print(doc);
+    write_in(dir, "summary.json", text);
+    if (!quiet) {
+        double worst = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "ledger"), "max_gap")->valuedouble;
+        printf("trained %lld steps: loss %.6g; ledger of %d quantities closes to %.2e; results in %s/\n",
+               (long long)t.last.step, t.last.loss, nq, worst, dir);
+    }
+    free(text);
+    cJSON_Delete(doc);
+    free(t.run.csv);
+    free(t.run.tmp);
+    free(q);
+    nt_transforms_free(list, n_list);
+    cli_job_free(&job);
+    if (rc) cli_die("train", &err);
+    return 0;
+}

@@ -1,0 +1,222 @@
+/* train.c: GD, SGD, heavy-ball momentum and Adam on L_gamma = L + (gamma/2)|theta|^2, with
+ * the ledger of every quantity kept step by step (THEORY.md (F3)).  The step s = theta' -
+ * theta is split into the part the data gradient drives and the part weight decay drives;
+ * both optimizers with state keep the two parts in separate (linear) accumulators, so the
+ * split is exact:
+ *   gd, sgd    s = -lr p,                          p = g_batch + gamma theta
+ *   momentum   v <- beta v - lr p,  s = v           (v = v_data + v_decay)
+ *   adam       m <- b1 m + (1-b1) p,  u <- b2 u + (1-b2) p^2,
+ *              s = -lr (m / (1 - b1^t)) / (sqrt(u / (1 - b2^t)) + eps)   (m = m_data + m_decay)
+ * Minibatches: per epoch a seeded permutation of the samples (stream = epoch), batches of
+ * `batch` consecutive rows of it, the remainder left for the next epoch's shuffle. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "ledger.h"
+
+typedef struct {
+    const nt_spec *spec;
+    const nt_model *m;
+    const nt_data *data;
+    const nt_transform *list;
+    int n_list;
+    nt_engine *e;
+    nt_dataset batch;        /* a view or a gathered copy */
+    int64_t *perm, perm_epoch;
+    double k_degree;         /* homogeneity degree (0: not homogeneous) */
+} trainer;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* the rows of step `step` (SGD-type optimizers) or the whole set (gd, or batch >= N) */
+static const nt_dataset *select_batch(trainer *T, int64_t step)
+{
+    const nt_dataset *all = &T->data->train;
+    const int64_t B = T->spec->train.batch, N = all->n;
+    if (T->spec->train.optimizer == NT_OPT_GD || B <= 0 || B >= N) return all;
+    const int64_t per_epoch = N / B, epoch = step / per_epoch, b = step % per_epoch;
+    if (epoch != T->perm_epoch) {   /* Fisher-Yates, seeded by (seed, epoch) */
+        for (int64_t i = 0; i < N; i++) T->perm[i] = i;
+        for (int64_t i = N - 1; i > 0; i--) {
+            int64_t j = (int64_t)(nt_rand_u64(T->spec->train.seed, (uint64_t)epoch, (uint64_t)i) % (uint64_t)(i + 1));
+            int64_t t = T->perm[i]; T->perm[i] = T->perm[j]; T->perm[j] = t;
+        }
+        T->perm_epoch = epoch;
+    }
+    nt_dataset *bt = &T->batch;
+    bt->n = B;
+    for (int64_t r = 0; r < B; r++) {
+        int64_t src = T->perm[b * B + r];
+        memcpy(bt->x + r * all->dim, all->x + src * all->dim, sizeof(double) * all->dim);
+        memcpy(bt->y + r * all->ydim, all->y + src * all->ydim, sizeof(double) * all->ydim);
+    }
+    return bt;
+}
+
+/* mean loss and accuracy (classification; NAN for mse) of theta on a data set */
+static void evaluate(trainer *T, const double *theta, const nt_dataset *ds, double *loss, double *acc,
+                     double *margin)
+{
+    const int K = T->m->output;
+    double *F = malloc(sizeof(double) * (size_t)(ds->n * K));
+    nt_outputs(T->e, theta, ds, F);
+    double L = 0, hits = 0, mg = INFINITY;
+    for (int64_t n = 0; n < ds->n; n++) {
+        const double *f = F + n * K, *y = ds->y + n * ds->ydim;
+        L += nt_loss_eval(T->m->loss, K, f, y, NULL);
+        if (T->m->loss == NT_LOSS_CROSS_ENTROPY) {
+            int c = 0;
+            for (int j = 1; j < K; j++) if (f[j] > f[c]) c = j;
+            hits += c == (int)y[0];
+        } else if (T->m->loss != NT_LOSS_MSE) {
+            hits += y[0] * f[0] > 0;
+            mg = fmin(mg, y[0] * f[0]);
+        }
+    }
+    *loss = L / (double)ds->n;
+    *acc = T->m->loss == NT_LOSS_MSE ? NAN : hits / (double)ds->n;
+    if (margin) {
+        double nrm = nt_norm2(T->m->d, theta);
+        *margin = (T->k_degree > 0 && T->m->loss != NT_LOSS_MSE && T->m->loss != NT_LOSS_CROSS_ENTROPY)
+                      ? mg / pow(nrm, T->k_degree) : NAN;
+    }
+    free(F);
+}
+
+/* R = E_batch[u^T B f] for an equivariant quantity (0 for a symmetry) */
+static double r_term(trainer *T, const nt_quantity *q, const nt_dataset *bt, const double *F)
+{
+    if (!q->equivariance) return 0;
+    const int K = T->m->output;
+    double B[K * K], u[K], R = 0;
+    nt_tr_output_B(T->m, &T->list[q->entry], q->gen, B);
+    for (int64_t n = 0; n < bt->n; n++) {
+        const double *f = F + n * K;
+        nt_loss_eval(T->m->loss, K, f, bt->y + n * bt->ydim, u);
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < K; j++) R += u[i] * B[i * K + j] * f[j];
+    }
+    return R / (double)bt->n;
+}
+
+static void log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, double loss_sum, int64_t n_loss,
+                    const double *theta, const nt_quantity *q, int nq, double t0)
+{
+    if (!fn) return;
+    nt_train_log L = { .step = step, .test_loss = NAN, .test_accuracy = NAN, .seconds = now() - t0 };
+    double train_loss;
+    evaluate(T, theta, &T->data->train, &train_loss, &L.accuracy, &L.margin);
+    L.loss = n_loss ? loss_sum / (double)n_loss : train_loss;
+    if (T->data->test.n > 0) evaluate(T, theta, &T->data->test, &L.test_loss, &L.test_accuracy, NULL);
+    L.norm2 = nt_norm2(T->m->d, theta) * nt_norm2(T->m->d, theta);
+    fn(ctx, &L, theta, q, nq);
+}
+
+int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
+             double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx, nt_error *err)
+{
+    const nt_model *m = &spec->model;
+    const nt_train_spec *ts = &spec->train;
+    const nt_dataset *all = &data->train;
+    const int64_t d = m->d, N = all->n, B = ts->batch > 0 && ts->batch < N ? ts->batch : N;
+    const double gam = m->weight_decay, lr = ts->lr;
+    trainer T = { spec, m, data, list, n_list, NULL, { .dim = all->dim, .ydim = all->ydim }, NULL, -1, 0 };
+    T.e = nt_engine_new(m, B < 1024 ? B : 1024, 1);
+    T.batch.x = malloc(sizeof(double) * (size_t)(B * all->dim));
+    T.batch.y = malloc(sizeof(double) * (size_t)(B * all->ydim));
+    T.perm = malloc(sizeof(int64_t) * (size_t)N);
+    for (int i = 0; i < n_list; i++) if (list[i].kind == NT_TR_HOMOGENEOUS) T.k_degree = list[i].p;
+    double *g = malloc(sizeof(double) * d), *next = malloc(sizeof(double) * d);
+    double *s = malloc(sizeof(double) * d), *s_decay = malloc(sizeof(double) * d);
+    double *acc_data = calloc((size_t)d, sizeof(double)), *acc_decay = calloc((size_t)d, sizeof(double));
+    double *acc_sq = calloc((size_t)d, sizeof(double));
+    double *F = malloc(sizeof(double) * (size_t)(B * m->output));
+    int any_equivariance = 0, rc = NT_OK;
+    for (int i = 0; i < nq; i++) {
+        any_equivariance |= q[i].equivariance;
+        q[i].measured = q[i].predicted = q[i].gradient_flow = nt_quantity_value(m, list, &q[i], theta);
+        q[i].size = nt_quantity_magnitude(m, list, &q[i], theta);
+        q[i].first = q[i].decay = q[i].second = q[i].max_gap = 0;
+    }
+    const double t0 = now();
+    double loss_sum = 0;
+    int64_t n_loss = 0, step;
+    log_now(&T, fn, ctx, 0, 0, 0, theta, q, nq, t0);
+    for (step = 0; step < ts->steps; step++) {
+        const nt_dataset *bt = select_batch(&T, step);
+        double loss = nt_grad(T.e, theta, bt, g);   /* g_gamma = p */
+        int finite = isfinite(loss);
+        for (int64_t i = 0; i < d && finite; i++) finite = isfinite(g[i]);
+        if (!finite) {
+            rc = nt_fail(err, NT_EFAIL, "step %lld: the loss or its gradient is not finite (loss %g); "
+                         "stopped with the parameters of step %lld", (long long)step, loss, (long long)step);
+            break;
+        }
+        loss_sum += loss;
+        n_loss++;
+        /* the step, data and weight-decay parts kept apart (see the top of the file) */
+        const double b1t = 1 - pow(ts->beta1, (double)(step + 1)), b2t = 1 - pow(ts->beta2, (double)(step + 1));
+        for (int64_t i = 0; i < d; i++) {
+            double pd = gam * theta[i], pg = g[i] - pd;
+            switch (ts->optimizer) {
+            case NT_OPT_MOMENTUM:
+                acc_data[i] = ts->momentum * acc_data[i] - lr * pg;
+                acc_decay[i] = ts->momentum * acc_decay[i] - lr * pd;
+                s[i] = acc_data[i] + acc_decay[i];
+                s_decay[i] = acc_decay[i];
+                break;
+            case NT_OPT_ADAM: {
+                acc_data[i] = ts->beta1 * acc_data[i] + (1 - ts->beta1) * pg;
+                acc_decay[i] = ts->beta1 * acc_decay[i] + (1 - ts->beta1) * pd;
+                acc_sq[i] = ts->beta2 * acc_sq[i] + (1 - ts->beta2) * g[i] * g[i];
+                double scale = -lr / b1t / (sqrt(acc_sq[i] / b2t) + ts->eps);
+                s[i] = scale * (acc_data[i] + acc_decay[i]);
+                s_decay[i] = scale * acc_decay[i];
+                break;
+            }
+            default:
+                s[i] = -lr * g[i];
+                s_decay[i] = -lr * pd;
+            }
+            next[i] = theta[i] + s[i];
+        }
+        for (int64_t i = 0; i < d; i++) s[i] = next[i] - theta[i];   /* the step actually taken */
+        if (any_equivariance) nt_outputs(T.e, theta, bt, F);
+        for (int j = 0; j < nq; j++) {   /* (F3) term by term, and (F2) */
+            nt_quantity *Q = &q[j];
+            double xs = nt_ledger_bilinear(m, list, Q, s, theta) + nt_ledger_shift(m, list, Q, s);
+            double xd = nt_ledger_bilinear(m, list, Q, s_decay, theta) + nt_ledger_shift(m, list, Q, s_decay);
+            double second = 0.5 * nt_ledger_bilinear(m, list, Q, s, s);
+            double xt = nt_ledger_bilinear(m, list, Q, theta, theta) + nt_ledger_shift(m, list, Q, theta);
+            Q->first += xs - xd;
+            Q->decay += xd;
+            Q->second += second;
+            Q->size += fabs(xs - xd) + fabs(xd) + fabs(second);   /* the step terms, and below Q's own */
+            Q->predicted += xs + second;
+            Q->gradient_flow += lr * (-r_term(&T, Q, bt, F) - gam * xt);
+        }
+        memcpy(theta, next, sizeof(double) * d);
+        for (int j = 0; j < nq; j++) {
+            nt_quantity *Q = &q[j];
+            Q->measured = nt_quantity_value(m, list, Q, theta);
+            Q->size = fmax(Q->size, nt_quantity_magnitude(m, list, Q, theta));
+            double gap = fabs(Q->measured - Q->predicted) / (Q->size > 1e-300 ? Q->size : 1e-300);
+            if (gap > Q->max_gap) Q->max_gap = gap;
+        }
+        if ((step + 1) % ts->log_every == 0 || step + 1 == ts->steps) {
+            log_now(&T, fn, ctx, step + 1, loss_sum, n_loss, theta, q, nq, t0);
+            loss_sum = 0;
+            n_loss = 0;
+        }
+    }
+    free(g); free(next); free(s); free(s_decay); free(acc_data); free(acc_decay); free(acc_sq); free(F);
+    free(T.batch.x); free(T.batch.y); free(T.perm);
+    nt_engine_free(T.e);
+    return rc;
+}
