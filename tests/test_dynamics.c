@@ -1,1 +1,222 @@
+/* test_dynamics.c: training and its ledger.  (F3) is exact algebra, so measured and
+ * predicted quantities agree to round-off for every optimizer; the test proves that each
+ * term is needed (the O(eta^2) term, Adam's first-order term), that the first-order term
+ * vanishes exactly where the structure says it must, and that the gradient-flow law (F2),
+ * computed from R on the model's outputs, differs from the measured trajectory by the
+ * O(eta^2) term alone under GD. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include <criterion/criterion.h>
+#include <cJSON.h>
+#include "helpers.h"
+
+typedef struct {
+    nt_spec spec;
+    nt_data data;
+    double *theta;
+    nt_transform *list;
+    int n_list;
+    nt_quantity *q;
+    int nq;
+} run;
+
+/* trains the model of `model_json` on teacher data with the optimizer line `train_json` */
+static void train(run *r, const char *model_json, const char *train_json, double wd)
+{
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"model\": %s, \"data\": {\"source\": \"teacher\", \"n\": 64, \"seed\": 3},"
+             " \"init\": {\"seed\": 1, \"bias_std\": 0.2}, \"weight_decay\": %g, \"train\": %s}",
+             model_json, wd, train_json);
+    nt_error err = {0};
+    cr_assert_eq(nt_spec_parse(json, "test.json", &r->spec, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(nt_data_load(&r->spec, &r->data, &err), NT_OK, "%s", err.msg);
+    r->theta = malloc(sizeof(double) * r->spec.model.d);
+    nt_init_params(&r->spec.model, &r->spec.init, r->theta);
+    nt_catalogue(&r->spec.model, &r->list, &r->n_list);
+    nt_ledger_quantities(&r->spec.model, r->list, r->n_list, &r->q, &r->nq);
+    cr_assert_gt(r->nq, 0);
+    cr_assert_eq(nt_train(&r->spec, &r->data, r->list, r->n_list, r->theta, r->q, r->nq, NULL, NULL, &err), NT_OK, "%s", err.msg);
+}
+
+static void done(run *r)
+{
+    free(r->q);
+    nt_transforms_free(r->list, r->n_list);
+    free(r->theta);
+    nt_data_free(&r->data);
+    nt_spec_free(&r->spec);
+}
+
+static const char relu_ce[] = "{\"input\": 5, \"layers\": [{\"dense\": 6}, {\"act\": \"relu\"}, {\"dense\": 4},"
+                              " {\"act\": \"relu\"}, {\"dense\": 3}], \"loss\": \"cross_entropy\"}";
+static const char linear_mse[] = "{\"input\": 5, \"layers\": [{\"dense\": 4}, {\"dense\": 3}, {\"act\": \"identity\"},"
+                                 " {\"dense\": 2}], \"loss\": \"mse\"}";
+
+static double worst_gap(const run *r)
+{
+    double w = 0;
+    for (int j = 0; j < r->nq; j++) w = fmax(w, r->q[j].max_gap);
+    return w;
+}
+
+/* GD, SGD and momentum, with and without weight decay, over 1000 steps: the ledger closes
+ * for every quantity (rescalings, translations, homogeneity, gl(n) entries). */
+Test(dynamics, ledger_closes_for_gd_sgd_momentum)
+{
+    const char *opts[] = {
+        "{\"optimizer\": \"gd\", \"lr\": 0.05, \"steps\": 1000}",
+        "{\"optimizer\": \"sgd\", \"lr\": 0.05, \"steps\": 1000, \"batch\": 16, \"seed\": 4}",
+        "{\"optimizer\": \"momentum\", \"lr\": 0.02, \"momentum\": 0.9, \"steps\": 1000, \"batch\": 16}",
+    };
+    const char *models[] = {relu_ce, linear_mse};
+    for (int m = 0; m < 2; m++)
+        for (int o = 0; o < 3; o++)
+            for (int w = 0; w < 2; w++) {
+                run r;
+                train(&r, models[m], opts[o], w ? 0.01 : 0.0);
+                double gap = worst_gap(&r);
+                cr_expect_leq(gap, 1e-10, "model %d, %s, wd %d: ledger gap %.3e", m, opts[o], w, gap);
+                cr_log_info("model %d optimizer %d wd %d: %d quantities, worst gap %.2e", m, o, w, r.nq, gap);
+                done(&r);
+            }
+}
+
+/* The O(eta^2) term is needed: without it the ledger would be off far above round-off.
+ * Under GD on a symmetry without weight decay the first-order term is zero to round-off
+ * (g^T xi = 0), so the whole change of Q is the O(eta^2) term. */
+Test(dynamics, second_order_term_is_needed)
+{
+    run r;
+    train(&r, relu_ce, "{\"optimizer\": \"gd\", \"lr\": 0.1, \"steps\": 1000}", 0.0);
+    int symmetric = 0;
+    for (int j = 0; j < r.nq; j++) {
+        const nt_quantity *Q = &r.q[j];
+        if (Q->equivariance) continue;
+        symmetric++;
+        cr_expect_leq(fabs(Q->first), 1e-12 * Q->size, "%s: first-order term %.3e on a symmetry", Q->name, Q->first);
+        cr_expect_eq(Q->decay, 0.0);
+        /* the change of Q and the O(eta^2) sum are the same, and far from zero ... */
+        double change = Q->measured - (Q->predicted - Q->first - Q->decay - Q->second);
+        cr_expect_leq(fabs(change - Q->second), 1e-10 * Q->size, "%s", Q->name);
+        /* ... for the rescalings (translations have A = 0: no second-order term) */
+        if (r.list[Q->entry].kind == NT_TR_RESCALE)
+            cr_expect_geq(fabs(Q->second), 1e-6 * Q->size, "%s: O(eta^2) term only %.3e", Q->name, Q->second);
+    }
+    cr_expect_gt(symmetric, 0);
+    done(&r);
+}
+
+/* Adam: the preconditioner does not commute with A, so the first-order term of a symmetry
+ * is not zero; the ledger still closes. */
+Test(dynamics, adam_first_order_term)
+{
+    run r;
+    train(&r, relu_ce, "{\"optimizer\": \"adam\", \"lr\": 0.01, \"steps\": 1000, \"batch\": 16}", 0.001);
+    cr_expect_leq(worst_gap(&r), 1e-10, "adam ledger gap %.3e", worst_gap(&r));
+    double largest = 0;
+    for (int j = 0; j < r.nq; j++)
+        if (r.list[r.q[j].entry].kind == NT_TR_RESCALE) largest = fmax(largest, fabs(r.q[j].first) / r.q[j].size);
+    cr_expect_geq(largest, 1e-3, "Adam's first-order term is only %.3e of the scale", largest);
+    done(&r);
+}
+
+/* Negative control: the rescaling of a tanh unit is not a symmetry; its first-order term
+ * under GD is far from zero (while the same bookkeeping gives zero for relu above). */
+Test(dynamics, first_order_term_detects_a_broken_symmetry)
+{
+    run r;
+    train(&r, "{\"input\": 5, \"layers\": [{\"dense\": 6}, {\"act\": \"tanh\"}, {\"dense\": 3}], \"loss\": \"cross_entropy\"}",
+          "{\"optimizer\": \"gd\", \"lr\": 0.05, \"steps\": 200}", 0.0);
+    /* tanh has no rescaling in its catalogue; ask for one anyway */
+    nt_transform rs = {.name = "rescale under tanh", .kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 0, .p = 1};
+    nt_quantity *q;
+    int nq;
+    nt_ledger_quantities(&r.spec.model, &rs, 1, &q, &nq);
+    nt_error err;
+    nt_init_params(&r.spec.model, &r.spec.init, r.theta);
+    cr_assert_eq(nt_train(&r.spec, &r.data, &rs, 1, r.theta, q, nq, NULL, NULL, &err), NT_OK);
+    cr_expect_geq(fabs(q[0].first), 1e-3 * q[0].size, "first-order term %.3e", q[0].first);
+    cr_expect_leq(q[0].max_gap, 1e-10, "the ledger itself still closes");
+    free(q);
+    done(&r);
+}
+
+/* (F2) along the run: under GD, Q_GF = Q0 + sum lr (-R - gamma xi^T theta) with R from the
+ * outputs, while (F3)'s first-order terms use the gradient; by (F1) they agree, so
+ * measured - gradient_flow = the O(eta^2) sum, for symmetries and for the homogeneous
+ * equivariance (R != 0). */
+Test(dynamics, gradient_flow_law_differs_by_the_second_order_term)
+{
+    run r;
+    train(&r, "{\"input\": 5, \"layers\": [{\"dense\": 6, \"bias\": false}, {\"act\": \"relu\"}, {\"dense\": 1, \"bias\": false}],"
+              " \"loss\": \"exponential\"}", "{\"optimizer\": \"gd\", \"lr\": 0.05, \"steps\": 500}", 0.001);
+    int seen_equivariance = 0;
+    for (int j = 0; j < r.nq; j++) {
+        const nt_quantity *Q = &r.q[j];
+        seen_equivariance |= Q->equivariance;
+        double diff = (Q->measured - Q->gradient_flow) - Q->second;
+        cr_expect_leq(fabs(diff), 1e-10 * Q->size, "%s: measured - GF - O(eta^2) = %.3e", Q->name, diff);
+        if (Q->equivariance) cr_expect_geq(fabs(Q->first), 1e-3 * Q->size, "the R-term of %s is zero?", Q->name);
+    }
+    cr_expect(seen_equivariance, "the homogeneous norm is in the ledger");
+    done(&r);
+}
+
+/* The command: files written, ledger.csv with a row per logged step, summary.json with the
+ * gap; a diverging run stops with the step named and keeps finite parameters. */
+Test(dynamics, train_command)
+{
+    char dir[256], spec[NT_PATH_MAX], args[3 * NT_PATH_MAX], path[NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(spec, dir, "spec.json");
+    char json[1024];
+    snprintf(json, sizeof json, "{\"model\": %s, \"data\": {\"source\": \"builtin\", \"name\": \"iris\", \"standardize\": true,"
+             " \"test_fraction\": 0.2}, \"train\": {\"optimizer\": \"sgd\", \"lr\": 0.05, \"steps\": 300, \"batch\": 16,"
+             " \"log_every\": 50}}", "{\"input\": 4, \"layers\": [{\"dense\": 8}, {\"act\": \"relu\"}, {\"dense\": 3}], \"loss\": \"cross_entropy\"}");
+    write_text(spec, json);
+    snprintf(args, sizeof args, "train %s -o %s/out --quiet", spec, dir);
+    char *out, *err;
+    cr_assert_eq(run_noether(args, &out, &err), 0, "%s", err);
+    free(out); free(err);
+    const char *files[] = {"params_init.npy", "params_final.npy", "ledger.csv", "summary.json"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/out/%s", dir, files[i]);
+        FILE *f = fopen(path, "r");
+        cr_expect_not_null(f, "%s missing", files[i]);
+        if (f) fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/out/ledger.csv", dir);
+    FILE *f = fopen(path, "r");
+    int lines = 0, c;
+    while ((c = fgetc(f)) != EOF) lines += c == '\n';
+    fclose(f);
+    cr_expect_eq(lines, 1 + 7, "header + steps 0, 50, ..., 300");
+    snprintf(path, sizeof path, "%s/out/summary.json", dir);
+    f = fopen(path, "r");
+    char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    cJSON *doc = cJSON_Parse(buf);
+    cr_assert_not_null(doc);
+    cr_expect_leq(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "ledger"), "max_gap")->valuedouble, 1e-10);
+    cr_expect_geq(cJSON_GetObjectItem(doc, "test_accuracy")->valuedouble, 0.8, "iris is learnable");
+    cJSON_Delete(doc);
+    /* divergence: a learning rate far too large */
+    snprintf(json, sizeof json, "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 8}, {\"act\": \"square\"}, {\"dense\": 3}],"
+             " \"loss\": \"mse\"}, \"data\": {\"source\": \"builtin\", \"name\": \"iris\"}, \"train\": {\"optimizer\": \"gd\","
+             " \"lr\": 50, \"steps\": 300}}");
+    write_text(spec, json);
+    snprintf(args, sizeof args, "train %s -o %s/div --quiet", spec, dir);
+    cr_expect_eq(run_noether(args, &out, &err), 1);
+    cr_expect_not_null(strstr(err, "step "), "%s", err);
+    cr_expect_not_null(strstr(err, "not finite"), "%s", err);
+    free(out); free(err);
+    snprintf(path, sizeof path, "%s/div/params_final.npy", dir);
+    nt_array a = {0};
+    nt_error e;
+    cr_assert_eq(nt_npy_read(path, &a, &e), NT_OK, "%s", e.msg);   /* the reader refuses non-finite values */
+    nt_array_free(&a);
+}

@@ -124,7 +124,8 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
     const nt_model *m = &spec->model;
     const nt_train_spec *ts = &spec->train;
     const nt_dataset *all = &data->train;
-    const int64_t d = m->d, N = all->n, B = ts->batch > 0 && ts->batch < N ? ts->batch : N;
+    const int64_t d = m->d, N = all->n;
+    const int64_t B = ts->optimizer != NT_OPT_GD && ts->batch > 0 && ts->batch < N ? ts->batch : N;   /* as select_batch */
     const double gam = m->weight_decay, lr = ts->lr;
     trainer T = { spec, m, data, list, n_list, NULL, { .dim = all->dim, .ydim = all->ydim }, NULL, -1, 0 };
     T.e = nt_engine_new(m, B < 1024 ? B : 1024, 1);
