@@ -153,6 +153,40 @@ static void on_log_keep(void *ctx, const nt_train_log *L, const double *theta, c
     on_log(&t->run, L, theta, q, nq);
 }
 
+cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int *rc, nt_error *err)
+{
+    const nt_model *m = &job->spec.model;
+    nt_transform *list = NULL;
+    nt_quantity *q = NULL;
+    int n_list = 0, nq = 0;
+    cli_load_transforms("train", job, &list, &n_list);
+    nt_ledger_quantities(m, list, n_list, &q, &nq);
+    write_params(dir, "params_init.npy", job->theta, m->d);
+    train_ctx t = { { job, list, n_list, NULL, 0, 0, quiet, isatty(2), 0,
+                      malloc(sizeof(double) * (size_t)m->d) }, { 0 } };
+    *rc = nt_train(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, err);
+    write_params(dir, "params_final.npy", job->theta, m->d);
+    write_in(dir, "ledger.csv", t.run.csv ? t.run.csv : "");
+    cJSON *doc = summary(job, q, nq, *rc ? err->msg : NULL, &t.last);
+    free(t.run.csv);
+    free(t.run.tmp);
+    free(q);
+    nt_transforms_free(list, n_list);
+    return doc;
+}
+
+void cli_write_json(const char *cmd, const char *dir, const char *name, const cJSON *doc)
+{
+    char *text = cJSON_Print(doc), path[NT_PATH_MAX + 64];
+    size_t len = strlen(text);
+    nt_error err;
+    text = realloc(text, len + 2);
+    strcpy(text + len, "\n");
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (cli_write_file(path, text, &err)) cli_die(cmd, &err);
+    free(text);
+}
+
 int cmd_train(int argc, char **argv)
 {
     const char *spec = NULL, *dir = "noether-train", *params = NULL, *quiet = NULL;
@@ -161,33 +195,17 @@ int cmd_train(int argc, char **argv)
     cli_job job;
     cli_job_load(&job, "train", spec, params);
     cli_mkdir("train", dir);
-    const nt_model *m = &job.spec.model;
-    nt_transform *list = NULL;
-    nt_quantity *q = NULL;
-    int n_list = 0, nq = 0;
-    cli_load_transforms("train", &job, &list, &n_list);
-    nt_ledger_quantities(m, list, n_list, &q, &nq);
-    write_params(dir, "params_init.npy", job.theta, m->d);
-    train_ctx t = { { &job, list, n_list, NULL, 0, 0, quiet != NULL, isatty(2), 0,
-                      malloc(sizeof(double) * (size_t)m->d) }, { 0 } };
     nt_error err = {0};
-    int rc = nt_train(&job.spec, &job.data, list, n_list, job.theta, q, nq, on_log_keep, &t, &err);
-    write_params(dir, "params_final.npy", job.theta, m->d);
-    write_in(dir, "ledger.csv", t.run.csv ? t.run.csv : "");
-    cJSON *doc = summary(&job, q, nq, rc ? err.msg : NULL, &t.last);
-    char *text = cJSON_Print(doc);
-    write_in(dir, "summary.json", text);
+    int rc;
+    cJSON *doc = cli_train_run(&job, dir, quiet != NULL, &rc, &err);
+    cli_write_json("train", dir, "summary.json", doc);
     if (!quiet) {
-        double worst = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "ledger"), "max_gap")->valuedouble;
-        printf("trained %lld steps: loss %.6g; ledger of %d quantities closes to %.2e; results in %s/\n",
-               (long long)t.last.step, t.last.loss, nq, worst, dir);
+        const cJSON *led = cJSON_GetObjectItem(doc, "ledger");
+        printf("trained %d steps: loss %.6g; ledger of %d quantities closes to %.2e; results in %s/\n",
+               cJSON_GetObjectItem(doc, "steps")->valueint, cJSON_GetObjectItem(doc, "final_loss")->valuedouble,
+               cJSON_GetObjectItem(led, "quantities")->valueint, cJSON_GetObjectItem(led, "max_gap")->valuedouble, dir);
     }
-    free(text);
     cJSON_Delete(doc);
-    free(t.run.csv);
-    free(t.run.tmp);
-    free(q);
-    nt_transforms_free(list, n_list);
     cli_job_free(&job);
     if (rc) cli_die("train", &err);
     return 0;
