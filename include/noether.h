@@ -127,11 +127,18 @@ void nt_loss_hess_apply(nt_loss l, int K, const double *f, const double *y,
 
 typedef enum { NT_INIT_HE, NT_INIT_XAVIER, NT_INIT_NORMAL } nt_init_scheme;
 
+#define NT_MAX_FIXED 8
+
 typedef struct {
     uint64_t seed;
     nt_init_scheme scheme;
     double std;       /* "normal": weight standard deviation */
     double bias_std;  /* biases ~ N(0, bias_std^2); 0 gives zero biases */
+    /* start on the fixed-point set of these discrete symmetries (catalogue names), then
+     * move off it by `perturb` along Fix(T)^perp of the first one (nt_start_fixed) */
+    int n_fixed;
+    char fixed_point[NT_MAX_FIXED][96];
+    double perturb;
 } nt_init;
 
 /* Seeded initialization: each tensor draws from its own stream (seed, tensor index), so
@@ -421,6 +428,21 @@ typedef void (*nt_train_fn)(void *ctx, const nt_train_log *log, const double *th
  * NT_EFAIL naming the step; theta then holds the last finite parameters. */
 int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
              double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx, nt_error *err);
+
+/* Projects theta onto Fix(T) = {T theta = theta} of each named discrete symmetry of list
+ * (built-in swaps and sign flips: orthogonal involutions, so the projection is
+ * (theta + T theta)/2), then adds a seeded step of norm `perturb` in Fix(T)^perp of the
+ * first.  NT_EINPUT naming an unknown or unsuitable name. */
+int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_init *init,
+                   double *theta, nt_error *err);
+/* The spectrum of H_gamma restricted to Fix(T)^perp at theta (THEORY.md §4: the breaking
+ * directions of a built-in swap or sign flip), ascending, into lam; returns its dimension
+ * (nt_breaking_dim).  coef (may be NULL) receives the components of theta's breaking part
+ * P_perp theta on the eigenvectors: under GD with step lr, to first order,
+ * |P_perp theta_t|^2 = sum_i coef_i^2 (1 - lr lam_i)^(2t). */
+int nt_breaking_dim(const nt_model *m, const nt_transform *t);
+int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+                         const nt_transform *t, double *lam, double *coef);
 
 /* ------------------------------------------------------------------ small helpers */
 

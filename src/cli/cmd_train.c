@@ -29,6 +29,11 @@ typedef struct {
     int quiet, tty;
     double last_print;
     double *tmp;
+    double *dist0, *dist;   /* distance to Fix(T) per transformation: first and latest logged */
+    double *dist1, *dist2;  /* ... at the first and second logged steps after 0 */
+    int64_t last_step, step1, step2;
+    int n_logs;
+    double *theta0;         /* the start */
 } run_ctx;
 
 static void append(run_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -68,9 +73,17 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta, const 
         if (!c->list[t].discrete || c->list[t].equivariance) continue;
         nt_tr_apply_T(m, &c->list[t], theta, c->tmp);
         for (int64_t i = 0; i < m->d; i++) c->tmp[i] -= theta[i];
-        append(c, ",%.17g", 0.5 * nt_norm2(m->d, c->tmp));
+        c->dist[t] = 0.5 * nt_norm2(m->d, c->tmp);
+        if (c->n_logs == 0) c->dist0[t] = c->dist[t];
+        if (c->n_logs == 1) c->dist1[t] = c->dist[t];
+        if (c->n_logs == 2) c->dist2[t] = c->dist[t];
+        append(c, ",%.17g", c->dist[t]);
     }
     append(c, "\n");
+    c->last_step = L->step;
+    if (c->n_logs == 1) c->step1 = L->step;
+    if (c->n_logs == 2) c->step2 = L->step;
+    c->n_logs++;
     const int64_t steps = c->job->spec.train.steps;
     double t = L->seconds;
     if (!c->quiet && (c->tty || t - c->last_print > 2 || L->step == steps)) {
@@ -153,6 +166,56 @@ static void on_log_keep(void *ctx, const nt_train_log *L, const double *theta, c
     on_log(&t->run, L, theta, q, nq);
 }
 
+/* THEORY.md §4 at the start: the spectrum of H_gamma on Fix(T)^perp of each fixed point
+ * the spec starts on, and the per-step factor of GD/SGD along the breaking directions,
+ * max |1 - lr lambda|, against the factor the run shows between its first two logged steps
+ * after the start, (d_2 / d_1)^(1/(t_2 - t_1)); and the distance to Fix(T) the linearized
+ * dynamics predicts at the first logged step, sqrt(sum_i c_i^2 (1 - lr lambda_i)^(2 t_1)),
+ * against the distance measured there. */
+static cJSON *fixed_points(cli_job *job, const nt_transform *list, int n_list, const run_ctx *c)
+{
+    const nt_model *m = &job->spec.model;
+    const nt_train_spec *ts = &job->spec.train;
+    cJSON *arr = cJSON_CreateArray();
+    nt_engine *e = cli_engine(job, 16);
+    for (int f = 0; f < job->spec.init.n_fixed; f++)
+        for (int t = 0; t < n_list; t++) {
+            if (strcmp(list[t].name, job->spec.init.fixed_point[f])) continue;
+            int dim = nt_breaking_dim(m, &list[t]);
+            double *lam = malloc(sizeof(double) * (size_t)dim), *coef = malloc(sizeof(double) * (size_t)dim);
+            double factor = 0, d1 = 0;
+            nt_breaking_spectrum(e, m, &job->data.train, c->theta0, &list[t], lam, coef);
+            for (int i = 0; i < dim; i++) {
+                factor = fmax(factor, fabs(1 - ts->lr * lam[i]));
+                d1 += coef[i] * coef[i] * pow(1 - ts->lr * lam[i], 2.0 * (double)c->step1);
+            }
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", list[t].name);
+            cJSON_AddNumberToObject(o, "breaking_dimension", dim);
+            cJSON_AddNumberToObject(o, "lambda_min", lam[0]);
+            cJSON_AddNumberToObject(o, "lambda_max", lam[dim - 1]);
+            cJSON_AddNumberToObject(o, "distance_initial", c->dist0[t]);
+            cJSON_AddNumberToObject(o, "distance_final", c->dist[t]);
+            if (ts->optimizer == NT_OPT_GD || ts->optimizer == NT_OPT_SGD) {
+                cJSON_AddBoolToObject(o, "stable_predicted", factor < 1);
+                cJSON_AddNumberToObject(o, "predicted_factor", factor);
+                if (c->n_logs > 1) {
+                    cJSON_AddNumberToObject(o, "first_log_step", (double)c->step1);
+                    cJSON_AddNumberToObject(o, "predicted_distance_first_log", sqrt(d1));
+                    cJSON_AddNumberToObject(o, "measured_distance_first_log", c->dist1[t]);
+                }
+            }
+            if (c->n_logs > 2 && c->dist1[t] > 0 && c->dist2[t] > 0)
+                cJSON_AddNumberToObject(o, "measured_factor",
+                                        pow(c->dist2[t] / c->dist1[t], 1.0 / (double)(c->step2 - c->step1)));
+            cJSON_AddItemToArray(arr, o);
+            free(lam);
+            free(coef);
+        }
+    nt_engine_free(e);
+    return arr;
+}
+
 cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int *rc, nt_error *err)
 {
     const nt_model *m = &job->spec.model;
@@ -162,14 +225,23 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int *rc, nt_error
     cli_load_transforms("train", job, &list, &n_list);
     nt_ledger_quantities(m, list, n_list, &q, &nq);
     write_params(dir, "params_init.npy", job->theta, m->d);
-    train_ctx t = { { job, list, n_list, NULL, 0, 0, quiet, isatty(2), 0,
-                      malloc(sizeof(double) * (size_t)m->d) }, { 0 } };
+    train_ctx t = { { job, list, n_list, NULL, 0, 0, quiet, isatty(2), 0, malloc(sizeof(double) * (size_t)m->d),
+                      calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
+                      calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
+                      0, 0, 0, 0, malloc(sizeof(double) * (size_t)m->d) }, { 0 } };
+    memcpy(t.run.theta0, job->theta, sizeof(double) * (size_t)m->d);
     *rc = nt_train(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, err);
     write_params(dir, "params_final.npy", job->theta, m->d);
     write_in(dir, "ledger.csv", t.run.csv ? t.run.csv : "");
     cJSON *doc = summary(job, q, nq, *rc ? err->msg : NULL, &t.last);
+    if (job->spec.init.n_fixed) cJSON_AddItemToObject(doc, "fixed_points", fixed_points(job, list, n_list, &t.run));
     free(t.run.csv);
     free(t.run.tmp);
+    free(t.run.dist0);
+    free(t.run.dist);
+    free(t.run.dist1);
+    free(t.run.dist2);
+    free(t.run.theta0);
     free(q);
     nt_transforms_free(list, n_list);
     return doc;

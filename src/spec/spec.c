@@ -263,7 +263,7 @@ static int parse_data(ctx *c, const cJSON *o, nt_data_spec *d)
 
 static int parse_init(ctx *c, const cJSON *o, nt_init *in)
 {
-    static const char *const keys[] = {"seed", "scheme", "std", "bias_std", NULL};
+    static const char *const keys[] = {"seed", "scheme", "std", "bias_std", "fixed_point", "perturb", NULL};
     static const char *const schemes[] = {"he", "xavier", "normal"};
     in->scheme = NT_INIT_HE;
     in->std = 0.1;
@@ -276,6 +276,17 @@ static int parse_init(ctx *c, const cJSON *o, nt_init *in)
     TRY(get_enum(c, o, "init", "scheme", schemes, 3, &s));
     in->scheme = (nt_init_scheme)s;
     TRY(get_num(c, o, "init", "std", 0, 1e6, &in->std));
+    TRY(get_num(c, o, "init", "perturb", 0, 1e6, &in->perturb));
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fixed_point");
+    if (fp) {
+        if (!cJSON_IsArray(fp) || cJSON_GetArraySize(fp) > NT_MAX_FIXED)
+            return FAIL(c, "%s: init.fixed_point: must be an array of at most %d transformation names", c->spec->path, NT_MAX_FIXED);
+        for (const cJSON *it = fp->child; it; it = it->next) {
+            if (!cJSON_IsString(it) || strlen(it->valuestring) >= sizeof in->fixed_point[0])
+                return FAIL(c, "%s: init.fixed_point[%d]: must be a transformation name", c->spec->path, in->n_fixed);
+            strcpy(in->fixed_point[in->n_fixed++], it->valuestring);
+        }
+    }
     return get_num(c, o, "init", "bias_std", 0, 1e6, &in->bias_std);
 }
 
