@@ -283,6 +283,9 @@ double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
 /* Dense d x d Hessian of L_gamma from blocks of products with unit vectors. */
 void nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H);
 
+/* The outputs f (n x K) of the last chunk of samples the engine ran, *n of them: after a
+ * call on a data set that fits in one chunk, its outputs, at no extra cost. */
+const double *nt_engine_outputs(const nt_engine *e, int64_t *n);
 /* Model outputs F (n x K) for every sample. */
 void nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F);
 /* Output Jacobian-vector products: Fdot[n, j, :] = J_n v_j, Fdot is n x k x K. */

@@ -5,9 +5,11 @@
  * W_l W_l^T + b_l b_l^T - W_{l+1}^T W_{l+1}), one per translation (a sum of last-layer
  * parameters) and the homogeneous norm.  All are evaluated from the structure, at the
  * cost of the generator's support. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ledger.h"
+#include "../transform/units.h"
 
 static int symmetric_dense(const nt_model *m, const double *A)
 {
@@ -84,4 +86,117 @@ double nt_quantity_magnitude(const nt_model *m, const nt_transform *list, const 
     double s = nt_tr_magnitude(m, T, q->gen, theta);
     if (q->gen2 >= 0) s += nt_tr_magnitude(m, T, q->gen2, theta);
     return s;
+}
+
+/* ---- all quantities' bilinear forms at once ------------------------------------------ */
+
+/* Sums of y_i x_i over the rows, the columns and the whole of every weight matrix, and over
+ * every bias, for several pairs (y, x) in one pass over theta's layout: they answer the
+ * diagonal moves of every built-in generator (a unit's row, bias and column; whole tensors
+ * for homogeneity) in O(1). */
+typedef struct {
+    int nd, np;
+    nt_dense *D;
+    int64_t n_rows, n_cols, *row_at, *col_at;
+    double *rows, *cols, *wsum, *bsum;   /* pair p, layer q: rows[p n_rows + row_at[q] + r], ... */
+} sums;
+
+static void sums_fill(sums *S, const double *const *y, const double *const *x)
+{
+    for (int q = 0; q < S->nd; q++) {
+        const nt_dense *L = &S->D[q];
+        for (int p = 0; p < S->np; p++) {
+            double *rows = S->rows + p * S->n_rows + S->row_at[q], *cols = S->cols + p * S->n_cols + S->col_at[q];
+            double w = 0, b = 0;
+            memset(cols, 0, sizeof(double) * (size_t)L->n_in);
+            for (int r = 0; r < L->n_out; r++) {
+                const double *yr = y[p] + L->off_w + (int64_t)r * L->n_in, *xr = x[p] + L->off_w + (int64_t)r * L->n_in;
+                double acc = 0;
+                for (int i = 0; i < L->n_in; i++) {
+                    double v = yr[i] * xr[i];
+                    acc += v;
+                    cols[i] += v;
+                }
+                rows[r] = acc;
+                w += acc;
+            }
+            for (int r = 0; L->off_b >= 0 && r < L->n_out; r++) b += y[p][L->off_b + r] * x[p][L->off_b + r];
+            S->wsum[p * S->nd + q] = w;
+            S->bsum[p * S->nd + q] = b;
+        }
+    }
+}
+
+/* sum of y_i x_i over a diagonal range for pair p, from the sums when the range is theirs */
+static double range_sum(const sums *S, int p, const nt_range *r, const double *y, const double *x)
+{
+    for (int q = 0; q < S->nd; q++) {
+        const nt_dense *L = &S->D[q];
+        int64_t rel = r->start - L->off_w, size = (int64_t)L->n_out * L->n_in;
+        if (rel >= 0 && rel < size) {
+            if (r->stride == 1 && r->count == L->n_in && rel % L->n_in == 0)
+                return S->rows[p * S->n_rows + S->row_at[q] + rel / L->n_in];
+            if (r->stride == L->n_in && r->count == L->n_out && rel < L->n_in)
+                return S->cols[p * S->n_cols + S->col_at[q] + rel];
+            if (r->stride == 1 && r->count == size && rel == 0) return S->wsum[p * S->nd + q];
+        }
+        if (L->off_b >= 0 && r->start == L->off_b && r->count == L->n_out && r->stride == 1)
+            return S->bsum[p * S->nd + q];
+    }
+    double s = 0;
+    for (int64_t j = 0; j < r->count; j++) s += y[r->start + j * r->stride] * x[r->start + j * r->stride];
+    return s;
+}
+
+void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
+                     int np, const double *const *y, const double *const *x, double *out, double *magnitude)
+{
+    nt_dense D[m->n_layers];
+    sums S = { .nd = nt_dense_layers(m, D), .np = np, .D = D };
+    S.row_at = malloc(sizeof(int64_t) * 2 * (size_t)S.nd);
+    S.col_at = S.row_at + S.nd;
+    for (int k = 0; k < S.nd; k++) {
+        S.row_at[k] = S.n_rows; S.n_rows += D[k].n_out;
+        S.col_at[k] = S.n_cols; S.n_cols += D[k].n_in;
+    }
+    double *buf = malloc(sizeof(double) * (size_t)(np * (S.n_rows + S.n_cols + 2 * S.nd)));
+    S.rows = buf; S.cols = buf + np * S.n_rows; S.wsum = S.cols + np * S.n_cols; S.bsum = S.wsum + np * S.nd;
+    sums_fill(&S, y, x);
+    nt_move mv[2 * m->n_layers + 4];
+    for (int j = 0; j < nq; j++) {
+        const nt_transform *T = &list[q[j].entry];
+        if (T->kind == NT_TR_DENSE) {
+            for (int p = 0; p < np; p++) out[p * nq + j] = nt_ledger_bilinear(m, list, &q[j], y[p], x[p]);
+            if (magnitude) magnitude[j] = nt_quantity_magnitude(m, list, &q[j], x[np - 1]);
+            continue;
+        }
+        double mag = 0;
+        for (int p = 0; p < np; p++) out[p * nq + j] = 0;
+        for (int g = 0; g < 2; g++) {
+            int gen = g ? q[j].gen2 : q[j].gen;
+            if (gen < 0) continue;
+            int n = nt_tr_moves(m, T, gen, mv);
+            for (int k = 0; k < n; k++) {
+                const nt_move *M = &mv[k];
+                int diagonal = M->dst.start == M->src.start && M->dst.stride == M->src.stride;
+                for (int p = 0; p < np; p++) {
+                    double v = 0, a = 0;
+                    if (diagonal) {
+                        v = a = range_sum(&S, p, &M->dst, y[p], x[p]);   /* for y = x: a sum of squares */
+                    } else {   /* off-diagonal (E_ab, a != b): over the support */
+                        for (int64_t i = 0; i < M->dst.count; i++) {
+                            double t = y[p][M->dst.start + i * M->dst.stride] * x[p][M->src.start + i * M->src.stride];
+                            v += t;
+                            a += fabs(t);
+                        }
+                    }
+                    out[p * nq + j] += M->coef * v;
+                    if (p == np - 1) mag += 0.5 * fabs(M->coef) * a;
+                }
+            }
+        }
+        if (magnitude) magnitude[j] = mag + nt_tr_shift_magnitude(m, T, q[j].gen, x[np - 1]);
+    }
+    free(buf);
+    free(S.row_at);
 }

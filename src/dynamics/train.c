@@ -138,6 +138,11 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
     double *acc_data = calloc((size_t)d, sizeof(double)), *acc_decay = calloc((size_t)d, sizeof(double));
     double *acc_sq = calloc((size_t)d, sizeof(double));
     double *F = malloc(sizeof(double) * (size_t)(B * m->output));
+    double *form = malloc(sizeof(double) * (size_t)(5 * nq + 1));   /* 5 bilinear forms per quantity */
+    if (nq) {
+        const double *th[1] = {theta};
+        nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
+    }
     int any_equivariance = 0, rc = NT_OK;
     for (int i = 0; i < nq; i++) {
         any_equivariance |= q[i].equivariance;
@@ -188,13 +193,22 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
             next[i] = theta[i] + s[i];
         }
         for (int64_t i = 0; i < d; i++) s[i] = next[i] - theta[i];   /* the step actually taken */
-        if (any_equivariance) nt_outputs(T.e, theta, bt, F);
+        if (any_equivariance) {   /* the batch's outputs: from the gradient pass when it was one chunk */
+            int64_t rows;
+            const double *last = nt_engine_outputs(T.e, &rows);
+            if (rows == bt->n) memcpy(F, last, sizeof(double) * (size_t)(rows * m->output));
+            else nt_outputs(T.e, theta, bt, F);
+        }
+        if (nq) {   /* the bilinear forms of every quantity: s^T A theta, s_decay^T A theta, s^T A s */
+            const double *ys[3] = {s, s_decay, s}, *xs[3] = {theta, theta, s};
+            nt_ledger_forms(m, list, q, nq, 3, ys, xs, form, NULL);
+        }
         for (int j = 0; j < nq; j++) {   /* (F3) term by term, and (F2) */
             nt_quantity *Q = &q[j];
-            double xs = nt_ledger_bilinear(m, list, Q, s, theta) + nt_ledger_shift(m, list, Q, s);
-            double xd = nt_ledger_bilinear(m, list, Q, s_decay, theta) + nt_ledger_shift(m, list, Q, s_decay);
-            double second = 0.5 * nt_ledger_bilinear(m, list, Q, s, s);
-            double xt = nt_ledger_bilinear(m, list, Q, theta, theta) + nt_ledger_shift(m, list, Q, theta);
+            double xs = form[j] + nt_ledger_shift(m, list, Q, s);
+            double xd = form[nq + j] + nt_ledger_shift(m, list, Q, s_decay);
+            double second = 0.5 * form[2 * nq + j];
+            double xt = form[3 * nq + j] + nt_ledger_shift(m, list, Q, theta);   /* xi^T theta */
             Q->first += xs - xd;
             Q->decay += xd;
             Q->second += second;
@@ -203,20 +217,25 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
             Q->gradient_flow += lr * (-r_term(&T, Q, bt, F) - gam * xt);
         }
         memcpy(theta, next, sizeof(double) * d);
+        const int logged = (step + 1) % ts->log_every == 0 || step + 1 == ts->steps;
+        if (nq) {   /* theta^T A theta (for Q and the next step) and Q's magnitude */
+            const double *th[1] = {theta};
+            nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
+        }
         for (int j = 0; j < nq; j++) {
             nt_quantity *Q = &q[j];
-            Q->measured = nt_quantity_value(m, list, Q, theta);
-            Q->size = fmax(Q->size, nt_quantity_magnitude(m, list, Q, theta));
+            Q->measured = 0.5 * form[3 * nq + j] + nt_ledger_shift(m, list, Q, theta);
+            Q->size = fmax(Q->size, form[4 * nq + j]);
             double gap = fabs(Q->measured - Q->predicted) / (Q->size > 1e-300 ? Q->size : 1e-300);
             if (gap > Q->max_gap) Q->max_gap = gap;
         }
-        if ((step + 1) % ts->log_every == 0 || step + 1 == ts->steps) {
+        if (logged) {
             log_now(&T, fn, ctx, step + 1, loss_sum, n_loss, theta, q, nq, t0);
             loss_sum = 0;
             n_loss = 0;
         }
     }
-    free(g); free(next); free(s); free(s_decay); free(acc_data); free(acc_decay); free(acc_sq); free(F);
+    free(g); free(next); free(s); free(s_decay); free(acc_data); free(acc_decay); free(acc_sq); free(F); free(form);
     free(T.batch.x); free(T.batch.y); free(T.perm);
     nt_engine_free(T.e);
     return rc;

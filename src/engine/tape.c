@@ -91,6 +91,12 @@ void nt_engine_set_output_map(nt_engine *e, const double *rho)
     memcpy(e->rho, rho, sizeof(double) * K * K);
 }
 
+const double *nt_engine_outputs(const nt_engine *e, int64_t *n)
+{
+    *n = e->n;
+    return e->nodes[e->n_nodes - 2].val;
+}
+
 int nt_engine_k(const nt_engine *e)
 {
     return e->k;

@@ -198,6 +198,19 @@ double nt_tr_magnitude(const nt_model *m, const nt_transform *t, int i, const do
     return s;
 }
 
+double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, const double *y)
+{
+    double s = 0;
+    if (t->kind == NT_TR_DENSE && t->c) {
+        for (int64_t j = 0; j < m->d; j++) s += fabs(t->c[j] * y[j]);
+        return s;
+    }
+    if (t->kind != NT_TR_TRANSLATION) return 0;
+    nt_range r = translation_range(m, i);
+    for (int64_t j = 0; j < r.count; j++) s += fabs(y[r.start + j * r.stride]);
+    return s;
+}
+
 double nt_tr_shift_dot(const nt_model *m, const nt_transform *t, int i, const double *y)
 {
     double s = 0;

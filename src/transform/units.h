@@ -37,4 +37,7 @@ typedef struct {
  * or a dense one); returns how many (moves has room for 2 * m->n_layers + 4). */
 int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
 
+/* sum |c_r y_r| of generator i's shift (0 for a linear generator). */
+double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, const double *y);
+
 #endif
