@@ -355,3 +355,42 @@ Test(dynamics, fashion_mnist_subset, .timeout = 120)
     cr_log_info("Fashion-MNIST 2000/2000: test accuracy %.3f", acc);
     cJSON_Delete(doc);
 }
+
+/* Implicit bias of a homogeneous network (Lyu & Li): on separable data with the
+ * exponential loss, |theta| grows and the normalized margin min y f / |theta|^k rises once
+ * the data are separated.  The labels come from a linear teacher, so they are separable. */
+typedef struct { int n; double margin[64], norm2[64]; } margins;
+
+static void keep_margin(void *ctx, const nt_train_log *L, const double *theta, const nt_quantity *q, int nq)
+{
+    margins *M = ctx;
+    if (M->n < 64) { M->margin[M->n] = L->margin; M->norm2[M->n++] = L->norm2; }
+}
+
+Test(dynamics, normalized_margin_grows)
+{
+    run r;
+    const char *json =
+        "{\"model\": {\"input\": 5, \"layers\": [{\"dense\": 8, \"bias\": false}, {\"act\": \"relu\"},"
+        " {\"dense\": 1, \"bias\": false}], \"loss\": \"exponential\"},"
+        " \"data\": {\"source\": \"teacher\", \"n\": 100, \"seed\": 5, \"hidden\": []},"
+        " \"init\": {\"seed\": 2}, \"train\": {\"optimizer\": \"gd\", \"lr\": 0.05, \"steps\": 20000, \"log_every\": 2000}}";
+    nt_error err = {0};
+    cr_assert_eq(nt_spec_parse(json, "t.json", &r.spec, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(nt_data_load(&r.spec, &r.data, &err), NT_OK, "%s", err.msg);
+    r.theta = malloc(sizeof(double) * r.spec.model.d);
+    nt_init_params(&r.spec.model, &r.spec.init, r.theta);
+    nt_catalogue(&r.spec.model, &r.list, &r.n_list);
+    nt_ledger_quantities(&r.spec.model, r.list, r.n_list, &r.q, &r.nq);
+    margins M = {0};
+    cr_assert_eq(nt_train(&r.spec, &r.data, r.list, r.n_list, r.theta, r.q, r.nq, keep_margin, &M, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(M.n, 11);
+    cr_expect_gt(M.margin[M.n - 1], 0, "the data are separated at the end");
+    cr_expect_gt(M.margin[M.n - 1], M.margin[M.n / 2], "margin %.4g at the middle, %.4g at the end",
+                 M.margin[M.n / 2], M.margin[M.n - 1]);
+    cr_expect_gt(M.norm2[M.n - 1], M.norm2[M.n / 2], "the norm grows");
+    cr_expect_leq(worst_gap(&r), 1e-10);
+    cr_log_info("normalized margin %.4g -> %.4g -> %.4g; |theta|^2 %.4g -> %.4g", M.margin[0], M.margin[M.n / 2],
+                M.margin[M.n - 1], M.norm2[0], M.norm2[M.n - 1]);
+    done(&r);
+}
