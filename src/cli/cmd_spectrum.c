@@ -1,0 +1,374 @@
+/* cmd_spectrum.c: noether spectrum: both ends of the Hessian spectrum (dense LAPACK or
+ * ARPACK's Lanczos), its density (stochastic Lanczos quadrature), its trace (Hutchinson),
+ * and the symmetry-aware views with their predictions (THEORY.md §3-§4): flat directions
+ * from the orbit span, the sharp radial direction of a homogeneous model, S_n sectors and
+ * mirror stability at fixed points, gradient alignment, deflation of the orbit span. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include "cli.h"
+#include "../spectrum/views.h"
+
+static const char usage[] =
+    "usage: noether spectrum [SPEC] [--params P.npy] [--top K] [--bottom K] [--method M]\n"
+    "                        [--density] [--trace] [--block NAME] [--deflate] [--sectors]\n"
+    "                        [--vectors OUT.npy] [--json]\n\n"
+    "The spectrum of the Hessian H_gamma at theta, matrix-free, and what the model's\n"
+    "symmetries predict about it (under \"predictions\" in the JSON):\n"
+    "  flat      the orbit span of the continuous symmetries: its rank (zero modes at a\n"
+    "            critical point) and, per generator, |H xi| beside |A^T g - gamma (xi + A^T theta)| (S1)\n"
+    "  sharp     for a homogeneous model, the radial curvature theta^T H theta / |theta|^2 beside\n"
+    "            its closed form from the outputs and lambda_max\n"
+    "  sectors   (--sectors) per hidden layer, H on the breaking subspace of S_n at the point\n"
+    "            where its units are equal: multiplicity n-1 predicted against found, and the\n"
+    "            stability margin lambda_min; per odd unit, the mirror's margin\n"
+    "  alignment the fraction of |g|^2 in the top-K eigenspace\n\n"
+    "  --top K, --bottom K  how many eigenvalues at each end (default 10 each)\n"
+    "  --method M           dense (LAPACK dsyevr), lanczos (ARPACK) or auto (dense up to d = 3000)\n"
+    "  --density            spectral density by stochastic Lanczos quadrature (10 probes, 80 steps)\n"
+    "  --trace              Hutchinson trace estimate (100 probes; exact too with dense)\n"
+    "  --block NAME         restrict H to one parameter tensor (a name from noether info)\n"
+    "  --deflate            project the orbit span out of H and report what that removed\n"
+    "  --vectors OUT        write the eigenvectors (top then bottom, rows) to OUT.npy\n"
+    "  --json               one JSON document on stdout\n";
+
+static cJSON *numbers(const double *x, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(x[i]));
+    return a;
+}
+
+typedef struct {
+    int top, bottom, dense;
+    double *top_v, *bottom_v;     /* values: descending / ascending */
+    double *top_u, *bottom_u;     /* vectors, rows of length n (NULL unless wanted) */
+    int products;
+} ends;
+
+/* both ends of op's spectrum; vectors when want_vectors */
+static void spectrum_ends(const nt_operator *op, ends *E, int want_vectors)
+{
+    const int64_t n = op->n;
+    nt_error err = {0};
+    E->top = E->top < n ? E->top : (int)n;
+    E->bottom = E->bottom < n ? E->bottom : (int)n;
+    E->top_v = malloc(sizeof(double) * (E->top + 1));
+    E->bottom_v = malloc(sizeof(double) * (E->bottom + 1));
+    E->top_u = want_vectors ? malloc(sizeof(double) * (size_t)((E->top + 1) * n)) : NULL;
+    E->bottom_u = want_vectors ? malloc(sizeof(double) * (size_t)((E->bottom + 1) * n)) : NULL;
+    if (E->dense) {
+        double *all = malloc(sizeof(double) * n), *U = want_vectors ? malloc(sizeof(double) * n * n) : NULL;
+        if (nt_eigen_dense(op, all, U, &err)) cli_die("spectrum", &err);
+        for (int i = 0; i < E->top; i++) {
+            E->top_v[i] = all[n - 1 - i];
+            if (U) memcpy(E->top_u + i * n, U + (n - 1 - i) * n, sizeof(double) * n);
+        }
+        for (int i = 0; i < E->bottom; i++) {
+            E->bottom_v[i] = all[i];
+            if (U) memcpy(E->bottom_u + i * n, U + i * n, sizeof(double) * n);
+        }
+        E->products = (int)n;
+        free(all);
+        free(U);
+        return;
+    }
+    int p1 = 0, p2 = 0;
+    if (E->top && nt_eigen_lanczos(op, E->top, 1, 0, E->top_v, E->top_u, &p1, &err)) cli_die("spectrum", &err);
+    if (E->bottom && nt_eigen_lanczos(op, E->bottom, 0, 0, E->bottom_v, E->bottom_u, &p2, &err)) cli_die("spectrum", &err);
+    E->products = p1 + p2;
+}
+
+static void ends_free(ends *E)
+{
+    free(E->top_v); free(E->bottom_v); free(E->top_u); free(E->bottom_u);
+}
+
+/* flat directions: the orbit span's rank; per symmetry generator |H xi| and its (S1) value */
+static cJSON *flat_view(cli_job *job, nt_engine *e, const nt_transform *list, int n, const double *g,
+                        const double *Q, int rank, const double *sv, int n_gen, double tol)
+{
+    const nt_model *m = &job->spec.model;
+    const int64_t d = m->d;
+    const double gam = m->weight_decay;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "generators", n_gen);
+    cJSON_AddNumberToObject(o, "orbit_rank", rank);
+    cJSON_AddNumberToObject(o, "rank_tolerance", tol);
+    cJSON_AddNumberToObject(o, "zero_modes_at_a_critical_point", rank);
+    cJSON_AddItemToObject(o, "singular_values", numbers(sv, n_gen));
+    double *xi = malloc(sizeof(double) * d), *Hxi = malloc(sizeof(double) * d), *a = malloc(sizeof(double) * d);
+    double *b = malloc(sizeof(double) * d);
+    cJSON *hx = cJSON_AddArrayToObject(o, "H_xi_norm"), *pr = cJSON_AddArrayToObject(o, "predicted_H_xi_norm");
+    double worst = 0;
+    for (int t = 0; t < n; t++) {
+        if (list[t].discrete || list[t].equivariance) continue;
+        for (int i = 0; i < list[t].generators; i++) {   /* (S1gamma) with B = 0: H xi = -A^T g + gamma (xi + A^T theta) */
+            nt_tr_xi(m, &list[t], i, job->theta, xi);
+            nt_hvp(e, job->theta, &job->data.train, 1, xi, Hxi, NULL);
+            nt_tr_apply_At(m, &list[t], i, g, a);
+            nt_tr_apply_At(m, &list[t], i, job->theta, b);
+            for (int64_t j = 0; j < d; j++) a[j] = -a[j] + gam * (xi[j] + b[j]);
+            double h = nt_norm2(d, Hxi), p = nt_norm2(d, a);
+            cJSON_AddItemToArray(hx, cJSON_CreateNumber(h));
+            cJSON_AddItemToArray(pr, cJSON_CreateNumber(p));
+            worst = fmax(worst, fabs(h - p) / fmax(h + p, 1e-300));
+        }
+    }
+    cJSON_AddNumberToObject(o, "worst_relative_difference", worst);
+    free(xi); free(Hxi); free(a); free(b);
+    (void)Q;
+    return o;
+}
+
+/* sharp direction of a homogeneous model: theta^T H theta / |theta|^2 against
+ * k(k-1) E[u^T f] + k^2 E[f^T U f] + gamma |theta|^2 (bias-free: A = I) */
+static cJSON *sharp_view(cli_job *job, nt_engine *e, const nt_transform *list, int n, double lambda_max)
+{
+    const nt_model *m = &job->spec.model;
+    const int64_t d = m->d, N = job->data.train.n;
+    const int K = m->output;
+    double k = 0;
+    int biases = 0;
+    for (int t = 0; t < n; t++) if (list[t].kind == NT_TR_HOMOGENEOUS) k = list[t].p;
+    for (int t = 0; t < m->n_tensors; t++) biases |= m->tensors[t].ndim == 1;
+    if (k == 0 || biases) return NULL;
+    double *Ht = malloc(sizeof(double) * d), *F = malloc(sizeof(double) * N * K), u[K], Uf[K];
+    nt_hvp(e, job->theta, &job->data.train, 1, job->theta, Ht, NULL);
+    nt_outputs(e, job->theta, &job->data.train, F);
+    double uf = 0, fUf = 0, tt = cblas_ddot((int)d, job->theta, 1, job->theta, 1);
+    for (int64_t s = 0; s < N; s++) {
+        const double *f = F + s * K, *y = job->data.train.y + s * job->data.train.ydim;
+        nt_loss_eval(m->loss, K, f, y, u);
+        nt_loss_hess_apply(m->loss, K, f, y, f, Uf);
+        for (int j = 0; j < K; j++) { uf += u[j] * f[j]; fUf += f[j] * Uf[j]; }
+    }
+    uf /= N; fUf /= N;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "degree", k);
+    cJSON_AddNumberToObject(o, "radial_curvature", cblas_ddot((int)d, job->theta, 1, Ht, 1) / tt);
+    cJSON_AddNumberToObject(o, "closed_form", (k * (k - 1) * uf + k * k * fUf + m->weight_decay * tt) / tt);
+    cJSON_AddNumberToObject(o, "lambda_max", lambda_max);
+    free(Ht); free(F);
+    return o;
+}
+
+/* S_n sectors of the hidden layers and the mirror margins of odd units */
+static cJSON *sectors_view(cli_job *job, nt_engine *e, const nt_transform *list, int n)
+{
+    const nt_model *m = &job->spec.model;
+    cJSON *arr = cJSON_CreateArray();
+    double *sym = malloc(sizeof(double) * (size_t)m->d);
+    for (int layer = 1; nt_sn_sector_dim(m, layer) > 0 || layer == 1; layer++) {
+        int dim = nt_sn_sector_dim(m, layer);
+        if (dim == 0) break;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "layer", layer);
+        cJSON_AddNumberToObject(o, "dimension", dim);
+        if (dim > 4000) {
+            cJSON_AddStringToObject(o, "skipped", "breaking subspace larger than 4000");
+            cJSON_AddItemToArray(arr, o);
+            continue;
+        }
+        double *lam = malloc(sizeof(double) * dim);
+        int *mult = malloc(sizeof(int) * dim);
+        nt_sn_sector(e, m, &job->data.train, job->theta, layer, 1, sym, lam);
+        double scale = fmax(fabs(lam[0]), fabs(lam[dim - 1]));
+        int groups = nt_multiplicities(lam, dim, 1e-9 * scale, mult), lo = dim, hi = 0;
+        for (int i = 0; i < groups; i++) { lo = mult[i] < lo ? mult[i] : lo; hi = mult[i] > hi ? mult[i] : hi; }
+        int units = 0;
+        for (int t = 0; t < n; t++)
+            if (list[t].kind == NT_TR_SWAP && list[t].layer == layer) units = list[t].b + 1;
+        cJSON_AddNumberToObject(o, "units", units);
+        cJSON_AddNumberToObject(o, "predicted_multiplicity", units - 1);
+        cJSON_AddNumberToObject(o, "multiplicity_min", lo);
+        cJSON_AddNumberToObject(o, "multiplicity_max", hi);
+        cJSON_AddNumberToObject(o, "groups", groups);
+        cJSON_AddNumberToObject(o, "lambda_min", lam[0]);
+        cJSON_AddNumberToObject(o, "lambda_max", lam[dim - 1]);
+        cJSON_AddNumberToObject(o, "stability_margin", lam[0]);   /* H_gamma: gamma included */
+        cJSON_AddItemToArray(arr, o);
+        free(lam);
+        free(mult);
+    }
+    /* mirrors: each odd unit at the point where it is dead */
+    for (int t = 0; t < n; t++) {
+        if (list[t].kind != NT_TR_SIGN_FLIP) continue;
+        int dim = nt_breaking_dim(m, &list[t]);
+        double *lam = malloc(sizeof(double) * dim);
+        nt_tr_apply_T(m, &list[t], job->theta, sym);
+        for (int64_t i = 0; i < m->d; i++) sym[i] = 0.5 * (sym[i] + job->theta[i]);
+        nt_breaking_spectrum(e, m, &job->data.train, sym, &list[t], lam, NULL);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "mirror", list[t].name);
+        cJSON_AddNumberToObject(o, "dimension", dim);
+        cJSON_AddNumberToObject(o, "stability_margin", lam[0]);
+        cJSON_AddItemToArray(arr, o);
+        free(lam);
+    }
+    free(sym);
+    return arr;
+}
+
+/* the fraction of |g|^2 in the span of the top eigenvectors (rows of U, n long) */
+static double alignment(const double *U, int k, int64_t n, const double *g)
+{
+    double in = 0, gg = cblas_ddot((int)n, g, 1, g, 1);
+    for (int i = 0; i < k; i++) {
+        double c = cblas_ddot((int)n, U + i * n, 1, g, 1);
+        in += c * c;
+    }
+    return gg > 0 ? in / gg : 0;
+}
+
+int cmd_spectrum(int argc, char **argv)
+{
+    const char *spec = NULL, *params = NULL, *top_s = NULL, *bottom_s = NULL, *method = "auto", *density = NULL,
+               *trace = NULL, *block = NULL, *deflate = NULL, *sectors = NULL, *vectors = NULL, *json = NULL;
+    cli_opt opts[] = {{"--params", 0, &params}, {"--top", 0, &top_s}, {"--bottom", 0, &bottom_s},
+                      {"--method", 0, &method}, {"--density", 1, &density}, {"--trace", 1, &trace},
+                      {"--block", 0, &block}, {"--deflate", 1, &deflate}, {"--sectors", 1, &sectors},
+                      {"--vectors", 0, &vectors}, {"--json", 1, &json}, {NULL, 0, NULL}};
+    cli_parse("spectrum", usage, argc, argv, opts, &spec);
+    ends E = { .top = top_s ? atoi(top_s) : 10, .bottom = bottom_s ? atoi(bottom_s) : 10 };
+    if (E.top < 0 || E.bottom < 0 || (top_s && strspn(top_s, "0123456789") != strlen(top_s)) ||
+        (bottom_s && strspn(bottom_s, "0123456789") != strlen(bottom_s)))
+        cli_usage_error("spectrum", "--top and --bottom take a whole number");
+    if (strcmp(method, "auto") && strcmp(method, "dense") && strcmp(method, "lanczos"))
+        cli_usage_error("spectrum", "--method: '%s' is not one of auto, dense, lanczos", method);
+    cli_job job;
+    cli_job_load(&job, "spectrum", spec, params);
+    const nt_model *m = &job.spec.model;
+    const int64_t d = m->d;
+    int64_t off = 0, n = d;
+    if (block) {
+        int t = 0;
+        while (t < m->n_tensors && strcmp(m->tensors[t].name, block)) t++;
+        if (t == m->n_tensors) cli_usage_error("spectrum", "--block: no parameter tensor '%s' (see noether info)", block);
+        off = m->tensors[t].offset;
+        n = m->tensors[t].size;
+    }
+    E.dense = !strcmp(method, "dense") || (!strcmp(method, "auto") && n <= 3000);
+    if (!E.dense && (E.top >= n - 1 || E.bottom >= n - 1)) E.dense = 1;   /* ARPACK needs nev < n - 1 */
+    nt_engine *e = cli_engine(&job, 16);
+    nt_transform *list = NULL;
+    int n_list = 0;
+    cli_load_transforms("spectrum", &job, &list, &n_list);
+    double *g = malloc(sizeof(double) * d);
+    double loss = nt_grad(e, job.theta, &job.data.train, g);
+
+    /* the orbit span (flat directions; deflation) */
+    double *Q = NULL, *sv = NULL, tol = 1e-10;
+    int n_gen = 0, rank = nt_orbit_basis(m, list, n_list, job.theta, tol, &Q, &sv, &n_gen);
+    nt_hessian_ctx hc;
+    nt_operator op = nt_hessian_operator(&hc, e, m, &job.data.train, job.theta, off, n, deflate ? Q : NULL,
+                                         deflate ? rank : 0);
+    double t0 = cli_now();
+    spectrum_ends(&op, &E, 1);
+    double seconds = cli_now() - t0;
+
+    cJSON *doc = cJSON_CreateObject(), *pred;
+    cJSON_AddNumberToObject(doc, "d", (double)d);
+    cJSON_AddNumberToObject(doc, "n", (double)n);
+    if (block) cJSON_AddStringToObject(doc, "block", block);
+    cJSON_AddStringToObject(doc, "method", E.dense ? "dense" : "lanczos");
+    cJSON_AddNumberToObject(doc, "loss", loss);
+    cJSON_AddNumberToObject(doc, "grad_norm", nt_norm2(d, g));
+    cJSON_AddItemToObject(doc, "top", numbers(E.top_v, E.top));
+    cJSON_AddItemToObject(doc, "bottom", numbers(E.bottom_v, E.bottom));
+    cJSON_AddNumberToObject(doc, "hessian_vector_products", E.products);
+    cJSON_AddNumberToObject(doc, "seconds", seconds);
+    if (deflate) {
+        cJSON *df = cJSON_AddObjectToObject(doc, "deflated");
+        cJSON_AddNumberToObject(df, "removed_dimensions", rank);
+        cJSON_AddStringToObject(df, "note", "top and bottom are of P H P, P the projector off the orbit span");
+    }
+    if (trace) {
+        cJSON *tr = cJSON_AddObjectToObject(doc, "trace");
+        double se, est = nt_hutchinson(&op, 100, 17, &se);
+        cJSON_AddNumberToObject(tr, "hutchinson", est);
+        cJSON_AddNumberToObject(tr, "std_error", se);
+        cJSON_AddNumberToObject(tr, "probes", 100);
+    }
+    if (density) {
+        const int P = 10, S = (int)(n < 80 ? n : 80);
+        double *nodes = malloc(sizeof(double) * P * S), *w = malloc(sizeof(double) * P * S);
+        nt_error err = {0};
+        if (nt_slq(&op, P, S, 23, nodes, w, &err)) cli_die("spectrum", &err);
+        double m1 = 0, m2 = 0;
+        for (int i = 0; i < P * S; i++) { m1 += w[i] * nodes[i]; m2 += w[i] * nodes[i] * nodes[i]; }
+        cJSON *de = cJSON_AddObjectToObject(doc, "density");
+        cJSON_AddNumberToObject(de, "probes", P);
+        cJSON_AddNumberToObject(de, "steps", S);
+        cJSON_AddItemToObject(de, "nodes", numbers(nodes, P * S));
+        cJSON_AddItemToObject(de, "weights", numbers(w, P * S));
+        cJSON_AddNumberToObject(de, "moment1", m1);
+        cJSON_AddNumberToObject(de, "moment2", m2);
+        free(nodes);
+        free(w);
+    }
+    if (!block) {
+        cJSON *al = cJSON_AddObjectToObject(doc, "alignment");
+        cJSON_AddNumberToObject(al, "k", E.top);
+        cJSON_AddNumberToObject(al, "gradient_fraction_in_top", alignment(E.top_u, E.top, n, g));
+    }
+    pred = cJSON_AddObjectToObject(doc, "predictions");
+    if (!block) {
+        cJSON_AddItemToObject(pred, "flat", flat_view(&job, e, list, n_list, g, Q, rank, sv, n_gen, tol));
+        cJSON *sh = deflate ? NULL : sharp_view(&job, e, list, n_list, E.top ? E.top_v[0] : NAN);
+        if (sh) cJSON_AddItemToObject(pred, "sharp", sh);
+        if (sectors) cJSON_AddItemToObject(pred, "sectors", sectors_view(&job, e, list, n_list));
+    }
+    if (vectors) {   /* top then bottom, rows */
+        int64_t shape[2] = {E.top + E.bottom, n};
+        double *V = malloc(sizeof(double) * (size_t)(shape[0] * n));
+        memcpy(V, E.top_u, sizeof(double) * (size_t)(E.top * n));
+        memcpy(V + E.top * n, E.bottom_u, sizeof(double) * (size_t)(E.bottom * n));
+        nt_error err = {0};
+        if (nt_npy_write(vectors, V, 2, shape, &err)) cli_die("spectrum", &err);
+        free(V);
+    }
+    if (json) {
+        cli_print_json(doc);
+    } else {
+        printf("d = %lld%s%s, %s, %d products, %.2f s\n", (long long)d, block ? ", block " : "", block ? block : "",
+               E.dense ? "dense" : "lanczos", E.products, seconds);
+        printf("top:   ");
+        for (int i = 0; i < E.top; i++) printf(" %.6g", E.top_v[i]);
+        printf("\nbottom:");
+        for (int i = 0; i < E.bottom; i++) printf(" %.6g", E.bottom_v[i]);
+        printf("\n");
+        const cJSON *fl = cJSON_GetObjectItem(pred, "flat");
+        if (fl)
+            printf("flat:   %d continuous symmetry generators span %d dimensions (tolerance %g): zero modes at a "
+                   "critical point; |H xi| vs (S1): worst relative difference %.1e\n",
+                   n_gen, rank, tol, cJSON_GetObjectItem(fl, "worst_relative_difference")->valuedouble);
+        const cJSON *sh = cJSON_GetObjectItem(pred, "sharp");
+        if (sh)
+            printf("sharp:  radial curvature %.6g, closed form %.6g, lambda_max %.6g\n",
+                   cJSON_GetObjectItem(sh, "radial_curvature")->valuedouble,
+                   cJSON_GetObjectItem(sh, "closed_form")->valuedouble, cJSON_GetObjectItem(sh, "lambda_max")->valuedouble);
+        const cJSON *al = cJSON_GetObjectItem(doc, "alignment");
+        if (al) printf("align:  %.4f of |g|^2 in the top-%d eigenspace\n",
+                       cJSON_GetObjectItem(al, "gradient_fraction_in_top")->valuedouble, E.top);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(pred, "sectors")) {
+            if (cJSON_GetObjectItem(it, "layer") && cJSON_GetObjectItem(it, "multiplicity_min"))
+                printf("sector: layer %d, %d units: multiplicity %d-%d (predicted %d), margin %.4g\n",
+                       cJSON_GetObjectItem(it, "layer")->valueint, cJSON_GetObjectItem(it, "units")->valueint,
+                       cJSON_GetObjectItem(it, "multiplicity_min")->valueint,
+                       cJSON_GetObjectItem(it, "multiplicity_max")->valueint,
+                       cJSON_GetObjectItem(it, "predicted_multiplicity")->valueint,
+                       cJSON_GetObjectItem(it, "stability_margin")->valuedouble);
+        }
+        cJSON_Delete(doc);
+    }
+    nt_hessian_operator_free(&hc);
+    ends_free(&E);
+    free(g); free(Q); free(sv);
+    nt_transforms_free(list, n_list);
+    nt_engine_free(e);
+    cli_job_free(&job);
+    return 0;
+}
