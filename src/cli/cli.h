@@ -64,6 +64,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_symmetries(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_spectrum(int argc, char **argv);
 /* The catalogue plus the spec's own transformations (exits on error); kind and type names. */
 void cli_load_transforms(const char *cmd, const cli_job *job, nt_transform **list, int *n);
 const char *cli_kind(const nt_transform *t);

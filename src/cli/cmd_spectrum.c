@@ -85,40 +85,57 @@ static void ends_free(ends *E)
     free(E->top_v); free(E->bottom_v); free(E->top_u); free(E->bottom_u);
 }
 
-/* flat directions: the orbit span's rank; per symmetry generator |H xi| and its (S1) value */
+/* H xi for the nb generators waiting in X; their norms against the predictions */
+static void flat_block(cli_job *job, nt_engine *e, const double *X, double *HX, int *nb, const double *pred,
+                       int *done, cJSON *hx, double *worst)
+{
+    const int64_t d = job->spec.model.d;
+    if (*nb == 0) return;
+    nt_hvp(e, job->theta, &job->data.train, *nb, X, HX, NULL);
+    for (int j = 0; j < *nb; j++, (*done)++) {
+        double h = nt_norm2(d, HX + (int64_t)j * d);
+        cJSON_AddItemToArray(hx, cJSON_CreateNumber(h));
+        *worst = fmax(*worst, fabs(h - pred[*done]) / fmax(h + pred[*done], 1e-300));
+    }
+    *nb = 0;
+}
+
+/* flat directions: the orbit span's rank; per symmetry generator |H xi| (block products)
+ * beside its value by (S1gamma) with B = 0, |-A^T g + gamma (xi + A^T theta)| */
 static cJSON *flat_view(cli_job *job, nt_engine *e, const nt_transform *list, int n, const double *g,
-                        const double *Q, int rank, const double *sv, int n_gen, double tol)
+                        int rank, const double *sv, int n_gen, double tol)
 {
     const nt_model *m = &job->spec.model;
     const int64_t d = m->d;
     const double gam = m->weight_decay;
+    const int kb = nt_engine_k(e);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "generators", n_gen);
     cJSON_AddNumberToObject(o, "orbit_rank", rank);
     cJSON_AddNumberToObject(o, "rank_tolerance", tol);
     cJSON_AddNumberToObject(o, "zero_modes_at_a_critical_point", rank);
     cJSON_AddItemToObject(o, "singular_values", numbers(sv, n_gen));
-    double *xi = malloc(sizeof(double) * d), *Hxi = malloc(sizeof(double) * d), *a = malloc(sizeof(double) * d);
-    double *b = malloc(sizeof(double) * d);
-    cJSON *hx = cJSON_AddArrayToObject(o, "H_xi_norm"), *pr = cJSON_AddArrayToObject(o, "predicted_H_xi_norm");
+    double *X = malloc(sizeof(double) * kb * d), *HX = malloc(sizeof(double) * kb * d);
+    double *pred = malloc(sizeof(double) * (n_gen + 1)), *a = malloc(sizeof(double) * d), *b = malloc(sizeof(double) * d);
+    cJSON *hx = cJSON_AddArrayToObject(o, "H_xi_norm");
     double worst = 0;
-    for (int t = 0; t < n; t++) {
-        if (list[t].discrete || list[t].equivariance) continue;
-        for (int i = 0; i < list[t].generators; i++) {   /* (S1gamma) with B = 0: H xi = -A^T g + gamma (xi + A^T theta) */
+    int nb = 0, done = 0;
+    for (int t = 0; t <= n; t++) {
+        int gens = t < n && !list[t].discrete && !list[t].equivariance ? list[t].generators : 0;
+        for (int i = 0; i < gens; i++) {
+            double *xi = X + (int64_t)nb * d;
             nt_tr_xi(m, &list[t], i, job->theta, xi);
-            nt_hvp(e, job->theta, &job->data.train, 1, xi, Hxi, NULL);
             nt_tr_apply_At(m, &list[t], i, g, a);
             nt_tr_apply_At(m, &list[t], i, job->theta, b);
             for (int64_t j = 0; j < d; j++) a[j] = -a[j] + gam * (xi[j] + b[j]);
-            double h = nt_norm2(d, Hxi), p = nt_norm2(d, a);
-            cJSON_AddItemToArray(hx, cJSON_CreateNumber(h));
-            cJSON_AddItemToArray(pr, cJSON_CreateNumber(p));
-            worst = fmax(worst, fabs(h - p) / fmax(h + p, 1e-300));
+            pred[done + nb++] = nt_norm2(d, a);
+            if (nb == kb) flat_block(job, e, X, HX, &nb, pred, &done, hx, &worst);
         }
     }
+    flat_block(job, e, X, HX, &nb, pred, &done, hx, &worst);
+    cJSON_AddItemToObject(o, "predicted_H_xi_norm", numbers(pred, n_gen));
     cJSON_AddNumberToObject(o, "worst_relative_difference", worst);
-    free(xi); free(Hxi); free(a); free(b);
-    (void)Q;
+    free(X); free(HX); free(pred); free(a); free(b);
     return o;
 }
 
@@ -154,7 +171,16 @@ static cJSON *sharp_view(cli_job *job, nt_engine *e, const nt_transform *list, i
     return o;
 }
 
-/* S_n sectors of the hidden layers and the mirror margins of odd units */
+static int greatest_common_divisor(int a, int b)
+{
+    while (b) { int t = a % b; a = b; b = t; }
+    return a;
+}
+
+/* S_n sectors of the hidden layers and the mirror margins of odd units: by S_n's standard
+ * representation every eigenvalue on the breaking subspace comes n-1 times (a zero
+ * eigenvalue may come several times n-1), so the multiplicity found is the greatest common
+ * divisor of the group sizes */
 static cJSON *sectors_view(cli_job *job, nt_engine *e, const nt_transform *list, int n)
 {
     const nt_model *m = &job->spec.model;
@@ -175,13 +201,18 @@ static cJSON *sectors_view(cli_job *job, nt_engine *e, const nt_transform *list,
         int *mult = malloc(sizeof(int) * dim);
         nt_sn_sector(e, m, &job->data.train, job->theta, layer, 1, sym, lam);
         double scale = fmax(fabs(lam[0]), fabs(lam[dim - 1]));
-        int groups = nt_multiplicities(lam, dim, 1e-9 * scale, mult), lo = dim, hi = 0;
-        for (int i = 0; i < groups; i++) { lo = mult[i] < lo ? mult[i] : lo; hi = mult[i] > hi ? mult[i] : hi; }
+        int groups = nt_multiplicities(lam, dim, 1e-9 * scale, mult), lo = dim, hi = 0, gcd = 0;
+        for (int i = 0; i < groups; i++) {
+            lo = mult[i] < lo ? mult[i] : lo;
+            hi = mult[i] > hi ? mult[i] : hi;
+            gcd = greatest_common_divisor(gcd, mult[i]);
+        }
         int units = 0;
         for (int t = 0; t < n; t++)
             if (list[t].kind == NT_TR_SWAP && list[t].layer == layer) units = list[t].b + 1;
         cJSON_AddNumberToObject(o, "units", units);
         cJSON_AddNumberToObject(o, "predicted_multiplicity", units - 1);
+        cJSON_AddNumberToObject(o, "multiplicity_found", gcd);
         cJSON_AddNumberToObject(o, "multiplicity_min", lo);
         cJSON_AddNumberToObject(o, "multiplicity_max", hi);
         cJSON_AddNumberToObject(o, "groups", groups);
@@ -315,7 +346,7 @@ int cmd_spectrum(int argc, char **argv)
     }
     pred = cJSON_AddObjectToObject(doc, "predictions");
     if (!block) {
-        cJSON_AddItemToObject(pred, "flat", flat_view(&job, e, list, n_list, g, Q, rank, sv, n_gen, tol));
+        cJSON_AddItemToObject(pred, "flat", flat_view(&job, e, list, n_list, g, rank, sv, n_gen, tol));
         cJSON *sh = deflate ? NULL : sharp_view(&job, e, list, n_list, E.top ? E.top_v[0] : NAN);
         if (sh) cJSON_AddItemToObject(pred, "sharp", sh);
         if (sectors) cJSON_AddItemToObject(pred, "sectors", sectors_view(&job, e, list, n_list));
@@ -355,8 +386,9 @@ int cmd_spectrum(int argc, char **argv)
         const cJSON *it;
         cJSON_ArrayForEach(it, cJSON_GetObjectItem(pred, "sectors")) {
             if (cJSON_GetObjectItem(it, "layer") && cJSON_GetObjectItem(it, "multiplicity_min"))
-                printf("sector: layer %d, %d units: multiplicity %d-%d (predicted %d), margin %.4g\n",
+                printf("sector: layer %d, %d units: multiplicity %d (groups of %d to %d; predicted %d), margin %.4g\n",
                        cJSON_GetObjectItem(it, "layer")->valueint, cJSON_GetObjectItem(it, "units")->valueint,
+                       cJSON_GetObjectItem(it, "multiplicity_found")->valueint,
                        cJSON_GetObjectItem(it, "multiplicity_min")->valueint,
                        cJSON_GetObjectItem(it, "multiplicity_max")->valueint,
                        cJSON_GetObjectItem(it, "predicted_multiplicity")->valueint,

@@ -15,6 +15,7 @@ static const struct {
     {"hessian", cmd_hessian, "the dense d x d Hessian (small models)"},
     {"symmetries", cmd_symmetries, "the catalogue of transformations of the model"},
     {"train", cmd_train, "training with the ledger of every conserved or broken quantity"},
+    {"spectrum", cmd_spectrum, "Hessian spectrum (both ends, density, trace) and its symmetry-aware views"},
     {"check", cmd_check, "the first- and second-order identities of every transformation"},
 };
 
