@@ -313,6 +313,7 @@ typedef enum {
     NT_TR_GL,           /* gl(n) of hidden layer `layer` (identity activation): generator E_ab, n^2 of them */
     NT_TR_TRANSLATION,  /* softmax head: logit shift through the bias and each column of the last W */
     NT_TR_HOMOGENEOUS,  /* A = diag(1 on weights, k_l on layer-l biases), B = k I */
+    NT_TR_BIAS_SHIFT,   /* linear hidden layer with biases on both sides: b_l += s e_i, b_{l+1} -= s W_{l+1} e_i */
     NT_TR_SWAP,         /* units a, b of hidden layer `layer` exchanged */
     NT_TR_SIGN_FLIP,    /* unit a of hidden layer `layer` negated (odd activation) */
     NT_TR_OUTPUT_SWAP,  /* outputs a, b exchanged: rows of the last W and b; rho = the swap */
@@ -444,6 +445,9 @@ int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_
  * P_perp theta on the eigenvectors: under GD with step lr, to first order,
  * |P_perp theta_t|^2 = sum_i coef_i^2 (1 - lr lam_i)^(2t). */
 int nt_breaking_dim(const nt_model *m, const nt_transform *t);
+/* Its orthonormal basis, rows of O (nt_breaking_dim x d): (e_x - T e_x)/|e_x - T e_x| over
+ * the coordinates x of unit a. */
+void nt_breaking_basis(const nt_model *m, const nt_transform *t, double *O);
 int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
                          const nt_transform *t, double *lam, double *coef);
 

@@ -143,11 +143,14 @@ Test(identities, negative_controls_fail)
     free(r);
     free(bad[2].A); free(bad[3].A);
     teardown(&f);
-    /* a rescaling under tanh */
+    /* a rescaling and a bias shift under tanh (both need a homogeneous or linear activation) */
     setup(&f, 3, 1, (int[]){4}, NT_ACT_TANH, 2, NT_LOSS_CROSS_ENTROPY, 1, 0, 7);
-    nt_transform rs = {.name = "rescale under tanh", .kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 1, .p = 1};
-    r = run(&f, &rs, 1, &count);
-    cr_expect(!r[0].holds && r[0].first_order >= 1e-3, "rescale under tanh: %.2e", r[0].first_order);
+    nt_transform rs[2] = {{.name = "rescale under tanh", .kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 1, .p = 1},
+                          {.name = "bias shift under tanh", .kind = NT_TR_BIAS_SHIFT, .generators = 4, .layer = 1}};
+    r = run(&f, rs, 2, &count);
+    for (int i = 0; i < count; i++)
+        cr_expect(!r[i].holds && fmax(r[i].first_order, r[i].second_order) >= 1e-3, "%s: %.2e %.2e", r[i].name,
+                  r[i].first_order, r[i].second_order);
     free(r);
     teardown(&f);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <criterion/criterion.h>
 #include <cJSON.h>
+#include <lapacke.h>
 #include "helpers.h"
 #include "../src/spectrum/views.h"
 
@@ -197,4 +198,163 @@ Test(views, sharp_direction_and_alignment)
     cr_expect_eq(cJSON_GetObjectItem(sec, "multiplicity_min")->valueint, 5);
     cr_expect_eq(cJSON_GetObjectItem(sec, "multiplicity_max")->valueint, 5);
     cJSON_Delete(doc);
+}
+
+/* ---- against the explicit Hessian ------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* eigenvalues of the explicit Hessian (nt_hessian + LAPACK), ascending */
+static void explicit_spectrum(fixture *f, const double *theta, double *lam)
+{
+    const int64_t d = f->m.d;
+    double *H = malloc(sizeof(double) * d * d);
+    nt_hessian(f->e, theta, &f->ds, H);
+    for (int64_t i = 0; i < d; i++)
+        for (int64_t j = 0; j < i; j++) H[i * d + j] = H[j * d + i] = 0.5 * (H[i * d + j] + H[j * d + i]);
+    LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', (int)d, H, (int)d, lam);
+    free(H);
+}
+
+/* The operator's dense spectrum is the explicit Hessian's; the density's moments are
+ * tr(H)/d and tr(H^2)/d within the probes' statistical error. */
+Test(views, explicit_hessian_and_density_moments)
+{
+    fixture f;
+    setup(&f, NT_ACT_TANH, NT_LOSS_CROSS_ENTROPY, 3, 1, 0.01, 4);
+    const int64_t d = f.m.d;
+    double *a = malloc(sizeof(double) * d), *b = malloc(sizeof(double) * d);
+    explicit_spectrum(&f, f.theta, a);
+    nt_hessian_ctx hc;
+    nt_operator op = nt_hessian_operator(&hc, f.e, &f.m, &f.ds, f.theta, 0, d, NULL, 0);
+    nt_error err;
+    cr_assert_eq(nt_eigen_dense(&op, b, NULL, &err), NT_OK);
+    double scale = fmax(fabs(a[0]), fabs(a[d - 1])), t1 = 0, t2 = 0;
+    for (int64_t i = 0; i < d; i++) {
+        cr_expect_leq(fabs(a[i] - b[i]), 1e-12 * scale, "eigenvalue %lld: %.15g vs %.15g", (long long)i, a[i], b[i]);
+        t1 += a[i] / d;
+        t2 += a[i] * a[i] / d;
+    }
+    const int P = 60, S = 30;
+    double *x = malloc(sizeof(double) * P * S), *w = malloc(sizeof(double) * P * S), m1 = 0, m2 = 0, ws = 0;
+    cr_assert_eq(nt_slq(&op, P, S, 8, x, w, &err), NT_OK);
+    for (int i = 0; i < P * S; i++) { ws += w[i]; m1 += w[i] * x[i]; m2 += w[i] * x[i] * x[i]; }
+    /* Rademacher probes: var(v^T H v)/d^2 <= 2 tr(H^2)/d^2, so the standard error of the first
+     * moment is at most sqrt(2 t2 / (d P)) */
+    double se1 = sqrt(2 * t2 / ((double)d * P));
+    cr_expect_leq(fabs(ws - 1), 1e-12);
+    cr_expect_leq(fabs(m1 - t1), 4 * se1, "first moment %.6g, tr(H)/d %.6g (se %.2g)", m1, t1, se1);
+    cr_expect_leq(fabs(m2 - t2), 0.2 * t2, "second moment %.6g, tr(H^2)/d %.6g", m2, t2);
+    cr_log_info("density moments: %.5g vs tr(H)/d %.5g; %.5g vs tr(H^2)/d %.5g", m1, t1, m2, t2);
+    nt_hessian_operator_free(&hc);
+    free(a); free(b); free(x); free(w);
+    teardown(&f);
+}
+
+/* the largest gap between the full spectrum (plus u zeros) and the union of P H P's (P the
+ * projector off the breaking basis O of T, whose extra zeros are O's) and O H O^T's */
+static double sector_union_gap(fixture *f, const nt_transform *T, const double *theta)
+{
+    const int64_t d = f->m.d;
+    int u = nt_breaking_dim(&f->m, T);
+    double *O = malloc(sizeof(double) * u * d), *perp = malloc(sizeof(double) * u);
+    double *full = malloc(sizeof(double) * (d + u)), *parts = malloc(sizeof(double) * (d + u));
+    nt_breaking_basis(&f->m, T, O);
+    explicit_spectrum(f, theta, full);
+    for (int i = 0; i < u; i++) full[d + i] = 0;
+    nt_hessian_ctx hc;
+    nt_operator op = nt_hessian_operator(&hc, f->e, &f->m, &f->ds, theta, 0, d, O, u);
+    nt_error err;
+    cr_assert_eq(nt_eigen_dense(&op, parts, NULL, &err), NT_OK);
+    nt_breaking_spectrum(f->e, &f->m, &f->ds, theta, T, perp, NULL);
+    memcpy(parts + d, perp, sizeof(double) * u);
+    qsort(full, d + u, sizeof(double), cmp_double);
+    qsort(parts, d + u, sizeof(double), cmp_double);
+    double scale = fmax(fabs(full[0]), fabs(full[d + u - 1])), gap = 0;
+    for (int64_t i = 0; i < d + u; i++) gap = fmax(gap, fabs(full[i] - parts[i]) / scale);
+    nt_hessian_operator_free(&hc);
+    free(O); free(perp); free(full); free(parts);
+    return gap;
+}
+
+/* At a fixed point of a swap, H maps Fix(T) and Fix(T)^perp into themselves: the two sector
+ * spectra make up the full spectrum; off the fixed point they do not. */
+Test(views, sector_spectra_make_up_the_full_spectrum)
+{
+    fixture f;
+    setup(&f, NT_ACT_SIGMOID, NT_LOSS_MSE, 2, 1, 0.0, 5);
+    const int64_t d = f.m.d;
+    const nt_transform *T = NULL;
+    for (int i = 0; i < f.n && !T; i++) if (f.list[i].kind == NT_TR_SWAP) T = &f.list[i];
+    cr_assert_not_null(T);
+    double off = sector_union_gap(&f, T, f.theta);
+    double *Tt = malloc(sizeof(double) * d);
+    nt_tr_apply_T(&f.m, T, f.theta, Tt);
+    for (int64_t i = 0; i < d; i++) f.theta[i] = 0.5 * (f.theta[i] + Tt[i]);   /* onto Fix(T) */
+    double on = sector_union_gap(&f, T, f.theta);
+    cr_expect_leq(on, 1e-12, "at the fixed point: union vs full spectrum %.2e", on);
+    cr_expect_geq(off, 1e-6, "off the fixed point the sectors still make up the spectrum (%.2e)", off);
+    cr_log_info("sector union vs full spectrum: %.1e at the fixed point, %.1e off it", on, off);
+    free(Tt);
+    teardown(&f);
+}
+
+/* At a critical point (a deep linear network trained to zero loss on data from a linear
+ * teacher, gradient at round-off) the Hessian has at least as many zero eigenvalues as the
+ * orbit span of its symmetries has dimensions, and deflating that span removes exactly
+ * those: P H P has the same spectrum as H.  Here the prediction is exact: gl(4) gives 16
+ * dimensions and the bias shifts 2 more (b_1 += s e_i, b_2 -= s W_2 e_i; only 2 of the 4 are
+ * new, since W_2 has rank 2), 18 = 26 parameters - 8 that the function 3 -> 2 needs. */
+Test(views, critical_point_zero_modes_and_deflation, .timeout = 120)
+{
+    const char *json =
+        "{\"model\": {\"input\": 3, \"layers\": [{\"dense\": 4}, {\"act\": \"identity\"}, {\"dense\": 2}], \"loss\": \"mse\"},"
+        " \"data\": {\"source\": \"teacher\", \"n\": 40, \"seed\": 2, \"hidden\": []},"
+        " \"init\": {\"seed\": 1, \"bias_std\": 0.3}, \"train\": {\"optimizer\": \"gd\", \"lr\": 0.05, \"steps\": 30000,"
+        " \"log_every\": 100000}}";
+    nt_spec spec;
+    nt_data data;
+    nt_error err = {0};
+    cr_assert_eq(nt_spec_parse(json, "c.json", &spec, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(nt_data_load(&spec, &data, &err), NT_OK, "%s", err.msg);
+    const nt_model *m = &spec.model;
+    const int64_t d = m->d;
+    double *theta = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * d);
+    nt_init_params(m, &spec.init, theta);
+    nt_transform *list;
+    int n;
+    nt_catalogue(m, &list, &n);
+    cr_assert_eq(nt_train(&spec, &data, list, n, theta, NULL, 0, NULL, NULL, &err), NT_OK, "%s", err.msg);
+    nt_engine *e = nt_engine_new(m, 40, 8);
+    nt_grad(e, theta, &data.train, g);
+    cr_assert_leq(nt_norm2(d, g), 1e-12, "not a critical point: |g| = %.2e", nt_norm2(d, g));
+    double *Q, *sv;
+    int n_gen, rank = nt_orbit_basis(m, list, n, theta, 1e-10, &Q, &sv, &n_gen);
+    cr_expect_eq(rank, 18, "gl(4) and bias shifts: rank %d", rank);
+    double *lam = malloc(sizeof(double) * d), *lamd = malloc(sizeof(double) * d);
+    nt_hessian_ctx hc;
+    nt_operator op = nt_hessian_operator(&hc, e, m, &data.train, theta, 0, d, NULL, 0);
+    cr_assert_eq(nt_eigen_dense(&op, lam, NULL, &err), NT_OK);
+    nt_hessian_operator_free(&hc);
+    op = nt_hessian_operator(&hc, e, m, &data.train, theta, 0, d, Q, rank);
+    cr_assert_eq(nt_eigen_dense(&op, lamd, NULL, &err), NT_OK);
+    nt_hessian_operator_free(&hc);
+    double scale = fmax(fabs(lam[0]), fabs(lam[d - 1]));
+    int zeros = 0;
+    for (int64_t i = 0; i < d; i++) {
+        zeros += fabs(lam[i]) <= 1e-9 * scale;
+        cr_expect_leq(fabs(lam[i] - lamd[i]), 1e-9 * scale, "deflation changed eigenvalue %lld: %.3e -> %.3e",
+                      (long long)i, lam[i], lamd[i]);
+    }
+    cr_expect_eq(zeros, rank, "%d near-zero eigenvalues, orbit rank %d", zeros, rank);
+    cr_log_info("critical point |g| = %.1e: %d zero eigenvalues, orbit rank %d", nt_norm2(d, g), zeros, rank);
+    free(theta); free(g); free(Q); free(sv); free(lam); free(lamd);
+    nt_engine_free(e);
+    nt_transforms_free(list, n);
+    nt_data_free(&data);
+    nt_spec_free(&spec);
 }

@@ -23,7 +23,7 @@ int nt_breaking_dim(const nt_model *m, const nt_transform *t)
 }
 
 /* the orthonormal basis of Fix(T)^perp as rows of O (dim x d) */
-static void breaking_basis(const nt_model *m, const nt_transform *t, double *O)
+void nt_breaking_basis(const nt_model *m, const nt_transform *t, double *O)
 {
     nt_dense D[m->n_layers];
     nt_dense_layers(m, D);
@@ -55,7 +55,7 @@ int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, 
     if (dim == 0) return 0;
     double *O = malloc(sizeof(double) * dim * d), *HO = malloc(sizeof(double) * dim * d);
     double *M = malloc(sizeof(double) * dim * dim);
-    breaking_basis(m, t, O);
+    nt_breaking_basis(m, t, O);
     nt_hvp(e, theta, ds, dim, O, HO, NULL);
     for (int i = 0; i < dim; i++)   /* O H O^T, symmetrized against round-off */
         for (int j = 0; j <= i; j++) {

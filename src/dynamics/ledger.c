@@ -27,7 +27,10 @@ int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_
     int count = 0, cap = 0;
     for (int t = 0; t < n; t++) {
         const nt_transform *T = &list[t];
-        if (T->discrete || (T->kind == NT_TR_DENSE && !symmetric_dense(m, T->A))) continue;
+        /* symmetric A only (Q = theta^T A theta / 2 + c^T theta has gradient xi): not the bias
+         * shifts, whose A moves a column of W into a bias */
+        if (T->discrete || T->kind == NT_TR_BIAS_SHIFT || (T->kind == NT_TR_DENSE && !symmetric_dense(m, T->A)))
+            continue;
         int w = 1;   /* gl(n): n, with n^2 generators */
         while (T->kind == NT_TR_GL && w * w < T->generators) w++;
         for (int i = 0; i < T->generators; i++) {

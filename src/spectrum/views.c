@@ -75,29 +75,21 @@ int nt_orbit_basis(const nt_model *m, const nt_transform *list, int n, const dou
     *Q = NULL;
     *sv = calloc((size_t)g + 1, sizeof(double));
     if (g == 0) return 0;
-    double *X = malloc(sizeof(double) * (size_t)(g * d)), *G = malloc(sizeof(double) * (size_t)(g * g));
-    double *ev = malloc(sizeof(double) * (size_t)g);
+    double *X = malloc(sizeof(double) * (size_t)(g * d)), *superb = malloc(sizeof(double) * (size_t)(g + 1));
     int row = 0;
     for (int t = 0; t < n; t++) {
         if (list[t].discrete || list[t].equivariance) continue;
         for (int i = 0; i < list[t].generators; i++) nt_tr_xi(m, &list[t], i, theta, X + (int64_t)(row++) * d);
     }
-    /* G = X X^T = U diag(s^2) U^T; the basis is diag(1/s) U^T X over the s above tol * s_max */
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, g, (int)d, 1.0, X, (int)d, 0.0, G, g);
-    LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', g, G, g, ev);
-    double smax = sqrt(fmax(ev[g - 1], 0));
+    /* X = U diag(s) V^T (LAPACK dgesvd, the rows of V^T overwriting X): the basis is the rows
+     * of V^T whose singular values exceed tol * s_max.  (Not the Gram matrix X X^T: squaring
+     * would blur singular values below sqrt(eps) s_max.) */
+    int k = g < d ? g : (int)d;
+    LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'O', g, (int)d, X, (int)d, *sv, NULL, 1, NULL, (int)d, superb);
     int rank = 0;
-    for (int i = 0; i < g; i++) {
-        (*sv)[i] = sqrt(fmax(ev[g - 1 - i], 0));   /* descending */
-        rank += (*sv)[i] > tol * smax;
-    }
-    *Q = malloc(sizeof(double) * (size_t)((rank ? rank : 1) * d));
-    for (int i = 0; i < rank; i++) {   /* column g-1-i of G is the eigenvector of sv[i] */
-        double *q = *Q + (int64_t)i * d;
-        memset(q, 0, sizeof(double) * (size_t)d);
-        for (int j = 0; j < g; j++) cblas_daxpy((int)d, G[j * g + (g - 1 - i)] / (*sv)[i], X + (int64_t)j * d, 1, q, 1);
-    }
-    free(X); free(G); free(ev);
+    while (rank < k && (*sv)[rank] > tol * (*sv)[0]) rank++;
+    *Q = realloc(X, sizeof(double) * (size_t)((rank ? rank : 1) * d));
+    free(superb);
     return rank;
 }
 

@@ -3,7 +3,9 @@
  * l = q + 1) sit zero or more activations; their composite is
  *   positively homogeneous of degree p (relu, leaky_relu, identity: 1; square: 2; products)
  *     -> rescaling of each unit (A = +1 on its row and bias, -p on its column);
- *   linear (identity only, or none) -> gl(n), n^2 generators;
+ *   linear (identity only, or none) -> gl(n), n^2 generators, and, when both layers have
+ *     biases, the bias shifts b_l += s e_i, b_{l+1} -= s W_{l+1} e_i (the next bias absorbs a
+ *     constant added before a linear map; affine generators, n of them);
  *   odd (tanh, identity only)       -> a sign flip of each unit;
  *   anything elementwise            -> swaps of adjacent units (S_n by its n-1 generators).
  * The head: cross_entropy straight on the last dense layer -> logit translations; every
@@ -71,6 +73,11 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             t->layer = l;
             snprintf(t->name, sizeof t->name, "gl[layer=%d]", l);
         }
+        if (linear && D[q].off_b >= 0 && D[q + 1].off_b >= 0) {
+            nt_transform *t = push(&L, NT_TR_BIAS_SHIFT, 0, 0, n);
+            t->layer = l;
+            snprintf(t->name, sizeof t->name, "bias_shift[layer=%d]", l);
+        }
         for (int j = 0; j + 1 < n; j++) {
             nt_transform *t = push(&L, NT_TR_SWAP, 1, 0, 1);
             t->layer = l; t->a = j; t->b = j + 1;
@@ -110,6 +117,8 @@ void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *bu
     if (t->kind == NT_TR_GL) {
         int n = D[t->layer - 1].n_out;
         snprintf(buf, cap, "gl[layer=%d,i=%d,j=%d]", t->layer, i / n, i % n);
+    } else if (t->kind == NT_TR_BIAS_SHIFT) {
+        snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", t->layer, i);
     } else if (t->kind == NT_TR_TRANSLATION) {
         int has_bias = D[t->layer - 1].off_b >= 0;
         if (has_bias && i == 0) snprintf(buf, cap, "translation[layer=%d,bias]", t->layer);

@@ -97,6 +97,12 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
         }
         break;
     }
+    case NT_TR_BIAS_SHIFT: {  /* b_{l+1} <- -(column i of W_{l+1}): with c = e_{b_l[i]} the flow
+                               * b_l += s e_i, b_{l+1} -= s W_{l+1} e_i leaves W_{l+1}(h + b_l) + b_{l+1} */
+        const nt_dense *out = &D[t->layer];
+        mv[n++] = (nt_move){ whole(out->off_b, out->n_out), (nt_range){ out->off_w + i, out->n_out, out->n_in }, -1.0 };
+        break;
+    }
     default:                  /* translations: A = 0; dense: not moves */
         break;
     }
@@ -134,11 +140,14 @@ void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const doubl
     apply_linear(m, t, i, 1, x, y);
 }
 
-/* Translation generator i: c = 1 on the last bias (i = 0, when there is one) or on one
- * column of the last W; both add the same constant to every logit. */
-static nt_range translation_range(const nt_model *m, int i)
+/* Where the shift c of generator i is 1 (it is 0 elsewhere): a translation's on the last
+ * bias (i = 0, when there is one) or on one column of the last W, both adding the same
+ * constant to every logit; a bias shift's on the hidden bias b_l[i].  count 0: no shift. */
+static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
 {
     DENSE(m, D, nd);
+    if (t->kind == NT_TR_BIAS_SHIFT) return whole(D[t->layer - 1].off_b + i, 1);
+    if (t->kind != NT_TR_TRANSLATION) return whole(0, 0);
     const nt_dense *L = &D[nd - 1];
     int col = L->off_b >= 0 ? i - 1 : i;
     if (col < 0) return whole(L->off_b, L->n_out);
@@ -150,8 +159,8 @@ void nt_tr_xi(const nt_model *m, const nt_transform *t, int i, const double *the
     apply_linear(m, t, i, 0, theta, xi);
     if (t->kind == NT_TR_DENSE && t->c) {
         for (int64_t j = 0; j < m->d; j++) xi[j] += t->c[j];
-    } else if (t->kind == NT_TR_TRANSLATION) {
-        nt_range r = translation_range(m, i);
+    } else {
+        nt_range r = shift_range(m, t, i);
         for (int64_t j = 0; j < r.count; j++) xi[r.start + j * r.stride] += 1.0;
     }
 }
@@ -191,10 +200,8 @@ double nt_tr_magnitude(const nt_model *m, const nt_transform *t, int i, const do
         for (int64_t j = 0; j < mv[k].dst.count; j++)
             s += 0.5 * fabs(mv[k].coef * theta[mv[k].dst.start + j * mv[k].dst.stride] *
                             theta[mv[k].src.start + j * mv[k].src.stride]);
-    if (t->kind == NT_TR_TRANSLATION) {
-        nt_range r = translation_range(m, i);
-        for (int64_t j = 0; j < r.count; j++) s += fabs(theta[r.start + j * r.stride]);
-    }
+    nt_range r = shift_range(m, t, i);
+    for (int64_t j = 0; j < r.count; j++) s += fabs(theta[r.start + j * r.stride]);
     return s;
 }
 
@@ -205,8 +212,7 @@ double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, co
         for (int64_t j = 0; j < m->d; j++) s += fabs(t->c[j] * y[j]);
         return s;
     }
-    if (t->kind != NT_TR_TRANSLATION) return 0;
-    nt_range r = translation_range(m, i);
+    nt_range r = shift_range(m, t, i);
     for (int64_t j = 0; j < r.count; j++) s += fabs(y[r.start + j * r.stride]);
     return s;
 }
@@ -215,8 +221,7 @@ double nt_tr_shift_dot(const nt_model *m, const nt_transform *t, int i, const do
 {
     double s = 0;
     if (t->kind == NT_TR_DENSE && t->c) return cblas_ddot((int)m->d, t->c, 1, y, 1);
-    if (t->kind != NT_TR_TRANSLATION) return 0;
-    nt_range r = translation_range(m, i);
+    nt_range r = shift_range(m, t, i);
     for (int64_t j = 0; j < r.count; j++) s += y[r.start + j * r.stride];
     return s;
 }
