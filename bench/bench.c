@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <cblas.h>
 #include "noether.h"
+#include "../src/spectrum/views.h"
 
 #define N_SAMPLES 512
 #define K_BLOCK 16
@@ -129,7 +130,7 @@ static double dgemm_peak(void)
 
 /* ---- PyTorch: the script's "key value" lines -------------------------------------------- */
 #define MAX_KV 32
-typedef struct { char key[64], val[192]; } kv;
+typedef struct { char key[64], val[1024]; } kv;
 static kv torch_kv[MAX_KV];
 static int n_torch_kv;
 
@@ -140,6 +141,23 @@ static const char *tget(const char *key)
     return NULL;
 }
 static double tnum(const char *key) { return tget(key) ? atof(tget(key)) : -1; }
+
+/* runs a script, adding its "key value" lines to the store; returns its exit status */
+static int run_script(const char *cmd)
+{
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    char line[4096];
+    while (p && fgets(line, sizeof line, p) && n_torch_kv < MAX_KV) {
+        line[strcspn(line, "\n")] = 0;
+        char *sp = strchr(line, ' ');
+        if (!sp) continue;
+        *sp = 0;
+        snprintf(torch_kv[n_torch_kv].key, sizeof torch_kv[0].key, "%.63s", line);
+        snprintf(torch_kv[n_torch_kv++].val, sizeof torch_kv[0].val, "%.1023s", sp + 1);
+    }
+    return p ? pclose(p) : -1;
+}
 
 /* "noether is r x faster" or "PyTorch is r x faster", for r = t_torch / t_noether */
 static const char *faster(const char *who, double r, char *buf, size_t cap)
@@ -154,6 +172,72 @@ static FILE *csv;
 static void out(const char *key, double value, const char *unit)
 {
     if (csv) fprintf(csv, "%s,%.6g,%s\n", key, value, unit);
+}
+
+/* ---- the spectrum: top-10 and bottom-10 on 1024 samples, against SciPy's eigsh over a
+ * PyTorch HVP (what PyHessian-style tools do; both are ARPACK underneath, so the product
+ * counts are alike and the ratio is the cost of a product) ------------------------------- */
+static int bench_spectrum(nt_spec *spec, const double *theta, const char *src, const char *theta_path)
+{
+    enum { N_SPEC = 1024, K = 10 };
+    nt_data data;
+    nt_error err = {0};
+    spec->data.limit = N_SPEC;
+    if (nt_data_load(spec, &data, &err)) { fprintf(stderr, "noether-bench: %s\n", err.msg); return 1; }
+    const nt_model *m = &spec->model;
+    nt_engine *e = nt_engine_new(m, N_SPEC, 1);
+    nt_hessian_ctx hc;
+    nt_operator op = nt_hessian_operator(&hc, e, m, &data.train, theta, 0, m->d, NULL, 0);
+    double vals[2][K], secs[2];
+    int products[2], rc = 0;
+    for (int end = 0; end < 2; end++) {
+        double t0 = now_ms();
+        if (nt_eigen_lanczos(&op, K, end == 0, 0, vals[end], NULL, &products[end], &err)) {
+            fprintf(stderr, "noether-bench: %s\n", err.msg);
+            rc = 1;
+        }
+        secs[end] = (now_ms() - t0) / 1e3;
+    }
+    printf("\n   spectrum, %d samples: top-%d %.4g .. %.4g, bottom-%d %.4g .. %.4g\n", N_SPEC, K, vals[0][0],
+           vals[0][K - 1], K, vals[1][0], vals[1][K - 1]);
+    printf("   noether  Lanczos (ARPACK)  top %6.1f s, %4d HVPs; bottom %6.1f s, %4d HVPs\n", secs[0], products[0],
+           secs[1], products[1]);
+    out("spectrum_top_seconds", secs[0], "s");      out("spectrum_top_hvps", products[0], "count");
+    out("spectrum_bottom_seconds", secs[1], "s");   out("spectrum_bottom_hvps", products[1], "count");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/bench/bench_eigsh.py' --images '%s' --labels '%s' --n %d "
+             "--theta '%s' --k %d", src, spec->data.images, spec->data.labels, N_SPEC, theta_path, K);
+    int status = run_script(cmd);
+    if (tget("eigsh_skip")) {
+        printf("   SciPy comparison skipped: %s\n", tget("eigsh_skip"));
+    } else if (status != 0 || !tget("eigsh_bottom_values")) {
+        fprintf(stderr, "noether-bench: bench_eigsh.py failed\n");
+        rc = 1;
+    } else {
+        const char *ends[2] = {"top", "bottom"};
+        for (int end = 0; end < 2; end++) {
+            char key[64];
+            snprintf(key, sizeof key, "eigsh_%s_values", ends[end]);
+            double worst = 0, scale = fabs(vals[0][0]);
+            const char *at = tget(key);
+            for (int i = 0; i < K && at; i++) {   /* equal accuracy: the same eigenvalues */
+                worst = fmax(worst, fabs(atof(at) - vals[end][i]) / scale);
+                at = strchr(at, ',');
+                at = at ? at + 1 : NULL;
+            }
+            snprintf(key, sizeof key, "eigsh_%s_seconds", ends[end]);
+            double ts = tnum(key);
+            snprintf(key, sizeof key, "eigsh_%s_products", ends[end]);
+            printf("   SciPy eigsh + PyTorch HVP %-6s %6.1f s, %4d HVPs   noether is %.1f x faster; eigenvalues agree to %.1e\n",
+                   ends[end], ts, (int)tnum(key), ts / secs[end], worst);
+            snprintf(key, sizeof key, "speedup_spectrum_%s", ends[end]);
+            out(key, ts / secs[end], "ratio");
+        }
+    }
+    nt_hessian_operator_free(&hc);
+    nt_engine_free(e);
+    nt_data_free(&data);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -274,18 +358,7 @@ int main(int argc, char **argv)
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/bench/bench_torch.py' --images '%s' "
                  "--labels '%s' --n %d --theta '%s' --v '%s' --hv-out '%s' --g-out '%s'",
                  src, spec.data.images, spec.data.labels, N_SAMPLES, path[0], path[1], path[2], path[3]);
-        fflush(stdout);
-        FILE *p = popen(cmd, "r");
-        char line[512];
-        while (p && fgets(line, sizeof line, p) && n_torch_kv < MAX_KV) {
-            line[strcspn(line, "\n")] = 0;
-            char *sp = strchr(line, ' ');
-            if (!sp) continue;
-            *sp = 0;
-            snprintf(torch_kv[n_torch_kv].key, sizeof torch_kv[0].key, "%.63s", line);
-            snprintf(torch_kv[n_torch_kv++].val, sizeof torch_kv[0].val, "%.191s", sp + 1);
-        }
-        int status = p ? pclose(p) : -1;
+        int status = run_script(cmd);
         nt_array thv = {0}, tg = {0};
         if (tget("torch_skip")) {
             printf("   PyTorch comparison skipped: /usr/bin/python3: %s\n", tget("torch_skip"));
@@ -330,6 +403,7 @@ int main(int argc, char **argv)
         }
         nt_array_free(&thv);
         nt_array_free(&tg);
+        rc |= bench_spectrum(&spec, theta, src, path[0]);
         for (int i = 0; i < 4; i++) unlink(path[i]);
         rmdir(tmp);
     }
