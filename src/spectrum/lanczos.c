@@ -1,0 +1,133 @@
+/* lanczos.c: the nev largest or smallest eigenpairs of a symmetric operator, matrix-free.
+ *
+ * ARPACK's implicitly restarted Lanczos method (Sorensen 1992; Lehoucq, Sorensen & Yang,
+ * "ARPACK Users' Guide", 1998) through the ARPACK-ng ISO-C bindings: dsaupd_c builds a
+ * Lanczos factorization A V_m = V_m T_m + r e_m^T of ncv vectors, keeps the nev wanted Ritz
+ * values by implicit QR shifts at the unwanted ones (exact shifts), and repeats until each
+ * wanted Ritz pair (theta, V s) has residual |r| |e_m^T s| <= tol |theta|.  dseupd_c then
+ * returns the Ritz values and vectors.  Mode 1 (standard problem A x = lambda x), "LA" or
+ * "SA", reverse communication: every request (ido = +-1) is one product y = A x, so any
+ * operator (an HVP) fits.
+ *
+ * ARPACK needs 0 < nev < n and nev < ncv <= n; ncv = min(n, max(2 nev + 1, 20)).  For
+ * nev >= n - 1 (a Krylov space that is the whole space) the dense path is taken instead:
+ * n products with unit vectors and dsyevr, the same answer in the same layout. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpack/arpack.h>
+#include "spectrum.h"
+
+#define LANCZOS_SEED 0x4c414e43ULL   /* the fixed start vector: "LANC" */
+#define LANCZOS_MAXITER 1000
+
+static const char *dsaupd_reason(int info)
+{
+    switch (info) {
+    case 1: return "maximum number of restarts taken";
+    case 3: return "no shifts could be applied during a restart (increase ncv)";
+    case -7: return "workspace too small";
+    case -8: return "error from the tridiagonal eigensolver (LAPACK dsteqr)";
+    case -9: return "starting vector is zero";
+    case -9999: return "could not build a Lanczos factorization";
+    default: return info < 0 ? "invalid argument" : "unknown";
+    }
+}
+
+/* The dense path for nev >= n - 1: the same ordering and layout as ARPACK's. */
+static int lanczos_dense(const nt_operator *op, int nev, int largest, double *values, double *vectors,
+                         int *n_products, nt_error *err)
+{
+    const int64_t n = op->n;
+    double *all = malloc(sizeof(double) * (size_t)n);
+    double *U = vectors ? malloc(sizeof(double) * (size_t)(n * n)) : NULL;
+    if (!all || (vectors && !U)) {
+        free(all); free(U);
+        return nt_fail(err, NT_EFAIL, "Lanczos (dense path): out of memory for n = %lld", (long long)n);
+    }
+    int rc = nt_eigen_dense(op, all, U, err);
+    for (int i = 0; rc == NT_OK && i < nev; i++) {
+        const int64_t src = largest ? n - 1 - i : i;
+        values[i] = all[src];
+        if (U) memcpy(vectors + (int64_t)i * n, U + src * n, sizeof(double) * (size_t)n);
+    }
+    if (n_products) *n_products = (int)n;
+    free(all); free(U);
+    return rc;
+}
+
+int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, double *values,
+                     double *vectors, int *n_products, nt_error *err)
+{
+    const int64_t n64 = op->n;
+    if (n_products) *n_products = 0;
+    if (n64 < 1 || n64 > INT_MAX / 3)
+        return nt_fail(err, NT_EINPUT, "Lanczos: dimension %lld out of range", (long long)n64);
+    if (nev < 1 || nev > n64)
+        return nt_fail(err, NT_EINPUT, "Lanczos: %d eigenvalues asked of a %lld-dimensional operator",
+                       nev, (long long)n64);
+    if (nev >= n64 - 1) return lanczos_dense(op, nev, largest, values, vectors, n_products, err);
+
+    const a_int n = (a_int)n64;
+    a_int ncv = 2 * nev + 1 > 20 ? 2 * nev + 1 : 20;
+    if (ncv > n) ncv = n;
+    const a_int lworkl = ncv * (ncv + 8);
+    const char *which = largest ? "LA" : "SA";
+    double *resid = malloc(sizeof(double) * (size_t)n);
+    double *V = malloc(sizeof(double) * (size_t)n * (size_t)ncv);      /* column-major n x ncv */
+    double *workd = malloc(sizeof(double) * 3 * (size_t)n);
+    double *workl = malloc(sizeof(double) * (size_t)lworkl);
+    double *d = malloc(sizeof(double) * (size_t)nev);
+    double *Z = vectors ? malloc(sizeof(double) * (size_t)n * (size_t)nev) : NULL;
+    a_int *select = calloc((size_t)ncv, sizeof(a_int));   /* read by dseupd even with howmny "A" */
+    int rc = NT_OK;
+    if (!resid || !V || !workd || !workl || !d || (vectors && !Z) || !select) {
+        rc = nt_fail(err, NT_EFAIL, "Lanczos: out of memory for n = %d, ncv = %d", (int)n, (int)ncv);
+        goto done;
+    }
+    for (a_int i = 0; i < n; i++) resid[i] = 2 * nt_rand_uniform(LANCZOS_SEED, 0, (uint64_t)i) - 1;
+    a_int iparam[11] = {0}, ipntr[11] = {0}, ido = 0, info = 1;   /* info = 1: resid is the start */
+    iparam[0] = 1;                 /* exact shifts */
+    iparam[2] = LANCZOS_MAXITER;   /* restarts */
+    iparam[6] = 1;                 /* mode 1 */
+    int products = 0;
+    for (;;) {
+        dsaupd_c(&ido, "I", n, which, nev, tol, resid, ncv, V, n, iparam, ipntr, workd, workl, lworkl, &info);
+        if (ido != 1 && ido != -1) break;
+        op->apply(op->ctx, 1, workd + ipntr[0] - 1, workd + ipntr[1] - 1);
+        products++;
+    }
+    if (n_products) *n_products = products;
+    if (info != 0) {
+        rc = nt_fail(err, NT_EFAIL, "ARPACK dsaupd (%s, nev %d, ncv %d, n %d): info %d, %s; %d of %d converged",
+                     which, nev, (int)ncv, (int)n, (int)info, dsaupd_reason((int)info), (int)iparam[4], nev);
+        goto done;
+    }
+    if (ido != 99) {
+        rc = nt_fail(err, NT_EFAIL, "ARPACK dsaupd: unexpected request ido %d in mode 1", (int)ido);
+        goto done;
+    }
+    dseupd_c(vectors != NULL, "A", select, d, Z ? Z : V, n, 0.0, "I", n, which, nev, tol, resid, ncv, V, n,
+             iparam, ipntr, workd, workl, lworkl, &info);
+    if (info != 0 || iparam[4] < nev) {
+        rc = nt_fail(err, NT_EFAIL, "ARPACK dseupd (%s, nev %d): info %d, %d of %d converged", which, nev,
+                     (int)info, (int)iparam[4], nev);
+        goto done;
+    }
+    /* ARPACK returns the Ritz values in its own order: sort, largest or smallest first */
+    int *order = malloc(sizeof(int) * (size_t)nev);
+    if (!order) { rc = nt_fail(err, NT_EFAIL, "Lanczos: out of memory"); goto done; }
+    for (int i = 0; i < nev; i++) {
+        int j = i;
+        for (; j > 0 && (largest ? d[order[j - 1]] < d[i] : d[order[j - 1]] > d[i]); j--) order[j] = order[j - 1];
+        order[j] = i;
+    }
+    for (int i = 0; i < nev; i++) {
+        values[i] = d[order[i]];
+        if (vectors) memcpy(vectors + (int64_t)i * n, Z + (int64_t)order[i] * n, sizeof(double) * (size_t)n);
+    }
+    free(order);
+done:
+    free(resid); free(V); free(workd); free(workl); free(d); free(Z); free(select);
+    return rc;
+}
