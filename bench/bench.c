@@ -27,7 +27,6 @@
 #include <sys/wait.h>
 #include <cblas.h>
 #include "noether.h"
-#include "../src/spectrum/views.h"
 
 #define N_SAMPLES 512
 #define K_BLOCK 16

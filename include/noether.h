@@ -451,6 +451,67 @@ void nt_breaking_basis(const nt_model *m, const nt_transform *t, double *O);
 int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
                          const nt_transform *t, double *lam, double *coef);
 
+/* ------------------------------------------------------------------ spectra */
+
+/* A symmetric linear operator on R^n, applied to a block of k vectors at once:
+ * Y (k x n, rows) = A X (k x n, rows).  block: the largest k the callback takes at once. */
+typedef void (*nt_apply_fn)(void *ctx, int k, const double *X, double *Y);
+typedef struct { int64_t n; int block; nt_apply_fn apply; void *ctx; } nt_operator;
+
+/* All eigenvalues, ascending, of the matrix built from products with unit vectors
+ * (symmetrized, LAPACK dsyevr); vectors (n x n, row i = eigenvector i) when not NULL. */
+int nt_eigen_dense(const nt_operator *op, double *values, double *vectors, nt_error *err);
+/* The nev largest (descending) or smallest (ascending) eigenvalues by ARPACK's implicitly
+ * restarted Lanczos (dsaupd/dseupd; tol 0 means DBL_EPSILON; the dense path when
+ * nev >= n - 1); vectors (nev x n rows) when not NULL; NT_EINPUT for nev outside 1..n,
+ * NT_EFAIL with ARPACK's info otherwise; *n_products (may be NULL) counts products. */
+int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, double *values,
+                     double *vectors, int *n_products, nt_error *err);
+/* Stochastic Lanczos quadrature: n_probes Rademacher probes (entry i of probe p is +1 when
+ * the low bit of nt_rand_u64(seed, p, i) is set), m steps each: nodes and weights
+ * (n_probes * m; unused steps weigh 0), weights summing to 1; its first two moments are the
+ * Hutchinson estimates of tr(A)/n and tr(A^2)/n from the same probes. */
+int nt_slq(const nt_operator *op, int n_probes, int m, uint64_t seed, double *nodes, double *weights,
+           nt_error *err);
+/* The density sum_j w_j N(x; theta_j, sigma^2) on a grid. */
+void nt_density_grid(const double *nodes, const double *weights, int n_nodes, double sigma,
+                     const double *x, int npts, double *rho);
+/* tr(A) ~ (1/P) sum_p v_p^T A v_p over P Rademacher probes; *std_error (may be NULL). */
+double nt_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double *std_error);
+
+/* The Hessian H_gamma at theta as an operator on the coordinates [off, off + n) of theta
+ * (a restriction to named tensors), deflated by the orthonormal rows of Q (r x d) when Q is
+ * not NULL: x -> P H P x, P = I - Q^T Q.  The context owns workspaces of the engine's block. */
+typedef struct {
+    nt_engine *e;
+    const nt_dataset *ds;
+    const double *theta;
+    int64_t d, off, n;
+    const double *Q;
+    int r, block;
+    double *X, *Y;
+} nt_hessian_ctx;
+
+nt_operator nt_hessian_operator(nt_hessian_ctx *h, nt_engine *e, const nt_model *m, const nt_dataset *ds,
+                                const double *theta, int64_t off, int64_t n, const double *Q, int r);
+void nt_hessian_operator_free(nt_hessian_ctx *h);
+
+/* An orthonormal basis Q (rank x d, malloc'd) of the orbit span of the continuous symmetries
+ * (B = 0) of list at theta; sv (malloc'd, n_gen entries) the singular values of the
+ * generator matrix, descending; the rank counts those above tol * sv[0]. */
+int nt_orbit_basis(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
+                   double **Q, double **sv, int *n_gen);
+
+/* The S_n sector of hidden layer `layer`: theta projected onto Fix(S_n) into theta_sym
+ * (copied as is unless `project`), and the eigenvalues (ascending) of H_gamma there on the
+ * breaking subspace into lam (room for nt_sn_sector_dim); returns that dimension, (n - 1)
+ * times the size of a unit. */
+int nt_sn_sector_dim(const nt_model *m, int layer);
+int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, int layer,
+                 int project, double *theta_sym, double *lam);
+/* Groups of ascending values closer than tol: their sizes into mult; returns the count. */
+int nt_multiplicities(const double *lam, int n, double tol, int *mult);
+
 /* ------------------------------------------------------------------ small helpers */
 
 double nt_norm2(int64_t n, const double *x);                       /* Euclidean norm */

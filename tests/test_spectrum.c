@@ -1,4 +1,4 @@
-/* test_spectrum.c: the spectral core (src/spectrum/spectrum.h) on operators whose spectra are
+/* test_spectrum.c: the spectral core (include/noether.h) on operators whose spectra are
  * known: a diagonal matrix (eigenvalues given, negative and repeated ones included), an
  * explicit random symmetric matrix (LAPACK's dsyev on the same matrix is the reference) and
  * the Hessian of a small MLP (the explicit matrix of nt_hessian is the reference).
@@ -18,7 +18,6 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include "helpers.h"
-#include "spectrum.h"
 
 #define N 300
 

@@ -9,7 +9,6 @@
 #include <cJSON.h>
 #include <lapacke.h>
 #include "helpers.h"
-#include "../src/spectrum/views.h"
 
 typedef struct {
     nt_model m;

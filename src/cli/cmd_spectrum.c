@@ -8,7 +8,6 @@
 #include <string.h>
 #include <cblas.h>
 #include "cli.h"
-#include "../spectrum/views.h"
 
 static const char usage[] =
     "usage: noether spectrum [SPEC] [--params P.npy] [--top K] [--bottom K] [--method M]\n"

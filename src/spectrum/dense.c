@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lapacke.h>
-#include "spectrum.h"
+#include "noether.h"
 
 int nt_eigen_dense(const nt_operator *op, double *values, double *vectors, nt_error *err)
 {

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <cblas.h>
 #include <lapacke.h>
-#include "spectrum.h"
+#include "noether.h"
 
 #define SLQ_MEMORY (256.0 * 1024 * 1024)   /* bytes of Lanczos bases held at once */
 

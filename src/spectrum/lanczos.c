@@ -9,14 +9,19 @@
  * "SA", reverse communication: every request (ido = +-1) is one product y = A x, so any
  * operator (an HVP) fits.
  *
+ * tol = 0 means DBL_EPSILON: ARPACK's own default for tol <= 0 is dlamch('E') = DBL_EPSILON/2,
+ * which buys no accuracy here (both give eigenvalues to ~1e-15 |A|) at about twice the
+ * products (measured: 549 vs 251 for the top 10 of n = 300).
+ *
  * ARPACK needs 0 < nev < n and nev < ncv <= n; ncv = min(n, max(2 nev + 1, 20)).  For
  * nev >= n - 1 (a Krylov space that is the whole space) the dense path is taken instead:
  * n products with unit vectors and dsyevr, the same answer in the same layout. */
+#include <float.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpack/arpack.h>
-#include "spectrum.h"
+#include "noether.h"
 
 #define LANCZOS_SEED 0x4c414e43ULL   /* the fixed start vector: "LANC" */
 #define LANCZOS_MAXITER 1000
@@ -89,7 +94,9 @@ int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, do
     a_int iparam[11] = {0}, ipntr[11] = {0}, ido = 0, info = 1;   /* info = 1: resid is the start */
     iparam[0] = 1;                 /* exact shifts */
     iparam[2] = LANCZOS_MAXITER;   /* restarts */
+    iparam[3] = 1;                 /* block size: ARPACK supports 1 only */
     iparam[6] = 1;                 /* mode 1 */
+    if (tol <= 0) tol = DBL_EPSILON;
     int products = 0;
     for (;;) {
         dsaupd_c(&ido, "I", n, which, nev, tol, resid, ncv, V, n, iparam, ipntr, workd, workl, lworkl, &info);

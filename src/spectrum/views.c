@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cblas.h>
 #include <lapacke.h>
-#include "views.h"
+#include "noether.h"
 #include "../transform/units.h"
 
 /* ---- the Hessian operator ------------------------------------------------------------ */
