@@ -129,3 +129,23 @@ void fd_grad_dir(nt_engine *e, int64_t d, const double *theta, const nt_dataset 
     free(buf);
     free(g);
 }
+
+void mf_new(model_fixture *f, int input, int n_hidden, const int *widths, nt_act act, int K, nt_loss loss,
+                 int bias, double wd, int64_t n_samples, int64_t chunk, int k, uint64_t seed)
+{
+    make_mlp(&f->m, input, n_hidden, widths, act, K, loss, bias, wd);
+    make_data(&f->ds, &f->m, n_samples, seed);
+    f->e = nt_engine_new(&f->m, chunk, k);
+    f->theta = malloc(sizeof(double) * (size_t)f->m.d);
+    fill_normal(f->theta, f->m.d, 0.6, seed + 1);
+    nt_catalogue(&f->m, &f->list, &f->n);
+}
+
+void mf_free(model_fixture *f)
+{
+    nt_transforms_free(f->list, f->n);
+    free(f->theta);
+    nt_engine_free(f->e);
+    nt_dataset_free(&f->ds);
+    nt_model_free(&f->m);
+}

@@ -17,6 +17,21 @@ void write_text(const char *path, const char *text);
 int run_noether(const char *args, char **out, char **err);
 /* Fills x with N(0, scale^2) draws of stream `stream`. */
 void fill_normal(double *x, int64_t n, double scale, uint64_t stream);
+/* A model with data, an engine, a random theta and its catalogue. */
+typedef struct {
+    nt_model m;
+    nt_dataset ds;
+    nt_engine *e;
+    double *theta;
+    nt_transform *list;
+    int n;
+} model_fixture;
+
+/* make_mlp(input, n_hidden, widths, act, K, loss, bias, wd), n_samples of make_data, an
+ * engine (chunk, k), theta ~ N(0, 0.36), the catalogue. */
+void mf_new(model_fixture *f, int input, int n_hidden, const int *widths, nt_act act, int K, nt_loss loss,
+                 int bias, double wd, int64_t n_samples, int64_t chunk, int k, uint64_t seed);
+void mf_free(model_fixture *f);
 #endif
 
 /* A small MLP: input -> [dense w_i, act]... -> dense K, with loss, bias and weight decay. */

@@ -9,36 +9,15 @@
 #include <cJSON.h>
 #include "helpers.h"
 
-typedef struct {
-    nt_model m;
-    nt_dataset ds;
-    nt_engine *e;
-    double *theta;
-    nt_transform *list;
-    int n;
-} fixture;
-
-static void setup(fixture *f, int input, int n_hidden, const int *widths, nt_act act, int K,
+static void setup(model_fixture *f, int input, int n_hidden, const int *widths, nt_act act, int K,
                   nt_loss loss, int bias, double wd, uint64_t seed)
 {
-    make_mlp(&f->m, input, n_hidden, widths, act, K, loss, bias, wd);
-    make_data(&f->ds, &f->m, 31, seed);
-    f->e = nt_engine_new(&f->m, 13, 5);
-    f->theta = malloc(sizeof(double) * f->m.d);
-    fill_normal(f->theta, f->m.d, 0.6, seed + 1);
-    nt_catalogue(&f->m, &f->list, &f->n);
+    mf_new(f, input, n_hidden, widths, act, K, loss, bias, wd, 31, 13, 5, seed);
 }
 
-static void teardown(fixture *f)
-{
-    nt_transforms_free(f->list, f->n);
-    free(f->theta);
-    nt_engine_free(f->e);
-    nt_dataset_free(&f->ds);
-    nt_model_free(&f->m);
-}
+static void teardown(model_fixture *f) { mf_free(f); }
 
-static nt_check_result *run(fixture *f, nt_transform *list, int n, int *count)
+static nt_check_result *run(model_fixture *f, nt_transform *list, int n, int *count)
 {
     *count = nt_check_count(list, n);
     nt_check_result *r = malloc(sizeof *r * (size_t)*count);
@@ -46,7 +25,7 @@ static nt_check_result *run(fixture *f, nt_transform *list, int n, int *count)
     return r;
 }
 
-static int has_kind(const fixture *f, nt_transform_kind k)
+static int has_kind(const model_fixture *f, nt_transform_kind k)
 {
     for (int i = 0; i < f->n; i++) if (f->list[i].kind == k) return 1;
     return 0;
@@ -60,7 +39,7 @@ Test(identities, catalogue_holds_everywhere)
     for (int a = 0; a < NT_ACT_COUNT; a++)
         for (int l = 0; l < NT_LOSS_COUNT; l++)
             for (int v = 0; v < 2; v++) {
-                fixture f;
+                model_fixture f;
                 int K = (l == NT_LOSS_LOGISTIC || l == NT_LOSS_EXPONENTIAL) ? 1 : 3;
                 setup(&f, 3, 2, (int[]){4, 3}, (nt_act)a, K, (nt_loss)l, v == 0, v ? 0.02 : 0.0, 10 * a + l);
                 int count;
@@ -83,7 +62,7 @@ Test(identities, catalogue_holds_everywhere)
 /* Which entries the structure implies (and no others). */
 Test(identities, catalogue_follows_the_layers)
 {
-    fixture f;
+    model_fixture f;
     setup(&f, 3, 2, (int[]){4, 3}, NT_ACT_TANH, 3, NT_LOSS_MSE, 1, 0, 1);
     cr_expect(!has_kind(&f, NT_TR_RESCALE) && !has_kind(&f, NT_TR_HOMOGENEOUS) && !has_kind(&f, NT_TR_GL));
     cr_expect(has_kind(&f, NT_TR_SIGN_FLIP) && has_kind(&f, NT_TR_SWAP) && !has_kind(&f, NT_TR_TRANSLATION));
@@ -110,7 +89,7 @@ Test(identities, catalogue_follows_the_layers)
  * rescaling under tanh, a translation under mse, a random generator, a swap across layers. */
 Test(identities, negative_controls_fail)
 {
-    fixture f;
+    model_fixture f;
     setup(&f, 3, 2, (int[]){4, 4}, NT_ACT_RELU, 3, NT_LOSS_MSE, 1, 0, 5);
     const int64_t d = f.m.d;
     nt_transform bad[5] = {
@@ -159,7 +138,7 @@ Test(identities, negative_controls_fail)
  * residuals to round-off. */
 Test(identities, dense_twin_agrees)
 {
-    fixture f;
+    model_fixture f;
     setup(&f, 3, 2, (int[]){4, 3}, NT_ACT_IDENTITY, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.01, 8);
     const int64_t d = f.m.d;
     double *x = calloc((size_t)d, sizeof(double)), *col = malloc(sizeof(double) * d);
@@ -207,7 +186,7 @@ Test(identities, dense_twin_agrees)
  *   H theta = (k-1) g + k E[J^T U f],   theta^T H theta = k(k-1) E[u^T f] + k^2 E[f^T U f]. */
 static void homogeneous_closed_form(int n_hidden, const int *w, nt_act act, double k_expected, nt_loss loss)
 {
-    fixture f;
+    model_fixture f;
     int K = loss == NT_LOSS_MSE ? 2 : 1;
     setup(&f, 3, n_hidden, w, act, K, loss, 0, 0.0, 20 + n_hidden);
     const int64_t d = f.m.d, N = f.ds.n;
@@ -253,7 +232,7 @@ Test(identities, homogeneous_closed_forms)
  * round-off; off the fixed point they do not. */
 Test(identities, fixed_points)
 {
-    fixture f;
+    model_fixture f;
     setup(&f, 3, 1, (int[]){5}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0, 30);
     const int64_t d = f.m.d;
     double *tt = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * d), *Tg = malloc(sizeof(double) * d);

@@ -10,33 +10,12 @@
 #include <lapacke.h>
 #include "helpers.h"
 
-typedef struct {
-    nt_model m;
-    nt_dataset ds;
-    nt_engine *e;
-    double *theta;
-    nt_transform *list;
-    int n;
-} fixture;
-
-static void setup(fixture *f, nt_act act, nt_loss loss, int K, int bias, double wd, uint64_t seed)
+static void setup(model_fixture *f, nt_act act, nt_loss loss, int K, int bias, double wd, uint64_t seed)
 {
-    make_mlp(&f->m, 3, 2, (int[]){5, 4}, act, K, loss, bias, wd);
-    make_data(&f->ds, &f->m, 40, seed);
-    f->e = nt_engine_new(&f->m, 40, 8);
-    f->theta = malloc(sizeof(double) * f->m.d);
-    fill_normal(f->theta, f->m.d, 0.6, seed + 1);
-    nt_catalogue(&f->m, &f->list, &f->n);
+    mf_new(f, 3, 2, (int[]){5, 4}, act, K, loss, bias, wd, 40, 40, 8, seed);
 }
 
-static void teardown(fixture *f)
-{
-    nt_transforms_free(f->list, f->n);
-    free(f->theta);
-    nt_engine_free(f->e);
-    nt_dataset_free(&f->ds);
-    nt_model_free(&f->m);
-}
+static void teardown(model_fixture *f) { mf_free(f); }
 
 /* At the point where the n units of a layer are equal, H on the breaking subspace of S_n
  * has every eigenvalue n-1 times; at a generic point the groups break up.  (mse: a softmax
@@ -44,7 +23,7 @@ static void teardown(fixture *f)
  * the last hidden layer at any point.) */
 Test(views, sn_sector_multiplicity)
 {
-    fixture f;
+    model_fixture f;
     setup(&f, NT_ACT_TANH, NT_LOSS_MSE, 3, 1, 0.01, 1);
     for (int layer = 1; layer <= 2; layer++) {
         int dim = nt_sn_sector_dim(&f.m, layer), units = layer == 1 ? 5 : 4;
@@ -72,7 +51,7 @@ Test(views, sn_sector_multiplicity)
  * one dimension when a relu unit dies (its rescaling generator A theta vanishes). */
 Test(views, orbit_rank)
 {
-    fixture f;
+    model_fixture f;
     setup(&f, NT_ACT_RELU, NT_LOSS_CROSS_ENTROPY, 3, 1, 0.0, 2);
     double *Q, *sv;
     int g, rank = nt_orbit_basis(&f.m, f.list, f.n, f.theta, 1e-10, &Q, &sv, &g);
@@ -94,7 +73,7 @@ Test(views, orbit_rank)
  * with the orbit span in its kernel. */
 Test(views, translation_zero_modes_and_deflation)
 {
-    fixture f;
+    model_fixture f;
     setup(&f, NT_ACT_GELU, NT_LOSS_CROSS_ENTROPY, 3, 1, 0.0, 3);
     const int64_t d = f.m.d;
     nt_hessian_ctx hc;
@@ -208,7 +187,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* eigenvalues of the explicit Hessian (nt_hessian + LAPACK), ascending */
-static void explicit_spectrum(fixture *f, const double *theta, double *lam)
+static void explicit_spectrum(model_fixture *f, const double *theta, double *lam)
 {
     const int64_t d = f->m.d;
     double *H = malloc(sizeof(double) * d * d);
@@ -223,7 +202,7 @@ static void explicit_spectrum(fixture *f, const double *theta, double *lam)
  * tr(H)/d and tr(H^2)/d within the probes' statistical error. */
 Test(views, explicit_hessian_and_density_moments)
 {
-    fixture f;
+    model_fixture f;
     setup(&f, NT_ACT_TANH, NT_LOSS_CROSS_ENTROPY, 3, 1, 0.01, 4);
     const int64_t d = f.m.d;
     double *a = malloc(sizeof(double) * d), *b = malloc(sizeof(double) * d);
@@ -256,7 +235,7 @@ Test(views, explicit_hessian_and_density_moments)
 
 /* the largest gap between the full spectrum (plus u zeros) and the union of P H P's (P the
  * projector off the breaking basis O of T, whose extra zeros are O's) and O H O^T's */
-static double sector_union_gap(fixture *f, const nt_transform *T, const double *theta)
+static double sector_union_gap(model_fixture *f, const nt_transform *T, const double *theta)
 {
     const int64_t d = f->m.d;
     int u = nt_breaking_dim(&f->m, T);
@@ -284,7 +263,7 @@ static double sector_union_gap(fixture *f, const nt_transform *T, const double *
  * spectra make up the full spectrum; off the fixed point they do not. */
 Test(views, sector_spectra_make_up_the_full_spectrum)
 {
-    fixture f;
+    model_fixture f;
     setup(&f, NT_ACT_SIGMOID, NT_LOSS_MSE, 2, 1, 0.0, 5);
     const int64_t d = f.m.d;
     const nt_transform *T = NULL;
