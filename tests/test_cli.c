@@ -208,7 +208,7 @@ static void ref_free(ref *r)
 
 /* ------------------------------------------------------------------ usage */
 
-static const char *const subcommands[] = {"demo", "info", "grad", "hvp", "hessian", "symmetries", "check"};
+static const char *const subcommands[] = {"demo", "info", "grad", "hvp", "hessian", "symmetries", "check", "train", "spectrum"};
 
 Test(cli, help_lists_every_command)
 {
