@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cblas.h>
 #include "cli.h"
 
@@ -31,6 +32,12 @@ static const char usage[] =
     "  --deflate            project the orbit span out of H and report what that removed\n"
     "  --vectors OUT        write the eigenvectors (top then bottom, rows) to OUT.npy\n"
     "  --json               one JSON document on stdout\n";
+
+/* a phase of long work, on stderr when it is a terminal */
+static void progress(const char *what)
+{
+    if (isatty(2)) fprintf(stderr, "spectrum: %s\n", what);
+}
 
 static cJSON *numbers(const double *x, int n)
 {
@@ -290,11 +297,13 @@ int cmd_spectrum(int argc, char **argv)
 
     /* the orbit span (flat directions; deflation) */
     double *Q = NULL, *sv = NULL, tol = 1e-10;
+    progress("the orbit span of the continuous symmetries (SVD)");
     int n_gen = 0, rank = nt_orbit_basis(m, list, n_list, job.theta, tol, &Q, &sv, &n_gen);
     nt_hessian_ctx hc;
     nt_operator op = nt_hessian_operator(&hc, e, m, &job.data.train, job.theta, off, n, deflate ? Q : NULL,
                                          deflate ? rank : 0);
     double t0 = cli_now();
+    progress(E.dense ? "dense eigendecomposition" : "Lanczos (ARPACK), both ends");
     spectrum_ends(&op, &E, 1);
     double seconds = cli_now() - t0;
 
@@ -344,6 +353,7 @@ int cmd_spectrum(int argc, char **argv)
         cJSON_AddNumberToObject(al, "gradient_fraction_in_top", alignment(E.top_u, E.top, n, g));
     }
     pred = cJSON_AddObjectToObject(doc, "predictions");
+    progress("the symmetry predictions");
     if (!block) {
         cJSON_AddItemToObject(pred, "flat", flat_view(&job, e, list, n_list, g, rank, sv, n_gen, tol));
         cJSON *sh = deflate ? NULL : sharp_view(&job, e, list, n_list, E.top ? E.top_v[0] : NAN);
