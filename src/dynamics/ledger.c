@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cblas.h>
 #include "ledger.h"
 #include "../transform/units.h"
 
@@ -109,24 +110,23 @@ static void sums_fill(sums *S, const double *const *y, const double *const *x)
     for (int q = 0; q < S->nd; q++) {
         const nt_dense *L = &S->D[q];
         for (int p = 0; p < S->np; p++) {
-            double *rows = S->rows + p * S->n_rows + S->row_at[q], *cols = S->cols + p * S->n_cols + S->col_at[q];
-            double w = 0, b = 0;
-            memset(cols, 0, sizeof(double) * (size_t)L->n_in);
-            for (int r = 0; r < L->n_out; r++) {
-                const double *yr = y[p] + L->off_w + (int64_t)r * L->n_in, *xr = x[p] + L->off_w + (int64_t)r * L->n_in;
-                double acc = 0;
-                for (int i = 0; i < L->n_in; i++) {
-                    double v = yr[i] * xr[i];
-                    acc += v;
-                    cols[i] += v;
-                }
-                rows[r] = acc;
-                w += acc;
-            }
-            for (int r = 0; L->off_b >= 0 && r < L->n_out; r++) b += y[p][L->off_b + r] * x[p][L->off_b + r];
-            S->wsum[p * S->nd + q] = w;
-            S->bsum[p * S->nd + q] = b;
+            memset(S->cols + p * S->n_cols + S->col_at[q], 0, sizeof(double) * (size_t)L->n_in);
+            S->wsum[p * S->nd + q] = S->bsum[p * S->nd + q] = 0;
         }
+        /* row by row, every pair while the row is in cache: each vector is read once */
+        for (int r = 0; r < L->n_out; r++) {
+            const int64_t at = L->off_w + (int64_t)r * L->n_in;
+            for (int p = 0; p < S->np; p++) {
+                const double *restrict yr = y[p] + at, *restrict xr = x[p] + at;
+                double *restrict c = S->cols + p * S->n_cols + S->col_at[q];
+                double row = cblas_ddot(L->n_in, yr, 1, xr, 1);   /* BLAS: a serial += would not vectorize */
+                for (int i = 0; i < L->n_in; i++) c[i] += yr[i] * xr[i];
+                S->rows[p * S->n_rows + S->row_at[q] + r] = row;
+                S->wsum[p * S->nd + q] += row;
+            }
+        }
+        for (int p = 0; L->off_b >= 0 && p < S->np; p++)
+            S->bsum[p * S->nd + q] = cblas_ddot(L->n_out, y[p] + L->off_b, 1, x[p] + L->off_b, 1);
     }
 }
 

@@ -105,6 +105,20 @@ static double r_term(trainer *T, const nt_quantity *q, const nt_dataset *bt, con
     return R / (double)bt->n;
 }
 
+/* Q measured at theta from theta^T A theta (tt) and Q's magnitude (mag); the gap to the
+ * ledger's prediction, relative to the scale of Q's terms and of the steps so far */
+static void measure(const nt_model *m, const nt_transform *list, nt_quantity *q, int nq, const double *theta,
+                    const double *tt, const double *mag)
+{
+    for (int j = 0; j < nq; j++) {
+        nt_quantity *Q = &q[j];
+        Q->measured = 0.5 * tt[j] + nt_ledger_shift(m, list, Q, theta);
+        Q->size = fmax(Q->size, mag[j]);
+        double gap = fabs(Q->measured - Q->predicted) / (Q->size > 1e-300 ? Q->size : 1e-300);
+        if (gap > Q->max_gap) Q->max_gap = gap;
+    }
+}
+
 static void log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, double loss_sum, int64_t n_loss,
                     const double *theta, const nt_quantity *q, int nq, double t0)
 {
@@ -138,7 +152,7 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
     double *acc_data = calloc((size_t)d, sizeof(double)), *acc_decay = calloc((size_t)d, sizeof(double));
     double *acc_sq = calloc((size_t)d, sizeof(double));
     double *F = malloc(sizeof(double) * (size_t)(B * m->output));
-    double *form = malloc(sizeof(double) * (size_t)(5 * nq + 1));   /* 5 bilinear forms per quantity */
+    double *form = malloc(sizeof(double) * (size_t)(5 * nq + 1));   /* 4 forms and a magnitude per quantity */
     if (nq) {
         const double *th[1] = {theta};
         nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
@@ -199,9 +213,13 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
             if (rows == bt->n) memcpy(F, last, sizeof(double) * (size_t)(rows * m->output));
             else nt_outputs(T.e, theta, bt, F);
         }
-        if (nq) {   /* the bilinear forms of every quantity: s^T A theta, s_decay^T A theta, s^T A s */
-            const double *ys[3] = {s, s_decay, s}, *xs[3] = {theta, theta, s};
-            nt_ledger_forms(m, list, q, nq, 3, ys, xs, form, NULL);
+        /* One sweep for every quantity's forms: s^T A theta, s_decay^T A theta, s^T A s and
+         * theta^T A theta (with Q's magnitude).  The last measures Q at this theta, closing the
+         * previous step's entry of the ledger; logged steps measure at once (below). */
+        if (nq) {
+            const double *ys[4] = {s, s_decay, s, theta}, *xs[4] = {theta, theta, s, theta};
+            nt_ledger_forms(m, list, q, nq, 4, ys, xs, form, form + 4 * nq);
+            if (step > 0) measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
         }
         for (int j = 0; j < nq; j++) {   /* (F3) term by term, and (F2) */
             nt_quantity *Q = &q[j];
@@ -212,28 +230,27 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
             Q->first += xs - xd;
             Q->decay += xd;
             Q->second += second;
-            Q->size += fabs(xs - xd) + fabs(xd) + fabs(second);   /* the step terms, and below Q's own */
+            Q->size += fabs(xs - xd) + fabs(xd) + fabs(second);   /* the step terms; Q's own in measure() */
             Q->predicted += xs + second;
             Q->gradient_flow += lr * (-r_term(&T, Q, bt, F) - gam * xt);
         }
         memcpy(theta, next, sizeof(double) * d);
         const int logged = (step + 1) % ts->log_every == 0 || step + 1 == ts->steps;
-        if (nq) {   /* theta^T A theta (for Q and the next step) and Q's magnitude */
+        if (nq && logged) {   /* measured now, for the log (and at the last step) */
             const double *th[1] = {theta};
             nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
-        }
-        for (int j = 0; j < nq; j++) {
-            nt_quantity *Q = &q[j];
-            Q->measured = 0.5 * form[3 * nq + j] + nt_ledger_shift(m, list, Q, theta);
-            Q->size = fmax(Q->size, form[4 * nq + j]);
-            double gap = fabs(Q->measured - Q->predicted) / (Q->size > 1e-300 ? Q->size : 1e-300);
-            if (gap > Q->max_gap) Q->max_gap = gap;
+            measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
         }
         if (logged) {
             log_now(&T, fn, ctx, step + 1, loss_sum, n_loss, theta, q, nq, t0);
             loss_sum = 0;
             n_loss = 0;
         }
+    }
+    if (nq && rc) {   /* stopped early: measure where the run stopped */
+        const double *th[1] = {theta};
+        nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
+        measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
     }
     free(g); free(next); free(s); free(s_decay); free(acc_data); free(acc_decay); free(acc_sq); free(F); free(form);
     free(T.batch.x); free(T.batch.y); free(T.perm);
