@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 OUT     ?= demo-out
 NOETHER := $(BUILD)/noether
 
-.PHONY: all setup build demo test bench install clean
+.PHONY: all setup build demo test sanitize bench install clean
 
 all: build
 
@@ -25,6 +25,15 @@ demo: build
 test: build
 	OPENBLAS_NUM_THREADS=1 $(BUILD)/noether-tests --jobs 2
 
+# The test suite under AddressSanitizer and UndefinedBehaviorSanitizer (leaks included),
+# in a build of its own; the tests also run the sanitized noether binary.
+sanitize: setup
+	test -f $(BUILD)-asan/build.ninja || meson setup $(BUILD)-asan -Db_sanitize=address,undefined \
+	  -Db_lundef=false -Dbuildtype=debugoptimized
+	ninja -C $(BUILD)-asan
+	OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(BUILD)-asan/noether-tests --jobs 2
+
 # Benchmarks are programs, not tests: they print measured ratios and never fail on time.
 bench: setup $(BUILD)/build.ninja
 	NOETHER_EXTRA_PACKAGES="python3-torch python3-numpy python3-scipy" scripts/setup.sh
@@ -36,4 +45,4 @@ install: build
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(OUT)
+	rm -rf $(BUILD) $(BUILD)-asan $(OUT)
