@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 OUT     ?= demo-out
 NOETHER := $(BUILD)/noether
 
-.PHONY: all setup build demo test sanitize bench install clean
+.PHONY: all setup build demo test sanitize fuzz bench install clean
 
 all: build
 
@@ -34,6 +34,11 @@ sanitize: setup
 	OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(BUILD)-asan/noether-tests --jobs 2
 
+# Every reader under libFuzzer for FUZZ_SECONDS (default 60) each; not part of make test.
+fuzz: build
+	NOETHER_EXTRA_PACKAGES="clang libclang-rt-14-dev" scripts/setup.sh
+	scripts/fuzz.sh
+
 # Benchmarks are programs, not tests: they print measured ratios and never fail on time.
 bench: setup $(BUILD)/build.ninja
 	NOETHER_EXTRA_PACKAGES="python3-torch python3-numpy python3-scipy" scripts/setup.sh
@@ -45,4 +50,4 @@ install: build
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(OUT)
+	rm -rf $(BUILD) $(BUILD)-asan build-fuzz $(OUT)

@@ -1,0 +1,49 @@
+/* fuzz_readers.c: libFuzzer targets for every reader (make fuzz).  One binary per target,
+ * chosen at compile time with -DTARGET_SPEC, -DTARGET_NPY, -DTARGET_CSV or -DTARGET_IDX.
+ * The spec parser reads memory; the file readers read the input from a file of this
+ * process's own (they take paths, as the commands do).  A reader may refuse an input (it
+ * must then return NT_EINPUT with a message and leave nothing allocated); it must never
+ * crash, read out of bounds, leak or hit undefined behaviour. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "noether.h"
+
+static const char *scratch(void)
+{
+    static char path[64];
+    if (!path[0]) snprintf(path, sizeof path, "/tmp/noether-fuzz-%d", (int)getpid());
+    return path;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    nt_error err = {0};
+#ifdef TARGET_SPEC
+    char *text = malloc(size + 1);
+    memcpy(text, data, size);
+    text[size] = 0;
+    nt_spec spec;
+    if (nt_spec_parse(text, "/tmp/fuzz/spec.json", &spec, &err) == NT_OK) nt_spec_free(&spec);
+    free(text);
+#else
+    FILE *f = fopen(scratch(), "wb");
+    if (!f) return 0;
+    fwrite(data, 1, size, f);
+    fclose(f);
+    nt_array a = {0};
+    int rc;
+#if defined(TARGET_NPY)
+    rc = nt_npy_read(scratch(), &a, &err);
+#elif defined(TARGET_CSV)
+    rc = nt_csv_read(scratch(), &a, &err);
+#else
+    rc = nt_idx_read(scratch(), &a, &err);
+#endif
+    if (rc != NT_OK && (a.data || !err.msg[0])) abort();   /* refused: a message, nothing held */
+    nt_array_free(&a);
+#endif
+    return 0;
+}
