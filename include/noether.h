@@ -108,9 +108,7 @@ int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
 void nt_model_free(nt_model *m);
 
 const char *nt_act_name(nt_act a);
-int nt_act_parse(const char *name, nt_act *a);     /* 0 on success */
 const char *nt_loss_name(nt_loss l);
-int nt_loss_parse(const char *name, nt_loss *l);   /* 0 on success */
 
 /* sigma(z), sigma'(z), sigma''(z) (any output pointer may be NULL). */
 void nt_act_eval(nt_act a, double alpha, double z, double *s, double *ds, double *d2s);

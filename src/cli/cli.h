@@ -37,6 +37,9 @@ nt_engine *cli_engine(const cli_job *job, int k);
 
 /* Writes text to path whole or not at all (temporary file, then rename). */
 int cli_write_file(const char *path, const char *text, nt_error *err);
+/* Writes dir/name as NPY, whole or not at all; exits on failure. */
+void cli_write_npy(const char *cmd, const char *dir, const char *name, const double *x, int ndim,
+                   const int64_t *shape);
 /* Prints a cJSON document on stdout (and frees it). */
 void cli_print_json(cJSON *doc);
 /* Creates a directory (and its parents); exits on failure. */

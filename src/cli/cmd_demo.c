@@ -39,14 +39,6 @@ static check_stats run_check(nt_engine *e, const cli_job *job, const double *the
     return s;
 }
 
-static void write_npy(const char *dir, const char *name, const double *x, int ndim, const int64_t *shape)
-{
-    char path[NT_PATH_MAX + 64];
-    nt_error err;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (nt_npy_write(path, x, ndim, shape, &err)) cli_die("demo", &err);
-}
-
 int cmd_demo(int argc, char **argv)
 {
     const char *dir = "noether-demo", *quiet = NULL;
@@ -93,8 +85,8 @@ int cmd_demo(int argc, char **argv)
         cli_die("demo", &err);
     }
     int64_t s1[1] = {d}, s2[2] = {d, d};
-    write_npy(dir, "hessian.npy", H, 2, s2);
-    write_npy(dir, "eigenvalues.npy", lam, 1, s1);
+    cli_write_npy("demo", dir, "hessian.npy", H, 2, s2);
+    cli_write_npy("demo", dir, "eigenvalues.npy", lam, 1, s1);
     double scale = fmax(fabs(lam[0]), fabs(lam[d - 1]));
     int at_gamma = 0, negative = 0;
     for (int64_t i = 0; i < d; i++) {

@@ -148,14 +148,6 @@ static void write_in(const char *dir, const char *name, const char *text)
     if (cli_write_file(path, text, &err)) cli_die("train", &err);
 }
 
-static void write_params(const char *dir, const char *name, const double *theta, int64_t d)
-{
-    char path[NT_PATH_MAX + 64];
-    nt_error err;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (nt_npy_write(path, theta, 1, &d, &err)) cli_die("train", &err);
-}
-
 /* the last row logged, kept for the summary */
 typedef struct { run_ctx run; nt_train_log last; } train_ctx;
 
@@ -224,14 +216,14 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int *rc, nt_error
     int n_list = 0, nq = 0;
     cli_load_transforms("train", job, &list, &n_list);
     nt_ledger_quantities(m, list, n_list, &q, &nq);
-    write_params(dir, "params_init.npy", job->theta, m->d);
+    cli_write_npy("train", dir, "params_init.npy", job->theta, 1, &m->d);
     train_ctx t = { { job, list, n_list, NULL, 0, 0, quiet, isatty(2), 0, malloc(sizeof(double) * (size_t)m->d),
                       calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
                       calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
                       0, 0, 0, 0, malloc(sizeof(double) * (size_t)m->d) }, { 0 } };
     memcpy(t.run.theta0, job->theta, sizeof(double) * (size_t)m->d);
     *rc = nt_train(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, err);
-    write_params(dir, "params_final.npy", job->theta, m->d);
+    cli_write_npy("train", dir, "params_final.npy", job->theta, 1, &m->d);
     write_in(dir, "ledger.csv", t.run.csv ? t.run.csv : "");
     cJSON *doc = summary(job, q, nq, *rc ? err->msg : NULL, &t.last);
     if (job->spec.init.n_fixed) cJSON_AddItemToObject(doc, "fixed_points", fixed_points(job, list, n_list, &t.run));

@@ -113,6 +113,15 @@ int cli_write_file(const char *path, const char *text, nt_error *err)
     return NT_OK;
 }
 
+void cli_write_npy(const char *cmd, const char *dir, const char *name, const double *x, int ndim,
+                   const int64_t *shape)
+{
+    char path[NT_PATH_MAX + 64];
+    nt_error err;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (nt_npy_write(path, x, ndim, shape, &err)) cli_die(cmd, &err);
+}
+
 void cli_print_json(cJSON *doc)
 {
     char *s = cJSON_Print(doc);

@@ -2,7 +2,6 @@
  * These three numbers are all the engine needs: the tangent uses sigma', the adjoint
  * sigma', the adjoint-tangent sigma'' (DESIGN.md's worked example). */
 #include <math.h>
-#include <string.h>
 #include "noether.h"
 
 static const char *act_names[NT_ACT_COUNT] = {
@@ -12,13 +11,6 @@ static const char *act_names[NT_ACT_COUNT] = {
 const char *nt_act_name(nt_act a)
 {
     return (a >= 0 && a < NT_ACT_COUNT) ? act_names[a] : "?";
-}
-
-int nt_act_parse(const char *name, nt_act *a)
-{
-    for (int i = 0; i < NT_ACT_COUNT; i++)
-        if (strcmp(name, act_names[i]) == 0) { *a = (nt_act)i; return 0; }
-    return -1;
 }
 
 /* logistic sigmoid, stable for large |z| */

@@ -13,13 +13,6 @@ const char *nt_loss_name(nt_loss l)
     return (l >= 0 && l < NT_LOSS_COUNT) ? loss_names[l] : "?";
 }
 
-int nt_loss_parse(const char *name, nt_loss *l)
-{
-    for (int i = 0; i < NT_LOSS_COUNT; i++)
-        if (strcmp(name, loss_names[i]) == 0) { *l = (nt_loss)i; return 0; }
-    return -1;
-}
-
 /* softmax p of f and logsumexp(f), shifted by max f for stability */
 static double softmax(int K, const double *f, double *p)
 {

@@ -132,6 +132,12 @@ static int get_enum(ctx *c, const cJSON *obj, const char *where, const char *key
 
 /* ---- sections ------------------------------------------------------------------------ */
 
+/* the activation names, in nt_act order (model/act.c owns them) */
+static void act_names(const char **names)
+{
+    for (int i = 0; i < NT_ACT_COUNT; i++) names[i] = nt_act_name((nt_act)i);
+}
+
 static int parse_layer(ctx *c, const cJSON *o, int i, nt_layer *L)
 {
     char where[64];
@@ -152,8 +158,8 @@ static int parse_layer(ctx *c, const cJSON *o, int i, nt_layer *L)
         L->bias = 1;
         return get_bool(c, o, where, "bias", &L->bias);
     }
-    static const char *const acts[] = {"identity", "relu", "leaky_relu", "tanh", "sigmoid",
-                                       "softplus", "gelu", "square"};
+    const char *acts[NT_ACT_COUNT];
+    act_names(acts);
     int a = 0;
     if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "act")))
         return FAIL(c, "%s: %s.act: must be a string", c->spec->path, where);
@@ -179,7 +185,8 @@ static int parse_model(ctx *c, const cJSON *o, double wd, nt_model *m)
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(o, "layers");
     if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
         return FAIL(c, "%s: model.layers: must be a non-empty array", c->spec->path);
-    static const char *const losses[] = {"mse", "cross_entropy", "logistic", "exponential"};
+    const char *losses[NT_LOSS_COUNT];
+    for (int i = 0; i < NT_LOSS_COUNT; i++) losses[i] = nt_loss_name((nt_loss)i);
     int loss = -1;
     TRY(get_enum(c, o, "model", "loss", losses, NT_LOSS_COUNT, &loss));
     if (loss < 0) return FAIL(c, "%s: model.loss: missing", c->spec->path);
@@ -253,8 +260,8 @@ static int parse_data(ctx *c, const cJSON *o, nt_data_spec *d)
             d->hidden[d->n_hidden++] = (int)it->valuedouble;
         }
     }
-    static const char *const acts[] = {"identity", "relu", "leaky_relu", "tanh", "sigmoid",
-                                       "softplus", "gelu", "square"};
+    const char *acts[NT_ACT_COUNT];
+    act_names(acts);
     int a = (int)d->teacher_act;
     TRY(get_enum(c, o, "data", "activation", acts, NT_ACT_COUNT, &a));
     d->teacher_act = (nt_act)a;
