@@ -53,9 +53,17 @@ cJSON *cli_info_json(const cli_job *job);
 /* The gradient's norm per parameter tensor, as a JSON array of {name, grad_norm}. */
 cJSON *cli_tensor_norms(const nt_model *m, const double *g);
 
+/* Called at every logged step of cli_train_run, after the ledger row is written
+ * (noether run analyses theta there). */
+typedef struct {
+    void (*fn)(void *ctx, const nt_train_log *log, const double *theta);
+    void *ctx;
+} cli_train_hook;
 /* Trains the job (theta in place) with the ledger, writing params_init.npy,
- * params_final.npy and ledger.csv into dir; returns the summary document (rc: nt_train's). */
-cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int *rc, nt_error *err);
+ * params_final.npy and ledger.csv into dir; returns the summary document (rc: nt_train's).
+ * hook may be NULL. */
+cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, const cli_train_hook *hook, int *rc,
+                     nt_error *err);
 /* Writes a JSON document to dir/name, whole or not at all. */
 void cli_write_json(const char *cmd, const char *dir, const char *name, const cJSON *doc);
 

@@ -61,7 +61,7 @@ int cmd_demo(int argc, char **argv)
     check_stats c0 = run_check(e, &job, job.theta, list, n_tr);
     nt_error err = {0};
     int rc;
-    cJSON *doc = cli_train_run(&job, dir, 1, &rc, &err);   /* a second of training: no progress lines */
+    cJSON *doc = cli_train_run(&job, dir, 1, NULL, &rc, &err);   /* a second of training: no progress lines */
     if (rc) cli_die("demo", &err);
 
     /* 3. at the trained parameters */

@@ -149,13 +149,14 @@ static void write_in(const char *dir, const char *name, const char *text)
 }
 
 /* the last row logged, kept for the summary */
-typedef struct { run_ctx run; nt_train_log last; } train_ctx;
+typedef struct { run_ctx run; nt_train_log last; const cli_train_hook *hook; } train_ctx;
 
 static void on_log_keep(void *ctx, const nt_train_log *L, const double *theta, const nt_quantity *q, int nq)
 {
     train_ctx *t = ctx;
     t->last = *L;
     on_log(&t->run, L, theta, q, nq);
+    if (t->hook) t->hook->fn(t->hook->ctx, L, theta);
 }
 
 /* THEORY.md §4 at the start: the spectrum of H_gamma on Fix(T)^perp of each fixed point
@@ -208,7 +209,8 @@ static cJSON *fixed_points(cli_job *job, const nt_transform *list, int n_list, c
     return arr;
 }
 
-cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int *rc, nt_error *err)
+cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, const cli_train_hook *hook, int *rc,
+                     nt_error *err)
 {
     const nt_model *m = &job->spec.model;
     nt_transform *list = NULL;
@@ -220,7 +222,7 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int *rc, nt_error
     train_ctx t = { { job, list, n_list, NULL, 0, 0, quiet, isatty(2), 0, malloc(sizeof(double) * (size_t)m->d),
                       calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
                       calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
-                      0, 0, 0, 0, malloc(sizeof(double) * (size_t)m->d) }, { 0 } };
+                      0, 0, 0, 0, malloc(sizeof(double) * (size_t)m->d) }, { 0 }, hook };
     memcpy(t.run.theta0, job->theta, sizeof(double) * (size_t)m->d);
     *rc = nt_train(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, err);
     cli_write_npy("train", dir, "params_final.npy", job->theta, 1, &m->d);
@@ -261,7 +263,7 @@ int cmd_train(int argc, char **argv)
     cli_mkdir("train", dir);
     nt_error err = {0};
     int rc;
-    cJSON *doc = cli_train_run(&job, dir, quiet != NULL, &rc, &err);
+    cJSON *doc = cli_train_run(&job, dir, quiet != NULL, NULL, &rc, &err);
     cli_write_json("train", dir, "summary.json", doc);
     if (!quiet) {
         const cJSON *led = cJSON_GetObjectItem(doc, "ledger");
