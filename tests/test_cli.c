@@ -208,7 +208,7 @@ static void ref_free(ref *r)
 
 /* ------------------------------------------------------------------ usage */
 
-static const char *const subcommands[] = {"demo", "info", "grad", "hvp", "hessian", "symmetries", "check", "train", "spectrum"};
+static const char *const subcommands[] = {"demo", "run", "info", "grad", "hvp", "hessian", "symmetries", "check", "train", "spectrum"};
 
 Test(cli, help_lists_every_command)
 {
@@ -537,48 +537,6 @@ Test(cli, info_without_spec_is_the_builtin_default)
     cr_assert_not_null(strstr(out, "builtin:wine"), "info does not mention builtin:wine: %s", out);
     cr_assert_not_null(strstr(out, want), "info does not say '%s': %s", want, out);
     free(out);
-}
-
-Test(cli, demo_writes_summary_and_hessian)
-{
-    char dir[256], o[NT_PATH_MAX], p[NT_PATH_MAX], h2[NT_PATH_MAX], fin[NT_PATH_MAX];
-    tmpdir_new(dir);
-    path_join(o, dir, "run/nested");
-    free(run_ok("demo -o %s", o));
-    path_join(p, o, "summary.json");
-    FILE *fp = fopen(p, "r");
-    cr_assert_not_null(fp, "%s not written", p);
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof text - 1, fp);
-    fclose(fp);
-    text[n] = 0;
-    cJSON *doc = parse_json(text);
-    cr_assert_eq(json_num(doc, "d"), DEFAULT_D);
-    cr_assert_leq(json_num(cJSON_GetObjectItem(doc, "ledger"), "max_gap"), 1e-10);
-    const cJSON *an = cJSON_GetObjectItem(doc, "analysis");
-    cr_assert_not_null(an);
-    cr_assert_eq(json_num(an, "identities_holding_trained"), json_num(an, "identities"));
-    cr_assert_eq(json_num(an, "eigenvalues_at_gamma"), json_num(an, "predicted_eigenvalues_at_gamma"));
-    double loss = json_num(an, "loss");
-    cr_assert(isfinite(loss) && loss > 0, "summary loss %g", loss);
-    /* the same numbers as the commands on the built-in default at the trained parameters */
-    path_join(fin, o, "params_final.npy");
-    char *gout = run_ok("grad --params %s --json", fin);
-    cJSON *g = parse_json(gout);
-    double gl = json_num(g, "loss");
-    cr_assert(fabs(gl - loss) <= 1e-13 * loss, "demo loss %.17g, grad loss %.17g", loss, gl);
-    path_join(p, o, "hessian.npy");
-    path_join(h2, dir, "h.npy");
-    free(run_ok("hessian --params %s --out %s", fin, h2));
-    nt_array H, H2;
-    read_npy(p, &H, 2, DEFAULT_D, DEFAULT_D);
-    read_npy(h2, &H2, 2, DEFAULT_D, DEFAULT_D);
-    assert_rel(H.size, H.data, H2.data, 1e-15, "demo's hessian.npy vs noether hessian");
-    nt_array_free(&H);
-    nt_array_free(&H2);
-    cJSON_Delete(g);
-    cJSON_Delete(doc);
-    free(gout);
 }
 
 /* ------------------------------------------------------------------ paths */

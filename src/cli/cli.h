@@ -37,6 +37,12 @@ nt_engine *cli_engine(const cli_job *job, int k);
 
 /* Writes text to path whole or not at all (temporary file, then rename). */
 int cli_write_file(const char *path, const char *text, nt_error *err);
+/* A growing text buffer (CSV, HTML, gnuplot scripts). */
+typedef struct { char *s; size_t len, cap; } cli_buf;
+void cli_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes text to dir/name whole or not at all; exits on failure. */
+void cli_write_in(const char *cmd, const char *dir, const char *name, const char *text);
 /* Writes dir/name as NPY, whole or not at all; exits on failure. */
 void cli_write_npy(const char *cmd, const char *dir, const char *name, const double *x, int ndim,
                    const int64_t *shape);
@@ -67,11 +73,25 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, const cli_train_h
 /* Writes a JSON document to dir/name, whole or not at all. */
 void cli_write_json(const char *cmd, const char *dir, const char *name, const cJSON *doc);
 
+/* What noether spectrum computes (cmd_spectrum.c), for it and for noether run. */
+typedef struct {
+    int top, bottom;          /* eigenvalues at each end */
+    const char *method;       /* "auto" (dense up to 3000), "dense" or "lanczos" */
+    int density, trace, deflate, sectors;
+    int all_values;           /* dense: every eigenvalue into the document too */
+    const char *block;        /* one parameter tensor, or NULL for all of theta */
+    const char *vectors;      /* an NPY path for the eigenvectors, or NULL */
+    int verbose;              /* phases on stderr when it is a terminal */
+} cli_spectrum_opts;
+/* The spectrum document of noether spectrum --json at job->theta, with its predictions. */
+cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o);
+
 int cmd_info(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
 int cmd_hvp(int argc, char **argv);
 int cmd_hessian(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_symmetries(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_train(int argc, char **argv);

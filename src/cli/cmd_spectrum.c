@@ -34,9 +34,9 @@ static const char usage[] =
     "  --json               one JSON document on stdout\n";
 
 /* a phase of long work, on stderr when it is a terminal */
-static void progress(const char *what)
+static void progress(const cli_spectrum_opts *o, const char *what)
 {
-    if (isatty(2)) fprintf(stderr, "spectrum: %s\n", what);
+    if (o->verbose && isatty(2)) fprintf(stderr, "spectrum: %s\n", what);
 }
 
 static cJSON *numbers(const double *x, int n)
@@ -50,6 +50,7 @@ typedef struct {
     int top, bottom, dense;
     double *top_v, *bottom_v;     /* values: descending / ascending */
     double *top_u, *bottom_u;     /* vectors, rows of length n (NULL unless wanted) */
+    double *all;                  /* dense: every eigenvalue, ascending (else NULL) */
     int products;
 } ends;
 
@@ -76,7 +77,7 @@ static void spectrum_ends(const nt_operator *op, ends *E, int want_vectors)
             if (U) memcpy(E->bottom_u + i * n, U + i * n, sizeof(double) * n);
         }
         E->products = (int)n;
-        free(all);
+        E->all = all;
         free(U);
         return;
     }
@@ -88,7 +89,7 @@ static void spectrum_ends(const nt_operator *op, ends *E, int want_vectors)
 
 static void ends_free(ends *E)
 {
-    free(E->top_v); free(E->bottom_v); free(E->top_u); free(E->bottom_u);
+    free(E->top_v); free(E->bottom_v); free(E->top_u); free(E->bottom_u); free(E->all);
 }
 
 /* H xi for the nb generators waiting in X; their norms against the predictions */
@@ -225,6 +226,7 @@ static cJSON *sectors_view(cli_job *job, nt_engine *e, const nt_transform *list,
         cJSON_AddNumberToObject(o, "lambda_min", lam[0]);
         cJSON_AddNumberToObject(o, "lambda_max", lam[dim - 1]);
         cJSON_AddNumberToObject(o, "stability_margin", lam[0]);   /* H_gamma: gamma included */
+        cJSON_AddItemToObject(o, "eigenvalues", numbers(lam, dim));
         cJSON_AddItemToArray(arr, o);
         free(lam);
         free(mult);
@@ -259,58 +261,40 @@ static double alignment(const double *U, int k, int64_t n, const double *g)
     return gg > 0 ? in / gg : 0;
 }
 
-int cmd_spectrum(int argc, char **argv)
+cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o)
 {
-    const char *spec = NULL, *params = NULL, *top_s = NULL, *bottom_s = NULL, *method = "auto", *density = NULL,
-               *trace = NULL, *block = NULL, *deflate = NULL, *sectors = NULL, *vectors = NULL, *json = NULL;
-    cli_opt opts[] = {{"--params", 0, &params}, {"--top", 0, &top_s}, {"--bottom", 0, &bottom_s},
-                      {"--method", 0, &method}, {"--density", 1, &density}, {"--trace", 1, &trace},
-                      {"--block", 0, &block}, {"--deflate", 1, &deflate}, {"--sectors", 1, &sectors},
-                      {"--vectors", 0, &vectors}, {"--json", 1, &json}, {NULL, 0, NULL}};
-    cli_parse("spectrum", usage, argc, argv, opts, &spec);
-    ends E = { .top = top_s ? atoi(top_s) : 10, .bottom = bottom_s ? atoi(bottom_s) : 10 };
-    if (E.top < 0 || E.bottom < 0 || (top_s && strspn(top_s, "0123456789") != strlen(top_s)) ||
-        (bottom_s && strspn(bottom_s, "0123456789") != strlen(bottom_s)))
-        cli_usage_error("spectrum", "--top and --bottom take a whole number");
-    if (strcmp(method, "auto") && strcmp(method, "dense") && strcmp(method, "lanczos"))
-        cli_usage_error("spectrum", "--method: '%s' is not one of auto, dense, lanczos", method);
-    cli_job job;
-    cli_job_load(&job, "spectrum", spec, params);
-    const nt_model *m = &job.spec.model;
+    const nt_model *m = &job->spec.model;
     const int64_t d = m->d;
     int64_t off = 0, n = d;
-    if (block) {
+    if (o->block) {
         int t = 0;
-        while (t < m->n_tensors && strcmp(m->tensors[t].name, block)) t++;
-        if (t == m->n_tensors) cli_usage_error("spectrum", "--block: no parameter tensor '%s' (see noether info)", block);
+        while (t < m->n_tensors && strcmp(m->tensors[t].name, o->block)) t++;
+        if (t == m->n_tensors) cli_usage_error("spectrum", "--block: no parameter tensor '%s' (see noether info)", o->block);
         off = m->tensors[t].offset;
         n = m->tensors[t].size;
     }
-    E.dense = !strcmp(method, "dense") || (!strcmp(method, "auto") && n <= 3000);
+    ends E = { .top = o->top, .bottom = o->bottom };
+    E.dense = !strcmp(o->method, "dense") || (!strcmp(o->method, "auto") && n <= 3000);
     if (!E.dense && (E.top >= n - 1 || E.bottom >= n - 1)) E.dense = 1;   /* ARPACK needs nev < n - 1 */
-    nt_engine *e = cli_engine(&job, 16);
-    nt_transform *list = NULL;
-    int n_list = 0;
-    cli_load_transforms("spectrum", &job, &list, &n_list);
     double *g = malloc(sizeof(double) * d);
-    double loss = nt_grad(e, job.theta, &job.data.train, g);
+    double loss = nt_grad(e, job->theta, &job->data.train, g);
 
     /* the orbit span (flat directions; deflation) */
     double *Q = NULL, *sv = NULL, tol = 1e-10;
-    progress("the orbit span of the continuous symmetries (SVD)");
-    int n_gen = 0, rank = nt_orbit_basis(m, list, n_list, job.theta, tol, &Q, &sv, &n_gen);
+    progress(o, "the orbit span of the continuous symmetries (SVD)");
+    int n_gen = 0, rank = nt_orbit_basis(m, list, n_list, job->theta, tol, &Q, &sv, &n_gen);
     nt_hessian_ctx hc;
-    nt_operator op = nt_hessian_operator(&hc, e, m, &job.data.train, job.theta, off, n, deflate ? Q : NULL,
-                                         deflate ? rank : 0);
+    nt_operator op = nt_hessian_operator(&hc, e, m, &job->data.train, job->theta, off, n, o->deflate ? Q : NULL,
+                                         o->deflate ? rank : 0);
     double t0 = cli_now();
-    progress(E.dense ? "dense eigendecomposition" : "Lanczos (ARPACK), both ends");
+    progress(o, E.dense ? "dense eigendecomposition" : "Lanczos (ARPACK), both ends");
     spectrum_ends(&op, &E, 1);
     double seconds = cli_now() - t0;
 
     cJSON *doc = cJSON_CreateObject(), *pred;
     cJSON_AddNumberToObject(doc, "d", (double)d);
     cJSON_AddNumberToObject(doc, "n", (double)n);
-    if (block) cJSON_AddStringToObject(doc, "block", block);
+    if (o->block) cJSON_AddStringToObject(doc, "block", o->block);
     cJSON_AddStringToObject(doc, "method", E.dense ? "dense" : "lanczos");
     cJSON_AddNumberToObject(doc, "loss", loss);
     cJSON_AddNumberToObject(doc, "grad_norm", nt_norm2(d, g));
@@ -318,22 +302,31 @@ int cmd_spectrum(int argc, char **argv)
     cJSON_AddItemToObject(doc, "bottom", numbers(E.bottom_v, E.bottom));
     cJSON_AddNumberToObject(doc, "hessian_vector_products", E.products);
     cJSON_AddNumberToObject(doc, "seconds", seconds);
-    if (deflate) {
+    if (E.all) {   /* the whole spectrum: how many eigenvalues sit at gamma (flat up to weight decay) */
+        double scale = fmax(fabs(E.all[0]), fabs(E.all[n - 1])), ftol = 1e-9 * scale;
+        int flat = 0;
+        for (int64_t i = 0; i < n; i++) flat += fabs(E.all[i] - m->weight_decay) <= ftol;
+        cJSON_AddNumberToObject(doc, "eigenvalues_at_gamma", flat);
+        cJSON_AddNumberToObject(doc, "eigenvalues_at_gamma_tolerance", ftol);
+        if (o->all_values) cJSON_AddItemToObject(doc, "eigenvalues", numbers(E.all, (int)n));
+    }
+    if (o->deflate) {
         cJSON *df = cJSON_AddObjectToObject(doc, "deflated");
         cJSON_AddNumberToObject(df, "removed_dimensions", rank);
         cJSON_AddStringToObject(df, "note", "top and bottom are of P H P, P the projector off the orbit span");
     }
-    if (trace) {
+    if (o->trace) {
         cJSON *tr = cJSON_AddObjectToObject(doc, "trace");
         double se, est = nt_hutchinson(&op, 100, 17, &se);
         cJSON_AddNumberToObject(tr, "hutchinson", est);
         cJSON_AddNumberToObject(tr, "std_error", se);
         cJSON_AddNumberToObject(tr, "probes", 100);
     }
-    if (density) {
+    if (o->density) {
         const int P = 10, S = (int)(n < 80 ? n : 80);
         double *nodes = malloc(sizeof(double) * P * S), *w = malloc(sizeof(double) * P * S);
         nt_error err = {0};
+        progress(o, "spectral density (stochastic Lanczos quadrature)");
         if (nt_slq(&op, P, S, 23, nodes, w, &err)) cli_die("spectrum", &err);
         double m1 = 0, m2 = 0;
         for (int i = 0; i < P * S; i++) { m1 += w[i] * nodes[i]; m2 += w[i] * nodes[i] * nodes[i]; }
@@ -347,43 +340,82 @@ int cmd_spectrum(int argc, char **argv)
         free(nodes);
         free(w);
     }
-    if (!block) {
+    if (!o->block) {
         cJSON *al = cJSON_AddObjectToObject(doc, "alignment");
         cJSON_AddNumberToObject(al, "k", E.top);
         cJSON_AddNumberToObject(al, "gradient_fraction_in_top", alignment(E.top_u, E.top, n, g));
     }
     pred = cJSON_AddObjectToObject(doc, "predictions");
-    progress("the symmetry predictions");
-    if (!block) {
-        cJSON_AddItemToObject(pred, "flat", flat_view(&job, e, list, n_list, g, rank, sv, n_gen, tol));
-        cJSON *sh = deflate ? NULL : sharp_view(&job, e, list, n_list, E.top ? E.top_v[0] : NAN);
+    progress(o, "the symmetry predictions");
+    if (!o->block) {
+        cJSON_AddItemToObject(pred, "flat", flat_view(job, e, list, n_list, g, rank, sv, n_gen, tol));
+        cJSON *sh = o->deflate ? NULL : sharp_view(job, e, list, n_list, E.top ? E.top_v[0] : NAN);
         if (sh) cJSON_AddItemToObject(pred, "sharp", sh);
-        if (sectors) cJSON_AddItemToObject(pred, "sectors", sectors_view(&job, e, list, n_list));
+        if (o->sectors) cJSON_AddItemToObject(pred, "sectors", sectors_view(job, e, list, n_list));
     }
-    if (vectors) {   /* top then bottom, rows */
+    if (o->vectors) {   /* top then bottom, rows */
         int64_t shape[2] = {E.top + E.bottom, n};
         double *V = malloc(sizeof(double) * (size_t)(shape[0] * n));
         memcpy(V, E.top_u, sizeof(double) * (size_t)(E.top * n));
         memcpy(V + E.top * n, E.bottom_u, sizeof(double) * (size_t)(E.bottom * n));
         nt_error err = {0};
-        if (nt_npy_write(vectors, V, 2, shape, &err)) cli_die("spectrum", &err);
+        if (nt_npy_write(o->vectors, V, 2, shape, &err)) cli_die("spectrum", &err);
         free(V);
     }
+    nt_hessian_operator_free(&hc);
+    ends_free(&E);
+    free(g); free(Q); free(sv);
+    return doc;
+}
+
+int cmd_spectrum(int argc, char **argv)
+{
+    const char *spec = NULL, *params = NULL, *top_s = NULL, *bottom_s = NULL, *method = "auto", *density = NULL,
+               *trace = NULL, *block = NULL, *deflate = NULL, *sectors = NULL, *vectors = NULL, *json = NULL;
+    cli_opt opts[] = {{"--params", 0, &params}, {"--top", 0, &top_s}, {"--bottom", 0, &bottom_s},
+                      {"--method", 0, &method}, {"--density", 1, &density}, {"--trace", 1, &trace},
+                      {"--block", 0, &block}, {"--deflate", 1, &deflate}, {"--sectors", 1, &sectors},
+                      {"--vectors", 0, &vectors}, {"--json", 1, &json}, {NULL, 0, NULL}};
+    cli_parse("spectrum", usage, argc, argv, opts, &spec);
+    cli_spectrum_opts o = { .top = top_s ? atoi(top_s) : 10, .bottom = bottom_s ? atoi(bottom_s) : 10,
+                            .method = method, .density = density != NULL, .trace = trace != NULL,
+                            .deflate = deflate != NULL, .sectors = sectors != NULL, .block = block,
+                            .vectors = vectors, .verbose = 1 };
+    if (o.top < 0 || o.bottom < 0 || (top_s && strspn(top_s, "0123456789") != strlen(top_s)) ||
+        (bottom_s && strspn(bottom_s, "0123456789") != strlen(bottom_s)))
+        cli_usage_error("spectrum", "--top and --bottom take a whole number");
+    if (strcmp(method, "auto") && strcmp(method, "dense") && strcmp(method, "lanczos"))
+        cli_usage_error("spectrum", "--method: '%s' is not one of auto, dense, lanczos", method);
+    cli_job job;
+    cli_job_load(&job, "spectrum", spec, params);
+    const int64_t d = job.spec.model.d;
+    nt_engine *e = cli_engine(&job, 16);
+    nt_transform *list = NULL;
+    int n_list = 0;
+    cli_load_transforms("spectrum", &job, &list, &n_list);
+    cJSON *doc = cli_spectrum(&job, e, list, n_list, &o);
+    cJSON *pred = cJSON_GetObjectItem(doc, "predictions");
+    const int top = cJSON_GetArraySize(cJSON_GetObjectItem(doc, "top"));
     if (json) {
         cli_print_json(doc);
     } else {
         printf("d = %lld%s%s, %s, %d products, %.2f s\n", (long long)d, block ? ", block " : "", block ? block : "",
-               E.dense ? "dense" : "lanczos", E.products, seconds);
+               cJSON_GetObjectItem(doc, "method")->valuestring,
+               cJSON_GetObjectItem(doc, "hessian_vector_products")->valueint,
+               cJSON_GetObjectItem(doc, "seconds")->valuedouble);
+        const cJSON *it;
         printf("top:   ");
-        for (int i = 0; i < E.top; i++) printf(" %.6g", E.top_v[i]);
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "top")) printf(" %.6g", it->valuedouble);
         printf("\nbottom:");
-        for (int i = 0; i < E.bottom; i++) printf(" %.6g", E.bottom_v[i]);
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "bottom")) printf(" %.6g", it->valuedouble);
         printf("\n");
         const cJSON *fl = cJSON_GetObjectItem(pred, "flat");
         if (fl)
             printf("flat:   %d continuous symmetry generators span %d dimensions (tolerance %g): zero modes at a "
                    "critical point; |H xi| vs (S1): worst relative difference %.1e\n",
-                   n_gen, rank, tol, cJSON_GetObjectItem(fl, "worst_relative_difference")->valuedouble);
+                   cJSON_GetObjectItem(fl, "generators")->valueint, cJSON_GetObjectItem(fl, "orbit_rank")->valueint,
+                   cJSON_GetObjectItem(fl, "rank_tolerance")->valuedouble,
+                   cJSON_GetObjectItem(fl, "worst_relative_difference")->valuedouble);
         const cJSON *sh = cJSON_GetObjectItem(pred, "sharp");
         if (sh)
             printf("sharp:  radial curvature %.6g, closed form %.6g, lambda_max %.6g\n",
@@ -391,8 +423,7 @@ int cmd_spectrum(int argc, char **argv)
                    cJSON_GetObjectItem(sh, "closed_form")->valuedouble, cJSON_GetObjectItem(sh, "lambda_max")->valuedouble);
         const cJSON *al = cJSON_GetObjectItem(doc, "alignment");
         if (al) printf("align:  %.4f of |g|^2 in the top-%d eigenspace\n",
-                       cJSON_GetObjectItem(al, "gradient_fraction_in_top")->valuedouble, E.top);
-        const cJSON *it;
+                       cJSON_GetObjectItem(al, "gradient_fraction_in_top")->valuedouble, top);
         cJSON_ArrayForEach(it, cJSON_GetObjectItem(pred, "sectors")) {
             if (cJSON_GetObjectItem(it, "layer") && cJSON_GetObjectItem(it, "multiplicity_min"))
                 printf("sector: layer %d, %d units: multiplicity %d (groups of %d to %d; predicted %d), margin %.4g\n",
@@ -405,9 +436,6 @@ int cmd_spectrum(int argc, char **argv)
         }
         cJSON_Delete(doc);
     }
-    nt_hessian_operator_free(&hc);
-    ends_free(&E);
-    free(g); free(Q); free(sv);
     nt_transforms_free(list, n_list);
     nt_engine_free(e);
     cli_job_free(&job);

@@ -1,7 +1,6 @@
 /* cmd_train.c: noether train: training with the ledger of every conserved or broken
  * quantity; writes params_init.npy, params_final.npy, ledger.csv and summary.json. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,8 +23,7 @@ typedef struct {
     const cli_job *job;
     const nt_transform *list;
     int n_list;
-    char *csv;
-    size_t len, cap;
+    cli_buf csv;
     int quiet, tty;
     double last_print;
     double *tmp;
@@ -36,39 +34,25 @@ typedef struct {
     double *theta0;         /* the start */
 } run_ctx;
 
-static void append(run_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void append(run_ctx *c, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(c->csv + c->len, c->cap - c->len, fmt, ap);
-        va_end(ap);
-        if ((size_t)n < c->cap - c->len) { c->len += (size_t)n; return; }
-        c->cap = 2 * c->cap + (size_t)n + 1024;
-        c->csv = realloc(c->csv, c->cap);
-    }
-}
-
 static void header(run_ctx *c, const nt_quantity *q, int nq)
 {
-    append(c, "step,loss,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
+    cli_printf(&c->csv, "step,loss,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
     for (int j = 0; j < nq; j++)
-        append(c, ",\"%s:measured\",\"%s:predicted\",\"%s:gradient_flow\"", q[j].name, q[j].name, q[j].name);
+        cli_printf(&c->csv, ",\"%s:measured\",\"%s:predicted\",\"%s:gradient_flow\"", q[j].name, q[j].name, q[j].name);
     for (int t = 0; t < c->n_list; t++)
-        if (c->list[t].discrete && !c->list[t].equivariance) append(c, ",\"%s:distance\"", c->list[t].name);
-    append(c, "\n");
+        if (c->list[t].discrete && !c->list[t].equivariance) cli_printf(&c->csv, ",\"%s:distance\"", c->list[t].name);
+    cli_printf(&c->csv, "\n");
 }
 
 static void on_log(void *ctx, const nt_train_log *L, const double *theta, const nt_quantity *q, int nq)
 {
     run_ctx *c = ctx;
     const nt_model *m = &c->job->spec.model;
-    if (c->len == 0) header(c, q, nq);
-    append(c, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->accuracy,
+    if (c->csv.len == 0) header(c, q, nq);
+    cli_printf(&c->csv, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->accuracy,
            L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
     for (int j = 0; j < nq; j++)
-        append(c, ",%.17g,%.17g,%.17g", q[j].measured, q[j].predicted, q[j].gradient_flow);
+        cli_printf(&c->csv, ",%.17g,%.17g,%.17g", q[j].measured, q[j].predicted, q[j].gradient_flow);
     for (int t = 0; t < c->n_list; t++) {   /* distance to Fix(T) = |theta - T theta| / 2 */
         if (!c->list[t].discrete || c->list[t].equivariance) continue;
         nt_tr_apply_T(m, &c->list[t], theta, c->tmp);
@@ -77,9 +61,9 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta, const 
         if (c->n_logs == 0) c->dist0[t] = c->dist[t];
         if (c->n_logs == 1) c->dist1[t] = c->dist[t];
         if (c->n_logs == 2) c->dist2[t] = c->dist[t];
-        append(c, ",%.17g", c->dist[t]);
+        cli_printf(&c->csv, ",%.17g", c->dist[t]);
     }
-    append(c, "\n");
+    cli_printf(&c->csv, "\n");
     c->last_step = L->step;
     if (c->n_logs == 1) c->step1 = L->step;
     if (c->n_logs == 2) c->step2 = L->step;
@@ -138,14 +122,6 @@ static cJSON *summary(const cli_job *job, const nt_quantity *q, int nq, const ch
         cJSON_AddItemToArray(arr, o);
     }
     return doc;
-}
-
-static void write_in(const char *dir, const char *name, const char *text)
-{
-    char path[NT_PATH_MAX + 64];
-    nt_error err;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (cli_write_file(path, text, &err)) cli_die("train", &err);
 }
 
 /* the last row logged, kept for the summary */
@@ -219,17 +195,17 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, const cli_train_h
     cli_load_transforms("train", job, &list, &n_list);
     nt_ledger_quantities(m, list, n_list, &q, &nq);
     cli_write_npy("train", dir, "params_init.npy", job->theta, 1, &m->d);
-    train_ctx t = { { job, list, n_list, NULL, 0, 0, quiet, isatty(2), 0, malloc(sizeof(double) * (size_t)m->d),
+    train_ctx t = { { job, list, n_list, { NULL, 0, 0 }, quiet, isatty(2), 0, malloc(sizeof(double) * (size_t)m->d),
                       calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
                       calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
                       0, 0, 0, 0, malloc(sizeof(double) * (size_t)m->d) }, { 0 }, hook };
     memcpy(t.run.theta0, job->theta, sizeof(double) * (size_t)m->d);
     *rc = nt_train(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, err);
     cli_write_npy("train", dir, "params_final.npy", job->theta, 1, &m->d);
-    write_in(dir, "ledger.csv", t.run.csv ? t.run.csv : "");
+    cli_write_in("train", dir, "ledger.csv", t.run.csv.s ? t.run.csv.s : "");
     cJSON *doc = summary(job, q, nq, *rc ? err->msg : NULL, &t.last);
     if (job->spec.init.n_fixed) cJSON_AddItemToObject(doc, "fixed_points", fixed_points(job, list, n_list, &t.run));
-    free(t.run.csv);
+    free(t.run.csv.s);
     free(t.run.tmp);
     free(t.run.dist0);
     free(t.run.dist);

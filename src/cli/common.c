@@ -113,6 +113,27 @@ int cli_write_file(const char *path, const char *text, nt_error *err)
     return NT_OK;
 }
 
+void cli_printf(cli_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if ((size_t)n < b->cap - b->len) { b->len += (size_t)n; return; }
+        b->cap = 2 * b->cap + (size_t)n + 1024;
+        b->s = realloc(b->s, b->cap);
+    }
+}
+
+void cli_write_in(const char *cmd, const char *dir, const char *name, const char *text)
+{
+    char path[NT_PATH_MAX + 64];
+    nt_error err;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (cli_write_file(path, text, &err)) cli_die(cmd, &err);
+}
+
 void cli_write_npy(const char *cmd, const char *dir, const char *name, const double *x, int ndim,
                    const int64_t *shape)
 {

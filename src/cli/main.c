@@ -9,6 +9,7 @@ static const struct {
     const char *what;
 } commands[] = {
     {"demo", cmd_demo, "the main job on the built-in default (no files needed)"},
+    {"run", cmd_run, "the main job: train, analyse at checkpoints, write the report"},
     {"info", cmd_info, "parameter count, parameter layout and data summary of a spec"},
     {"grad", cmd_grad, "loss and gradient at theta"},
     {"hvp", cmd_hvp, "exact Hessian-vector products (one vector or a block)"},

@@ -79,17 +79,31 @@ int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_
     const int64_t d = m->d;
     double *Tx = malloc(sizeof(double) * d);
     const nt_transform *first = NULL;
+    /* theta onto the intersection of the Fix(T): alternating orthogonal projections
+     * P = (I + T)/2 (T orthogonal), which converge to the projection onto the intersection
+     * (von Neumann); one sweep is exact when the sets are one or commute */
+    const nt_transform *t[NT_MAX_FIXED];
     for (int f = 0; f < init->n_fixed; f++) {
-        const nt_transform *t = NULL;
-        for (int i = 0; i < n && !t; i++) if (!strcmp(list[i].name, init->fixed_point[f])) t = &list[i];
-        if (!t || !nt_breaking_dim(m, t)) {
+        t[f] = NULL;
+        for (int i = 0; i < n && !t[f]; i++) if (!strcmp(list[i].name, init->fixed_point[f])) t[f] = &list[i];
+        if (!t[f] || !nt_breaking_dim(m, t[f])) {
             free(Tx);
             return nt_fail(err, NT_EINPUT, "init.fixed_point[%d]: '%s' is not a swap or sign flip of this model "
                            "(see noether symmetries)", f, init->fixed_point[f]);
         }
-        nt_tr_apply_T(m, t, theta, Tx);
-        for (int64_t i = 0; i < d; i++) theta[i] = 0.5 * (theta[i] + Tx[i]);
-        if (!first) first = t;
+        if (!first) first = t[f];
+    }
+    for (int sweep = 0; sweep < 100000 && init->n_fixed; sweep++) {
+        double moved = 0;
+        for (int f = 0; f < init->n_fixed; f++) {
+            nt_tr_apply_T(m, t[f], theta, Tx);
+            for (int64_t i = 0; i < d; i++) {
+                double p = 0.5 * (theta[i] + Tx[i]);
+                moved = fmax(moved, fabs(p - theta[i]));
+                theta[i] = p;
+            }
+        }
+        if (moved <= 1e-17 * nt_norm2(d, theta)) break;
     }
     if (first && init->perturb > 0) {   /* (r - T r)/2 lies in Fix(T)^perp */
         double *r = malloc(sizeof(double) * d);

@@ -18,7 +18,7 @@ static const char default_spec[] =
     "  \"init\": {\"seed\": 0, \"scheme\": \"he\"},\n"
     "  \"weight_decay\": 0.0001,\n"
     "  \"train\": {\"optimizer\": \"sgd\", \"lr\": 0.05, \"steps\": 2000, \"batch\": 32, \"seed\": 0},\n"
-    "  \"analysis\": {\"every\": 500, \"spectrum\": {\"top\": 10, \"bottom\": 10}}\n"
+    "  \"analysis\": {\"every\": 100, \"spectrum\": {\"top\": 10, \"bottom\": 10}}\n"
     "}\n";
 
 const char *nt_default_spec_json(void)

@@ -1,0 +1,349 @@
+/* cmd_run.c: noether run and noether demo, the main job.  Trains the spec's model with
+ * the ledger (cmd_train.c) and, at every analysis checkpoint (analysis.every steps, and at
+ * the start and the end), evaluates every identity of the catalogue (THEORY.md §2, §6)
+ * and the curvature views of noether spectrum (§3-§4): both ends of the spectrum,
+ * gradient alignment, flat directions against the orbit rank, the radial curvature of a
+ * homogeneous model.  At the end: the whole spectrum where it is small enough, its
+ * density, and the S_n sectors.  Writes CSV time series, summary.json, the plots and
+ * report.html (src/report/). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+#include "../report/report.h"
+
+static const char run_usage[] =
+    "usage: noether run SPEC [-o DIR] [--params P.npy] [--quiet]\n\n"
+    "The main job: trains the spec's model with the ledger of every conserved or broken\n"
+    "quantity and, every analysis.every steps (and at the start and the end), checks every\n"
+    "identity of its symmetries and measures the Hessian's spectrum at both ends, the\n"
+    "gradient's alignment with the top eigenspace, the flat directions against the orbit\n"
+    "rank and, for a homogeneous model, the radial curvature.  At the end also the spectral\n"
+    "density and the S_n sector spectra.  Writes into DIR (default noether-run):\n"
+    "  report.html          the report (opens from disk, no external assets)\n"
+    "  plots/*.png, *.svg   its figures (gnuplot)\n"
+    "  summary.json         every number of the report\n"
+    "  ledger.csv           a row per logged step (noether train)\n"
+    "  analysis.csv         a row per analysis checkpoint\n"
+    "  density.csv, sectors.csv, spectrum.json   the final spectrum\n"
+    "  params_init.npy, params_final.npy\n\n"
+    "  -o DIR      output folder (created)\n"
+    "  --params P  start from P.npy instead of the seeded initialization\n"
+    "  --quiet     no progress on stderr, no summary on stdout\n";
+
+static const char demo_usage[] =
+    "usage: noether demo [-o DIR] [--quiet]\n\n"
+    "noether run on the built-in default (no files needed): a ReLU MLP 13-16-16-3 with a\n"
+    "softmax head on the wine data (compiled in), trained by SGD with weight decay.\n"
+    "Writes the report and its data into DIR (default noether-demo); see noether run --help.\n";
+
+typedef struct {
+    cli_job *job;
+    nt_engine *e;
+    const nt_transform *list;
+    int n_list, quiet, n_checks, translations;
+    int64_t every, last_analysed;
+    nt_check_result *res;
+    cJSON *checkpoints;      /* per checkpoint: the compact analysis */
+    cJSON *final;            /* the last checkpoint's full spectrum document */
+    cli_buf csv;
+    double seconds;
+} run_state;
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* a CSV field: empty when not a number (missing for gnuplot and pandas) */
+static void field(run_state *r, double x)
+{
+    if (isnan(x)) cli_printf(&r->csv, ",");
+    else cli_printf(&r->csv, ",%.17g", x);
+}
+
+/* the analysis at theta (= job->theta, trained in place), as a CSV row and a JSON entry */
+static void analyse(run_state *r, int64_t step, int final)
+{
+    cli_job *job = r->job;
+    const nt_analysis_spec *as = &job->spec.analysis;
+    double t0 = cli_now();
+    if (!r->quiet) fprintf(stderr, "%srun: analysis at step %lld: identities, spectrum%s\n", isatty(2) ? "\r" : "",
+                           (long long)step, final ? ", density, sectors" : "");
+    nt_check(r->e, &job->spec.model, &job->data.train, job->theta, r->list, r->n_list, 1e-8, r->res);
+    int held = 0;
+    double worst = 0;
+    for (int i = 0; i < r->n_checks; i++) {
+        held += r->res[i].holds;
+        worst = fmax(worst, fmax(r->res[i].first_order, r->res[i].second_order));
+    }
+    cli_spectrum_opts o = { .top = as->top, .bottom = as->bottom, .method = "auto", .density = final,
+                            .sectors = final && job->spec.model.d <= 20000, .all_values = final };
+    cJSON *sp = cli_spectrum(job, r->e, r->list, r->n_list, &o);
+    const cJSON *pred = cJSON_GetObjectItem(sp, "predictions"), *flat = cJSON_GetObjectItem(pred, "flat"),
+                *sharp = cJSON_GetObjectItem(pred, "sharp"), *top = cJSON_GetObjectItem(sp, "top"),
+                *bottom = cJSON_GetObjectItem(sp, "bottom");
+    double lmax = cJSON_GetArraySize(top) ? cJSON_GetArrayItem(top, 0)->valuedouble : NAN;
+    double lmin = cJSON_GetArraySize(bottom) ? cJSON_GetArrayItem(bottom, 0)->valuedouble : NAN;
+    double align = num(cJSON_GetObjectItem(sp, "alignment"), "gradient_fraction_in_top");
+
+    if (r->csv.len == 0) {
+        cli_printf(&r->csv, "step,loss,grad_norm,identities,identities_holding,worst_residual,lambda_max,lambda_min,"
+                  "gradient_fraction_in_top,orbit_rank,flat_predicted_everywhere,eigenvalues_at_gamma,"
+                  "radial_curvature,radial_closed_form");
+        for (int i = 0; i < cJSON_GetArraySize(top); i++) cli_printf(&r->csv, ",top_%d", i + 1);
+        for (int i = 0; i < cJSON_GetArraySize(bottom); i++) cli_printf(&r->csv, ",bottom_%d", i + 1);
+        cli_printf(&r->csv, "\n");
+    }
+    cli_printf(&r->csv, "%lld", (long long)step);
+    field(r, num(sp, "loss"));
+    field(r, num(sp, "grad_norm"));
+    cli_printf(&r->csv, ",%d,%d", r->n_checks, held);
+    field(r, worst);
+    field(r, lmax);
+    field(r, lmin);
+    field(r, align);
+    field(r, num(flat, "orbit_rank"));
+    cli_printf(&r->csv, ",%d", r->translations);
+    field(r, num(sp, "eigenvalues_at_gamma"));
+    field(r, num(sharp, "radial_curvature"));
+    field(r, num(sharp, "closed_form"));
+    const cJSON *it;
+    cJSON_ArrayForEach(it, top) field(r, it->valuedouble);
+    cJSON_ArrayForEach(it, bottom) field(r, it->valuedouble);
+    cli_printf(&r->csv, "\n");
+
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "step", (double)step);
+    cJSON_AddNumberToObject(c, "loss", num(sp, "loss"));
+    cJSON_AddNumberToObject(c, "grad_norm", num(sp, "grad_norm"));
+    cJSON_AddNumberToObject(c, "identities", r->n_checks);
+    cJSON_AddNumberToObject(c, "identities_holding", held);
+    cJSON_AddNumberToObject(c, "worst_residual", worst);
+    if (!isnan(lmax)) cJSON_AddNumberToObject(c, "lambda_max", lmax);
+    if (!isnan(lmin)) cJSON_AddNumberToObject(c, "lambda_min", lmin);
+    if (!isnan(align)) cJSON_AddNumberToObject(c, "gradient_fraction_in_top", align);
+    cJSON_AddNumberToObject(c, "orbit_rank", num(flat, "orbit_rank"));
+    if (cJSON_GetObjectItem(sp, "eigenvalues_at_gamma"))
+        cJSON_AddNumberToObject(c, "eigenvalues_at_gamma", num(sp, "eigenvalues_at_gamma"));
+    cJSON_AddNumberToObject(c, "seconds", cli_now() - t0);
+    cJSON_AddItemToArray(r->checkpoints, c);
+    if (final) r->final = sp;
+    else cJSON_Delete(sp);
+    r->last_analysed = step;
+    r->seconds += cli_now() - t0;
+}
+
+static void on_log(void *ctx, const nt_train_log *L, const double *theta)
+{
+    run_state *r = ctx;
+    (void)theta;
+    int64_t steps = r->job->spec.train.steps;
+    if (L->step == steps) return;   /* the end: analysed after training, with the extras */
+    if (L->step == 0 || (r->every > 0 && L->step % r->every == 0)) analyse(r, L->step, 0);
+}
+
+/* the final spectrum: every eigenvalue (dense) and the density on a grid as CSV; the
+ * sector spectra as CSV, one column per layer */
+static void write_final(run_state *r, const char *dir)
+{
+    const cJSON *de = cJSON_GetObjectItem(r->final, "density");
+    cli_buf t = {0};
+    if (de) {
+        int n = cJSON_GetArraySize(cJSON_GetObjectItem(de, "nodes"));
+        double *x = malloc(sizeof(double) * n), *w = malloc(sizeof(double) * n), lo = INFINITY, hi = -INFINITY;
+        for (int i = 0; i < n; i++) {
+            x[i] = cJSON_GetArrayItem(cJSON_GetObjectItem(de, "nodes"), i)->valuedouble;
+            w[i] = cJSON_GetArrayItem(cJSON_GetObjectItem(de, "weights"), i)->valuedouble;
+            if (w[i] > 0) { lo = fmin(lo, x[i]); hi = fmax(hi, x[i]); }
+        }
+        /* Gaussian broadening of the quadrature: sigma a hundredth of the spectral range */
+        enum { NPTS = 500 };
+        double sigma = fmax((hi - lo) / 100, 1e-12), grid[NPTS], rho[NPTS];
+        for (int i = 0; i < NPTS; i++) grid[i] = lo - 5 * sigma + (hi - lo + 10 * sigma) * i / (NPTS - 1);
+        nt_density_grid(x, w, n, sigma, grid, NPTS, rho);
+        cli_printf(&t, "lambda,density\n");
+        for (int i = 0; i < NPTS; i++) cli_printf(&t, "%.10g,%.10g\n", grid[i], rho[i]);
+        cJSON_AddNumberToObject((cJSON *)de, "sigma", sigma);
+        cli_write_in("run", dir, "density.csv", t.s);
+        t.len = 0;
+        free(x);
+        free(w);
+    }
+    const cJSON *sec = cJSON_GetObjectItem(cJSON_GetObjectItem(r->final, "predictions"), "sectors"), *it;
+    int cols = 0, rows = 0;
+    cJSON_ArrayForEach(it, sec) {
+        int n = cJSON_GetArraySize(cJSON_GetObjectItem(it, "eigenvalues"));
+        if (n) { cli_printf(&t, "%slayer_%d", cols++ ? "," : "index,", cJSON_GetObjectItem(it, "layer")->valueint); }
+        rows = n > rows ? n : rows;
+    }
+    if (cols) {
+        cli_printf(&t, "\n");
+        for (int i = 0; i < rows; i++) {
+            cli_printf(&t, "%d", i + 1);
+            cJSON_ArrayForEach(it, sec) {
+                const cJSON *ev = cJSON_GetObjectItem(it, "eigenvalues");
+                if (!cJSON_GetArraySize(ev)) continue;
+                if (i < cJSON_GetArraySize(ev)) cli_printf(&t, ",%.17g", cJSON_GetArrayItem(ev, i)->valuedouble);
+                else cli_printf(&t, ",");
+            }
+            cli_printf(&t, "\n");
+        }
+        cli_write_in("run", dir, "sectors.csv", t.s);
+    }
+    free(t.s);
+}
+
+/* per discrete symmetry, the distance of theta to Fix(T) at the first and last logged
+ * steps (ledger.csv) */
+static cJSON *distances(const char *dir)
+{
+    report_table L;
+    cJSON *arr = cJSON_CreateArray();
+    if (!report_table_read(dir, "ledger.csv", &L)) return arr;
+    for (int c = 0; c < L.cols; c++) {
+        size_t len = strlen(L.names[c]);
+        if (len <= 9 || strcmp(L.names[c] + len - 9, ":distance")) continue;
+        cJSON *o = cJSON_CreateObject();
+        L.names[c][len - 9] = 0;
+        cJSON_AddStringToObject(o, "name", L.names[c]);
+        cJSON_AddNumberToObject(o, "initial", report_at(&L, 0, c));
+        cJSON_AddNumberToObject(o, "final", report_at(&L, L.rows - 1, c));
+        cJSON_AddItemToArray(arr, o);
+    }
+    report_table_free(&L);
+    return arr;
+}
+
+/* the headline numbers of the final checkpoint, for summary.json */
+static cJSON *final_view(run_state *r)
+{
+    const cJSON *sp = r->final, *pred = cJSON_GetObjectItem(sp, "predictions"), *it;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "method", cJSON_GetObjectItem(sp, "method")->valuestring);
+    cJSON_AddItemToObject(o, "top", cJSON_Duplicate(cJSON_GetObjectItem(sp, "top"), 1));
+    cJSON_AddItemToObject(o, "bottom", cJSON_Duplicate(cJSON_GetObjectItem(sp, "bottom"), 1));
+    cJSON *flat = cJSON_AddObjectToObject(o, "flat");
+    cJSON_AddNumberToObject(flat, "predicted_everywhere", r->translations);
+    cJSON_AddNumberToObject(flat, "predicted_at_critical_point", num(cJSON_GetObjectItem(pred, "flat"), "orbit_rank"));
+    if (cJSON_GetObjectItem(sp, "eigenvalues_at_gamma")) {
+        cJSON_AddNumberToObject(flat, "found", num(sp, "eigenvalues_at_gamma"));
+        cJSON_AddNumberToObject(flat, "tolerance", num(sp, "eigenvalues_at_gamma_tolerance"));
+    }
+    cJSON_AddNumberToObject(flat, "gamma", r->job->spec.model.weight_decay);
+    cJSON_AddItemToObject(o, "alignment", cJSON_Duplicate(cJSON_GetObjectItem(sp, "alignment"), 1));
+    if (cJSON_GetObjectItem(pred, "sharp"))
+        cJSON_AddItemToObject(o, "sharp", cJSON_Duplicate(cJSON_GetObjectItem(pred, "sharp"), 1));
+    const cJSON *de = cJSON_GetObjectItem(sp, "density");
+    if (de) {
+        cJSON *dd = cJSON_AddObjectToObject(o, "density");
+        cJSON_AddNumberToObject(dd, "moment1", num(de, "moment1"));
+        cJSON_AddNumberToObject(dd, "moment2", num(de, "moment2"));
+        cJSON_AddNumberToObject(dd, "sigma", num(de, "sigma"));
+    }
+    cJSON *sec = cJSON_AddArrayToObject(o, "sectors");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(pred, "sectors")) {
+        cJSON *s = cJSON_Duplicate(it, 1);
+        cJSON_DeleteItemFromObject(s, "eigenvalues");
+        cJSON_AddItemToArray(sec, s);
+    }
+    return o;
+}
+
+static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet)
+{
+    cli_mkdir(cmd, dir);
+    nt_transform *list = NULL;
+    int n_list = 0;
+    cli_load_transforms(cmd, job, &list, &n_list);
+    run_state r = { job, cli_engine(job, 16), list, n_list, quiet, nt_check_count(list, n_list), 0,
+                    job->spec.analysis.every, -1, NULL, cJSON_CreateArray(), NULL, { NULL, 0, 0 }, 0 };
+    for (int t = 0; t < n_list; t++)
+        if (list[t].kind == NT_TR_TRANSLATION) r.translations += list[t].generators;
+    r.res = malloc(sizeof(nt_check_result) * (size_t)(r.n_checks + 1));
+    /* analysis steps must be logged steps: log every gcd(log_every, every) */
+    nt_train_spec *ts = &job->spec.train;
+    for (int64_t a = r.every, b = ts->log_every; a > 0; ) { int64_t t = b % a; b = a; a = t; ts->log_every = b; }
+    if (!quiet) { cli_describe(stderr, job); fputc('\n', stderr); }
+    double t0 = cli_now();
+    nt_error err = {0};
+    int rc;
+    cli_train_hook hook = { on_log, &r };
+    cJSON *doc = cli_train_run(job, dir, quiet, &hook, &rc, &err);
+    const int64_t step = (int64_t)cJSON_GetObjectItem(doc, "steps")->valuedouble;
+    analyse(&r, step, 1);
+
+    cli_write_in(cmd, dir, "analysis.csv", r.csv.s);
+    write_final(&r, dir);
+    cli_write_json(cmd, dir, "spectrum.json", r.final);
+    cJSON *an = cJSON_AddObjectToObject(doc, "analysis");
+    cJSON_AddNumberToObject(an, "transformations", n_list);
+    cJSON_AddNumberToObject(an, "identities", r.n_checks);
+    int all_hold = 1;
+    double worst = 0;
+    cJSON *c;
+    cJSON_ArrayForEach(c, r.checkpoints) {
+        all_hold &= num(c, "identities_holding") == r.n_checks;
+        worst = fmax(worst, num(c, "worst_residual"));
+    }
+    cJSON_AddBoolToObject(an, "all_identities_hold", all_hold);
+    cJSON_AddNumberToObject(an, "worst_residual", worst);
+    cJSON_AddItemToObject(an, "checkpoints", r.checkpoints);
+    cJSON_AddItemToObject(an, "final", final_view(&r));
+    cJSON_AddItemToObject(an, "distances_to_fixed_points", distances(dir));
+    cJSON_AddNumberToObject(an, "seconds", r.seconds);
+    cJSON *ids = cJSON_AddArrayToObject(an, "identities_final");
+    for (int i = 0; i < r.n_checks; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", r.res[i].name);
+        cJSON_AddStringToObject(o, "kind", r.res[i].discrete ? "discrete" : "continuous");
+        cJSON_AddStringToObject(o, "type", r.res[i].equivariance ? "equivariance" : "symmetry");
+        cJSON_AddNumberToObject(o, "first_order_residual", r.res[i].first_order);
+        cJSON_AddNumberToObject(o, "second_order_residual", r.res[i].second_order);
+        cJSON_AddBoolToObject(o, "holds", r.res[i].holds);
+        cJSON_AddItemToArray(ids, o);
+    }
+    cJSON_AddItemToObject(doc, "info", cli_info_json(job));
+    cJSON_AddNumberToObject(doc, "seconds_total", cli_now() - t0);
+    cJSON_AddStringToObject(doc, "report", "report.html");
+    cli_write_json(cmd, dir, "summary.json", doc);
+    if (!quiet) fprintf(stderr, "run: plots (gnuplot) and report\n");
+    if (report_build(dir, doc, &err)) cli_die(cmd, &err);
+    if (!quiet) report_print_summary(stdout, dir, doc);
+
+    cJSON_Delete(doc);
+    cJSON_Delete(r.final);
+    free(r.res);
+    free(r.csv.s);
+    nt_engine_free(r.e);
+    nt_transforms_free(list, n_list);
+    if (rc) cli_die(cmd, &err);
+    return all_hold ? 0 : 3;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    const char *spec = NULL, *dir = "noether-run", *params = NULL, *quiet = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
+    cli_parse("run", run_usage, argc, argv, opts, &spec);
+    if (!spec) cli_usage_error("run", "a SPEC file is needed (noether demo runs the built-in default)");
+    cli_job job;
+    cli_job_load(&job, "run", spec, params);
+    int rc = run_job(&job, "run", dir, quiet != NULL);
+    cli_job_free(&job);
+    return rc;
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    const char *dir = "noether-demo", *quiet = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
+    cli_parse("demo", demo_usage, argc, argv, opts, NULL);
+    cli_job job;
+    cli_job_load(&job, "demo", NULL, NULL);
+    int rc = run_job(&job, "demo", dir, quiet != NULL);
+    cli_job_free(&job);
+    return rc;
+}

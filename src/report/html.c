@@ -1,0 +1,265 @@
+/* html.c: report.html from summary.json and the figures: one page that opens from disk
+ * with no external assets (styles inline, figures as SVG files beside it), in the order a
+ * reader asks the questions: what was run, does every identity hold, what did training
+ * conserve and break, what does the curvature look like, where does the symmetry show in
+ * it.  Also the closing summary of noether run / demo on stdout. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "report.h"
+#include "../cli/cli.h"
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* text with the five HTML special characters escaped */
+static void esc(cli_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': cli_printf(b, "&lt;"); break;
+        case '>': cli_printf(b, "&gt;"); break;
+        case '&': cli_printf(b, "&amp;"); break;
+        case '"': cli_printf(b, "&quot;"); break;
+        case '\'': cli_printf(b, "&#39;"); break;
+        default: cli_printf(b, "%c", *s);
+        }
+    }
+}
+
+static const char style[] =
+    "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;"
+    "color:#222;line-height:1.45;background:#fff}"
+    "h1{font-size:1.7em;margin-bottom:.1em}h2{font-size:1.25em;border-bottom:2px solid #1f77b4;padding-bottom:.2em;"
+    "margin-top:2em}.sub{color:#666;margin-top:0}"
+    "table{border-collapse:collapse;margin:.8em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:.3em .6em;"
+    "text-align:left;vertical-align:top}th{background:#f0f4f8}td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    ".ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;font-weight:bold}"
+    "figure{margin:1.5em 0;padding:0}figure img{width:100%;border:1px solid #ddd}"
+    "figcaption{font-size:.92em;color:#333;margin-top:.4em}code{background:#f4f4f4;padding:0 .2em}"
+    "details{margin:1em 0}summary{cursor:pointer;font-weight:bold}";
+
+/* one row of the at-a-glance table */
+static void glance(cli_buf *b, const char *what, const char *measured, const char *expected, int ok)
+{
+    cli_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n", what, measured, expected,
+               ok > 0 ? "ok" : ok == 0 ? "bad" : "", ok > 0 ? "&#10003;" : ok == 0 ? "&#10007;" : "");
+}
+
+static void at_a_glance(cli_buf *b, const cJSON *s)
+{
+    const cJSON *an = cJSON_GetObjectItem(s, "analysis"), *led = cJSON_GetObjectItem(s, "ledger"),
+                *fin = cJSON_GetObjectItem(an, "final"), *flat = cJSON_GetObjectItem(fin, "flat"), *it;
+    char m[512], e[512];
+    cli_printf(b, "<table><tr><th>question</th><th>measured</th><th>expected</th><th></th></tr>\n");
+    int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
+    snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoints; worst residual %.1e",
+             (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, num(an, "worst_residual"));
+    glance(b, "Do the symmetry identities hold?", m, "all below 1e-8 (round-off)", cJSON_IsTrue(cJSON_GetObjectItem(an, "all_identities_hold")));
+    double flow = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(led, "per_quantity")) {
+        double q = num(it, "measured"), g = num(it, "gradient_flow"), q0 = num(it, "initial");
+        flow = fmax(flow, fabs(q - g) / fmax(fmax(fabs(q), fabs(q0)), 1e-300));
+    }
+    snprintf(m, sizeof m, "%d quantities; ledger gap %.1e; gradient-flow law off by up to %.1e (relative)",
+             (int)num(led, "quantities"), num(led, "max_gap"), flow);
+    glance(b, "Does the ledger account for every step?", m, "ledger gap at round-off", num(led, "max_gap") < 1e-8 || num(led, "quantities") == 0);
+    snprintf(m, sizeof m, "%s, %d steps: loss %.5g", str(s, "optimizer"), (int)num(s, "steps"), num(s, "final_loss"));
+    if (!isnan(num(s, "train_accuracy"))) snprintf(m + strlen(m), sizeof m - strlen(m), ", training accuracy %.3f", num(s, "train_accuracy"));
+    if (!isnan(num(s, "test_accuracy"))) snprintf(m + strlen(m), sizeof m - strlen(m), ", test accuracy %.3f", num(s, "test_accuracy"));
+    glance(b, "How did training go?", m, cJSON_IsNull(cJSON_GetObjectItem(s, "stopped")) ? "" : str(s, "stopped"),
+           cJSON_IsNull(cJSON_GetObjectItem(s, "stopped")) ? -1 : 0);
+    const cJSON *top = cJSON_GetObjectItem(fin, "top"), *bot = cJSON_GetObjectItem(fin, "bottom");
+    snprintf(m, sizeof m, "&lambda;<sub>max</sub> %.4g, &lambda;<sub>min</sub> %.4g (%s)",
+             cJSON_GetArraySize(top) ? cJSON_GetArrayItem(top, 0)->valuedouble : NAN,
+             cJSON_GetArraySize(bot) ? cJSON_GetArrayItem(bot, 0)->valuedouble : NAN, str(fin, "method"));
+    glance(b, "How curved is the end point?", m, "", -1);
+    if (cJSON_GetObjectItem(flat, "found")) {
+        snprintf(m, sizeof m, "%d eigenvalues at &gamma; = %g (within %.1e)", (int)num(flat, "found"), num(flat, "gamma"),
+                 num(flat, "tolerance"));
+        snprintf(e, sizeof e, "at least %d (logit translations, at every &theta;); %d at a critical point (orbit rank)",
+                 (int)num(flat, "predicted_everywhere"), (int)num(flat, "predicted_at_critical_point"));
+        glance(b, "How many flat directions?", m, e, num(flat, "found") >= num(flat, "predicted_everywhere"));
+    }
+    const cJSON *al = cJSON_GetObjectItem(fin, "alignment");
+    if (al) {
+        snprintf(m, sizeof m, "%.3f of |g|&sup2; in the top-%d eigenspace", num(al, "gradient_fraction_in_top"), (int)num(al, "k"));
+        glance(b, "Where does the gradient point?", m, "", -1);
+    }
+    const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
+    if (sh) {
+        snprintf(m, sizeof m, "radial curvature %.10g", num(sh, "radial_curvature"));
+        snprintf(e, sizeof e, "closed form %.10g (degree %g)", num(sh, "closed_form"), num(sh, "degree"));
+        double r = num(sh, "radial_curvature"), c = num(sh, "closed_form");
+        glance(b, "Radial sharpness (homogeneous model)", m, e, fabs(r - c) <= 1e-8 * (fabs(r) + fabs(c) + 1e-300));
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "sectors")) {
+        if (!cJSON_GetObjectItem(it, "multiplicity_found")) continue;
+        snprintf(m, sizeof m, "layer %d, %d units: eigenvalues in groups of %d (margin %.3g)", (int)num(it, "layer"),
+                 (int)num(it, "units"), (int)num(it, "multiplicity_found"), num(it, "stability_margin"));
+        snprintf(e, sizeof e, "multiplicity n&minus;1 = %d", (int)num(it, "predicted_multiplicity"));
+        glance(b, "S<sub>n</sub> sectors at the symmetric point", m, e,
+               num(it, "multiplicity_found") == num(it, "predicted_multiplicity"));
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "fixed_points")) {
+        snprintf(m, sizeof m, "%s: distance %.3g &rarr; %.3g", str(it, "name"), num(it, "distance_initial"), num(it, "distance_final"));
+        snprintf(e, sizeof e, "%s", cJSON_GetObjectItem(it, "stable_predicted") ?
+                 (cJSON_IsTrue(cJSON_GetObjectItem(it, "stable_predicted")) ? "stable (linearized, THEORY.md §4)" : "unstable (linearized)") : "");
+        glance(b, "Fixed point the run started on", m, e, -1);
+    }
+    cli_printf(b, "</table>\n");
+}
+
+static void checkpoints_table(cli_buf *b, const cJSON *an)
+{
+    const cJSON *c;
+    cli_printf(b, "<table><tr><th>step</th><th>loss</th><th>|g|</th><th>identities holding</th><th>worst residual</th>"
+                  "<th>&lambda;<sub>max</sub></th><th>&lambda;<sub>min</sub></th><th>|g|&sup2; in top-k</th>"
+                  "<th>orbit rank</th><th>eigenvalues at &gamma;</th></tr>\n");
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(an, "checkpoints")) {
+        char flat[16] = "&ndash;";
+        if (cJSON_GetObjectItem(c, "eigenvalues_at_gamma")) snprintf(flat, sizeof flat, "%d", (int)num(c, "eigenvalues_at_gamma"));
+        cli_printf(b, "<tr><td class=n>%d</td><td class=n>%.6g</td><td class=n>%.3e</td><td class=n>%d / %d</td>"
+                      "<td class=n>%.1e</td><td class=n>%.5g</td><td class=n>%.5g</td><td class=n>%.3f</td>"
+                      "<td class=n>%d</td><td class=n>%s</td></tr>\n",
+                   (int)num(c, "step"), num(c, "loss"), num(c, "grad_norm"), (int)num(c, "identities_holding"),
+                   (int)num(c, "identities"), num(c, "worst_residual"), num(c, "lambda_max"), num(c, "lambda_min"),
+                   num(c, "gradient_fraction_in_top"), (int)num(c, "orbit_rank"), flat);
+    }
+    cli_printf(b, "</table>\n");
+}
+
+static void identities_table(cli_buf *b, const cJSON *an)
+{
+    const cJSON *it;
+    int n = cJSON_GetArraySize(cJSON_GetObjectItem(an, "identities_final"));
+    cli_printf(b, "<details><summary>Every identity at the final parameters (%d rows)</summary>\n"
+                  "<table><tr><th>transformation</th><th>kind</th><th>type</th><th>1st order</th><th>2nd order</th>"
+                  "<th>holds</th></tr>\n", n);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(an, "identities_final")) {
+        cli_printf(b, "<tr><td><code>");
+        esc(b, str(it, "name"));
+        int ok = cJSON_IsTrue(cJSON_GetObjectItem(it, "holds"));
+        cli_printf(b, "</code></td><td>%s</td><td>%s</td><td class=n>%.2e</td><td class=n>%.2e</td>"
+                      "<td class=\"%s\">%s</td></tr>\n", str(it, "kind"), str(it, "type"),
+                   num(it, "first_order_residual"), num(it, "second_order_residual"), ok ? "ok" : "bad", ok ? "yes" : "no");
+    }
+    cli_printf(b, "</table></details>\n");
+}
+
+static void model_section(cli_buf *b, const cJSON *s)
+{
+    const cJSON *info = cJSON_GetObjectItem(s, "info"), *L, *kv;
+    cli_printf(b, "<p>Model: input %d &rarr; ", (int)num(info, "input"));
+    cJSON_ArrayForEach(L, cJSON_GetObjectItem(info, "layers")) {
+        cli_printf(b, "[");
+        cJSON_ArrayForEach(kv, L) {
+            if (kv != L->child) cli_printf(b, " ");
+            if (cJSON_IsString(kv)) { esc(b, kv->string); cli_printf(b, " "); esc(b, kv->valuestring); }
+            else if (cJSON_IsNumber(kv)) { esc(b, kv->string); cli_printf(b, " %g", kv->valuedouble); }
+            else if (cJSON_IsFalse(kv)) { cli_printf(b, "no "); esc(b, kv->string); }
+        }
+        cli_printf(b, "] ");
+    }
+    cli_printf(b, "&rarr; %s loss; d = %d parameters. Data: ", str(info, "loss"), (int)num(info, "d"));
+    esc(b, str(cJSON_GetObjectItem(info, "data"), "description"));
+    cli_printf(b, " (%d training, %d test samples). Training: %s, learning rate %g, weight decay &gamma; = %g, "
+                  "%d steps.</p>\n",
+               (int)num(cJSON_GetObjectItem(info, "data"), "train"), (int)num(cJSON_GetObjectItem(info, "data"), "test"),
+               str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
+}
+
+int report_build(const char *dir, const cJSON *summary, nt_error *err)
+{
+    report_figure figs[16];
+    int n_figs = 0;
+    if (report_plots(dir, summary, figs, &n_figs, err)) return err->code;
+    const cJSON *an = cJSON_GetObjectItem(summary, "analysis");
+    cli_buf b = {0};
+    time_t now = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    cli_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                   "<title>noether report: ");
+    esc(&b, str(summary, "spec"));
+    cli_printf(&b, "</title>\n<style>%s</style></head>\n<body>\n<h1>What symmetry does to this network</h1>\n"
+                   "<p class=\"sub\">noether run &middot; spec <code>", style);
+    esc(&b, str(summary, "spec"));
+    cli_printf(&b, "</code> &middot; %s &middot; %.1f s</p>\n", when, num(summary, "seconds_total"));
+    model_section(&b, summary);
+    cli_printf(&b, "<h2>At a glance</h2>\n");
+    at_a_glance(&b, summary);
+    const char *sections[][2] = {
+        {"Training", "loss"}, {"Conservation laws and what broke them", "ledger"}, {NULL, "ledger_gaps"},
+        {NULL, "distances"}, {"The identities", "identities"}, {"Curvature", "ritz"}, {NULL, "alignment"},
+        {NULL, "radial"}, {"Flat directions and symmetry sectors", "density"}, {NULL, "sectors"}};
+    for (size_t k = 0; k < sizeof sections / sizeof sections[0]; k++)
+        for (int f = 0; f < n_figs; f++) {
+            if (strcmp(figs[f].stem, sections[k][1])) continue;
+            if (sections[k][0]) cli_printf(&b, "<h2>%s</h2>\n", sections[k][0]);
+            cli_printf(&b, "<figure><img src=\"plots/%s.svg\" alt=\"%s\" width=\"900\" height=\"500\">\n"
+                           "<figcaption><b>%s.</b> %s (<a href=\"plots/%s.png\">PNG</a>)</figcaption></figure>\n",
+                       figs[f].stem, figs[f].title, figs[f].title, figs[f].caption, figs[f].stem);
+        }
+    cli_printf(&b, "<h2>Checkpoints</h2>\n");
+    checkpoints_table(&b, an);
+    identities_table(&b, an);
+    cli_printf(&b, "<h2>Files</h2>\n<p><code>summary.json</code> (every number above), <code>ledger.csv</code> "
+                   "(a row per logged step: loss, accuracy, each quantity measured, by the ledger and by the "
+                   "gradient-flow law), <code>analysis.csv</code> (a row per checkpoint), <code>density.csv</code>, "
+                   "<code>sectors.csv</code>, <code>spectrum.json</code>, <code>params_init.npy</code>, "
+                   "<code>params_final.npy</code>, the figures in <code>plots/</code> (redraw them with "
+                   "<code>gnuplot plots/plots.gp</code> from this folder). The mathematics behind every number: "
+                   "THEORY.md; equation labels like (F3) refer to it.</p>\n"
+                   "<script>window.addEventListener('load',function(){var i=document.images,n=0;"
+                   "for(var k=0;k<i.length;k++)if(i[k].complete&&i[k].naturalWidth>0)n++;"
+                   "document.body.setAttribute('data-images-loaded',n+'/'+i.length);});</script>\n"
+                   "</body></html>\n");
+    int rc = report_write(dir, "report.html", b.s, err);
+    free(b.s);
+    return rc;
+}
+
+void report_print_summary(FILE *f, const char *dir, const cJSON *s)
+{
+    const cJSON *an = cJSON_GetObjectItem(s, "analysis"), *led = cJSON_GetObjectItem(s, "ledger"),
+                *fin = cJSON_GetObjectItem(an, "final"), *flat = cJSON_GetObjectItem(fin, "flat"), *it;
+    int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints")), held_all = 1;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(an, "checkpoints"))
+        held_all &= num(it, "identities_holding") == num(it, "identities");
+    fprintf(f, "identities   %d identities of %d transformations %s at all %d checkpoints (worst residual %.1e)\n",
+            (int)num(an, "identities"), (int)num(an, "transformations"), held_all ? "hold" : "do NOT all hold", n_cp,
+            num(an, "worst_residual"));
+    fprintf(f, "training     %d steps of %s: loss %.5g", (int)num(s, "steps"), str(s, "optimizer"), num(s, "final_loss"));
+    if (!isnan(num(s, "test_accuracy"))) fprintf(f, ", test accuracy %.3f", num(s, "test_accuracy"));
+    fprintf(f, "\nledger       %d conserved or tracked quantities; measured and predicted agree to %.1e\n",
+            (int)num(led, "quantities"), num(led, "max_gap"));
+    const cJSON *top = cJSON_GetObjectItem(fin, "top"), *bot = cJSON_GetObjectItem(fin, "bottom");
+    if (cJSON_GetArraySize(top) && cJSON_GetArraySize(bot))
+        fprintf(f, "curvature    lambda_max %.4g, lambda_min %.4g (%s); %.3f of |g|^2 in the top-%d eigenspace\n",
+                cJSON_GetArrayItem(top, 0)->valuedouble, cJSON_GetArrayItem(bot, 0)->valuedouble, str(fin, "method"),
+                num(cJSON_GetObjectItem(fin, "alignment"), "gradient_fraction_in_top"), cJSON_GetArraySize(top));
+    if (cJSON_GetObjectItem(flat, "found"))
+        fprintf(f, "flat         %d eigenvalues at gamma = %g; predicted %d everywhere (logit translations), "
+                   "%d at a critical point\n", (int)num(flat, "found"), num(flat, "gamma"),
+                (int)num(flat, "predicted_everywhere"), (int)num(flat, "predicted_at_critical_point"));
+    const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
+    if (sh) fprintf(f, "sharp        radial curvature %.10g, closed form %.10g\n", num(sh, "radial_curvature"),
+                    num(sh, "closed_form"));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "sectors"))
+        if (cJSON_GetObjectItem(it, "multiplicity_found"))
+            fprintf(f, "sectors      layer %d, %d units: multiplicity %d found, %d predicted\n", (int)num(it, "layer"),
+                    (int)num(it, "units"), (int)num(it, "multiplicity_found"), (int)num(it, "predicted_multiplicity"));
+    fprintf(f, "report       %s/report.html\n", dir);
+}

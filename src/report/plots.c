@@ -1,0 +1,410 @@
+/* plots.c: the figures of the report, drawn by gnuplot (pngcairo and svg terminals) from
+ * the CSV files of the run directory: loss and accuracy; the ledger's quantities measured
+ * against their ledger prediction and the gradient-flow law (THEORY.md (F2), (F3)) and the
+ * gaps of both over training; distances to fixed-point sets; the Ritz values at both ends
+ * over training; the identities' worst residual; gradient alignment; the radial curvature
+ * of a homogeneous model beside its closed form; the final spectral density with the
+ * predicted flat count; the S_n sector spectra.  A figure whose data are absent (a
+ * regression has no accuracy, a model without discrete symmetries no distances) is left
+ * out rather than drawn empty. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include "report.h"
+#include "../cli/cli.h"
+
+#define W 900
+#define H 560
+
+static const char preamble[] =
+    "set datafile separator ','\n"
+    "set datafile missing ''\n"
+    "set grid lc rgb '#dddddd' lw 1\n"
+    "set border lc rgb '#444444'\n"
+    "set key box opaque samplen 2 spacing 1.1\n"
+    "set linetype 1 lc rgb '#1f77b4' lw 2 pt 7 ps 0.6\n"
+    "set linetype 2 lc rgb '#d62728' lw 2 pt 5 ps 0.6\n"
+    "set linetype 3 lc rgb '#2ca02c' lw 2 pt 9 ps 0.7\n"
+    "set linetype 4 lc rgb '#ff7f0e' lw 2 pt 11 ps 0.7\n"
+    "set linetype 5 lc rgb '#9467bd' lw 2 pt 13 ps 0.7\n"
+    "set linetype 6 lc rgb '#8c564b' lw 2 pt 3 ps 0.7\n"
+    "set linetype 7 lc rgb '#e377c2' lw 2\n"
+    "set linetype 8 lc rgb '#7f7f7f' lw 2\n"
+    "set linetype cycle 8\n";
+
+typedef struct {
+    cli_buf gp;
+    report_figure *figs;
+    int n;
+} plotter;
+
+/* one figure: the body drawn twice, to PNG and to SVG */
+static void figure(plotter *p, const char *stem, const char *title, const char *caption, const char *body)
+{
+    report_figure *f = &p->figs[p->n++];
+    snprintf(f->stem, sizeof f->stem, "%s", stem);
+    snprintf(f->title, sizeof f->title, "%s", title);
+    snprintf(f->caption, sizeof f->caption, "%s", caption);
+    cli_printf(&p->gp, "\n# ---- %s\nreset session\n%s", stem, preamble);
+    cli_printf(&p->gp, "set terminal pngcairo size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
+                       "set output 'plots/%s.png'\n%s\nunset multiplot\nset output\n", W, H, stem, body);
+    cli_printf(&p->gp, "set terminal svg size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
+                       "set output 'plots/%s.svg'\n%s\nunset multiplot\nset output\n", W, H, stem, body);
+}
+
+static void loss_figure(plotter *p, const report_table *L)
+{
+    int st = report_col(L, "step"), lo = report_col(L, "loss"), tl = report_col(L, "test_loss"),
+        ac = report_col(L, "accuracy"), ta = report_col(L, "test_accuracy");
+    cli_buf b = {0};
+    int pos = report_col_has(L, lo, 1) && (!report_col_has(L, tl, 0) || report_col_has(L, tl, 1));
+    cli_printf(&b, "set title 'Loss and accuracy'\nset xlabel 'step'\nset ylabel 'loss (mean over samples)%s'\n"
+                   "%s\nset key center right\n", pos ? ", log scale" : "", pos ? "set logscale y" : "");
+    int acc = report_col_has(L, ac, 0);
+    if (acc) cli_printf(&b, "set y2label 'accuracy'\nset y2range [0:1.02]\nset y2tics 0.1\nset ytics nomirror\n");
+    cli_printf(&b, "plot 'ledger.csv' every ::1 using %d:%d with lines lt 1 title 'training loss'", st + 1, lo + 1);
+    if (report_col_has(L, tl, 0)) cli_printf(&b, ", '' every ::1 using %d:%d with lines lt 2 title 'test loss'", st + 1, tl + 1);
+    if (acc) cli_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 3 dt 2 title 'training accuracy'", st + 1, ac + 1);
+    if (acc && report_col_has(L, ta, 0))
+        cli_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 4 dt 2 title 'test accuracy'", st + 1, ta + 1);
+    figure(p, "loss", "Loss and accuracy",
+           "The training loss (with weight decay's term excluded: the mean loss over the training set) and, "
+           "where the spec holds out a test set, the test loss; accuracy on the right axis for classifiers.",
+           b.s);
+    free(b.s);
+}
+
+/* the quantities whose gradient-flow law broke most, relative to their size (those of
+ * round-off size, like an unbroken translation's, left out): up to four panels */
+static void ledger_figure(plotter *p, const report_table *L, const cJSON *summary)
+{
+    const cJSON *per = cJSON_GetObjectItem(cJSON_GetObjectItem(summary, "ledger"), "per_quantity"), *it;
+    int n = cJSON_GetArraySize(per), pick[4], np = 0, idx = 0;
+    double *score = malloc(sizeof(double) * (n + 1)), big = 0;
+    cJSON_ArrayForEach(it, per)
+        big = fmax(big, fabs(cJSON_GetObjectItem(it, "initial")->valuedouble) + fabs(cJSON_GetObjectItem(it, "measured")->valuedouble));
+    cJSON_ArrayForEach(it, per) {
+        double a = cJSON_GetObjectItem(it, "initial")->valuedouble, m = cJSON_GetObjectItem(it, "measured")->valuedouble,
+               f = cJSON_GetObjectItem(it, "gradient_flow")->valuedouble, size = fabs(a) + fabs(m);
+        score[idx++] = size > 1e-8 * big ? fabs(m - f) / size : -1;
+    }
+    for (; np < 4 && np < n; np++) {   /* the four largest scores */
+        int best = -1;
+        for (int j = 0; j < n; j++)
+            if (score[j] >= 0 && (best < 0 || score[j] > score[best])) best = j;
+        if (best < 0) break;
+        pick[np] = best;
+        score[best] = -1;
+    }
+    free(score);
+    if (n == 0 || np == 0) return;
+    cli_buf b = {0};
+    int st = report_col(L, "step");
+    cli_printf(&b, "set multiplot layout %d,%d title 'Conserved or tracked quantities: measured, ledger, gradient flow'\n"
+                   "set xlabel 'step'\nset key outside below horizontal font ',9'\n", np > 2 ? 2 : 1, np > 1 ? 2 : 1);
+    for (int k = 0; k < np; k++) {
+        const char *name = cJSON_GetObjectItem(cJSON_GetArrayItem(per, pick[k]), "name")->valuestring;
+        char col[160];
+        snprintf(col, sizeof col, "%s:measured", name);
+        int cm = report_col(L, col);
+        snprintf(col, sizeof col, "%s:predicted", name);
+        int cp = report_col(L, col);
+        snprintf(col, sizeof col, "%s:gradient_flow", name);
+        int cf = report_col(L, col);
+        if (cm < 0 || cp < 0 || cf < 0) continue;
+        int every = L->rows > 40 ? L->rows / 20 : 1;
+        cli_printf(&b, "set title '%s' noenhanced font ',10'\nset ylabel 'Q'\n"
+                       "plot 'ledger.csv' every ::1 using %d:%d with lines lt 1 title 'measured', "
+                       "'' every %d::1 using %d:%d with points lt 2 title 'ledger (F3)', "
+                       "'' every ::1 using %d:%d with lines lt 3 dt 2 title 'gradient flow (F2)'\n",
+                       name, st + 1, cm + 1, every, st + 1, cp + 1, st + 1, cf + 1);
+    }
+    figure(p, "ledger", "Conserved and broken quantities",
+           "Each panel is one quantity Q = &theta;<sup>T</sup>A&theta;/2 + c<sup>T</sup>&theta; of a continuous "
+           "symmetry (the ones that moved most, relative to their size). Solid: Q measured on the parameters. "
+           "Points: the ledger's prediction, which adds up the first-order, weight-decay and finite-step terms of "
+           "every step actually taken (THEORY.md (F3)); it must lie on the solid line. Dashed: the gradient-flow "
+           "law (F2), which keeps only the weight-decay term; where it parts from the solid line, the finite "
+           "learning rate (and batch noise) broke the conservation law.",
+           b.s);
+    free(b.s);
+}
+
+/* the largest relative gap over all quantities, ledger and gradient-flow law, per step */
+static void gaps_figure(plotter *p, const char *dir, const report_table *L, const cJSON *summary)
+{
+    const cJSON *per = cJSON_GetObjectItem(cJSON_GetObjectItem(summary, "ledger"), "per_quantity"), *it;
+    int nq = cJSON_GetArraySize(per), st = report_col(L, "step");
+    if (nq == 0 || L->rows < 2) return;
+    int *cm = malloc(sizeof(int) * 3 * nq), j = 0;
+    cJSON_ArrayForEach(it, per) {
+        char col[160];
+        const char *sfx[3] = {"measured", "predicted", "gradient_flow"};
+        for (int s = 0; s < 3; s++) {
+            snprintf(col, sizeof col, "%s:%s", cJSON_GetObjectItem(it, "name")->valuestring, sfx[s]);
+            cm[3 * j + s] = report_col(L, col);
+        }
+        j++;
+    }
+    cli_buf csv = {0};
+    cli_printf(&csv, "step,ledger_gap,gradient_flow_gap\n");
+    for (int r = 0; r < L->rows; r++) {
+        double gl = 0, gf = 0;
+        for (j = 0; j < nq; j++) {
+            if (cm[3 * j] < 0) continue;
+            double scale = 1e-300;
+            for (int rr = 0; rr < L->rows; rr++) scale = fmax(scale, fabs(report_at(L, rr, cm[3 * j])));
+            double m = report_at(L, r, cm[3 * j]);
+            gl = fmax(gl, fabs(m - report_at(L, r, cm[3 * j + 1])) / scale);
+            gf = fmax(gf, fabs(m - report_at(L, r, cm[3 * j + 2])) / scale);
+        }
+        /* exact zeros (step 0) drawn at 1e-18, below round-off, on the log axis */
+        cli_printf(&csv, "%.17g,%.6e,%.6e\n", report_at(L, r, st), fmax(gl, 1e-18), fmax(gf, 1e-18));
+    }
+    nt_error err;
+    int bad = report_write(dir, "ledger_gaps.csv", csv.s, &err);
+    free(csv.s);
+    free(cm);
+    if (bad) return;
+    figure(p, "ledger_gaps", "How well the ledger closes",
+           "For every logged step, the largest difference over all quantities between Q measured and (red) "
+           "the ledger's prediction, (blue) the gradient-flow law, each relative to the largest |Q| of its "
+           "quantity. The ledger accounts for every step exactly, so its gap sits at round-off (about "
+           "1e-15); the gradient-flow gap is the size of what finite steps did to the conservation laws.",
+           "set title 'Largest relative gap over all quantities'\nset xlabel 'step'\n"
+           "set ylabel '|Q measured - Q law| / max |Q|'\nset logscale y\nset format y '10^{%T}'\nset key bottom right\n"
+           "plot 'ledger_gaps.csv' every ::1 using 1:3 with lines lt 1 title 'gradient-flow law (F2)', "
+           "'' every ::1 using 1:2 with lines lt 2 title 'ledger (F3)'");
+}
+
+static void distance_figure(plotter *p, const report_table *L)
+{
+    int cols[6], n = 0, st = report_col(L, "step");
+    for (int c = 0; c < L->cols && n < 6; c++) {
+        size_t len = strlen(L->names[c]);
+        if (len > 9 && !strcmp(L->names[c] + len - 9, ":distance") && report_col_has(L, c, 1)) cols[n++] = c;
+    }
+    if (n == 0) return;
+    cli_buf b = {0};
+    cli_printf(&b, "set title 'Distance to the fixed-point sets of discrete symmetries'\nset xlabel 'step'\n"
+                   "set ylabel '|theta - T theta| / 2 (parameter units)'\nset logscale y\nset format y '10^{%%T}'\n"
+                   "set key outside right font ',9' noenhanced\nplot ");
+    for (int k = 0; k < n; k++) {
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)strlen(L->names[cols[k]]) - 9, L->names[cols[k]]);
+        cli_printf(&b, "%s'ledger.csv' every ::1 using %d:%d with lines lt %d title '%s'", k ? ", " : "", st + 1,
+                   cols[k] + 1, k + 1, name);
+    }
+    figure(p, "distances", "Distance to fixed-point sets",
+           "For the first discrete symmetries T of the catalogue (unit swaps, sign flips), the distance "
+           "|&theta; - T&theta;|/2 from the parameters to Fix(T), the set where the symmetry is unbroken. A curve "
+           "falling to zero is a collapse onto a mirror plane or onto identical units (THEORY.md §4).",
+           b.s);
+    free(b.s);
+}
+
+static void ritz_figure(plotter *p, const report_table *A)
+{
+    int st = report_col(A, "step");
+    if (A->rows < 1 || report_col(A, "top_1") < 0) return;
+    cli_buf b = {0};
+    cli_printf(&b, "set multiplot layout 1,2 title 'Hessian spectrum at both ends over training (H including weight decay)'\n"
+                   "set xlabel 'step'\nunset key\nset title 'largest eigenvalues'\nset ylabel 'eigenvalue of H'\nplot ");
+    char name[32];
+    int k = 1, c;
+    for (; snprintf(name, sizeof name, "top_%d", k), (c = report_col(A, name)) >= 0; k++)
+        cli_printf(&b, "%s'analysis.csv' using %d:%d with linespoints lt %d", k > 1 ? ", " : "", st + 1, c + 1, 1);
+    cli_printf(&b, "\nset title 'smallest eigenvalues'\nplot ");
+    for (k = 1; snprintf(name, sizeof name, "bottom_%d", k), (c = report_col(A, name)) >= 0; k++)
+        cli_printf(&b, "%s'analysis.csv' using %d:%d with linespoints lt %d", k > 1 ? ", " : "", st + 1, c + 1, 2);
+    if (k == 1) cli_printf(&b, "0 lt 8");
+    figure(p, "ritz", "Both ends of the spectrum",
+           "The largest (left) and smallest (right) eigenvalues of the Hessian H<sub>&gamma;</sub> of the "
+           "training loss with weight decay, at each analysis checkpoint: exact (LAPACK) for small models, "
+           "ARPACK's Lanczos otherwise. Sharpness is the left panel's top curve; negative values on the right "
+           "are directions of negative curvature.",
+           b.s);
+    free(b.s);
+}
+
+static void identities_figure(plotter *p, const report_table *A)
+{
+    int st = report_col(A, "step"), w = report_col(A, "worst_residual");
+    if (!report_col_has(A, w, 0)) return;
+    cli_buf b = {0};
+    cli_printf(&b, "set title 'Worst identity residual over the catalogue'\nset xlabel 'step'\n"
+                   "set ylabel 'relative residual'\nset logscale y\nset format y '10^{%%T}'\nset yrange [1e-18:1e-4]\n"
+                   "set key top right\nplot 'analysis.csv' using %d:($%d > 0 ? $%d : 1e-18) with linespoints lt 1 "
+                   "title 'worst residual', 1e-8 with lines lt 2 dt 2 title 'tolerance'",
+                   st + 1, w + 1, w + 1);
+    figure(p, "identities", "The identities at every checkpoint",
+           "The worst relative residual over every identity of every transformation of the catalogue "
+           "(first order (F1), second order (S1), (S2), discrete transport (D1) and the fixed-point "
+           "identities), at each checkpoint; each side computed independently. Below the dashed line "
+           "(the tolerance 1e-8) an identity holds; float64 round-off is about 1e-16.",
+           b.s);
+    free(b.s);
+}
+
+static void alignment_figure(plotter *p, const report_table *A, const cJSON *summary)
+{
+    int st = report_col(A, "step"), c = report_col(A, "gradient_fraction_in_top");
+    if (!report_col_has(A, c, 0)) return;
+    int k = cJSON_GetArraySize(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(summary, "analysis"), "final"), "top"));
+    cli_buf b = {0};
+    cli_printf(&b, "set title 'Gradient in the top-%d eigenspace'\nset xlabel 'step'\n"
+                   "set ylabel 'fraction of |g|^2'\nset yrange [0:1.02]\nset key bottom right\n"
+                   "plot 'analysis.csv' using %d:%d with linespoints lt 1 title 'measured'",
+                   k, st + 1, c + 1);
+    figure(p, "alignment", "Gradient alignment",
+           "The fraction of the squared norm of the full-batch gradient that lies in the span of the top "
+           "eigenvectors of the Hessian. Gradient descent concentrating in a few sharp directions shows as a "
+           "curve rising towards one.",
+           b.s);
+    free(b.s);
+}
+
+static void radial_figure(plotter *p, const report_table *A)
+{
+    int st = report_col(A, "step"), r = report_col(A, "radial_curvature"), f = report_col(A, "radial_closed_form"),
+        l = report_col(A, "lambda_max");
+    if (!report_col_has(A, r, 0)) return;
+    cli_buf b = {0};
+    cli_printf(&b, "set title 'Radial curvature of a homogeneous model'\nset xlabel 'step'\n"
+                   "set ylabel 'curvature'\nset key top left\n"
+                   "plot 'analysis.csv' using %d:%d with lines lt 1 title 'theta^T H theta / |theta|^2 (measured)', "
+                   "'' using %d:%d with points lt 2 ps 1.2 title 'closed form (THEORY.md §3)', "
+                   "'' using %d:%d with linespoints lt 3 dt 2 title 'lambda_{max}'",
+                   st + 1, r + 1, st + 1, f + 1, st + 1, l + 1);
+    figure(p, "radial", "Sharpness along the radial direction",
+           "For a positively homogeneous model, the Rayleigh quotient of H along &theta; (line) against its closed "
+           "form from the outputs and the loss's first two derivatives (points): they coincide to round-off. "
+           "Dashed: the largest eigenvalue, which bounds it.",
+           b.s);
+    free(b.s);
+}
+
+static void density_figure(plotter *p, const report_table *D, const cJSON *summary)
+{
+    if (D->rows < 2) return;
+    const cJSON *fin = cJSON_GetObjectItem(cJSON_GetObjectItem(summary, "analysis"), "final");
+    const cJSON *flat = cJSON_GetObjectItem(fin, "flat");
+    double gam = cJSON_GetObjectItem(flat, "gamma")->valuedouble, peak = 0;
+    for (int r = 0; r < D->rows; r++) peak = fmax(peak, report_at(D, r, 1));
+    if (!(peak > 0)) return;
+    const cJSON *found = cJSON_GetObjectItem(flat, "found");
+    char label[256];
+    snprintf(label, sizeof label, "predicted at {/Symbol g} = %g: %d everywhere, %d at a critical point%s", gam,
+             cJSON_GetObjectItem(flat, "predicted_everywhere")->valueint,
+             cJSON_GetObjectItem(flat, "predicted_at_critical_point")->valueint, found ? "; found" : "");
+    cli_buf b = {0};
+    cli_printf(&b, "set title 'Spectral density of H at the end (stochastic Lanczos quadrature)'\n"
+                   "set xlabel 'eigenvalue'\nset ylabel 'density (log scale)'\nset logscale y\nset format y '10^{%%T}'\n"
+                   "set yrange [%g:%g]\nset key top right\nset arrow from %g, graph 0 to %g, graph 1 nohead lt 2 dt 2\n"
+                   "set label 1 '%s%s%.0f' at graph 0.98, graph 0.8 right font ',10'\n"
+                   "plot 'density.csv' every ::1 using 1:($2 > %g ? $2 : NaN) with lines lt 1 title 'density', "
+                   "NaN with lines lt 2 dt 2 title 'gamma (flat directions)'",
+                   peak * 1e-7, peak * 3, gam, gam, label, found ? " " : "", found ? found->valuedouble : 0.0,
+                   peak * 1e-7);
+    figure(p, "density", "Spectral density",
+           "The eigenvalue density of H<sub>&gamma;</sub> at the final parameters by stochastic Lanczos "
+           "quadrature (10 probes, Gaussian broadening), on a log scale. The dashed line marks &gamma;: every flat "
+           "direction of the loss is an eigenvector of H<sub>&gamma;</sub> with eigenvalue &gamma;. The label "
+           "gives how many the symmetries predict: the logit translations everywhere, the whole orbit span at a "
+           "critical point; and how many the exact spectrum has (small models).",
+           b.s);
+    free(b.s);
+}
+
+static void sectors_figure(plotter *p, const report_table *S, const cJSON *summary)
+{
+    if (S->rows < 1 || S->cols < 2) return;
+    const cJSON *sec = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(summary, "analysis"), "final"),
+                                           "sectors"), *it;
+    cli_buf b = {0};
+    cli_printf(&b, "set title 'H on the breaking subspace of S_n (units made equal)'\nset xlabel 'eigenvalue index'\n"
+                   "set ylabel 'eigenvalue'\nset key top left\nplot ");
+    int k = 0;
+    cJSON_ArrayForEach(it, sec) {
+        const cJSON *layer = cJSON_GetObjectItem(it, "layer"), *units = cJSON_GetObjectItem(it, "units");
+        if (!layer || !cJSON_GetObjectItem(it, "multiplicity_found")) continue;
+        char col[32];
+        snprintf(col, sizeof col, "layer_%d", layer->valueint);
+        int c = report_col(S, col);
+        if (c < 0) continue;
+        cli_printf(&b, "%s'sectors.csv' every ::1 using 1:%d with points lt %d title 'layer %d: %d units, "
+                       "multiplicity %d found, %d predicted'",
+                   k ? ", " : "", c + 1, k + 1, layer->valueint, units->valueint,
+                   cJSON_GetObjectItem(it, "multiplicity_found")->valueint,
+                   cJSON_GetObjectItem(it, "predicted_multiplicity")->valueint);
+        k++;
+    }
+    if (k) figure(p, "sectors", "Symmetry sectors",
+                  "The spectrum of H restricted to Fix(S<sub>n</sub>)<sup>&perp;</sup>, the directions that break the "
+                  "permutation symmetry of a hidden layer's n units, at the point where the units are made equal "
+                  "(the parameters projected onto the fixed-point set). Representation theory predicts every "
+                  "eigenvalue there n&minus;1 times: the points come in flat steps of n&minus;1. The smallest one is "
+                  "the stability margin of the symmetric point (THEORY.md §4).",
+                  b.s);
+    free(b.s);
+}
+
+/* runs gnuplot on plots/plots.gp in dir, its messages into plots/gnuplot.log */
+static int run_gnuplot(const char *dir, nt_error *err)
+{
+    pid_t pid = fork();
+    if (pid < 0) return nt_fail(err, NT_EFAIL, "cannot start gnuplot: %s", strerror(errno));
+    if (pid == 0) {
+        if (chdir(dir) != 0) _exit(126);
+        int fd = open("plots/gnuplot.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
+        execlp("gnuplot", "gnuplot", "plots/plots.gp", (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return nt_fail(err, NT_EFAIL, "gnuplot not found (scripts/setup.sh installs gnuplot-nox)");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return nt_fail(err, NT_EFAIL, "gnuplot failed on %s/plots/plots.gp: see %s/plots/gnuplot.log", dir, dir);
+    return NT_OK;
+}
+
+int report_plots(const char *dir, const cJSON *summary, report_figure *figs, int *n_figs, nt_error *err)
+{
+    char sub[NT_PATH_MAX + 16];
+    snprintf(sub, sizeof sub, "%s/plots", dir);
+    cli_mkdir("report", sub);
+    plotter p = { {0}, figs, 0 };
+    cli_printf(&p.gp, "# The figures of report.html; run from the run directory: gnuplot plots/plots.gp\n");
+    report_table L, A, D, S;
+    report_table_read(dir, "ledger.csv", &L);
+    report_table_read(dir, "analysis.csv", &A);
+    report_table_read(dir, "density.csv", &D);
+    report_table_read(dir, "sectors.csv", &S);
+    if (L.rows > 1) {
+        loss_figure(&p, &L);
+        ledger_figure(&p, &L, summary);
+        gaps_figure(&p, dir, &L, summary);
+        distance_figure(&p, &L);
+    }
+    identities_figure(&p, &A);
+    ritz_figure(&p, &A);
+    alignment_figure(&p, &A, summary);
+    radial_figure(&p, &A);
+    density_figure(&p, &D, summary);
+    sectors_figure(&p, &S, summary);
+    report_table_free(&L);
+    report_table_free(&A);
+    report_table_free(&D);
+    report_table_free(&S);
+    int rc = report_write(dir, "plots/plots.gp", p.gp.s, err);
+    free(p.gp.s);
+    *n_figs = p.n;
+    return rc ? rc : run_gnuplot(dir, err);
+}

@@ -1,0 +1,446 @@
+/* test_run.c: the main job as a user runs it: noether demo and noether run on the examples,
+ * through the built binary.  The report is opened in headless Chromium (screenshot not
+ * blank, every image loaded) and each example's summary.json must show what its line in
+ * examples/README.md promises. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+#include <cJSON.h>
+#include "helpers.h"
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    fclose(f);
+    s[got] = 0;
+    if (len) *len = got;
+    return s;
+}
+
+/* noether ARGS must exit with rc; returns stderr for messages */
+static void run_expect(int rc_want, const char *fmt, ...)
+{
+    char args[4096], *out, *err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    int rc = run_noether(args, &out, &err);
+    cr_assert_eq(rc, rc_want, "noether %s: exit %d, want %d; stderr: %s", args, rc, rc_want, err);
+    free(out);
+    free(err);
+}
+
+static cJSON *summary(const char *dir)
+{
+    char p[NT_PATH_MAX];
+    path_join(p, dir, "summary.json");
+    char *text = slurp(p, NULL);
+    cr_assert_not_null(text, "%s not written", p);
+    cJSON *doc = cJSON_Parse(text);
+    cr_assert_not_null(doc, "%s is not JSON", p);
+    free(text);
+    return doc;
+}
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    cr_assert(cJSON_IsNumber(v), "no number '%s' in %s", key, o && o->string ? o->string : "document");
+    return v->valuedouble;
+}
+
+static const cJSON *obj(const cJSON *o, const char *path)   /* "a.b.c" */
+{
+    char buf[256], *save, *key;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (key = strtok_r(buf, ".", &save); key; key = strtok_r(NULL, ".", &save)) {
+        o = cJSON_GetObjectItem(o, key);
+        cr_assert_not_null(o, "summary has no '%s' (in %s)", key, path);
+    }
+    return o;
+}
+
+/* ---- PNG: decoded with zlib (8-bit RGB or RGBA, not interlaced: what gnuplot's pngcairo
+ * and Chromium write), to measure how much of an image is not background */
+
+static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+
+static int paeth(int a, int b, int c)
+{
+    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+/* the fraction of pixels that differ from the top-left pixel (the background) */
+static double png_ink(const char *path, int *width, int *height)
+{
+    size_t len;
+    unsigned char *s = (unsigned char *)slurp(path, &len);
+    cr_assert_not_null(s, "%s missing", path);
+    cr_assert(len > 33 && !memcmp(s, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", path);
+    uint32_t w = be32(s + 16), h = be32(s + 20);
+    int depth = s[24], type = s[25], interlace = s[28];
+    cr_assert(depth == 8 && (type == 2 || type == 6) && !interlace, "%s: unsupported PNG (depth %d type %d)", path,
+              depth, type);
+    int ch = type == 6 ? 4 : 3;
+    size_t stride = (size_t)w * ch, zcap = 0, zlen = 0;
+    unsigned char *z = NULL;
+    for (size_t off = 8; off + 12 <= len;) {   /* concatenate the IDAT chunks */
+        uint32_t n = be32(s + off);
+        if (!memcmp(s + off + 4, "IDAT", 4)) {
+            if (zlen + n > zcap) z = realloc(z, zcap = 2 * (zlen + n));
+            memcpy(z + zlen, s + off + 8, n);
+            zlen += n;
+        }
+        off += 12 + n;
+    }
+    uLongf rawlen = (uLongf)((stride + 1) * h);
+    unsigned char *raw = malloc(rawlen), *img = malloc(stride * h);
+    cr_assert_eq(uncompress(raw, &rawlen, z, zlen), Z_OK, "%s: bad zlib data", path);
+    for (uint32_t y = 0; y < h; y++) {   /* undo the row filters */
+        unsigned char *r = raw + y * (stride + 1), *cur = img + y * stride, *up = y ? cur - stride : NULL;
+        for (size_t x = 0; x < stride; x++) {
+            int a = x >= (size_t)ch ? cur[x - ch] : 0, b = up ? up[x] : 0, c = up && x >= (size_t)ch ? up[x - ch] : 0;
+            int v = r[1 + x];
+            switch (r[0]) {
+            case 1: v += a; break;
+            case 2: v += b; break;
+            case 3: v += (a + b) / 2; break;
+            case 4: v += paeth(a, b, c); break;
+            }
+            cur[x] = (unsigned char)v;
+        }
+    }
+    size_t ink = 0;
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        for (int k = 0; k < 3; k++)
+            if (abs(img[i * ch + k] - img[k]) > 16) { ink++; break; }
+    free(s); free(z); free(raw); free(img);
+    if (width) *width = (int)w;
+    if (height) *height = (int)h;
+    return (double)ink / ((double)w * h);
+}
+
+static long file_size(const char *dir, const char *name)
+{
+    char p[NT_PATH_MAX];
+    struct stat st;
+    path_join(p, dir, name);
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* ------------------------------------------------------------------ the demo */
+
+static const char *const demo_figures[] = {"loss", "ledger", "ledger_gaps", "distances", "identities", "ritz",
+                                           "alignment", "density", "sectors"};
+
+Test(run, demo_writes_the_report_its_plots_and_consistent_numbers, .timeout = 600)
+{
+    char dir[256], o[NT_PATH_MAX], p[NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(o, dir, "demo");
+    run_expect(0, "demo -o %s --quiet", o);
+    cr_assert_gt(file_size(o, "report.html"), 5000);
+    for (size_t i = 0; i < sizeof demo_figures / sizeof *demo_figures; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "plots/%s.svg", demo_figures[i]);
+        cr_assert_gt(file_size(o, name), 5000, "%s missing or nearly empty", name);
+        snprintf(name, sizeof name, "plots/%s.png", demo_figures[i]);
+        path_join(p, o, name);
+        int w, h;
+        double ink = png_ink(p, &w, &h);
+        cr_assert(w >= 800 && h >= 400, "%s is %d x %d", name, w, h);
+        cr_assert(ink > 0.01, "%s is blank: %.4f of its pixels differ from the background", name, ink);
+    }
+    cJSON *s = summary(o);
+    const cJSON *an = obj(s, "analysis");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(an, "all_identities_hold")));
+    cr_assert_leq(num(obj(s, "ledger"), "max_gap"), 1e-10);
+    cr_assert_eq(cJSON_GetArraySize(obj(s, "analysis.checkpoints")), 21, "2000 steps analysed every 100");
+    const cJSON *flat = obj(s, "analysis.final.flat");
+    cr_assert_eq(num(flat, "found"), num(flat, "predicted_everywhere"), "flat directions at gamma: found %g, predicted %g",
+                 num(flat, "found"), num(flat, "predicted_everywhere"));
+    const cJSON *it;
+    int sectors = 0;
+    cJSON_ArrayForEach(it, obj(s, "analysis.final.sectors"))
+        if (cJSON_GetObjectItem(it, "multiplicity_found")) {
+            cr_assert_eq(num(it, "multiplicity_found"), num(it, "predicted_multiplicity"));
+            sectors++;
+        }
+    cr_assert_eq(sectors, 2, "one S_n sector per hidden layer");
+    /* the final checkpoint's loss is noether grad's at params_final.npy */
+    char *out;
+    path_join(p, o, "params_final.npy");
+    char args[NT_PATH_MAX + 64];
+    snprintf(args, sizeof args, "grad --params %s --json", p);
+    cr_assert_eq(run_noether(args, &out, NULL), 0);
+    cJSON *g = cJSON_Parse(out);
+    const cJSON *last = cJSON_GetArrayItem(obj(s, "analysis.checkpoints"), 20);
+    cr_assert(fabs(num(g, "loss") - num(last, "loss")) <= 1e-13 * num(g, "loss"), "grad %.17g, run %.17g",
+              num(g, "loss"), num(last, "loss"));
+    cJSON_Delete(g);
+    free(out);
+    cJSON_Delete(s);
+}
+
+Test(run, png_check_sees_a_blank_image)   /* negative control of png_ink: gnuplot's empty canvas */
+{
+    char dir[256], gp[NT_PATH_MAX], png[NT_PATH_MAX], cmd[3 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(gp, dir, "blank.gp");
+    path_join(png, dir, "blank.png");
+    char script[NT_PATH_MAX + 128];
+    snprintf(script, sizeof script, "set terminal pngcairo size 900,500 background rgb 'white'\nset output '%s'\n"
+                                    "unset border\nunset tics\nunset key\nplot [0:1][0:1] NaN\n", png);
+    write_text(gp, script);
+    snprintf(cmd, sizeof cmd, "gnuplot %s 2>/dev/null", gp);
+    cr_assert_eq(system(cmd), 0, "gnuplot did not run");
+    cr_assert_lt(png_ink(png, NULL, NULL), 0.001);
+}
+
+/* ------------------------------------------------------------------ the report in a browser */
+
+static int chromium(const char *args)
+{
+    char cmd[5 * NT_PATH_MAX];
+    snprintf(cmd, sizeof cmd, "HOME=/tmp chromium --headless --no-sandbox --disable-gpu "
+                              "--disable-background-networking %s >/dev/null 2>&1", args);
+    return system(cmd);
+}
+
+/* loads the page and returns "loaded/total" of its images, from the attribute the report's
+ * own script sets on load */
+static void images_loaded(const char *html, const char *dom, int *loaded, int *total)
+{
+    char args[3 * NT_PATH_MAX];
+    snprintf(args, sizeof args, "--virtual-time-budget=10000 --dump-dom file://%s > %s", html, dom);
+    char cmd[5 * NT_PATH_MAX];
+    snprintf(cmd, sizeof cmd, "HOME=/tmp chromium --headless --no-sandbox --disable-gpu "
+                              "--disable-background-networking %s 2>/dev/null", args);
+    cr_assert_eq(system(cmd), 0, "chromium --dump-dom failed");
+    char *text = slurp(dom, NULL);
+    cr_assert_not_null(text);
+    const char *a = strstr(text, "data-images-loaded=\"");
+    cr_assert_not_null(a, "the page's script did not run (no data-images-loaded)");
+    cr_assert_eq(sscanf(a + strlen("data-images-loaded=\""), "%d/%d", loaded, total), 2);
+    free(text);
+}
+
+Test(run, report_opens_in_headless_chromium, .timeout = 600)
+{
+    cr_assert_eq(system("command -v chromium >/dev/null"), 0,
+                 "chromium is not installed (scripts/setup.sh installs Debian's chromium)");
+    char dir[256], o[NT_PATH_MAX], html[NT_PATH_MAX], shot[NT_PATH_MAX], dom[NT_PATH_MAX], args[4 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(o, dir, "demo");
+    run_expect(0, "demo -o %s --quiet", o);
+    path_join(html, o, "report.html");
+    path_join(shot, dir, "shot.png");
+    path_join(dom, dir, "dom.html");
+    snprintf(args, sizeof args, "--window-size=1100,2400 --screenshot=%s file://%s", shot, html);
+    cr_assert_eq(chromium(args), 0, "chromium --screenshot failed");
+    int w, h;
+    double ink = png_ink(shot, &w, &h);
+    cr_assert(w == 1100 && h == 2400, "screenshot is %d x %d", w, h);
+    cr_assert(ink > 0.05, "the screenshot is blank: %.4f of its pixels differ from the background", ink);
+    int loaded, total;
+    images_loaded(html, dom, &loaded, &total);
+    cr_assert_eq(total, (int)(sizeof demo_figures / sizeof *demo_figures), "images on the page");
+    cr_assert_eq(loaded, total, "%d of %d images loaded", loaded, total);
+
+    /* negative controls: a missing figure is seen as not loaded; a blank page as blank */
+    char svg[NT_PATH_MAX];
+    path_join(svg, o, "plots/ledger.svg");
+    cr_assert_eq(remove(svg), 0);
+    images_loaded(html, dom, &loaded, &total);
+    cr_assert_eq(loaded, total - 1, "a deleted figure still counted as loaded (%d of %d)", loaded, total);
+    path_join(html, dir, "blank.html");
+    write_text(html, "<!DOCTYPE html><html><body style=\"background:#fff\"></body></html>\n");
+    snprintf(args, sizeof args, "--window-size=1100,2400 --screenshot=%s file://%s", shot, html);
+    cr_assert_eq(chromium(args), 0);
+    cr_assert_lt(png_ink(shot, NULL, NULL), 0.001, "a blank page is not seen as blank");
+}
+
+/* ------------------------------------------------------------------ the examples */
+
+static cJSON *run_example(const char *name, char *o)
+{
+    char dir[256];
+    tmpdir_new(dir);
+    path_join(o, dir, "out");
+    run_expect(0, "run %s/examples/%s -o %s --quiet", NOETHER_SOURCE_DIR, name, o);
+    cr_assert_gt(file_size(o, "report.html"), 5000);
+    cJSON *s = summary(o);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(obj(s, "analysis"), "all_identities_hold")));
+    cr_assert_leq(num(obj(s, "ledger"), "max_gap"), 1e-10);
+    return s;
+}
+
+/* Kunin et al.: weight decay and the finite learning rate break the rescaling law; weight
+ * decay alone breaks the translation law, which gradient flow then predicts exactly */
+Test(examples, kunin_fashion, .timeout = 900)
+{
+    char o[NT_PATH_MAX];
+    cJSON *s = run_example("kunin_fashion.json", o);
+    const cJSON *q;
+    int rescale = 0, broken = 0, translation = 0;
+    cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity")) {
+        const char *name = cJSON_GetObjectItem(q, "name")->valuestring;
+        double size = fabs(num(q, "initial")) + fabs(num(q, "measured")), m = num(q, "measured");
+        if (!strncmp(name, "rescale", 7)) {
+            rescale++;
+            cr_assert(fabs(num(q, "weight_decay")) > 1e-6 * size, "%s: no weight-decay term", name);
+            broken += fabs(num(q, "second_order")) > 1e-3 * size && fabs(m - num(q, "gradient_flow")) > 1e-3 * size;
+        } else if (!strncmp(name, "translation", 11)) {
+            translation++;
+            cr_assert(fabs(num(q, "weight_decay")) > 1e-3 * size, "%s: weight decay did not act", name);
+            cr_assert_eq(num(q, "second_order"), 0, "%s: a translation has no finite-step term", name);
+            cr_assert(fabs(m - num(q, "gradient_flow")) <= 1e-12 * size, "%s: gradient flow %.17g, measured %.17g",
+                      name, num(q, "gradient_flow"), m);
+        }
+    }
+    cr_assert_eq(rescale, 16);
+    cr_assert_geq(broken, 12, "only %d of 16 rescaling laws broken by the finite step (dead units keep theirs)", broken);
+    cr_assert_eq(translation, 17);
+    cJSON_Delete(s);
+}
+
+/* Tarmoun et al., Min et al.: a deep linear network conserves W_l W_l^T - W_{l+1}^T W_{l+1}
+ * under gradient flow; gradient descent moves it only by the finite-step term */
+Test(examples, deep_linear_imbalance, .timeout = 600)
+{
+    char o[NT_PATH_MAX];
+    cJSON *s = run_example("deep_linear.json", o);
+    const cJSON *q;
+    int gl = 0;
+    double loss0 = num(cJSON_GetArrayItem(obj(s, "analysis.checkpoints"), 0), "loss");
+    cr_assert_lt(num(s, "final_loss"), 0.01 * loss0, "did not train");
+    double scale = 0, moved = 0;
+    cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity"))
+        if (!strncmp(cJSON_GetObjectItem(q, "name")->valuestring, "gl", 2)) scale = fmax(scale, fabs(num(q, "initial")));
+    cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity")) {
+        if (strncmp(cJSON_GetObjectItem(q, "name")->valuestring, "gl", 2)) continue;
+        gl++;
+        double a = num(q, "initial"), m = num(q, "measured");
+        cr_assert(fabs(num(q, "gradient_flow") - a) <= 1e-12 * scale, "gradient flow does not conserve it");
+        cr_assert(fabs(m - a - num(q, "second_order")) <= 1e-12 * scale, "the change is not the finite-step term");
+        moved = fmax(moved, fabs(m - a));
+    }
+    cr_assert(moved > 0 && moved <= 0.01 * scale, "the imbalance moved by %g of %g", moved, scale);
+    cr_assert_eq(gl, 2 * 21, "the symmetric part of gl(6) on two hidden layers: 21 entries each");
+    cJSON_Delete(s);
+}
+
+/* Lyu & Li: a homogeneous network under the exponential loss grows its norm and its
+ * normalized margin once it separates the data; its radial curvature has a closed form */
+Test(examples, lyu_li_margin, .timeout = 600)
+{
+    char o[NT_PATH_MAX];
+    cJSON *s = run_example("lyu_li_margin.json", o);
+    {   /* ledger.csv: norm and margin along the run */
+        char p[NT_PATH_MAX];
+        path_join(p, o, "ledger.csv");
+        char *text = slurp(p, NULL), *line = strchr(text, '\n') + 1;
+        double norm0 = NAN, norm_last = 0, first_margin = NAN, last_margin = 0, prev = -INFINITY;
+        int increasing = 1;
+        for (; *line; line = strchr(line, '\n') + 1) {   /* columns: step,loss,accuracy,test_loss,test_accuracy,norm2,margin */
+            double v[7];
+            if (sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", v, v + 1, v + 2, v + 3, v + 4, v + 5, v + 6) != 7) break;
+            if (isnan(norm0)) norm0 = v[5];
+            norm_last = v[5];
+            if (v[6] > 0) {
+                if (isnan(first_margin)) first_margin = v[6];
+                increasing &= v[6] >= prev - 1e-12;
+                prev = v[6];
+                last_margin = v[6];
+            }
+        }
+        free(text);
+        cr_assert_gt(norm_last, 1.2 * norm0, "|theta|^2 from %g to %g", norm0, norm_last);
+        cr_assert(first_margin > 0 && last_margin > 2 * first_margin, "margin %g -> %g", first_margin, last_margin);
+        cr_assert(increasing, "the normalized margin decreased once positive");
+    }
+    const cJSON *sh = obj(s, "analysis.final.sharp");
+    cr_assert(fabs(num(sh, "radial_curvature") - num(sh, "closed_form")) <= 1e-10 * fabs(num(sh, "closed_form")));
+    cJSON_Delete(s);
+}
+
+/* Ziyin: strong enough weight decay makes the mirror planes of tanh units attractive: every
+ * unit collapses onto its sign-flip fixed-point set; the predicted stability margin of each
+ * mirror is positive (a negative control: weak weight decay, no collapse, negative margin) */
+static void mirrors(const cJSON *s, int *collapsed, int *n, int *stable)
+{
+    const cJSON *it;
+    *collapsed = *n = *stable = 0;
+    cJSON_ArrayForEach(it, obj(s, "analysis.distances_to_fixed_points"))
+        if (!strncmp(cJSON_GetObjectItem(it, "name")->valuestring, "sign_flip", 9)) {
+            (*n)++;
+            *collapsed += num(it, "final") < 1e-10 * num(it, "initial");
+        }
+    cJSON_ArrayForEach(it, obj(s, "analysis.final.sectors"))
+        if (cJSON_GetObjectItem(it, "mirror")) *stable += num(it, "stability_margin") > 0;
+}
+
+Test(examples, ziyin_mirror_collapse, .timeout = 600)
+{
+    char o[NT_PATH_MAX];
+    cJSON *s = run_example("ziyin_mirror.json", o);
+    int collapsed, n, stable;
+    mirrors(s, &collapsed, &n, &stable);
+    cr_assert_eq(n, 8);
+    cr_assert_eq(collapsed, 8, "%d of 8 units collapsed", collapsed);
+    cr_assert_eq(stable, 8, "%d of 8 mirrors predicted stable", stable);
+    cJSON_Delete(s);
+
+    char dir[256], spec[NT_PATH_MAX], src[NT_PATH_MAX];
+    tmpdir_new(dir);
+    snprintf(src, sizeof src, "%s/examples/ziyin_mirror.json", NOETHER_SOURCE_DIR);
+    char *text = slurp(src, NULL), *wd = strstr(text, "\"weight_decay\": 0.5"), weak[4096];
+    cr_assert_not_null(wd);
+    snprintf(weak, sizeof weak, "%.*s\"weight_decay\": 0.01%s", (int)(wd - text), text, wd + strlen("\"weight_decay\": 0.5"));
+    free(text);
+    path_join(spec, dir, "weak.json");
+    write_text(spec, weak);
+    path_join(o, dir, "weak");
+    run_expect(0, "run %s -o %s --quiet", spec, o);
+    s = summary(o);
+    mirrors(s, &collapsed, &n, &stable);
+    cr_assert_eq(collapsed, 0, "weak weight decay: %d units collapsed", collapsed);
+    cr_assert_lt(stable, 8, "weak weight decay: every mirror predicted stable");
+    cJSON_Delete(s);
+}
+
+/* A point where the 8 tanh units of a layer are equal: the S_8 sector spectrum comes in
+ * groups of n - 1 = 7, and training keeps the units equal up to round-off growing at the
+ * rate the breaking spectrum predicts (the point is a saddle) */
+Test(examples, collapsed_units_multiplicity, .timeout = 600)
+{
+    char o[NT_PATH_MAX];
+    cJSON *s = run_example("collapsed_units.json", o);
+    const cJSON *it;
+    int found = 0;
+    cJSON_ArrayForEach(it, obj(s, "analysis.final.sectors"))
+        if (cJSON_GetObjectItem(it, "layer")) {
+            cr_assert_eq(num(it, "units"), 8);
+            cr_assert_eq(num(it, "multiplicity_found"), 7);
+            cr_assert_eq(num(it, "multiplicity_min"), 7, "a group of other than n - 1");
+            found++;
+        }
+    cr_assert_eq(found, 1);
+    cJSON_ArrayForEach(it, obj(s, "fixed_points")) {
+        cr_assert_leq(num(it, "distance_initial"), 1e-15, "did not start on the collapsed point");
+        cr_assert_leq(num(it, "distance_final"), 1e-9, "left the collapsed point");
+    }
+    cJSON_Delete(s);
+}
