@@ -163,20 +163,21 @@ static void model_section(cli_buf *b, const cJSON *s)
     cli_printf(b, "<p>Model: input %d &rarr; ", (int)num(info, "input"));
     cJSON_ArrayForEach(L, cJSON_GetObjectItem(info, "layers")) {
         cli_printf(b, "[");
+        int first = 1;
         cJSON_ArrayForEach(kv, L) {
-            if (kv != L->child) cli_printf(b, " ");
-            if (cJSON_IsString(kv)) { esc(b, kv->string); cli_printf(b, " "); esc(b, kv->valuestring); }
-            else if (cJSON_IsNumber(kv)) { esc(b, kv->string); cli_printf(b, " %g", kv->valuedouble); }
-            else if (cJSON_IsFalse(kv)) { cli_printf(b, "no "); esc(b, kv->string); }
+            if (!cJSON_IsString(kv) && !cJSON_IsNumber(kv) && !cJSON_IsFalse(kv)) continue;
+            cli_printf(b, first ? "" : " ");
+            first = 0;
+            if (cJSON_IsFalse(kv)) cli_printf(b, "no ");
+            esc(b, kv->string);
+            if (cJSON_IsString(kv)) { cli_printf(b, " "); esc(b, kv->valuestring); }
+            if (cJSON_IsNumber(kv)) cli_printf(b, " %g", kv->valuedouble);
         }
         cli_printf(b, "] ");
     }
     cli_printf(b, "&rarr; %s loss; d = %d parameters. Data: ", str(info, "loss"), (int)num(info, "d"));
     esc(b, str(cJSON_GetObjectItem(info, "data"), "description"));
-    cli_printf(b, " (%d training, %d test samples). Training: %s, learning rate %g, weight decay &gamma; = %g, "
-                  "%d steps.</p>\n",
-               (int)num(cJSON_GetObjectItem(info, "data"), "train"), (int)num(cJSON_GetObjectItem(info, "data"), "test"),
-               str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
+    cli_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.</p>\n", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
 }
 
 int report_build(const char *dir, const cJSON *summary, nt_error *err)
@@ -208,8 +209,8 @@ int report_build(const char *dir, const cJSON *summary, nt_error *err)
         for (int f = 0; f < n_figs; f++) {
             if (strcmp(figs[f].stem, sections[k][1])) continue;
             if (sections[k][0]) cli_printf(&b, "<h2>%s</h2>\n", sections[k][0]);
-            cli_printf(&b, "<figure><img src=\"plots/%s.svg\" alt=\"%s\" width=\"900\" height=\"500\">\n"
-                           "<figcaption><b>%s.</b> %s (<a href=\"plots/%s.png\">PNG</a>)</figcaption></figure>\n",
+            cli_printf(&b, "<figure><img src=\"plots/%s.png\" alt=\"%s\">\n"
+                           "<figcaption><b>%s.</b> %s (<a href=\"plots/%s.svg\">SVG</a>)</figcaption></figure>\n",
                        figs[f].stem, figs[f].title, figs[f].title, figs[f].caption, figs[f].stem);
         }
     cli_printf(&b, "<h2>Checkpoints</h2>\n");
