@@ -31,7 +31,7 @@ sanitize: setup
 	test -f $(BUILD)-asan/build.ninja || meson setup $(BUILD)-asan -Db_sanitize=address,undefined \
 	  -Db_lundef=false -Dbuildtype=debugoptimized
 	ninja -C $(BUILD)-asan
-	OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(BUILD)-asan/noether-tests --jobs 2
 
 # Every reader under libFuzzer for FUZZ_SECONDS (default 60) each; not part of make test.

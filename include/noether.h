@@ -268,6 +268,13 @@ typedef struct nt_engine nt_engine;
 nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
 void nt_engine_free(nt_engine *e);
 int nt_engine_k(const nt_engine *e);
+/* Keeps the forward values and adjoints of every chunk at theta on ds (at most max_bytes of
+ * them), so that nt_hvp there with g == NULL runs only the tangent and adjoint-tangent
+ * sweeps, with bitwise the same results.  theta and ds must not change until
+ * nt_engine_thaw.  Returns 1 when frozen, 0 when declined (too large, or an op it cannot
+ * keep). */
+int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes);
+void nt_engine_thaw(nt_engine *e);
 
 /* L_gamma(theta). */
 double nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds);

@@ -2,6 +2,7 @@
  * Jacobian of the gradient, and consistent with single products and with chunking. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <criterion/criterion.h>
 #include <cblas.h>
 #include "helpers.h"
@@ -76,6 +77,41 @@ Test(hessian, matches_products_and_chunking)
     cr_expect_gt(nt_rel_diff(d * d, H1, H2), 1e-6);
     free(theta); free(H1); free(H2); free(v); free(hv); free(Hv);
     nt_engine_free(a); nt_engine_free(b);
+    nt_dataset_free(&ds);
+    nt_model_free(&m);
+}
+
+/* A frozen engine (values and adjoints kept at theta) gives bitwise the products of the
+ * full sweep, over several chunks, blocks and with weight decay; it declines when the
+ * memory cap is too small, and a product at another theta takes the full sweep. */
+Test(hessian, frozen_products_are_bitwise_the_full_ones)
+{
+    nt_model m;
+    nt_dataset ds;
+    make_mlp(&m, 4, 2, (int[]){7, 5}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.01);
+    make_data(&ds, &m, 37, 73);
+    const int64_t d = m.d;
+    const int k = 5;
+    nt_engine *e = nt_engine_new(&m, 8, 3);
+    double *theta = malloc(sizeof(double) * d), *theta2 = malloc(sizeof(double) * d);
+    double *V = malloc(sizeof(double) * k * d), *A = malloc(sizeof(double) * k * d), *B = malloc(sizeof(double) * k * d);
+    fill_normal(theta, d, 0.5, 74);
+    fill_normal(V, k * d, 1.0, 75);
+    double la = nt_hvp(e, theta, &ds, k, V, A, NULL);
+    cr_assert_eq(nt_engine_freeze(e, theta, &ds, 16), 0, "froze past a 16-byte cap");
+    cr_assert_eq(nt_engine_freeze(e, theta, &ds, 1e9), 1);
+    double lb = nt_hvp(e, theta, &ds, k, V, B, NULL);
+    cr_assert_eq(memcmp(A, B, sizeof(double) * k * d), 0, "frozen products differ from the full sweep");
+    cr_assert_eq(la, lb);
+    memcpy(theta2, theta, sizeof(double) * d);   /* another theta: the full sweep, not the kept values */
+    theta2[0] += 0.1;
+    nt_hvp(e, theta2, &ds, k, V, B, NULL);
+    cr_assert_gt(nt_rel_diff(k * d, A, B), 1e-8, "a product at another theta used the frozen values");
+    nt_engine_thaw(e);
+    nt_hvp(e, theta, &ds, k, V, B, NULL);
+    cr_assert_eq(memcmp(A, B, sizeof(double) * k * d), 0);
+    free(theta); free(theta2); free(V); free(A); free(B);
+    nt_engine_free(e);
     nt_dataset_free(&ds);
     nt_model_free(&m);
 }

@@ -145,7 +145,7 @@ static long file_size(const char *dir, const char *name)
 static const char *const demo_figures[] = {"loss", "ledger", "ledger_gaps", "distances", "identities", "ritz",
                                            "alignment", "density", "sectors"};
 
-Test(run, demo_writes_the_report_its_plots_and_consistent_numbers, .timeout = 600)
+Test(run, demo_writes_the_report_its_plots_and_consistent_numbers)
 {
     char dir[256], o[NT_PATH_MAX], p[NT_PATH_MAX];
     tmpdir_new(dir);
@@ -237,7 +237,7 @@ static void images_loaded(const char *html, const char *dom, int *loaded, int *t
     free(text);
 }
 
-Test(run, report_opens_in_headless_chromium, .timeout = 600)
+Test(run, report_opens_in_headless_chromium)
 {
     cr_assert_eq(system("command -v chromium >/dev/null"), 0,
                  "chromium is not installed (scripts/setup.sh installs Debian's chromium)");
@@ -289,7 +289,7 @@ static cJSON *run_example(const char *name, char *o)
 
 /* Kunin et al.: weight decay and the finite learning rate break the rescaling law; weight
  * decay alone breaks the translation law, which gradient flow then predicts exactly */
-Test(examples, kunin_fashion, .timeout = 900)
+Test(examples, kunin_fashion)
 {
     char o[NT_PATH_MAX];
     cJSON *s = run_example("kunin_fashion.json", o);
@@ -318,7 +318,7 @@ Test(examples, kunin_fashion, .timeout = 900)
 
 /* Tarmoun et al., Min et al.: a deep linear network conserves W_l W_l^T - W_{l+1}^T W_{l+1}
  * under gradient flow; gradient descent moves it only by the finite-step term */
-Test(examples, deep_linear_imbalance, .timeout = 600)
+Test(examples, deep_linear_imbalance)
 {
     char o[NT_PATH_MAX];
     cJSON *s = run_example("deep_linear.json", o);
@@ -344,7 +344,7 @@ Test(examples, deep_linear_imbalance, .timeout = 600)
 
 /* Lyu & Li: a homogeneous network under the exponential loss grows its norm and its
  * normalized margin once it separates the data; its radial curvature has a closed form */
-Test(examples, lyu_li_margin, .timeout = 600)
+Test(examples, lyu_li_margin)
 {
     char o[NT_PATH_MAX];
     cJSON *s = run_example("lyu_li_margin.json", o);
@@ -392,7 +392,7 @@ static void mirrors(const cJSON *s, int *collapsed, int *n, int *stable)
         if (cJSON_GetObjectItem(it, "mirror")) *stable += num(it, "stability_margin") > 0;
 }
 
-Test(examples, ziyin_mirror_collapse, .timeout = 600)
+Test(examples, ziyin_mirror_collapse)
 {
     char o[NT_PATH_MAX];
     cJSON *s = run_example("ziyin_mirror.json", o);
@@ -424,7 +424,7 @@ Test(examples, ziyin_mirror_collapse, .timeout = 600)
 /* A point where the 8 tanh units of a layer are equal: the S_8 sector spectrum comes in
  * groups of n - 1 = 7, and training keeps the units equal up to round-off growing at the
  * rate the breaking spectrum predicts (the point is a saddle) */
-Test(examples, collapsed_units_multiplicity, .timeout = 600)
+Test(examples, collapsed_units_multiplicity)
 {
     char o[NT_PATH_MAX];
     cJSON *s = run_example("collapsed_units.json", o);

@@ -96,7 +96,8 @@ double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
         int kk = k - j0 < e->k ? k - j0 : e->k;
         const double *Vj = V + (int64_t)j0 * e->d;
         double *HVj = HV + (int64_t)j0 * e->d;
-        double s = sweep(e, theta, ds, kk, Vj, g, HVj, PASS_TAN | PASS_ADJ | PASS_ADJTAN);
+        double s = !g && nt_engine_frozen_at(e, theta, ds) ? nt_frozen_sweep(e, kk, Vj, HVj)
+                   : sweep(e, theta, ds, kk, Vj, g, HVj, PASS_TAN | PASS_ADJ | PASS_ADJTAN);
         loss = finish(e, theta, ds, s, g, kk, Vj, HVj);
     }
     return loss;

@@ -75,6 +75,7 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
 void nt_engine_free(nt_engine *e)
 {
     if (!e) return;
+    nt_engine_thaw(e);
     free(e->mem);
     free(e->nodes);
     free(e->rho);

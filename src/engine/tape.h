@@ -51,9 +51,13 @@ struct nt_engine {
     const double *y;          /* targets of this chunk */
     double *rho;              /* output map (K x K) or NULL: the loss is l(rho f, y) */
     double loss_sum;
+    struct nt_frozen *frozen; /* values and adjoints kept at one theta (freeze.c), or NULL */
 };
 
 /* One op per node kind (ops.c). */
 void nt_op_run(struct nt_engine *e, nt_node *p, int action);
+/* freeze.c: whether the engine is frozen at (theta, ds); one block of products there. */
+int nt_engine_frozen_at(const struct nt_engine *e, const double *theta, const nt_dataset *ds);
+double nt_frozen_sweep(struct nt_engine *e, int kk, const double *V, double *HV);
 
 #endif

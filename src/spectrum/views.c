@@ -54,11 +54,13 @@ nt_operator nt_hessian_operator(nt_hessian_ctx *h, nt_engine *e, const nt_model 
                            .block = nt_engine_k(e) };
     h->X = malloc(sizeof(double) * (size_t)(h->block * m->d));
     h->Y = malloc(sizeof(double) * (size_t)(h->block * m->d));
+    nt_engine_freeze(e, theta, ds, 2.0 * (1 << 30));   /* theta is fixed for the operator's life */
     return (nt_operator){ .n = n, .block = h->block, .apply = hessian_apply, .ctx = h };
 }
 
 void nt_hessian_operator_free(nt_hessian_ctx *h)
 {
+    nt_engine_thaw(h->e);
     free(h->X);
     free(h->Y);
 }

@@ -1,0 +1,145 @@
+/* freeze.c: Hessian-vector products at a fixed theta, for the iterative eigensolvers.
+ * H v needs, per chunk, the forward values, the adjoints and the activation derivatives,
+ * none of which depends on v: nt_engine_freeze computes them once for every chunk and
+ * keeps them, so that each product afterwards runs only the tangent sweep and the
+ * adjoint-tangent sweep (for a dense MLP about 30% less work than nt_hvp).  The products
+ * are bitwise those of nt_hvp: the same operations in the same order on the same values.
+ * Only tapes of input, dense, activation and loss nodes are frozen (their tangent and
+ * adjoint-tangent rules read nothing but val, adj, d1 and d2); for others it declines. */
+#include <stdlib.h>
+#include <string.h>
+#include "tape.h"
+
+enum { N_BUF = 4 };   /* val, adj, d1, d2 */
+
+struct nt_frozen {
+    const double *theta;
+    const nt_dataset *ds;
+    double loss_sum;
+    int64_t n_chunks;
+    double *mem;
+    double **slot;     /* [chunk][node][buffer]: the kept values (NULL where a node has none) */
+    double **work;     /* [node][buffer]: the workspace's own buffers, restored after */
+};
+
+static double **buffer(nt_node *p, int b)
+{
+    switch (b) {
+    case 0: return &p->val;
+    case 1: return &p->adj;
+    case 2: return &p->d1;
+    default: return &p->d2;
+    }
+}
+
+/* points every node's buffers at chunk c's kept values */
+static void use_chunk(nt_engine *e, int64_t c)
+{
+    struct nt_frozen *f = e->frozen;
+    for (int i = 1; i < e->n_nodes; i++)
+        for (int b = 0; b < N_BUF; b++) {
+            double *s = f->slot[(c * e->n_nodes + i) * N_BUF + b];
+            if (s) *buffer(&e->nodes[i], b) = s;
+        }
+}
+
+static void use_workspace(nt_engine *e)
+{
+    for (int i = 1; i < e->n_nodes; i++)
+        for (int b = 0; b < N_BUF; b++) *buffer(&e->nodes[i], b) = e->frozen->work[i * N_BUF + b];
+}
+
+/* the rows of chunk c: e->n, the input and the targets */
+static void set_rows(nt_engine *e, const nt_dataset *ds, int64_t c)
+{
+    int64_t s = c * e->chunk;
+    e->n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
+    e->nodes[0].val = ds->x + s * ds->dim;
+    e->y = ds->y ? ds->y + s * ds->ydim : NULL;
+}
+
+int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes)
+{
+    nt_engine_thaw(e);
+    int64_t per_row = 0;
+    for (int i = 1; i < e->n_nodes; i++) {
+        const nt_node *p = &e->nodes[i];
+        if (p->op != NT_OP_DENSE && p->op != NT_OP_ACT && p->op != NT_OP_LOSS) return 0;
+        for (int b = 0; b < N_BUF; b++) per_row += *buffer((nt_node *)p, b) ? p->width : 0;
+    }
+    if ((double)per_row * (double)ds->n * sizeof(double) > max_bytes) return 0;
+    struct nt_frozen *f = calloc(1, sizeof *f);
+    f->theta = theta;
+    f->ds = ds;
+    f->n_chunks = (ds->n + e->chunk - 1) / e->chunk;
+    f->mem = malloc(sizeof(double) * (size_t)(per_row * ds->n + 1));
+    f->slot = calloc((size_t)(f->n_chunks * e->n_nodes * N_BUF), sizeof(double *));
+    f->work = calloc((size_t)(e->n_nodes * N_BUF), sizeof(double *));
+    if (!f->mem || !f->slot || !f->work) {
+        free(f->mem); free(f->slot); free(f->work); free(f);
+        return 0;
+    }
+    for (int i = 1; i < e->n_nodes; i++)
+        for (int b = 0; b < N_BUF; b++) f->work[i * N_BUF + b] = *buffer(&e->nodes[i], b);
+    e->frozen = f;
+    double *at = f->mem;
+    e->theta = theta;
+    e->g = NULL;          /* adjoints only: no parameter gradient */
+    e->kk = 0;
+    e->loss_sum = 0;
+    for (int64_t c = 0; c < f->n_chunks; c++) {
+        set_rows(e, ds, c);
+        for (int i = 1; i < e->n_nodes; i++)
+            for (int b = 0; b < N_BUF; b++)
+                if (f->work[i * N_BUF + b]) {
+                    f->slot[(c * e->n_nodes + i) * N_BUF + b] = at;
+                    at += e->n * e->nodes[i].width;
+                }
+        use_chunk(e, c);
+        for (int i = 1; i < e->n_nodes; i++) nt_op_run(e, &e->nodes[i], NT_FWD);
+        for (int i = e->n_nodes - 1; i >= 1; i--)
+            if (e->nodes[i].need_adj) nt_op_run(e, &e->nodes[i], NT_ADJ);
+    }
+    f->loss_sum = e->loss_sum;
+    use_workspace(e);
+    return 1;
+}
+
+void nt_engine_thaw(nt_engine *e)
+{
+    struct nt_frozen *f = e->frozen;
+    if (!f) return;
+    free(f->mem);
+    free(f->slot);
+    free(f->work);
+    free(f);
+    e->frozen = NULL;
+}
+
+int nt_engine_frozen_at(const nt_engine *e, const double *theta, const nt_dataset *ds)
+{
+    return e->frozen && e->frozen->theta == theta && e->frozen->ds == ds;
+}
+
+/* one block of kk <= e->k products at the frozen theta: the sums over samples of the
+ * adjoint's tangents into HV (kk x d); returns the loss sum */
+double nt_frozen_sweep(nt_engine *e, int kk, const double *V, double *HV)
+{
+    struct nt_frozen *f = e->frozen;
+    e->theta = f->theta;
+    e->V = V;
+    e->kk = kk;
+    e->g = NULL;
+    e->HV = HV;
+    memset(HV, 0, sizeof(double) * (size_t)(kk * e->d));
+    for (int64_t c = 0; c < f->n_chunks; c++) {
+        set_rows(e, f->ds, c);
+        use_chunk(e, c);
+        for (int i = 1; i < e->n_nodes; i++)
+            if (e->nodes[i].has_tan) nt_op_run(e, &e->nodes[i], NT_TAN);
+        for (int i = e->n_nodes - 1; i >= 1; i--)
+            if (e->nodes[i].need_adj) nt_op_run(e, &e->nodes[i], NT_ADJTAN);
+    }
+    use_workspace(e);
+    return f->loss_sum;
+}
