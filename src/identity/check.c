@@ -16,7 +16,12 @@
  * Sizes: a residual is |lhs - rhs| / (size(lhs) + size(rhs)), the size of a side being the
  * magnitude of what it was computed from: sum |a_i b_i| for a dot product a^T b, the norm
  * for a vector, and s_H |xi| for H xi, where s_H = |H v_r| / |v_r| is the typical curvature
- * along a random direction (so H xi = 0 is measured against the scale of H, not round-off). */
+ * along a random direction (so H xi = 0 is measured against the scale of H, not round-off).
+ * The gradient is itself a mean of per-sample terms J_n^T u_n, and u_n (f - y for mse) a
+ * difference: its magnitude is the vector gabs = (1/N) sum_n |J_n^T m_n| + gamma |theta|,
+ * m_n the magnitude of u_n's terms, which stays of the order of the terms where they cancel
+ * (near a minimum |g| -> 0 while its round-off does not), so that g^T xi and |g| are sized
+ * by gabs^T |xi| and |gabs|. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +39,8 @@ typedef struct {
     int K;
     double gam, s_H;
     double *g;      /* g_gamma(theta) */
+    double *gabs;   /* its magnitude: (1/N) sum_n |J_n^T m_n| + gamma |theta| */
+    double gabs_norm;
     double *F, *u;  /* outputs and dl/df per sample (N x K) */
     double *P, *HP; /* probe vectors and H_gamma(theta) times them (N_PROBES x d) */
     double *w[8];   /* scratch vectors of length d, allocated once */
@@ -128,7 +135,7 @@ static void check_generator(ctx *c, const nt_transform *t, int i, const double *
 
     /* (F1gamma) */
     double l1 = dot(d, c->g, xi), r1 = R + gam * dot(d, c->theta, xi);
-    r->first_order = resid(l1 - r1, absdot(d, c->g, xi) + R_size + gam * absdot(d, c->theta, xi));
+    r->first_order = resid(l1 - r1, absdot(d, c->gabs, xi) + R_size + gam * absdot(d, c->theta, xi));
 
     /* (S1gamma) */
     for (int64_t j = 0; j < d; j++) {
@@ -142,7 +149,7 @@ static void check_generator(ctx *c, const nt_transform *t, int i, const double *
     /* (S2gamma) */
     double xHx = dot(d, xi, Hxi), l2 = xHx + dot(d, c->g, Axi);
     double r2 = s2 + gam * (xx + dot(d, c->theta, Axi));
-    double size2 = fabs(xHx) + c->s_H * xx + absdot(d, c->g, Axi) + s2_size +
+    double size2 = fabs(xHx) + c->s_H * xx + absdot(d, c->gabs, Axi) + s2_size +
                    gam * (xx + absdot(d, c->theta, Axi));
     r->s2 = resid(l2 - r2, size2);
     r->second_order = fmax(r->s1, r->s2);
@@ -175,7 +182,7 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
     nt_tr_apply_Tt(c->m, t, gT, lhs);
     nt_tr_apply_Tt(c->m, t, Tth, tmp);
     for (int64_t j = 0; j < d; j++) rhs[j] = grho[j] - gam * c->theta[j] + gam * tmp[j];
-    r->first_order = resid(diffnorm(d, lhs, rhs), nt_norm2(d, lhs) + nt_norm2(d, rhs));
+    r->first_order = resid(diffnorm(d, lhs, rhs), fmax(nt_norm2(d, lhs), c->gabs_norm) + fmax(nt_norm2(d, rhs), c->gabs_norm));
     r->second_order = 0;
     for (int p = 0; p < N_PROBES; p++) {
         nt_tr_apply_Tt(c->m, t, HTP + p * d, lhs);
@@ -193,7 +200,7 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
         nt_tr_apply_T(c->m, t, c->P, V2 + d);
         nt_hvp(c->e, Tth, c->ds, 2, V2, HV2, gT);
         nt_tr_apply_T(c->m, t, gT, lhs);
-        r->fixed_gradient = resid(diffnorm(d, lhs, gT), nt_norm2(d, lhs) + nt_norm2(d, gT));
+        r->fixed_gradient = resid(diffnorm(d, lhs, gT), 2 * fmax(nt_norm2(d, gT), c->gabs_norm));
         nt_tr_apply_T(c->m, t, HV2, lhs);
         r->fixed_hessian = resid(diffnorm(d, lhs, HV2 + d), nt_norm2(d, lhs) + nt_norm2(d, HV2 + d));
     }
@@ -224,6 +231,47 @@ int nt_check_count(const nt_transform *list, int n)
     return total;
 }
 
+/* The magnitude of the terms of u = dl/df for one sample: |f| + |y| for mse (u = f - y),
+ * p + onehot(y) for cross-entropy (u = p - onehot(y)), |u| for the margin losses (a
+ * product, no cancellation). */
+static void u_magnitude(nt_loss loss, int K, const double *f, const double *y, const double *u, double *mag)
+{
+    for (int k = 0; k < K; k++) {
+        if (loss == NT_LOSS_MSE) mag[k] = fabs(f[k]) + fabs(y[k]);
+        else if (loss == NT_LOSS_CROSS_ENTROPY) mag[k] = u[k] + 2.0 * (k == (int)y[0]);   /* p + onehot */
+        else mag[k] = fabs(u[k]);
+    }
+}
+
+/* gabs = (1/N) sum_n |J_n^T m_n| + gamma |theta|, m_n the magnitude of u_n's terms: the size
+ * of the gradient's terms even where they cancel (per sample up to 2048 samples; beyond,
+ * in groups of ceil(N / 2048), whose own cancellation is then not counted).  A group whose
+ * result is not finite (a layer coupling the samples of a batch) falls back to |g|. */
+static void gradient_magnitude(ctx *c)
+{
+    const int64_t d = c->d, N = c->N, G = (N + 2047) / 2048;
+    const int K = c->K;
+    double *gn = c->w[0];
+    int finite = 1;
+    memset(c->gabs, 0, sizeof(double) * (size_t)d);
+    for (int64_t s = 0; s < N; s++)
+        u_magnitude(c->m->loss, K, c->F + s * K, c->ds->y + s * c->ds->ydim, c->u + s * K, c->seed + s * K);
+    for (int64_t s = 0; s < N && finite; s += G) {
+        nt_dataset part = *c->ds;
+        part.n = N - s < G ? N - s : G;
+        part.x = c->ds->x + s * c->ds->dim;
+        part.y = c->ds->y ? c->ds->y + s * c->ds->ydim : NULL;
+        nt_vjp(c->e, c->theta, &part, c->seed + s * K, gn);
+        for (int64_t i = 0; i < d; i++) {
+            finite &= isfinite(gn[i]);
+            c->gabs[i] += fabs(gn[i]);
+        }
+    }
+    for (int64_t i = 0; i < d; i++)
+        c->gabs[i] = finite ? c->gabs[i] / (double)N + c->gam * fabs(c->theta[i]) : fabs(c->g[i]);
+    c->gabs_norm = nt_norm2(d, c->gabs);
+}
+
 void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
               const nt_transform *list, int n, double tol, nt_check_result *results)
 {
@@ -231,6 +279,7 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
     const int K = m->output, kb = nt_engine_k(e);
     ctx c = { .e = e, .m = m, .ds = ds, .theta = theta, .d = d, .N = N, .K = K, .gam = m->weight_decay };
     c.g = malloc(sizeof(double) * d);
+    c.gabs = malloc(sizeof(double) * d);
     c.F = malloc(sizeof(double) * (size_t)(N * K));
     c.u = malloc(sizeof(double) * (size_t)(N * K));
     c.P = malloc(sizeof(double) * N_PROBES * d);
@@ -244,6 +293,7 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
     c.s_H = nt_norm2(d, c.HP) / nt_norm2(d, c.P);
     nt_outputs(e, theta, ds, c.F);
     for (int64_t s = 0; s < N; s++) nt_loss_eval(m->loss, K, c.F + s * K, ds->y + s * ds->ydim, c.u + s * K);
+    gradient_magnitude(&c);
 
     /* continuous generators in blocks of kb (one block HVP each); discrete maps one by one */
     block b = { malloc(sizeof(double) * kb * d), malloc(sizeof(double) * kb * d),
@@ -280,7 +330,7 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
                    !(x->fixed_gradient > tol) && !(x->fixed_hessian > tol);
     }
     free(b.Xi); free(b.HXi); free(b.gen); free(b.slot);
-    free(c.g); free(c.F); free(c.u); free(c.P); free(c.HP); free(c.seed);
+    free(c.g); free(c.gabs); free(c.F); free(c.u); free(c.P); free(c.HP); free(c.seed);
     for (int i = 0; i < 8; i++) free(c.w[i]);
     for (int i = 0; i < 4; i++) free(c.wp[i]);
 }
