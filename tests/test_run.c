@@ -444,3 +444,26 @@ Test(examples, collapsed_units_multiplicity)
     }
     cJSON_Delete(s);
 }
+
+/* run needs a spec: without one, exit 2 and one line naming what is missing; an analysis
+ * key it does not know is named too */
+Test(run, usage_errors_are_one_line)
+{
+    char *out, *err;
+    cr_assert_eq(run_noether("run", &out, &err), 2);
+    cr_assert_str_empty(out);
+    cr_assert_not_null(strstr(err, "SPEC"), "stderr: %s", err);
+    cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "not one line: %s", err);
+    free(out);
+    free(err);
+    char dir[256], spec[NT_PATH_MAX], args[2 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(spec, dir, "s.json");
+    write_text(spec, "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 3}], \"loss\": \"cross_entropy\"},"
+                     " \"data\": {\"source\": \"builtin\", \"name\": \"iris\"}, \"analysis\": {\"evry\": 10}}");
+    snprintf(args, sizeof args, "run %s -o %s/out", spec, dir);
+    cr_assert_eq(run_noether(args, &out, &err), 2);
+    cr_assert_not_null(strstr(err, "analysis.evry"), "stderr: %s", err);
+    free(out);
+    free(err);
+}
