@@ -17,6 +17,8 @@
 #ifndef NOETHER_H
 #define NOETHER_H
 
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -242,6 +244,7 @@ typedef struct {
     nt_analysis_spec analysis;
     int n_transforms;
     nt_transform_spec *transforms;
+    uint64_t hash;             /* nt_hash64 of the spec's JSON text (a resumed run checks it) */
 } nt_spec;
 
 /* Parses and validates a spec; unknown keys, wrong types and impossible sizes give
@@ -438,6 +441,78 @@ typedef void (*nt_train_fn)(void *ctx, const nt_train_log *log, const double *th
 int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
              double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx, nt_error *err);
 
+/* ------------------------------------------------------------------ checkpoints and resuming */
+
+/* Everything a run holds between two steps besides theta and the ledger q: with them it
+ * continues bit for bit as if never stopped (minibatches are a pure function of (seed,
+ * epoch), so there is no random state). */
+typedef struct {
+    int64_t d;
+    int64_t step;        /* steps taken: the next step's index */
+    int started;         /* q initialized and step 0 logged (0 for a fresh run) */
+    int stopped;         /* out: the run stopped on the stop flag before its last step */
+    double *opt;         /* 3 d: the data and weight-decay parts of the momentum velocity or of
+                            Adam's first moment, then Adam's second moment (t = step) */
+    double loss_sum;     /* sum of the batch losses since the last logged step ... */
+    int64_t n_loss;      /* ... and their number */
+    double seconds;      /* wall time of the run so far */
+} nt_train_state;
+
+int nt_train_state_init(nt_train_state *s, int64_t d);   /* a fresh start; NT_EFAIL out of memory */
+void nt_train_state_free(nt_train_state *s);
+
+/* Called at a step boundary to save the run (see nt_train_control). */
+typedef int (*nt_checkpoint_fn)(void *ctx, const nt_train_state *s, const double *theta,
+                                const nt_quantity *q, int nq, nt_error *err);
+
+typedef struct {
+    nt_train_state *state;         /* where to start (fresh or loaded); kept current */
+    volatile sig_atomic_t *stop;   /* may be NULL; nonzero at a step boundary: checkpoint, stop */
+    int64_t checkpoint_every;      /* > 0: checkpoint every this many steps (not at the last) */
+    nt_checkpoint_fn checkpoint;   /* may be NULL; an error from it stops the run with it */
+    void *ctx;
+} nt_train_control;
+
+/* nt_train from ctl->state (a fresh state: nt_train itself), stopping at the first step
+ * boundary where *ctl->stop is set (state->stopped = 1, NT_OK, theta and q as they are
+ * there, checkpoint called).  fn is not called at the start of a resumed run. */
+int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
+                 double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx,
+                 const nt_train_control *ctl, nt_error *err);
+
+/* A checkpoint file: named records (float64 or int64 arrays, bytes) in one file, written
+ * whole or not at all (temporary file, then rename).  Layout, little-endian: the magic
+ * "NTCKPT1\n", then per record a uint32 name length, the name, a type byte ('f', 'i' or
+ * 'b'), a uint64 count and the payload; the last record is named "end".  A reader error
+ * names the file and the record (or the byte offset where the file stops making sense). */
+typedef struct nt_checkpoint nt_checkpoint;
+
+nt_checkpoint *nt_checkpoint_new(void);
+void nt_checkpoint_free(nt_checkpoint *c);
+/* Adds (or replaces) a record; the data are copied. */
+void nt_checkpoint_put_f64(nt_checkpoint *c, const char *name, int64_t n, const double *x);
+void nt_checkpoint_put_i64(nt_checkpoint *c, const char *name, int64_t n, const int64_t *x);
+void nt_checkpoint_put_bytes(nt_checkpoint *c, const char *name, int64_t n, const void *x);
+int nt_checkpoint_write(const nt_checkpoint *c, const char *path, nt_error *err);
+int nt_checkpoint_read(const char *path, nt_checkpoint **c, nt_error *err);
+/* Exactly n values of the named record (NT_EINPUT naming file and record otherwise). */
+int nt_checkpoint_get_f64(const nt_checkpoint *c, const char *name, int64_t n, double *x, nt_error *err);
+int nt_checkpoint_get_i64(const nt_checkpoint *c, const char *name, int64_t n, int64_t *x, nt_error *err);
+/* A bytes record (not copied, NUL-terminated; valid while c lives), its length into *n. */
+int nt_checkpoint_get_bytes(const nt_checkpoint *c, const char *name, const char **x, int64_t *n,
+                            nt_error *err);
+/* The file it was read from ("<checkpoint>" for a new one). */
+const char *nt_checkpoint_path(const nt_checkpoint *c);
+
+/* The run's records: what it is a run of (spec hash and path, a hash of the data, d, the
+ * ledger's quantity names) and its state (step, optimizer, loss sums, wall time, theta,
+ * every ledger accumulator).  _load checks the first against spec, data and q (NT_EINPUT
+ * naming the record: a checkpoint of another spec, data or model) and fills the rest. */
+void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
+                         const nt_train_state *s, const double *theta, const nt_quantity *q, int nq);
+int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
+                        nt_train_state *s, double *theta, nt_quantity *q, int nq, nt_error *err);
+
 /* Projects theta onto Fix(T) = {T theta = theta} of each named discrete symmetry of list
  * (built-in swaps and sign flips: orthogonal involutions, so the projection is
  * (theta + T theta)/2), then adds a seeded step of norm `perturb` in Fix(T)^perp of the
@@ -519,6 +594,9 @@ int nt_multiplicities(const double *lam, int n, double tol, int *mult);
 
 /* ------------------------------------------------------------------ small helpers */
 
+/* FNV-1a (64 bits) of n bytes, continuing from h (start with NT_HASH_INIT). */
+#define NT_HASH_INIT 0xcbf29ce484222325ULL
+uint64_t nt_hash64(const void *data, size_t n, uint64_t h);
 double nt_norm2(int64_t n, const double *x);                       /* Euclidean norm */
 double nt_rel_diff(int64_t n, const double *a, const double *b);   /* |a-b| / max(|a|+|b|, tiny) */
 

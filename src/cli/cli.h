@@ -26,6 +26,7 @@ typedef struct {
     nt_spec spec;
     nt_data data;
     double *theta;
+    const char *cmd;   /* the subcommand that loaded it (for messages) */
 } cli_job;
 
 /* Loads everything; theta from params_path or the spec's seeded initialization.
@@ -67,8 +68,12 @@ typedef struct {
 } cli_train_hook;
 /* Trains the job (theta in place) with the ledger, writing params_init.npy,
  * params_final.npy and ledger.csv into dir; returns the summary document (rc: nt_train's).
- * hook may be NULL. */
-cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, const cli_train_hook *hook, int *rc,
+ * hook may be NULL.  Checkpoints into dir/checkpoint.bin every train.checkpoint_every
+ * steps and on SIGINT/SIGTERM, which stop the run at the next step boundary with rc 130 or
+ * 143 and err the one line saying how to resume; resume: continue from dir/checkpoint.bin
+ * (exits 2 when it is missing or of another spec); a completed run removes it.  The hook
+ * is not called for the steps before a resumed run's start. */
+cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const cli_train_hook *hook, int *rc,
                      nt_error *err);
 /* Writes a JSON document to dir/name, whole or not at all. */
 void cli_write_json(const char *cmd, const char *dir, const char *name, const cJSON *doc);

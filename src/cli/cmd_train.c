@@ -1,13 +1,18 @@
 /* cmd_train.c: noether train: training with the ledger of every conserved or broken
- * quantity; writes params_init.npy, params_final.npy, ledger.csv and summary.json. */
+ * quantity; writes params_init.npy, params_final.npy, ledger.csv and summary.json.
+ * Interruption and resume: SIGINT/SIGTERM stop the run at the next step boundary with a
+ * checkpoint (DIR/checkpoint.bin, also every train.checkpoint_every steps), and --resume
+ * continues it bit for bit.  The run's state is the dynamics layer's (resume.c); this file
+ * only adds its own records (the CSV so far, the distances to fixed points, theta0). */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
 
 static const char usage[] =
-    "usage: noether train [SPEC] [-o DIR] [--params P.npy] [--quiet]\n\n"
+    "usage: noether train [SPEC] [-o DIR] [--params P.npy] [--resume] [--quiet]\n\n"
     "Trains the spec's model with its optimizer (train.optimizer: gd, sgd, momentum, adam)\n"
     "and keeps the ledger (THEORY.md (F3)) of every quantity Q = theta^T A theta/2 + c^T theta\n"
     "of a continuous transformation with a symmetric generator: measured, predicted by\n"
@@ -15,8 +20,16 @@ static const char usage[] =
     "symmetries are tracked by the distance of theta to their fixed-point set.\n"
     "Writes into DIR (default noether-train): params_init.npy, params_final.npy,\n"
     "ledger.csv (a row per logged step) and summary.json.\n\n"
+    "Interruption: on SIGINT (Ctrl-C) or SIGTERM the run stops at the next step boundary,\n"
+    "writes DIR/checkpoint.bin and the outputs so far, prints how to resume and exits 130\n"
+    "(SIGINT) or 143 (SIGTERM); a second Ctrl-C kills at once.  train.checkpoint_every N\n"
+    "also checkpoints every N steps (default 0: only when interrupted).  A completed run\n"
+    "removes its checkpoint.  With one BLAS thread (OPENBLAS_NUM_THREADS=1) a resumed run's\n"
+    "params_final.npy and ledger.csv equal an uninterrupted run's, but for the seconds column.\n\n"
     "  -o DIR      output folder (created)\n"
     "  --params P  start from P.npy instead of the seeded initialization\n"
+    "  --resume    continue the run in DIR from DIR/checkpoint.bin (same SPEC; refused,\n"
+    "              exit 2, when the checkpoint is of another spec, data or model)\n"
     "  --quiet     no progress on stderr\n";
 
 typedef struct {
@@ -185,25 +198,123 @@ static cJSON *fixed_points(cli_job *job, const nt_transform *list, int n_list, c
     return arr;
 }
 
-cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, const cli_train_hook *hook, int *rc,
+/* ------------------------------------------------------------------ checkpoint and resume */
+
+static volatile sig_atomic_t stop_signal;   /* the signal that asked the run to stop */
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+typedef struct { cli_job *job; train_ctx *t; const char *path; } ckpt_ctx;
+
+/* the run's records (resume.c) and this file's: the ledger rows so far, theta0, the
+ * distances to fixed points and the log bookkeeping, the last logged row */
+static int save_checkpoint(void *ctx, const nt_train_state *st, const double *theta, const nt_quantity *q,
+                           int nq, nt_error *err)
+{
+    ckpt_ctx *k = ctx;
+    const run_ctx *r = &k->t->run;
+    const int64_t nd = r->n_list + 1, logs[4] = {r->last_step, r->step1, r->step2, r->n_logs};
+    const nt_train_log *L = &k->t->last;
+    const double last[8] = {(double)L->step, L->loss, L->accuracy, L->test_loss, L->test_accuracy, L->norm2,
+                            L->margin, L->seconds};
+    double *dist = malloc(sizeof(double) * (size_t)(4 * nd));
+    memcpy(dist, r->dist0, sizeof(double) * (size_t)nd);
+    memcpy(dist + nd, r->dist, sizeof(double) * (size_t)nd);
+    memcpy(dist + 2 * nd, r->dist1, sizeof(double) * (size_t)nd);
+    memcpy(dist + 3 * nd, r->dist2, sizeof(double) * (size_t)nd);
+    nt_checkpoint *c = nt_checkpoint_new();
+    nt_train_state_save(c, &k->job->spec, &k->job->data, st, theta, q, nq);
+    nt_checkpoint_put_bytes(c, "cli.ledger_csv", (int64_t)r->csv.len, r->csv.s);
+    nt_checkpoint_put_f64(c, "cli.theta0", st->d, r->theta0);
+    nt_checkpoint_put_f64(c, "cli.distances", 4 * nd, dist);
+    nt_checkpoint_put_i64(c, "cli.logs", 4, logs);
+    nt_checkpoint_put_f64(c, "cli.last_log", 8, last);
+    int rc = nt_checkpoint_write(c, k->path, err);
+    nt_checkpoint_free(c);
+    free(dist);
+    return rc;
+}
+
+/* the inverse of save_checkpoint; exits 2 naming the file and record on a mismatch */
+static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int nq)
+{
+    run_ctx *r = &k->t->run;
+    const int64_t d = k->job->spec.model.d, nd = r->n_list + 1;
+    int64_t logs[4], len;
+    double last[8], *dist = malloc(sizeof(double) * (size_t)(4 * nd));
+    const char *csv;
+    nt_checkpoint *c = NULL;
+    nt_error err = {0};
+    int rc = nt_checkpoint_read(k->path, &c, &err);
+    if (!rc) rc = nt_train_state_load(c, &k->job->spec, &k->job->data, st, k->job->theta, q, nq, &err);
+    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.theta0", d, r->theta0, &err);
+    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.distances", 4 * nd, dist, &err);
+    if (!rc) rc = nt_checkpoint_get_i64(c, "cli.logs", 4, logs, &err);
+    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 8, last, &err);
+    if (!rc) rc = nt_checkpoint_get_bytes(c, "cli.ledger_csv", &csv, &len, &err);
+    if (rc) cli_die(k->job->cmd, &err);
+    memcpy(r->dist0, dist, sizeof(double) * (size_t)nd);
+    memcpy(r->dist, dist + nd, sizeof(double) * (size_t)nd);
+    memcpy(r->dist1, dist + 2 * nd, sizeof(double) * (size_t)nd);
+    memcpy(r->dist2, dist + 3 * nd, sizeof(double) * (size_t)nd);
+    r->last_step = logs[0]; r->step1 = logs[1]; r->step2 = logs[2]; r->n_logs = (int)logs[3];
+    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7] };
+    if (len) cli_printf(&r->csv, "%s", csv);
+    nt_checkpoint_free(c);
+    free(dist);
+}
+
+cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const cli_train_hook *hook, int *rc,
                      nt_error *err)
 {
     const nt_model *m = &job->spec.model;
     nt_transform *list = NULL;
     nt_quantity *q = NULL;
     int n_list = 0, nq = 0;
-    cli_load_transforms("train", job, &list, &n_list);
+    cli_load_transforms(job->cmd, job, &list, &n_list);
     nt_ledger_quantities(m, list, n_list, &q, &nq);
-    cli_write_npy("train", dir, "params_init.npy", job->theta, 1, &m->d);
     train_ctx t = { { job, list, n_list, { NULL, 0, 0 }, quiet, isatty(2), 0, malloc(sizeof(double) * (size_t)m->d),
                       calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
                       calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
                       0, 0, 0, 0, malloc(sizeof(double) * (size_t)m->d) }, { 0 }, hook };
     memcpy(t.run.theta0, job->theta, sizeof(double) * (size_t)m->d);
-    *rc = nt_train(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, err);
-    cli_write_npy("train", dir, "params_final.npy", job->theta, 1, &m->d);
-    cli_write_in("train", dir, "ledger.csv", t.run.csv.s ? t.run.csv.s : "");
+    char path[NT_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+    ckpt_ctx k = { job, &t, path };
+    nt_train_state st;
+    if (nt_train_state_init(&st, m->d)) {
+        nt_fail(err, NT_EFAIL, "out of memory for the optimizer's state (d = %lld)", (long long)m->d);
+        cli_die(job->cmd, err);
+    }
+    if (resume) load_checkpoint(&k, &st, q, nq);
+    const int64_t from = st.step;
+    cli_write_npy(job->cmd, dir, "params_init.npy", t.run.theta0, 1, &m->d);
+    /* SIGINT/SIGTERM set the stop flag (once: SA_RESETHAND lets a second one kill) */
+    struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESETHAND }, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    nt_train_control ctl = { &st, &stop_signal, job->spec.train.checkpoint_every, save_checkpoint, &k };
+    *rc = nt_train_run(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, &ctl, err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (!*rc && st.stopped) {   /* the one line saying how to resume; exit 128 + the signal */
+        const int sig = stop_signal;
+        const int builtin = !strcmp(job->spec.path, "<built-in default>");
+        nt_fail(err, 128 + sig, "interrupted by %s at step %lld of %lld; checkpoint %s; resume with: noether %s %s%s-o %s --resume",
+                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", (long long)st.step,
+                (long long)job->spec.train.steps, path, job->cmd, builtin ? "" : job->spec.path, builtin ? "" : " ", dir);
+        *rc = err->code;
+    } else if (!*rc) {
+        remove(path);   /* completed: nothing to resume */
+    }
+    cli_write_npy(job->cmd, dir, "params_final.npy", job->theta, 1, &m->d);
+    cli_write_in(job->cmd, dir, "ledger.csv", t.run.csv.s ? t.run.csv.s : "");
     cJSON *doc = summary(job, q, nq, *rc ? err->msg : NULL, &t.last);
+    cJSON_AddNumberToObject(doc, "steps_taken", (double)st.step);
+    if (resume) cJSON_AddNumberToObject(doc, "resumed_from", (double)from);
+    nt_train_state_free(&st);
     if (job->spec.init.n_fixed) cJSON_AddItemToObject(doc, "fixed_points", fixed_points(job, list, n_list, &t.run));
     free(t.run.csv.s);
     free(t.run.tmp);
@@ -231,17 +342,20 @@ void cli_write_json(const char *cmd, const char *dir, const char *name, const cJ
 
 int cmd_train(int argc, char **argv)
 {
-    const char *spec = NULL, *dir = "noether-train", *params = NULL, *quiet = NULL;
-    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
+    const char *spec = NULL, *dir = "noether-train", *params = NULL, *quiet = NULL, *resume = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--resume", 1, &resume}, {"--quiet", 1, &quiet},
+                      {NULL, 0, NULL}};
     cli_parse("train", usage, argc, argv, opts, &spec);
+    if (resume && params)
+        cli_usage_error("train", "--resume takes theta from the checkpoint: it excludes --params");
     cli_job job;
     cli_job_load(&job, "train", spec, params);
-    cli_mkdir("train", dir);
+    if (!resume) cli_mkdir("train", dir);   /* resuming: DIR must hold the checkpoint */
     nt_error err = {0};
     int rc;
-    cJSON *doc = cli_train_run(&job, dir, quiet != NULL, NULL, &rc, &err);
+    cJSON *doc = cli_train_run(&job, dir, quiet != NULL, resume != NULL, NULL, &rc, &err);
     cli_write_json("train", dir, "summary.json", doc);
-    if (!quiet) {
+    if (!quiet && !rc) {
         const cJSON *led = cJSON_GetObjectItem(doc, "ledger");
         printf("trained %d steps: loss %.6g; ledger of %d quantities closes to %.2e; results in %s/\n",
                cJSON_GetObjectItem(doc, "steps")->valueint, cJSON_GetObjectItem(doc, "final_loss")->valuedouble,

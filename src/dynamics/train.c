@@ -8,7 +8,10 @@
  *   adam       m <- b1 m + (1-b1) p,  u <- b2 u + (1-b2) p^2,
  *              s = -lr (m / (1 - b1^t)) / (sqrt(u / (1 - b2^t)) + eps)   (m = m_data + m_decay)
  * Minibatches: per epoch a seeded permutation of the samples (stream = epoch), batches of
- * `batch` consecutive rows of it, the remainder left for the next epoch's shuffle. */
+ * `batch` consecutive rows of it, the remainder left for the next epoch's shuffle: a pure
+ * function of (seed, step), so a run resumed at any step (nt_train_run with a state loaded
+ * from a checkpoint, resume.c) takes the same batches.  The state between steps lives in
+ * nt_train_state, nothing of it in locals, so a checkpoint at a step boundary is exact. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,10 +123,10 @@ static void measure(const nt_model *m, const nt_transform *list, nt_quantity *q,
 }
 
 static void log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, double loss_sum, int64_t n_loss,
-                    const double *theta, const nt_quantity *q, int nq, double t0)
+                    const double *theta, const nt_quantity *q, int nq, double seconds)
 {
     if (!fn) return;
-    nt_train_log L = { .step = step, .test_loss = NAN, .test_accuracy = NAN, .seconds = now() - t0 };
+    nt_train_log L = { .step = step, .test_loss = NAN, .test_accuracy = NAN, .seconds = seconds };
     double train_loss;
     evaluate(T, theta, &T->data->train, &train_loss, &L.accuracy, &L.margin);
     L.loss = n_loss ? loss_sum / (double)n_loss : train_loss;
@@ -134,6 +137,13 @@ static void log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, double 
 
 int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
              double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx, nt_error *err)
+{
+    return nt_train_run(spec, data, list, n_list, theta, q, nq, fn, ctx, NULL, err);
+}
+
+int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
+                 double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx,
+                 const nt_train_control *ctl, nt_error *err)
 {
     const nt_model *m = &spec->model;
     const nt_train_spec *ts = &spec->train;
@@ -149,8 +159,9 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
     for (int i = 0; i < n_list; i++) if (list[i].kind == NT_TR_HOMOGENEOUS) T.k_degree = list[i].p;
     double *g = malloc(sizeof(double) * d), *next = malloc(sizeof(double) * d);
     double *s = malloc(sizeof(double) * d), *s_decay = malloc(sizeof(double) * d);
-    double *acc_data = calloc((size_t)d, sizeof(double)), *acc_decay = calloc((size_t)d, sizeof(double));
-    double *acc_sq = calloc((size_t)d, sizeof(double));
+    nt_train_state fresh = {0}, *st = ctl && ctl->state ? ctl->state : &fresh;
+    if (st == &fresh && nt_train_state_init(&fresh, d)) return nt_fail(err, NT_EFAIL, "out of memory (d = %lld)", (long long)d);
+    double *acc_data = st->opt, *acc_decay = st->opt + d, *acc_sq = st->opt + 2 * d;
     double *F = malloc(sizeof(double) * (size_t)(B * m->output));
     double *form = malloc(sizeof(double) * (size_t)(5 * nq + 1));   /* 4 forms and a magnitude per quantity */
     if (nq) {
@@ -158,17 +169,29 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
         nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
     }
     int any_equivariance = 0, rc = NT_OK;
-    for (int i = 0; i < nq; i++) {
-        any_equivariance |= q[i].equivariance;
-        q[i].measured = q[i].predicted = q[i].gradient_flow = nt_quantity_value(m, list, &q[i], theta);
-        q[i].size = nt_quantity_magnitude(m, list, &q[i], theta);
-        q[i].first = q[i].decay = q[i].second = q[i].max_gap = 0;
+    for (int i = 0; i < nq; i++) any_equivariance |= q[i].equivariance;
+    const double t0 = now() - st->seconds;   /* wall time continues across a resume */
+    if (!st->started) {   /* a fresh run: the ledger starts at theta, step 0 is logged */
+        for (int i = 0; i < nq; i++) {
+            q[i].measured = q[i].predicted = q[i].gradient_flow = nt_quantity_value(m, list, &q[i], theta);
+            q[i].size = nt_quantity_magnitude(m, list, &q[i], theta);
+            q[i].first = q[i].decay = q[i].second = q[i].max_gap = 0;
+        }
+        st->step = st->n_loss = 0;
+        st->loss_sum = 0;
+        st->started = 1;
+        log_now(&T, fn, ctx, 0, 0, 0, theta, q, nq, now() - t0);
     }
-    const double t0 = now();
-    double loss_sum = 0;
-    int64_t n_loss = 0, step;
-    log_now(&T, fn, ctx, 0, 0, 0, theta, q, nq, t0);
-    for (step = 0; step < ts->steps; step++) {
+    st->stopped = 0;
+    int64_t step, saved = -1;   /* saved: the step of the last checkpoint */
+    for (step = st->step; step < ts->steps; step++) {
+        st->step = step;
+        if (ctl && ctl->stop && *ctl->stop) {   /* a step boundary: save the run and stop */
+            st->seconds = now() - t0;
+            if (ctl->checkpoint && saved != step) rc = ctl->checkpoint(ctl->ctx, st, theta, q, nq, err);
+            st->stopped = 1;
+            break;
+        }
         const nt_dataset *bt = select_batch(&T, step);
         double loss = nt_grad(T.e, theta, bt, g);   /* g_gamma = p */
         int finite = isfinite(loss);
@@ -178,8 +201,8 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
                          "stopped with the parameters of step %lld", (long long)step, loss, (long long)step);
             break;
         }
-        loss_sum += loss;
-        n_loss++;
+        st->loss_sum += loss;
+        st->n_loss++;
         /* the step, data and weight-decay parts kept apart (see the top of the file) */
         const double b1t = 1 - pow(ts->beta1, (double)(step + 1)), b2t = 1 - pow(ts->beta2, (double)(step + 1));
         for (int64_t i = 0; i < d; i++) {
@@ -242,17 +265,26 @@ int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list,
             measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
         }
         if (logged) {
-            log_now(&T, fn, ctx, step + 1, loss_sum, n_loss, theta, q, nq, t0);
-            loss_sum = 0;
-            n_loss = 0;
+            log_now(&T, fn, ctx, step + 1, st->loss_sum, st->n_loss, theta, q, nq, now() - t0);
+            st->loss_sum = 0;
+            st->n_loss = 0;
+        }
+        st->step = step + 1;
+        if (ctl && ctl->checkpoint && ctl->checkpoint_every > 0 && (step + 1) % ctl->checkpoint_every == 0 &&
+            step + 1 < ts->steps) {
+            st->seconds = now() - t0;
+            saved = step + 1;
+            if ((rc = ctl->checkpoint(ctl->ctx, st, theta, q, nq, err))) break;
         }
     }
-    if (nq && rc) {   /* stopped early: measure where the run stopped */
+    st->seconds = now() - t0;
+    if (nq && (rc || st->stopped)) {   /* stopped early: measure where the run stopped (after the checkpoint) */
         const double *th[1] = {theta};
         nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
         measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
     }
-    free(g); free(next); free(s); free(s_decay); free(acc_data); free(acc_decay); free(acc_sq); free(F); free(form);
+    free(g); free(next); free(s); free(s_decay); free(F); free(form);
+    nt_train_state_free(&fresh);
     free(T.batch.x); free(T.batch.y); free(T.perm);
     nt_engine_free(T.e);
     return rc;

@@ -380,6 +380,7 @@ static int parse_transforms(ctx *c, const cJSON *o, nt_spec *s)
 int nt_spec_parse(const char *json, const char *path, nt_spec *s, nt_error *err)
 {
     memset(s, 0, sizeof *s);
+    s->hash = nt_hash64(json, strlen(json), NT_HASH_INIT);
     snprintf(s->path, sizeof s->path, "%s", path);
     const char *slash = strrchr(path, '/');
     if (slash) snprintf(s->dir, sizeof s->dir, "%.*s", (int)(slash - path), path);

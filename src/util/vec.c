@@ -21,3 +21,10 @@ double nt_rel_diff(int64_t n, const double *a, const double *b)
     double den = sqrt(na) + sqrt(nb);
     return sqrt(diff) / (den > 1e-300 ? den : 1e-300);
 }
+
+uint64_t nt_hash64(const void *data, size_t n, uint64_t h)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}

@@ -1,0 +1,205 @@
+/* checkpoint.c: the checkpoint file, a list of named records (float64 arrays, int64 arrays,
+ * bytes) written whole or not at all, and the training run's records in it (resume.c).
+ * Layout, little-endian (the hosts this builds on):
+ *     "NTCKPT1\n"
+ *     per record: uint32 name length, name, type byte 'f' | 'i' | 'b', uint64 count, payload
+ *     a last record named "end" (type 'b', count 0): a file without it is truncated
+ * The reader checks every length against the bytes that remain, so a damaged file is an
+ * error naming the byte offset, never a crash or a huge allocation. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "noether.h"
+
+static const char magic[8] = {'N', 'T', 'C', 'K', 'P', 'T', '1', '\n'};
+
+typedef struct {
+    char *name;
+    char type;          /* 'f', 'i' or 'b' */
+    int64_t count;      /* values ('f', 'i') or bytes ('b') */
+    unsigned char *data;
+} record;
+
+struct nt_checkpoint {
+    char path[NT_PATH_MAX];   /* where it was read from (for messages) */
+    int n, cap;
+    record *r;
+};
+
+static size_t width(char type) { return type == 'b' ? 1 : 8; }
+
+nt_checkpoint *nt_checkpoint_new(void)
+{
+    nt_checkpoint *c = calloc(1, sizeof *c);
+    if (c) strcpy(c->path, "<checkpoint>");
+    return c;
+}
+
+void nt_checkpoint_free(nt_checkpoint *c)
+{
+    if (!c) return;
+    for (int i = 0; i < c->n; i++) { free(c->r[i].name); free(c->r[i].data); }
+    free(c->r);
+    free(c);
+}
+
+static const record *find(const nt_checkpoint *c, const char *name)
+{
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->r[i].name, name)) return &c->r[i];
+    return NULL;
+}
+
+static void put(nt_checkpoint *c, const char *name, char type, int64_t count, const void *x)
+{
+    record *r = (record *)find(c, name);
+    if (r) {
+        free(r->data);
+    } else {
+        if (c->n == c->cap) {
+            c->cap = c->cap ? 2 * c->cap : 16;
+            c->r = realloc(c->r, sizeof *c->r * (size_t)c->cap);
+        }
+        r = &c->r[c->n++];
+        r->name = strdup(name);
+    }
+    size_t bytes = (size_t)count * width(type);
+    r->type = type;
+    r->count = count;
+    r->data = malloc(bytes + 1);   /* bytes records end in a NUL (text reads as a string) */
+    if (bytes) memcpy(r->data, x, bytes);
+    r->data[bytes] = 0;
+}
+
+void nt_checkpoint_put_f64(nt_checkpoint *c, const char *name, int64_t n, const double *x) { put(c, name, 'f', n, x); }
+void nt_checkpoint_put_i64(nt_checkpoint *c, const char *name, int64_t n, const int64_t *x) { put(c, name, 'i', n, x); }
+void nt_checkpoint_put_bytes(nt_checkpoint *c, const char *name, int64_t n, const void *x) { put(c, name, 'b', n, x); }
+
+static int write_record(FILE *f, const char *name, char type, uint64_t count, const void *data)
+{
+    uint32_t len = (uint32_t)strlen(name);
+    size_t bytes = (size_t)count * width(type);
+    return fwrite(&len, 4, 1, f) == 1 && fwrite(name, 1, len, f) == len && fwrite(&type, 1, 1, f) == 1 &&
+           fwrite(&count, 8, 1, f) == 1 && (bytes == 0 || fwrite(data, 1, bytes, f) == bytes);
+}
+
+int nt_checkpoint_write(const nt_checkpoint *c, const char *path, nt_error *err)
+{
+    char tmp[NT_PATH_MAX + 32];
+    if (strlen(path) >= NT_PATH_MAX) return nt_fail(err, NT_EINPUT, "%.100s...: path too long", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+    int ok = fwrite(magic, 1, sizeof magic, f) == sizeof magic;
+    for (int i = 0; i < c->n && ok; i++)
+        ok = write_record(f, c->r[i].name, c->r[i].type, (uint64_t)c->r[i].count, c->r[i].data);
+    ok = ok && write_record(f, "end", 'b', 0, "");
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(e));
+    }
+    return NT_OK;
+}
+
+int nt_checkpoint_read(const char *path, nt_checkpoint **out, nt_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return nt_fail(err, NT_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    do {   /* the whole file: its size bounds every length in it */
+        if (n == cap) buf = realloc(buf, cap = cap ? 2 * cap : 1 << 16);
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { free(buf); return nt_fail(err, NT_EINPUT, "%s: cannot read: %s", path, strerror(errno)); }
+    if (n < sizeof magic || memcmp(buf, magic, sizeof magic)) {
+        free(buf);
+        return nt_fail(err, NT_EINPUT, "%s: not a noether checkpoint (bad magic)", path);
+    }
+    nt_checkpoint *c = nt_checkpoint_new();
+    snprintf(c->path, sizeof c->path, "%s", path);
+    size_t at = sizeof magic;
+    int rc = NT_OK, ended = 0;
+    while (!ended && !rc) {
+        uint32_t len;
+        uint64_t count;
+        char type, name[256];
+        if (n - at < 4) { rc = nt_fail(err, NT_EINPUT, "%s: truncated at byte %zu (no end record)", path, at); break; }
+        memcpy(&len, buf + at, 4);
+        if (len == 0 || len >= sizeof name || n - at - 4 < (size_t)len + 9) {
+            rc = nt_fail(err, NT_EINPUT, "%s: truncated or damaged record header at byte %zu", path, at);
+            break;
+        }
+        memcpy(name, buf + at + 4, len);
+        name[len] = 0;
+        type = (char)buf[at + 4 + len];
+        memcpy(&count, buf + at + 5 + len, 8);
+        const size_t start = at + 13 + len;
+        if (type != 'f' && type != 'i' && type != 'b') {
+            rc = nt_fail(err, NT_EINPUT, "%s: record '%s' at byte %zu: unknown type", path, name, at);
+            break;
+        }
+        if (count > (n - start) / width(type)) {
+            rc = nt_fail(err, NT_EINPUT, "%s: record '%s' at byte %zu: %llu values, but the file ends at byte %zu",
+                         path, name, at, (unsigned long long)count, n);
+            break;
+        }
+        ended = !strcmp(name, "end");
+        if (!ended) put(c, name, type, (int64_t)count, buf + start);
+        at = start + (size_t)count * width(type);
+    }
+    if (!rc && at != n) rc = nt_fail(err, NT_EINPUT, "%s: %zu bytes after the end record", path, n - at);
+    free(buf);
+    if (rc) { nt_checkpoint_free(c); return rc; }
+    *out = c;
+    return NT_OK;
+}
+
+static const record *get(const nt_checkpoint *c, const char *name, char type, int64_t n, nt_error *err)
+{
+    const record *r = find(c, name);
+    static const char *const what[] = {"float64 values", "int64 values", "bytes"};
+    const char *w = what[type == 'f' ? 0 : type == 'i' ? 1 : 2];
+    if (!r) { nt_fail(err, NT_EINPUT, "%s: record '%s' is missing", c->path, name); return NULL; }
+    if (r->type != type) { nt_fail(err, NT_EINPUT, "%s: record '%s' does not hold %s", c->path, name, w); return NULL; }
+    if (n >= 0 && r->count != n) {
+        nt_fail(err, NT_EINPUT, "%s: record '%s' has %lld %s, want %lld", c->path, name, (long long)r->count, w,
+                (long long)n);
+        return NULL;
+    }
+    return r;
+}
+
+int nt_checkpoint_get_f64(const nt_checkpoint *c, const char *name, int64_t n, double *x, nt_error *err)
+{
+    const record *r = get(c, name, 'f', n, err);
+    if (!r) return NT_EINPUT;
+    memcpy(x, r->data, sizeof(double) * (size_t)n);
+    return NT_OK;
+}
+
+int nt_checkpoint_get_i64(const nt_checkpoint *c, const char *name, int64_t n, int64_t *x, nt_error *err)
+{
+    const record *r = get(c, name, 'i', n, err);
+    if (!r) return NT_EINPUT;
+    memcpy(x, r->data, sizeof(int64_t) * (size_t)n);
+    return NT_OK;
+}
+
+int nt_checkpoint_get_bytes(const nt_checkpoint *c, const char *name, const char **x, int64_t *n, nt_error *err)
+{
+    const record *r = get(c, name, 'b', -1, err);
+    if (!r) return NT_EINPUT;
+    *x = (const char *)r->data;
+    *n = r->count;
+    return NT_OK;
+}
+
+const char *nt_checkpoint_path(const nt_checkpoint *c) { return c->path; }

@@ -1,0 +1,140 @@
+/* resume.c: a training run's state (nt_train_state) and its records in a checkpoint.
+ * What makes a resumed run bit-identical to an uninterrupted one: theta, the optimizer's
+ * accumulators, Adam's step count (= the step), the batch losses since the last log, and
+ * every ledger accumulator of nt_quantity; minibatches need nothing (a pure function of
+ * (seed, epoch), train.c).  What a checkpoint is a run of is recorded beside it (a hash of
+ * the spec's text, a hash of the data, d, the ledger's quantity names), and loading refuses
+ * a checkpoint that does not match, naming the record. */
+#include <stdlib.h>
+#include <string.h>
+#include "noether.h"
+
+enum { FORMAT = 1, QFIELDS = 8 };
+
+int nt_train_state_init(nt_train_state *s, int64_t d)
+{
+    memset(s, 0, sizeof *s);
+    s->d = d;
+    s->opt = calloc((size_t)(3 * d), sizeof(double));
+    return s->opt ? NT_OK : NT_EFAIL;
+}
+
+void nt_train_state_free(nt_train_state *s)
+{
+    free(s->opt);
+    s->opt = NULL;
+}
+
+static uint64_t hash_set(const nt_dataset *ds, uint64_t h)
+{
+    int64_t dims[3] = {ds->n, ds->dim, ds->ydim};
+    h = nt_hash64(dims, sizeof dims, h);
+    if (ds->n <= 0) return h;
+    h = nt_hash64(ds->x, sizeof(double) * (size_t)(ds->n * ds->dim), h);
+    return nt_hash64(ds->y, sizeof(double) * (size_t)(ds->n * ds->ydim), h);
+}
+
+static uint64_t data_hash(const nt_data *data)
+{
+    return hash_set(&data->test, hash_set(&data->train, NT_HASH_INIT));
+}
+
+/* the quantities' names, one a line */
+static char *names(const nt_quantity *q, int nq, int64_t *len)
+{
+    size_t cap = 1, n = 0;
+    for (int j = 0; j < nq; j++) cap += strlen(q[j].name) + 1;
+    char *s = malloc(cap);
+    for (int j = 0; j < nq; j++) n += (size_t)sprintf(s + n, "%s\n", q[j].name);
+    s[n] = 0;
+    *len = (int64_t)n;
+    return s;
+}
+
+void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
+                         const nt_train_state *s, const double *theta, const nt_quantity *q, int nq)
+{
+    const int64_t d = s->d;
+    int64_t v[6] = {FORMAT, d, (int64_t)spec->hash, (int64_t)data_hash(data), s->step, s->n_loss}, len;
+    nt_checkpoint_put_i64(c, "format", 1, &v[0]);
+    nt_checkpoint_put_i64(c, "model.d", 1, &v[1]);
+    nt_checkpoint_put_i64(c, "spec.hash", 1, &v[2]);
+    nt_checkpoint_put_bytes(c, "spec.path", (int64_t)strlen(spec->path), spec->path);
+    nt_checkpoint_put_i64(c, "data.hash", 1, &v[3]);
+    char *nm = names(q, nq, &len);
+    nt_checkpoint_put_bytes(c, "ledger.names", len, nm);
+    free(nm);
+    nt_checkpoint_put_i64(c, "train.step", 1, &v[4]);
+    nt_checkpoint_put_i64(c, "train.n_loss", 1, &v[5]);
+    nt_checkpoint_put_f64(c, "train.loss_sum", 1, &s->loss_sum);
+    nt_checkpoint_put_f64(c, "train.seconds", 1, &s->seconds);
+    nt_checkpoint_put_f64(c, "train.optimizer", 3 * d, s->opt);
+    nt_checkpoint_put_f64(c, "theta", d, theta);
+    double *acc = malloc(sizeof(double) * (size_t)(QFIELDS * nq + 1));
+    for (int j = 0; j < nq; j++) {
+        const nt_quantity *Q = &q[j];
+        double f[QFIELDS] = {Q->measured, Q->predicted, Q->gradient_flow, Q->first, Q->decay, Q->second,
+                             Q->size, Q->max_gap};
+        memcpy(acc + QFIELDS * j, f, sizeof f);
+    }
+    nt_checkpoint_put_f64(c, "ledger.accumulators", QFIELDS * nq, acc);
+    free(acc);
+}
+
+#define TRY(x) do { int rc_ = (x); if (rc_) return rc_; } while (0)
+
+int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
+                        nt_train_state *s, double *theta, nt_quantity *q, int nq, nt_error *err)
+{
+    const char *path = nt_checkpoint_path(c);
+    const int64_t d = spec->model.d;
+    int64_t v, len;
+    const char *text;
+    TRY(nt_checkpoint_get_i64(c, "format", 1, &v, err));
+    if (v != FORMAT)
+        return nt_fail(err, NT_EINPUT, "%s: record 'format': version %lld, this noether reads %d", path,
+                       (long long)v, FORMAT);
+    TRY(nt_checkpoint_get_i64(c, "model.d", 1, &v, err));
+    if (v != d)
+        return nt_fail(err, NT_EINPUT, "%s: record 'model.d': a model of d = %lld parameters, the spec's has d = %lld",
+                       path, (long long)v, (long long)d);
+    TRY(nt_checkpoint_get_i64(c, "spec.hash", 1, &v, err));
+    if ((uint64_t)v != spec->hash) {
+        TRY(nt_checkpoint_get_bytes(c, "spec.path", &text, &len, err));
+        return nt_fail(err, NT_EINPUT, "%s: record 'spec.hash': the run was started from another spec (%s as it "
+                       "was then), not %s as it is now; resume with the spec unchanged", path, text, spec->path);
+    }
+    TRY(nt_checkpoint_get_i64(c, "data.hash", 1, &v, err));
+    if ((uint64_t)v != data_hash(data))
+        return nt_fail(err, NT_EINPUT, "%s: record 'data.hash': the spec's data (%s) differ from the data the run "
+                       "was started on", path, data->desc);
+    TRY(nt_checkpoint_get_bytes(c, "ledger.names", &text, &len, err));
+    char *want = names(q, nq, &v);
+    int same = len == v && !memcmp(text, want, (size_t)len);
+    free(want);
+    if (!same)
+        return nt_fail(err, NT_EINPUT, "%s: record 'ledger.names': the ledger's quantities differ from this "
+                       "model's (another catalogue or other declared transformations)", path);
+    TRY(nt_checkpoint_get_i64(c, "train.step", 1, &s->step, err));
+    if (s->step < 0 || s->step > spec->train.steps)
+        return nt_fail(err, NT_EINPUT, "%s: record 'train.step': step %lld is outside 0..%lld", path,
+                       (long long)s->step, (long long)spec->train.steps);
+    TRY(nt_checkpoint_get_i64(c, "train.n_loss", 1, &s->n_loss, err));
+    TRY(nt_checkpoint_get_f64(c, "train.loss_sum", 1, &s->loss_sum, err));
+    TRY(nt_checkpoint_get_f64(c, "train.seconds", 1, &s->seconds, err));
+    TRY(nt_checkpoint_get_f64(c, "train.optimizer", 3 * d, s->opt, err));
+    TRY(nt_checkpoint_get_f64(c, "theta", d, theta, err));
+    double *acc = malloc(sizeof(double) * (size_t)(QFIELDS * nq + 1));
+    int rc = nt_checkpoint_get_f64(c, "ledger.accumulators", QFIELDS * nq, acc, err);
+    for (int j = 0; j < nq && !rc; j++) {
+        nt_quantity *Q = &q[j];
+        const double *f = acc + QFIELDS * j;
+        Q->measured = f[0]; Q->predicted = f[1]; Q->gradient_flow = f[2];
+        Q->first = f[3]; Q->decay = f[4]; Q->second = f[5];
+        Q->size = f[6]; Q->max_gap = f[7];
+    }
+    free(acc);
+    s->started = 1;
+    s->stopped = 0;
+    return rc;
+}
