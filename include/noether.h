@@ -501,6 +501,8 @@ int nt_checkpoint_get_i64(const nt_checkpoint *c, const char *name, int64_t n, i
 /* A bytes record (not copied, NUL-terminated; valid while c lives), its length into *n. */
 int nt_checkpoint_get_bytes(const nt_checkpoint *c, const char *name, const char **x, int64_t *n,
                             nt_error *err);
+/* The number of values (bytes) of a record, -1 when it is missing. */
+int64_t nt_checkpoint_count(const nt_checkpoint *c, const char *name);
 /* The file it was read from ("<checkpoint>" for a new one). */
 const char *nt_checkpoint_path(const nt_checkpoint *c);
 

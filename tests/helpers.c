@@ -1,8 +1,11 @@
 /* helpers.c: see helpers.h. */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
 
@@ -148,4 +151,55 @@ void mf_free(model_fixture *f)
     nt_engine_free(f->e);
     nt_dataset_free(&f->ds);
     nt_model_free(&f->m);
+}
+
+int spawn_noether(const char *const *argv, const char *out_path, const char *err_path)
+{
+    const char *args[64] = {NOETHER_BIN};
+    int n = 1;
+    while (argv[n - 1] && n < 63) { args[n] = argv[n - 1]; n++; }
+    args[n] = NULL;
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1, "fork failed");
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        int in = open("/dev/null", O_RDONLY);
+        int o = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path ? err_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || o < 0 || e < 0) _exit(127);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(NOETHER_BIN, (char *const *)args);
+        _exit(127);
+    }
+    return (int)pid;
+}
+
+int wait_noether(int pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0) {}
+    return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+}
+
+char *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0, got;
+    char *s = malloc(cap + 1);
+    while ((got = fread(s + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) s = realloc(s, (cap *= 2) + 1);
+    }
+    fclose(f);
+    s[len] = 0;
+    if (n) *n = len;
+    return s;
 }

@@ -44,3 +44,12 @@ double fd_loss_dir(nt_engine *e, int64_t d, const double *theta, const nt_datase
                    const double *v, double h);
 void fd_grad_dir(nt_engine *e, int64_t d, const double *theta, const nt_dataset *ds,
                  const double *v, double h, double *out);
+
+/* Starts NOETHER_BIN with argv (argv[0] is the first argument, NULL-terminated) as a child
+ * process, stdout and stderr into files (NULL: /dev/null), with default handling of SIGINT
+ * and SIGTERM and OPENBLAS_NUM_THREADS=1; returns its pid. */
+int spawn_noether(const char *const *argv, const char *out_path, const char *err_path);
+/* Waits for a child: its exit code, or 128 + the signal that killed it. */
+int wait_noether(int pid);
+/* The whole file (malloc'd, NUL-terminated; NULL when unreadable), its length into *n. */
+char *read_file(const char *path, size_t *n);

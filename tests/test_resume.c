@@ -1,2 +1,300 @@
-/* placeholder */
+/* test_resume.c: interruption and resume of noether train, the built binary as a process.
+ * An uninterrupted run against the same run killed (SIGTERM or SIGINT) mid-run and resumed
+ * with --resume: params_final.npy byte for byte, ledger.csv byte for byte in every column
+ * but `seconds` (wall time), for sgd, momentum and adam (the optimizers with state).  The
+ * kill lands mid-run: the checkpoint's step is checked to lie strictly inside the run.
+ * Negative controls: a changed spec is refused (exit 2 naming the checkpoint and record);
+ * a checkpoint with theta moved by one ulp, with one ledger accumulator changed, or with
+ * the optimizer's state changed resumes into outputs that differ, so the comparisons can
+ * fail. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <criterion/criterion.h>
+#include "helpers.h"
+
+#define STEPS 10000
+#define EVERY 200   /* train.checkpoint_every */
+
+/* A ReLU/tanh MLP on teacher data with a held-out split and weight decay: rescalings,
+ * translations, sign flips (distance columns) and the homogeneous-free ledger all present. */
+static void write_spec(const char *path, const char *optimizer, double lr)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\n  \"model\": {\"input\": 6, \"layers\": [{\"dense\": 24}, {\"act\": \"tanh\"}, {\"dense\": 24},"
+             " {\"act\": \"relu\"}, {\"dense\": 3}], \"loss\": \"cross_entropy\"},\n"
+             "  \"data\": {\"source\": \"teacher\", \"n\": 200, \"seed\": 3, \"hidden\": [8], \"activation\": \"tanh\","
+             " \"test_fraction\": 0.25},\n"
+             "  \"init\": {\"seed\": 1, \"scheme\": \"he\", \"bias_std\": 0.1},\n  \"weight_decay\": 0.001,\n"
+             "  \"train\": {\"optimizer\": \"%s\", \"lr\": %g, \"steps\": %d, \"batch\": 16, \"seed\": 2,"
+             " \"log_every\": 100, \"checkpoint_every\": %d}\n}\n",
+             optimizer, lr, STEPS, EVERY);
+    write_text(path, text);
+}
+
+static int64_t checkpoint_step(const char *path)
+{
+    nt_checkpoint *c;
+    nt_error err = {0};
+    int64_t step;
+    cr_assert_eq(nt_checkpoint_read(path, &c, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(nt_checkpoint_get_i64(c, "train.step", 1, &step, &err), NT_OK, "%s", err.msg);
+    nt_checkpoint_free(c);
+    return step;
+}
+
+/* Runs `train spec -o dir`, waits for its first checkpoint, sends sig, expects exit
+ * 128 + sig with the resume line on stderr; returns the checkpoint's step. */
+static int64_t interrupt(const char *spec, const char *dir, int sig)
+{
+    char ckpt[NT_PATH_MAX], errp[NT_PATH_MAX];
+    path_join(ckpt, dir, "checkpoint.bin");
+    snprintf(errp, sizeof errp, "%s.stderr", dir);
+    const char *argv[] = {"train", spec, "-o", dir, "--quiet", NULL};
+    int pid = spawn_noether(argv, NULL, errp);
+    struct timespec nap = {0, 500000};
+    for (int i = 0; access(ckpt, F_OK) != 0; i++) {
+        cr_assert_lt(i, 120000, "no checkpoint after 60 s");
+        nanosleep(&nap, NULL);
+    }
+    kill(pid, sig);
+    int rc = wait_noether(pid);
+    char *err = read_file(errp, NULL);
+    cr_assert_eq(rc, 128 + sig, "exit %d, want %d (the kill must land mid-run); stderr: %s", rc, 128 + sig, err);
+    cr_assert_not_null(strstr(err, "--resume"), "no resume line: %s", err);
+    cr_assert_not_null(strstr(err, ckpt), "the resume line does not name %s: %s", ckpt, err);
+    cr_assert(strchr(err, '\n') == err + strlen(err) - 1, "stderr is not one line: %s", err);
+    free(err);
+    int64_t step = checkpoint_step(ckpt);
+    cr_assert(step > 0 && step < STEPS, "checkpoint at step %lld, want strictly inside 0..%d", (long long)step, STEPS);
+    return step;
+}
+
+static void run_ok(const char *fmt, const char *a, const char *b)
+{
+    char args[3 * NT_PATH_MAX], *err;
+    snprintf(args, sizeof args, fmt, a, b);
+    int rc = run_noether(args, NULL, &err);
+    cr_assert_eq(rc, 0, "noether %s: exit %d: %s", args, rc, err);
+    free(err);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    size_t na, nb;
+    char *x = read_file(a, &na), *y = read_file(b, &nb);
+    cr_assert(x && y, "cannot read %s or %s", a, b);
+    int same = na == nb && !memcmp(x, y, na);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* ledger.csv without its `seconds` column (the 8th field: before any quoted name) */
+static char *without_seconds(const char *path)
+{
+    char *s = read_file(path, NULL), *out;
+    cr_assert_not_null(s, "cannot read %s", path);
+    cr_assert(!strncmp(s, "step,loss,accuracy,test_loss,test_accuracy,norm2,margin,seconds,", 64),
+              "%s: seconds is not the 8th column", path);
+    out = malloc(strlen(s) + 1);
+    size_t n = 0;
+    for (char *line = s; *line;) {
+        char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line + 1) : strlen(line);
+        char *p = line;
+        for (int f = 0; f < 7; f++) p = strchr(p, ',') + 1;   /* start of field 8 */
+        char *q = strchr(p, ',');
+        memcpy(out + n, line, (size_t)(p - line));
+        n += (size_t)(p - line);
+        memcpy(out + n, q + 1, (size_t)(line + len - q - 1));
+        n += (size_t)(line + len - q - 1);
+        line += len;
+    }
+    out[n] = 0;
+    free(s);
+    return out;
+}
+
+static int same_ledger(const char *a, const char *b)
+{
+    char *x = without_seconds(a), *y = without_seconds(b);
+    int same = !strcmp(x, y);
+    free(x);
+    free(y);
+    return same;
+}
+
+typedef struct {
+    char dir[256], spec[NT_PATH_MAX], a[NT_PATH_MAX], b[NT_PATH_MAX];
+} resume_fx;
+
+/* A: uninterrupted; B: interrupted by sig, then resumed.  Asserts they agree. */
+static void resume_case(resume_fx *f, const char *optimizer, double lr, int sig)
+{
+    tmpdir_new(f->dir);
+    path_join(f->spec, f->dir, "spec.json");
+    path_join(f->a, f->dir, "a");
+    path_join(f->b, f->dir, "b");
+    write_spec(f->spec, optimizer, lr);
+    run_ok("train %s -o %s --quiet", f->spec, f->a);
+    interrupt(f->spec, f->b, sig);
+    char pa[NT_PATH_MAX], pb[NT_PATH_MAX];
+    path_join(pb, f->b, "ledger.csv");
+    path_join(pa, f->a, "ledger.csv");
+    cr_assert(!same_ledger(pa, pb), "the interrupted run's ledger.csv already equals the full one");
+    run_ok("train %s -o %s --resume --quiet", f->spec, f->b);
+    static const char *const files[] = {"params_init.npy", "params_final.npy"};
+    for (int i = 0; i < 2; i++) {
+        path_join(pa, f->a, files[i]);
+        path_join(pb, f->b, files[i]);
+        cr_assert(same_file(pa, pb), "%s: %s differs after resuming", optimizer, files[i]);
+    }
+    path_join(pa, f->a, "ledger.csv");
+    path_join(pb, f->b, "ledger.csv");
+    cr_assert(same_ledger(pa, pb), "%s: ledger.csv differs after resuming (seconds aside)", optimizer);
+    path_join(pb, f->b, "checkpoint.bin");
+    cr_assert_neq(access(pb, F_OK), 0, "a completed run left %s", pb);
+}
+
+Test(resume, sgd_sigterm_bit_identical, .timeout = 300)
+{
+    resume_fx f;
+    resume_case(&f, "sgd", 0.05, SIGTERM);
+}
+
+Test(resume, momentum_sigint_bit_identical, .timeout = 300)
+{
+    resume_fx f;
+    resume_case(&f, "momentum", 0.02, SIGINT);
+}
+
+Test(resume, adam_sigterm_bit_identical, .timeout = 300)
+{
+    resume_fx f;
+    resume_case(&f, "adam", 0.003, SIGTERM);
+}
+
+/* Copies dir/checkpoint.bin into a fresh run folder `to`, with one record changed
+ * (element i of `record` moved by one ulp when delta > 0, else by a relative 1e-9). */
+static void tampered_copy(const char *from, const char *to, const char *record, int64_t i, int delta)
+{
+    char src[NT_PATH_MAX], dst[NT_PATH_MAX];
+    nt_checkpoint *c;
+    nt_error err = {0};
+    path_join(src, from, "checkpoint.bin");
+    path_join(dst, to, "checkpoint.bin");
+    cr_assert_eq(mkdir(to, 0777), 0, "cannot create %s", to);
+    cr_assert_eq(nt_checkpoint_read(src, &c, &err), NT_OK, "%s", err.msg);
+    const int64_t n = nt_checkpoint_count(c, record);
+    cr_assert_gt(n, i, "record %s has %lld values", record, (long long)n);
+    double *x = malloc(sizeof(double) * (size_t)n);
+    cr_assert_eq(nt_checkpoint_get_f64(c, record, n, x, &err), NT_OK, "%s", err.msg);
+    x[i] = delta > 0 ? nextafter(x[i], INFINITY) : x[i] * (1 + 1e-9) + 1e-12;
+    nt_checkpoint_put_f64(c, record, n, x);
+    cr_assert_eq(nt_checkpoint_write(c, dst, &err), NT_OK, "%s", err.msg);
+    free(x);
+    nt_checkpoint_free(c);
+}
+
+/* Runs noether ARGS expecting exit 2 and one stderr line naming a and b. */
+static void expect_refused(const char *args, const char *a, const char *b)
+{
+    char *out, *err;
+    int rc = run_noether(args, &out, &err);
+    cr_assert_eq(rc, 2, "noether %s: exit %d, want 2: %s", args, rc, err);
+    cr_assert_str_empty(out, "stdout: %s", out);
+    cr_assert(strlen(err) > 1 && strchr(err, '\n') == err + strlen(err) - 1, "stderr is not one line: '%s'", err);
+    cr_assert_not_null(strstr(err, a), "'%s' does not name '%s'", err, a);
+    cr_assert_not_null(strstr(err, b), "'%s' does not name '%s'", err, b);
+    free(out);
+    free(err);
+}
+
+/* The comparisons can fail: resuming from a checkpoint with theta one ulp off, with one
+ * ledger accumulator changed, or with Adam's second moment changed gives outputs that
+ * differ; a changed spec, a truncated or missing checkpoint are refused. */
+Test(resume, controls_that_must_differ_or_be_refused, .timeout = 300)
+{
+    resume_fx f;
+    char c[NT_PATH_MAX], dl[NT_PATH_MAX], e[NT_PATH_MAX], t[NT_PATH_MAX], spec2[NT_PATH_MAX];
+    char pa[NT_PATH_MAX], pb[NT_PATH_MAX], args[4 * NT_PATH_MAX];
+    tmpdir_new(f.dir);
+    path_join(f.spec, f.dir, "spec.json");
+    path_join(f.a, f.dir, "a");
+    path_join(f.b, f.dir, "b");
+    path_join(c, f.dir, "theta_ulp");
+    path_join(dl, f.dir, "ledger_changed");
+    path_join(e, f.dir, "moment_changed");
+    path_join(t, f.dir, "truncated");
+    path_join(spec2, f.dir, "spec2.json");
+    write_spec(f.spec, "adam", 0.003);
+    write_spec(spec2, "adam", 0.0031);
+    run_ok("train %s -o %s --quiet", f.spec, f.a);
+    interrupt(f.spec, f.b, SIGTERM);
+    tampered_copy(f.b, c, "theta", 0, 1);
+    tampered_copy(f.b, dl, "ledger.accumulators", 1, 0);   /* quantity 0's prediction */
+    int64_t d;
+    {
+        nt_checkpoint *k;
+        nt_error err = {0};
+        path_join(pb, f.b, "checkpoint.bin");
+        cr_assert_eq(nt_checkpoint_read(pb, &k, &err), NT_OK, "%s", err.msg);
+        cr_assert_eq(nt_checkpoint_get_i64(k, "model.d", 1, &d, &err), NT_OK, "%s", err.msg);
+        nt_checkpoint_free(k);
+    }
+    tampered_copy(f.b, e, "train.optimizer", 2 * d, 0);   /* Adam's second moment, first entry */
+    /* refused: another spec (nothing written), a truncated file, no checkpoint, --params */
+    path_join(pb, f.b, "ledger.csv");
+    char *before = read_file(pb, NULL);
+    snprintf(args, sizeof args, "train %s -o %s --resume --quiet", spec2, f.b);
+    expect_refused(args, "checkpoint.bin", "spec.hash");
+    char *after = read_file(pb, NULL);
+    cr_assert_str_eq(before, after, "a refused resume rewrote %s", pb);
+    free(before);
+    free(after);
+    {
+        size_t n;
+        path_join(pb, f.b, "checkpoint.bin");
+        char *bytes = read_file(pb, &n);
+        cr_assert_eq(mkdir(t, 0777), 0);
+        path_join(pa, t, "checkpoint.bin");
+        FILE *fp = fopen(pa, "wb");
+        fwrite(bytes, 1, n / 2, fp);
+        fclose(fp);
+        free(bytes);
+    }
+    snprintf(args, sizeof args, "train %s -o %s --resume --quiet", f.spec, t);
+    expect_refused(args, "truncated/checkpoint.bin", "byte");
+    snprintf(args, sizeof args, "train %s -o %s/none --resume --quiet", f.spec, f.dir);
+    expect_refused(args, "none/checkpoint.bin", "cannot open");
+    snprintf(args, sizeof args, "train %s -o %s --resume --params x.npy", f.spec, f.b);
+    expect_refused(args, "--resume", "--params");
+    /* the untouched checkpoint resumes into the uninterrupted outputs ... */
+    run_ok("train %s -o %s --resume --quiet", f.spec, f.b);
+    path_join(pa, f.a, "params_final.npy");
+    path_join(pb, f.b, "params_final.npy");
+    cr_assert(same_file(pa, pb), "params_final.npy differs after resuming");
+    path_join(pa, f.a, "ledger.csv");
+    path_join(pb, f.b, "ledger.csv");
+    cr_assert(same_ledger(pa, pb), "ledger.csv differs after resuming");
+    /* ... and each tampered one into outputs that differ */
+    const char *dirs[3] = {c, dl, e};
+    const int params_differ[3] = {1, 0, 1}, ledger_differs[3] = {1, 1, 1};
+    for (int i = 0; i < 3; i++) {
+        run_ok("train %s -o %s --resume --quiet", f.spec, dirs[i]);
+        path_join(pa, f.a, "params_final.npy");
+        path_join(pb, dirs[i], "params_final.npy");
+        cr_assert_eq(!same_file(pa, pb), params_differ[i], "%s: params_final.npy %s", dirs[i],
+                     params_differ[i] ? "does not differ" : "differs");
+        path_join(pa, f.a, "ledger.csv");
+        path_join(pb, dirs[i], "ledger.csv");
+        cr_assert_eq(!same_ledger(pa, pb), ledger_differs[i], "%s: ledger.csv does not differ", dirs[i]);
+    }
+}

@@ -203,3 +203,9 @@ int nt_checkpoint_get_bytes(const nt_checkpoint *c, const char *name, const char
 }
 
 const char *nt_checkpoint_path(const nt_checkpoint *c) { return c->path; }
+
+int64_t nt_checkpoint_count(const nt_checkpoint *c, const char *name)
+{
+    const record *r = find(c, name);
+    return r ? r->count : -1;
+}
