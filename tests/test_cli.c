@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cJSON.h>
 #include <criterion/criterion.h>
@@ -413,6 +414,94 @@ Test(cli, hvp_vectors_of_wrong_shape)
     expect_bad(&f, v, want, "hvp %s --vectors %s --out %s", f.spec, v, f.out);
     write_npy(v, z, 1, FX_D - 1, 0);
     expect_bad(&f, v, want, "hvp %s --vectors %s --out %s", f.spec, v, f.out);
+}
+
+Test(cli, npy_truncated)
+{
+    fixture f;
+    fixture_new(&f, NULL, NULL, NULL);
+    char x[NT_PATH_MAX], want[96];
+    fx_path(&f, "x.npy", x);
+    FILE *fp = fopen(x, "rb");
+    unsigned char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    fp = fopen(x, "wb");
+    fwrite(buf, 1, n - 20, fp);   /* the last 2.5 samples gone */
+    fclose(fp);
+    snprintf(want, sizeof want, "truncated: expected %d bytes of data, got %d", 8 * FX_N * FX_IN, 8 * FX_N * FX_IN - 20);
+    expect_bad(&f, x, want, "grad %s --out %s", f.spec, f.out);
+}
+
+Test(cli, data_of_wrong_width)
+{
+    fixture f;
+    fixture_new(&f, NULL, NULL, NULL);
+    char x[NT_PATH_MAX];
+    double v[FX_N * (FX_IN + 1)];
+    fill_normal(v, FX_N * (FX_IN + 1), 1.0, 2);
+    fx_path(&f, "x.npy", x);
+    write_npy(x, v, 2, FX_N, FX_IN + 1);
+    expect_bad(&f, x, "has 4 features per sample, model.input is 3", "grad %s --out %s", f.spec, f.out);
+}
+
+Test(cli, infinity_in_data)
+{
+    fixture f;
+    fixture_new(&f, NULL, NULL, NULL);
+    char x[NT_PATH_MAX];
+    double v[FX_N * FX_IN];
+    fill_normal(v, FX_N * FX_IN, 1.0, 2);
+    v[7] = -INFINITY;
+    fx_path(&f, "x.npy", x);
+    write_npy(x, v, 2, FX_N, FX_IN);
+    expect_bad(&f, x, "element 7 is infinite", "grad %s --out %s", f.spec, f.out);
+}
+
+Test(cli, empty_data)
+{
+    fixture f;
+    fixture_new(&f, NULL, NULL, NULL);
+    char x[NT_PATH_MAX], y[NT_PATH_MAX];
+    double none[1] = {0};
+    fx_path(&f, "x.npy", x);
+    fx_path(&f, "y.npy", y);
+    write_npy(x, none, 2, 0, FX_IN);
+    write_npy(y, none, 1, 0, 0);
+    expect_bad(&f, x, "no samples", "grad %s --out %s", f.spec, f.out);
+    fixture g;
+    fixture_new(&g, NULL, "{\"source\": \"csv\", \"path\": \"d.csv\"}", NULL);
+    char csv[NT_PATH_MAX];
+    fx_path(&g, "d.csv", csv);
+    write_text(csv, "a,b,c,label\n");
+    expect_bad(&g, csv, "no data rows", "grad %s --out %s", g.spec, g.out);
+}
+
+Test(cli, unreadable_paths)
+{
+    fixture f;
+    fixture_new(&f, NULL, "{\"source\": \"npy\", \"x\": \"sub\", \"y\": \"y.npy\"}", NULL);
+    char sub[NT_PATH_MAX], o[NT_PATH_MAX + 8];
+    fx_path(&f, "sub", sub);
+    cr_assert_eq(mkdir(sub, 0777), 0);
+    expect_bad(&f, sub, "cannot read: Is a directory", "grad %s --out %s", f.spec, f.out);   /* data */
+    expect_bad(&f, sub, "cannot read: Is a directory", "grad %s --out %s", sub, f.out);      /* spec */
+    fixture g;
+    fixture_new(&g, NULL, NULL, NULL);
+    snprintf(o, sizeof o, "%s/run", g.spec);   /* under a regular file */
+    expect_bad(&g, g.spec, "cannot create directory", "train %s -o %s --quiet", g.spec, o);
+}
+
+Test(cli, transformation_matrix_of_wrong_size)
+{
+    fixture f;
+    fixture_new(&f, NULL, NULL, "\"transformations\": [{\"name\": \"t\", \"kind\": \"discrete\", \"matrix\": \"T.npy\"}]");
+    char T[NT_PATH_MAX], want[96];
+    double z[5 * 5] = {0};
+    fx_path(&f, "T.npy", T);
+    write_npy(T, z, 2, 5, 5);
+    snprintf(want, sizeof want, "transformations[0].matrix (T) has shape (5, 5), must be (%d, %d)", FX_D, FX_D);
+    expect_bad(&f, T, want, "check %s", f.spec);
 }
 
 Test(cli, hessian_refuses_over_max_memory)

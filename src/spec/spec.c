@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cJSON.h>
 #include "spec_internal.h"
 
@@ -413,15 +414,28 @@ int nt_spec_load(const char *path, nt_spec *s, nt_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return nt_fail(err, NT_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return nt_fail(err, NT_EINPUT, "%s: cannot read: %s", path, strerror(EISDIR));
+    }
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    if (n < 0 || n > (64 << 20)) {
+    if (n > (64 << 20)) {
         fclose(f);
-        return nt_fail(err, NT_EINPUT, "%s: not a spec (unreadable or larger than 64 MiB)", path);
+        return nt_fail(err, NT_EINPUT, "%s: %ld bytes: not a spec (larger than 64 MiB)", path, n);
     }
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
+    char *buf = malloc(n > 0 ? (size_t)n + 1 : 1);
+    size_t got = n > 0 ? fread(buf, 1, (size_t)n, f) : 0;
+    if (n < 0 || ferror(f)) {   /* a directory, a device */
+        int e = n < 0 ? errno : EIO;
+        char probe;
+        if (fread(&probe, 1, 1, f) == 0 && ferror(f)) e = errno;
+        fclose(f);
+        free(buf);
+        return nt_fail(err, NT_EINPUT, "%s: cannot read: %s", path, strerror(e));
+    }
     fclose(f);
     buf[got] = 0;
     int rc = nt_spec_parse(buf, path, s, err);

@@ -7,7 +7,7 @@
 #include "noether.h"
 
 /* reads path into a fresh array of exactly `rows` x `cols` (cols 0: a vector of rows) */
-static int read_matrix(const char *path, const char *what, int64_t rows, int64_t cols,
+static int read_matrix(const char *path, int index, const char *what, int64_t rows, int64_t cols,
                        double **out, nt_error *err)
 {
     nt_array a = {0};
@@ -16,11 +16,14 @@ static int read_matrix(const char *path, const char *what, int64_t rows, int64_t
     int ok = cols ? (a.ndim == 2 && a.shape[0] == rows && a.shape[1] == cols)
                   : (a.ndim == 1 && a.shape[0] == rows);
     if (!ok) {
-        char want[64];
+        char want[64], got[96] = "(";
+        for (int k = 0; k < a.ndim; k++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", k ? ", " : "", (long long)a.shape[k]);
+        strcat(got, a.ndim == 1 ? ",)" : ")");
         if (cols) snprintf(want, sizeof want, "(%lld, %lld)", (long long)rows, (long long)cols);
         else snprintf(want, sizeof want, "(%lld,)", (long long)rows);
         nt_array_free(&a);
-        return nt_fail(err, NT_EINPUT, "%s: %s must have shape %s", path, what, want);
+        return nt_fail(err, NT_EINPUT, "%s: transformations[%d].%s has shape %s, must be %s", path, index, what, got, want);
     }
     *out = a.data;
     return NT_OK;
@@ -34,11 +37,11 @@ int nt_transforms_load(const nt_spec *spec, nt_transform **list, int *n, nt_erro
         const nt_transform_spec *s = &spec->transforms[i];
         nt_transform t = { .kind = NT_TR_DENSE, .discrete = s->discrete, .generators = 1 };
         snprintf(t.name, sizeof t.name, "%s", s->name);
-        const char *mname = s->discrete ? "T (matrix)" : "A (generator)";
-        const char *oname = s->discrete ? "rho (output_matrix)" : "B (output_generator)";
-        int rc = read_matrix(s->matrix, mname, d, d, &t.A, err);
-        if (!rc && s->shift[0]) rc = read_matrix(s->shift, "c (shift)", d, 0, &t.c, err);
-        if (!rc && s->output[0]) rc = read_matrix(s->output, oname, K, K, &t.B, err);
+        const char *mname = s->discrete ? "matrix (T)" : "generator (A)";
+        const char *oname = s->discrete ? "output_matrix (rho)" : "output_generator (B)";
+        int rc = read_matrix(s->matrix, i, mname, d, d, &t.A, err);
+        if (!rc && s->shift[0]) rc = read_matrix(s->shift, i, "shift (c)", d, 0, &t.c, err);
+        if (!rc && s->output[0]) rc = read_matrix(s->output, i, oname, K, K, &t.B, err);
         if (rc) {
             free(t.A); free(t.c); free(t.B);
             return rc;
