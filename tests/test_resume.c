@@ -298,3 +298,58 @@ Test(resume, controls_that_must_differ_or_be_refused, .timeout = 300)
         cr_assert_eq(!same_ledger(pa, pb), ledger_differs[i], "%s: ledger.csv does not differ", dirs[i]);
     }
 }
+
+/* Divergence: a non-finite loss stops the run naming the step K, with theta the parameters
+ * of step K, the last finite ones: bit for bit those of the same run asked for K steps,
+ * and the binary's params_final.npy holds them too. */
+Test(resume, divergence_keeps_the_last_finite_parameters, .timeout = 120)
+{
+    static const char json[] =
+        "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 8}, {\"act\": \"square\"}, {\"dense\": 3}], \"loss\": \"mse\"},"
+        " \"data\": {\"source\": \"builtin\", \"name\": \"iris\"},"
+        " \"train\": {\"optimizer\": \"gd\", \"lr\": 50, \"steps\": 300}}";
+    char dir[256], spec_path[NT_PATH_MAX], out_dir[NT_PATH_MAX], p[NT_PATH_MAX], args[3 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(spec_path, dir, "spec.json");
+    path_join(out_dir, dir, "out");
+    write_text(spec_path, json);
+    nt_spec spec;
+    nt_data data;
+    nt_error err = {0};
+    cr_assert_eq(nt_spec_load(spec_path, &spec, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(nt_data_load(&spec, &data, &err), NT_OK, "%s", err.msg);
+    const int64_t d = spec.model.d;
+    double *theta = malloc(sizeof(double) * (size_t)d), *again = malloc(sizeof(double) * (size_t)d);
+    nt_init_params(&spec.model, &spec.init, theta);
+    memcpy(again, theta, sizeof(double) * (size_t)d);
+    int rc = nt_train(&spec, &data, NULL, 0, theta, NULL, 0, NULL, NULL, &err);
+    cr_assert_eq(rc, NT_EFAIL, "lr 50 did not diverge");
+    long long k = -1;
+    cr_assert_eq(sscanf(err.msg, "step %lld:", &k), 1, "the message does not start with the step: %s", err.msg);
+    cr_assert(k > 0 && k < 300, "diverged at step %lld", k);
+    cr_assert_not_null(strstr(err.msg, "not finite"), "%s", err.msg);
+    for (int64_t i = 0; i < d; i++) cr_assert(isfinite(theta[i]), "theta[%lld] is not finite", (long long)i);
+    spec.train.steps = k;   /* the same run, asked for exactly k steps */
+    cr_assert_eq(nt_train(&spec, &data, NULL, 0, again, NULL, 0, NULL, NULL, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(memcmp(theta, again, sizeof(double) * (size_t)d), 0, "theta is not that of step %lld", k);
+    again[0] = nextafter(again[0], INFINITY);   /* control: one ulp is seen */
+    cr_assert_neq(memcmp(theta, again, sizeof(double) * (size_t)d), 0);
+    /* the binary: exit 1, the step named, params_final.npy = theta */
+    char *err_text;
+    snprintf(args, sizeof args, "train %s -o %s --quiet", spec_path, out_dir);
+    cr_assert_eq(run_noether(args, NULL, &err_text), 1, "%s", err_text);
+    char want[64];
+    snprintf(want, sizeof want, "step %lld:", k);
+    cr_assert_not_null(strstr(err_text, want), "'%s' does not name %s", err_text, want);
+    free(err_text);
+    nt_array a;
+    path_join(p, out_dir, "params_final.npy");
+    cr_assert_eq(nt_npy_read(p, &a, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(a.size, d);
+    cr_assert_eq(memcmp(a.data, theta, sizeof(double) * (size_t)d), 0, "params_final.npy is not theta of step %lld", k);
+    nt_array_free(&a);
+    free(theta);
+    free(again);
+    nt_data_free(&data);
+    nt_spec_free(&spec);
+}
