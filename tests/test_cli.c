@@ -399,7 +399,7 @@ Test(cli, nan_in_data)
     v[5] = NAN;
     fx_path(&f, "x.npy", x);
     write_npy(x, v, 2, FX_N, FX_IN);
-    expect_bad(&f, x, "element 5 is nan", "grad %s --out %s", f.spec, f.out);
+    expect_bad(&f, x, "element 5 is nan (row 1, column 2)", "grad %s --out %s", f.spec, f.out);
 }
 
 Test(cli, hvp_vectors_of_wrong_shape)
@@ -455,7 +455,7 @@ Test(cli, infinity_in_data)
     v[7] = -INFINITY;
     fx_path(&f, "x.npy", x);
     write_npy(x, v, 2, FX_N, FX_IN);
-    expect_bad(&f, x, "element 7 is infinite", "grad %s --out %s", f.spec, f.out);
+    expect_bad(&f, x, "element 7 is infinite (row 2, column 1)", "grad %s --out %s", f.spec, f.out);
 }
 
 Test(cli, empty_data)

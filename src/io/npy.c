@@ -239,9 +239,13 @@ static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
     }
     if (!is_int)
         for (int64_t i = 0; i < size; i++)
-            if (!isfinite(d[i])) {
-                int rc = nt_fail(err, NT_EINPUT, "%s: element %lld is %s", path, (long long)i,
-                                 isnan(d[i]) ? "nan" : "infinite");
+            if (!isfinite(d[i])) {   /* named by flat index, and by (row, column) for a matrix */
+                char at[64] = "";
+                if (ndim == 2 && shape[1] > 0)
+                    snprintf(at, sizeof at, " (row %lld, column %lld)", (long long)(i / shape[1]),
+                             (long long)(i % shape[1]));
+                int rc = nt_fail(err, NT_EINPUT, "%s: element %lld is %s%s", path, (long long)i,
+                                 isnan(d[i]) ? "nan" : "infinite", at);
                 free(d);
                 return rc;
             }
