@@ -147,8 +147,8 @@ int nt_checkpoint_read(const char *path, nt_checkpoint **out, nt_error *err)
             break;
         }
         if (count > (n - start) / width(type)) {
-            rc = nt_fail(err, NT_EINPUT, "%s: record '%s' at byte %zu: %llu values, but the file ends at byte %zu",
-                         path, name, at, (unsigned long long)count, n);
+            rc = nt_fail(err, NT_EINPUT, "%s: record '%s' at byte %zu: %llu %s, but the file ends at byte %zu",
+                         path, name, at, (unsigned long long)count, type == 'b' ? "bytes" : "values", n);
             break;
         }
         ended = !strcmp(name, "end");
