@@ -65,6 +65,10 @@ cJSON *cli_tensor_norms(const nt_model *m, const double *g);
 typedef struct {
     void (*fn)(void *ctx, const nt_train_log *log, const double *theta);
     void *ctx;
+    /* optional (may be NULL): the hook's own state into a checkpoint (records named by the
+     * hook, e.g. "run.*") and back from it when the run resumes (an error exits 2) */
+    void (*save)(void *ctx, nt_checkpoint *c);
+    int (*load)(void *ctx, const nt_checkpoint *c, nt_error *err);
 } cli_train_hook;
 /* Trains the job (theta in place) with the ledger, writing params_init.npy,
  * params_final.npy and ledger.csv into dir; returns the summary document (rc: nt_train's).

@@ -270,7 +270,7 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet)
     double t0 = cli_now();
     nt_error err = {0};
     int rc;
-    cli_train_hook hook = { on_log, &r };
+    cli_train_hook hook = { on_log, &r, NULL, NULL };
     cJSON *doc = cli_train_run(job, dir, quiet, 0, &hook, &rc, &err);
     const int64_t step = (int64_t)cJSON_GetObjectItem(doc, "steps")->valuedouble;
     analyse(&r, step, 1);

@@ -229,6 +229,7 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
     nt_checkpoint_put_f64(c, "cli.distances", 4 * nd, dist);
     nt_checkpoint_put_i64(c, "cli.logs", 4, logs);
     nt_checkpoint_put_f64(c, "cli.last_log", 8, last);
+    if (k->t->hook && k->t->hook->save) k->t->hook->save(k->t->hook->ctx, c);
     int rc = nt_checkpoint_write(c, k->path, err);
     nt_checkpoint_free(c);
     free(dist);
@@ -252,6 +253,7 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
     if (!rc) rc = nt_checkpoint_get_i64(c, "cli.logs", 4, logs, &err);
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 8, last, &err);
     if (!rc) rc = nt_checkpoint_get_bytes(c, "cli.ledger_csv", &csv, &len, &err);
+    if (!rc && k->t->hook && k->t->hook->load) rc = k->t->hook->load(k->t->hook->ctx, c, &err);
     if (rc) cli_die(k->job->cmd, &err);
     memcpy(r->dist0, dist, sizeof(double) * (size_t)nd);
     memcpy(r->dist, dist + nd, sizeof(double) * (size_t)nd);
