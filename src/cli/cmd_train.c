@@ -254,7 +254,11 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 8, last, &err);
     if (!rc) rc = nt_checkpoint_get_bytes(c, "cli.ledger_csv", &csv, &len, &err);
     if (!rc && k->t->hook && k->t->hook->load) rc = k->t->hook->load(k->t->hook->ctx, c, &err);
-    if (rc) cli_die(k->job->cmd, &err);
+    if (rc) {
+        nt_checkpoint_free(c);
+        free(dist);
+        cli_die(k->job->cmd, &err);
+    }
     memcpy(r->dist0, dist, sizeof(double) * (size_t)nd);
     memcpy(r->dist, dist + nd, sizeof(double) * (size_t)nd);
     memcpy(r->dist1, dist + 2 * nd, sizeof(double) * (size_t)nd);
