@@ -49,14 +49,14 @@ static int64_t checkpoint_step(const char *path)
     return step;
 }
 
-/* Runs `train spec -o dir`, waits for its first checkpoint, sends sig, expects exit
+/* Runs `cmd spec -o dir`, waits for its first checkpoint, sends sig, expects exit
  * 128 + sig with the resume line on stderr; returns the checkpoint's step. */
-static int64_t interrupt(const char *spec, const char *dir, int sig)
+static int64_t interrupt_cmd(const char *cmd, const char *spec, const char *dir, int sig)
 {
     char ckpt[NT_PATH_MAX], errp[NT_PATH_MAX];
     path_join(ckpt, dir, "checkpoint.bin");
     snprintf(errp, sizeof errp, "%s.stderr", dir);
-    const char *argv[] = {"train", spec, "-o", dir, "--quiet", NULL};
+    const char *argv[] = {cmd, spec, "-o", dir, "--quiet", NULL};
     int pid = spawn_noether(argv, NULL, errp);
     struct timespec nap = {0, 500000};
     for (int i = 0; access(ckpt, F_OK) != 0; i++) {
@@ -74,6 +74,11 @@ static int64_t interrupt(const char *spec, const char *dir, int sig)
     int64_t step = checkpoint_step(ckpt);
     cr_assert(step > 0 && step < STEPS, "checkpoint at step %lld, want strictly inside 0..%d", (long long)step, STEPS);
     return step;
+}
+
+static int64_t interrupt(const char *spec, const char *dir, int sig)
+{
+    return interrupt_cmd("train", spec, dir, sig);
 }
 
 static void run_ok(const char *fmt, const char *a, const char *b)
@@ -179,6 +184,41 @@ Test(resume, adam_sigterm_bit_identical, .timeout = 300)
 {
     resume_fx f;
     resume_case(&f, "adam", 0.003, SIGTERM);
+}
+
+/* noether run: the analyses before the interruption travel in the checkpoint, so the
+ * resumed run's analysis.csv (identities, both ends of the spectrum, alignment at every
+ * checkpoint) is byte for byte the uninterrupted one's, and so are params_final.npy and
+ * ledger.csv (seconds aside); the interrupted run wrote no report */
+Test(resume, run_sigterm_bit_identical, .timeout = 600)
+{
+    resume_fx f;
+    tmpdir_new(f.dir);
+    path_join(f.spec, f.dir, "spec.json");
+    path_join(f.a, f.dir, "a");
+    path_join(f.b, f.dir, "b");
+    write_spec(f.spec, "sgd", 0.05);
+    char *text = read_file(f.spec, NULL), *end = strrchr(text, '}');
+    snprintf(end, 80, ",\n  \"analysis\": {\"every\": 1000, \"spectrum\": {\"top\": 3, \"bottom\": 3}}\n}\n");
+    write_text(f.spec, text);
+    free(text);
+    run_ok("run %s -o %s --quiet", f.spec, f.a);
+    interrupt_cmd("run", f.spec, f.b, SIGTERM);
+    char pa[NT_PATH_MAX], pb[NT_PATH_MAX];
+    path_join(pb, f.b, "report.html");
+    cr_assert_neq(access(pb, F_OK), 0, "an interrupted run wrote its report");
+    run_ok("run %s -o %s --resume --quiet", f.spec, f.b);
+    static const char *const files[] = {"params_final.npy", "analysis.csv", "sectors.csv", "density.csv"};
+    for (int i = 0; i < 4; i++) {
+        path_join(pa, f.a, files[i]);
+        path_join(pb, f.b, files[i]);
+        cr_assert(same_file(pa, pb), "%s differs after resuming", files[i]);
+    }
+    path_join(pa, f.a, "ledger.csv");
+    path_join(pb, f.b, "ledger.csv");
+    cr_assert(same_ledger(pa, pb), "ledger.csv differs after resuming (seconds aside)");
+    path_join(pb, f.b, "report.html");
+    cr_assert_eq(access(pb, F_OK), 0, "the resumed run wrote no report");
 }
 
 /* Copies dir/checkpoint.bin into a fresh run folder `to`, with one record changed

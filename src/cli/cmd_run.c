@@ -14,7 +14,7 @@
 #include "../report/report.h"
 
 static const char run_usage[] =
-    "usage: noether run SPEC [-o DIR] [--params P.npy] [--quiet]\n\n"
+    "usage: noether run SPEC [-o DIR] [--params P.npy] [--resume] [--quiet]\n\n"
     "The main job: trains the spec's model with the ledger of every conserved or broken\n"
     "quantity and, every analysis.every steps (and at the start and the end), checks every\n"
     "identity of its symmetries and measures the Hessian's spectrum at both ends, the\n"
@@ -30,10 +30,13 @@ static const char run_usage[] =
     "  params_init.npy, params_final.npy\n\n"
     "  -o DIR      output folder (created)\n"
     "  --params P  start from P.npy instead of the seeded initialization\n"
+    "  --resume    continue the run in DIR from DIR/checkpoint.bin (written every\n"
+    "              train.checkpoint_every steps and when SIGINT or SIGTERM stops a run,\n"
+    "              which then exits 130 or 143 without the final analysis and report)\n"
     "  --quiet     no progress on stderr, no summary on stdout\n";
 
 static const char demo_usage[] =
-    "usage: noether demo [-o DIR] [--quiet]\n\n"
+    "usage: noether demo [-o DIR] [--resume] [--quiet]\n\n"
     "noether run on the built-in default (no files needed): a ReLU MLP 13-16-16-3 with a\n"
     "softmax head on the wine data (compiled in), trained by SGD with weight decay.\n"
     "Writes the report and its data into DIR (default noether-demo); see noether run --help.\n";
@@ -145,6 +148,40 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta)
     if (L->step == 0 || (r->every > 0 && L->step % r->every == 0)) analyse(r, L->step, 0);
 }
 
+/* the analyses so far into a checkpoint, and back when the run resumes: the rows of
+ * analysis.csv and the checkpoint entries of summary.json, so that a resumed run's
+ * outputs are those of an uninterrupted one */
+static void save_state(void *ctx, nt_checkpoint *c)
+{
+    run_state *r = ctx;
+    char *cp = cJSON_PrintUnformatted(r->checkpoints);
+    nt_checkpoint_put_bytes(c, "run.analysis_csv", (int64_t)r->csv.len, r->csv.s ? r->csv.s : "");
+    nt_checkpoint_put_bytes(c, "run.checkpoints", (int64_t)strlen(cp), cp);
+    nt_checkpoint_put_f64(c, "run.seconds", 1, &r->seconds);
+    free(cp);
+}
+
+static int load_state(void *ctx, const nt_checkpoint *c, nt_error *err)
+{
+    run_state *r = ctx;
+    const char *csv, *cp;
+    int64_t n_csv, n_cp;
+    if (nt_checkpoint_get_bytes(c, "run.analysis_csv", &csv, &n_csv, err) ||
+        nt_checkpoint_get_bytes(c, "run.checkpoints", &cp, &n_cp, err) ||
+        nt_checkpoint_get_f64(c, "run.seconds", 1, &r->seconds, err))
+        return err->code;
+    cJSON *arr = cJSON_Parse(cp);
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(arr);
+        return nt_fail(err, NT_EINPUT, "%s: record run.checkpoints is not a JSON array", nt_checkpoint_path(c));
+    }
+    cJSON_Delete(r->checkpoints);
+    r->checkpoints = arr;
+    r->csv.len = 0;
+    cli_printf(&r->csv, "%s", csv);
+    return NT_OK;
+}
+
 /* the final spectrum: every eigenvalue (dense) and the density on a grid as CSV; the
  * sector spectra as CSV, one column per layer */
 static void write_final(run_state *r, const char *dir)
@@ -252,7 +289,9 @@ static cJSON *final_view(run_state *r)
     return o;
 }
 
-static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet)
+/* The whole job; returns the exit code, or -1 with *err set (an interrupted or diverged
+ * run, a failed report): the caller frees the job, then exits through cli_die. */
+static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, int resume, nt_error *err)
 {
     cli_mkdir(cmd, dir);
     nt_transform *list = NULL;
@@ -268,10 +307,15 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet)
     for (int64_t a = r.every, b = ts->log_every; a > 0; ) { int64_t t = b % a; b = a; a = t; ts->log_every = b; }
     if (!quiet) { cli_describe(stderr, job); fputc('\n', stderr); }
     double t0 = cli_now();
-    nt_error err = {0};
-    int rc;
-    cli_train_hook hook = { on_log, &r, NULL, NULL };
-    cJSON *doc = cli_train_run(job, dir, quiet, 0, &hook, &rc, &err);
+    int rc, all_hold = 1;
+    cli_train_hook hook = { on_log, &r, save_state, load_state };
+    cJSON *doc = cli_train_run(job, dir, quiet, resume, &hook, &rc, err);
+    if (rc >= 128) {   /* interrupted: what there is so far; the caller says how to resume */
+        cli_write_in(cmd, dir, "analysis.csv", r.csv.s ? r.csv.s : "");
+        cJSON_AddItemToObject(doc, "analysis", r.checkpoints);
+        cli_write_json(cmd, dir, "summary.json", doc);
+        goto done;
+    }
     const int64_t step = (int64_t)cJSON_GetObjectItem(doc, "steps")->valuedouble;
     analyse(&r, step, 1);
 
@@ -281,7 +325,6 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet)
     cJSON *an = cJSON_AddObjectToObject(doc, "analysis");
     cJSON_AddNumberToObject(an, "transformations", n_list);
     cJSON_AddNumberToObject(an, "identities", r.n_checks);
-    int all_hold = 1;
     double worst = 0;
     cJSON *c;
     cJSON_ArrayForEach(c, r.checkpoints) {
@@ -310,40 +353,46 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet)
     cJSON_AddStringToObject(doc, "report", "report.html");
     cli_write_json(cmd, dir, "summary.json", doc);
     if (!quiet) fprintf(stderr, "run: plots (gnuplot) and report\n");
-    if (report_build(dir, doc, &err)) cli_die(cmd, &err);
+    if (!rc) rc = report_build(dir, doc, err);
+    else report_build(dir, doc, &(nt_error){0});   /* a diverged run: the report of what there is */
     if (!quiet) report_print_summary(stdout, dir, doc);
-
+done:
     cJSON_Delete(doc);
     cJSON_Delete(r.final);
     free(r.res);
     free(r.csv.s);
     nt_engine_free(r.e);
     nt_transforms_free(list, n_list);
-    if (rc) cli_die(cmd, &err);
-    return all_hold ? 0 : 3;
+    return rc ? -1 : all_hold ? 0 : 3;
 }
 
 int cmd_run(int argc, char **argv)
 {
-    const char *spec = NULL, *dir = "noether-run", *params = NULL, *quiet = NULL;
-    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
+    const char *spec = NULL, *dir = "noether-run", *params = NULL, *quiet = NULL, *resume = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--resume", 1, &resume}, {"--quiet", 1, &quiet},
+                      {NULL, 0, NULL}};
     cli_parse("run", run_usage, argc, argv, opts, &spec);
     if (!spec) cli_usage_error("run", "a SPEC file is needed (noether demo runs the built-in default)");
+    if (resume && params) cli_usage_error("run", "--resume continues from DIR/checkpoint.bin; --params cannot go with it");
     cli_job job;
     cli_job_load(&job, "run", spec, params);
-    int rc = run_job(&job, "run", dir, quiet != NULL);
+    nt_error err = {0};
+    int rc = run_job(&job, "run", dir, quiet != NULL, resume != NULL, &err);
     cli_job_free(&job);
+    if (rc < 0) cli_die("run", &err);
     return rc;
 }
 
 int cmd_demo(int argc, char **argv)
 {
-    const char *dir = "noether-demo", *quiet = NULL;
-    cli_opt opts[] = {{"-o", 0, &dir}, {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
+    const char *dir = "noether-demo", *quiet = NULL, *resume = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--resume", 1, &resume}, {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
     cli_parse("demo", demo_usage, argc, argv, opts, NULL);
     cli_job job;
     cli_job_load(&job, "demo", NULL, NULL);
-    int rc = run_job(&job, "demo", dir, quiet != NULL);
+    nt_error err = {0};
+    int rc = run_job(&job, "demo", dir, quiet != NULL, resume != NULL, &err);
     cli_job_free(&job);
+    if (rc < 0) cli_die("demo", &err);
     return rc;
 }
