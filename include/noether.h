@@ -71,7 +71,7 @@ typedef enum {
     NT_LOSS_MSE, NT_LOSS_CROSS_ENTROPY, NT_LOSS_LOGISTIC, NT_LOSS_EXPONENTIAL, NT_LOSS_COUNT
 } nt_loss;
 
-typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT } nt_layer_kind;
+typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM } nt_layer_kind;
 
 typedef struct {
     nt_layer_kind kind;
@@ -79,6 +79,8 @@ typedef struct {
     int bias;       /* dense: has a bias vector */
     nt_act act;     /* act: which activation */
     double alpha;   /* leaky_relu slope */
+    int affine;     /* layernorm: has its weight (gain) and bias */
+    double eps;     /* layernorm: added to the variance (PyTorch's default 1e-5) */
 } nt_layer;
 
 /* One parameter tensor of the layout: name as in PyTorch's state_dict of the same

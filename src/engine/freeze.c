@@ -4,8 +4,9 @@
  * keeps them, so that each product afterwards runs only the tangent sweep and the
  * adjoint-tangent sweep (for a dense MLP about 30% less work than nt_hvp).  The products
  * are bitwise those of nt_hvp: the same operations in the same order on the same values.
- * Only tapes of input, dense, activation and loss nodes are frozen (their tangent and
- * adjoint-tangent rules read nothing but val, adj, d1 and d2); for others it declines. */
+ * Only tapes of input, dense, activation, layer-norm and loss nodes are frozen (their
+ * tangent and adjoint-tangent rules read nothing but val, adj, d1 and d2); for others it
+ * declines. */
 #include <stdlib.h>
 #include <string.h>
 #include "tape.h"
@@ -64,7 +65,7 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
     int64_t per_row = 0;
     for (int i = 1; i < e->n_nodes; i++) {
         const nt_node *p = &e->nodes[i];
-        if (p->op != NT_OP_DENSE && p->op != NT_OP_ACT && p->op != NT_OP_LOSS) return 0;
+        if (p->op != NT_OP_DENSE && p->op != NT_OP_ACT && p->op != NT_OP_NORM && p->op != NT_OP_LOSS) return 0;
         for (int b = 0; b < N_BUF; b++) per_row += *buffer((nt_node *)p, b) ? p->width : 0;
     }
     if ((double)per_row * (double)ds->n * sizeof(double) > max_bytes) return 0;

@@ -4,6 +4,7 @@
  * over chunks, the division by N happens once in engine.c.  The tape is a chain: every
  * value has exactly one consumer, so an op assigns its input's adjoint (and adjoint
  * tangent) rather than adding to it, and nothing needs zeroing between passes. */
+#include <math.h>
 #include <string.h>
 #include <cblas.h>
 #include "tape.h"
@@ -121,6 +122,119 @@ static void op_act(nt_engine *e, nt_node *p, int action)
     }
 }
 
+/* ---- layer normalization, per sample over its w features ----------------------------
+ *   x = (z - mean z) s,  s = 1/sqrt(var z + eps),  y = gamma x + beta  (or y = x)
+ * With the centred, scaled tangent c. = s (z. - mean z.):
+ *   tangent          x. = c. - x mean(x c.),  y. = gamma x. + gamma. x + beta.
+ *   adjoint          a = gamma y_bar,  z_bar = s (a - mean a - x mean(a x)),
+ *                    gamma_bar += y_bar x,  beta_bar += y_bar
+ *   adjoint-tangent  with r = a - mean a - x m, m = mean(a x), s. = -s mean(x c.):
+ *                    a. = gamma. y_bar + gamma y_bar.,  m. = mean(a. x + a x.),
+ *                    z_bar. = s. r + s (a. - mean a. - x. m - x m.),
+ *                    gamma_bar. += y_bar. x + y_bar x.,  beta_bar. += y_bar. */
+
+static double mean(int64_t w, const double *v)
+{
+    double s = 0;
+    for (int64_t i = 0; i < w; i++) s += v[i];
+    return s / (double)w;
+}
+
+static double mean_prod(int64_t w, const double *u, const double *v)
+{
+    double s = 0;
+    for (int64_t i = 0; i < w; i++) s += u[i] * v[i];
+    return s / (double)w;
+}
+
+/* x. and c. of tangent j of row r (zero when the input carries no tangent) */
+static void norm_tangent(const nt_node *q, const double *x, double s, int64_t r, int64_t k, int64_t j, int64_t w,
+                         double *xt, double *ct)
+{
+    if (!q->has_tan) {
+        memset(xt, 0, sizeof(double) * (size_t)w);
+        memset(ct, 0, sizeof(double) * (size_t)w);
+        return;
+    }
+    const double *zt = q->tan + (r * k + j) * w;
+    const double mz = mean(w, zt);
+    for (int64_t i = 0; i < w; i++) ct[i] = s * (zt[i] - mz);
+    const double mxc = mean_prod(w, x, ct);
+    for (int64_t i = 0; i < w; i++) xt[i] = ct[i] - x[i] * mxc;
+}
+
+static void op_norm(nt_engine *e, nt_node *p, int action)
+{
+    const nt_node *q = &e->nodes[p->in];
+    const int64_t n = e->n, k = e->kk, w = p->width, d = e->d;
+    const int affine = p->off_w >= 0;
+    const double *gam = affine ? e->theta + p->off_w : NULL, *beta = affine ? e->theta + p->off_b : NULL;
+    double xt[w], ct[w], a[w], at[w];
+    for (int64_t r = 0; r < n; r++) {
+        const double *x = p->d1 + r * w, *yb = p->adj + r * w;
+        double *s = p->d2 + r * w;
+        switch (action) {
+        case NT_FWD: {
+            const double *z = q->val + r * w;
+            const double mz = mean(w, z);
+            double var = 0;
+            for (int64_t i = 0; i < w; i++) var += (z[i] - mz) * (z[i] - mz);
+            s[0] = 1.0 / sqrt(var / (double)w + p->layer->eps);
+            for (int64_t i = 0; i < w; i++) {
+                p->d1[r * w + i] = (z[i] - mz) * s[0];
+                p->val[r * w + i] = affine ? gam[i] * p->d1[r * w + i] + beta[i] : p->d1[r * w + i];
+            }
+            break;
+        }
+        case NT_TAN:
+            for (int64_t j = 0; j < k; j++) {
+                double *yt = p->tan + (r * k + j) * w;
+                norm_tangent(q, x, s[0], r, k, j, w, xt, ct);
+                for (int64_t i = 0; i < w; i++)
+                    yt[i] = affine ? gam[i] * xt[i] + e->V[j * d + p->off_w + i] * x[i] + e->V[j * d + p->off_b + i]
+                                   : xt[i];
+            }
+            break;
+        case NT_ADJ: {
+            for (int64_t i = 0; i < w; i++) a[i] = affine ? gam[i] * yb[i] : yb[i];
+            if (q->need_adj) {
+                const double ma = mean(w, a), m = mean_prod(w, a, x);
+                for (int64_t i = 0; i < w; i++) q->adj[r * w + i] = s[0] * (a[i] - ma - x[i] * m);
+            }
+            if (affine && e->g)
+                for (int64_t i = 0; i < w; i++) {
+                    e->g[p->off_w + i] += yb[i] * x[i];
+                    e->g[p->off_b + i] += yb[i];
+                }
+            break;
+        }
+        case NT_ADJTAN: {
+            for (int64_t i = 0; i < w; i++) a[i] = affine ? gam[i] * yb[i] : yb[i];
+            const double ma = mean(w, a), m = mean_prod(w, a, x);
+            for (int64_t j = 0; j < k; j++) {
+                const double *ybt = p->adjtan + (r * k + j) * w;
+                norm_tangent(q, x, s[0], r, k, j, w, xt, ct);
+                for (int64_t i = 0; i < w; i++)
+                    at[i] = affine ? e->V[j * d + p->off_w + i] * yb[i] + gam[i] * ybt[i] : ybt[i];
+                if (q->need_adj) {
+                    const double st = -s[0] * mean_prod(w, x, ct), mat = mean(w, at);
+                    const double mt = mean_prod(w, at, x) + mean_prod(w, a, xt);
+                    double *zbt = q->adjtan + (r * k + j) * w;
+                    for (int64_t i = 0; i < w; i++)
+                        zbt[i] = st * (a[i] - ma - x[i] * m) + s[0] * (at[i] - mat - xt[i] * m - x[i] * mt);
+                }
+                if (affine)
+                    for (int64_t i = 0; i < w; i++) {
+                        e->HV[j * d + p->off_w + i] += ybt[i] * x[i] + yb[i] * xt[i];
+                        e->HV[j * d + p->off_b + i] += ybt[i];
+                    }
+            }
+            break;
+        }
+        }
+    }
+}
+
 /* ---- loss head:  L = sum_n l(rho f_n, y_n), seeded with L_bar = 1, L_bar. = 0 ------------
  * rho is the engine's output map (identity unless set): f_bar = rho^T u(rho f),
  * f_bar. = rho^T U(rho f) rho f. */
@@ -185,6 +299,7 @@ void nt_op_run(nt_engine *e, nt_node *p, int action)
     switch (p->op) {
     case NT_OP_DENSE: op_dense(e, p, action); break;
     case NT_OP_ACT:   op_act(e, p, action); break;
+    case NT_OP_NORM:  op_norm(e, p, action); break;
     case NT_OP_LOSS:  op_loss(e, p, action); break;
     default: break;   /* the input holds the data; it has no rules */
     }

@@ -32,6 +32,17 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
             off += (int64_t)L->units * q->width;
             p->off_b = L->bias ? off : -1;
             if (L->bias) off += L->units;
+        } else if (L->kind == NT_LAYER_LAYERNORM) {
+            p->op = NT_OP_NORM;
+            p->width = q->width;
+            p->off_w = p->off_b = -1;
+            if (L->affine) {
+                p->off_w = off;
+                p->off_b = off + q->width;
+                off += 2 * (int64_t)q->width;
+            }
+            p->has_tan = q->has_tan || L->affine;
+            p->need_adj = q->need_adj || L->affine;
         } else {
             p->op = NT_OP_ACT;
             p->width = q->width;
@@ -52,7 +63,7 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
         total += p->op == NT_OP_LOSS ? nw : 2 * nw + 2 * (int64_t)k * nw;
-        if (p->op == NT_OP_ACT) total += 2 * nw;
+        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM) total += 2 * nw;
     }
     e->mem = malloc(sizeof(double) * (size_t)total);
     if (!e->mem) { free(e->nodes); free(e); return NULL; }
@@ -67,7 +78,7 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
         p->adj = at; at += nw;
         p->tan = at; at += k * nw;
         p->adjtan = at; at += k * nw;
-        if (p->op == NT_OP_ACT) { p->d1 = at; at += nw; p->d2 = at; at += nw; }
+        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM) { p->d1 = at; at += nw; p->d2 = at; at += nw; }
     }
     return e;
 }

@@ -16,7 +16,7 @@
 #include "noether.h"
 
 enum { NT_FWD, NT_TAN, NT_ADJ, NT_ADJTAN };
-enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_LOSS };
+enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_NORM, NT_OP_LOSS };
 
 typedef struct nt_node {
     int op;
@@ -25,12 +25,14 @@ typedef struct nt_node {
     int has_tan;       /* the tangent can be non-zero (parameters upstream) */
     int need_adj;      /* the adjoint is needed (parameters upstream) */
     const nt_layer *layer;
-    int64_t off_w, off_b;  /* dense: offsets of W and b in theta (off_b < 0: no bias) */
+    int64_t off_w, off_b;  /* dense: offsets of W and b in theta (off_b < 0: no bias);
+                            * norm: of its weight and bias (< 0: not affine) */
     double *val;       /* n x w */
     double *tan;       /* n x k x w */
     double *adj;       /* n x w */
     double *adjtan;    /* n x k x w */
-    double *d1, *d2;   /* act: sigma'(z), sigma''(z); loss: u = dl/df (d1) */
+    double *d1, *d2;   /* act: sigma'(z), sigma''(z); norm: x_hat, and 1/sqrt(var + eps) at
+                        * the start of each row of d2; loss: u = dl/df (d1) */
 } nt_node;
 
 struct nt_engine {

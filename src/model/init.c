@@ -1,7 +1,9 @@
 /* init.c: seeded initialization.  Weights of a dense layer n_in -> n_out are drawn
  * N(0, s^2) with s^2 = 2/n_in (he), 2/(n_in + n_out) (xavier, Glorot normal) or the
- * given std (normal); biases N(0, bias_std^2).  Tensor t uses random stream t. */
+ * given std (normal); biases N(0, bias_std^2).  Tensor t uses random stream t.  A layer
+ * normalization starts as PyTorch's does: weight 1, bias 0. */
 #include <math.h>
+#include <string.h>
 #include "noether.h"
 
 void nt_init_params(const nt_model *m, const nt_init *init, double *theta)
@@ -9,6 +11,10 @@ void nt_init_params(const nt_model *m, const nt_init *init, double *theta)
     for (int t = 0; t < m->n_tensors; t++) {
         const nt_tensor *T = &m->tensors[t];
         double s;
+        if (m->layers[T->layer].kind == NT_LAYER_LAYERNORM) {
+            for (int64_t i = 0; i < T->size; i++) theta[T->offset + i] = strstr(T->name, "weight") ? 1.0 : 0.0;
+            continue;
+        }
         if (T->ndim == 1) {
             s = init->bias_std;
         } else {

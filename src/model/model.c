@@ -1,6 +1,7 @@
 /* model.c: a model is a list of layers and a loss; this derives its output width and the
- * parameter layout of INTERFACE.md (per dense layer W, n_out x n_in, then b, in layer
- * order: PyTorch's order for the same nn.Sequential). */
+ * parameter layout of INTERFACE.md (per dense layer W, n_out x n_in, then b; per affine
+ * layer normalization its weight then its bias, each of the width it normalizes; in layer
+ * order: PyTorch's order for the same nn.Sequential of nn.Linear and nn.LayerNorm). */
 #include <stdlib.h>
 #include <string.h>
 #include "noether.h"
@@ -36,13 +37,22 @@ int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
     m->loss = loss;
     m->weight_decay = weight_decay;
     m->layers = malloc(sizeof *layers * (size_t)n_layers);
-    m->tensors = calloc((size_t)2 * n_dense, sizeof *m->tensors);
+    m->tensors = calloc((size_t)2 * n_layers, sizeof *m->tensors);
     memcpy(m->layers, layers, sizeof *layers * (size_t)n_layers);
 
     int64_t off = 0;
     width = input;
     for (int i = 0; i < n_layers; i++) {
         const nt_layer *L = &layers[i];
+        if (L->kind == NT_LAYER_LAYERNORM && L->affine) {
+            for (int r = 0; r < 2; r++) {
+                nt_tensor *t = &m->tensors[m->n_tensors++];
+                snprintf(t->name, sizeof t->name, "%d.%s", i, r ? "bias" : "weight");
+                t->layer = i; t->offset = off; t->ndim = 1;
+                t->shape[0] = width; t->size = width;
+                off += width;
+            }
+        }
         if (L->kind != NT_LAYER_DENSE) continue;
         nt_tensor *t = &m->tensors[m->n_tensors++];
         snprintf(t->name, sizeof t->name, "%d.weight", i);

@@ -143,12 +143,30 @@ static int parse_layer(ctx *c, const cJSON *o, int i, nt_layer *L)
 {
     char where[64];
     snprintf(where, sizeof where, "model.layers[%d]", i);
-    static const char *const keys[] = {"dense", "bias", "act", "alpha", NULL};
+    static const char *const keys[] = {"dense", "bias", "act", "alpha", "norm", "affine", "eps", NULL};
     TRY(check_keys(c, o, where, keys));
-    int has_dense = cJSON_HasObjectItem(o, "dense"), has_act = cJSON_HasObjectItem(o, "act");
-    if (has_dense == has_act)
-        return FAIL(c, "%s: %s: a layer is either {\"dense\": N} or {\"act\": NAME}", c->spec->path, where);
+    int has_dense = cJSON_HasObjectItem(o, "dense"), has_act = cJSON_HasObjectItem(o, "act"),
+        has_norm = cJSON_HasObjectItem(o, "norm");
+    if (has_dense + has_act + has_norm != 1)
+        return FAIL(c, "%s: %s: a layer is one of {\"dense\": N}, {\"act\": NAME} or {\"norm\": \"layer\"}",
+                    c->spec->path, where);
     memset(L, 0, sizeof *L);
+    if (!has_norm && (cJSON_HasObjectItem(o, "affine") || cJSON_HasObjectItem(o, "eps")))
+        return FAIL(c, "%s: %s: only a normalization takes affine and eps", c->spec->path, where);
+    if (has_norm) {
+        static const char *const norms[] = {"layer"};
+        int kind = 0;
+        if (cJSON_HasObjectItem(o, "bias") || cJSON_HasObjectItem(o, "alpha"))
+            return FAIL(c, "%s: %s: a normalization takes affine and eps, not bias or alpha", c->spec->path, where);
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "norm")))
+            return FAIL(c, "%s: %s.norm: must be a string (\"layer\")", c->spec->path, where);
+        TRY(get_enum(c, o, where, "norm", norms, 1, &kind));
+        L->kind = NT_LAYER_LAYERNORM;
+        L->affine = 1;
+        L->eps = 1e-5;
+        TRY(get_bool(c, o, where, "affine", &L->affine));
+        return get_num(c, o, where, "eps", 1e-300, 1.0, &L->eps);
+    }
     if (has_dense) {
         int64_t units = 0;
         TRY(get_int(c, o, where, "dense", 1, 1 << 24, &units));

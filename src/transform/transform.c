@@ -12,6 +12,7 @@ int nt_dense_layers(const nt_model *m, nt_dense *dense)
     int n = 0, width = m->input;
     for (int t = 0; t < m->n_tensors; t++) {
         const nt_tensor *T = &m->tensors[t];
+        if (m->layers[T->layer].kind != NT_LAYER_DENSE) continue;   /* a normalization's own */
         if (T->ndim == 2) {
             dense[n] = (nt_dense){ .n_in = width, .n_out = (int)T->shape[0], .off_w = T->offset,
                                    .off_b = -1, .layer = T->layer };
