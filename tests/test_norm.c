@@ -72,3 +72,104 @@ Test(layernorm, on_the_input)
     nt_layer L[] = { norm(1), dense(4), act(NT_ACT_RELU), dense(1) };
     fd_check(L, 4, NT_LOSS_LOGISTIC, 0.0, 14);
 }
+
+/* ---- the scale symmetry ------------------------------------------------------------- */
+
+static void model_of(nt_model *m, const nt_layer *layers, int n, nt_loss loss)
+{
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init(m, 5, layers, n, loss, 0.0, &err), NT_OK, "%s", err.msg);
+}
+
+static const nt_transform *find(const nt_transform *list, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(list[i].name, name)) return &list[i];
+    return NULL;
+}
+
+/* which entries the structure implies: scale only with eps = 0 and only through positively
+ * homogeneous activations; no unit rescaling, swap or homogeneity across a normalization */
+Test(layernorm, catalogue_follows_the_structure)
+{
+    nt_layer a[] = { dense(6), act(NT_ACT_RELU), { .kind = NT_LAYER_LAYERNORM, .affine = 1, .eps = 0 }, dense(4),
+                     act(NT_ACT_TANH), { .kind = NT_LAYER_LAYERNORM, .affine = 0, .eps = 0 }, dense(3) };
+    nt_model m;
+    nt_transform *list;
+    int n;
+    model_of(&m, a, 7, NT_LOSS_CROSS_ENTROPY);
+    nt_catalogue(&m, &list, &n);
+    cr_assert_not_null(find(list, n, "scale[layer=1]"), "relu then a normalization: a scale symmetry");
+    cr_assert_null(find(list, n, "scale[layer=2]"), "tanh is not homogeneous: no scale symmetry through it");
+    cr_assert_null(find(list, n, "rescale[layer=1,unit=0]"), "a unit rescaling across a normalization");
+    cr_assert_null(find(list, n, "swap[layer=1,units=0,1]"), "a swap across an affine normalization");
+    cr_assert_null(find(list, n, "homogeneous[degree=2]"), "homogeneity with a normalization");
+    cr_assert_not_null(find(list, n, "translation[layer=3]"));
+    nt_transforms_free(list, n);
+    nt_model_free(&m);
+    a[2].eps = 1e-5;   /* PyTorch's default breaks the scale symmetry */
+    model_of(&m, a, 7, NT_LOSS_CROSS_ENTROPY);
+    nt_catalogue(&m, &list, &n);
+    cr_assert_null(find(list, n, "scale[layer=1]"), "eps > 0: not a symmetry");
+    nt_transforms_free(list, n);
+    nt_model_free(&m);
+}
+
+/* (S1) for the scale symmetry at random theta, weight decay 0: H xi = -A^T g, i.e. the
+ * Hessian times the weights feeding the normalization is minus their gradient; checked
+ * directly and through nt_check (with the negative controls: the same transformation on a
+ * model without the normalization, a unit rescaling across it) */
+Test(layernorm, scale_symmetry_H_w_equals_minus_g_w)
+{
+    nt_layer a[] = { dense(6), { .kind = NT_LAYER_LAYERNORM, .affine = 1, .eps = 0 }, act(NT_ACT_GELU), dense(3) };
+    nt_model m;
+    nt_dataset ds;
+    model_of(&m, a, 4, NT_LOSS_CROSS_ENTROPY);
+    make_data(&ds, &m, 29, 31);
+    const int64_t d = m.d, nw = 6 * 5 + 6;   /* W (6 x 5) and b of the first layer */
+    nt_engine *e = nt_engine_new(&m, 8, 4);
+    double *theta = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * d), *xi = calloc((size_t)d, sizeof(double));
+    double *Hxi = malloc(sizeof(double) * d);
+    fill_normal(theta, d, 0.7, 32);
+    memcpy(xi, theta, sizeof(double) * nw);
+    nt_hvp(e, theta, &ds, 1, xi, Hxi, g);
+    double diff = 0, size = 0;
+    for (int64_t i = 0; i < d; i++) {
+        double want = i < nw ? -g[i] : 0;
+        diff = fmax(diff, fabs(Hxi[i] - want));
+        size = fmax(size, fabs(Hxi[i]) + fabs(want));
+    }
+    cr_assert_leq(diff, 1e-14 * size, "|H w + g_w| = %.2e against %.2e", diff, size);
+    cr_assert_gt(size, 1e-3, "the identity must not hold by being zero");
+
+    nt_transform *list;
+    int n;
+    nt_catalogue(&m, &list, &n);
+    int nc = nt_check_count(list, n);
+    nt_check_result *r = malloc(sizeof *r * (size_t)nc);
+    nt_check(e, &m, &ds, theta, list, n, 1e-10, r);
+    for (int i = 0; i < nc; i++) cr_expect(r[i].holds, "%s: %.2e %.2e", r[i].name, r[i].first_order, r[i].second_order);
+    const nt_transform *sc = find(list, n, "scale[layer=1]");
+    cr_assert_not_null(sc);
+    nt_transform fake[2] = { *sc, { .kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 0, .p = 1 } };
+    snprintf(fake[1].name, sizeof fake[1].name, "rescale[layer=1,unit=0]");
+    nt_check(e, &m, &ds, theta, fake + 1, 1, 1e-10, r);
+    cr_expect(!r[0].holds && r[0].first_order > 1e-6, "a unit rescaling across the normalization held: %.2e",
+              r[0].first_order);
+    nt_transforms_free(list, n);
+
+    /* the same scale transformation on the model without the normalization fails */
+    nt_layer b[] = { dense(6), act(NT_ACT_GELU), dense(3) };
+    nt_model m2;
+    model_of(&m2, b, 3, NT_LOSS_CROSS_ENTROPY);
+    nt_engine *e2 = nt_engine_new(&m2, 8, 4);
+    nt_check(e2, &m2, &ds, theta, fake, 1, 1e-10, r);
+    cr_expect(!r[0].holds && r[0].first_order > 1e-6, "a scale symmetry without a normalization held: %.2e",
+              r[0].first_order);
+    free(r); free(theta); free(g); free(xi); free(Hxi);
+    nt_engine_free(e);
+    nt_engine_free(e2);
+    nt_dataset_free(&ds);
+    nt_model_free(&m);
+    nt_model_free(&m2);
+}

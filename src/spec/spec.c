@@ -165,7 +165,7 @@ static int parse_layer(ctx *c, const cJSON *o, int i, nt_layer *L)
         L->affine = 1;
         L->eps = 1e-5;
         TRY(get_bool(c, o, where, "affine", &L->affine));
-        return get_num(c, o, where, "eps", 1e-300, 1.0, &L->eps);
+        return get_num(c, o, where, "eps", 0.0, 1.0, &L->eps);
     }
     if (has_dense) {
         int64_t units = 0;

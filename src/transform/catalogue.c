@@ -8,9 +8,16 @@
  *     constant added before a linear map; affine generators, n of them);
  *   odd (tanh, identity only)       -> a sign flip of each unit;
  *   anything elementwise            -> swaps of adjacent units (S_n by its n-1 generators).
+ * A layer normalization between q and q+1 mixes the units: none of the unit-level entries
+ * above holds across it (its own weight and bias would have to move too), and the model is
+ * no longer homogeneous; instead, when only positively homogeneous activations lie between
+ * dense q and the normalization, W_q and b_q scaled together leave the loss unchanged
+ * (the normalization divides the scale out): the scale symmetry, A = +1 on both; exact
+ * only when the normalization's eps is 0 (with eps > 0 it is broken at O(eps / var)). 
  * The head: cross_entropy straight on the last dense layer -> logit translations; every
  * activation homogeneous -> homogeneity f(e^s theta_A) = e^{ks} f, an equivariance; K >= 2
- * -> swaps of adjacent outputs, a discrete equivariance (rho = the swap). */
+ * -> swaps of adjacent outputs, a discrete equivariance (rho = the swap); neither with a
+ * normalization after the last dense layer. */
 #include <stdlib.h>
 #include <string.h>
 #include "units.h"
@@ -48,20 +55,35 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
     list L = {0};
     double total_degree = 0;   /* degree of the current value in theta (homogeneity) */
     int all_homogeneous = 1, trailing_acts = 0;
+    for (int i = 0; i < D[0].layer; i++)   /* a normalization of the input: not homogeneous */
+        all_homogeneous &= m->layers[i].kind != NT_LAYER_LAYERNORM;
     for (int q = 0, li = 0; q < nd; q++) {
-        /* the activations after dense q */
+        /* the activations (and normalizations) after dense q */
         double p = 1;
-        int linear = 1, odd = 1;
+        int linear = 1, odd = 1, normed = 0, scale = 0;
         total_degree += 1;
-        for (li = D[q].layer + 1; li < m->n_layers && m->layers[li].kind == NT_LAYER_ACT; li++) {
+        for (li = D[q].layer + 1; li < m->n_layers && m->layers[li].kind != NT_LAYER_DENSE; li++) {
+            if (m->layers[li].kind == NT_LAYER_LAYERNORM) {
+                /* reached through positively homogeneous acts; exact only without eps:
+                 * (cz - c mean z) / sqrt(c^2 var z + eps) depends on c when eps > 0 */
+                scale |= !normed && p > 0 && m->layers[li].eps == 0;
+                normed = 1;
+                continue;
+            }
             nt_act a = m->layers[li].act;
             p *= act_degree(a);
             linear &= a == NT_ACT_IDENTITY;
             odd &= a == NT_ACT_IDENTITY || a == NT_ACT_TANH;
         }
         total_degree *= p;
-        all_homogeneous &= p > 0;
+        all_homogeneous &= p > 0 && !normed;
+        if (scale) {
+            nt_transform *t = push(&L, NT_TR_SCALE, 0, 0, 1);
+            t->layer = q + 1;
+            snprintf(t->name, sizeof t->name, "scale[layer=%d]", q + 1);
+        }
         if (q == nd - 1) { trailing_acts = li - D[q].layer - 1; break; }
+        if (normed) continue;
         const int l = q + 1, n = D[q].n_out;
         for (int j = 0; p > 0 && j < n; j++) {
             nt_transform *t = push(&L, NT_TR_RESCALE, 0, 0, 1);
@@ -90,6 +112,8 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         }
     }
     const nt_dense *last = &D[nd - 1];
+    int trailing_norm = 0;
+    for (int i = last->layer + 1; i < m->n_layers; i++) trailing_norm |= m->layers[i].kind == NT_LAYER_LAYERNORM;
     if (m->loss == NT_LOSS_CROSS_ENTROPY && trailing_acts == 0) {
         nt_transform *t = push(&L, NT_TR_TRANSLATION, 0, 0, last->n_in + (last->off_b >= 0));
         t->layer = nd;
@@ -100,7 +124,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         t->p = total_degree;
         snprintf(t->name, sizeof t->name, "homogeneous[degree=%g]", total_degree);
     }
-    for (int i = 0; i + 1 < m->output; i++) {
+    for (int i = 0; !trailing_norm && i + 1 < m->output; i++) {
         nt_transform *t = push(&L, NT_TR_OUTPUT_SWAP, 1, 1, 1);
         t->layer = nd; t->a = i; t->b = i + 1;
         snprintf(t->name, sizeof t->name, "output_swap[outputs=%d,%d]", i, i + 1);

@@ -90,12 +90,20 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
         for (int l = 0; l < m->n_layers; l++) {
             const nt_layer *L = &m->layers[l];
             if (L->kind == NT_LAYER_ACT) { deg *= L->act == NT_ACT_SQUARE ? 2 : 1; continue; }
+            if (L->kind != NT_LAYER_DENSE) continue;   /* never listed with a normalization */
             deg += 1;
             const nt_dense *Q = &D[q++];
             nt_range w = whole(Q->off_w, (int64_t)Q->n_out * Q->n_in), b = whole(Q->off_b, Q->off_b >= 0 ? Q->n_out : 0);
             mv[n++] = (nt_move){ w, w, 1.0 };
             mv[n++] = (nt_move){ b, b, deg };
         }
+        break;
+    }
+    case NT_TR_SCALE: {       /* diagonal: +1 on W and b of the dense layer feeding the normalization */
+        const nt_dense *Q = &D[t->layer - 1];
+        nt_range w = whole(Q->off_w, (int64_t)Q->n_out * Q->n_in), b = whole(Q->off_b, Q->off_b >= 0 ? Q->n_out : 0);
+        mv[n++] = (nt_move){ w, w, 1.0 };
+        mv[n++] = (nt_move){ b, b, 1.0 };
         break;
     }
     case NT_TR_BIAS_SHIFT: {  /* b_{l+1} <- -(column i of W_{l+1}): with c = e_{b_l[i]} the flow
