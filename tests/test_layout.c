@@ -54,13 +54,10 @@ static int have_torch(void)
 
 /* The same network in PyTorch, parameters copied in parameters() order from theta.npy:
  * loss, gradient and H v by double backward must agree to 1e-10 relative. */
-static void compare_with_torch(nt_act act, const char *torch_act, nt_loss loss, const char *torch_loss,
-                               int bias, double wd)
+static void compare_model(nt_model *mp, const char *net, const char *what, const char *torch_loss, double wd)
 {
-    nt_model m;
+    nt_model m = *mp;
     nt_dataset ds;
-    int K = (loss == NT_LOSS_LOGISTIC || loss == NT_LOSS_EXPONENTIAL) ? 1 : 3;
-    make_mlp(&m, 4, 2, (int[]){6, 5}, act, K, loss, bias, wd);
     make_data(&ds, &m, 25, 80);
     const int64_t d = m.d;
     double *theta = malloc(sizeof(double) * d), *v = malloc(sizeof(double) * d);
@@ -85,8 +82,7 @@ static void compare_with_torch(nt_act act, const char *torch_act, nt_loss loss, 
         "torch.set_default_dtype(torch.float64)\n"
         "th, v = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
         "x, y = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
-        "net = torch.nn.Sequential(torch.nn.Linear(4, 6, bias=%s), %s, torch.nn.Linear(6, 5, bias=%s), %s,\n"
-        "                          torch.nn.Linear(5, %d, bias=%s))\n"
+        "net = %s\n"
         "torch.nn.utils.vector_to_parameters(th, net.parameters())\n"
         "params = list(net.parameters())\n"
         "f = net(x)\n"
@@ -101,8 +97,7 @@ static void compare_with_torch(nt_act act, const char *torch_act, nt_loss loss, 
         "hv = torch.autograd.grad(gv @ v, params)\n"
         "out = np.concatenate([[l.item()], gv.detach().numpy(), torch.cat([t.reshape(-1) for t in hv]).numpy()])\n"
         "np.save('%s', out)\n",
-        p[0], p[1], p[2], p[3], bias ? "True" : "False", torch_act, bias ? "True" : "False", torch_act, K,
-        bias ? "True" : "False", torch_loss, wd, p[4]);
+        p[0], p[1], p[2], p[3], net, torch_loss, wd, p[4]);
     write_text(p[5], script);
     char cmd[NT_PATH_MAX + 64];
     snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 /usr/bin/python3 %s", p[5]);
@@ -112,17 +107,49 @@ static void compare_with_torch(nt_act act, const char *torch_act, nt_loss loss, 
     cr_assert_eq(out.size, 1 + 2 * d);
     double el = fabs(L - out.data[0]) / fabs(L), eg = nt_rel_diff(d, g, out.data + 1);
     double eh = nt_rel_diff(d, hv, out.data + 1 + d);
-    cr_expect_leq(el, 1e-12, "%s/%s: loss %.17g vs torch %.17g", nt_act_name(act), nt_loss_name(loss), L, out.data[0]);
-    cr_expect_leq(eg, 1e-10, "%s/%s: gradient vs torch %.3e", nt_act_name(act), nt_loss_name(loss), eg);
-    cr_expect_leq(eh, 1e-10, "%s/%s: Hv vs torch %.3e", nt_act_name(act), nt_loss_name(loss), eh);
-    cr_log_info("%s/%s vs PyTorch: loss %.1e, gradient %.1e, Hv %.1e", nt_act_name(act), nt_loss_name(loss), el, eg, eh);
+    cr_expect_leq(el, 1e-12, "%s: loss %.17g vs torch %.17g", what, L, out.data[0]);
+    cr_expect_leq(eg, 1e-10, "%s: gradient vs torch %.3e", what, eg);
+    cr_expect_leq(eh, 1e-10, "%s: Hv vs torch %.3e", what, eh);
+    cr_log_info("%s vs PyTorch: loss %.1e, gradient %.1e, Hv %.1e", what, el, eg, eh);
     nt_array_free(&out);
     for (int i = 0; i < 6; i++) remove(p[i]);
     remove(dir);
     free(theta); free(v); free(g); free(hv);
     nt_engine_free(e);
     nt_dataset_free(&ds);
-    nt_model_free(&m);
+    nt_model_free(mp);
+}
+
+/* an MLP 4-6-5-K with act between the layers */
+static void compare_with_torch(nt_act act, const char *torch_act, nt_loss loss, const char *torch_loss,
+                               int bias, double wd)
+{
+    nt_model m;
+    int K = (loss == NT_LOSS_LOGISTIC || loss == NT_LOSS_EXPONENTIAL) ? 1 : 3;
+    make_mlp(&m, 4, 2, (int[]){6, 5}, act, K, loss, bias, wd);
+    char net[512], what[64];
+    const char *b = bias ? "True" : "False";
+    snprintf(net, sizeof net, "torch.nn.Sequential(torch.nn.Linear(4, 6, bias=%s), %s, torch.nn.Linear(6, 5, bias=%s), %s, "
+             "torch.nn.Linear(5, %d, bias=%s))", b, torch_act, b, torch_act, K, b);
+    snprintf(what, sizeof what, "%s/%s", nt_act_name(act), nt_loss_name(loss));
+    compare_model(&m, net, what, torch_loss, wd);
+}
+
+/* layer normalization, affine with PyTorch's eps and plain with eps 0, in nn.LayerNorm's
+ * parameter order (weight, bias) */
+Test(layout, layernorm_same_as_pytorch)
+{
+    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    nt_layer L[] = {{.kind = NT_LAYER_DENSE, .units = 6, .bias = 1}, {.kind = NT_LAYER_LAYERNORM, .affine = 1, .eps = 1e-5},
+                    {.kind = NT_LAYER_ACT, .act = NT_ACT_RELU}, {.kind = NT_LAYER_DENSE, .units = 5, .bias = 1},
+                    {.kind = NT_LAYER_LAYERNORM, .affine = 0, .eps = 0}, {.kind = NT_LAYER_ACT, .act = NT_ACT_TANH},
+                    {.kind = NT_LAYER_DENSE, .units = 3, .bias = 1}};
+    nt_model m;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init(&m, 4, L, 7, NT_LOSS_CROSS_ENTROPY, 0.001, &err), NT_OK, "%s", err.msg);
+    compare_model(&m, "torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.LayerNorm(6, eps=1e-5), torch.nn.ReLU(), "
+                  "torch.nn.Linear(6, 5), torch.nn.LayerNorm(5, eps=0.0, elementwise_affine=False), torch.nn.Tanh(), "
+                  "torch.nn.Linear(5, 3))", "layernorm", "ce", 0.001);
 }
 
 Test(layout, same_as_pytorch)

@@ -194,8 +194,11 @@ static cJSON *sectors_view(cli_job *job, nt_engine *e, const nt_transform *list,
     cJSON *arr = cJSON_CreateArray();
     double *sym = malloc(sizeof(double) * (size_t)m->d);
     for (int layer = 1; nt_sn_sector_dim(m, layer) > 0 || layer == 1; layer++) {
-        int dim = nt_sn_sector_dim(m, layer);
+        int dim = nt_sn_sector_dim(m, layer), units = 0;
         if (dim == 0) break;
+        for (int t = 0; t < n; t++)
+            if (list[t].kind == NT_TR_SWAP && list[t].layer == layer) units = list[t].b + 1;
+        if (units == 0) continue;   /* no permutation symmetry here (a normalization mixes the units) */
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "layer", layer);
         cJSON_AddNumberToObject(o, "dimension", dim);
@@ -214,9 +217,7 @@ static cJSON *sectors_view(cli_job *job, nt_engine *e, const nt_transform *list,
             hi = mult[i] > hi ? mult[i] : hi;
             gcd = greatest_common_divisor(gcd, mult[i]);
         }
-        int units = 0;
-        for (int t = 0; t < n; t++)
-            if (list[t].kind == NT_TR_SWAP && list[t].layer == layer) units = list[t].b + 1;
+
         cJSON_AddNumberToObject(o, "units", units);
         cJSON_AddNumberToObject(o, "predicted_multiplicity", units - 1);
         cJSON_AddNumberToObject(o, "multiplicity_found", gcd);
