@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
+#include <cJSON.h>
 #include "helpers.h"
 
 static nt_layer dense(int units) { return (nt_layer){ .kind = NT_LAYER_DENSE, .units = units, .bias = 1 }; }
@@ -172,4 +173,68 @@ Test(layernorm, scale_symmetry_H_w_equals_minus_g_w)
     nt_dataset_free(&ds);
     nt_model_free(&m);
     nt_model_free(&m2);
+}
+
+/* ---- through the binary ------------------------------------------------------------- */
+
+static const char ln_spec[] =
+    "{\"model\": {\"input\": 13, \"layers\": [{\"dense\": 12}, {\"norm\": \"layer\", \"eps\": 0}, {\"act\": \"relu\"},"
+    " {\"dense\": 10}, {\"act\": \"relu\"}, {\"norm\": \"layer\", \"affine\": false, \"eps\": 0}, {\"dense\": 3}],"
+    " \"loss\": \"cross_entropy\"}, \"data\": {\"source\": \"builtin\", \"name\": \"wine\", \"standardize\": true},"
+    " \"weight_decay\": 0.01, \"init\": {\"seed\": 3, \"scheme\": \"he\", \"bias_std\": 0.1}}";
+
+/* noether check: every entry (two scale symmetries among them) holds to 1e-10; the gradient
+ * of each scale-invariant block has in the top-10 eigenspace the fraction (S1) predicts from
+ * theta and the eigenpairs, (lambda - 2 gamma)^2-weighted; the unweighted share of theta
+ * (the negative control: what the weighting adds) is far from it */
+Test(layernorm, binary_check_and_scale_alignment)
+{
+    char dir[256], spec[NT_PATH_MAX], vec[NT_PATH_MAX], args[3 * NT_PATH_MAX], *out, *err;
+    tmpdir_new(dir);
+    path_join(spec, dir, "ln.json");
+    path_join(vec, dir, "v.npy");
+    write_text(spec, ln_spec);
+    snprintf(args, sizeof args, "check %s --json --tol 1e-10", spec);
+    cr_assert_eq(run_noether(args, &out, &err), 0, "check failed: %s", err);
+    cr_assert_not_null(strstr(out, "\"scale[layer=1]\""), "no scale symmetry listed: %s", out);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "spectrum %s --json --top 10 --bottom 1 --vectors %s", spec, vec);
+    cr_assert_eq(run_noether(args, &out, &err), 0, "spectrum failed: %s", err);
+    cJSON *doc = cJSON_Parse(out);
+    const cJSON *al = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "predictions"), "alignment_scale_invariant"), *it;
+    cr_assert_eq(cJSON_GetArraySize(al), 2);
+    cJSON_ArrayForEach(it, al) {
+        double meas = cJSON_GetObjectItem(it, "fraction_in_top_measured")->valuedouble;
+        double pred = cJSON_GetObjectItem(it, "fraction_in_top_predicted")->valuedouble;
+        cr_expect(fabs(meas - pred) <= 1e-10 * pred && pred > 0.01, "%s: measured %.17g, predicted %.17g",
+                  cJSON_GetObjectItem(it, "name")->valuestring, meas, pred);
+    }
+    /* the unweighted share of P_S theta for the first block, from the eigenvectors */
+    nt_spec sp;
+    nt_data data;
+    nt_error e = {0};
+    cr_assert_eq(nt_spec_load(spec, &sp, &e), NT_OK, "%s", e.msg);
+    cr_assert_eq(nt_data_load(&sp, &data, &e), NT_OK, "%s", e.msg);
+    double *theta = malloc(sizeof(double) * sp.model.d);
+    nt_init_params(&sp.model, &sp.init, theta);
+    nt_array V = {0};
+    cr_assert_eq(nt_npy_read(vec, &V, &e), NT_OK, "%s", e.msg);
+    const int64_t nb = 12 * 13 + 12, d = sp.model.d;
+    double in = 0, tot = 0;
+    for (int64_t i = 0; i < nb; i++) tot += theta[i] * theta[i];
+    for (int r = 0; r < 10; r++) {
+        double c = 0;
+        for (int64_t i = 0; i < nb; i++) c += V.data[r * d + i] * theta[i];
+        in += c * c;
+    }
+    double meas = cJSON_GetObjectItem(cJSON_GetArrayItem(al, 0), "fraction_in_top_measured")->valuedouble;
+    cr_expect_gt(fabs(in / tot - meas), 1e-3, "the unweighted share %.6f equals the measured %.6f", in / tot, meas);
+    nt_array_free(&V);
+    free(theta);
+    nt_data_free(&data);
+    nt_spec_free(&sp);
+    cJSON_Delete(doc);
+    free(out);
+    free(err);
 }

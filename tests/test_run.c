@@ -467,3 +467,30 @@ Test(run, usage_errors_are_one_line)
     free(out);
     free(err);
 }
+
+/* Layer normalization (eps = 0) makes the weights feeding it scale-invariant: their gradient
+ * is orthogonal to them, so gradient flow conserves |w|^2 and each SGD step grows it by
+ * exactly its finite-step term (the effective learning rate falls as the norm grows); the
+ * block's gradient sits in the top eigenspace as (S1) predicts */
+Test(examples, layernorm_scale)
+{
+    char o[NT_PATH_MAX];
+    cJSON *s = run_example("layernorm_scale.json", o);
+    const cJSON *q;
+    int scale = 0;
+    cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity")) {
+        if (strncmp(cJSON_GetObjectItem(q, "name")->valuestring, "scale", 5)) continue;
+        scale++;
+        double a = num(q, "initial"), m = num(q, "measured");
+        cr_assert(fabs(num(q, "first_order")) <= 1e-12 * a, "g is not orthogonal to w: %g", num(q, "first_order"));
+        cr_assert(fabs(num(q, "gradient_flow") - a) <= 1e-12 * a, "gradient flow does not conserve |w|^2");
+        cr_assert(m - a > 1e-3 * a, "|w|^2 did not grow: %g -> %g", a, m);
+        cr_assert(fabs(m - a - num(q, "second_order")) <= 1e-12 * a, "the growth is not the finite-step term");
+    }
+    cr_assert_eq(scale, 2);
+    cJSON_ArrayForEach(q, obj(s, "analysis.final.alignment_scale_invariant")) {
+        double meas = num(q, "fraction_in_top_measured"), pred = num(q, "fraction_in_top_predicted");
+        cr_assert(fabs(meas - pred) <= 1e-8 * pred, "alignment measured %.17g, predicted %.17g", meas, pred);
+    }
+    cJSON_Delete(s);
+}

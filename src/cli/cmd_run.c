@@ -273,6 +273,9 @@ static cJSON *final_view(run_state *r)
     cJSON_AddItemToObject(o, "alignment", cJSON_Duplicate(cJSON_GetObjectItem(sp, "alignment"), 1));
     if (cJSON_GetObjectItem(pred, "sharp"))
         cJSON_AddItemToObject(o, "sharp", cJSON_Duplicate(cJSON_GetObjectItem(pred, "sharp"), 1));
+    if (cJSON_GetObjectItem(pred, "alignment_scale_invariant"))
+        cJSON_AddItemToObject(o, "alignment_scale_invariant",
+                              cJSON_Duplicate(cJSON_GetObjectItem(pred, "alignment_scale_invariant"), 1));
     const cJSON *de = cJSON_GetObjectItem(sp, "density");
     if (de) {
         cJSON *dd = cJSON_AddObjectToObject(o, "density");

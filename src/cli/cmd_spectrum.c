@@ -23,7 +23,9 @@ static const char usage[] =
     "  sectors   (--sectors) per hidden layer, H on the breaking subspace of S_n at the point\n"
     "            where its units are equal: multiplicity n-1 predicted against found, and the\n"
     "            stability margin lambda_min; per odd unit, the mirror's margin\n"
-    "  alignment the fraction of |g|^2 in the top-K eigenspace\n\n"
+    "  alignment the fraction of |g|^2 in the top-K eigenspace; for each block feeding a\n"
+    "            normalization (a scale symmetry) its gradient's fraction beside the one\n"
+    "            (S1) predicts: theta's weight on each eigenvector times (lambda - 2 gamma)^2\n\n"
     "  --top K, --bottom K  how many eigenvalues at each end (default 10 each)\n"
     "  --method M           dense (LAPACK dsyevr), lanczos (ARPACK) or auto (dense up to d = 3000)\n"
     "  --density            spectral density by stochastic Lanczos quadrature (10 probes, 80 steps)\n"
@@ -251,6 +253,44 @@ static cJSON *sectors_view(cli_job *job, nt_engine *e, const nt_transform *list,
     return arr;
 }
 
+/* Gradient-Hessian alignment of each scale-invariant block S (the weights feeding a
+ * normalization, xi = P_S theta, THEORY.md §3): by (S1gamma) P_S g = -(H - 2 gamma) P_S theta,
+ * so on an eigenvector v_i of H the block's gradient weighs (lambda_i - 2 gamma)^2 (v_i^T
+ * P_S theta)^2: theta's weight times the squared shifted eigenvalue, tilted to the large
+ * |lambda|.  The fraction of |P_S g|^2 in the top-k eigenspace measured from g, beside the
+ * one predicted from theta, the eigenpairs and one product H P_S theta. */
+static cJSON *scale_alignment(cli_job *job, nt_engine *e, const nt_transform *list, int n, const double *g,
+                              const double *U, const double *lam, int k)
+{
+    const nt_model *m = &job->spec.model;
+    const int64_t d = m->d;
+    const double gam = m->weight_decay;
+    cJSON *arr = cJSON_CreateArray();
+    double *xi = malloc(sizeof(double) * d), *Hxi = malloc(sizeof(double) * d), *Pg = malloc(sizeof(double) * d);
+    for (int t = 0; t < n; t++) {
+        if (list[t].kind != NT_TR_SCALE) continue;
+        nt_tr_xi(m, &list[t], 0, job->theta, xi);        /* P_S theta */
+        nt_tr_apply_A(m, &list[t], 0, g, Pg);             /* P_S g (A = P_S) */
+        nt_hvp(e, job->theta, &job->data.train, 1, xi, Hxi, NULL);
+        double total = 0, gg = cblas_ddot((int)d, Pg, 1, Pg, 1), in_meas = 0, in_pred = 0;
+        for (int64_t j = 0; j < d; j++) total += (Hxi[j] - 2 * gam * xi[j]) * (Hxi[j] - 2 * gam * xi[j]);
+        for (int i = 0; i < k; i++) {
+            double c = cblas_ddot((int)d, U + i * d, 1, xi, 1), cg = cblas_ddot((int)d, U + i * d, 1, Pg, 1);
+            in_pred += (lam[i] - 2 * gam) * (lam[i] - 2 * gam) * c * c;
+            in_meas += cg * cg;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", list[t].name);
+        cJSON_AddNumberToObject(o, "k", k);
+        cJSON_AddNumberToObject(o, "block_gradient_norm", sqrt(gg));
+        cJSON_AddNumberToObject(o, "fraction_in_top_measured", gg > 0 ? in_meas / gg : 0);
+        cJSON_AddNumberToObject(o, "fraction_in_top_predicted", total > 0 ? in_pred / total : 0);
+        cJSON_AddItemToArray(arr, o);
+    }
+    free(xi); free(Hxi); free(Pg);
+    return arr;
+}
+
 /* the fraction of |g|^2 in the span of the top eigenvectors (rows of U, n long) */
 static double alignment(const double *U, int k, int64_t n, const double *g)
 {
@@ -353,6 +393,9 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
         cJSON *sh = o->deflate ? NULL : sharp_view(job, e, list, n_list, E.top ? E.top_v[0] : NAN);
         if (sh) cJSON_AddItemToObject(pred, "sharp", sh);
         if (o->sectors) cJSON_AddItemToObject(pred, "sectors", sectors_view(job, e, list, n_list));
+        cJSON *sa = scale_alignment(job, e, list, n_list, g, E.top_u, E.top_v, E.top);
+        if (cJSON_GetArraySize(sa)) cJSON_AddItemToObject(pred, "alignment_scale_invariant", sa);
+        else cJSON_Delete(sa);
     }
     if (o->vectors) {   /* top then bottom, rows */
         int64_t shape[2] = {E.top + E.bottom, n};

@@ -96,6 +96,13 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
         snprintf(m, sizeof m, "%.3f of |g|&sup2; in the top-%d eigenspace", num(al, "gradient_fraction_in_top"), (int)num(al, "k"));
         glance(b, "Where does the gradient point?", m, "", -1);
     }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "alignment_scale_invariant")) {
+        double a = num(it, "fraction_in_top_measured"), p = num(it, "fraction_in_top_predicted");
+        snprintf(m, sizeof m, "%s: %.6f of its gradient's |g|&sup2; in the top-%d eigenspace", str(it, "name"), a,
+                 (int)num(it, "k"));
+        snprintf(e, sizeof e, "%.6f: &theta;'s weight times (&lambda; &minus; 2&gamma;)&sup2; (S1)", p);
+        glance(b, "Scale-invariant block: where is its gradient?", m, e, fabs(a - p) <= 1e-8 * (fabs(p) + 1e-300));
+    }
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
     if (sh) {
         snprintf(m, sizeof m, "radial curvature %.10g", num(sh, "radial_curvature"));
