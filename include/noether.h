@@ -71,7 +71,7 @@ typedef enum {
     NT_LOSS_MSE, NT_LOSS_CROSS_ENTROPY, NT_LOSS_LOGISTIC, NT_LOSS_EXPONENTIAL, NT_LOSS_COUNT
 } nt_loss;
 
-typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM } nt_layer_kind;
+typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM, NT_LAYER_BATCHNORM } nt_layer_kind;
 
 typedef struct {
     nt_layer_kind kind;
@@ -79,8 +79,8 @@ typedef struct {
     int bias;       /* dense: has a bias vector */
     nt_act act;     /* act: which activation */
     double alpha;   /* leaky_relu slope */
-    int affine;     /* layernorm: has its weight (gain) and bias */
-    double eps;     /* layernorm: added to the variance (PyTorch's default 1e-5) */
+    int affine;     /* layernorm, batchnorm: has its weight (gain) and bias */
+    double eps;     /* layernorm, batchnorm: added to the variance (PyTorch's default 1e-5) */
 } nt_layer;
 
 /* One parameter tensor of the layout: name as in PyTorch's state_dict of the same
@@ -109,6 +109,9 @@ typedef struct {
 /* Copies layers and derives output width and layout; NT_EINPUT on impossible sizes. */
 int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
                   nt_loss loss, double weight_decay, nt_error *err);
+/* 1 when a layer couples the samples of a batch (batch normalization in training mode: the
+ * loss of a data set is then a function of the whole set, processed as one chunk). */
+int nt_model_batch_coupled(const nt_model *m);
 void nt_model_free(nt_model *m);
 
 const char *nt_act_name(nt_act a);

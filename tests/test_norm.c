@@ -14,6 +14,7 @@
 static nt_layer dense(int units) { return (nt_layer){ .kind = NT_LAYER_DENSE, .units = units, .bias = 1 }; }
 static nt_layer act(nt_act a) { return (nt_layer){ .kind = NT_LAYER_ACT, .act = a, .alpha = 0.01 }; }
 static nt_layer norm(int affine) { return (nt_layer){ .kind = NT_LAYER_LAYERNORM, .affine = affine, .eps = 1e-5 }; }
+static nt_layer bnorm(int affine, double eps) { return (nt_layer){ .kind = NT_LAYER_BATCHNORM, .affine = affine, .eps = eps }; }
 
 /* the gradient coordinate by coordinate and H v on three directions, against differences */
 static void fd_check(const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed)
@@ -43,7 +44,7 @@ static void fd_check(const nt_layer *layers, int n_layers, nt_loss loss, double 
     }
     cr_expect_leq(eg, 1e-7, "gradient vs differences: %.2e", eg);
     cr_expect_leq(eh, 1e-7, "H v vs differences: %.2e", eh);
-    cr_log_info("layernorm (seed %llu): gradient %.1e, H v %.1e relative to differences", (unsigned long long)seed, eg, eh);
+    cr_log_info("normalization (seed %llu): gradient %.1e, H v %.1e relative to differences", (unsigned long long)seed, eg, eh);
     free(theta); free(g); free(fd); free(V); free(HV); free(unit);
     nt_engine_free(e);
     nt_dataset_free(&ds);
@@ -72,6 +73,33 @@ Test(layernorm, on_the_input)
 {
     nt_layer L[] = { norm(1), dense(4), act(NT_ACT_RELU), dense(1) };
     fd_check(L, 4, NT_LOSS_LOGISTIC, 0.0, 14);
+}
+
+/* batch normalization in training mode: the engine is made with chunks of 5 rows, and
+ * must hold the 13 samples whole (the statistics are the batch's) */
+Test(batchnorm, alone_affine)
+{
+    nt_layer L[] = { dense(6), bnorm(1, 1e-5), dense(3) };
+    fd_check(L, 3, NT_LOSS_CROSS_ENTROPY, 0.0, 21);
+}
+
+Test(batchnorm, without_affine_eps_zero)
+{
+    nt_layer L[] = { dense(6), bnorm(0, 0), dense(3) };
+    fd_check(L, 3, NT_LOSS_MSE, 0.01, 22);
+}
+
+Test(batchnorm, composed_with_layernorm)
+{
+    nt_layer L[] = { dense(7), bnorm(1, 1e-5), act(NT_ACT_TANH), dense(5), act(NT_ACT_RELU), bnorm(1, 0), norm(1),
+                     dense(4), act(NT_ACT_SOFTPLUS), dense(3) };
+    fd_check(L, 10, NT_LOSS_CROSS_ENTROPY, 0.003, 23);
+}
+
+Test(batchnorm, on_the_input)
+{
+    nt_layer L[] = { bnorm(1, 1e-5), dense(4), act(NT_ACT_GELU), dense(1) };
+    fd_check(L, 4, NT_LOSS_EXPONENTIAL, 0.0, 24);
 }
 
 /* ---- the scale symmetry ------------------------------------------------------------- */

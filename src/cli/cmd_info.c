@@ -29,8 +29,8 @@ cJSON *cli_info_json(const cli_job *job)
         if (L->kind == NT_LAYER_DENSE) {
             cJSON_AddNumberToObject(o, "dense", L->units);
             cJSON_AddBoolToObject(o, "bias", L->bias);
-        } else if (L->kind == NT_LAYER_LAYERNORM) {
-            cJSON_AddStringToObject(o, "norm", "layer");
+        } else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) {
+            cJSON_AddStringToObject(o, "norm", L->kind == NT_LAYER_LAYERNORM ? "layer" : "batch");
             cJSON_AddBoolToObject(o, "affine", L->affine);
             cJSON_AddNumberToObject(o, "eps", L->eps);
         } else {
@@ -64,7 +64,9 @@ void cli_describe(FILE *f, const cli_job *job)
     for (int i = 0; i < m->n_layers; i++) {
         const nt_layer *L = &m->layers[i];
         if (L->kind == NT_LAYER_DENSE) fprintf(f, " -> dense %d%s", L->units, L->bias ? "" : " (no bias)");
-        else if (L->kind == NT_LAYER_LAYERNORM) fprintf(f, " -> layernorm%s (eps %g)", L->affine ? "" : " (no affine)", L->eps);
+        else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM)
+            fprintf(f, " -> %s%s (eps %g)", L->kind == NT_LAYER_LAYERNORM ? "layernorm" : "batchnorm (batch statistics)",
+                    L->affine ? "" : " (no affine)", L->eps);
         else fprintf(f, " -> %s", nt_act_name(L->act));
     }
     fprintf(f, "\nloss:    %s, weight decay %g\n", nt_loss_name(m->loss), m->weight_decay);

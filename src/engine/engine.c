@@ -34,12 +34,19 @@ static void backward(nt_engine *e, int last, int what)
     }
 }
 
+/* batch normalization: the whole data set in one chunk */
+static void fit(nt_engine *e, const nt_dataset *ds)
+{
+    if (e->coupled) nt_engine_fit(e, ds->n);
+}
+
 /* The whole data set: loss sum, and with `what` the gradient sum (into g) and the
  * tangent sums (into HV, kk x d). */
 static double sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int kk,
                     const double *V, double *g, double *HV, int what)
 {
     const int last = e->n_nodes - 1;
+    fit(e, ds);
     e->theta = theta;
     e->V = V;
     e->kk = kk;
@@ -120,6 +127,7 @@ void nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double 
 void nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F)
 {
     const int out = e->n_nodes - 2, K = e->m->output;
+    fit(e, ds);
     e->theta = theta;
     for (int64_t s = 0; s < ds->n; s += e->chunk) {
         int64_t n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
@@ -132,6 +140,7 @@ void nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
             const double *V, double *Fdot)
 {
     const int out = e->n_nodes - 2, K = e->m->output;
+    fit(e, ds);
     e->theta = theta;
     for (int j0 = 0; j0 < k; j0 += e->k) {
         int kk = k - j0 < e->k ? k - j0 : e->k;
@@ -151,6 +160,7 @@ void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const doubl
             double *out_g)
 {
     const int out = e->n_nodes - 2, K = e->m->output;
+    fit(e, ds);
     e->theta = theta;
     e->kk = 0;
     e->g = out_g;

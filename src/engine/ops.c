@@ -235,6 +235,128 @@ static void op_norm(nt_engine *e, nt_node *p, int action)
     }
 }
 
+/* ---- batch normalization in training mode, per feature over the n rows of the batch --
+ * The rules of the layer normalization with the mean taken over the samples instead of
+ * over the features (biased variance, as PyTorch's BatchNorm1d in training mode): the loss
+ * of a batch is a function of the whole batch, which the engine therefore holds in one
+ * chunk.  Per feature, vectors over the rows r:
+ *   x = (z - mean z) s,  s = 1/sqrt(var z + eps),  y = gamma x + beta
+ *   tangent          c. = s (z. - mean z.),  x. = c. - x mean(x c.),  y. = gamma x. + gamma. x + beta.
+ *   adjoint          a = gamma y_bar,  z_bar = s (a - mean a - x mean(a x))
+ *   adjoint-tangent  s. = -s mean(x c.),  m = mean(a x),  m. = mean(a. x + a x.),
+ *                    z_bar. = s. (a - mean a - x m) + s (a. - mean a. - x. m - x m.)
+ * p->tan holds x. of tangent j while the adjoint-tangent of this node runs (its consumers
+ * have used y. by then). */
+
+/* x. of tangent j, feature i, into p->tan (n rows, stride k w); returns mean(x c.) */
+static double bn_tangent(nt_engine *e, nt_node *p, const nt_node *q, int64_t j, int64_t i, double s)
+{
+    const int64_t n = e->n, k = e->kk, w = p->width;
+    double mz = 0, mxc = 0;
+    if (!q->has_tan) {
+        for (int64_t r = 0; r < n; r++) p->tan[(r * k + j) * w + i] = 0;
+        return 0;
+    }
+    for (int64_t r = 0; r < n; r++) mz += q->tan[(r * k + j) * w + i];
+    mz /= (double)n;
+    for (int64_t r = 0; r < n; r++) mxc += p->d1[r * w + i] * s * (q->tan[(r * k + j) * w + i] - mz);
+    mxc /= (double)n;
+    for (int64_t r = 0; r < n; r++)
+        p->tan[(r * k + j) * w + i] = s * (q->tan[(r * k + j) * w + i] - mz) - p->d1[r * w + i] * mxc;
+    return mxc;
+}
+
+static void op_bnorm(nt_engine *e, nt_node *p, int action)
+{
+    const nt_node *q = &e->nodes[p->in];
+    const int64_t n = e->n, k = e->kk, w = p->width, d = e->d;
+    const int affine = p->off_w >= 0;
+    const double inv = 1.0 / (double)n;
+    for (int64_t i = 0; i < w; i++) {
+        const double gi = affine ? e->theta[p->off_w + i] : 1.0;
+        double *s = p->d2 + i;   /* first row of d2: s per feature */
+        switch (action) {
+        case NT_FWD: {
+            double mz = 0, var = 0;
+            for (int64_t r = 0; r < n; r++) mz += q->val[r * w + i];
+            mz *= inv;
+            for (int64_t r = 0; r < n; r++) var += (q->val[r * w + i] - mz) * (q->val[r * w + i] - mz);
+            *s = 1.0 / sqrt(var * inv + p->layer->eps);
+            for (int64_t r = 0; r < n; r++) {
+                double x = (q->val[r * w + i] - mz) * *s;
+                p->d1[r * w + i] = x;
+                p->val[r * w + i] = affine ? gi * x + e->theta[p->off_b + i] : x;
+            }
+            break;
+        }
+        case NT_TAN:
+            for (int64_t j = 0; j < k; j++) {
+                bn_tangent(e, p, q, j, i, *s);
+                if (!affine) continue;
+                const double gt = e->V[j * d + p->off_w + i], bt = e->V[j * d + p->off_b + i];
+                for (int64_t r = 0; r < n; r++) {
+                    double *yt = &p->tan[(r * k + j) * w + i];
+                    *yt = gi * *yt + gt * p->d1[r * w + i] + bt;
+                }
+            }
+            break;
+        case NT_ADJ: {
+            double ma = 0, m = 0;
+            for (int64_t r = 0; r < n; r++) {
+                double a = gi * p->adj[r * w + i];
+                ma += a;
+                m += a * p->d1[r * w + i];
+            }
+            ma *= inv;
+            m *= inv;
+            if (q->need_adj)
+                for (int64_t r = 0; r < n; r++)
+                    q->adj[r * w + i] = *s * (gi * p->adj[r * w + i] - ma - p->d1[r * w + i] * m);
+            if (affine && e->g)
+                for (int64_t r = 0; r < n; r++) {
+                    e->g[p->off_w + i] += p->adj[r * w + i] * p->d1[r * w + i];
+                    e->g[p->off_b + i] += p->adj[r * w + i];
+                }
+            break;
+        }
+        case NT_ADJTAN: {
+            double ma = 0, m = 0;
+            for (int64_t r = 0; r < n; r++) {
+                double a = gi * p->adj[r * w + i];
+                ma += a;
+                m += a * p->d1[r * w + i];
+            }
+            ma *= inv;
+            m *= inv;
+            for (int64_t j = 0; j < k; j++) {
+                const double mxc = bn_tangent(e, p, q, j, i, *s);   /* x. into p->tan */
+                const double gt = affine ? e->V[j * d + p->off_w + i] : 0, st = -*s * mxc;
+                double mat = 0, mt = 0;
+                for (int64_t r = 0; r < n; r++) {
+                    const double x = p->d1[r * w + i], xt = p->tan[(r * k + j) * w + i];
+                    const double at = gt * p->adj[r * w + i] + gi * p->adjtan[(r * k + j) * w + i];
+                    mat += at;
+                    mt += at * x + gi * p->adj[r * w + i] * xt;
+                }
+                mat *= inv;
+                mt *= inv;
+                for (int64_t r = 0; r < n; r++) {
+                    const double x = p->d1[r * w + i], xt = p->tan[(r * k + j) * w + i], yb = p->adj[r * w + i];
+                    const double ybt = p->adjtan[(r * k + j) * w + i], a = gi * yb, at = gt * yb + gi * ybt;
+                    if (q->need_adj)
+                        q->adjtan[(r * k + j) * w + i] = st * (a - ma - x * m) + *s * (at - mat - xt * m - x * mt);
+                    if (affine) {
+                        e->HV[j * d + p->off_w + i] += ybt * x + yb * xt;
+                        e->HV[j * d + p->off_b + i] += ybt;
+                    }
+                }
+            }
+            break;
+        }
+        }
+    }
+}
+
 /* ---- loss head:  L = sum_n l(rho f_n, y_n), seeded with L_bar = 1, L_bar. = 0 ------------
  * rho is the engine's output map (identity unless set): f_bar = rho^T u(rho f),
  * f_bar. = rho^T U(rho f) rho f. */
@@ -300,6 +422,7 @@ void nt_op_run(nt_engine *e, nt_node *p, int action)
     case NT_OP_DENSE: op_dense(e, p, action); break;
     case NT_OP_ACT:   op_act(e, p, action); break;
     case NT_OP_NORM:  op_norm(e, p, action); break;
+    case NT_OP_BNORM: op_bnorm(e, p, action); break;
     case NT_OP_LOSS:  op_loss(e, p, action); break;
     default: break;   /* the input holds the data; it has no rules */
     }

@@ -1,4 +1,5 @@
-/* tape.c: builds the tape of a model and sizes its workspace once for (chunk, k). */
+/* tape.c: builds the tape of a model and sizes its workspace once for (chunk, k); a model
+ * with batch normalization grows it to hold any data set whole (nt_engine_fit). */
 #include <stdlib.h>
 #include <string.h>
 #include "tape.h"
@@ -32,8 +33,8 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
             off += (int64_t)L->units * q->width;
             p->off_b = L->bias ? off : -1;
             if (L->bias) off += L->units;
-        } else if (L->kind == NT_LAYER_LAYERNORM) {
-            p->op = NT_OP_NORM;
+        } else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) {
+            p->op = L->kind == NT_LAYER_LAYERNORM ? NT_OP_NORM : NT_OP_BNORM;
             p->width = q->width;
             p->off_w = p->off_b = -1;
             if (L->affine) {
@@ -54,22 +55,38 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     *loss = (nt_node){ .op = NT_OP_LOSS, .in = e->n_nodes - 2, .width = m->output,
                        .has_tan = 0, .need_adj = 1 };
 
-    /* one allocation for all buffers */
-    int64_t total = (int64_t)k * m->d, largest = 0;
+    e->coupled = nt_model_batch_coupled(m);
+    if (nt_engine_fit(e, chunk) != NT_OK) { free(e->nodes); free(e); return NULL; }
+    return e;
+}
+
+/* One allocation for all buffers of (chunk, k): values, adjoints, their k tangents, the
+ * derivatives kept by activations and normalizations. */
+int nt_engine_fit(nt_engine *e, int64_t chunk)
+{
+    if (e->mem && chunk <= e->chunk) return NT_OK;
+    nt_engine_thaw(e);
+    const nt_model *m = e->m;
+    const int64_t k = e->k;
+    nt_node *nodes = e->nodes;
+    int64_t total = k * m->d, largest = 0;
     for (int t = 0; t < m->n_tensors; t++)
         if (m->tensors[t].ndim == 2 && m->tensors[t].size > largest) largest = m->tensors[t].size;
-    total += (int64_t)k * largest;
+    total += k * largest;
     for (int i = 1; i < e->n_nodes; i++) {
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
-        total += p->op == NT_OP_LOSS ? nw : 2 * nw + 2 * (int64_t)k * nw;
-        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM) total += 2 * nw;
+        total += p->op == NT_OP_LOSS ? nw : 2 * nw + 2 * k * nw;
+        if (p->op != NT_OP_DENSE && p->op != NT_OP_LOSS) total += 2 * nw;
     }
-    e->mem = malloc(sizeof(double) * (size_t)total);
-    if (!e->mem) { free(e->nodes); free(e); return NULL; }
+    double *mem = malloc(sizeof(double) * (size_t)total);
+    if (!mem) return NT_EFAIL;
+    free(e->mem);
+    e->mem = mem;
+    e->chunk = chunk;
     double *at = e->mem;
-    e->vbuf = at; at += (int64_t)k * m->d;
-    e->pack = at; at += (int64_t)k * largest;
+    e->vbuf = at; at += k * m->d;
+    e->pack = at; at += k * largest;
     for (int i = 1; i < e->n_nodes; i++) {
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
@@ -78,9 +95,9 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
         p->adj = at; at += nw;
         p->tan = at; at += k * nw;
         p->adjtan = at; at += k * nw;
-        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM) { p->d1 = at; at += nw; p->d2 = at; at += nw; }
+        if (p->op != NT_OP_DENSE) { p->d1 = at; at += nw; p->d2 = at; at += nw; }
     }
-    return e;
+    return NT_OK;
 }
 
 void nt_engine_free(nt_engine *e)

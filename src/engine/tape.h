@@ -16,7 +16,7 @@
 #include "noether.h"
 
 enum { NT_FWD, NT_TAN, NT_ADJ, NT_ADJTAN };
-enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_NORM, NT_OP_LOSS };
+enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_NORM, NT_OP_BNORM, NT_OP_LOSS };
 
 typedef struct nt_node {
     int op;
@@ -32,7 +32,8 @@ typedef struct nt_node {
     double *adj;       /* n x w */
     double *adjtan;    /* n x k x w */
     double *d1, *d2;   /* act: sigma'(z), sigma''(z); norm: x_hat, and 1/sqrt(var + eps) at
-                        * the start of each row of d2; loss: u = dl/df (d1) */
+                        * the start of each row of d2; batch norm: x_hat, and 1/sqrt(var + eps)
+                        * per feature in the first row of d2; loss: u = dl/df (d1) */
 } nt_node;
 
 struct nt_engine {
@@ -54,8 +55,13 @@ struct nt_engine {
     double *rho;              /* output map (K x K) or NULL: the loss is l(rho f, y) */
     double loss_sum;
     struct nt_frozen *frozen; /* values and adjoints kept at one theta (freeze.c), or NULL */
+    int coupled;              /* batch normalization: every data set is one chunk */
 };
 
+/* (Re)allocates the workspace for chunks of `chunk` rows (a no-op when it holds them; a
+ * frozen engine is thawed first).  Batch normalization couples the rows of a data set, so
+ * its engines call it with the set's size: every data set is then one chunk. */
+int nt_engine_fit(struct nt_engine *e, int64_t chunk);
 /* One op per node kind (ops.c). */
 void nt_op_run(struct nt_engine *e, nt_node *p, int action);
 /* freeze.c: whether the engine is frozen at (theta, ds); one block of products there. */

@@ -11,7 +11,7 @@ void nt_init_params(const nt_model *m, const nt_init *init, double *theta)
     for (int t = 0; t < m->n_tensors; t++) {
         const nt_tensor *T = &m->tensors[t];
         double s;
-        if (m->layers[T->layer].kind == NT_LAYER_LAYERNORM) {
+        if (m->layers[T->layer].kind == NT_LAYER_LAYERNORM || m->layers[T->layer].kind == NT_LAYER_BATCHNORM) {
             for (int64_t i = 0; i < T->size; i++) theta[T->offset + i] = strstr(T->name, "weight") ? 1.0 : 0.0;
             continue;
         }

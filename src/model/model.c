@@ -1,7 +1,8 @@
 /* model.c: a model is a list of layers and a loss; this derives its output width and the
  * parameter layout of INTERFACE.md (per dense layer W, n_out x n_in, then b; per affine
- * layer normalization its weight then its bias, each of the width it normalizes; in layer
- * order: PyTorch's order for the same nn.Sequential of nn.Linear and nn.LayerNorm). */
+ * layer or batch normalization its weight then its bias, each of the width it normalizes;
+ * in layer order: PyTorch's order for the same nn.Sequential of nn.Linear, nn.LayerNorm and
+ * nn.BatchNorm1d). */
 #include <stdlib.h>
 #include <string.h>
 #include "noether.h"
@@ -44,7 +45,7 @@ int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
     width = input;
     for (int i = 0; i < n_layers; i++) {
         const nt_layer *L = &layers[i];
-        if (L->kind == NT_LAYER_LAYERNORM && L->affine) {
+        if ((L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) && L->affine) {
             for (int r = 0; r < 2; r++) {
                 nt_tensor *t = &m->tensors[m->n_tensors++];
                 snprintf(t->name, sizeof t->name, "%d.%s", i, r ? "bias" : "weight");
@@ -76,6 +77,13 @@ int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
                        (long long)off);
     }
     return NT_OK;
+}
+
+int nt_model_batch_coupled(const nt_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == NT_LAYER_BATCHNORM) return 1;
+    return 0;
 }
 
 void nt_model_free(nt_model *m)

@@ -154,14 +154,14 @@ static int parse_layer(ctx *c, const cJSON *o, int i, nt_layer *L)
     if (!has_norm && (cJSON_HasObjectItem(o, "affine") || cJSON_HasObjectItem(o, "eps")))
         return FAIL(c, "%s: %s: only a normalization takes affine and eps", c->spec->path, where);
     if (has_norm) {
-        static const char *const norms[] = {"layer"};
+        static const char *const norms[] = {"layer", "batch"};
         int kind = 0;
         if (cJSON_HasObjectItem(o, "bias") || cJSON_HasObjectItem(o, "alpha"))
             return FAIL(c, "%s: %s: a normalization takes affine and eps, not bias or alpha", c->spec->path, where);
         if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "norm")))
-            return FAIL(c, "%s: %s.norm: must be a string (\"layer\")", c->spec->path, where);
-        TRY(get_enum(c, o, where, "norm", norms, 1, &kind));
-        L->kind = NT_LAYER_LAYERNORM;
+            return FAIL(c, "%s: %s.norm: must be a string (\"layer\" or \"batch\")", c->spec->path, where);
+        TRY(get_enum(c, o, where, "norm", norms, 2, &kind));
+        L->kind = kind ? NT_LAYER_BATCHNORM : NT_LAYER_LAYERNORM;
         L->affine = 1;
         L->eps = 1e-5;
         TRY(get_bool(c, o, where, "affine", &L->affine));
