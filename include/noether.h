@@ -330,8 +330,11 @@ typedef enum {
     NT_TR_SWAP,         /* units a, b of hidden layer `layer` exchanged */
     NT_TR_SIGN_FLIP,    /* unit a of hidden layer `layer` negated (odd activation) */
     NT_TR_OUTPUT_SWAP,  /* outputs a, b exchanged: rows of the last W and b; rho = the swap */
-    NT_TR_SCALE,        /* W and b of the dense layer feeding a normalization (through positively
+    NT_TR_SCALE,        /* W and b of the dense layer feeding a layer normalization (through positively
                          * homogeneous activations), scaled together: A = +1 on both */
+    NT_TR_UNIT_SCALE,   /* unit a's row of W and bias feeding a batch normalization: A = +1 on both */
+    NT_TR_NORM_SHIFT,   /* the bias right before a normalization, shifted: A = 0, c = e_i (batch:
+                         * one generator per unit) or c = 1 on the whole bias (layer: p = 1) */
     NT_TR_DENSE         /* user-declared: dense A, c, B or T, rho */
 } nt_transform_kind;
 

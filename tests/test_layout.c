@@ -152,6 +152,23 @@ Test(layout, layernorm_same_as_pytorch)
                   "torch.nn.Linear(5, 3))", "layernorm", "ce", 0.001);
 }
 
+/* batch normalization in training mode (batch statistics, biased variance), affine with
+ * eps 1e-5 and plain with eps 0, in nn.BatchNorm1d's parameter order; the data set is one batch */
+Test(layout, batchnorm_same_as_pytorch)
+{
+    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    nt_layer L[] = {{.kind = NT_LAYER_DENSE, .units = 6, .bias = 1}, {.kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5},
+                    {.kind = NT_LAYER_ACT, .act = NT_ACT_RELU}, {.kind = NT_LAYER_DENSE, .units = 5, .bias = 1},
+                    {.kind = NT_LAYER_ACT, .act = NT_ACT_TANH}, {.kind = NT_LAYER_BATCHNORM, .affine = 0, .eps = 0},
+                    {.kind = NT_LAYER_DENSE, .units = 3, .bias = 1}};
+    nt_model m;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init(&m, 4, L, 7, NT_LOSS_CROSS_ENTROPY, 0.001, &err), NT_OK, "%s", err.msg);
+    compare_model(&m, "torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6, eps=1e-5), torch.nn.ReLU(), "
+                  "torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.BatchNorm1d(5, eps=0.0, affine=False), "
+                  "torch.nn.Linear(5, 3)).train()", "batchnorm", "ce", 0.001);
+}
+
 Test(layout, same_as_pytorch)
 {
     if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");

@@ -266,3 +266,91 @@ Test(layernorm, binary_check_and_scale_alignment)
     free(out);
     free(err);
 }
+
+/* ---- batch normalization's symmetries ----------------------------------------------- */
+
+/* unit scalings only with eps = 0 and through positively homogeneous activations; shifts of
+ * the bias right before a normalization for any eps, per unit (batch) or all units (layer) */
+Test(batchnorm, catalogue_follows_the_structure)
+{
+    nt_layer a[] = { dense(6), bnorm(1, 0), act(NT_ACT_RELU), dense(5), act(NT_ACT_RELU), bnorm(1, 1e-5), dense(4),
+                     norm(1), dense(3) };
+    nt_model m;
+    nt_transform *list;
+    int n;
+    model_of(&m, a, 9, NT_LOSS_CROSS_ENTROPY);
+    nt_catalogue(&m, &list, &n);
+    cr_assert_not_null(find(list, n, "unit_scale[layer=1,unit=5]"));
+    const nt_transform *sh = find(list, n, "norm_shift[layer=1]");
+    cr_assert(sh && sh->generators == 6, "a batch norm right after dense 1: 6 shifts");
+    cr_assert_null(find(list, n, "unit_scale[layer=2,unit=0]"), "eps > 0: no unit scaling");
+    cr_assert_null(find(list, n, "norm_shift[layer=2]"), "an activation before the normalization: no shift");
+    sh = find(list, n, "norm_shift[layer=3]");
+    cr_assert(sh && sh->generators == 1, "a layer norm right after dense 3: one shift of every unit");
+    cr_assert_null(find(list, n, "scale[layer=3]"), "layer norm with eps > 0: no scale symmetry");
+    cr_assert_null(find(list, n, "rescale[layer=1,unit=0]"));
+    nt_transforms_free(list, n);
+    nt_model_free(&m);
+}
+
+/* at random theta, weight decay 0: H xi_j = -P_j g for the unit scalings (each unit's row
+ * and bias, H w = -g_w in training mode), H c = 0 for the shifts, every identity of the
+ * catalogue to 1e-10; negative controls: a unit scaling with eps > 0 and a shift through an
+ * activation fail */
+Test(batchnorm, scale_symmetry_in_training_mode)
+{
+    nt_layer a[] = { dense(6), bnorm(1, 0), act(NT_ACT_RELU), dense(3) };
+    nt_model m;
+    nt_dataset ds;
+    model_of(&m, a, 4, NT_LOSS_CROSS_ENTROPY);
+    make_data(&ds, &m, 40, 41);
+    const int64_t d = m.d;
+    nt_engine *e = nt_engine_new(&m, 7, 4);
+    double *theta = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * d), *xi = calloc((size_t)d, sizeof(double));
+    double *Hxi = malloc(sizeof(double) * d);
+    fill_normal(theta, d, 0.7, 42);
+    double worst = 0, size = 0;
+    for (int j = 0; j < 6; j++) {   /* unit j: row j of W (5 wide) and b[j] at 30 + j */
+        memset(xi, 0, sizeof(double) * d);
+        for (int c = 0; c < 5; c++) xi[j * 5 + c] = theta[j * 5 + c];
+        xi[30 + j] = theta[30 + j];
+        nt_hvp(e, theta, &ds, 1, xi, Hxi, g);
+        for (int64_t i = 0; i < d; i++) {
+            double want = xi[i] != 0 ? -g[i] : 0;
+            worst = fmax(worst, fabs(Hxi[i] - want));
+            size = fmax(size, fabs(Hxi[i]) + fabs(want));
+        }
+    }
+    cr_assert_leq(worst, 1e-13 * size, "|H w_j + g_j| = %.2e against %.2e", worst, size);
+    cr_assert_gt(size, 1e-3);
+    nt_transform *list;
+    int n;
+    nt_catalogue(&m, &list, &n);
+    int nc = nt_check_count(list, n);
+    nt_check_result *r = malloc(sizeof *r * (size_t)nc);
+    nt_check(e, &m, &ds, theta, list, n, 1e-10, r);
+    for (int i = 0; i < nc; i++) cr_expect(r[i].holds, "%s: %.2e %.2e", r[i].name, r[i].first_order, r[i].second_order);
+    cr_assert_not_null(find(list, n, "unit_scale[layer=1,unit=0]"));
+    cr_assert_not_null(find(list, n, "norm_shift[layer=1]"));
+    nt_transform fake[2] = { *find(list, n, "unit_scale[layer=1,unit=0]"), *find(list, n, "norm_shift[layer=1]") };
+    nt_transforms_free(list, n);
+    free(r);
+
+    nt_layer b[] = { dense(6), bnorm(1, 1e-5), act(NT_ACT_RELU), dense(3) };   /* eps > 0 */
+    nt_layer c[] = { dense(6), act(NT_ACT_TANH), bnorm(1, 0), dense(3) };      /* an act before the norm */
+    nt_model mb, mc;
+    model_of(&mb, b, 4, NT_LOSS_CROSS_ENTROPY);
+    model_of(&mc, c, 4, NT_LOSS_CROSS_ENTROPY);
+    nt_engine *eb = nt_engine_new(&mb, 7, 4), *ec = nt_engine_new(&mc, 7, 4);
+    nt_check_result rr[6];   /* the shift has 6 generators */
+    nt_check(eb, &mb, &ds, theta, fake, 1, 1e-10, rr);
+    cr_expect(!rr[0].holds && rr[0].first_order > 1e-9, "a unit scaling with eps > 0 held: %.2e", rr[0].first_order);
+    cr_assert_eq(nt_check_count(fake + 1, 1), 6);
+    nt_check(ec, &mc, &ds, theta, fake + 1, 1, 1e-10, rr);
+    for (int j = 0; j < 6; j++)
+        cr_expect(!rr[j].holds && rr[j].first_order > 1e-6, "a shift through an activation held: %.2e", rr[j].first_order);
+    free(theta); free(g); free(xi); free(Hxi);
+    nt_engine_free(e); nt_engine_free(eb); nt_engine_free(ec);
+    nt_dataset_free(&ds);
+    nt_model_free(&m); nt_model_free(&mb); nt_model_free(&mc);
+}

@@ -245,14 +245,17 @@ static void u_magnitude(nt_loss loss, int K, const double *f, const double *y, c
 
 /* gabs = (1/N) sum_n |J_n^T m_n| + gamma |theta|, m_n the magnitude of u_n's terms: the size
  * of the gradient's terms even where they cancel (per sample up to 2048 samples; beyond,
- * in groups of ceil(N / 2048), whose own cancellation is then not counted).  A group whose
- * result is not finite (a layer coupling the samples of a batch) falls back to |g|. */
+ * in groups of ceil(N / 2048), whose own cancellation is then not counted).  Where there
+ * are no per-sample terms (batch normalization couples the samples) or a group's result is
+ * not finite: |g| plus the gradient's RMS entry, a floor for entries that vanish
+ * identically (the bias right before a batch normalization: its gradient is a sum over the
+ * batch of adjoints whose mean the normalization removed). */
 static void gradient_magnitude(ctx *c)
 {
     const int64_t d = c->d, N = c->N, G = (N + 2047) / 2048;
     const int K = c->K;
     double *gn = c->w[0];
-    int finite = 1;
+    int finite = !nt_model_batch_coupled(c->m);   /* per sample, a batch norm is not the model */
     memset(c->gabs, 0, sizeof(double) * (size_t)d);
     for (int64_t s = 0; s < N; s++)
         u_magnitude(c->m->loss, K, c->F + s * K, c->ds->y + s * c->ds->ydim, c->u + s * K, c->seed + s * K);
@@ -267,8 +270,9 @@ static void gradient_magnitude(ctx *c)
             c->gabs[i] += fabs(gn[i]);
         }
     }
+    const double rms = nt_norm2(d, c->g) / sqrt((double)d);
     for (int64_t i = 0; i < d; i++)
-        c->gabs[i] = finite ? c->gabs[i] / (double)N + c->gam * fabs(c->theta[i]) : fabs(c->g[i]);
+        c->gabs[i] = finite ? c->gabs[i] / (double)N + c->gam * fabs(c->theta[i]) : fabs(c->g[i]) + rms;
     c->gabs_norm = nt_norm2(d, c->gabs);
 }
 

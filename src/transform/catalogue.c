@@ -13,7 +13,11 @@
  * no longer homogeneous; instead, when only positively homogeneous activations lie between
  * dense q and the normalization, W_q and b_q scaled together leave the loss unchanged
  * (the normalization divides the scale out): the scale symmetry, A = +1 on both; exact
- * only when the normalization's eps is 0 (with eps > 0 it is broken at O(eps / var)). 
+ * only when the normalization's eps is 0 (with eps > 0 it is broken at O(eps / var)).  A
+ * batch normalization normalizes each unit on its own: each unit's row and bias scale
+ * alone (unit_scale).  A normalization right after dense q subtracts a mean, so a shift of
+ * b_q that it removes is a symmetry for any eps: per unit for a batch normalization (the
+ * batch mean), the same shift of every unit for a layer normalization (the feature mean). 
  * The head: cross_entropy straight on the last dense layer -> logit translations; every
  * activation homogeneous -> homogeneity f(e^s theta_A) = e^{ks} f, an equivariance; K >= 2
  * -> swaps of adjacent outputs, a discrete equivariance (rho = the swap); neither with a
@@ -60,13 +64,19 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
     for (int q = 0, li = 0; q < nd; q++) {
         /* the activations (and normalizations) after dense q */
         double p = 1;
-        int linear = 1, odd = 1, normed = 0, scale = 0;
+        int linear = 1, odd = 1, normed = 0, scale = 0, direct = 0;
+        const nt_layer *first = NULL;   /* the first normalization after dense q */
         total_degree += 1;
         for (li = D[q].layer + 1; li < m->n_layers && m->layers[li].kind != NT_LAYER_DENSE; li++) {
-            if (m->layers[li].kind == NT_LAYER_LAYERNORM) {
-                /* reached through positively homogeneous acts; exact only without eps:
-                 * (cz - c mean z) / sqrt(c^2 var z + eps) depends on c when eps > 0 */
-                scale |= !normed && p > 0 && m->layers[li].eps == 0;
+            const nt_layer *Ln = &m->layers[li];
+            if (Ln->kind == NT_LAYER_LAYERNORM || Ln->kind == NT_LAYER_BATCHNORM) {
+                if (!normed) {
+                    /* reached through positively homogeneous acts; exact only without eps:
+                     * (cz - c mean z) / sqrt(c^2 var z + eps) depends on c when eps > 0 */
+                    first = Ln;
+                    scale = p > 0 && Ln->eps == 0;
+                    direct = li == D[q].layer + 1;
+                }
                 normed = 1;
                 continue;
             }
@@ -77,10 +87,22 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         }
         total_degree *= p;
         all_homogeneous &= p > 0 && !normed;
-        if (scale) {
+        if (scale && first->kind == NT_LAYER_LAYERNORM) {
             nt_transform *t = push(&L, NT_TR_SCALE, 0, 0, 1);
             t->layer = q + 1;
             snprintf(t->name, sizeof t->name, "scale[layer=%d]", q + 1);
+        }
+        for (int j = 0; scale && first->kind == NT_LAYER_BATCHNORM && j < D[q].n_out; j++) {
+            nt_transform *t = push(&L, NT_TR_UNIT_SCALE, 0, 0, 1);
+            t->layer = q + 1; t->a = j;
+            snprintf(t->name, sizeof t->name, "unit_scale[layer=%d,unit=%d]", q + 1, j);
+        }
+        if (direct && D[q].off_b >= 0) {   /* the normalization subtracts the mean: any eps */
+            int per_unit = first->kind == NT_LAYER_BATCHNORM;
+            nt_transform *t = push(&L, NT_TR_NORM_SHIFT, 0, 0, per_unit ? D[q].n_out : 1);
+            t->layer = q + 1;
+            t->p = !per_unit;
+            snprintf(t->name, sizeof t->name, "norm_shift[layer=%d]", q + 1);
         }
         if (q == nd - 1) { trailing_acts = li - D[q].layer - 1; break; }
         if (normed) continue;
@@ -143,6 +165,8 @@ void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *bu
         snprintf(buf, cap, "gl[layer=%d,i=%d,j=%d]", t->layer, i / n, i % n);
     } else if (t->kind == NT_TR_BIAS_SHIFT) {
         snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", t->layer, i);
+    } else if (t->kind == NT_TR_NORM_SHIFT && t->generators > 1) {
+        snprintf(buf, cap, "norm_shift[layer=%d,unit=%d]", t->layer, i);
     } else if (t->kind == NT_TR_TRANSLATION) {
         int has_bias = D[t->layer - 1].off_b >= 0;
         if (has_bias && i == 0) snprintf(buf, cap, "translation[layer=%d,bias]", t->layer);

@@ -106,6 +106,11 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
         mv[n++] = (nt_move){ b, b, 1.0 };
         break;
     }
+    case NT_TR_UNIT_SCALE:    /* diagonal: +1 on the unit's row and bias (its column untouched) */
+        nt_unit_ranges(D, t->layer, t->a, ra);
+        mv[n++] = (nt_move){ ra[0], ra[0], 1.0 };
+        mv[n++] = (nt_move){ ra[1], ra[1], 1.0 };
+        break;
     case NT_TR_BIAS_SHIFT: {  /* b_{l+1} <- -(column i of W_{l+1}): with c = e_{b_l[i]} the flow
                                * b_l += s e_i, b_{l+1} -= s W_{l+1} e_i leaves W_{l+1}(h + b_l) + b_{l+1} */
         const nt_dense *out = &D[t->layer];
@@ -151,11 +156,14 @@ void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const doubl
 
 /* Where the shift c of generator i is 1 (it is 0 elsewhere): a translation's on the last
  * bias (i = 0, when there is one) or on one column of the last W, both adding the same
- * constant to every logit; a bias shift's on the hidden bias b_l[i].  count 0: no shift. */
+ * constant to every logit; a bias shift's on the hidden bias b_l[i]; a normalization
+ * shift's on b_l[i] or the whole b_l.  count 0: no shift. */
 static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
 {
     DENSE(m, D, nd);
     if (t->kind == NT_TR_BIAS_SHIFT) return whole(D[t->layer - 1].off_b + i, 1);
+    if (t->kind == NT_TR_NORM_SHIFT)   /* p = 1: every unit (layer norm); else unit i (batch norm) */
+        return t->p == 1 ? whole(D[t->layer - 1].off_b, D[t->layer - 1].n_out) : whole(D[t->layer - 1].off_b + i, 1);
     if (t->kind != NT_TR_TRANSLATION) return whole(0, 0);
     const nt_dense *L = &D[nd - 1];
     int col = L->off_b >= 0 ? i - 1 : i;
