@@ -494,3 +494,24 @@ Test(examples, layernorm_scale)
     }
     cJSON_Delete(s);
 }
+
+/* Batch normalization in training mode (eps = 0): every unit's row and bias feeding it is
+ * scale-invariant and its bias before the normalization a pure shift; the shifts, with the
+ * logit translations, are exactly flat at every theta: the spectrum of H_gamma has exactly
+ * that many eigenvalues at gamma (16 + 16 + 17 = 49); every identity holds in training mode */
+Test(examples, batchnorm_flat_directions)
+{
+    char o[NT_PATH_MAX];
+    cJSON *s = run_example("batchnorm_wine.json", o);
+    const cJSON *flat = obj(s, "analysis.final.flat"), *q;
+    cr_assert_eq(num(flat, "predicted_everywhere"), 49);
+    cr_assert_eq(num(flat, "found"), 49, "eigenvalues at gamma: %g", num(flat, "found"));
+    int unit_scales = 0;
+    cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity"))
+        if (!strncmp(cJSON_GetObjectItem(q, "name")->valuestring, "unit_scale", 10)) {
+            unit_scales++;
+            cr_assert(fabs(num(q, "first_order")) <= 1e-12 * num(q, "initial"), "g not orthogonal to the unit's weights");
+        }
+    cr_assert_eq(unit_scales, 32);
+    cJSON_Delete(s);
+}

@@ -45,7 +45,7 @@ typedef struct {
     cli_job *job;
     nt_engine *e;
     const nt_transform *list;
-    int n_list, quiet, n_checks, translations;
+    int n_list, quiet, n_checks, translations;   /* translations: generators that are pure shifts */
     int64_t every, last_analysed;
     nt_check_result *res;
     cJSON *checkpoints;      /* per checkpoint: the compact analysis */
@@ -303,7 +303,8 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     run_state r = { job, cli_engine(job, 16), list, n_list, quiet, nt_check_count(list, n_list), 0,
                     job->spec.analysis.every, -1, NULL, cJSON_CreateArray(), NULL, { NULL, 0, 0 }, 0 };
     for (int t = 0; t < n_list; t++)
-        if (list[t].kind == NT_TR_TRANSLATION) r.translations += list[t].generators;
+        if (list[t].kind == NT_TR_TRANSLATION || list[t].kind == NT_TR_NORM_SHIFT)   /* A = 0: H c = 0 at every theta */
+            r.translations += list[t].generators;
     r.res = malloc(sizeof(nt_check_result) * (size_t)(r.n_checks + 1));
     /* analysis steps must be logged steps: log every gcd(log_every, every) */
     nt_train_spec *ts = &job->spec.train;

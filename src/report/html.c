@@ -87,7 +87,8 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
     if (cJSON_GetObjectItem(flat, "found")) {
         snprintf(m, sizeof m, "%d eigenvalues at &gamma; = %g (within %.1e)", (int)num(flat, "found"), num(flat, "gamma"),
                  num(flat, "tolerance"));
-        snprintf(e, sizeof e, "at least %d (logit translations, at every &theta;); %d at a critical point (orbit rank)",
+        snprintf(e, sizeof e, "at least %d (pure shifts: logit translations, biases before a normalization; at every &theta;); "
+                 "%d at a critical point (orbit rank)",
                  (int)num(flat, "predicted_everywhere"), (int)num(flat, "predicted_at_critical_point"));
         glance(b, "How many flat directions?", m, e, num(flat, "found") >= num(flat, "predicted_everywhere"));
     }
@@ -259,7 +260,7 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s)
                 cJSON_GetArrayItem(top, 0)->valuedouble, cJSON_GetArrayItem(bot, 0)->valuedouble, str(fin, "method"),
                 num(cJSON_GetObjectItem(fin, "alignment"), "gradient_fraction_in_top"), cJSON_GetArraySize(top));
     if (cJSON_GetObjectItem(flat, "found"))
-        fprintf(f, "flat         %d eigenvalues at gamma = %g; predicted %d everywhere (logit translations), "
+        fprintf(f, "flat         %d eigenvalues at gamma = %g; predicted %d everywhere (pure shifts), "
                    "%d at a critical point\n", (int)num(flat, "found"), num(flat, "gamma"),
                 (int)num(flat, "predicted_everywhere"), (int)num(flat, "predicted_at_critical_point"));
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");

@@ -324,7 +324,8 @@ static void density_figure(plotter *p, const report_table *D, const cJSON *summa
            "The eigenvalue density of H<sub>&gamma;</sub> at the final parameters by stochastic Lanczos "
            "quadrature (10 probes, Gaussian broadening), on a log scale. The dashed line marks &gamma;: every flat "
            "direction of the loss is an eigenvector of H<sub>&gamma;</sub> with eigenvalue &gamma;. The label "
-           "gives how many the symmetries predict: the logit translations everywhere, the whole orbit span at a "
+           "gives how many the symmetries predict: the pure shifts (logit translations, biases right before a "
+           "normalization) everywhere, the whole orbit span at a "
            "critical point; and how many the exact spectrum has (small models).",
            b.s);
     free(b.s);
