@@ -71,7 +71,10 @@ typedef enum {
     NT_LOSS_MSE, NT_LOSS_CROSS_ENTROPY, NT_LOSS_LOGISTIC, NT_LOSS_EXPONENTIAL, NT_LOSS_COUNT
 } nt_loss;
 
-typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM, NT_LAYER_BATCHNORM } nt_layer_kind;
+/* A residual block {"residual": [layers]} is flattened into BRANCH, its layers, ADD: the
+ * value at BRANCH is added to the value before ADD (the skip connection). */
+typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM, NT_LAYER_BATCHNORM, NT_LAYER_BRANCH,
+               NT_LAYER_ADD } nt_layer_kind;
 
 typedef struct {
     nt_layer_kind kind;

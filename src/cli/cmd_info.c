@@ -29,6 +29,8 @@ cJSON *cli_info_json(const cli_job *job)
         if (L->kind == NT_LAYER_DENSE) {
             cJSON_AddNumberToObject(o, "dense", L->units);
             cJSON_AddBoolToObject(o, "bias", L->bias);
+        } else if (L->kind == NT_LAYER_BRANCH || L->kind == NT_LAYER_ADD) {
+            cJSON_AddStringToObject(o, "residual", L->kind == NT_LAYER_BRANCH ? "begin" : "end");
         } else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) {
             cJSON_AddStringToObject(o, "norm", L->kind == NT_LAYER_LAYERNORM ? "layer" : "batch");
             cJSON_AddBoolToObject(o, "affine", L->affine);
@@ -64,6 +66,8 @@ void cli_describe(FILE *f, const cli_job *job)
     for (int i = 0; i < m->n_layers; i++) {
         const nt_layer *L = &m->layers[i];
         if (L->kind == NT_LAYER_DENSE) fprintf(f, " -> dense %d%s", L->units, L->bias ? "" : " (no bias)");
+        else if (L->kind == NT_LAYER_BRANCH) fprintf(f, " -> residual [");
+        else if (L->kind == NT_LAYER_ADD) fprintf(f, " ] + skip");
         else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM)
             fprintf(f, " -> %s%s (eps %g)", L->kind == NT_LAYER_LAYERNORM ? "layernorm" : "batchnorm (batch statistics)",
                     L->affine ? "" : " (no affine)", L->eps);

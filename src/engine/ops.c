@@ -2,8 +2,9 @@
  * Shapes: h is n x n_in (the input value), z is n x n_out, tangents n x k x width.
  * Every dense product goes through BLAS; parameter sums (W_bar, its tangent) accumulate
  * over chunks, the division by N happens once in engine.c.  The tape is a chain: every
- * value has exactly one consumer, so an op assigns its input's adjoint (and adjoint
- * tangent) rather than adding to it, and nothing needs zeroing between passes. */
+ * value has exactly one consumer (a residual block's input has two, the block and the skip:
+ * its branch node merges their adjoints), so an op assigns its input's adjoint (and
+ * adjoint tangent) rather than adding to it, and nothing needs zeroing between passes. */
 #include <math.h>
 #include <string.h>
 #include <cblas.h>
@@ -357,6 +358,36 @@ static void op_bnorm(nt_engine *e, nt_node *p, int action)
     }
 }
 
+/* ---- residual blocks: branch (v = h, the block's input kept for the skip connection) and
+ * add (v = g + h, g the block's last value, h the branch's).  The tape stays a chain of
+ * assignments: add assigns g's adjoint, and the branch adds the add's adjoint (the skip's
+ * share) to its own when it assigns its input's:
+ *   branch   v = h,  v. = h.,  h_bar = v_bar + a_bar,  h_bar. = v_bar. + a_bar.
+ *   add      a = g + v_branch,  a. = g. + v_branch.,  g_bar = a_bar,  g_bar. = a_bar. */
+static void op_residual(nt_engine *e, nt_node *p, int action)
+{
+    nt_node *q = &e->nodes[p->in], *o = &e->nodes[p->in2];
+    const int64_t nw = e->n * p->width, nkw = nw * e->kk;
+    const int add = p->op == NT_OP_ADD;
+    switch (action) {
+    case NT_FWD:
+        for (int64_t i = 0; i < nw; i++) p->val[i] = q->val[i] + (add ? o->val[i] : 0);
+        break;
+    case NT_TAN:
+        for (int64_t i = 0; i < nkw; i++)
+            p->tan[i] = (q->has_tan ? q->tan[i] : 0) + (add && o->has_tan ? o->tan[i] : 0);
+        break;
+    case NT_ADJ:
+        if (q->need_adj)
+            for (int64_t i = 0; i < nw; i++) q->adj[i] = p->adj[i] + (add ? 0 : o->adj[i]);
+        break;
+    case NT_ADJTAN:
+        if (q->need_adj)
+            for (int64_t i = 0; i < nkw; i++) q->adjtan[i] = p->adjtan[i] + (add ? 0 : o->adjtan[i]);
+        break;
+    }
+}
+
 /* ---- loss head:  L = sum_n l(rho f_n, y_n), seeded with L_bar = 1, L_bar. = 0 ------------
  * rho is the engine's output map (identity unless set): f_bar = rho^T u(rho f),
  * f_bar. = rho^T U(rho f) rho f. */
@@ -423,6 +454,8 @@ void nt_op_run(nt_engine *e, nt_node *p, int action)
     case NT_OP_ACT:   op_act(e, p, action); break;
     case NT_OP_NORM:  op_norm(e, p, action); break;
     case NT_OP_BNORM: op_bnorm(e, p, action); break;
+    case NT_OP_BRANCH:
+    case NT_OP_ADD:   op_residual(e, p, action); break;
     case NT_OP_LOSS:  op_loss(e, p, action); break;
     default: break;   /* the input holds the data; it has no rules */
     }

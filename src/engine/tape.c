@@ -20,11 +20,29 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     nt_node *nodes = e->nodes;
     nodes[0] = (nt_node){ .op = NT_OP_INPUT, .in = -1, .width = m->input };
     int64_t off = 0;
+    int open[17], depth = 0;   /* the branch nodes of the residual blocks open here */
     for (int i = 0; i < m->n_layers; i++) {
         const nt_layer *L = &m->layers[i];
         nt_node *p = &nodes[i + 1], *q = &nodes[i];
         p->in = i;
         p->layer = L;
+        if (L->kind == NT_LAYER_BRANCH || L->kind == NT_LAYER_ADD) {
+            p->width = q->width;
+            if (L->kind == NT_LAYER_BRANCH) {
+                p->op = NT_OP_BRANCH;
+                open[depth++] = i + 1;
+                p->has_tan = q->has_tan;
+                p->need_adj = q->need_adj;
+            } else {
+                nt_node *b = &nodes[open[--depth]];
+                p->op = NT_OP_ADD;
+                p->in2 = open[depth];
+                b->in2 = i + 1;
+                p->has_tan = q->has_tan || b->has_tan;
+                p->need_adj = q->need_adj || b->need_adj;
+            }
+            continue;
+        }
         if (L->kind == NT_LAYER_DENSE) {
             p->op = NT_OP_DENSE;
             p->width = L->units;
@@ -77,7 +95,7 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
         total += p->op == NT_OP_LOSS ? nw : 2 * nw + 2 * k * nw;
-        if (p->op != NT_OP_DENSE && p->op != NT_OP_LOSS) total += 2 * nw;
+        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM) total += 2 * nw;
     }
     double *mem = malloc(sizeof(double) * (size_t)total);
     if (!mem) return NT_EFAIL;
@@ -95,7 +113,7 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
         p->adj = at; at += nw;
         p->tan = at; at += k * nw;
         p->adjtan = at; at += k * nw;
-        if (p->op != NT_OP_DENSE) { p->d1 = at; at += nw; p->d2 = at; at += nw; }
+        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM) { p->d1 = at; at += nw; p->d2 = at; at += nw; }
     }
     return NT_OK;
 }

@@ -16,11 +16,13 @@
 #include "noether.h"
 
 enum { NT_FWD, NT_TAN, NT_ADJ, NT_ADJTAN };
-enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_NORM, NT_OP_BNORM, NT_OP_LOSS };
+enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_NORM, NT_OP_BNORM, NT_OP_BRANCH, NT_OP_ADD, NT_OP_LOSS };
 
 typedef struct nt_node {
     int op;
     int in;            /* input node, -1 for the data input */
+    int in2;           /* add: the branch node whose value it adds (the skip connection);
+                        * branch: its add node, whose adjoint it adds to its own */
     int width;         /* per-sample width of the value */
     int has_tan;       /* the tangent can be non-zero (parameters upstream) */
     int need_adj;      /* the adjoint is needed (parameters upstream) */

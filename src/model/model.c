@@ -15,8 +15,17 @@ int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
         return nt_fail(err, NT_EINPUT, "model.input: must be a positive integer, got %d", input);
     if (n_layers <= 0)
         return nt_fail(err, NT_EINPUT, "model.layers: a model needs at least one layer");
-    int width = input, n_dense = 0;
+    int width = input, n_dense = 0, stack[17], depth = 0;
     for (int i = 0; i < n_layers; i++) {
+        if (layers[i].kind == NT_LAYER_BRANCH) {
+            if (depth == 16) return nt_fail(err, NT_EINPUT, "model.layers: residual blocks nest at most 16 deep");
+            stack[depth++] = width;
+        } else if (layers[i].kind == NT_LAYER_ADD) {
+            if (depth == 0) return nt_fail(err, NT_EINPUT, "model.layers[%d]: the end of a residual block without its start", i);
+            if (stack[--depth] != width)
+                return nt_fail(err, NT_EINPUT, "model.layers: a residual block must keep the width: it takes %d and gives %d",
+                               stack[depth], width);
+        }
         if (layers[i].kind != NT_LAYER_DENSE) continue;
         if (layers[i].units <= 0)
             return nt_fail(err, NT_EINPUT, "model.layers[%d].dense: must be a positive integer, got %d",
@@ -24,6 +33,7 @@ int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
         width = layers[i].units;
         n_dense++;
     }
+    if (depth != 0) return nt_fail(err, NT_EINPUT, "model.layers: a residual block is not closed");
     if (n_dense == 0)
         return nt_fail(err, NT_EINPUT, "model.layers: a model needs at least one dense layer");
     if ((loss == NT_LOSS_LOGISTIC || loss == NT_LOSS_EXPONENTIAL) && width != 1)

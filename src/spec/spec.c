@@ -43,7 +43,7 @@ typedef struct {
 /* "where.key", or "key" at the top level */
 static const char *keypath(const char *where, const char *key)
 {
-    static __thread char buf[160];
+    static __thread char buf[400];
     snprintf(buf, sizeof buf, "%s%s%s", where, *where ? "." : "", key);
     return buf;
 }
@@ -139,10 +139,8 @@ static void act_names(const char **names)
     for (int i = 0; i < NT_ACT_COUNT; i++) names[i] = nt_act_name((nt_act)i);
 }
 
-static int parse_layer(ctx *c, const cJSON *o, int i, nt_layer *L)
+static int parse_layer(ctx *c, const cJSON *o, const char *where, nt_layer *L)
 {
-    char where[64];
-    snprintf(where, sizeof where, "model.layers[%d]", i);
     static const char *const keys[] = {"dense", "bias", "act", "alpha", "norm", "affine", "eps", NULL};
     TRY(check_keys(c, o, where, keys));
     int has_dense = cJSON_HasObjectItem(o, "dense"), has_act = cJSON_HasObjectItem(o, "act"),
@@ -193,6 +191,44 @@ static int parse_layer(ctx *c, const cJSON *o, int i, nt_layer *L)
     return get_num(c, o, where, "alpha", -1e6, 1e6, &L->alpha);
 }
 
+typedef struct { nt_layer *v; int n, cap; } layer_list;
+
+/* the layers of an array, a residual block {"residual": [...]} flattened into BRANCH, its
+ * layers, ADD (blocks may nest, up to 16 deep) */
+static int parse_layers(ctx *c, const cJSON *arr, const char *path, layer_list *out, int depth)
+{
+    int i = 0;
+    for (const cJSON *it = arr->child; it; it = it->next, i++) {
+        char where[256];
+        snprintf(where, sizeof where, "%s[%d]", path, i);
+        if (out->n + 2 >= out->cap) {
+            out->cap = 2 * out->cap + 16;
+            out->v = realloc(out->v, sizeof *out->v * (size_t)out->cap);
+        }
+        const cJSON *res = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "residual") : NULL;
+        if (!res) {
+            if (!cJSON_IsObject(it)) return FAIL(c, "%s: %s: a layer must be an object", c->spec->path, where);
+            TRY(parse_layer(c, it, where, &out->v[out->n++]));
+            continue;
+        }
+        if (cJSON_GetArraySize(it) != 1)
+            return FAIL(c, "%s: %s: a residual block is {\"residual\": [layers]} and nothing else", c->spec->path, where);
+        if (!cJSON_IsArray(res) || cJSON_GetArraySize(res) == 0)
+            return FAIL(c, "%s: %s.residual: must be a non-empty array of layers", c->spec->path, where);
+        if (depth >= 16) return FAIL(c, "%s: %s: residual blocks nest at most 16 deep", c->spec->path, where);
+        out->v[out->n++] = (nt_layer){ .kind = NT_LAYER_BRANCH };
+        char inner[300];
+        snprintf(inner, sizeof inner, "%s.residual", where);
+        TRY(parse_layers(c, res, inner, out, depth + 1));
+        if (out->n + 1 >= out->cap) {
+            out->cap = 2 * out->cap + 16;
+            out->v = realloc(out->v, sizeof *out->v * (size_t)out->cap);
+        }
+        out->v[out->n++] = (nt_layer){ .kind = NT_LAYER_ADD };
+    }
+    return NT_OK;
+}
+
 static int parse_model(ctx *c, const cJSON *o, double wd, nt_model *m)
 {
     static const char *const keys[] = {"input", "layers", "loss", NULL};
@@ -209,10 +245,10 @@ static int parse_model(ctx *c, const cJSON *o, double wd, nt_model *m)
     int loss = -1;
     TRY(get_enum(c, o, "model", "loss", losses, NT_LOSS_COUNT, &loss));
     if (loss < 0) return FAIL(c, "%s: model.loss: missing", c->spec->path);
-    int n = cJSON_GetArraySize(layers);
-    nt_layer *L = calloc((size_t)n, sizeof *L);
-    int i = 0, rc = NT_OK;
-    for (const cJSON *it = layers->child; it && !rc; it = it->next, i++) rc = parse_layer(c, it, i, &L[i]);
+    layer_list list = {0};
+    int rc = parse_layers(c, layers, "model.layers", &list, 0);
+    nt_layer *L = list.v;
+    const int n = list.n;
     if (!rc) {
         rc = nt_model_init(m, (int)input, L, n, (nt_loss)loss, wd, c->err);
         if (rc) {  /* prefix the model's own message with the file */

@@ -8,6 +8,10 @@
  *     constant added before a linear map; affine generators, n of them);
  *   odd (tanh, identity only)       -> a sign flip of each unit;
  *   anything elementwise            -> swaps of adjacent units (S_n by its n-1 generators).
+ * A skip connection (the start or end of a residual block) between dense q and q+1 carries
+ * the units' values past the next layer: none of the unit-level entries holds across it,
+ * nor a normalization's entries beyond it, nor homogeneity (x + g(x) is homogeneous only if
+ * g has degree 1); within a block, between two of its dense layers, they all hold as usual.
  * A layer normalization between q and q+1 mixes the units: none of the unit-level entries
  * above holds across it (its own weight and bias would have to move too), and the model is
  * no longer homogeneous; instead, when only positively homogeneous activations lie between
@@ -59,18 +63,22 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
     list L = {0};
     double total_degree = 0;   /* degree of the current value in theta (homogeneity) */
     int all_homogeneous = 1, trailing_acts = 0;
-    for (int i = 0; i < D[0].layer; i++)   /* a normalization of the input: not homogeneous */
-        all_homogeneous &= m->layers[i].kind != NT_LAYER_LAYERNORM;
+    for (int i = 0; i < D[0].layer; i++)   /* a normalization or a skip before the first layer */
+        all_homogeneous &= m->layers[i].kind == NT_LAYER_ACT;
     for (int q = 0, li = 0; q < nd; q++) {
         /* the activations (and normalizations) after dense q */
         double p = 1;
-        int linear = 1, odd = 1, normed = 0, scale = 0, direct = 0;
+        int linear = 1, odd = 1, normed = 0, scale = 0, direct = 0, crossed = 0;
         const nt_layer *first = NULL;   /* the first normalization after dense q */
         total_degree += 1;
         for (li = D[q].layer + 1; li < m->n_layers && m->layers[li].kind != NT_LAYER_DENSE; li++) {
             const nt_layer *Ln = &m->layers[li];
+            if (Ln->kind == NT_LAYER_BRANCH || Ln->kind == NT_LAYER_ADD) {   /* a skip connection */
+                crossed = 1;
+                continue;
+            }
             if (Ln->kind == NT_LAYER_LAYERNORM || Ln->kind == NT_LAYER_BATCHNORM) {
-                if (!normed) {
+                if (!normed && !crossed) {
                     /* reached through positively homogeneous acts; exact only without eps:
                      * (cz - c mean z) / sqrt(c^2 var z + eps) depends on c when eps > 0 */
                     first = Ln;
@@ -86,7 +94,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             odd &= a == NT_ACT_IDENTITY || a == NT_ACT_TANH;
         }
         total_degree *= p;
-        all_homogeneous &= p > 0 && !normed;
+        all_homogeneous &= p > 0 && !normed && !crossed;
         if (scale && first->kind == NT_LAYER_LAYERNORM) {
             nt_transform *t = push(&L, NT_TR_SCALE, 0, 0, 1);
             t->layer = q + 1;
@@ -105,7 +113,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             snprintf(t->name, sizeof t->name, "norm_shift[layer=%d]", q + 1);
         }
         if (q == nd - 1) { trailing_acts = li - D[q].layer - 1; break; }
-        if (normed) continue;
+        if (normed || crossed) continue;
         const int l = q + 1, n = D[q].n_out;
         for (int j = 0; p > 0 && j < n; j++) {
             nt_transform *t = push(&L, NT_TR_RESCALE, 0, 0, 1);

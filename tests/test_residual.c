@@ -1,0 +1,122 @@
+/* test_residual.c: residual blocks {"residual": [layers]}: x + g(x).  Gradient and
+ * Hessian-vector products against finite differences (one block, nested blocks, with
+ * normalizations); the catalogue inside and across a block, every entry holding, and the
+ * negative controls: a unit rescaling across a skip connection, where it is not a symmetry. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <criterion/criterion.h>
+#include "helpers.h"
+
+static nt_layer dense(int units) { return (nt_layer){ .kind = NT_LAYER_DENSE, .units = units, .bias = 1 }; }
+static nt_layer act(nt_act a) { return (nt_layer){ .kind = NT_LAYER_ACT, .act = a, .alpha = 0.01 }; }
+static const nt_layer BEGIN = { .kind = NT_LAYER_BRANCH }, END = { .kind = NT_LAYER_ADD };
+
+static void fd_check(const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed)
+{
+    nt_model m;
+    nt_dataset ds;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init(&m, 5, layers, n_layers, loss, wd, &err), NT_OK, "%s", err.msg);
+    make_data(&ds, &m, 13, seed);
+    const int64_t d = m.d;
+    nt_engine *e = nt_engine_new(&m, 5, 3);
+    double *theta = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * d), *fd = malloc(sizeof(double) * d);
+    double *V = malloc(sizeof(double) * 3 * d), *HV = malloc(sizeof(double) * 3 * d), *unit = calloc((size_t)d, sizeof(double));
+    fill_normal(theta, d, 0.5, seed + 1);
+    fill_normal(V, 3 * d, 1.0, seed + 2);
+    nt_grad(e, theta, &ds, g);
+    for (int64_t i = 0; i < d; i++) {
+        unit[i] = 1;
+        fd[i] = fd_loss_dir(e, d, theta, &ds, unit, 1e-5);
+        unit[i] = 0;
+    }
+    double eg = nt_rel_diff(d, g, fd), eh = 0;
+    nt_hvp(e, theta, &ds, 3, V, HV, NULL);
+    for (int j = 0; j < 3; j++) {
+        fd_grad_dir(e, d, theta, &ds, V + j * d, 1e-5, fd);
+        eh = fmax(eh, nt_rel_diff(d, HV + j * d, fd));
+    }
+    cr_expect_leq(eg, 1e-7, "gradient vs differences: %.2e", eg);
+    cr_expect_leq(eh, 1e-7, "H v vs differences: %.2e", eh);
+    cr_log_info("residual (seed %llu): gradient %.1e, H v %.1e relative to differences", (unsigned long long)seed, eg, eh);
+    free(theta); free(g); free(fd); free(V); free(HV); free(unit);
+    nt_engine_free(e);
+    nt_dataset_free(&ds);
+    nt_model_free(&m);
+}
+
+Test(residual, one_block)
+{
+    nt_layer L[] = { dense(6), BEGIN, dense(4), act(NT_ACT_TANH), dense(6), END, act(NT_ACT_RELU), dense(3) };
+    fd_check(L, 8, NT_LOSS_CROSS_ENTROPY, 0.0, 51);
+}
+
+Test(residual, nested_with_normalizations)
+{
+    nt_layer L[] = { dense(6), BEGIN, { .kind = NT_LAYER_LAYERNORM, .affine = 1, .eps = 1e-5 }, dense(5),
+                     act(NT_ACT_GELU), BEGIN, dense(5), act(NT_ACT_SOFTPLUS), END, dense(6), END,
+                     { .kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5 }, BEGIN, act(NT_ACT_TANH), END, dense(2) };
+    fd_check(L, 16, NT_LOSS_MSE, 0.01, 52);
+}
+
+Test(residual, on_the_input)
+{
+    nt_layer L[] = { BEGIN, dense(3), act(NT_ACT_TANH), dense(5), END, dense(1) };
+    fd_check(L, 6, NT_LOSS_LOGISTIC, 0.0, 53);
+}
+
+Test(residual, width_must_be_kept)
+{
+    nt_layer L[] = { dense(6), BEGIN, dense(4), END, dense(3) };
+    nt_model m;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init(&m, 5, L, 5, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_EINPUT);
+    cr_assert_not_null(strstr(err.msg, "keep the width"), "%s", err.msg);
+}
+
+static const nt_transform *find(const nt_transform *list, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(list[i].name, name)) return &list[i];
+    return NULL;
+}
+
+/* inside a block (between two of its dense layers) the unit entries are listed and hold;
+ * across the skip (dense 1 feeds both the block and the skip) none is listed, and a unit
+ * rescaling there, forced, fails: the negative control; homogeneity is not listed */
+Test(residual, catalogue_inside_and_across)
+{
+    nt_layer L[] = { dense(6), act(NT_ACT_RELU), BEGIN, dense(4), act(NT_ACT_RELU), dense(6), END,
+                     act(NT_ACT_RELU), dense(3) };
+    nt_model m;
+    nt_dataset ds;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init(&m, 5, L, 9, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_OK, "%s", err.msg);
+    make_data(&ds, &m, 31, 54);
+    nt_transform *list;
+    int n;
+    nt_catalogue(&m, &list, &n);
+    cr_assert_not_null(find(list, n, "rescale[layer=2,unit=0]"), "a unit inside the block");
+    cr_assert_not_null(find(list, n, "swap[layer=2,units=0,1]"));
+    cr_assert_null(find(list, n, "rescale[layer=1,unit=0]"), "a unit feeding the skip connection");
+    cr_assert_null(find(list, n, "rescale[layer=3,unit=0]"), "a unit of the block's output, summed with the skip");
+    for (int i = 0; i < n; i++) cr_assert(list[i].kind != NT_TR_HOMOGENEOUS, "x + g(x) listed as homogeneous");
+    nt_engine *e = nt_engine_new(&m, 8, 4);
+    double *theta = malloc(sizeof(double) * m.d);
+    fill_normal(theta, m.d, 0.6, 55);
+    int nc = nt_check_count(list, n);
+    nt_check_result *r = malloc(sizeof *r * (size_t)(nc + 2));
+    nt_check(e, &m, &ds, theta, list, n, 1e-10, r);
+    for (int i = 0; i < nc; i++) cr_expect(r[i].holds, "%s: %.2e %.2e", r[i].name, r[i].first_order, r[i].second_order);
+    nt_transform fake[2] = { { .kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 0, .p = 1 },
+                             { .kind = NT_TR_RESCALE, .generators = 1, .layer = 3, .a = 0, .p = 1 } };
+    nt_check(e, &m, &ds, theta, fake, 2, 1e-10, r);
+    cr_expect(!r[0].holds && r[0].first_order > 1e-6, "a rescaling into the skip held: %.2e", r[0].first_order);
+    cr_expect(!r[1].holds && r[1].first_order > 1e-6, "a rescaling out of the block held: %.2e", r[1].first_order);
+    free(r); free(theta);
+    nt_transforms_free(list, n);
+    nt_engine_free(e);
+    nt_dataset_free(&ds);
+    nt_model_free(&m);
+}
