@@ -120,3 +120,31 @@ Test(residual, catalogue_inside_and_across)
     nt_dataset_free(&ds);
     nt_model_free(&m);
 }
+
+/* through the binary: a spec with two residual blocks (one with a layer normalization
+ * inside) passes noether check; a block that changes the width is refused naming it */
+Test(residual, binary_check_and_bad_width)
+{
+    char dir[256], spec[NT_PATH_MAX], args[2 * NT_PATH_MAX], *out, *err;
+    tmpdir_new(dir);
+    path_join(spec, dir, "res.json");
+    write_text(spec, "{\"model\": {\"input\": 13, \"layers\": [{\"dense\": 8}, {\"act\": \"relu\"},"
+                     " {\"residual\": [{\"dense\": 12}, {\"act\": \"relu\"}, {\"dense\": 8}]}, {\"act\": \"tanh\"},"
+                     " {\"residual\": [{\"norm\": \"layer\", \"eps\": 0}, {\"dense\": 6}, {\"act\": \"tanh\"}, {\"dense\": 8}]},"
+                     " {\"dense\": 3}], \"loss\": \"cross_entropy\"},"
+                     " \"data\": {\"source\": \"builtin\", \"name\": \"wine\", \"standardize\": true},"
+                     " \"init\": {\"seed\": 1, \"scheme\": \"he\", \"bias_std\": 0.1}}");
+    snprintf(args, sizeof args, "check %s --tol 1e-10", spec);
+    cr_assert_eq(run_noether(args, &out, &err), 0, "check: %s%s", out, err);
+    cr_assert_not_null(strstr(out, "rescale[layer=2,unit=0]"), "%s", out);
+    free(out);
+    free(err);
+    write_text(spec, "{\"model\": {\"input\": 13, \"layers\": [{\"dense\": 8}, {\"residual\": [{\"dense\": 5}]},"
+                     " {\"dense\": 3}], \"loss\": \"cross_entropy\"}, \"data\": {\"source\": \"builtin\", \"name\": \"wine\"}}");
+    snprintf(args, sizeof args, "info %s", spec);
+    cr_assert_eq(run_noether(args, &out, &err), 2);
+    cr_assert_not_null(strstr(err, "keep the width"), "%s", err);
+    cr_assert_not_null(strstr(err, "res.json"), "%s", err);
+    free(out);
+    free(err);
+}
