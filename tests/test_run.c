@@ -515,3 +515,18 @@ Test(examples, batchnorm_flat_directions)
     cr_assert_eq(unit_scales, 32);
     cJSON_Delete(s);
 }
+
+/* a dense spectrum that would not fit in memory is refused with the size it needs (the
+ * 269,322 parameters of examples/fashion_mlp.json: 1.1 TB), not attempted */
+Test(run, dense_spectrum_too_large_is_refused)
+{
+    char args[NT_PATH_MAX + 128], *out, *err;
+    snprintf(args, sizeof args, "spectrum %s/examples/fashion_mlp.json --method dense --top 1 --bottom 1",
+             NOETHER_SOURCE_DIR);
+    cr_assert_eq(run_noether(args, &out, &err), 2, "stderr: %s", err);
+    cr_assert_not_null(strstr(err, "1160549434944 bytes"), "the size it needs is not named: %s", err);
+    cr_assert_not_null(strstr(err, "--method lanczos"), "%s", err);
+    cr_assert_str_empty(out);
+    free(out);
+    free(err);
+}

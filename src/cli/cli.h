@@ -51,6 +51,8 @@ void cli_write_npy(const char *cmd, const char *dir, const char *name, const dou
 void cli_print_json(cJSON *doc);
 /* Creates a directory (and its parents); exits on failure. */
 void cli_mkdir(const char *cmd, const char *dir);
+/* Bytes of physical memory. */
+double cli_physical_bytes(void);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 

@@ -13,12 +13,6 @@ static const char usage[] =
     "  --params P      theta, shape (d,); default: the spec's seeded initialization\n"
     "  --max-memory G  refuse when H needs more than G GiB (default: half the machine's memory)\n";
 
-/* Bytes of physical memory. */
-static double physical_bytes(void)
-{
-    return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
-}
-
 int cmd_hessian(int argc, char **argv)
 {
     const char *spec = NULL, *params = NULL, *out = NULL, *maxmem = NULL;
@@ -26,7 +20,7 @@ int cmd_hessian(int argc, char **argv)
                       {NULL, 0, NULL}};
     cli_parse("hessian", usage, argc, argv, opts, &spec);
     if (!out) cli_usage_error("hessian", "--out H.npy is required (see noether hessian --help)");
-    double limit = physical_bytes() / 2;
+    double limit = cli_physical_bytes() / 2;
     if (maxmem) {
         char *end;
         double g = strtod(maxmem, &end);

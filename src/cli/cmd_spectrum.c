@@ -317,6 +317,14 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
     ends E = { .top = o->top, .bottom = o->bottom };
     E.dense = !strcmp(o->method, "dense") || (!strcmp(o->method, "auto") && n <= 3000);
     if (!E.dense && (E.top >= n - 1 || E.bottom >= n - 1)) E.dense = 1;   /* ARPACK needs nev < n - 1 */
+    const double need = 16.0 * (double)n * (double)n, have = cli_physical_bytes();   /* the matrix and its vectors */
+    if (E.dense && need > 0.5 * have) {
+        nt_error err;
+        nt_fail(&err, NT_EINPUT, "the dense spectrum of n = %lld needs %.0f bytes (%.3g GiB), more than half of this "
+                "machine's %.3g GiB; use --method lanczos (or fewer --top/--bottom than n - 1)", (long long)n, need,
+                need / 1073741824.0, have / 1073741824.0);
+        cli_die("spectrum", &err);
+    }
     double *g = malloc(sizeof(double) * d);
     double loss = nt_grad(e, job->theta, &job->data.train, g);
 

@@ -114,6 +114,11 @@ int cli_write_file(const char *path, const char *text, nt_error *err)
     return NT_OK;
 }
 
+double cli_physical_bytes(void)
+{
+    return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+}
+
 void cli_printf(cli_buf *b, const char *fmt, ...)
 {
     va_list ap;
