@@ -1,5 +1,6 @@
 /* helpers.c: see helpers.h. */
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,4 +203,41 @@ char *read_file(const char *path, size_t *n)
     s[len] = 0;
     if (n) *n = len;
     return s;
+}
+
+/* The gradient coordinate by coordinate and H v on three directions against differences,
+ * for a model of these layers on 13 samples of 5 features (chunks of 5), theta ~ N(0, scale^2). */
+void fd_check_layers(const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed, double scale,
+                     const char *label)
+{
+    nt_model m;
+    nt_dataset ds;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init(&m, 5, layers, n_layers, loss, wd, &err), NT_OK, "%s", err.msg);
+    make_data(&ds, &m, 13, seed);
+    const int64_t d = m.d;
+    nt_engine *e = nt_engine_new(&m, 5, 3);
+    double *theta = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * d), *fd = malloc(sizeof(double) * d);
+    double *V = malloc(sizeof(double) * 3 * d), *HV = malloc(sizeof(double) * 3 * d), *unit = calloc((size_t)d, sizeof(double));
+    fill_normal(theta, d, scale, seed + 1);
+    fill_normal(V, 3 * d, 1.0, seed + 2);
+    nt_grad(e, theta, &ds, g);
+    for (int64_t i = 0; i < d; i++) {
+        unit[i] = 1;
+        fd[i] = fd_loss_dir(e, d, theta, &ds, unit, 1e-5);
+        unit[i] = 0;
+    }
+    double eg = nt_rel_diff(d, g, fd), eh = 0;
+    nt_hvp(e, theta, &ds, 3, V, HV, NULL);
+    for (int j = 0; j < 3; j++) {
+        fd_grad_dir(e, d, theta, &ds, V + j * d, 1e-5, fd);
+        eh = fmax(eh, nt_rel_diff(d, HV + j * d, fd));
+    }
+    cr_expect_leq(eg, 1e-7, "gradient vs differences: %.2e", eg);
+    cr_expect_leq(eh, 1e-7, "H v vs differences: %.2e", eh);
+    cr_log_info("%s (seed %llu): gradient %.1e, H v %.1e relative to differences", label, (unsigned long long)seed, eg, eh);
+    free(theta); free(g); free(fd); free(V); free(HV); free(unit);
+    nt_engine_free(e);
+    nt_dataset_free(&ds);
+    nt_model_free(&m);
 }

@@ -32,6 +32,10 @@ typedef struct {
 void mf_new(model_fixture *f, int input, int n_hidden, const int *widths, nt_act act, int K, nt_loss loss,
                  int bias, double wd, int64_t n_samples, int64_t chunk, int k, uint64_t seed);
 void mf_free(model_fixture *f);
+/* Gradient and H v of a model of these layers (input 5, 13 samples, chunks of 5) against
+ * central differences, to 1e-7; the errors logged under label. */
+void fd_check_layers(const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed, double scale,
+                     const char *label);
 #endif
 
 /* A small MLP: input -> [dense w_i, act]... -> dense K, with loss, bias and weight decay. */

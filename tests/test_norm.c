@@ -17,62 +17,29 @@ static nt_layer norm(int affine) { return (nt_layer){ .kind = NT_LAYER_LAYERNORM
 static nt_layer bnorm(int affine, double eps) { return (nt_layer){ .kind = NT_LAYER_BATCHNORM, .affine = affine, .eps = eps }; }
 
 /* the gradient coordinate by coordinate and H v on three directions, against differences */
-static void fd_check(const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed)
-{
-    nt_model m;
-    nt_dataset ds;
-    nt_error err = {0};
-    cr_assert_eq(nt_model_init(&m, 5, layers, n_layers, loss, wd, &err), NT_OK, "%s", err.msg);
-    make_data(&ds, &m, 13, seed);
-    const int64_t d = m.d;
-    nt_engine *e = nt_engine_new(&m, 5, 3);
-    double *theta = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * d), *fd = malloc(sizeof(double) * d);
-    double *V = malloc(sizeof(double) * 3 * d), *HV = malloc(sizeof(double) * 3 * d), *unit = calloc((size_t)d, sizeof(double));
-    fill_normal(theta, d, 0.6, seed + 1);
-    fill_normal(V, 3 * d, 1.0, seed + 2);
-    nt_grad(e, theta, &ds, g);
-    for (int64_t i = 0; i < d; i++) {
-        unit[i] = 1;
-        fd[i] = fd_loss_dir(e, d, theta, &ds, unit, 1e-5);
-        unit[i] = 0;
-    }
-    double eg = nt_rel_diff(d, g, fd), eh = 0;
-    nt_hvp(e, theta, &ds, 3, V, HV, NULL);
-    for (int j = 0; j < 3; j++) {
-        fd_grad_dir(e, d, theta, &ds, V + j * d, 1e-5, fd);
-        eh = fmax(eh, nt_rel_diff(d, HV + j * d, fd));
-    }
-    cr_expect_leq(eg, 1e-7, "gradient vs differences: %.2e", eg);
-    cr_expect_leq(eh, 1e-7, "H v vs differences: %.2e", eh);
-    cr_log_info("normalization (seed %llu): gradient %.1e, H v %.1e relative to differences", (unsigned long long)seed, eg, eh);
-    free(theta); free(g); free(fd); free(V); free(HV); free(unit);
-    nt_engine_free(e);
-    nt_dataset_free(&ds);
-    nt_model_free(&m);
-}
 
 Test(layernorm, alone_affine)
 {
     nt_layer L[] = { dense(6), norm(1), dense(3) };
-    fd_check(L, 3, NT_LOSS_CROSS_ENTROPY, 0.0, 11);
+    fd_check_layers(L, 3, NT_LOSS_CROSS_ENTROPY, 0.0, 11, 0.6, "normalization");
 }
 
 Test(layernorm, alone_without_affine)
 {
     nt_layer L[] = { dense(6), norm(0), dense(3) };
-    fd_check(L, 3, NT_LOSS_MSE, 0.01, 12);
+    fd_check_layers(L, 3, NT_LOSS_MSE, 0.01, 12, 0.6, "normalization");
 }
 
 Test(layernorm, composed)
 {
     nt_layer L[] = { dense(7), norm(1), act(NT_ACT_TANH), dense(5), act(NT_ACT_GELU), norm(0), dense(4), norm(1), dense(3) };
-    fd_check(L, 9, NT_LOSS_CROSS_ENTROPY, 0.003, 13);
+    fd_check_layers(L, 9, NT_LOSS_CROSS_ENTROPY, 0.003, 13, 0.6, "normalization");
 }
 
 Test(layernorm, on_the_input)
 {
     nt_layer L[] = { norm(1), dense(4), act(NT_ACT_RELU), dense(1) };
-    fd_check(L, 4, NT_LOSS_LOGISTIC, 0.0, 14);
+    fd_check_layers(L, 4, NT_LOSS_LOGISTIC, 0.0, 14, 0.6, "normalization");
 }
 
 /* batch normalization in training mode: the engine is made with chunks of 5 rows, and
@@ -80,26 +47,26 @@ Test(layernorm, on_the_input)
 Test(batchnorm, alone_affine)
 {
     nt_layer L[] = { dense(6), bnorm(1, 1e-5), dense(3) };
-    fd_check(L, 3, NT_LOSS_CROSS_ENTROPY, 0.0, 21);
+    fd_check_layers(L, 3, NT_LOSS_CROSS_ENTROPY, 0.0, 21, 0.6, "normalization");
 }
 
 Test(batchnorm, without_affine_eps_zero)
 {
     nt_layer L[] = { dense(6), bnorm(0, 0), dense(3) };
-    fd_check(L, 3, NT_LOSS_MSE, 0.01, 22);
+    fd_check_layers(L, 3, NT_LOSS_MSE, 0.01, 22, 0.6, "normalization");
 }
 
 Test(batchnorm, composed_with_layernorm)
 {
     nt_layer L[] = { dense(7), bnorm(1, 1e-5), act(NT_ACT_TANH), dense(5), act(NT_ACT_RELU), bnorm(1, 0), norm(1),
                      dense(4), act(NT_ACT_SOFTPLUS), dense(3) };
-    fd_check(L, 10, NT_LOSS_CROSS_ENTROPY, 0.003, 23);
+    fd_check_layers(L, 10, NT_LOSS_CROSS_ENTROPY, 0.003, 23, 0.6, "normalization");
 }
 
 Test(batchnorm, on_the_input)
 {
     nt_layer L[] = { bnorm(1, 1e-5), dense(4), act(NT_ACT_GELU), dense(1) };
-    fd_check(L, 4, NT_LOSS_EXPONENTIAL, 0.0, 24);
+    fd_check_layers(L, 4, NT_LOSS_EXPONENTIAL, 0.0, 24, 0.6, "normalization");
 }
 
 /* ---- the scale symmetry ------------------------------------------------------------- */

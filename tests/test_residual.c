@@ -12,44 +12,11 @@ static nt_layer dense(int units) { return (nt_layer){ .kind = NT_LAYER_DENSE, .u
 static nt_layer act(nt_act a) { return (nt_layer){ .kind = NT_LAYER_ACT, .act = a, .alpha = 0.01 }; }
 static const nt_layer BEGIN = { .kind = NT_LAYER_BRANCH }, END = { .kind = NT_LAYER_ADD };
 
-static void fd_check(const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed)
-{
-    nt_model m;
-    nt_dataset ds;
-    nt_error err = {0};
-    cr_assert_eq(nt_model_init(&m, 5, layers, n_layers, loss, wd, &err), NT_OK, "%s", err.msg);
-    make_data(&ds, &m, 13, seed);
-    const int64_t d = m.d;
-    nt_engine *e = nt_engine_new(&m, 5, 3);
-    double *theta = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * d), *fd = malloc(sizeof(double) * d);
-    double *V = malloc(sizeof(double) * 3 * d), *HV = malloc(sizeof(double) * 3 * d), *unit = calloc((size_t)d, sizeof(double));
-    fill_normal(theta, d, 0.5, seed + 1);
-    fill_normal(V, 3 * d, 1.0, seed + 2);
-    nt_grad(e, theta, &ds, g);
-    for (int64_t i = 0; i < d; i++) {
-        unit[i] = 1;
-        fd[i] = fd_loss_dir(e, d, theta, &ds, unit, 1e-5);
-        unit[i] = 0;
-    }
-    double eg = nt_rel_diff(d, g, fd), eh = 0;
-    nt_hvp(e, theta, &ds, 3, V, HV, NULL);
-    for (int j = 0; j < 3; j++) {
-        fd_grad_dir(e, d, theta, &ds, V + j * d, 1e-5, fd);
-        eh = fmax(eh, nt_rel_diff(d, HV + j * d, fd));
-    }
-    cr_expect_leq(eg, 1e-7, "gradient vs differences: %.2e", eg);
-    cr_expect_leq(eh, 1e-7, "H v vs differences: %.2e", eh);
-    cr_log_info("residual (seed %llu): gradient %.1e, H v %.1e relative to differences", (unsigned long long)seed, eg, eh);
-    free(theta); free(g); free(fd); free(V); free(HV); free(unit);
-    nt_engine_free(e);
-    nt_dataset_free(&ds);
-    nt_model_free(&m);
-}
 
 Test(residual, one_block)
 {
     nt_layer L[] = { dense(6), BEGIN, dense(4), act(NT_ACT_TANH), dense(6), END, act(NT_ACT_RELU), dense(3) };
-    fd_check(L, 8, NT_LOSS_CROSS_ENTROPY, 0.0, 51);
+    fd_check_layers(L, 8, NT_LOSS_CROSS_ENTROPY, 0.0, 51, 0.5, "residual");
 }
 
 Test(residual, nested_with_normalizations)
@@ -57,13 +24,13 @@ Test(residual, nested_with_normalizations)
     nt_layer L[] = { dense(6), BEGIN, { .kind = NT_LAYER_LAYERNORM, .affine = 1, .eps = 1e-5 }, dense(5),
                      act(NT_ACT_GELU), BEGIN, dense(5), act(NT_ACT_SOFTPLUS), END, dense(6), END,
                      { .kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5 }, BEGIN, act(NT_ACT_TANH), END, dense(2) };
-    fd_check(L, 16, NT_LOSS_MSE, 0.01, 52);
+    fd_check_layers(L, 16, NT_LOSS_MSE, 0.01, 52, 0.5, "residual");
 }
 
 Test(residual, on_the_input)
 {
     nt_layer L[] = { BEGIN, dense(3), act(NT_ACT_TANH), dense(5), END, dense(1) };
-    fd_check(L, 6, NT_LOSS_LOGISTIC, 0.0, 53);
+    fd_check_layers(L, 6, NT_LOSS_LOGISTIC, 0.0, 53, 0.5, "residual");
 }
 
 Test(residual, width_must_be_kept)

@@ -267,6 +267,20 @@ static double bn_tangent(nt_engine *e, nt_node *p, const nt_node *q, int64_t j, 
     return mxc;
 }
 
+/* mean a and mean(a x) of feature i over the batch, a = gamma y_bar */
+static void bn_adjoint_means(const nt_node *p, int64_t i, int64_t n, double gi, double *ma, double *m)
+{
+    const int64_t w = p->width;
+    *ma = *m = 0;
+    for (int64_t r = 0; r < n; r++) {
+        double a = gi * p->adj[r * w + i];
+        *ma += a;
+        *m += a * p->d1[r * w + i];
+    }
+    *ma /= (double)n;
+    *m /= (double)n;
+}
+
 static void op_bnorm(nt_engine *e, nt_node *p, int action)
 {
     const nt_node *q = &e->nodes[p->in];
@@ -302,14 +316,8 @@ static void op_bnorm(nt_engine *e, nt_node *p, int action)
             }
             break;
         case NT_ADJ: {
-            double ma = 0, m = 0;
-            for (int64_t r = 0; r < n; r++) {
-                double a = gi * p->adj[r * w + i];
-                ma += a;
-                m += a * p->d1[r * w + i];
-            }
-            ma *= inv;
-            m *= inv;
+            double ma, m;
+            bn_adjoint_means(p, i, n, gi, &ma, &m);
             if (q->need_adj)
                 for (int64_t r = 0; r < n; r++)
                     q->adj[r * w + i] = *s * (gi * p->adj[r * w + i] - ma - p->d1[r * w + i] * m);
@@ -321,14 +329,8 @@ static void op_bnorm(nt_engine *e, nt_node *p, int action)
             break;
         }
         case NT_ADJTAN: {
-            double ma = 0, m = 0;
-            for (int64_t r = 0; r < n; r++) {
-                double a = gi * p->adj[r * w + i];
-                ma += a;
-                m += a * p->d1[r * w + i];
-            }
-            ma *= inv;
-            m *= inv;
+            double ma, m;
+            bn_adjoint_means(p, i, n, gi, &ma, &m);
             for (int64_t j = 0; j < k; j++) {
                 const double mxc = bn_tangent(e, p, q, j, i, *s);   /* x. into p->tan */
                 const double gt = affine ? e->V[j * d + p->off_w + i] : 0, st = -*s * mxc;
