@@ -74,7 +74,7 @@ typedef enum {
 /* A residual block {"residual": [layers]} is flattened into BRANCH, its layers, ADD: the
  * value at BRANCH is added to the value before ADD (the skip connection). */
 typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM, NT_LAYER_BATCHNORM, NT_LAYER_BRANCH,
-               NT_LAYER_ADD } nt_layer_kind;
+               NT_LAYER_ADD, NT_LAYER_CONV, NT_LAYER_POOL, NT_LAYER_FLATTEN } nt_layer_kind;
 
 typedef struct {
     nt_layer_kind kind;
@@ -84,6 +84,11 @@ typedef struct {
     double alpha;   /* leaky_relu slope */
     int affine;     /* layernorm, batchnorm: has its weight (gain) and bias */
     double eps;     /* layernorm, batchnorm: added to the variance (PyTorch's default 1e-5) */
+    int kernel, stride, padding;   /* conv (units = output channels, bias as dense), pool */
+    int pool_max;   /* pool: 1 max, 0 average */
+    /* set by nt_model_init: the shape of the value before and after the layer, (C, H, W)
+     * for an image (C-order: channel, row, column) or (width, 0, 0) for a flat vector */
+    int shape_in[3], shape_out[3];
 } nt_layer;
 
 /* One parameter tensor of the layout: name as in PyTorch's state_dict of the same
@@ -93,12 +98,13 @@ typedef struct {
     int layer;          /* index into model.layers */
     int64_t offset;     /* first coordinate in theta */
     int ndim;
-    int64_t shape[2];
+    int64_t shape[4];   /* conv: (out channels, in channels, kernel, kernel) */
     int64_t size;
 } nt_tensor;
 
 typedef struct {
     int input;          /* features per sample */
+    int image[3];       /* the input as an image (C, H, W), or zeros for a flat vector */
     int output;         /* K, the width of f */
     int n_layers;
     nt_layer *layers;
@@ -112,6 +118,9 @@ typedef struct {
 /* Copies layers and derives output width and layout; NT_EINPUT on impossible sizes. */
 int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
                   nt_loss loss, double weight_decay, nt_error *err);
+/* The same for an image input of C x H x W (input = C H W features, C-order). */
+int nt_model_init_image(nt_model *m, const int image[3], const nt_layer *layers, int n_layers,
+                        nt_loss loss, double weight_decay, nt_error *err);
 /* 1 when a layer couples the samples of a batch (batch normalization in training mode: the
  * loss of a data set is then a function of the whole set, processed as one chunk). */
 int nt_model_batch_coupled(const nt_model *m);

@@ -78,11 +78,9 @@ void cli_describe(FILE *f, const cli_job *job)
     fprintf(f, "  %-14s %10s  %s\n", "tensor", "offset", "shape");
     for (int t = 0; t < m->n_tensors; t++) {
         const nt_tensor *T = &m->tensors[t];
-        if (T->ndim == 2)
-            fprintf(f, "  %-14s %10lld  %lld x %lld\n", T->name, (long long)T->offset,
-                    (long long)T->shape[0], (long long)T->shape[1]);
-        else
-            fprintf(f, "  %-14s %10lld  %lld\n", T->name, (long long)T->offset, (long long)T->shape[0]);
+        fprintf(f, "  %-14s %10lld  %lld", T->name, (long long)T->offset, (long long)T->shape[0]);
+        for (int a = 1; a < T->ndim; a++) fprintf(f, " x %lld", (long long)T->shape[a]);
+        fputc('\n', f);
     }
 }
 

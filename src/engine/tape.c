@@ -89,7 +89,7 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
     nt_node *nodes = e->nodes;
     int64_t total = k * m->d, largest = 0;
     for (int t = 0; t < m->n_tensors; t++)
-        if (m->tensors[t].ndim == 2 && m->tensors[t].size > largest) largest = m->tensors[t].size;
+        if (m->tensors[t].ndim >= 2 && m->tensors[t].size > largest) largest = m->tensors[t].size;
     total += k * largest;
     for (int i = 1; i < e->n_nodes; i++) {
         nt_node *p = &nodes[i];

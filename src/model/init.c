@@ -1,6 +1,7 @@
 /* init.c: seeded initialization.  Weights of a dense layer n_in -> n_out are drawn
  * N(0, s^2) with s^2 = 2/n_in (he), 2/(n_in + n_out) (xavier, Glorot normal) or the
- * given std (normal); biases N(0, bias_std^2).  Tensor t uses random stream t.  A layer
+ * given std (normal), with n_in and n_out times k^2 for a k x k convolution (PyTorch's fans);
+ * biases N(0, bias_std^2).  Tensor t uses random stream t.  A layer
  * normalization starts as PyTorch's does: weight 1, bias 0. */
 #include <math.h>
 #include <string.h>
@@ -18,7 +19,8 @@ void nt_init_params(const nt_model *m, const nt_init *init, double *theta)
         if (T->ndim == 1) {
             s = init->bias_std;
         } else {
-            double n_out = (double)T->shape[0], n_in = (double)T->shape[1];
+            double field = T->ndim == 4 ? (double)(T->shape[2] * T->shape[3]) : 1;   /* conv: k x k */
+            double n_out = (double)T->shape[0] * field, n_in = (double)T->shape[1] * field;
             switch (init->scheme) {
             case NT_INIT_XAVIER: s = sqrt(2.0 / (n_in + n_out)); break;
             case NT_INIT_NORMAL: s = init->std; break;

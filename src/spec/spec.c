@@ -141,14 +141,56 @@ static void act_names(const char **names)
 
 static int parse_layer(ctx *c, const cJSON *o, const char *where, nt_layer *L)
 {
-    static const char *const keys[] = {"dense", "bias", "act", "alpha", "norm", "affine", "eps", NULL};
+    static const char *const keys[] = {"dense", "bias", "act", "alpha", "norm", "affine", "eps", "conv", "kernel",
+                                       "stride", "padding", "pool", "flatten", NULL};
     TRY(check_keys(c, o, where, keys));
     int has_dense = cJSON_HasObjectItem(o, "dense"), has_act = cJSON_HasObjectItem(o, "act"),
-        has_norm = cJSON_HasObjectItem(o, "norm");
-    if (has_dense + has_act + has_norm != 1)
-        return FAIL(c, "%s: %s: a layer is one of {\"dense\": N}, {\"act\": NAME} or {\"norm\": \"layer\"}",
+        has_norm = cJSON_HasObjectItem(o, "norm"), has_conv = cJSON_HasObjectItem(o, "conv"),
+        has_pool = cJSON_HasObjectItem(o, "pool"), has_flat = cJSON_HasObjectItem(o, "flatten");
+    if (has_dense + has_act + has_norm + has_conv + has_pool + has_flat != 1)
+        return FAIL(c, "%s: %s: a layer is one of {\"dense\": N}, {\"act\": NAME}, {\"norm\": \"layer\"|\"batch\"}, "
+                    "{\"conv\": C, \"kernel\": K}, {\"pool\": \"avg\"|\"max\", \"kernel\": K}, {\"flatten\": true}",
                     c->spec->path, where);
     memset(L, 0, sizeof *L);
+    if (!has_conv && !has_pool && (cJSON_HasObjectItem(o, "kernel") || cJSON_HasObjectItem(o, "stride")))
+        return FAIL(c, "%s: %s: only conv and pool take kernel and stride", c->spec->path, where);
+    if (!has_conv && cJSON_HasObjectItem(o, "padding"))
+        return FAIL(c, "%s: %s.padding: only conv takes padding", c->spec->path, where);
+    if (has_flat) {
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "flatten")))
+            return FAIL(c, "%s: %s.flatten: must be true", c->spec->path, where);
+        L->kind = NT_LAYER_FLATTEN;
+        return NT_OK;
+    }
+    if (has_conv || has_pool) {
+        int64_t units = 0, kernel = 0, stride = 1, padding = 0;
+        if (!cJSON_HasObjectItem(o, "kernel")) return FAIL(c, "%s: %s.kernel: missing", c->spec->path, where);
+        TRY(get_int(c, o, where, "kernel", 1, 1 << 12, &kernel));
+        stride = has_pool ? kernel : 1;
+        TRY(get_int(c, o, where, "stride", 1, 1 << 12, &stride));
+        L->kernel = (int)kernel;
+        L->stride = (int)stride;
+        if (has_pool) {
+            static const char *const pools[] = {"avg", "max"};
+            int kind = 0;
+            if (cJSON_HasObjectItem(o, "bias") || cJSON_HasObjectItem(o, "alpha"))
+                return FAIL(c, "%s: %s: a pool takes kernel and stride only", c->spec->path, where);
+            if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "pool")))
+                return FAIL(c, "%s: %s.pool: must be \"avg\" or \"max\"", c->spec->path, where);
+            TRY(get_enum(c, o, where, "pool", pools, 2, &kind));
+            L->kind = NT_LAYER_POOL;
+            L->pool_max = kind;
+            return NT_OK;
+        }
+        TRY(get_int(c, o, where, "conv", 1, 1 << 16, &units));
+        TRY(get_int(c, o, where, "padding", 0, 1 << 12, &padding));
+        if (cJSON_HasObjectItem(o, "alpha")) return FAIL(c, "%s: %s.alpha: only an activation takes alpha", c->spec->path, where);
+        L->kind = NT_LAYER_CONV;
+        L->units = (int)units;
+        L->padding = (int)padding;
+        L->bias = 1;
+        return get_bool(c, o, where, "bias", &L->bias);
+    }
     if (!has_norm && (cJSON_HasObjectItem(o, "affine") || cJSON_HasObjectItem(o, "eps")))
         return FAIL(c, "%s: %s: only a normalization takes affine and eps", c->spec->path, where);
     if (has_norm) {
@@ -235,8 +277,23 @@ static int parse_model(ctx *c, const cJSON *o, double wd, nt_model *m)
     if (!o) return FAIL(c, "%s: model: missing", c->spec->path);
     TRY(check_keys(c, o, "model", keys));
     int64_t input = 0;
-    if (!cJSON_HasObjectItem(o, "input")) return FAIL(c, "%s: model.input: missing", c->spec->path);
-    TRY(get_int(c, o, "model", "input", 1, 1 << 24, &input));
+    int image[3] = {0, 0, 0};
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "input");
+    if (!in) return FAIL(c, "%s: model.input: missing", c->spec->path);
+    if (cJSON_IsArray(in)) {   /* an image: [C, H, W] */
+        int k = 0;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, in) {
+            if (k == 3 || !cJSON_IsNumber(it) || it->valuedouble != (int)it->valuedouble || it->valuedouble < 1 ||
+                it->valuedouble > (1 << 16))
+                return FAIL(c, "%s: model.input: an image is [C, H, W], three positive integers", c->spec->path);
+            image[k++] = (int)it->valuedouble;
+        }
+        if (k != 3) return FAIL(c, "%s: model.input: an image is [C, H, W], three positive integers", c->spec->path);
+    } else {
+        TRY(get_int(c, o, "model", "input", 1, 1 << 24, &input));
+        image[0] = (int)input;
+    }
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(o, "layers");
     if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
         return FAIL(c, "%s: model.layers: must be a non-empty array", c->spec->path);
@@ -250,7 +307,7 @@ static int parse_model(ctx *c, const cJSON *o, double wd, nt_model *m)
     nt_layer *L = list.v;
     const int n = list.n;
     if (!rc) {
-        rc = nt_model_init(m, (int)input, L, n, (nt_loss)loss, wd, c->err);
+        rc = nt_model_init_image(m, image, L, n, (nt_loss)loss, wd, c->err);
         if (rc) {  /* prefix the model's own message with the file */
             char msg[sizeof c->err->msg];
             snprintf(msg, sizeof msg, "%s", c->err->msg);
