@@ -210,10 +210,16 @@ char *read_file(const char *path, size_t *n)
 void fd_check_layers(const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed, double scale,
                      const char *label)
 {
+    fd_check_image((const int[3]){5, 0, 0}, layers, n_layers, loss, wd, seed, scale, label);
+}
+
+void fd_check_image(const int image[3], const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed,
+                    double scale, const char *label)
+{
     nt_model m;
     nt_dataset ds;
     nt_error err = {0};
-    cr_assert_eq(nt_model_init(&m, 5, layers, n_layers, loss, wd, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(nt_model_init_image(&m, image, layers, n_layers, loss, wd, &err), NT_OK, "%s", err.msg);
     make_data(&ds, &m, 13, seed);
     const int64_t d = m.d;
     nt_engine *e = nt_engine_new(&m, 5, 3);

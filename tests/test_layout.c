@@ -169,6 +169,26 @@ Test(layout, batchnorm_same_as_pytorch)
                   "torch.nn.Linear(5, 3)).train()", "batchnorm", "ce", 0.001);
 }
 
+/* a conv net on 2 x 6 x 6 images: nn.Conv2d (padding, stride), MaxPool2d, BatchNorm1d after
+ * flattening, AvgPool2d, in parameters() order; the flat input is unflattened for PyTorch */
+Test(layout, conv_net_same_as_pytorch)
+{
+    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    nt_layer L[] = {{.kind = NT_LAYER_CONV, .units = 3, .kernel = 3, .stride = 1, .padding = 1, .bias = 1},
+                    {.kind = NT_LAYER_ACT, .act = NT_ACT_RELU}, {.kind = NT_LAYER_POOL, .pool_max = 1, .kernel = 2, .stride = 2},
+                    {.kind = NT_LAYER_CONV, .units = 4, .kernel = 2, .stride = 1, .padding = 0, .bias = 0},
+                    {.kind = NT_LAYER_ACT, .act = NT_ACT_TANH}, {.kind = NT_LAYER_POOL, .pool_max = 0, .kernel = 2, .stride = 1},
+                    {.kind = NT_LAYER_FLATTEN}, {.kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5},
+                    {.kind = NT_LAYER_DENSE, .units = 3, .bias = 1}};
+    nt_model m;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init_image(&m, (const int[3]){2, 6, 6}, L, 9, NT_LOSS_CROSS_ENTROPY, 0.001, &err), NT_OK, "%s", err.msg);
+    compare_model(&m, "torch.nn.Sequential(torch.nn.Unflatten(1, (2, 6, 6)), torch.nn.Conv2d(2, 3, 3, padding=1), "
+                  "torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(3, 4, 2, bias=False), torch.nn.Tanh(), "
+                  "torch.nn.AvgPool2d(2, stride=1), torch.nn.Flatten(), torch.nn.BatchNorm1d(4), "
+                  "torch.nn.Linear(4, 3)).train()", "conv net", "ce", 0.001);
+}
+
 Test(layout, same_as_pytorch)
 {
     if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");

@@ -10,12 +10,9 @@
 #include <cblas.h>
 #include "tape.h"
 
-#define ROW CblasRowMajor
-#define NT CblasNoTrans
-#define TR CblasTrans
 
 /* C (rows x cols, ldc) += A B^T-style GEMM, a thin wrapper to keep calls readable */
-static void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K,
+void nt_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K,
                  const double *A, int64_t lda, const double *B, int64_t ldb,
                  double beta, double *C, int64_t ldc)
 {
@@ -42,7 +39,7 @@ static void op_dense(nt_engine *e, nt_node *p, int action)
             if (p->off_b >= 0) memcpy(p->val + r * no, e->theta + p->off_b, sizeof(double) * no);
             else memset(p->val + r * no, 0, sizeof(double) * no);
         }
-        gemm(NT, TR, n, no, ni, h, ni, W, ni, 1.0, p->val, no);
+        nt_gemm(NT, TR, n, no, ni, h, ni, W, ni, 1.0, p->val, no);
         break;
     case NT_TAN:   /* z. = h. W^T + h W._j^T + 1 b._j^T */
         for (int64_t r = 0; r < n; r++)
@@ -52,35 +49,35 @@ static void op_dense(nt_engine *e, nt_node *p, int action)
                 else memset(zt, 0, sizeof(double) * no);
             }
         if (q->has_tan)   /* all k at once: (n k) x n_in times W^T */
-            gemm(NT, TR, n * k, no, ni, q->tan, ni, W, ni, 1.0, p->tan, no);
+            nt_gemm(NT, TR, n * k, no, ni, q->tan, ni, W, ni, 1.0, p->tan, no);
         /* h [W._1; ...; W._k]^T is n x (k n_out): the sample-major layout of z. itself */
         for (int64_t j = 0; j < k; j++)
             memcpy(e->pack + j * no * ni, e->V + j * d + p->off_w, sizeof(double) * no * ni);
-        gemm(NT, TR, n, k * no, ni, h, ni, e->pack, ni, 1.0, p->tan, k * no);
+        nt_gemm(NT, TR, n, k * no, ni, h, ni, e->pack, ni, 1.0, p->tan, k * no);
         break;
     case NT_ADJ:   /* W_bar += z_bar^T h,  b_bar += z_bar^T 1 (when the gradient is wanted),
                     * h_bar = z_bar W */
         if (e->g) {
-            gemm(TR, NT, no, ni, n, p->adj, no, h, ni, 1.0, e->g + p->off_w, ni);
+            nt_gemm(TR, NT, no, ni, n, p->adj, no, h, ni, 1.0, e->g + p->off_w, ni);
             if (p->off_b >= 0) add_col_sums(n, no, p->adj, no, e->g + p->off_b);
         }
-        if (q->need_adj) gemm(NT, NT, n, ni, no, p->adj, no, W, ni, 0.0, q->adj, ni);
+        if (q->need_adj) nt_gemm(NT, NT, n, ni, no, p->adj, no, W, ni, 0.0, q->adj, ni);
         break;
     case NT_ADJTAN:
         /* h_bar. = z_bar. W (all k at once) + z_bar W._j (each j) */
         if (q->need_adj) {
-            gemm(NT, NT, n * k, ni, no, p->adjtan, no, W, ni, 0.0, q->adjtan, ni);
+            nt_gemm(NT, NT, n * k, ni, no, p->adjtan, no, W, ni, 0.0, q->adjtan, ni);
             for (int64_t j = 0; j < k; j++)
-                gemm(NT, NT, n, ni, no, p->adj, no, e->V + j * d + p->off_w, ni, 1.0, q->adjtan + j * ni, k * ni);
+                nt_gemm(NT, NT, n, ni, no, p->adj, no, e->V + j * d + p->off_w, ni, 1.0, q->adjtan + j * ni, k * ni);
         }
         /* [W_bar._1; ...; W_bar._k] = z_bar.^T h with z_bar. viewed as n x (k n_out): one GEMM */
-        gemm(TR, NT, k * no, ni, n, p->adjtan, k * no, h, ni, 0.0, e->pack, ni);
+        nt_gemm(TR, NT, k * no, ni, n, p->adjtan, k * no, h, ni, 0.0, e->pack, ni);
         for (int64_t j = 0; j < k; j++) {
             double *HWj = e->HV + j * d + p->off_w;
             const double *Pj = e->pack + j * no * ni;
             for (int64_t i = 0; i < no * ni; i++) HWj[i] += Pj[i];
             /* W_bar._j += z_bar^T h._j */
-            if (q->has_tan) gemm(TR, NT, no, ni, n, p->adj, no, q->tan + j * ni, k * ni, 1.0, HWj, ni);
+            if (q->has_tan) nt_gemm(TR, NT, no, ni, n, p->adj, no, q->tan + j * ni, k * ni, 1.0, HWj, ni);
             /* b_bar._j += z_bar._j^T 1 */
             if (p->off_b >= 0) add_col_sums(n, no, p->adjtan + j * no, k * no, e->HV + j * d + p->off_b);
         }
@@ -458,6 +455,8 @@ void nt_op_run(nt_engine *e, nt_node *p, int action)
     case NT_OP_BNORM: op_bnorm(e, p, action); break;
     case NT_OP_BRANCH:
     case NT_OP_ADD:   op_residual(e, p, action); break;
+    case NT_OP_CONV:  nt_op_conv(e, p, action); break;
+    case NT_OP_POOL:  nt_op_pool(e, p, action); break;
     case NT_OP_LOSS:  op_loss(e, p, action); break;
     default: break;   /* the input holds the data; it has no rules */
     }

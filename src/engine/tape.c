@@ -43,6 +43,23 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
             }
             continue;
         }
+        if (L->kind == NT_LAYER_CONV) {
+            p->op = NT_OP_CONV;
+            p->width = L->shape_out[0] * L->shape_out[1] * L->shape_out[2];
+            p->has_tan = p->need_adj = 1;
+            p->off_w = off;
+            off += (int64_t)L->units * L->shape_in[0] * L->kernel * L->kernel;
+            p->off_b = L->bias ? off : -1;
+            if (L->bias) off += L->units;
+            continue;
+        }
+        if (L->kind == NT_LAYER_POOL) {
+            p->op = NT_OP_POOL;
+            p->width = L->shape_out[0] * L->shape_out[1] * L->shape_out[2];
+            p->has_tan = q->has_tan;
+            p->need_adj = q->need_adj;
+            continue;
+        }
         if (L->kind == NT_LAYER_DENSE) {
             p->op = NT_OP_DENSE;
             p->width = L->units;
@@ -78,6 +95,13 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     return e;
 }
 
+/* (C_in k k) x (H' W'): the im2col matrix of one sample */
+static int64_t conv_scratch(const nt_node *p)
+{
+    const nt_layer *L = p->layer;
+    return (int64_t)L->shape_in[0] * L->kernel * L->kernel * L->shape_out[1] * L->shape_out[2];
+}
+
 /* One allocation for all buffers of (chunk, k): values, adjoints, their k tangents, the
  * derivatives kept by activations and normalizations. */
 int nt_engine_fit(nt_engine *e, int64_t chunk)
@@ -95,7 +119,8 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
         total += p->op == NT_OP_LOSS ? nw : 2 * nw + 2 * k * nw;
-        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM) total += 2 * nw;
+        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM || p->op == NT_OP_POOL) total += 2 * nw;
+        if (p->op == NT_OP_CONV) total += 3 * conv_scratch(p);
     }
     double *mem = malloc(sizeof(double) * (size_t)total);
     if (!mem) return NT_EFAIL;
@@ -113,7 +138,10 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
         p->adj = at; at += nw;
         p->tan = at; at += k * nw;
         p->adjtan = at; at += k * nw;
-        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM) { p->d1 = at; at += nw; p->d2 = at; at += nw; }
+        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM || p->op == NT_OP_POOL) {
+            p->d1 = at; at += nw; p->d2 = at; at += nw;
+        }
+        if (p->op == NT_OP_CONV) { p->work = at; at += 3 * conv_scratch(p); }
     }
     return NT_OK;
 }

@@ -13,10 +13,12 @@
  * "in. W^T" for all k at once is one GEMM of (n k) rows. */
 #ifndef NT_TAPE_H
 #define NT_TAPE_H
+#include <cblas.h>
 #include "noether.h"
 
 enum { NT_FWD, NT_TAN, NT_ADJ, NT_ADJTAN };
-enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_NORM, NT_OP_BNORM, NT_OP_BRANCH, NT_OP_ADD, NT_OP_LOSS };
+enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_NORM, NT_OP_BNORM, NT_OP_BRANCH, NT_OP_ADD, NT_OP_CONV, NT_OP_POOL,
+       NT_OP_LOSS };
 
 typedef struct nt_node {
     int op;
@@ -33,9 +35,11 @@ typedef struct nt_node {
     double *tan;       /* n x k x w */
     double *adj;       /* n x w */
     double *adjtan;    /* n x k x w */
+    double *work;      /* conv: three (C_in k k) x (H' W') scratch matrices (not kept by freezing) */
     double *d1, *d2;   /* act: sigma'(z), sigma''(z); norm: x_hat, and 1/sqrt(var + eps) at
                         * the start of each row of d2; batch norm: x_hat, and 1/sqrt(var + eps)
-                        * per feature in the first row of d2; loss: u = dl/df (d1) */
+                        * per feature in the first row of d2; max pool: the input index of
+                        * each output's maximum (d1); loss: u = dl/df (d1) */
 } nt_node;
 
 struct nt_engine {
@@ -64,8 +68,16 @@ struct nt_engine {
  * frozen engine is thawed first).  Batch normalization couples the rows of a data set, so
  * its engines call it with the set's size: every data set is then one chunk. */
 int nt_engine_fit(struct nt_engine *e, int64_t chunk);
-/* One op per node kind (ops.c). */
+/* One op per node kind (ops.c; the image ops in ops_image.c). */
 void nt_op_run(struct nt_engine *e, nt_node *p, int action);
+void nt_op_conv(struct nt_engine *e, nt_node *p, int action);
+void nt_op_pool(struct nt_engine *e, nt_node *p, int action);
+/* C (M x N, ldc) = beta C + op(A) op(B), row-major (cblas_dgemm) */
+#define ROW CblasRowMajor
+#define NT CblasNoTrans
+#define TR CblasTrans
+void nt_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
+             const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 /* freeze.c: whether the engine is frozen at (theta, ds); one block of products there. */
 int nt_engine_frozen_at(const struct nt_engine *e, const double *theta, const nt_dataset *ds);
 double nt_frozen_sweep(struct nt_engine *e, int kk, const double *V, double *HV);
