@@ -530,3 +530,26 @@ Test(run, dense_spectrum_too_large_is_refused)
     free(out);
     free(err);
 }
+
+/* A small CNN on Fashion-MNIST images (1 x 28 x 28) with a batch normalization in training
+ * mode after its first dense layer: every identity holds; the 16 bias shifts before the
+ * normalization and the 17 logit translations are flat at every theta, and the exact
+ * spectrum has at least those 33 eigenvalues at gamma (dead units add more); the unit
+ * scalings' first-order terms vanish (g orthogonal to each unit's weights) */
+Test(examples, cnn_batchnorm_fashion)
+{
+    char o[NT_PATH_MAX];
+    cJSON *s = run_example("cnn_batchnorm_fashion.json", o);
+    const cJSON *flat = obj(s, "analysis.final.flat"), *q;
+    cr_assert_eq(num(flat, "predicted_everywhere"), 33);
+    cr_assert_geq(num(flat, "found"), 33, "eigenvalues at gamma: %g", num(flat, "found"));
+    int unit_scales = 0;
+    cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity"))
+        if (!strncmp(cJSON_GetObjectItem(q, "name")->valuestring, "unit_scale", 10)) {
+            unit_scales++;
+            cr_assert(fabs(num(q, "first_order")) <= 1e-12 * num(q, "initial"), "g not orthogonal to the unit's weights");
+        }
+    cr_assert_eq(unit_scales, 16);
+    cr_assert_gt(num(s, "test_accuracy"), 0.5);
+    cJSON_Delete(s);
+}

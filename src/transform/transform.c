@@ -9,14 +9,13 @@
 
 int nt_dense_layers(const nt_model *m, nt_dense *dense)
 {
-    int n = 0, width = m->input;
+    int n = 0;
     for (int t = 0; t < m->n_tensors; t++) {
         const nt_tensor *T = &m->tensors[t];
-        if (m->layers[T->layer].kind != NT_LAYER_DENSE) continue;   /* a normalization's own */
+        if (m->layers[T->layer].kind != NT_LAYER_DENSE) continue;   /* a normalization's or a convolution's */
         if (T->ndim == 2) {
-            dense[n] = (nt_dense){ .n_in = width, .n_out = (int)T->shape[0], .off_w = T->offset,
+            dense[n] = (nt_dense){ .n_in = (int)T->shape[1], .n_out = (int)T->shape[0], .off_w = T->offset,
                                    .off_b = -1, .layer = T->layer };
-            width = (int)T->shape[0];
             n++;
         } else {
             dense[n - 1].off_b = T->offset;
