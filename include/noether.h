@@ -39,6 +39,9 @@ typedef struct {
 } nt_error;
 
 /* Sets err (if not NULL) to code and the printf-style message; returns code. */
+/* Writes path whole or not at all: write(f, ctx) fills a temporary file beside it (returns 1
+ * when every write succeeded), which then replaces path. */
+int nt_file_write(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, nt_error *err);
 int nt_fail(nt_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -495,6 +495,20 @@ Test(examples, layernorm_scale)
     cJSON_Delete(s);
 }
 
+/* the unit scalings of the ledger, each with a first-order term at round-off (the gradient
+ * orthogonal to the unit's weights at every step); returns how many */
+static int orthogonal_unit_scales(const cJSON *s)
+{
+    const cJSON *q;
+    int n = 0;
+    cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity"))
+        if (!strncmp(cJSON_GetObjectItem(q, "name")->valuestring, "unit_scale", 10)) {
+            n++;
+            cr_assert(fabs(num(q, "first_order")) <= 1e-12 * num(q, "initial"), "g not orthogonal to the unit's weights");
+        }
+    return n;
+}
+
 /* Batch normalization in training mode (eps = 0): every unit's row and bias feeding it is
  * scale-invariant and its bias before the normalization a pure shift; the shifts, with the
  * logit translations, are exactly flat at every theta: the spectrum of H_gamma has exactly
@@ -503,15 +517,10 @@ Test(examples, batchnorm_flat_directions)
 {
     char o[NT_PATH_MAX];
     cJSON *s = run_example("batchnorm_wine.json", o);
-    const cJSON *flat = obj(s, "analysis.final.flat"), *q;
+    const cJSON *flat = obj(s, "analysis.final.flat");
     cr_assert_eq(num(flat, "predicted_everywhere"), 49);
     cr_assert_eq(num(flat, "found"), 49, "eigenvalues at gamma: %g", num(flat, "found"));
-    int unit_scales = 0;
-    cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity"))
-        if (!strncmp(cJSON_GetObjectItem(q, "name")->valuestring, "unit_scale", 10)) {
-            unit_scales++;
-            cr_assert(fabs(num(q, "first_order")) <= 1e-12 * num(q, "initial"), "g not orthogonal to the unit's weights");
-        }
+    int unit_scales = orthogonal_unit_scales(s);
     cr_assert_eq(unit_scales, 32);
     cJSON_Delete(s);
 }
@@ -540,15 +549,10 @@ Test(examples, cnn_batchnorm_fashion)
 {
     char o[NT_PATH_MAX];
     cJSON *s = run_example("cnn_batchnorm_fashion.json", o);
-    const cJSON *flat = obj(s, "analysis.final.flat"), *q;
+    const cJSON *flat = obj(s, "analysis.final.flat");
     cr_assert_eq(num(flat, "predicted_everywhere"), 33);
     cr_assert_geq(num(flat, "found"), 33, "eigenvalues at gamma: %g", num(flat, "found"));
-    int unit_scales = 0;
-    cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity"))
-        if (!strncmp(cJSON_GetObjectItem(q, "name")->valuestring, "unit_scale", 10)) {
-            unit_scales++;
-            cr_assert(fabs(num(q, "first_order")) <= 1e-12 * num(q, "initial"), "g not orthogonal to the unit's weights");
-        }
+    int unit_scales = orthogonal_unit_scales(s);
     cr_assert_eq(unit_scales, 16);
     cr_assert_gt(num(s, "test_accuracy"), 0.5);
     cJSON_Delete(s);

@@ -98,20 +98,14 @@ nt_engine *cli_engine(const cli_job *job, int k)
     return e;
 }
 
+static int write_text(FILE *f, const void *text)
+{
+    return fputs(text, f) >= 0;
+}
+
 int cli_write_file(const char *path, const char *text, nt_error *err)
 {
-    char tmp[NT_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(errno));
-    int ok = fputs(text, f) >= 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(e));
-    }
-    return NT_OK;
+    return nt_file_write(path, write_text, text, err);
 }
 
 double cli_physical_bytes(void)

@@ -84,24 +84,19 @@ static int write_record(FILE *f, const char *name, char type, uint64_t count, co
            fwrite(&count, 8, 1, f) == 1 && (bytes == 0 || fwrite(data, 1, bytes, f) == bytes);
 }
 
-int nt_checkpoint_write(const nt_checkpoint *c, const char *path, nt_error *err)
+/* the magic, every record, then the end record */
+static int write_checkpoint_body(FILE *f, const void *ctx)
 {
-    char tmp[NT_PATH_MAX + 32];
-    if (strlen(path) >= NT_PATH_MAX) return nt_fail(err, NT_EINPUT, "%.100s...: path too long", path);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(errno));
+    const nt_checkpoint *c = ctx;
     int ok = fwrite(magic, 1, sizeof magic, f) == sizeof magic;
     for (int i = 0; i < c->n && ok; i++)
         ok = write_record(f, c->r[i].name, c->r[i].type, (uint64_t)c->r[i].count, c->r[i].data);
-    ok = ok && write_record(f, "end", 'b', 0, "");
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(e));
-    }
-    return NT_OK;
+    return ok && write_record(f, "end", 'b', 0, "");
+}
+
+int nt_checkpoint_write(const nt_checkpoint *c, const char *path, nt_error *err)
+{
+    return nt_file_write(path, write_checkpoint_body, c, err);
 }
 
 int nt_checkpoint_read(const char *path, nt_checkpoint **out, nt_error *err)

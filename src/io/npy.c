@@ -270,13 +270,37 @@ int nt_npy_read(const char *path, nt_array *a, nt_error *err)
 
 /* ------------------------------------------------------------------ writing */
 
+typedef struct {
+    const unsigned char *pre;
+    const char *dict;
+    int hlen;
+    const double *data;
+    int64_t size;
+} npy_body;
+
+/* magic, header, then the data little-endian */
+static int write_npy_body(FILE *f, const void *ctx)
+{
+    const npy_body *b = ctx;
+    int ok = fwrite(b->pre, 1, 10, f) == 10 && fwrite(b->dict, 1, (size_t)b->hlen, f) == (size_t)b->hlen;
+    if (host_is_le()) return ok && fwrite(b->data, sizeof *b->data, (size_t)b->size, f) == (size_t)b->size;
+    for (int64_t i = 0; ok && i < b->size; i++) {
+        uint64_t u;
+        unsigned char c[8];
+        memcpy(&u, &b->data[i], 8);
+        for (int k = 0; k < 8; k++) c[k] = (unsigned char)(u >> (8 * k));
+        ok = fwrite(c, 1, 8, f) == 8;
+    }
+    return ok;
+}
+
 int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *shape,
                  nt_error *err)
 {
     if (ndim < 0 || ndim > 4)
         return nt_fail(err, NT_EINPUT, "%s: cannot write an array of %d dimensions (0 to 4)",
                        path, ndim);
-    char dict[256], tmp[NT_PATH_MAX + 32];
+    char dict[256];
     int len = snprintf(dict, sizeof dict, "{'descr': '<f8', 'fortran_order': False, 'shape': (");
     int64_t size = 1;
     for (int i = 0; i < ndim; i++) {
@@ -296,28 +320,6 @@ int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *
     memset(dict + len, ' ', (size_t)(hlen - len - 1));
     dict[hlen - 1] = '\n';
 
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return nt_fail(err, NT_EINPUT, "%.100s...: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(errno));
-    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(dict, 1, (size_t)hlen, f) == (size_t)hlen;
-    if (host_is_le()) {
-        ok = ok && fwrite(data, sizeof *data, (size_t)size, f) == (size_t)size;
-    } else {
-        for (int64_t i = 0; ok && i < size; i++) {
-            uint64_t u;
-            unsigned char b[8];
-            memcpy(&u, &data[i], 8);
-            for (int k = 0; k < 8; k++) b[k] = (unsigned char)(u >> (8 * k));
-            ok = fwrite(b, 1, 8, f) == 8;
-        }
-    }
-    int saved = errno;
-    if (fclose(f) != 0 && ok) ok = 0, saved = errno;
-    if (ok && rename(tmp, path) != 0) ok = 0, saved = errno;
-    if (!ok) {
-        remove(tmp);
-        return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(saved));
-    }
-    return NT_OK;
+    npy_body b = { pre, dict, hlen, data, size };
+    return nt_file_write(path, write_npy_body, &b, err);
 }
