@@ -348,3 +348,26 @@ Test(normalizations, frozen_products_are_bitwise_the_full_ones)
     nt_dataset_free(&ds);
     nt_model_free(&m);
 }
+
+/* noether spectrum's flat view on a batch-norm model without weight decay: the pure shifts
+ * have H c = 0 and a predicted |-A^T g| = 0, both round-off; measured against the curvature
+ * scale they agree (the difference was reported as 1.0 when measured against themselves) */
+Test(batchnorm, spectrum_flat_view_of_pure_shifts)
+{
+    char dir[256], spec[NT_PATH_MAX], args[2 * NT_PATH_MAX], *out, *err;
+    tmpdir_new(dir);
+    path_join(spec, dir, "bn.json");
+    write_text(spec, "{\"model\": {\"input\": 13, \"layers\": [{\"dense\": 8}, {\"norm\": \"batch\"}, {\"act\": \"relu\"},"
+                     " {\"dense\": 3}], \"loss\": \"cross_entropy\"}, \"data\": {\"source\": \"builtin\", \"name\": \"wine\","
+                     " \"standardize\": true}, \"init\": {\"seed\": 1, \"scheme\": \"he\", \"bias_std\": 0.1}}");
+    snprintf(args, sizeof args, "spectrum %s --top 3 --bottom 3 --json", spec);
+    cr_assert_eq(run_noether(args, &out, &err), 0, "%s", err);
+    cJSON *doc = cJSON_Parse(out);
+    const cJSON *flat = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "predictions"), "flat");
+    double w = cJSON_GetObjectItem(flat, "worst_relative_difference")->valuedouble;
+    cr_assert_leq(w, 1e-10, "flat view: worst relative difference %.2e", w);
+    cr_assert_eq(cJSON_GetObjectItem(flat, "generators")->valueint, 17, "8 shifts + 9 translations");
+    cJSON_Delete(doc);
+    free(out);
+    free(err);
+}
