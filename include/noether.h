@@ -76,8 +76,11 @@ typedef enum {
 
 /* A residual block {"residual": [layers]} is flattened into BRANCH, its layers, ADD: the
  * value at BRANCH is added to the value before ADD (the skip connection). */
+/* On a sequence (T tokens of D features) dense layers, activations and layer norms act on
+ * each token alone; ATTENTION mixes the tokens; MEAN_TOKENS averages them into one vector. */
 typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM, NT_LAYER_BATCHNORM, NT_LAYER_BRANCH,
-               NT_LAYER_ADD, NT_LAYER_CONV, NT_LAYER_POOL, NT_LAYER_FLATTEN } nt_layer_kind;
+               NT_LAYER_ADD, NT_LAYER_CONV, NT_LAYER_POOL, NT_LAYER_FLATTEN, NT_LAYER_ATTENTION,
+               NT_LAYER_MEAN_TOKENS } nt_layer_kind;
 
 typedef struct {
     nt_layer_kind kind;
@@ -89,9 +92,14 @@ typedef struct {
     double eps;     /* layernorm, batchnorm: added to the variance (PyTorch's default 1e-5) */
     int kernel, stride, padding;   /* conv (units = output channels, bias as dense), pool */
     int pool_max;   /* pool: 1 max, 0 average */
+    int heads;      /* attention: number of heads (units = 0; bias as dense, on all four projections) */
+    int causal;     /* attention: token i attends to tokens j <= i only */
     /* set by nt_model_init: the shape of the value before and after the layer, (C, H, W)
      * for an image (C-order: channel, row, column) or (width, 0, 0) for a flat vector */
     int shape_in[3], shape_out[3];
+    /* set by nt_model_init: T when the layer's input is a sequence of T tokens (shape_in is
+     * then one token's, (D, 0, 0)), 0 otherwise */
+    int tokens;
 } nt_layer;
 
 /* One parameter tensor of the layout: name as in PyTorch's state_dict of the same
@@ -108,6 +116,7 @@ typedef struct {
 typedef struct {
     int input;          /* features per sample */
     int image[3];       /* the input as an image (C, H, W), or zeros for a flat vector */
+    int sequence[2];    /* the input as a sequence (T tokens, D features), or zeros */
     int output;         /* K, the width of f */
     int n_layers;
     nt_layer *layers;
@@ -124,6 +133,9 @@ int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
 /* The same for an image input of C x H x W (input = C H W features, C-order). */
 int nt_model_init_image(nt_model *m, const int image[3], const nt_layer *layers, int n_layers,
                         nt_loss loss, double weight_decay, nt_error *err);
+/* The same for a sequence input of T tokens of D features (input = T D, token-major). */
+int nt_model_init_sequence(nt_model *m, int tokens, int features, const nt_layer *layers, int n_layers,
+                           nt_loss loss, double weight_decay, nt_error *err);
 /* 1 when a layer couples the samples of a batch (batch normalization in training mode: the
  * loss of a data set is then a function of the whole set, processed as one chunk). */
 int nt_model_batch_coupled(const nt_model *m);
@@ -205,7 +217,7 @@ int nt_builtin_csv(const char *name, nt_array *a, nt_error *err);
 
 /* ------------------------------------------------------------------ spec */
 
-typedef enum { NT_DATA_NPY, NT_DATA_CSV, NT_DATA_IDX, NT_DATA_TEACHER, NT_DATA_BUILTIN } nt_data_source;
+typedef enum { NT_DATA_NPY, NT_DATA_CSV, NT_DATA_IDX, NT_DATA_TEACHER, NT_DATA_BUILTIN, NT_DATA_SEQUENCE } nt_data_source;
 typedef enum { NT_OPT_GD, NT_OPT_SGD, NT_OPT_MOMENTUM, NT_OPT_ADAM } nt_optimizer;
 
 #define NT_PATH_MAX 1024

@@ -213,13 +213,30 @@ void fd_check_layers(const nt_layer *layers, int n_layers, nt_loss loss, double 
     fd_check_image((const int[3]){5, 0, 0}, layers, n_layers, loss, wd, seed, scale, label);
 }
 
+static void fd_check_model(nt_model m, uint64_t seed, double scale, const char *label);
+
 void fd_check_image(const int image[3], const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed,
                     double scale, const char *label)
 {
     nt_model m;
-    nt_dataset ds;
     nt_error err = {0};
     cr_assert_eq(nt_model_init_image(&m, image, layers, n_layers, loss, wd, &err), NT_OK, "%s", err.msg);
+    fd_check_model(m, seed, scale, label);
+}
+
+void fd_check_sequence(int tokens, int features, const nt_layer *layers, int n_layers, nt_loss loss, double wd,
+                       uint64_t seed, double scale, const char *label)
+{
+    nt_model m;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init_sequence(&m, tokens, features, layers, n_layers, loss, wd, &err), NT_OK, "%s", err.msg);
+    fd_check_model(m, seed, scale, label);
+}
+
+/* gradient and 3 H v of m (13 samples, chunks of 5) against central differences */
+static void fd_check_model(nt_model m, uint64_t seed, double scale, const char *label)
+{
+    nt_dataset ds;
     make_data(&ds, &m, 13, seed);
     const int64_t d = m.d;
     nt_engine *e = nt_engine_new(&m, 5, 3);

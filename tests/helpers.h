@@ -39,6 +39,9 @@ void fd_check_layers(const nt_layer *layers, int n_layers, nt_loss loss, double 
 /* The same with the input an image (C, H, W), or (features, 0, 0). */
 void fd_check_image(const int image[3], const nt_layer *layers, int n_layers, nt_loss loss, double wd, uint64_t seed,
                     double scale, const char *label);
+/* The same with the input a sequence of T tokens of D features. */
+void fd_check_sequence(int tokens, int features, const nt_layer *layers, int n_layers, nt_loss loss, double wd,
+                       uint64_t seed, double scale, const char *label);
 #endif
 
 /* A small MLP: input -> [dense w_i, act]... -> dense K, with loss, bias and weight decay. */

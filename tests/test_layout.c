@@ -54,7 +54,17 @@ static int have_torch(void)
 
 /* The same network in PyTorch, parameters copied in parameters() order from theta.npy:
  * loss, gradient and H v by double backward must agree to 1e-10 relative. */
+static void compare_model_with(nt_model *mp, const char *prelude, const char *net, const char *what, const char *torch_loss,
+                               double wd);
+
 static void compare_model(nt_model *mp, const char *net, const char *what, const char *torch_loss, double wd)
+{
+    compare_model_with(mp, "", net, what, torch_loss, wd);
+}
+
+/* the same with python code (module classes) defined before the network */
+static void compare_model_with(nt_model *mp, const char *prelude, const char *net, const char *what, const char *torch_loss,
+                               double wd)
 {
     nt_model m = *mp;
     nt_dataset ds;
@@ -82,6 +92,7 @@ static void compare_model(nt_model *mp, const char *net, const char *what, const
         "torch.set_default_dtype(torch.float64)\n"
         "th, v = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
         "x, y = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
+        "%s\n"
         "net = %s\n"
         "torch.nn.utils.vector_to_parameters(th, net.parameters())\n"
         "params = list(net.parameters())\n"
@@ -97,7 +108,7 @@ static void compare_model(nt_model *mp, const char *net, const char *what, const
         "hv = torch.autograd.grad(gv @ v, params)\n"
         "out = np.concatenate([[l.item()], gv.detach().numpy(), torch.cat([t.reshape(-1) for t in hv]).numpy()])\n"
         "np.save('%s', out)\n",
-        p[0], p[1], p[2], p[3], net, torch_loss, wd, p[4]);
+        p[0], p[1], p[2], p[3], prelude, net, torch_loss, wd, p[4]);
     write_text(p[5], script);
     char cmd[NT_PATH_MAX + 64];
     snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 /usr/bin/python3 %s", p[5]);
@@ -187,6 +198,51 @@ Test(layout, conv_net_same_as_pytorch)
                   "torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(3, 4, 2, bias=False), torch.nn.Tanh(), "
                   "torch.nn.AvgPool2d(2, stride=1), torch.nn.Flatten(), torch.nn.BatchNorm1d(4), "
                   "torch.nn.Linear(4, 3)).train()", "conv net", "ce", 0.001);
+}
+
+/* PyTorch modules for sequences: nn.MultiheadAttention as self-attention (causal: the mask
+ * triu(ones(T, T), 1)), a residual block x + body(x), the mean over tokens */
+static const char *seq_modules =
+    "class Attn(torch.nn.Module):\n"
+    "    def __init__(s, D, H, causal, bias):\n"
+    "        super().__init__(); s.causal = causal\n"
+    "        s.a = torch.nn.MultiheadAttention(D, H, bias=bias, batch_first=True)\n"
+    "    def forward(s, x):\n"
+    "        T = x.shape[1]\n"
+    "        m = torch.triu(torch.ones(T, T, dtype=torch.bool), 1) if s.causal else None\n"
+    "        return s.a(x, x, x, attn_mask=m, need_weights=False)[0]\n"
+    "class Res(torch.nn.Module):\n"
+    "    def __init__(s, *body):\n"
+    "        super().__init__(); s.body = torch.nn.Sequential(*body)\n"
+    "    def forward(s, x): return x + s.body(x)\n"
+    "class Mean(torch.nn.Module):\n"
+    "    def forward(s, x): return x.mean(1)\n";
+
+/* a pre-norm transformer block on 5 tokens of 4 features, and a bare attention layer */
+Test(layout, attention_same_as_pytorch)
+{
+    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    nt_layer B[] = {{.kind = NT_LAYER_DENSE, .units = 8, .bias = 1}, {.kind = NT_LAYER_BRANCH},
+                    {.kind = NT_LAYER_LAYERNORM, .affine = 1, .eps = 1e-5},
+                    {.kind = NT_LAYER_ATTENTION, .heads = 2, .causal = 1, .bias = 1}, {.kind = NT_LAYER_ADD},
+                    {.kind = NT_LAYER_BRANCH}, {.kind = NT_LAYER_LAYERNORM, .affine = 1, .eps = 1e-5},
+                    {.kind = NT_LAYER_DENSE, .units = 12, .bias = 1}, {.kind = NT_LAYER_ACT, .act = NT_ACT_GELU},
+                    {.kind = NT_LAYER_DENSE, .units = 8, .bias = 1}, {.kind = NT_LAYER_ADD}, {.kind = NT_LAYER_MEAN_TOKENS},
+                    {.kind = NT_LAYER_ACT, .act = NT_ACT_TANH}, {.kind = NT_LAYER_DENSE, .units = 3, .bias = 1}};
+    nt_model m;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init_sequence(&m, 5, 4, B, 14, NT_LOSS_CROSS_ENTROPY, 0.001, &err), NT_OK, "%s", err.msg);
+    compare_model_with(&m, seq_modules,
+                       "torch.nn.Sequential(torch.nn.Unflatten(1, (5, 4)), torch.nn.Linear(4, 8), "
+                       "Res(torch.nn.LayerNorm(8), Attn(8, 2, True, True)), "
+                       "Res(torch.nn.LayerNorm(8), torch.nn.Linear(8, 12), torch.nn.GELU(), torch.nn.Linear(12, 8)), "
+                       "Mean(), torch.nn.Tanh(), torch.nn.Linear(8, 3))", "transformer block", "ce", 0.001);
+    nt_layer A[] = {{.kind = NT_LAYER_ATTENTION, .heads = 3, .causal = 0, .bias = 0}, {.kind = NT_LAYER_MEAN_TOKENS},
+                    {.kind = NT_LAYER_DENSE, .units = 2, .bias = 1}};
+    cr_assert_eq(nt_model_init_sequence(&m, 4, 6, A, 3, NT_LOSS_MSE, 0.0, &err), NT_OK, "%s", err.msg);
+    compare_model_with(&m, seq_modules,
+                       "torch.nn.Sequential(torch.nn.Unflatten(1, (4, 6)), Attn(6, 3, False, False), Mean(), "
+                       "torch.nn.Linear(6, 2))", "attention without biases", "mse", 0.0);
 }
 
 Test(layout, same_as_pytorch)

@@ -67,7 +67,7 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
     for (int i = 1; i < e->n_nodes; i++) {
         const nt_node *p = &e->nodes[i];
         if (p->op == NT_OP_INPUT) return 0;   /* every op of tape.h is freezable; a new one must be checked */
-        for (int b = 0; b < N_BUF; b++) per_row += *buffer((nt_node *)p, b) ? p->width : 0;
+        for (int b = 0; b < N_BUF; b++) per_row += *buffer((nt_node *)p, b) ? (b < 2 ? p->width : p->aux) : 0;
     }
     if ((double)per_row * (double)ds->n * sizeof(double) > max_bytes) return 0;
     struct nt_frozen *f = calloc(1, sizeof *f);
@@ -95,7 +95,7 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
             for (int b = 0; b < N_BUF; b++)
                 if (f->work[i * N_BUF + b]) {
                     f->slot[(c * e->n_nodes + i) * N_BUF + b] = at;
-                    at += e->n * e->nodes[i].width;
+                    at += e->n * (b < 2 ? e->nodes[i].width : e->nodes[i].aux);
                 }
         use_chunk(e, c);
         for (int i = 1; i < e->n_nodes; i++) nt_op_run(e, &e->nodes[i], NT_FWD);

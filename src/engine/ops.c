@@ -27,11 +27,34 @@ static void add_col_sums(int64_t rows, int64_t w, const double *X, int64_t ldx, 
         for (int64_t i = 0; i < w; i++) out[i] += X[r * ldx + i];
 }
 
-/* ---- dense:  z = h W^T + 1 b^T ------------------------------------------------------ */
+/* ---- dense:  z = h W^T + 1 b^T ------------------------------------------------------
+ * On a sequence (T tokens) the same map acts on each token's row: h is (n T) x n_in, and
+ * the per-tangent parameter terms go sample by sample (T rows each):
+ *   TAN  z._rj += h_r W._j^T;   ADJTAN  h_bar._rj += z_bar_r W._j,
+ *   W_bar._j += z_bar._rj^T h_r + z_bar_r^T h._rj,  b_bar._j += z_bar._rj^T 1 */
+static void dense_tokens(nt_engine *e, nt_node *p, const nt_node *q, int action)
+{
+    const int64_t n = e->n, k = e->kk, d = e->d, T = p->tokens, no = p->width / T, ni = q->width / T;
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t j = 0; j < k; j++) {
+            const double *Wj = e->V + j * d + p->off_w, *h = q->val + r * T * ni;
+            const int64_t rj = (r * k + j) * T;
+            if (action == NT_TAN) {
+                nt_gemm(NT, TR, T, no, ni, h, ni, Wj, ni, 1.0, p->tan + rj * no, no);
+                continue;
+            }
+            if (q->need_adj) nt_gemm(NT, NT, T, ni, no, p->adj + r * T * no, no, Wj, ni, 1.0, q->adjtan + rj * ni, ni);
+            double *HWj = e->HV + j * d + p->off_w;
+            nt_gemm(TR, NT, no, ni, T, p->adjtan + rj * no, no, h, ni, 1.0, HWj, ni);
+            if (q->has_tan) nt_gemm(TR, NT, no, ni, T, p->adj + r * T * no, no, q->tan + rj * ni, ni, 1.0, HWj, ni);
+            if (p->off_b >= 0) add_col_sums(T, no, p->adjtan + rj * no, no, e->HV + j * d + p->off_b);
+        }
+}
+
 static void op_dense(nt_engine *e, nt_node *p, int action)
 {
     const nt_node *q = &e->nodes[p->in];
-    const int64_t n = e->n, k = e->kk, d = e->d, ni = q->width, no = p->width;
+    const int64_t T = p->tokens, n = e->n * T, k = e->kk, d = e->d, ni = q->width / T, no = p->width / T;
     const double *W = e->theta + p->off_w, *h = q->val;
     switch (action) {
     case NT_FWD:   /* z = h W^T + 1 b^T */
@@ -42,14 +65,14 @@ static void op_dense(nt_engine *e, nt_node *p, int action)
         nt_gemm(NT, TR, n, no, ni, h, ni, W, ni, 1.0, p->val, no);
         break;
     case NT_TAN:   /* z. = h. W^T + h W._j^T + 1 b._j^T */
-        for (int64_t r = 0; r < n; r++)
-            for (int64_t j = 0; j < k; j++) {
-                double *zt = p->tan + (r * k + j) * no;
-                if (p->off_b >= 0) memcpy(zt, e->V + j * d + p->off_b, sizeof(double) * no);
-                else memset(zt, 0, sizeof(double) * no);
-            }
+        for (int64_t r = 0; r < n * k; r++) {   /* (n k) rows (of T tokens each) */
+            double *zt = p->tan + r * no;
+            if (p->off_b >= 0) memcpy(zt, e->V + (r / T % k) * d + p->off_b, sizeof(double) * no);
+            else memset(zt, 0, sizeof(double) * no);
+        }
         if (q->has_tan)   /* all k at once: (n k) x n_in times W^T */
             nt_gemm(NT, TR, n * k, no, ni, q->tan, ni, W, ni, 1.0, p->tan, no);
+        if (T > 1) { dense_tokens(e, p, q, action); break; }
         /* h [W._1; ...; W._k]^T is n x (k n_out): the sample-major layout of z. itself */
         for (int64_t j = 0; j < k; j++)
             memcpy(e->pack + j * no * ni, e->V + j * d + p->off_w, sizeof(double) * no * ni);
@@ -65,11 +88,11 @@ static void op_dense(nt_engine *e, nt_node *p, int action)
         break;
     case NT_ADJTAN:
         /* h_bar. = z_bar. W (all k at once) + z_bar W._j (each j) */
-        if (q->need_adj) {
-            nt_gemm(NT, NT, n * k, ni, no, p->adjtan, no, W, ni, 0.0, q->adjtan, ni);
+        if (q->need_adj) nt_gemm(NT, NT, n * k, ni, no, p->adjtan, no, W, ni, 0.0, q->adjtan, ni);
+        if (T > 1) { dense_tokens(e, p, q, action); break; }
+        if (q->need_adj)
             for (int64_t j = 0; j < k; j++)
                 nt_gemm(NT, NT, n, ni, no, p->adj, no, e->V + j * d + p->off_w, ni, 1.0, q->adjtan + j * ni, k * ni);
-        }
         /* [W_bar._1; ...; W_bar._k] = z_bar.^T h with z_bar. viewed as n x (k n_out): one GEMM */
         nt_gemm(TR, NT, k * no, ni, n, p->adjtan, k * no, h, ni, 0.0, e->pack, ni);
         for (int64_t j = 0; j < k; j++) {
@@ -145,16 +168,18 @@ static double mean_prod(int64_t w, const double *u, const double *v)
     return s / (double)w;
 }
 
-/* x. and c. of tangent j of row r (zero when the input carries no tangent) */
-static void norm_tangent(const nt_node *q, const double *x, double s, int64_t r, int64_t k, int64_t j, int64_t w,
-                         double *xt, double *ct)
+/* row j of the tangent buffer holding tangent j of row r (T rows per sample) */
+#define TROW(r, j) ((((r) / T) * k + (j)) * T + (r) % T)
+
+/* x. and c. of the tangent in row rt of the tangent buffer (zero when the input carries no tangent) */
+static void norm_tangent(const nt_node *q, const double *x, double s, int64_t rt, int64_t w, double *xt, double *ct)
 {
     if (!q->has_tan) {
         memset(xt, 0, sizeof(double) * (size_t)w);
         memset(ct, 0, sizeof(double) * (size_t)w);
         return;
     }
-    const double *zt = q->tan + (r * k + j) * w;
+    const double *zt = q->tan + rt * w;
     const double mz = mean(w, zt);
     for (int64_t i = 0; i < w; i++) ct[i] = s * (zt[i] - mz);
     const double mxc = mean_prod(w, x, ct);
@@ -164,7 +189,8 @@ static void norm_tangent(const nt_node *q, const double *x, double s, int64_t r,
 static void op_norm(nt_engine *e, nt_node *p, int action)
 {
     const nt_node *q = &e->nodes[p->in];
-    const int64_t n = e->n, k = e->kk, w = p->width, d = e->d;
+    /* rows: the samples, or on a sequence each token of each sample (T of width w) */
+    const int64_t T = p->tokens, n = e->n * T, k = e->kk, w = p->width / T, d = e->d;
     const int affine = p->off_w >= 0;
     const double *gam = affine ? e->theta + p->off_w : NULL, *beta = affine ? e->theta + p->off_b : NULL;
     double xt[w], ct[w], a[w], at[w];
@@ -186,8 +212,8 @@ static void op_norm(nt_engine *e, nt_node *p, int action)
         }
         case NT_TAN:
             for (int64_t j = 0; j < k; j++) {
-                double *yt = p->tan + (r * k + j) * w;
-                norm_tangent(q, x, s[0], r, k, j, w, xt, ct);
+                double *yt = p->tan + TROW(r, j) * w;
+                norm_tangent(q, x, s[0], TROW(r, j), w, xt, ct);
                 for (int64_t i = 0; i < w; i++)
                     yt[i] = affine ? gam[i] * xt[i] + e->V[j * d + p->off_w + i] * x[i] + e->V[j * d + p->off_b + i]
                                    : xt[i];
@@ -210,14 +236,14 @@ static void op_norm(nt_engine *e, nt_node *p, int action)
             for (int64_t i = 0; i < w; i++) a[i] = affine ? gam[i] * yb[i] : yb[i];
             const double ma = mean(w, a), m = mean_prod(w, a, x);
             for (int64_t j = 0; j < k; j++) {
-                const double *ybt = p->adjtan + (r * k + j) * w;
-                norm_tangent(q, x, s[0], r, k, j, w, xt, ct);
+                const double *ybt = p->adjtan + TROW(r, j) * w;
+                norm_tangent(q, x, s[0], TROW(r, j), w, xt, ct);
                 for (int64_t i = 0; i < w; i++)
                     at[i] = affine ? e->V[j * d + p->off_w + i] * yb[i] + gam[i] * ybt[i] : ybt[i];
                 if (q->need_adj) {
                     const double st = -s[0] * mean_prod(w, x, ct), mat = mean(w, at);
                     const double mt = mean_prod(w, at, x) + mean_prod(w, a, xt);
-                    double *zbt = q->adjtan + (r * k + j) * w;
+                    double *zbt = q->adjtan + TROW(r, j) * w;
                     for (int64_t i = 0; i < w; i++)
                         zbt[i] = st * (a[i] - ma - x[i] * m) + s[0] * (at[i] - mat - xt[i] * m - x[i] * mt);
                 }
@@ -232,6 +258,8 @@ static void op_norm(nt_engine *e, nt_node *p, int action)
         }
     }
 }
+
+#undef TROW
 
 /* ---- batch normalization in training mode, per feature over the n rows of the batch --
  * The rules of the layer normalization with the mean taken over the samples instead of
@@ -457,6 +485,8 @@ void nt_op_run(nt_engine *e, nt_node *p, int action)
     case NT_OP_ADD:   op_residual(e, p, action); break;
     case NT_OP_CONV:  nt_op_conv(e, p, action); break;
     case NT_OP_POOL:  nt_op_pool(e, p, action); break;
+    case NT_OP_ATTN:  nt_op_attn(e, p, action); break;
+    case NT_OP_MEAN_TOKENS: nt_op_mean_tokens(e, p, action); break;
     case NT_OP_LOSS:  op_loss(e, p, action); break;
     default: break;   /* the input holds the data; it has no rules */
     }

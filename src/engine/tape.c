@@ -4,6 +4,23 @@
 #include <string.h>
 #include "tape.h"
 
+/* the nodes a layer becomes: an attention three (in-projection, core, out-projection) */
+static int nodes_of(const nt_layer *L)
+{
+    return L->kind == NT_LAYER_ATTENTION ? 3 : 1;
+}
+
+/* a dense node (also an attention's projections, per token): W (no x ni) at off_w, b at off_b */
+static void dense_node(nt_node *p, const nt_node *q, const nt_layer *L, int in, int no, int64_t *off, int bias)
+{
+    const int T = L->tokens ? L->tokens : 1;
+    *p = (nt_node){ .op = NT_OP_DENSE, .in = in, .layer = L, .tokens = T, .width = T * no, .has_tan = 1, .need_adj = 1 };
+    p->off_w = *off;
+    *off += (int64_t)no * (q->width / T);
+    p->off_b = bias ? *off : -1;
+    if (bias) *off += no;
+}
+
 nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
 {
     if (chunk < 1) chunk = 1;
@@ -13,34 +30,45 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     e->chunk = chunk;
     e->k = k;
     e->d = m->d;
-    e->n_nodes = m->n_layers + 2;
+    e->n_nodes = 2;
+    for (int i = 0; i < m->n_layers; i++) e->n_nodes += nodes_of(&m->layers[i]);
     e->nodes = calloc((size_t)e->n_nodes, sizeof *e->nodes);
 
-    /* node 0: the data input; then one node per layer; last: the loss head */
+    /* node 0: the data input; then the layers' nodes in order; last: the loss head */
     nt_node *nodes = e->nodes;
     nodes[0] = (nt_node){ .op = NT_OP_INPUT, .in = -1, .width = m->input };
     int64_t off = 0;
-    int open[17], depth = 0;   /* the branch nodes of the residual blocks open here */
+    int open[17], depth = 0, cur = 0;   /* open: the branch nodes of the residual blocks open here */
     for (int i = 0; i < m->n_layers; i++) {
         const nt_layer *L = &m->layers[i];
-        nt_node *p = &nodes[i + 1], *q = &nodes[i];
-        p->in = i;
+        nt_node *q = &nodes[cur], *p = &nodes[++cur];
+        p->in = cur - 1;
         p->layer = L;
+        p->tokens = L->tokens ? L->tokens : 1;
         if (L->kind == NT_LAYER_BRANCH || L->kind == NT_LAYER_ADD) {
             p->width = q->width;
             if (L->kind == NT_LAYER_BRANCH) {
                 p->op = NT_OP_BRANCH;
-                open[depth++] = i + 1;
+                open[depth++] = cur;
                 p->has_tan = q->has_tan;
                 p->need_adj = q->need_adj;
             } else {
                 nt_node *b = &nodes[open[--depth]];
                 p->op = NT_OP_ADD;
                 p->in2 = open[depth];
-                b->in2 = i + 1;
+                b->in2 = cur;
                 p->has_tan = q->has_tan || b->has_tan;
                 p->need_adj = q->need_adj || b->need_adj;
             }
+            continue;
+        }
+        if (L->kind == NT_LAYER_ATTENTION) {   /* [Q | K | V] per token, the heads, W_O */
+            const int D = L->shape_in[0];
+            dense_node(p, q, L, cur - 1, 3 * D, &off, L->bias);
+            nodes[++cur] = (nt_node){ .op = NT_OP_ATTN, .in = cur - 1, .layer = L, .tokens = p->tokens,
+                                      .width = p->tokens * D, .has_tan = 1, .need_adj = 1 };
+            dense_node(&nodes[cur + 1], &nodes[cur], L, cur, D, &off, L->bias);
+            cur++;
             continue;
         }
         if (L->kind == NT_LAYER_CONV) {
@@ -53,33 +81,27 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
             if (L->bias) off += L->units;
             continue;
         }
-        if (L->kind == NT_LAYER_POOL) {
-            p->op = NT_OP_POOL;
-            p->width = L->shape_out[0] * L->shape_out[1] * L->shape_out[2];
+        if (L->kind == NT_LAYER_POOL || L->kind == NT_LAYER_MEAN_TOKENS) {
+            p->op = L->kind == NT_LAYER_POOL ? NT_OP_POOL : NT_OP_MEAN_TOKENS;
+            p->width = L->kind == NT_LAYER_POOL ? L->shape_out[0] * L->shape_out[1] * L->shape_out[2] : L->shape_out[0];
             p->has_tan = q->has_tan;
             p->need_adj = q->need_adj;
             continue;
         }
         if (L->kind == NT_LAYER_DENSE) {
-            p->op = NT_OP_DENSE;
-            p->width = L->units;
-            p->has_tan = p->need_adj = 1;
-            p->off_w = off;
-            off += (int64_t)L->units * q->width;
-            p->off_b = L->bias ? off : -1;
-            if (L->bias) off += L->units;
+            dense_node(p, q, L, cur - 1, L->units, &off, L->bias);
         } else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) {
             p->op = L->kind == NT_LAYER_LAYERNORM ? NT_OP_NORM : NT_OP_BNORM;
             p->width = q->width;
             p->off_w = p->off_b = -1;
-            if (L->affine) {
+            if (L->affine) {   /* per token on a sequence: the weight and bias of one token's width */
                 p->off_w = off;
-                p->off_b = off + q->width;
-                off += 2 * (int64_t)q->width;
+                p->off_b = off + q->width / p->tokens;
+                off += 2 * (int64_t)(q->width / p->tokens);
             }
             p->has_tan = q->has_tan || L->affine;
             p->need_adj = q->need_adj || L->affine;
-        } else {
+        } else {   /* activations, and a flatten: the same values in the same order */
             p->op = NT_OP_ACT;
             p->width = q->width;
             p->has_tan = q->has_tan;
@@ -95,11 +117,23 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     return e;
 }
 
-/* (C_in k k) x (H' W'): the im2col matrix of one sample */
-static int64_t conv_scratch(const nt_node *p)
+/* per-sample doubles of d1 and d2 (kept derivatives); 0: none */
+static int64_t aux_size(const nt_node *p)
+{
+    if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM || p->op == NT_OP_POOL || p->op == NT_OP_LOSS)
+        return p->width;   /* the loss: u in d1 only */
+    if (p->op == NT_OP_ATTN) return (int64_t)p->layer->heads * p->tokens * p->tokens;   /* the weights P per head */
+    return 0;
+}
+
+/* scratch doubles of an op, not kept by freezing: the im2col matrices of one sample (conv:
+ * three (C_in k k) x (H' W')), five T x T matrices (attention) */
+static int64_t work_size(const nt_node *p)
 {
     const nt_layer *L = p->layer;
-    return (int64_t)L->shape_in[0] * L->kernel * L->kernel * L->shape_out[1] * L->shape_out[2];
+    if (p->op == NT_OP_CONV) return 3 * (int64_t)L->shape_in[0] * L->kernel * L->kernel * L->shape_out[1] * L->shape_out[2];
+    if (p->op == NT_OP_ATTN) return 5 * (int64_t)p->tokens * p->tokens;
+    return 0;
 }
 
 /* One allocation for all buffers of (chunk, k): values, adjoints, their k tangents, the
@@ -118,9 +152,8 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
     for (int i = 1; i < e->n_nodes; i++) {
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
-        total += p->op == NT_OP_LOSS ? nw : 2 * nw + 2 * k * nw;
-        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM || p->op == NT_OP_POOL) total += 2 * nw;
-        if (p->op == NT_OP_CONV) total += 3 * conv_scratch(p);
+        p->aux = aux_size(p);
+        total += p->op == NT_OP_LOSS ? nw : 2 * nw + 2 * k * nw + 2 * chunk * p->aux + work_size(p);
     }
     double *mem = malloc(sizeof(double) * (size_t)total);
     if (!mem) return NT_EFAIL;
@@ -138,10 +171,8 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
         p->adj = at; at += nw;
         p->tan = at; at += k * nw;
         p->adjtan = at; at += k * nw;
-        if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM || p->op == NT_OP_POOL) {
-            p->d1 = at; at += nw; p->d2 = at; at += nw;
-        }
-        if (p->op == NT_OP_CONV) { p->work = at; at += 3 * conv_scratch(p); }
+        if (p->aux) { p->d1 = at; at += chunk * p->aux; p->d2 = at; at += chunk * p->aux; }
+        if (work_size(p)) { p->work = at; at += work_size(p); }
     }
     return NT_OK;
 }

@@ -18,7 +18,7 @@
 
 enum { NT_FWD, NT_TAN, NT_ADJ, NT_ADJTAN };
 enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_NORM, NT_OP_BNORM, NT_OP_BRANCH, NT_OP_ADD, NT_OP_CONV, NT_OP_POOL,
-       NT_OP_LOSS };
+       NT_OP_ATTN, NT_OP_MEAN_TOKENS, NT_OP_LOSS };
 
 typedef struct nt_node {
     int op;
@@ -26,6 +26,8 @@ typedef struct nt_node {
     int in2;           /* add: the branch node whose value it adds (the skip connection);
                         * branch: its add node, whose adjoint it adds to its own */
     int width;         /* per-sample width of the value */
+    int tokens;        /* T on a sequence (the value is T rows of width / T), else 1 */
+    int64_t aux;       /* per-sample size of d1 and d2 (0: none) */
     int has_tan;       /* the tangent can be non-zero (parameters upstream) */
     int need_adj;      /* the adjoint is needed (parameters upstream) */
     const nt_layer *layer;
@@ -35,11 +37,13 @@ typedef struct nt_node {
     double *tan;       /* n x k x w */
     double *adj;       /* n x w */
     double *adjtan;    /* n x k x w */
-    double *work;      /* conv: three (C_in k k) x (H' W') scratch matrices (not kept by freezing) */
+    double *work;      /* conv: three (C_in k k) x (H' W') scratch matrices; attention: five T x T
+                        * (not kept by freezing) */
     double *d1, *d2;   /* act: sigma'(z), sigma''(z); norm: x_hat, and 1/sqrt(var + eps) at
                         * the start of each row of d2; batch norm: x_hat, and 1/sqrt(var + eps)
                         * per feature in the first row of d2; max pool: the input index of
-                        * each output's maximum (d1); loss: u = dl/df (d1) */
+                        * each output's maximum (d1); attention: the weights P of each head
+                        * (d1, H x T x T per sample); loss: u = dl/df (d1) */
 } nt_node;
 
 struct nt_engine {
@@ -72,6 +76,9 @@ int nt_engine_fit(struct nt_engine *e, int64_t chunk);
 void nt_op_run(struct nt_engine *e, nt_node *p, int action);
 void nt_op_conv(struct nt_engine *e, nt_node *p, int action);
 void nt_op_pool(struct nt_engine *e, nt_node *p, int action);
+/* ops_sequence.c: the attention core and the mean over tokens */
+void nt_op_attn(struct nt_engine *e, nt_node *p, int action);
+void nt_op_mean_tokens(struct nt_engine *e, nt_node *p, int action);
 /* C (M x N, ldc) = beta C + op(A) op(B), row-major (cblas_dgemm) */
 #define ROW CblasRowMajor
 #define NT CblasNoTrans

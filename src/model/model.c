@@ -3,14 +3,17 @@
  * layer or batch normalization its weight then its bias, each of the width it normalizes;
  * in layer order: PyTorch's order for the same nn.Sequential of nn.Linear, nn.LayerNorm and
  * nn.BatchNorm1d). */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "noether.h"
 
-/* the output shape of layer i from its input shape sh (C, H, W; H = 0: flat), or an error */
-static int layer_shape(const nt_layer *L, int i, const int sh[3], int out[3], nt_error *err)
+/* the output shape of layer i from its input shape sh (C, H, W; H = 0: flat; on a sequence
+ * of *tok tokens, one token's (D, 0, 0)), and the tokens of its output, or an error */
+static int layer_shape(const nt_layer *L, int i, const int sh[3], int *tok, int out[3], nt_error *err)
 {
-    const int flat = sh[1] == 0, width = flat ? sh[0] : sh[0] * sh[1] * sh[2];
+    const int flat = sh[1] == 0, width = flat ? sh[0] : sh[0] * sh[1] * sh[2], T = *tok;
     memcpy(out, sh, sizeof(int) * 3);
     switch (L->kind) {
     case NT_LAYER_DENSE:
@@ -22,9 +25,23 @@ static int layer_shape(const nt_layer *L, int i, const int sh[3], int out[3], nt
         out[0] = L->units;
         return NT_OK;
     case NT_LAYER_FLATTEN:
-        out[0] = width;
+        out[0] = T ? T * width : width;
         out[1] = out[2] = 0;
+        *tok = 0;
         return NT_OK;
+    case NT_LAYER_BATCHNORM:
+        if (T) return nt_fail(err, NT_EINPUT, "model.layers[%d].norm: batch normalization of a sequence is not supported "
+                              "(use \"layer\")", i);
+        return NT_OK;
+    case NT_LAYER_ATTENTION: case NT_LAYER_MEAN_TOKENS: {
+        const char *what = L->kind == NT_LAYER_ATTENTION ? "attention" : "pool";
+        if (!T) return nt_fail(err, NT_EINPUT, "model.layers[%d].%s: needs a sequence input (model.input: [T, D])", i, what);
+        if (L->kind == NT_LAYER_MEAN_TOKENS) { *tok = 0; return NT_OK; }
+        if (L->heads < 1 || sh[0] % L->heads)
+            return nt_fail(err, NT_EINPUT, "model.layers[%d].attention: %d heads do not divide the %d features of a token",
+                           i, L->heads, sh[0]);
+        return NT_OK;
+    }
     case NT_LAYER_CONV: case NT_LAYER_POOL: {
         const char *what = L->kind == NT_LAYER_CONV ? "conv" : "pool";
         if (flat)
@@ -49,6 +66,111 @@ static int layer_shape(const nt_layer *L, int i, const int sh[3], int out[3], nt
     }
 }
 
+/* Sets every layer's shape_in, shape_out and tokens from the input (shape sh, tokens T);
+ * checks the blocks and the output.  Returns the output width. */
+static int derive_shapes(nt_layer *L, int n_layers, int sh[3], int T, nt_loss loss, int *width, nt_error *err)
+{
+    int n_dense = 0, stack[17][4], depth = 0;
+    for (int i = 0; i < n_layers; i++) {
+        if (L[i].kind == NT_LAYER_BRANCH) {
+            if (depth == 16) return nt_fail(err, NT_EINPUT, "model.layers: residual blocks nest at most 16 deep");
+            memcpy(stack[depth], sh, sizeof(int) * 3);
+            stack[depth++][3] = T;
+        } else if (L[i].kind == NT_LAYER_ADD) {
+            if (depth == 0) return nt_fail(err, NT_EINPUT, "model.layers[%d]: the end of a residual block without its start", i);
+            const int *s = stack[--depth];
+            if (memcmp(s, sh, sizeof(int) * 3) || s[3] != T)
+                return nt_fail(err, NT_EINPUT, "model.layers: a residual block must keep the width: it takes %d and gives %d",
+                               (s[1] ? s[0] * s[1] * s[2] : s[0]) * (s[3] ? s[3] : 1), (sh[1] ? sh[0] * sh[1] * sh[2] : sh[0]) * (T ? T : 1));
+        }
+        memcpy(L[i].shape_in, sh, sizeof(int) * 3);
+        L[i].tokens = T;
+        {
+            int rc = layer_shape(&L[i], i, sh, &T, L[i].shape_out, err);
+            if (rc) return rc;
+        }
+        memcpy(sh, L[i].shape_out, sizeof(int) * 3);
+        n_dense += L[i].kind == NT_LAYER_DENSE;
+    }
+    *width = sh[1] ? sh[0] * sh[1] * sh[2] : sh[0];
+    if (depth != 0) return nt_fail(err, NT_EINPUT, "model.layers: a residual block is not closed");
+    if (n_dense == 0) return nt_fail(err, NT_EINPUT, "model.layers: a model needs at least one dense layer");
+    if (sh[1] != 0) return nt_fail(err, NT_EINPUT, "model.layers: the output is an image: end with a dense layer");
+    if (T) return nt_fail(err, NT_EINPUT, "model.layers: the output is a sequence: end it with {\"pool\": \"tokens\"} "
+                          "or {\"flatten\": true} and a dense layer");
+    if ((loss == NT_LOSS_LOGISTIC || loss == NT_LOSS_EXPONENTIAL) && *width != 1)
+        return nt_fail(err, NT_EINPUT, "model.loss: %s needs one output, the last dense layer has %d", nt_loss_name(loss), *width);
+    if (loss == NT_LOSS_CROSS_ENTROPY && *width < 2)
+        return nt_fail(err, NT_EINPUT, "model.loss: cross_entropy needs at least two outputs, got %d", *width);
+    return NT_OK;
+}
+
+/* one tensor of layer i at *off, of shape s (ndim entries) */
+static void add_tensor(nt_model *m, int i, const char *what, int ndim, const int64_t *s, int64_t *off)
+{
+    nt_tensor *t = &m->tensors[m->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%d.%s", i, what);
+    t->layer = i;
+    t->offset = *off;
+    t->ndim = ndim;
+    t->size = 1;
+    for (int a = 0; a < ndim; a++) t->size *= t->shape[a] = s[a];
+    *off += t->size;
+}
+
+/* The layout: per layer, in PyTorch's parameters() order. */
+static void derive_layout(nt_model *m)
+{
+    int64_t off = 0;
+    m->tensors = calloc((size_t)4 * m->n_layers, sizeof *m->tensors);
+    for (int i = 0; i < m->n_layers; i++) {
+        const nt_layer *L = &m->layers[i];
+        const int *si = L->shape_in;
+        const int64_t w_in = si[1] ? (int64_t)si[0] * si[1] * si[2] : si[0], D = si[0], n = L->units;
+        if ((L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) && L->affine) {
+            add_tensor(m, i, "weight", 1, &w_in, &off);
+            add_tensor(m, i, "bias", 1, &w_in, &off);
+        } else if (L->kind == NT_LAYER_ATTENTION) {   /* nn.MultiheadAttention */
+            add_tensor(m, i, "in_proj_weight", 2, (int64_t[]){3 * D, D}, &off);
+            if (L->bias) add_tensor(m, i, "in_proj_bias", 1, (int64_t[]){3 * D}, &off);
+            add_tensor(m, i, "out_proj.weight", 2, (int64_t[]){D, D}, &off);
+            if (L->bias) add_tensor(m, i, "out_proj.bias", 1, &D, &off);
+        } else if (L->kind == NT_LAYER_DENSE || L->kind == NT_LAYER_CONV) {
+            if (L->kind == NT_LAYER_DENSE) add_tensor(m, i, "weight", 2, (int64_t[]){n, w_in}, &off);
+            else add_tensor(m, i, "weight", 4, (int64_t[]){n, si[0], L->kernel, L->kernel}, &off);   /* nn.Conv2d */
+            if (L->bias) add_tensor(m, i, "bias", 1, &n, &off);
+        }
+    }
+    m->d = off;
+}
+
+static int init_shaped(nt_model *m, const int shape[3], int tokens, const nt_layer *layers, int n_layers,
+                       nt_loss loss, double weight_decay, nt_error *err)
+{
+    memset(m, 0, sizeof *m);
+    const int input = (shape[1] ? shape[0] * shape[1] * shape[2] : shape[0]) * (tokens ? tokens : 1);
+    if (n_layers <= 0)
+        return nt_fail(err, NT_EINPUT, "model.layers: a model needs at least one layer");
+    nt_layer *copy = malloc(sizeof *layers * (size_t)n_layers);
+    memcpy(copy, layers, sizeof *layers * (size_t)n_layers);
+    int sh[3] = { shape[0], shape[1], shape[2] }, width = 0;
+    int rc = derive_shapes(copy, n_layers, sh, tokens, loss, &width, err);
+    if (rc) { free(copy); return rc; }
+    m->input = input;
+    m->output = width;
+    m->n_layers = n_layers;
+    m->loss = loss;
+    m->weight_decay = weight_decay;
+    m->layers = copy;
+    derive_layout(m);
+    if (m->d > ((int64_t)1 << 40)) {
+        int64_t d = m->d;
+        nt_model_free(m);
+        return nt_fail(err, NT_EINPUT, "model.layers: %lld parameters is more than noether can hold", (long long)d);
+    }
+    return NT_OK;
+}
+
 int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
                   nt_loss loss, double weight_decay, nt_error *err)
 {
@@ -59,99 +181,22 @@ int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
 int nt_model_init_image(nt_model *m, const int image[3], const nt_layer *layers, int n_layers,
                         nt_loss loss, double weight_decay, nt_error *err)
 {
-    memset(m, 0, sizeof *m);
-    const int input = image[1] ? image[0] * image[1] * image[2] : image[0];
-    if (image[0] <= 0 || image[1] < 0 || image[2] < 0 || (image[1] == 0) != (image[2] == 0) || input <= 0)
+    const int64_t input = image[1] ? (int64_t)image[0] * image[1] * image[2] : image[0];
+    if (image[0] <= 0 || image[1] < 0 || image[2] < 0 || (image[1] == 0) != (image[2] == 0) || input <= 0 || input > INT32_MAX)
         return nt_fail(err, NT_EINPUT, "model.input: must be a positive integer or [C, H, W] of positive integers");
-    if (n_layers <= 0)
-        return nt_fail(err, NT_EINPUT, "model.layers: a model needs at least one layer");
-    nt_layer *copy = malloc(sizeof *layers * (size_t)n_layers);
-    memcpy(copy, layers, sizeof *layers * (size_t)n_layers);
-    int sh[3] = { image[0], image[1], image[2] }, n_dense = 0, stack[17][3], depth = 0, rc = NT_OK;
-    for (int i = 0; i < n_layers && !rc; i++) {
-        if (copy[i].kind == NT_LAYER_BRANCH) {
-            if (depth == 16) { rc = nt_fail(err, NT_EINPUT, "model.layers: residual blocks nest at most 16 deep"); break; }
-            memcpy(stack[depth++], sh, sizeof sh);
-        } else if (copy[i].kind == NT_LAYER_ADD) {
-            if (depth == 0) { rc = nt_fail(err, NT_EINPUT, "model.layers[%d]: the end of a residual block without its start", i); break; }
-            if (memcmp(stack[--depth], sh, sizeof sh))
-                rc = nt_fail(err, NT_EINPUT, "model.layers: a residual block must keep the width: it takes %d and gives %d",
-                             stack[depth][1] ? stack[depth][0] * stack[depth][1] * stack[depth][2] : stack[depth][0],
-                             sh[1] ? sh[0] * sh[1] * sh[2] : sh[0]);
-        }
-        memcpy(copy[i].shape_in, sh, sizeof sh);
-        if (!rc) rc = layer_shape(&copy[i], i, sh, copy[i].shape_out, err);
-        memcpy(sh, copy[i].shape_out, sizeof sh);
-        n_dense += copy[i].kind == NT_LAYER_DENSE;
-    }
-    const int width = sh[1] ? sh[0] * sh[1] * sh[2] : sh[0];
-    if (!rc && depth != 0) rc = nt_fail(err, NT_EINPUT, "model.layers: a residual block is not closed");
-    if (!rc && n_dense == 0) rc = nt_fail(err, NT_EINPUT, "model.layers: a model needs at least one dense layer");
-    if (!rc && sh[1] != 0) rc = nt_fail(err, NT_EINPUT, "model.layers: the output is an image: end with a dense layer");
-    if (!rc && (loss == NT_LOSS_LOGISTIC || loss == NT_LOSS_EXPONENTIAL) && width != 1)
-        rc = nt_fail(err, NT_EINPUT, "model.loss: %s needs one output, the last dense layer has %d", nt_loss_name(loss), width);
-    if (!rc && loss == NT_LOSS_CROSS_ENTROPY && width < 2)
-        rc = nt_fail(err, NT_EINPUT, "model.loss: cross_entropy needs at least two outputs, got %d", width);
-    free(copy);
-    if (rc) return rc;
-    memcpy(m->image, image[1] ? image : (const int[3]){0, 0, 0}, sizeof m->image);
+    int rc = init_shaped(m, image, 0, layers, n_layers, loss, weight_decay, err);
+    if (!rc && image[1]) memcpy(m->image, image, sizeof m->image);
+    return rc;
+}
 
-    m->input = input;
-    m->output = width;
-    m->n_layers = n_layers;
-    m->loss = loss;
-    m->weight_decay = weight_decay;
-    m->layers = malloc(sizeof *layers * (size_t)n_layers);
-    m->tensors = calloc((size_t)2 * n_layers, sizeof *m->tensors);
-    memcpy(m->layers, layers, sizeof *layers * (size_t)n_layers);
-    for (int i = 0, s2[3] = { image[0], image[1], image[2] }; i < n_layers; i++) {   /* the shapes again, checked */
-        memcpy(m->layers[i].shape_in, s2, sizeof s2);
-        layer_shape(&m->layers[i], i, s2, m->layers[i].shape_out, err);
-        memcpy(s2, m->layers[i].shape_out, sizeof s2);
-    }
-
-    int64_t off = 0;
-    for (int i = 0; i < n_layers; i++) {
-        const nt_layer *L = &m->layers[i];
-        const int *si = L->shape_in, w_in = si[1] ? si[0] * si[1] * si[2] : si[0];
-        if ((L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) && L->affine) {
-            for (int r = 0; r < 2; r++) {
-                nt_tensor *t = &m->tensors[m->n_tensors++];
-                snprintf(t->name, sizeof t->name, "%d.%s", i, r ? "bias" : "weight");
-                t->layer = i; t->offset = off; t->ndim = 1;
-                t->shape[0] = w_in; t->size = w_in;
-                off += w_in;
-            }
-        }
-        if (L->kind != NT_LAYER_DENSE && L->kind != NT_LAYER_CONV) continue;
-        nt_tensor *t = &m->tensors[m->n_tensors++];
-        snprintf(t->name, sizeof t->name, "%d.weight", i);
-        t->layer = i; t->offset = off;
-        if (L->kind == NT_LAYER_DENSE) {
-            t->ndim = 2;
-            t->shape[0] = L->units; t->shape[1] = w_in;
-        } else {   /* nn.Conv2d: (out, in, k, k) */
-            t->ndim = 4;
-            t->shape[0] = L->units; t->shape[1] = si[0]; t->shape[2] = t->shape[3] = L->kernel;
-        }
-        t->size = 1;
-        for (int a = 0; a < t->ndim; a++) t->size *= t->shape[a];
-        off += t->size;
-        if (L->bias) {
-            t = &m->tensors[m->n_tensors++];
-            snprintf(t->name, sizeof t->name, "%d.bias", i);
-            t->layer = i; t->offset = off; t->ndim = 1;
-            t->shape[0] = L->units; t->size = L->units;
-            off += t->size;
-        }
-    }
-    m->d = off;
-    if (m->d > ((int64_t)1 << 40)) {
-        nt_model_free(m);
-        return nt_fail(err, NT_EINPUT, "model.layers: %lld parameters is more than noether can hold",
-                       (long long)off);
-    }
-    return NT_OK;
+int nt_model_init_sequence(nt_model *m, int tokens, int features, const nt_layer *layers, int n_layers,
+                           nt_loss loss, double weight_decay, nt_error *err)
+{
+    if (tokens <= 0 || features <= 0 || (int64_t)tokens * features > INT32_MAX)
+        return nt_fail(err, NT_EINPUT, "model.input: a sequence is [T, D], two positive integers");
+    int rc = init_shaped(m, (const int[3]){ features, 0, 0 }, tokens, layers, n_layers, loss, weight_decay, err);
+    if (!rc) { m->sequence[0] = tokens; m->sequence[1] = features; }
+    return rc;
 }
 
 int nt_model_batch_coupled(const nt_model *m)

@@ -257,7 +257,42 @@ static void standardize(nt_dataset *tr, nt_dataset *te)
     }
 }
 
-static const char *source_names[] = {"npy", "csv", "idx", "teacher", "builtin"};
+/* sequence: T tokens of D features, x_t ~ N(0, I); the target needs attention to one token:
+ * t* = argmax_t x_t[0] (the token with the largest first feature), scores
+ * s_k = u_k^T x_{t*} / sqrt(D) with u_k ~ N(0, I) (seeded), then the class argmax s
+ * (cross_entropy), sign s_0 (logistic, exponential) or s + noise (mse). */
+static int load_sequence(const nt_model *m, const nt_data_spec *d, nt_dataset *ds, nt_error *err)
+{
+    if (!m->sequence[0])
+        return nt_fail(err, NT_EINPUT, "data.source: 'sequence' needs a sequence model (model.input: [T, D])");
+    const int64_t n = d->n, T = m->sequence[0], D = m->sequence[1], K = m->output;
+    ds->n = n;
+    ds->dim = m->input;
+    ds->ydim = m->loss == NT_LOSS_MSE ? (int)K : 1;
+    ds->x = malloc(sizeof(double) * (size_t)(n * T * D));
+    ds->y = malloc(sizeof(double) * (size_t)(n * ds->ydim));
+    for (int64_t i = 0; i < n * T * D; i++) ds->x[i] = nt_rand_normal(d->seed, 0, (uint64_t)i);
+    double sc[K];
+    for (int64_t s = 0; s < n; s++) {
+        const double *x = ds->x + s * T * D;
+        int64_t ts = 0;
+        for (int64_t t = 1; t < T; t++) if (x[t * D] > x[ts * D]) ts = t;
+        int best = 0;
+        for (int64_t k = 0; k < K; k++) {
+            sc[k] = 0;
+            for (int64_t f = 0; f < D; f++) sc[k] += nt_rand_normal(d->seed, 1, (uint64_t)(k * D + f)) * x[ts * D + f];
+            sc[k] /= sqrt((double)D);
+            if (sc[k] > sc[best]) best = (int)k;
+        }
+        for (int64_t k = 0; m->loss == NT_LOSS_MSE && k < K; k++)
+            ds->y[s * K + k] = sc[k] + d->noise * nt_rand_normal(d->seed, 1000, (uint64_t)(s * K + k));
+        if (m->loss == NT_LOSS_CROSS_ENTROPY) ds->y[s] = best;
+        else if (m->loss != NT_LOSS_MSE) ds->y[s] = sc[0] >= 0 ? 1 : -1;
+    }
+    return NT_OK;
+}
+
+static const char *source_names[] = {"npy", "csv", "idx", "teacher", "builtin", "sequence"};
 
 int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err)
 {
@@ -273,6 +308,7 @@ int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err)
         if (!rc && d->test_images[0]) rc = load_idx(m, d->test_images, d->test_labels, &data->test, err);
         break;
     case NT_DATA_TEACHER: rc = load_teacher(m, d, &data->train); break;
+    case NT_DATA_SEQUENCE: rc = load_sequence(m, d, &data->train, err); break;
     case NT_DATA_CSV:
     case NT_DATA_BUILTIN: {
         char src[NT_PATH_MAX + 16];

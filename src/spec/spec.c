@@ -142,16 +142,38 @@ static void act_names(const char **names)
 static int parse_layer(ctx *c, const cJSON *o, const char *where, nt_layer *L)
 {
     static const char *const keys[] = {"dense", "bias", "act", "alpha", "norm", "affine", "eps", "conv", "kernel",
-                                       "stride", "padding", "pool", "flatten", NULL};
+                                       "stride", "padding", "pool", "flatten", "attention", "causal", NULL};
     TRY(check_keys(c, o, where, keys));
     int has_dense = cJSON_HasObjectItem(o, "dense"), has_act = cJSON_HasObjectItem(o, "act"),
         has_norm = cJSON_HasObjectItem(o, "norm"), has_conv = cJSON_HasObjectItem(o, "conv"),
-        has_pool = cJSON_HasObjectItem(o, "pool"), has_flat = cJSON_HasObjectItem(o, "flatten");
-    if (has_dense + has_act + has_norm + has_conv + has_pool + has_flat != 1)
+        has_pool = cJSON_HasObjectItem(o, "pool"), has_flat = cJSON_HasObjectItem(o, "flatten"),
+        has_attn = cJSON_HasObjectItem(o, "attention");
+    if (has_dense + has_act + has_norm + has_conv + has_pool + has_flat + has_attn != 1)
         return FAIL(c, "%s: %s: a layer is one of {\"dense\": N}, {\"act\": NAME}, {\"norm\": \"layer\"|\"batch\"}, "
-                    "{\"conv\": C, \"kernel\": K}, {\"pool\": \"avg\"|\"max\", \"kernel\": K}, {\"flatten\": true}",
-                    c->spec->path, where);
+                    "{\"conv\": C, \"kernel\": K}, {\"pool\": \"avg\"|\"max\"|\"tokens\", \"kernel\": K}, "
+                    "{\"flatten\": true}, {\"attention\": HEADS}", c->spec->path, where);
     memset(L, 0, sizeof *L);
+    if (!has_attn && cJSON_HasObjectItem(o, "causal"))
+        return FAIL(c, "%s: %s.causal: only attention takes causal", c->spec->path, where);
+    if (has_attn) {
+        int64_t heads = 0;
+        if (cJSON_HasObjectItem(o, "alpha") || cJSON_HasObjectItem(o, "kernel") || cJSON_HasObjectItem(o, "stride") ||
+            cJSON_HasObjectItem(o, "padding") || cJSON_HasObjectItem(o, "affine") || cJSON_HasObjectItem(o, "eps"))
+            return FAIL(c, "%s: %s: attention takes causal and bias only", c->spec->path, where);
+        TRY(get_int(c, o, where, "attention", 1, 1 << 12, &heads));
+        L->kind = NT_LAYER_ATTENTION;
+        L->heads = (int)heads;
+        L->bias = 1;
+        TRY(get_bool(c, o, where, "causal", &L->causal));
+        return get_bool(c, o, where, "bias", &L->bias);
+    }
+    if (has_pool && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "pool")) &&
+        strcmp(cJSON_GetObjectItemCaseSensitive(o, "pool")->valuestring, "tokens") == 0) {
+        if (cJSON_GetArraySize(o) != 1)
+            return FAIL(c, "%s: %s: {\"pool\": \"tokens\"} (the mean over tokens) takes no other key", c->spec->path, where);
+        L->kind = NT_LAYER_MEAN_TOKENS;
+        return NT_OK;
+    }
     if (!has_conv && !has_pool && (cJSON_HasObjectItem(o, "kernel") || cJSON_HasObjectItem(o, "stride")))
         return FAIL(c, "%s: %s: only conv and pool take kernel and stride", c->spec->path, where);
     if (!has_conv && cJSON_HasObjectItem(o, "padding"))
@@ -176,7 +198,7 @@ static int parse_layer(ctx *c, const cJSON *o, const char *where, nt_layer *L)
             if (cJSON_HasObjectItem(o, "bias") || cJSON_HasObjectItem(o, "alpha"))
                 return FAIL(c, "%s: %s: a pool takes kernel and stride only", c->spec->path, where);
             if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "pool")))
-                return FAIL(c, "%s: %s.pool: must be \"avg\" or \"max\"", c->spec->path, where);
+                return FAIL(c, "%s: %s.pool: must be \"avg\", \"max\" or \"tokens\"", c->spec->path, where);
             TRY(get_enum(c, o, where, "pool", pools, 2, &kind));
             L->kind = NT_LAYER_POOL;
             L->pool_max = kind;
@@ -280,16 +302,18 @@ static int parse_model(ctx *c, const cJSON *o, double wd, nt_model *m)
     int image[3] = {0, 0, 0};
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "input");
     if (!in) return FAIL(c, "%s: model.input: missing", c->spec->path);
-    if (cJSON_IsArray(in)) {   /* an image: [C, H, W] */
+    if (cJSON_IsArray(in)) {   /* a sequence [T, D] or an image [C, H, W] */
         int k = 0;
         const cJSON *it;
         cJSON_ArrayForEach(it, in) {
             if (k == 3 || !cJSON_IsNumber(it) || it->valuedouble != (int)it->valuedouble || it->valuedouble < 1 ||
                 it->valuedouble > (1 << 16))
-                return FAIL(c, "%s: model.input: an image is [C, H, W], three positive integers", c->spec->path);
+                return FAIL(c, "%s: model.input: a sequence is [T, D] and an image [C, H, W], of positive integers",
+                            c->spec->path);
             image[k++] = (int)it->valuedouble;
         }
-        if (k != 3) return FAIL(c, "%s: model.input: an image is [C, H, W], three positive integers", c->spec->path);
+        if (k < 2) return FAIL(c, "%s: model.input: a sequence is [T, D] and an image [C, H, W], of positive integers",
+                               c->spec->path);
     } else {
         TRY(get_int(c, o, "model", "input", 1, 1 << 24, &input));
         image[0] = (int)input;
@@ -307,7 +331,8 @@ static int parse_model(ctx *c, const cJSON *o, double wd, nt_model *m)
     nt_layer *L = list.v;
     const int n = list.n;
     if (!rc) {
-        rc = nt_model_init_image(m, image, L, n, (nt_loss)loss, wd, c->err);
+        rc = image[2] || !image[1] ? nt_model_init_image(m, image, L, n, (nt_loss)loss, wd, c->err)
+                                   : nt_model_init_sequence(m, image[0], image[1], L, n, (nt_loss)loss, wd, c->err);
         if (rc) {  /* prefix the model's own message with the file */
             char msg[sizeof c->err->msg];
             snprintf(msg, sizeof msg, "%s", c->err->msg);
@@ -323,11 +348,11 @@ static int parse_data(ctx *c, const cJSON *o, nt_data_spec *d)
     static const char *const keys[] = {"source", "x", "y", "path", "name", "label", "images",
         "labels", "test_images", "test_labels", "limit", "standardize", "test_fraction",
         "split_seed", "n", "seed", "hidden", "activation", "noise", NULL};
-    static const char *const sources[] = {"npy", "csv", "idx", "teacher", "builtin"};
+    static const char *const sources[] = {"npy", "csv", "idx", "teacher", "builtin", "sequence"};
     if (!o) return FAIL(c, "%s: data: missing", c->spec->path);
     TRY(check_keys(c, o, "data", keys));
     int src = -1;
-    TRY(get_enum(c, o, "data", "source", sources, 5, &src));
+    TRY(get_enum(c, o, "data", "source", sources, 6, &src));
     if (src < 0) return FAIL(c, "%s: data.source: missing", c->spec->path);
     d->source = (nt_data_source)src;
     d->label_column = -1;
