@@ -362,6 +362,9 @@ typedef enum {
     NT_TR_UNIT_SCALE,   /* unit a's row of W and bias feeding a batch normalization: A = +1 on both */
     NT_TR_NORM_SHIFT,   /* the bias right before a normalization, shifted: A = 0, c = e_i (batch:
                          * one generator per unit) or c = 1 on the whole bias (layer: p = 1) */
+    NT_TR_GL_QK,        /* head a of attention layer `layer`: q -> N q, k -> N^-T k; generators E_ab, d_head^2 */
+    NT_TR_GL_VO,        /* head a of attention layer `layer`: v -> N v, W_O,a -> W_O,a N^-1; E_ab, d_head^2 */
+    NT_TR_HEAD_SWAP,    /* heads a, b of attention layer `layer` exchanged */
     NT_TR_DENSE         /* user-declared: dense A, c, B or T, rho */
 } nt_transform_kind;
 
@@ -371,8 +374,8 @@ typedef struct {
     int discrete;        /* 0: continuous family, 1: discrete map */
     int equivariance;    /* B != 0 (continuous) or rho != I (discrete) */
     int generators;      /* continuous: size of the family; discrete: 1 */
-    int layer;           /* hidden layer (1 = output of the first dense layer) */
-    int a, b;            /* units */
+    int layer;           /* hidden layer (1 = output of the first dense layer); attention: its index in model.layers */
+    int a, b;            /* units (attention: heads) */
     double p;            /* rescale: homogeneity degree of the activation; homogeneous: k */
     /* user-declared (NT_TR_DENSE): d x d A or T, c (d), K x K B or rho; NULL = 0 / I */
     double *A, *c, *B;

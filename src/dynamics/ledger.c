@@ -32,11 +32,12 @@ int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_
          * shifts, whose A moves a column of W into a bias */
         if (T->discrete || T->kind == NT_TR_BIAS_SHIFT || (T->kind == NT_TR_DENSE && !symmetric_dense(m, T->A)))
             continue;
+        const int gl = T->kind == NT_TR_GL || T->kind == NT_TR_GL_QK || T->kind == NT_TR_GL_VO;
         int w = 1;   /* gl(n): n, with n^2 generators */
-        while (T->kind == NT_TR_GL && w * w < T->generators) w++;
+        while (gl && w * w < T->generators) w++;
         for (int i = 0; i < T->generators; i++) {
             int gen2 = -1;
-            if (T->kind == NT_TR_GL) {   /* E_ab with a <= b, paired with E_ba */
+            if (gl) {   /* E_ab with a <= b, paired with E_ba */
                 int a = i / w, b = i % w;
                 if (a > b) continue;
                 if (a < b) gen2 = b * w + a;
@@ -53,6 +54,9 @@ int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_
             Q->equivariance = T->equivariance;
             if (T->kind == NT_TR_GL) {
                 snprintf(Q->name, sizeof Q->name, "gl_sym[layer=%d,i=%d,j=%d]", T->layer, i / w, i % w);
+            } else if (gl) {
+                snprintf(Q->name, sizeof Q->name, "%s_sym[layer=%d,head=%d,i=%d,j=%d]",
+                         T->kind == NT_TR_GL_QK ? "gl_qk" : "gl_vo", T->layer, T->a, i / w, i % w);
             } else {
                 nt_generator_name(m, T, i, Q->name, sizeof Q->name);
             }

@@ -22,6 +22,12 @@
  * alone (unit_scale).  A normalization right after dense q subtracts a mean, so a shift of
  * b_q that it removes is a symmetry for any eps: per unit for a batch normalization (the
  * batch mean), the same shift of every unit for a layer normalization (the feature mean). 
+ * On a sequence, dense layers, activations and layer norms act on each token alike, so all
+ * of the above holds per token; the mean over tokens is linear, odd and of degree 1 (an
+ * identity for these rules).  An attention layer mixes the tokens through its own
+ * projections: nothing unit-level is listed across it (nor across a flatten of a sequence),
+ * and the model is not homogeneous; it brings its own per-head symmetries (heads.c):
+ * gl_qk and gl_vo of each head and swaps of adjacent heads, whatever surrounds it.
  * The head: cross_entropy straight on the last dense layer -> logit translations; every
  * activation homogeneous -> homogeneity f(e^s theta_A) = e^{ks} f, an equivariance; K >= 2
  * -> swaps of adjacent outputs, a discrete equivariance (rho = the swap); neither with a
@@ -63,8 +69,8 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
     list L = {0};
     double total_degree = 0;   /* degree of the current value in theta (homogeneity) */
     int all_homogeneous = 1, trailing_acts = 0;
-    for (int i = 0; i < D[0].layer; i++)   /* a normalization or a skip before the first layer */
-        all_homogeneous &= m->layers[i].kind == NT_LAYER_ACT;
+    for (int i = 0; i < D[0].layer; i++)   /* a normalization, a skip, an attention before the first layer */
+        all_homogeneous &= m->layers[i].kind == NT_LAYER_ACT || m->layers[i].kind == NT_LAYER_MEAN_TOKENS;
     for (int q = 0, li = 0; q < nd; q++) {
         /* the activations (and normalizations) after dense q */
         double p = 1;
@@ -73,10 +79,12 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         total_degree += 1;
         for (li = D[q].layer + 1; li < m->n_layers && m->layers[li].kind != NT_LAYER_DENSE; li++) {
             const nt_layer *Ln = &m->layers[li];
-            if (Ln->kind == NT_LAYER_BRANCH || Ln->kind == NT_LAYER_ADD) {   /* a skip connection */
+            if (Ln->kind == NT_LAYER_BRANCH || Ln->kind == NT_LAYER_ADD || Ln->kind == NT_LAYER_ATTENTION ||
+                (Ln->kind == NT_LAYER_FLATTEN && Ln->tokens)) {   /* a skip connection, tokens mixed */
                 crossed = 1;
                 continue;
             }
+            if (Ln->kind == NT_LAYER_MEAN_TOKENS || Ln->kind == NT_LAYER_FLATTEN) continue;   /* an identity here */
             if (Ln->kind == NT_LAYER_LAYERNORM || Ln->kind == NT_LAYER_BATCHNORM) {
                 if (!normed && !crossed) {
                     /* reached through positively homogeneous acts; exact only without eps:
@@ -141,6 +149,22 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             snprintf(t->name, sizeof t->name, "sign_flip[layer=%d,unit=%d]", l, j);
         }
     }
+    for (int i = 0; i < m->n_layers; i++) {   /* the heads of every attention layer */
+        const nt_layer *A = &m->layers[i];
+        if (A->kind != NT_LAYER_ATTENTION) continue;
+        const int dh = A->shape_in[0] / A->heads;
+        for (int h = 0; h < A->heads; h++)
+            for (int vo = 0; vo < 2; vo++) {
+                nt_transform *t = push(&L, vo ? NT_TR_GL_VO : NT_TR_GL_QK, 0, 0, dh * dh);
+                t->layer = i; t->a = h;
+                snprintf(t->name, sizeof t->name, "%s[layer=%d,head=%d]", vo ? "gl_vo" : "gl_qk", i, h);
+            }
+        for (int h = 0; h + 1 < A->heads; h++) {
+            nt_transform *t = push(&L, NT_TR_HEAD_SWAP, 1, 0, 1);
+            t->layer = i; t->a = h; t->b = h + 1;
+            snprintf(t->name, sizeof t->name, "head_swap[layer=%d,heads=%d,%d]", i, h, h + 1);
+        }
+    }
     const nt_dense *last = &D[nd - 1];
     int trailing_norm = 0;
     for (int i = last->layer + 1; i < m->n_layers; i++) trailing_norm |= m->layers[i].kind == NT_LAYER_LAYERNORM;
@@ -171,6 +195,10 @@ void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *bu
     if (t->kind == NT_TR_GL) {
         int n = D[t->layer - 1].n_out;
         snprintf(buf, cap, "gl[layer=%d,i=%d,j=%d]", t->layer, i / n, i % n);
+    } else if (t->kind == NT_TR_GL_QK || t->kind == NT_TR_GL_VO) {
+        int n = m->layers[t->layer].shape_in[0] / m->layers[t->layer].heads;
+        snprintf(buf, cap, "%s[layer=%d,head=%d,i=%d,j=%d]", t->kind == NT_TR_GL_QK ? "gl_qk" : "gl_vo", t->layer, t->a,
+                 i / n, i % n);
     } else if (t->kind == NT_TR_BIAS_SHIFT) {
         snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", t->layer, i);
     } else if (t->kind == NT_TR_NORM_SHIFT && t->generators > 1) {

@@ -116,6 +116,8 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
         mv[n++] = (nt_move){ whole(out->off_b, out->n_out), (nt_range){ out->off_w + i, out->n_out, out->n_in }, -1.0 };
         break;
     }
+    case NT_TR_GL_QK: case NT_TR_GL_VO:
+        return nt_head_moves(m, t, i, mv);
     default:                  /* translations: A = 0; dense: not moves */
         break;
     }
@@ -273,6 +275,9 @@ static void apply_map(const nt_model *m, const nt_transform *t, int transpose, c
     case NT_TR_SIGN_FLIP:
         nt_unit_ranges(D, t->layer, t->a, ra);
         for (int r = 0; r < 3; r++) move(&ra[r], &ra[r], -1.0, x, y);
+        break;
+    case NT_TR_HEAD_SWAP:
+        nt_head_swap(m, t, y);
         break;
     case NT_TR_OUTPUT_SWAP:
         nt_output_ranges(D, nd, t->a, ra);

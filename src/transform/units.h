@@ -3,6 +3,7 @@
  * W_{l+1}) or on the rows of the last layer, so they are all written with these ranges. */
 #ifndef NT_UNITS_H
 #define NT_UNITS_H
+#include <string.h>
 #include "noether.h"
 
 /* One dense layer of the model: W (n_out x n_in) at off_w, b at off_b (-1: no bias). */
@@ -36,6 +37,11 @@ typedef struct {
 /* The moves of generator i of a built-in continuous transformation (none for a translation
  * or a dense one); returns how many (moves has room for 2 * m->n_layers + 4). */
 int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
+
+/* heads.c: generator i (E_ab, i = a d_h + b) of gl_qk or gl_vo of head t->a of attention layer
+ * t->layer, as moves (returns how many); y with heads t->a and t->b exchanged (head_swap). */
+int nt_head_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
+void nt_head_swap(const nt_model *m, const nt_transform *t, double *y);
 
 /* sum |c_r y_r| of generator i's shift (0 for a linear generator). */
 double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, const double *y);
