@@ -206,3 +206,65 @@ Test(attention, head_symmetries_negative_controls)
     nt_dataset_free(&ds);
     nt_model_free(&m);
 }
+
+/* ---- through the binary --------------------------------------------------------------- */
+
+/* writes a spec of these model keys on the sequence task and runs `noether CMD` on it */
+static int run_spec(const char *cmd, const char *model, char **out, char **err)
+{
+    char dir[256], spec[NT_PATH_MAX], text[2048], args[NT_PATH_MAX + 64];
+    tmpdir_new(dir);
+    path_join(spec, dir, "spec.json");
+    snprintf(text, sizeof text, "{\"model\": %s, \"data\": {\"source\": \"sequence\", \"n\": 64, \"seed\": 3}, "
+             "\"init\": {\"seed\": 4, \"bias_std\": 0.1}, \"weight_decay\": 0.001}", model);
+    write_text(spec, text);
+    snprintf(args, sizeof args, "%s %s", cmd, spec);
+    return run_noether(args, out, err);
+}
+
+/* noether check on a causal transformer block: every identity of the heads' symmetries
+ * holds; info describes the layers and the layout of nn.MultiheadAttention */
+Test(attention, binary_check_and_info)
+{
+    const char *model = "{\"input\": [6, 4], \"layers\": [{\"dense\": 8}, {\"residual\": [{\"norm\": \"layer\"}, "
+                        "{\"attention\": 2, \"causal\": true}]}, {\"pool\": \"tokens\"}, {\"dense\": 3}], "
+                        "\"loss\": \"cross_entropy\"}";
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(run_spec("check", model, &out, &err), 0, "check failed: %s%s", out, err);
+    cr_assert(strstr(out, "gl_qk[layer=3,head=1,i=3,j=3]"), "%s", out);
+    cr_assert(strstr(out, "head_swap[layer=3,heads=0,1]"), "%s", out);
+    cr_assert(strstr(out, "identities hold"), "%s", out);
+    free(out); free(err);
+    cr_assert_eq(run_spec("info", model, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "6 tokens x 4 -> dense 8 -> residual [ -> layernorm (eps 1e-05) -> attention (2 heads, causal) ] "
+                          "+ skip -> mean over tokens -> dense 3"), "%s", out);
+    cr_assert(strstr(out, "3.in_proj_weight") && strstr(out, "24 x 8") && strstr(out, "3.out_proj.bias"), "%s", out);
+    free(out); free(err);
+}
+
+/* bad sequence specs are refused with exit 2 and a message naming the field */
+Test(attention, bad_specs_name_the_field)
+{
+    struct { const char *model, *says; } bad[] = {
+        {"{\"input\": 8, \"layers\": [{\"attention\": 2}, {\"dense\": 2}], \"loss\": \"mse\"}", "needs a sequence input"},
+        {"{\"input\": [4, 6], \"layers\": [{\"attention\": 4}, {\"pool\": \"tokens\"}, {\"dense\": 2}], \"loss\": \"mse\"}",
+         "4 heads do not divide the 6 features"},
+        {"{\"input\": [4, 6], \"layers\": [{\"dense\": 2}], \"loss\": \"mse\"}", "the output is a sequence"},
+        {"{\"input\": [4, 6], \"layers\": [{\"norm\": \"batch\"}, {\"pool\": \"tokens\"}, {\"dense\": 2}], \"loss\": \"mse\"}",
+         "batch normalization of a sequence"},
+        {"{\"input\": [4, 6], \"layers\": [{\"dense\": 2, \"causal\": true}, {\"pool\": \"tokens\"}], \"loss\": \"mse\"}",
+         "only attention takes causal"},
+        {"{\"input\": [4, 6], \"layers\": [{\"attention\": 2, \"kernel\": 3}, {\"pool\": \"tokens\"}, {\"dense\": 2}], "
+         "\"loss\": \"mse\"}", "attention takes causal and bias only"},
+        {"{\"input\": [4, 6], \"layers\": [{\"pool\": \"tokens\", \"kernel\": 2}, {\"dense\": 2}], \"loss\": \"mse\"}",
+         "takes no other key"},
+        {"{\"input\": 24, \"layers\": [{\"dense\": 2}], \"loss\": \"mse\"}", "'sequence' needs a sequence model"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *err = NULL;
+        cr_expect_eq(run_spec("info", bad[i].model, NULL, &err), 2, "case %zu exit code", i);
+        cr_expect(err && strstr(err, bad[i].says), "case %zu: expected '%s' in: %s", i, bad[i].says, err);
+        cr_expect(err && strstr(err, "spec.json"), "case %zu: the message names the file: %s", i, err);
+        free(err);
+    }
+}

@@ -19,6 +19,8 @@ cJSON *cli_info_json(const cli_job *job)
     cJSON_AddStringToObject(doc, "spec", job->spec.path);
     cJSON_AddNumberToObject(doc, "d", (double)m->d);
     cJSON_AddNumberToObject(doc, "input", m->input);
+    if (m->image[1]) cJSON_AddItemToObject(doc, "image", cJSON_CreateIntArray(m->image, 3));
+    if (m->sequence[0]) cJSON_AddItemToObject(doc, "sequence", cJSON_CreateIntArray(m->sequence, 2));
     cJSON_AddNumberToObject(doc, "output", m->output);
     cJSON_AddStringToObject(doc, "loss", nt_loss_name(m->loss));
     cJSON_AddNumberToObject(doc, "weight_decay", m->weight_decay);
@@ -35,6 +37,24 @@ cJSON *cli_info_json(const cli_job *job)
             cJSON_AddStringToObject(o, "norm", L->kind == NT_LAYER_LAYERNORM ? "layer" : "batch");
             cJSON_AddBoolToObject(o, "affine", L->affine);
             cJSON_AddNumberToObject(o, "eps", L->eps);
+        } else if (L->kind == NT_LAYER_CONV) {
+            cJSON_AddNumberToObject(o, "conv", L->units);
+            cJSON_AddNumberToObject(o, "kernel", L->kernel);
+            cJSON_AddNumberToObject(o, "stride", L->stride);
+            cJSON_AddNumberToObject(o, "padding", L->padding);
+            cJSON_AddBoolToObject(o, "bias", L->bias);
+        } else if (L->kind == NT_LAYER_POOL) {
+            cJSON_AddStringToObject(o, "pool", L->pool_max ? "max" : "avg");
+            cJSON_AddNumberToObject(o, "kernel", L->kernel);
+            cJSON_AddNumberToObject(o, "stride", L->stride);
+        } else if (L->kind == NT_LAYER_MEAN_TOKENS) {
+            cJSON_AddStringToObject(o, "pool", "tokens");
+        } else if (L->kind == NT_LAYER_FLATTEN) {
+            cJSON_AddBoolToObject(o, "flatten", 1);
+        } else if (L->kind == NT_LAYER_ATTENTION) {
+            cJSON_AddNumberToObject(o, "attention", L->heads);
+            cJSON_AddBoolToObject(o, "causal", L->causal);
+            cJSON_AddBoolToObject(o, "bias", L->bias);
         } else {
             cJSON_AddStringToObject(o, "act", nt_act_name(L->act));
             if (L->act == NT_ACT_LEAKY_RELU) cJSON_AddNumberToObject(o, "alpha", L->alpha);
@@ -62,7 +82,10 @@ cJSON *cli_info_json(const cli_job *job)
 void cli_describe(FILE *f, const cli_job *job)
 {
     const nt_model *m = &job->spec.model;
-    fprintf(f, "spec:    %s\nmodel:   %d", job->spec.path, m->input);
+    fprintf(f, "spec:    %s\nmodel:   ", job->spec.path);
+    if (m->image[1]) fprintf(f, "%d x %d x %d", m->image[0], m->image[1], m->image[2]);
+    else if (m->sequence[0]) fprintf(f, "%d tokens x %d", m->sequence[0], m->sequence[1]);
+    else fprintf(f, "%d", m->input);
     for (int i = 0; i < m->n_layers; i++) {
         const nt_layer *L = &m->layers[i];
         if (L->kind == NT_LAYER_DENSE) fprintf(f, " -> dense %d%s", L->units, L->bias ? "" : " (no bias)");
@@ -71,14 +94,23 @@ void cli_describe(FILE *f, const cli_job *job)
         else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM)
             fprintf(f, " -> %s%s (eps %g)", L->kind == NT_LAYER_LAYERNORM ? "layernorm" : "batchnorm (batch statistics)",
                     L->affine ? "" : " (no affine)", L->eps);
+        else if (L->kind == NT_LAYER_CONV)
+            fprintf(f, " -> conv %d (%dx%d, stride %d, padding %d%s)", L->units, L->kernel, L->kernel, L->stride, L->padding,
+                    L->bias ? "" : ", no bias");
+        else if (L->kind == NT_LAYER_POOL) fprintf(f, " -> %s pool %dx%d (stride %d)", L->pool_max ? "max" : "avg", L->kernel,
+                                                   L->kernel, L->stride);
+        else if (L->kind == NT_LAYER_FLATTEN) fprintf(f, " -> flatten");
+        else if (L->kind == NT_LAYER_MEAN_TOKENS) fprintf(f, " -> mean over tokens");
+        else if (L->kind == NT_LAYER_ATTENTION)
+            fprintf(f, " -> attention (%d heads%s%s)", L->heads, L->causal ? ", causal" : "", L->bias ? "" : ", no bias");
         else fprintf(f, " -> %s", nt_act_name(L->act));
     }
     fprintf(f, "\nloss:    %s, weight decay %g\n", nt_loss_name(m->loss), m->weight_decay);
     fprintf(f, "data:    %s\nparameters: d = %lld\n", job->data.desc, (long long)m->d);
-    fprintf(f, "  %-14s %10s  %s\n", "tensor", "offset", "shape");
+    fprintf(f, "  %-18s %10s  %s\n", "tensor", "offset", "shape");
     for (int t = 0; t < m->n_tensors; t++) {
         const nt_tensor *T = &m->tensors[t];
-        fprintf(f, "  %-14s %10lld  %lld", T->name, (long long)T->offset, (long long)T->shape[0]);
+        fprintf(f, "  %-18s %10lld  %lld", T->name, (long long)T->offset, (long long)T->shape[0]);
         for (int a = 1; a < T->ndim; a++) fprintf(f, " x %lld", (long long)T->shape[a]);
         fputc('\n', f);
     }

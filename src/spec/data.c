@@ -261,10 +261,12 @@ static void standardize(nt_dataset *tr, nt_dataset *te)
  * t* = argmax_t x_t[0] (the token with the largest first feature), scores
  * s_k = u_k^T x_{t*} / sqrt(D) with u_k ~ N(0, I) (seeded), then the class argmax s
  * (cross_entropy), sign s_0 (logistic, exponential) or s + noise (mse). */
-static int load_sequence(const nt_model *m, const nt_data_spec *d, nt_dataset *ds, nt_error *err)
+static int load_sequence(const nt_spec *spec, nt_dataset *ds, nt_error *err)
 {
+    const nt_model *m = &spec->model;
+    const nt_data_spec *d = &spec->data;
     if (!m->sequence[0])
-        return nt_fail(err, NT_EINPUT, "data.source: 'sequence' needs a sequence model (model.input: [T, D])");
+        return nt_fail(err, NT_EINPUT, "%s: data.source: 'sequence' needs a sequence model (model.input: [T, D])", spec->path);
     const int64_t n = d->n, T = m->sequence[0], D = m->sequence[1], K = m->output;
     ds->n = n;
     ds->dim = m->input;
@@ -308,7 +310,7 @@ int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err)
         if (!rc && d->test_images[0]) rc = load_idx(m, d->test_images, d->test_labels, &data->test, err);
         break;
     case NT_DATA_TEACHER: rc = load_teacher(m, d, &data->train); break;
-    case NT_DATA_SEQUENCE: rc = load_sequence(m, d, &data->train, err); break;
+    case NT_DATA_SEQUENCE: rc = load_sequence(spec, &data->train, err); break;
     case NT_DATA_CSV:
     case NT_DATA_BUILTIN: {
         char src[NT_PATH_MAX + 16];
