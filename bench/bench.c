@@ -14,7 +14,9 @@
  * Times are medians of several repetitions after a warm-up (CLOCK_MONOTONIC).  The program
  * prints a table, writes the numbers as CSV and never fails on timing.
  *
- * Usage: noether-bench [SOURCE_DIR [CSV]]   (defaults: the folder above the binary's folder,
+ * Then bench_layers.c: a convolutional network and an attention block, the same ratios.
+ *
+ * Usage: noether-bench [SOURCE_DIR [CSV [layers]]]  ("layers": only bench_layers.c's part)   (defaults: the folder above the binary's folder,
  *        and bench.csv next to the binary) */
 #define _GNU_SOURCE
 #include <libgen.h>
@@ -166,6 +168,8 @@ static const char *faster(const char *who, double r, char *buf, size_t cap)
     return buf;
 }
 
+void bench_layers(const char *src, FILE *csv);   /* bench_layers.c */
+
 /* ---- output: one CSV row per number of the table ----------------------------------------- */
 static FILE *csv;
 static void out(const char *key, double value, const char *unit)
@@ -248,6 +252,14 @@ int main(int argc, char **argv)
     else snprintf(src, sizeof src, "%s/..", bindir);
     if (argc > 2) snprintf(csv_path, sizeof csv_path, "%s", argv[2]);
     else snprintf(csv_path, sizeof csv_path, "%s/bench.csv", bindir);
+    if (argc > 3 && !strcmp(argv[3], "layers")) {   /* only bench_layers.c's part */
+        FILE *f = fopen(csv_path, "w");
+        if (!f) return 1;
+        fprintf(f, "metric,value,unit\n");
+        bench_layers(src, f);
+        fclose(f);
+        return 0;
+    }
 
     /* the problem, through the public API */
     snprintf(spec_json, sizeof spec_json,
@@ -406,7 +418,11 @@ int main(int argc, char **argv)
         for (int i = 0; i < 4; i++) unlink(path[i]);
         rmdir(tmp);
     }
-    if (csv) { fclose(csv); printf("\n   numbers also in %s\n", csv_path); }
+    if (csv) {
+        bench_layers(src, csv);
+        fclose(csv);
+        printf("\n   numbers also in %s\n", csv_path);
+    }
 
     nt_engine_free(e);
     free(theta); free(g); free(V); free(HV); free(hv0);
