@@ -275,9 +275,9 @@ Test(cli, unknown_key_in_model)
 Test(cli, unknown_layer_kind)
 {
     fixture f;
-    fixture_new(&f, "{\"input\": 3, \"layers\": [{\"dense\": 4}, {\"attention\": 3}, {\"dense\": 2}], \"loss\": \"mse\"}",
+    fixture_new(&f, "{\"input\": 3, \"layers\": [{\"dense\": 4}, {\"lstm\": 3}, {\"dense\": 2}], \"loss\": \"mse\"}",
                 NULL, NULL);
-    expect_bad(&f, f.spec, "model.layers[1].attention", "grad %s --out %s", f.spec, f.out);
+    expect_bad(&f, f.spec, "model.layers[1].lstm", "grad %s --out %s", f.spec, f.out);
 }
 
 Test(cli, unknown_activation)
