@@ -268,3 +268,35 @@ Test(attention, bad_specs_name_the_field)
         free(err);
     }
 }
+
+/* the spectrum's frozen engine (values, adjoints and every head's weights P kept at theta)
+ * gives bitwise the products of the full sweep; another theta (another array: the frozen one
+ * must not change) takes the full sweep */
+Test(attention, frozen_products_are_bitwise_the_full_ones)
+{
+    nt_model m;
+    sequence_model(&m, 5, 4, (nt_layer[]){DENSE(8), {.kind = NT_LAYER_BRANCH}, {.kind = NT_LAYER_LAYERNORM, .affine = 1,
+                   .eps = 1e-5}, ATTN(2, 1, 1), {.kind = NT_LAYER_ADD}, MEAN, DENSE(3)}, 7, NT_LOSS_CROSS_ENTROPY, 0.01);
+    nt_dataset ds;
+    make_data(&ds, &m, 21, 71);
+    const int64_t d = m.d;
+    const int k = 4;
+    nt_engine *e = nt_engine_new(&m, 5, 3);
+    double *theta = malloc(sizeof(double) * d), *V = malloc(sizeof(double) * k * d);
+    double *A = malloc(sizeof(double) * k * d), *B = malloc(sizeof(double) * k * d);
+    fill_normal(theta, d, 0.5, 72);
+    fill_normal(V, k * d, 1.0, 73);
+    nt_hvp(e, theta, &ds, k, V, A, NULL);
+    cr_assert_eq(nt_engine_freeze(e, theta, &ds, 1e9), 1);
+    nt_hvp(e, theta, &ds, k, V, B, NULL);
+    cr_assert_eq(memcmp(A, B, sizeof(double) * k * d), 0, "frozen products differ: %.2e", nt_rel_diff(k * d, A, B));
+    double *other = malloc(sizeof(double) * d);   /* control: another theta takes the full sweep */
+    memcpy(other, theta, sizeof(double) * d);
+    other[0] += 0.1;
+    nt_hvp(e, other, &ds, k, V, B, NULL);
+    cr_assert_gt(nt_rel_diff(k * d, A, B), 1e-6);
+    free(other); free(theta); free(V); free(A); free(B);
+    nt_engine_free(e);
+    nt_dataset_free(&ds);
+    nt_model_free(&m);
+}
