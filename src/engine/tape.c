@@ -65,10 +65,11 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
         if (L->kind == NT_LAYER_ATTENTION) {   /* [Q | K | V] per token, the heads, W_O */
             const int D = L->shape_in[0];
             dense_node(p, q, L, cur - 1, 3 * D, &off, L->bias);
-            nodes[++cur] = (nt_node){ .op = NT_OP_ATTN, .in = cur - 1, .layer = L, .tokens = p->tokens,
-                                      .width = p->tokens * D, .has_tan = 1, .need_adj = 1 };
-            dense_node(&nodes[cur + 1], &nodes[cur], L, cur, D, &off, L->bias);
             cur++;
+            nodes[cur] = (nt_node){ .op = NT_OP_ATTN, .in = cur - 1, .layer = L, .tokens = p->tokens,
+                                    .width = p->tokens * D, .has_tan = 1, .need_adj = 1 };
+            cur++;
+            dense_node(&nodes[cur], &nodes[cur - 1], L, cur - 1, D, &off, L->bias);
             continue;
         }
         if (L->kind == NT_LAYER_CONV) {
