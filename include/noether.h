@@ -127,6 +127,9 @@ int nt_model_init_image(nt_model *m, const int image[3], const nt_layer *layers,
 /* 1 when a layer couples the samples of a batch (batch normalization in training mode: the
  * loss of a data set is then a function of the whole set, processed as one chunk). */
 int nt_model_batch_coupled(const nt_model *m);
+/* The size of a normalization's weight and of its bias (set by nt_model_init): the width
+ * it normalizes, except a batch normalization of an image, per channel (nn.BatchNorm2d): C. */
+int nt_layer_norm_params(const nt_layer *L);
 void nt_model_free(nt_model *m);
 
 const char *nt_act_name(nt_act a);

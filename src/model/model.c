@@ -1,8 +1,8 @@
 /* model.c: a model is a list of layers and a loss; this derives its output width and the
  * parameter layout of INTERFACE.md (per dense layer W, n_out x n_in, then b; per affine
- * layer or batch normalization its weight then its bias, each of the width it normalizes;
- * in layer order: PyTorch's order for the same nn.Sequential of nn.Linear, nn.LayerNorm and
- * nn.BatchNorm1d). */
+ * layer or batch normalization its weight then its bias, each of the width it normalizes,
+ * or C for a batch normalization of an image (per channel); in layer order: PyTorch's order
+ * for the same nn.Sequential of nn.Linear, nn.Conv2d, nn.LayerNorm, nn.BatchNorm1d/2d). */
 #include <stdlib.h>
 #include <string.h>
 #include "noether.h"
@@ -115,12 +115,13 @@ int nt_model_init_image(nt_model *m, const int image[3], const nt_layer *layers,
         const nt_layer *L = &m->layers[i];
         const int *si = L->shape_in, w_in = si[1] ? si[0] * si[1] * si[2] : si[0];
         if ((L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) && L->affine) {
+            const int wn = nt_layer_norm_params(L);   /* per channel for BatchNorm2d */
             for (int r = 0; r < 2; r++) {
                 nt_tensor *t = &m->tensors[m->n_tensors++];
                 snprintf(t->name, sizeof t->name, "%d.%s", i, r ? "bias" : "weight");
                 t->layer = i; t->offset = off; t->ndim = 1;
-                t->shape[0] = w_in; t->size = w_in;
-                off += w_in;
+                t->shape[0] = wn; t->size = wn;
+                off += wn;
             }
         }
         if (L->kind != NT_LAYER_DENSE && L->kind != NT_LAYER_CONV) continue;
@@ -159,6 +160,13 @@ int nt_model_batch_coupled(const nt_model *m)
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].kind == NT_LAYER_BATCHNORM) return 1;
     return 0;
+}
+
+int nt_layer_norm_params(const nt_layer *L)
+{
+    const int *s = L->shape_in;
+    if (s[1] == 0) return s[0];
+    return L->kind == NT_LAYER_BATCHNORM ? s[0] : s[0] * s[1] * s[2];
 }
 
 void nt_model_free(nt_model *m)
