@@ -353,7 +353,14 @@ typedef enum {
     NT_TR_UNIT_SCALE,   /* unit a's row of W and bias feeding a batch normalization: A = +1 on both */
     NT_TR_NORM_SHIFT,   /* the bias right before a normalization, shifted: A = 0, c = e_i (batch:
                          * one generator per unit) or c = 1 on the whole bias (layer: p = 1) */
-    NT_TR_DENSE         /* user-declared: dense A, c, B or T, rho */
+    NT_TR_DENSE,        /* user-declared: dense A, c, B or T, rho */
+    /* channels of a convolution at model.layers[layer] (docs/layers.md); a, b: channels */
+    NT_TR_CHANNEL_RESCALE,   /* +1 on filter a and bias a, -p on the next layer's slice reading channel a */
+    NT_TR_CHANNEL_SWAP,      /* channels a, b exchanged (filters, biases, the next layer's slices) */
+    NT_TR_CHANNEL_SIGN_FLIP, /* channel a negated (odd activations, average pooling) */
+    NT_TR_CHANNEL_SCALE,     /* filter a and bias a feeding a batch normalization: A = +1 on both */
+    NT_TR_CHANNEL_SHIFT      /* the bias right before a batch normalization: A = 0, c = e on bias i
+                              * (one generator per channel) */
 } nt_transform_kind;
 
 typedef struct {
@@ -362,7 +369,8 @@ typedef struct {
     int discrete;        /* 0: continuous family, 1: discrete map */
     int equivariance;    /* B != 0 (continuous) or rho != I (discrete) */
     int generators;      /* continuous: size of the family; discrete: 1 */
-    int layer;           /* hidden layer (1 = output of the first dense layer) */
+    int layer;           /* hidden layer (1 = output of the first dense layer); channel entries:
+                          * the convolution's index in model.layers */
     int a, b;            /* units */
     double p;            /* rescale: homogeneity degree of the activation; homogeneous: k */
     /* user-declared (NT_TR_DENSE): d x d A or T, c (d), K x K B or rho; NULL = 0 / I */
