@@ -90,6 +90,39 @@ Test(channels, batchnorm2d_statistics_per_channel)
     nt_model_free(&m);
 }
 
+/* the spectrum's frozen engine (values and adjoints kept at theta) gives bitwise the products
+ * of the full sweep with BatchNorm2d; at another theta it does not (the control) */
+Test(channels, batchnorm2d_frozen_products_are_bitwise_the_full_ones)
+{
+    nt_layer L[] = { conv(3, 3, 1, 1), bn(1, 1e-5), act(NT_ACT_RELU), pool(1, 2, 2), conv(2, 2, 1, 0), bn(0, 0),
+                     FLAT, dense(3) };
+    nt_model m;
+    nt_dataset ds;
+    nt_error err = {0};
+    cr_assert_eq(nt_model_init_image(&m, IMG, L, 8, NT_LOSS_CROSS_ENTROPY, 0.01, &err), NT_OK, "%s", err.msg);
+    make_data(&ds, &m, 17, 96);
+    const int64_t d = m.d;
+    const int k = 4;
+    nt_engine *e = nt_engine_new(&m, 5, 3);
+    double *theta = malloc(sizeof(double) * d), *V = malloc(sizeof(double) * k * d);
+    double *A = malloc(sizeof(double) * k * d), *B = malloc(sizeof(double) * k * d);
+    fill_normal(theta, d, 0.5, 97);
+    fill_normal(V, k * d, 1.0, 98);
+    nt_hvp(e, theta, &ds, k, V, A, NULL);
+    cr_assert_eq(nt_engine_freeze(e, theta, &ds, 1e9), 1);
+    nt_hvp(e, theta, &ds, k, V, B, NULL);
+    cr_assert_eq(memcmp(A, B, sizeof(double) * k * d), 0, "frozen products differ from the full sweep");
+    double *theta2 = malloc(sizeof(double) * d);   /* another theta: the full sweep */
+    memcpy(theta2, theta, sizeof(double) * d);
+    theta2[d - 1] += 0.1;
+    nt_hvp(e, theta2, &ds, k, V, B, NULL);
+    cr_assert_gt(nt_rel_diff(k * d, A, B), 1e-8, "a product at another theta used the frozen values");
+    free(theta); free(theta2); free(V); free(A); free(B);
+    nt_engine_free(e);
+    nt_dataset_free(&ds);
+    nt_model_free(&m);
+}
+
 /* ---- PyTorch ---------------------------------------------------------------------------- */
 
 #define TORCH_CNN(bn1, bn2)                                                                                    \
