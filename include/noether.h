@@ -139,6 +139,9 @@ int nt_model_init_sequence(nt_model *m, int tokens, int features, const nt_layer
 /* 1 when a layer couples the samples of a batch (batch normalization in training mode: the
  * loss of a data set is then a function of the whole set, processed as one chunk). */
 int nt_model_batch_coupled(const nt_model *m);
+/* The size of a normalization's weight and of its bias (set by nt_model_init): the width
+ * it normalizes, except a batch normalization of an image, per channel (nn.BatchNorm2d): C. */
+int nt_layer_norm_params(const nt_layer *L);
 void nt_model_free(nt_model *m);
 
 const char *nt_act_name(nt_act a);
@@ -365,7 +368,14 @@ typedef enum {
     NT_TR_GL_QK,        /* head a of attention layer `layer`: q -> N q, k -> N^-T k; generators E_ab, d_head^2 */
     NT_TR_GL_VO,        /* head a of attention layer `layer`: v -> N v, W_O,a -> W_O,a N^-1; E_ab, d_head^2 */
     NT_TR_HEAD_SWAP,    /* heads a, b of attention layer `layer` exchanged */
-    NT_TR_DENSE         /* user-declared: dense A, c, B or T, rho */
+    NT_TR_DENSE,        /* user-declared: dense A, c, B or T, rho */
+    /* channels of a convolution at model.layers[layer] (docs/layers.md); a, b: channels */
+    NT_TR_CHANNEL_RESCALE,   /* +1 on filter a and bias a, -p on the next layer's slice reading channel a */
+    NT_TR_CHANNEL_SWAP,      /* channels a, b exchanged (filters, biases, the next layer's slices) */
+    NT_TR_CHANNEL_SIGN_FLIP, /* channel a negated (odd activations, average pooling) */
+    NT_TR_CHANNEL_SCALE,     /* filter a and bias a feeding a batch normalization: A = +1 on both */
+    NT_TR_CHANNEL_SHIFT      /* the bias right before a batch normalization: A = 0, c = e on bias i
+                              * (one generator per channel) */
 } nt_transform_kind;
 
 typedef struct {
@@ -374,8 +384,9 @@ typedef struct {
     int discrete;        /* 0: continuous family, 1: discrete map */
     int equivariance;    /* B != 0 (continuous) or rho != I (discrete) */
     int generators;      /* continuous: size of the family; discrete: 1 */
-    int layer;           /* hidden layer (1 = output of the first dense layer); attention: its index in model.layers */
-    int a, b;            /* units (attention: heads) */
+    int layer;           /* hidden layer (1 = output of the first dense layer); attention and channel
+                          * entries: the layer's index in model.layers */
+    int a, b;            /* units (attention: heads; convolutions: channels) */
     double p;            /* rescale: homogeneity degree of the activation; homogeneous: k */
     /* user-declared (NT_TR_DENSE): d x d A or T, c (d), K x K B or rho; NULL = 0 / I */
     double *A, *c, *B;

@@ -264,3 +264,64 @@ static void fd_check_model(nt_model m, uint64_t seed, double scale, const char *
     nt_dataset_free(&ds);
     nt_model_free(&m);
 }
+
+int torch_available(void)
+{
+    return system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0;
+}
+
+void torch_diffs(const nt_model *m, const char *net, const char *torch_loss, int64_t n, uint64_t seed, double out[3])
+{
+    nt_dataset ds;
+    make_data(&ds, m, n, seed);
+    const int64_t d = m->d;
+    double *theta = malloc(sizeof(double) * d), *v = malloc(sizeof(double) * d);
+    double *g = malloc(sizeof(double) * d), *hv = malloc(sizeof(double) * d);
+    fill_normal(theta, d, 0.5, seed + 1);
+    fill_normal(v, d, 1.0, seed + 2);
+    nt_engine *e = nt_engine_new(m, n, 1);
+    double L = nt_hvp(e, theta, &ds, 1, v, hv, g);
+    char dir[256], p[6][NT_PATH_MAX];
+    tmpdir_new(dir);
+    const char *names[6] = {"theta.npy", "v.npy", "x.npy", "y.npy", "out.npy", "script.py"};
+    for (int i = 0; i < 6; i++) path_join(p[i], dir, names[i]);
+    nt_error err;
+    int64_t sd[1] = {d}, sx[2] = {ds.n, ds.dim}, sy[2] = {ds.n, ds.ydim};
+    cr_assert_eq(nt_npy_write(p[0], theta, 1, sd, &err), NT_OK);
+    cr_assert_eq(nt_npy_write(p[1], v, 1, sd, &err), NT_OK);
+    cr_assert_eq(nt_npy_write(p[2], ds.x, 2, sx, &err), NT_OK);
+    cr_assert_eq(nt_npy_write(p[3], ds.y, 2, sy, &err), NT_OK);
+    char script[8192];
+    snprintf(script, sizeof script,
+        "import numpy as np, torch\n"
+        "torch.set_default_dtype(torch.float64)\n"
+        "th, v = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
+        "x, y = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
+        "net = %s\n"
+        "params = list(net.parameters())\n"
+        "torch.nn.utils.vector_to_parameters(th, params)\n"
+        "f = net(x)\n"
+        "l = torch.nn.functional.cross_entropy(f, y[:, 0].long()) if '%s' == 'ce' else 0.5 * ((f - y) ** 2).sum(1).mean()\n"
+        "l = l + 0.5 * %.17g * sum((q ** 2).sum() for q in params)\n"
+        "g = torch.autograd.grad(l, params, create_graph=True)\n"
+        "gv = torch.cat([t.reshape(-1) for t in g])\n"
+        "hv = torch.autograd.grad(gv @ v, params)\n"
+        "np.save('%s', np.concatenate([[l.item()], gv.detach().numpy(), torch.cat([t.reshape(-1) for t in hv]).numpy()]))\n",
+        p[0], p[1], p[2], p[3], net, torch_loss, m->weight_decay, p[4]);
+    write_text(p[5], script);
+    char cmd[NT_PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 /usr/bin/python3 %s", p[5]);
+    cr_assert_eq(system(cmd), 0, "the PyTorch script failed");
+    nt_array o = {0};
+    cr_assert_eq(nt_npy_read(p[4], &o, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(o.size, 1 + 2 * d);
+    out[0] = fabs(L - o.data[0]) / fabs(L);
+    out[1] = nt_rel_diff(d, g, o.data + 1);
+    out[2] = nt_rel_diff(d, hv, o.data + 1 + d);
+    nt_array_free(&o);
+    for (int i = 0; i < 6; i++) remove(p[i]);
+    remove(dir);
+    free(theta); free(v); free(g); free(hv);
+    nt_engine_free(e);
+    nt_dataset_free(&ds);
+}

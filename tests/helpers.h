@@ -42,6 +42,13 @@ void fd_check_image(const int image[3], const nt_layer *layers, int n_layers, nt
 /* The same with the input a sequence of T tokens of D features. */
 void fd_check_sequence(int tokens, int features, const nt_layer *layers, int n_layers, nt_loss loss, double wd,
                        uint64_t seed, double scale, const char *label);
+/* 1 when /usr/bin/python3 imports torch and numpy (Debian's python3-torch). */
+int torch_available(void);
+/* The model m (kept) on n samples of make_data(seed), theta ~ N(0, 0.25), against the PyTorch
+ * module `net` (a Python expression, parameters in parameters() order; torch_loss "ce" or
+ * "mse"; m's weight decay): out = relative differences of the loss, the gradient and H v
+ * (double backward) on one random v.  Runs the data set as one batch (training mode). */
+void torch_diffs(const nt_model *m, const char *net, const char *torch_loss, int64_t n, uint64_t seed, double out[3]);
 #endif
 
 /* A small MLP: input -> [dense w_i, act]... -> dense K, with loss, bias and weight decay. */

@@ -495,18 +495,24 @@ Test(examples, layernorm_scale)
     cJSON_Delete(s);
 }
 
-/* the unit scalings of the ledger, each with a first-order term at round-off (the gradient
- * orthogonal to the unit's weights at every step); returns how many */
-static int orthogonal_unit_scales(const cJSON *s)
+/* the scalings of the ledger whose names start with prefix ("unit_scale", "channel_scale"),
+ * each with a first-order term at round-off (the gradient orthogonal to the unit's or
+ * channel's weights at every step); returns how many */
+static int orthogonal_scales(const cJSON *s, const char *prefix)
 {
     const cJSON *q;
     int n = 0;
     cJSON_ArrayForEach(q, obj(s, "ledger.per_quantity"))
-        if (!strncmp(cJSON_GetObjectItem(q, "name")->valuestring, "unit_scale", 10)) {
+        if (!strncmp(cJSON_GetObjectItem(q, "name")->valuestring, prefix, strlen(prefix))) {
             n++;
             cr_assert(fabs(num(q, "first_order")) <= 1e-12 * num(q, "initial"), "g not orthogonal to the unit's weights");
         }
     return n;
+}
+
+static int orthogonal_unit_scales(const cJSON *s)
+{
+    return orthogonal_scales(s, "unit_scale");
 }
 
 /* Batch normalization in training mode (eps = 0): every unit's row and bias feeding it is
@@ -540,20 +546,22 @@ Test(run, dense_spectrum_too_large_is_refused)
     free(err);
 }
 
-/* A small CNN on Fashion-MNIST images (1 x 28 x 28) with a batch normalization in training
- * mode after its first dense layer: every identity holds; the 16 bias shifts before the
- * normalization and the 17 logit translations are flat at every theta, and the exact
- * spectrum has at least those 33 eigenvalues at gamma (dead units add more); the unit
- * scalings' first-order terms vanish (g orthogonal to each unit's weights) */
+/* A small CNN on Fashion-MNIST images (1 x 28 x 28) with batch normalizations in training
+ * mode after its convolution (BatchNorm2d: per channel) and after its first dense layer
+ * (BatchNorm1d): every identity holds; the 4 channel bias shifts and the 16 unit bias shifts
+ * before the normalizations and the 17 logit translations are flat at every theta, and the
+ * exact spectrum has at least those 37 eigenvalues at gamma (dead units would add more); the
+ * channel and unit scalings' first-order terms vanish (g orthogonal to each channel's and
+ * unit's weights) */
 Test(examples, cnn_batchnorm_fashion)
 {
     char o[NT_PATH_MAX];
     cJSON *s = run_example("cnn_batchnorm_fashion.json", o);
     const cJSON *flat = obj(s, "analysis.final.flat");
-    cr_assert_eq(num(flat, "predicted_everywhere"), 33);
-    cr_assert_geq(num(flat, "found"), 33, "eigenvalues at gamma: %g", num(flat, "found"));
-    int unit_scales = orthogonal_unit_scales(s);
-    cr_assert_eq(unit_scales, 16);
+    cr_assert_eq(num(flat, "predicted_everywhere"), 4 + 16 + 17);
+    cr_assert_geq(num(flat, "found"), 4 + 16 + 17, "eigenvalues at gamma: %g", num(flat, "found"));
+    cr_assert_eq(orthogonal_unit_scales(s), 16);
+    cr_assert_eq(orthogonal_scales(s, "channel_scale"), 4);
     cr_assert_gt(num(s, "test_accuracy"), 0.5);
     cJSON_Delete(s);
 }

@@ -303,7 +303,8 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     run_state r = { job, cli_engine(job, 16), list, n_list, quiet, nt_check_count(list, n_list), 0,
                     job->spec.analysis.every, -1, NULL, cJSON_CreateArray(), NULL, { NULL, 0, 0 }, 0 };
     for (int t = 0; t < n_list; t++)
-        if (list[t].kind == NT_TR_TRANSLATION || list[t].kind == NT_TR_NORM_SHIFT)   /* A = 0: H c = 0 at every theta */
+        if (list[t].kind == NT_TR_TRANSLATION || list[t].kind == NT_TR_NORM_SHIFT || list[t].kind == NT_TR_CHANNEL_SHIFT)
+            /* A = 0: H c = 0 at every theta */
             r.translations += list[t].generators;
     r.res = malloc(sizeof(nt_check_result) * (size_t)(r.n_checks + 1));
     /* analysis steps must be logged steps: log every gcd(log_every, every) */

@@ -137,7 +137,7 @@ static void sums_fill(sums *S, const double *const *y, const double *const *x)
 /* sum of y_i x_i over a diagonal range for pair p, from the sums when the range is theirs */
 static double range_sum(const sums *S, int p, const nt_range *r, const double *y, const double *x)
 {
-    for (int q = 0; q < S->nd; q++) {
+    for (int q = 0; r->inner <= 1 && q < S->nd; q++) {   /* two-level ranges (channels): over the support */
         const nt_dense *L = &S->D[q];
         int64_t rel = r->start - L->off_w, size = (int64_t)L->n_out * L->n_in;
         if (rel >= 0 && rel < size) {
@@ -151,7 +151,7 @@ static double range_sum(const sums *S, int p, const nt_range *r, const double *y
             return S->bsum[p * S->nd + q];
     }
     double s = 0;
-    for (int64_t j = 0; j < r->count; j++) s += y[r->start + j * r->stride] * x[r->start + j * r->stride];
+    for (int64_t j = 0; j < r->count; j++) s += y[nt_at(r, j)] * x[nt_at(r, j)];
     return s;
 }
 
@@ -185,14 +185,14 @@ void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quant
             int n = nt_tr_moves(m, T, gen, mv);
             for (int k = 0; k < n; k++) {
                 const nt_move *M = &mv[k];
-                int diagonal = M->dst.start == M->src.start && M->dst.stride == M->src.stride;
+                int diagonal = M->dst.start == M->src.start && M->dst.stride == M->src.stride && M->dst.inner == M->src.inner;
                 for (int p = 0; p < np; p++) {
                     double v = 0, a = 0;
                     if (diagonal) {
                         v = a = range_sum(&S, p, &M->dst, y[p], x[p]);   /* for y = x: a sum of squares */
                     } else {   /* off-diagonal (E_ab, a != b): over the support */
                         for (int64_t i = 0; i < M->dst.count; i++) {
-                            double t = y[p][M->dst.start + i * M->dst.stride] * x[p][M->src.start + i * M->src.stride];
+                            double t = y[p][nt_at(&M->dst, i)] * x[p][nt_at(&M->src, i)];
                             v += t;
                             a += fabs(t);
                         }

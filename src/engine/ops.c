@@ -261,121 +261,128 @@ static void op_norm(nt_engine *e, nt_node *p, int action)
 
 #undef TROW
 
-/* ---- batch normalization in training mode, per feature over the n rows of the batch --
- * The rules of the layer normalization with the mean taken over the samples instead of
- * over the features (biased variance, as PyTorch's BatchNorm1d in training mode): the loss
- * of a batch is a function of the whole batch, which the engine therefore holds in one
- * chunk.  Per feature, vectors over the rows r:
- *   x = (z - mean z) s,  s = 1/sqrt(var z + eps),  y = gamma x + beta
- *   tangent          c. = s (z. - mean z.),  x. = c. - x mean(x c.),  y. = gamma x. + gamma. x + beta.
- *   adjoint          a = gamma y_bar,  z_bar = s (a - mean a - x mean(a x))
- *   adjoint-tangent  s. = -s mean(x c.),  m = mean(a x),  m. = mean(a. x + a x.),
- *                    z_bar. = s. (a - mean a - x m) + s (a. - mean a. - x. m - x m.)
+/* ---- batch normalization in training mode, per channel over the batch ------------------
+ * A channel is one feature of a flat vector (nn.BatchNorm1d) or one of the C channels of an
+ * image (nn.BatchNorm2d: the H W positions of channel c of every sample); its statistics are
+ * over the n P values it holds in the batch (P = 1, or H W), biased variance.  The rules of
+ * the layer normalization with the mean <.> taken over those values instead of over a
+ * sample's features: the loss of a batch is a function of the whole batch, which the engine
+ * therefore holds in one chunk.  Per channel c, over its values:
+ *   x = (z - <z>) s,  s = 1/sqrt(var z + eps),  y = gamma_c x + beta_c
+ *   tangent          c. = s (z. - <z.>),  x. = c. - x <x c.>,  y. = gamma_c x. + gamma._c x + beta._c
+ *   adjoint          a = gamma_c y_bar,  z_bar = s (a - <a> - x <a x>),
+ *                    gamma_bar_c += sum y_bar x,  beta_bar_c += sum y_bar
+ *   adjoint-tangent  s. = -s <x c.>,  m = <a x>,  m. = <a. x + a x.>,
+ *                    z_bar. = s. (a - <a> - x m) + s (a. - <a.> - x. m - x m.),
+ *                    gamma_bar._c += sum (y_bar. x + y_bar x.),  beta_bar._c += sum y_bar.
  * p->tan holds x. of tangent j while the adjoint-tangent of this node runs (its consumers
  * have used y. by then). */
 
-/* x. of tangent j, feature i, into p->tan (n rows, stride k w); returns mean(x c.) */
-static double bn_tangent(nt_engine *e, nt_node *p, const nt_node *q, int64_t j, int64_t i, double s)
+/* the values of channel c: rows r < n, offsets o in [c P, c P + P) of each row */
+#define BN_EACH(r, o) for (int64_t r = 0; r < n; r++) for (int64_t o = c * P; o < c * P + P; o++)
+
+/* x. of tangent j, channel c, into p->tan; returns <x c.> */
+static double bn_tangent(nt_engine *e, nt_node *p, const nt_node *q, int64_t j, int64_t c, int64_t P, double s)
 {
     const int64_t n = e->n, k = e->kk, w = p->width;
+    const double inv = 1.0 / (double)(n * P);
     double mz = 0, mxc = 0;
     if (!q->has_tan) {
-        for (int64_t r = 0; r < n; r++) p->tan[(r * k + j) * w + i] = 0;
+        BN_EACH(r, o) p->tan[(r * k + j) * w + o] = 0;
         return 0;
     }
-    for (int64_t r = 0; r < n; r++) mz += q->tan[(r * k + j) * w + i];
-    mz /= (double)n;
-    for (int64_t r = 0; r < n; r++) mxc += p->d1[r * w + i] * s * (q->tan[(r * k + j) * w + i] - mz);
-    mxc /= (double)n;
-    for (int64_t r = 0; r < n; r++)
-        p->tan[(r * k + j) * w + i] = s * (q->tan[(r * k + j) * w + i] - mz) - p->d1[r * w + i] * mxc;
+    BN_EACH(r, o) mz += q->tan[(r * k + j) * w + o];
+    mz *= inv;
+    BN_EACH(r, o) mxc += p->d1[r * w + o] * s * (q->tan[(r * k + j) * w + o] - mz);
+    mxc *= inv;
+    BN_EACH(r, o) p->tan[(r * k + j) * w + o] = s * (q->tan[(r * k + j) * w + o] - mz) - p->d1[r * w + o] * mxc;
     return mxc;
 }
 
-/* mean a and mean(a x) of feature i over the batch, a = gamma y_bar */
-static void bn_adjoint_means(const nt_node *p, int64_t i, int64_t n, double gi, double *ma, double *m)
+/* <a> and <a x> of channel c over the batch, a = gamma_c y_bar */
+static void bn_adjoint_means(const nt_node *p, int64_t c, int64_t P, int64_t n, double gc, double *ma, double *m)
 {
     const int64_t w = p->width;
     *ma = *m = 0;
-    for (int64_t r = 0; r < n; r++) {
-        double a = gi * p->adj[r * w + i];
+    BN_EACH(r, o) {
+        double a = gc * p->adj[r * w + o];
         *ma += a;
-        *m += a * p->d1[r * w + i];
+        *m += a * p->d1[r * w + o];
     }
-    *ma /= (double)n;
-    *m /= (double)n;
+    *ma /= (double)(n * P);
+    *m /= (double)(n * P);
 }
 
 static void op_bnorm(nt_engine *e, nt_node *p, int action)
 {
     const nt_node *q = &e->nodes[p->in];
     const int64_t n = e->n, k = e->kk, w = p->width, d = e->d;
+    const int64_t C = nt_layer_norm_params(p->layer), P = w / C;   /* channels, positions per channel */
     const int affine = p->off_w >= 0;
-    const double inv = 1.0 / (double)n;
-    for (int64_t i = 0; i < w; i++) {
-        const double gi = affine ? e->theta[p->off_w + i] : 1.0;
-        double *s = p->d2 + i;   /* first row of d2: s per feature */
+    const double inv = 1.0 / (double)(n * P);
+    for (int64_t c = 0; c < C; c++) {
+        const double gc = affine ? e->theta[p->off_w + c] : 1.0;
+        double *s = p->d2 + c;   /* first row of d2: s per channel */
         switch (action) {
         case NT_FWD: {
             double mz = 0, var = 0;
-            for (int64_t r = 0; r < n; r++) mz += q->val[r * w + i];
+            BN_EACH(r, o) mz += q->val[r * w + o];
             mz *= inv;
-            for (int64_t r = 0; r < n; r++) var += (q->val[r * w + i] - mz) * (q->val[r * w + i] - mz);
+            BN_EACH(r, o) var += (q->val[r * w + o] - mz) * (q->val[r * w + o] - mz);
             *s = 1.0 / sqrt(var * inv + p->layer->eps);
-            for (int64_t r = 0; r < n; r++) {
-                double x = (q->val[r * w + i] - mz) * *s;
-                p->d1[r * w + i] = x;
-                p->val[r * w + i] = affine ? gi * x + e->theta[p->off_b + i] : x;
+            BN_EACH(r, o) {
+                double x = (q->val[r * w + o] - mz) * *s;
+                p->d1[r * w + o] = x;
+                p->val[r * w + o] = affine ? gc * x + e->theta[p->off_b + c] : x;
             }
             break;
         }
         case NT_TAN:
             for (int64_t j = 0; j < k; j++) {
-                bn_tangent(e, p, q, j, i, *s);
+                bn_tangent(e, p, q, j, c, P, *s);
                 if (!affine) continue;
-                const double gt = e->V[j * d + p->off_w + i], bt = e->V[j * d + p->off_b + i];
-                for (int64_t r = 0; r < n; r++) {
-                    double *yt = &p->tan[(r * k + j) * w + i];
-                    *yt = gi * *yt + gt * p->d1[r * w + i] + bt;
+                const double gt = e->V[j * d + p->off_w + c], bt = e->V[j * d + p->off_b + c];
+                BN_EACH(r, o) {
+                    double *yt = &p->tan[(r * k + j) * w + o];
+                    *yt = gc * *yt + gt * p->d1[r * w + o] + bt;
                 }
             }
             break;
         case NT_ADJ: {
             double ma, m;
-            bn_adjoint_means(p, i, n, gi, &ma, &m);
+            bn_adjoint_means(p, c, P, n, gc, &ma, &m);
             if (q->need_adj)
-                for (int64_t r = 0; r < n; r++)
-                    q->adj[r * w + i] = *s * (gi * p->adj[r * w + i] - ma - p->d1[r * w + i] * m);
+                BN_EACH(r, o) q->adj[r * w + o] = *s * (gc * p->adj[r * w + o] - ma - p->d1[r * w + o] * m);
             if (affine && e->g)
-                for (int64_t r = 0; r < n; r++) {
-                    e->g[p->off_w + i] += p->adj[r * w + i] * p->d1[r * w + i];
-                    e->g[p->off_b + i] += p->adj[r * w + i];
+                BN_EACH(r, o) {
+                    e->g[p->off_w + c] += p->adj[r * w + o] * p->d1[r * w + o];
+                    e->g[p->off_b + c] += p->adj[r * w + o];
                 }
             break;
         }
         case NT_ADJTAN: {
             double ma, m;
-            bn_adjoint_means(p, i, n, gi, &ma, &m);
+            bn_adjoint_means(p, c, P, n, gc, &ma, &m);
             for (int64_t j = 0; j < k; j++) {
-                const double mxc = bn_tangent(e, p, q, j, i, *s);   /* x. into p->tan */
-                const double gt = affine ? e->V[j * d + p->off_w + i] : 0, st = -*s * mxc;
+                const double mxc = bn_tangent(e, p, q, j, c, P, *s);   /* x. into p->tan */
+                const double gt = affine ? e->V[j * d + p->off_w + c] : 0, st = -*s * mxc;
                 double mat = 0, mt = 0;
-                for (int64_t r = 0; r < n; r++) {
-                    const double x = p->d1[r * w + i], xt = p->tan[(r * k + j) * w + i];
-                    const double at = gt * p->adj[r * w + i] + gi * p->adjtan[(r * k + j) * w + i];
+                BN_EACH(r, o) {
+                    const double x = p->d1[r * w + o], xt = p->tan[(r * k + j) * w + o];
+                    const double at = gt * p->adj[r * w + o] + gc * p->adjtan[(r * k + j) * w + o];
                     mat += at;
-                    mt += at * x + gi * p->adj[r * w + i] * xt;
+                    mt += at * x + gc * p->adj[r * w + o] * xt;
                 }
                 mat *= inv;
                 mt *= inv;
-                for (int64_t r = 0; r < n; r++) {
-                    const double x = p->d1[r * w + i], xt = p->tan[(r * k + j) * w + i], yb = p->adj[r * w + i];
-                    const double ybt = p->adjtan[(r * k + j) * w + i], a = gi * yb, at = gt * yb + gi * ybt;
+                BN_EACH(r, o) {
+                    const double x = p->d1[r * w + o], xt = p->tan[(r * k + j) * w + o], yb = p->adj[r * w + o];
+                    const double ybt = p->adjtan[(r * k + j) * w + o], a = gc * yb, at = gt * yb + gc * ybt;
                     if (q->need_adj)
-                        q->adjtan[(r * k + j) * w + i] = st * (a - ma - x * m) + *s * (at - mat - xt * m - x * mt);
+                        q->adjtan[(r * k + j) * w + o] = st * (a - ma - x * m) + *s * (at - mat - xt * m - x * mt);
                     if (affine) {
-                        e->HV[j * d + p->off_w + i] += ybt * x + yb * xt;
-                        e->HV[j * d + p->off_b + i] += ybt;
+                        e->HV[j * d + p->off_w + c] += ybt * x + yb * xt;
+                        e->HV[j * d + p->off_b + c] += ybt;
                     }
                 }
             }
@@ -384,6 +391,7 @@ static void op_bnorm(nt_engine *e, nt_node *p, int action)
         }
     }
 }
+#undef BN_EACH
 
 /* ---- residual blocks: branch (v = h, the block's input kept for the skip connection) and
  * add (v = g + h, g the block's last value, h the branch's).  The tape stays a chain of

@@ -95,10 +95,10 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
             p->op = L->kind == NT_LAYER_LAYERNORM ? NT_OP_NORM : NT_OP_BNORM;
             p->width = q->width;
             p->off_w = p->off_b = -1;
-            if (L->affine) {   /* per token on a sequence: the weight and bias of one token's width */
+            if (L->affine) {   /* per channel for BatchNorm2d */
                 p->off_w = off;
-                p->off_b = off + q->width / p->tokens;
-                off += 2 * (int64_t)(q->width / p->tokens);
+                p->off_b = off + nt_layer_norm_params(L);
+                off += 2 * (int64_t)nt_layer_norm_params(L);
             }
             p->has_tan = q->has_tan || L->affine;
             p->need_adj = q->need_adj || L->affine;

@@ -1,8 +1,9 @@
 /* model.c: a model is a list of layers and a loss; this derives its output width and the
  * parameter layout of INTERFACE.md (per dense layer W, n_out x n_in, then b; per affine
- * layer or batch normalization its weight then its bias, each of the width it normalizes;
- * in layer order: PyTorch's order for the same nn.Sequential of nn.Linear, nn.LayerNorm and
- * nn.BatchNorm1d). */
+ * layer or batch normalization its weight then its bias, each of the width it normalizes,
+ * or C for a batch normalization of an image (per channel); in layer order: PyTorch's order
+ * for the same nn.Sequential of nn.Linear, nn.Conv2d, nn.LayerNorm, nn.BatchNorm1d/2d and
+ * nn.MultiheadAttention). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,8 +129,9 @@ static void derive_layout(nt_model *m)
         const int *si = L->shape_in;
         const int64_t w_in = si[1] ? (int64_t)si[0] * si[1] * si[2] : si[0], D = si[0], n = L->units;
         if ((L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) && L->affine) {
-            add_tensor(m, i, "weight", 1, &w_in, &off);
-            add_tensor(m, i, "bias", 1, &w_in, &off);
+            const int64_t wn = nt_layer_norm_params(L);   /* per channel for BatchNorm2d, per token on a sequence */
+            add_tensor(m, i, "weight", 1, &wn, &off);
+            add_tensor(m, i, "bias", 1, &wn, &off);
         } else if (L->kind == NT_LAYER_ATTENTION) {   /* nn.MultiheadAttention */
             add_tensor(m, i, "in_proj_weight", 2, (int64_t[]){3 * D, D}, &off);
             if (L->bias) add_tensor(m, i, "in_proj_bias", 1, (int64_t[]){3 * D}, &off);
@@ -204,6 +206,13 @@ int nt_model_batch_coupled(const nt_model *m)
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].kind == NT_LAYER_BATCHNORM) return 1;
     return 0;
+}
+
+int nt_layer_norm_params(const nt_layer *L)
+{
+    const int *s = L->shape_in;
+    if (s[1] == 0) return s[0];
+    return L->kind == NT_LAYER_BATCHNORM ? s[0] : s[0] * s[1] * s[2];
 }
 
 void nt_model_free(nt_model *m)

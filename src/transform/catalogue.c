@@ -69,8 +69,13 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
     list L = {0};
     double total_degree = 0;   /* degree of the current value in theta (homogeneity) */
     int all_homogeneous = 1, trailing_acts = 0;
-    for (int i = 0; i < D[0].layer; i++)   /* a normalization, a skip, an attention before the first layer */
-        all_homogeneous &= m->layers[i].kind == NT_LAYER_ACT || m->layers[i].kind == NT_LAYER_MEAN_TOKENS;
+    /* the convolutions' channels (channels.c), and whether the layers before the first
+     * dense one keep the value homogeneous (no normalization or skip there) */
+    int n_ch = 0;
+    nt_transform *ch = nt_channel_catalogue(m, &n_ch);
+    for (int i = 0; i < n_ch; i++) *push(&L, ch[i].kind, 0, 0, 0) = ch[i];
+    free(ch);
+    all_homogeneous = nt_channel_prefix_homogeneous(m, D[0].layer, &total_degree);
     for (int q = 0, li = 0; q < nd; q++) {
         /* the activations (and normalizations) after dense q */
         double p = 1;
@@ -201,6 +206,8 @@ void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *bu
                  i / n, i % n);
     } else if (t->kind == NT_TR_BIAS_SHIFT) {
         snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", t->layer, i);
+    } else if (t->kind == NT_TR_CHANNEL_SHIFT) {
+        snprintf(buf, cap, "channel_shift[layer=%d,channel=%d]", t->layer, i);
     } else if (t->kind == NT_TR_NORM_SHIFT && t->generators > 1) {
         snprintf(buf, cap, "norm_shift[layer=%d,unit=%d]", t->layer, i);
     } else if (t->kind == NT_TR_TRANSLATION) {

@@ -32,18 +32,18 @@ enum { Q, K, V };
 /* row `row` of head h's block of W_Q, W_K or W_V, and its bias entry (count 0 without biases) */
 static nt_range row_of(const attn_at *a, int part, int64_t h, int64_t row)
 {
-    return (nt_range){ a->w_in + (part * a->D + h * a->dh + row) * a->D, a->D, 1 };
+    return (nt_range){ a->w_in + (part * a->D + h * a->dh + row) * a->D, a->D, 1, 0 };
 }
 
 static nt_range bias_of(const attn_at *a, int part, int64_t h, int64_t row)
 {
-    return (nt_range){ a->b_in + part * a->D + h * a->dh + row, a->b_in >= 0 ? 1 : 0, 1 };
+    return (nt_range){ a->b_in + part * a->D + h * a->dh + row, a->b_in >= 0 ? 1 : 0, 1, 0 };
 }
 
 /* column `col` of head h's block of W_O */
 static nt_range col_of(const attn_at *a, int64_t h, int64_t col)
 {
-    return (nt_range){ a->w_out + h * a->dh + col, a->D, a->D };
+    return (nt_range){ a->w_out + h * a->dh + col, a->D, a->D, 0 };
 }
 
 int nt_head_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)

@@ -27,39 +27,39 @@ int nt_dense_layers(const nt_model *m, nt_dense *dense)
 void nt_unit_ranges(const nt_dense *D, int l, int j, nt_range r[3])
 {
     const nt_dense *in = &D[l - 1], *out = &D[l];
-    r[0] = (nt_range){ in->off_w + (int64_t)j * in->n_in, in->n_in, 1 };
-    r[1] = (nt_range){ in->off_b + j, in->off_b >= 0 ? 1 : 0, 1 };
-    r[2] = (nt_range){ out->off_w + j, out->n_out, out->n_in };
+    r[0] = (nt_range){ in->off_w + (int64_t)j * in->n_in, in->n_in, 1, 1 };
+    r[1] = (nt_range){ in->off_b + j, in->off_b >= 0 ? 1 : 0, 1, 1 };
+    r[2] = (nt_range){ out->off_w + j, out->n_out, out->n_in, 1 };
 }
 
 void nt_output_ranges(const nt_dense *D, int n_dense, int i, nt_range r[2])
 {
     const nt_dense *L = &D[n_dense - 1];
-    r[0] = (nt_range){ L->off_w + (int64_t)i * L->n_in, L->n_in, 1 };
-    r[1] = (nt_range){ L->off_b + i, L->off_b >= 0 ? 1 : 0, 1 };
+    r[0] = (nt_range){ L->off_w + (int64_t)i * L->n_in, L->n_in, 1, 1 };
+    r[1] = (nt_range){ L->off_b + i, L->off_b >= 0 ? 1 : 0, 1, 1 };
 }
 
 /* y[dst] = coef * x[src] over two ranges of the same count */
 static void move(const nt_range *dst, const nt_range *src, double coef, const double *x, double *y)
 {
     for (int64_t i = 0; i < dst->count; i++)
-        y[dst->start + i * dst->stride] = coef * x[src->start + i * src->stride];
+        y[nt_at(dst, i)] = coef * x[nt_at(src, i)];
 }
 
 /* y[r] <-> y[s] */
 static void swap_ranges(const nt_range *r, const nt_range *s, double *y)
 {
     for (int64_t i = 0; i < r->count; i++) {
-        double t = y[r->start + i * r->stride];
-        y[r->start + i * r->stride] = y[s->start + i * s->stride];
-        y[s->start + i * s->stride] = t;
+        double t = y[nt_at(r, i)];
+        y[nt_at(r, i)] = y[nt_at(s, i)];
+        y[nt_at(s, i)] = t;
     }
 }
 
 /* the dense layers of m, on the stack of the caller */
 #define DENSE(m, D, nd) nt_dense D[(m)->n_layers]; int nd = nt_dense_layers((m), D); (void)nd
 
-static nt_range whole(int64_t start, int64_t count) { return (nt_range){ start, count, 1 }; }
+static nt_range whole(int64_t start, int64_t count) { return (nt_range){ start, count, 1, 1 }; }
 
 int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
 {
@@ -83,16 +83,22 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
         mv[n++] = (nt_move){ rb[2], ra[2], -1.0 };
         break;
     }
-    case NT_TR_HOMOGENEOUS: { /* diagonal: 1 on weights, k_q (degree of z_q) on biases of dense q */
+    case NT_TR_HOMOGENEOUS: { /* diagonal: 1 on weights, k_q (degree of z_q) on biases of dense
+                               * or conv q (poolings have degree 1) */
         double deg = 0;
         int q = 0;
         for (int l = 0; l < m->n_layers; l++) {
             const nt_layer *L = &m->layers[l];
             if (L->kind == NT_LAYER_ACT) { deg *= L->act == NT_ACT_SQUARE ? 2 : 1; continue; }
-            if (L->kind != NT_LAYER_DENSE) continue;   /* never listed with a normalization */
+            if (L->kind != NT_LAYER_DENSE && L->kind != NT_LAYER_CONV) continue;   /* never listed with a normalization */
             deg += 1;
-            const nt_dense *Q = &D[q++];
-            nt_range w = whole(Q->off_w, (int64_t)Q->n_out * Q->n_in), b = whole(Q->off_b, Q->off_b >= 0 ? Q->n_out : 0);
+            nt_dense Q = L->kind == NT_LAYER_DENSE ? D[q++] : (nt_dense){ 0 };
+            if (L->kind == NT_LAYER_CONV) {   /* a filter bank as a c_out x fan matrix */
+                nt_conv c;
+                nt_conv_of(m, l, &c);
+                Q = (nt_dense){ .n_in = c.fan, .n_out = c.c_out, .off_w = c.off_w, .off_b = c.off_b, .layer = l };
+            }
+            nt_range w = whole(Q.off_w, (int64_t)Q.n_out * Q.n_in), b = whole(Q.off_b, Q.off_b >= 0 ? Q.n_out : 0);
             mv[n++] = (nt_move){ w, w, 1.0 };
             mv[n++] = (nt_move){ b, b, deg };
         }
@@ -113,11 +119,15 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
     case NT_TR_BIAS_SHIFT: {  /* b_{l+1} <- -(column i of W_{l+1}): with c = e_{b_l[i]} the flow
                                * b_l += s e_i, b_{l+1} -= s W_{l+1} e_i leaves W_{l+1}(h + b_l) + b_{l+1} */
         const nt_dense *out = &D[t->layer];
-        mv[n++] = (nt_move){ whole(out->off_b, out->n_out), (nt_range){ out->off_w + i, out->n_out, out->n_in }, -1.0 };
+        mv[n++] = (nt_move){ whole(out->off_b, out->n_out), (nt_range){ out->off_w + i, out->n_out, out->n_in, 1 }, -1.0 };
         break;
     }
     case NT_TR_GL_QK: case NT_TR_GL_VO:
         return nt_head_moves(m, t, i, mv);
+    case NT_TR_CHANNEL_RESCALE:
+    case NT_TR_CHANNEL_SCALE:
+        n = nt_channel_moves(m, t, mv);
+        break;
     default:                  /* translations: A = 0; dense: not moves */
         break;
     }
@@ -141,7 +151,7 @@ static void apply_linear(const nt_model *m, const nt_transform *t, int i, int tr
     for (int k = 0; k < n; k++) {
         const nt_range *dst = transpose ? &mv[k].src : &mv[k].dst, *src = transpose ? &mv[k].dst : &mv[k].src;
         for (int64_t j = 0; j < dst->count; j++)
-            y[dst->start + j * dst->stride] += mv[k].coef * x[src->start + j * src->stride];
+            y[nt_at(dst, j)] += mv[k].coef * x[nt_at(src, j)];
     }
 }
 
@@ -163,13 +173,18 @@ static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
 {
     DENSE(m, D, nd);
     if (t->kind == NT_TR_BIAS_SHIFT) return whole(D[t->layer - 1].off_b + i, 1);
+    if (t->kind == NT_TR_CHANNEL_SHIFT) {   /* bias i of the convolution */
+        nt_conv c;
+        nt_conv_of(m, t->layer, &c);
+        return whole(c.off_b + i, 1);
+    }
     if (t->kind == NT_TR_NORM_SHIFT)   /* p = 1: every unit (layer norm); else unit i (batch norm) */
         return t->p == 1 ? whole(D[t->layer - 1].off_b, D[t->layer - 1].n_out) : whole(D[t->layer - 1].off_b + i, 1);
     if (t->kind != NT_TR_TRANSLATION) return whole(0, 0);
     const nt_dense *L = &D[nd - 1];
     int col = L->off_b >= 0 ? i - 1 : i;
     if (col < 0) return whole(L->off_b, L->n_out);
-    return (nt_range){ L->off_w + col, L->n_out, L->n_in };
+    return (nt_range){ L->off_w + col, L->n_out, L->n_in, 1 };
 }
 
 void nt_tr_xi(const nt_model *m, const nt_transform *t, int i, const double *theta, double *xi)
@@ -179,7 +194,7 @@ void nt_tr_xi(const nt_model *m, const nt_transform *t, int i, const double *the
         for (int64_t j = 0; j < m->d; j++) xi[j] += t->c[j];
     } else {
         nt_range r = shift_range(m, t, i);
-        for (int64_t j = 0; j < r.count; j++) xi[r.start + j * r.stride] += 1.0;
+        for (int64_t j = 0; j < r.count; j++) xi[nt_at(&r, j)] += 1.0;
     }
 }
 
@@ -196,7 +211,7 @@ double nt_tr_bilinear(const nt_model *m, const nt_transform *t, int i, const dou
     for (int k = 0; k < n; k++) {
         double part = 0;
         for (int64_t j = 0; j < mv[k].dst.count; j++)
-            part += y[mv[k].dst.start + j * mv[k].dst.stride] * x[mv[k].src.start + j * mv[k].src.stride];
+            part += y[nt_at(&mv[k].dst, j)] * x[nt_at(&mv[k].src, j)];
         s += mv[k].coef * part;
     }
     return s;
@@ -216,10 +231,9 @@ double nt_tr_magnitude(const nt_model *m, const nt_transform *t, int i, const do
     int n = nt_tr_moves(m, t, i, mv);
     for (int k = 0; k < n; k++)
         for (int64_t j = 0; j < mv[k].dst.count; j++)
-            s += 0.5 * fabs(mv[k].coef * theta[mv[k].dst.start + j * mv[k].dst.stride] *
-                            theta[mv[k].src.start + j * mv[k].src.stride]);
+            s += 0.5 * fabs(mv[k].coef * theta[nt_at(&mv[k].dst, j)] * theta[nt_at(&mv[k].src, j)]);
     nt_range r = shift_range(m, t, i);
-    for (int64_t j = 0; j < r.count; j++) s += fabs(theta[r.start + j * r.stride]);
+    for (int64_t j = 0; j < r.count; j++) s += fabs(theta[nt_at(&r, j)]);
     return s;
 }
 
@@ -231,7 +245,7 @@ double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, co
         return s;
     }
     nt_range r = shift_range(m, t, i);
-    for (int64_t j = 0; j < r.count; j++) s += fabs(y[r.start + j * r.stride]);
+    for (int64_t j = 0; j < r.count; j++) s += fabs(y[nt_at(&r, j)]);
     return s;
 }
 
@@ -240,7 +254,7 @@ double nt_tr_shift_dot(const nt_model *m, const nt_transform *t, int i, const do
     double s = 0;
     if (t->kind == NT_TR_DENSE && t->c) return cblas_ddot((int)m->d, t->c, 1, y, 1);
     nt_range r = shift_range(m, t, i);
-    for (int64_t j = 0; j < r.count; j++) s += y[r.start + j * r.stride];
+    for (int64_t j = 0; j < r.count; j++) s += y[nt_at(&r, j)];
     return s;
 }
 
@@ -278,6 +292,15 @@ static void apply_map(const nt_model *m, const nt_transform *t, int transpose, c
         break;
     case NT_TR_HEAD_SWAP:
         nt_head_swap(m, t, y);
+        break;
+    case NT_TR_CHANNEL_SWAP:
+        nt_channel_ranges(m, t->layer, t->a, ra);
+        nt_channel_ranges(m, t->layer, t->b, rb);
+        for (int r = 0; r < 3; r++) swap_ranges(&ra[r], &rb[r], y);
+        break;
+    case NT_TR_CHANNEL_SIGN_FLIP:
+        nt_channel_ranges(m, t->layer, t->a, ra);
+        for (int r = 0; r < 3; r++) move(&ra[r], &ra[r], -1.0, x, y);
         break;
     case NT_TR_OUTPUT_SWAP:
         nt_output_ranges(D, nd, t->a, ra);

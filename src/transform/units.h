@@ -1,6 +1,8 @@
 /* units.h: where the parameters of a hidden unit live in theta.  Every built-in
  * transformation acts on hidden units (THEORY.md §5: rows of W_l and b_l, columns of
- * W_{l+1}) or on the rows of the last layer, so they are all written with these ranges. */
+ * W_{l+1}), on the channels of a convolution (its filter and bias, the next layer's slice
+ * reading the channel: a two-level range) or on the rows of the last layer, so they are all
+ * written with these ranges. */
 #ifndef NT_UNITS_H
 #define NT_UNITS_H
 #include <string.h>
@@ -16,10 +18,20 @@ typedef struct {
 /* The dense layers in order; returns how many (dense has room for m->n_layers). */
 int nt_dense_layers(const nt_model *m, nt_dense *dense);
 
-/* A strided run of coordinates: start, start + stride, ... (count of them). */
+/* A strided run of coordinates: start, start + stride, ... (count of them).  With inner > 1
+ * it is two-level: runs of `inner` contiguous coordinates, run r starting at start + r stride
+ * (count is the total, a multiple of inner): a conv channel's slice of the next layer, input
+ * channel j of every filter (C_out runs of k k) or its H' W' columns in every row of a dense
+ * layer after a flatten.  inner 0 (the default of an initializer) means 1. */
 typedef struct {
-    int64_t start, count, stride;
+    int64_t start, count, stride, inner;
 } nt_range;
+
+/* coordinate i of a range */
+static inline int64_t nt_at(const nt_range *r, int64_t i)
+{
+    return r->inner > 1 ? r->start + (i / r->inner) * r->stride + i % r->inner : r->start + i * r->stride;
+}
 
 /* The parameters of unit j of hidden layer l (1-based: the output of dense layer l-1):
  * role 0 its row of W_l, role 1 its bias (count 0 without bias), role 2 its column of W_{l+1}. */
@@ -42,6 +54,29 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves)
  * t->layer, as moves (returns how many); y with heads t->a and t->b exchanged (head_swap). */
 int nt_head_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
 void nt_head_swap(const nt_model *m, const nt_transform *t, double *y);
+/* ---- convolution channels (channels.c) ---------------------------------------------- */
+
+/* One convolution of the model: its weight (c_out x fan, fan = C_in k k) at off_w, its bias
+ * at off_b (-1: no bias). */
+typedef struct {
+    int layer, c_out, fan;
+    int64_t off_w, off_b;
+} nt_conv;
+
+/* The convolution at model.layers[layer]. */
+void nt_conv_of(const nt_model *m, int layer, nt_conv *c);
+/* The parameters of channel j of the convolution at model.layers[layer]: role 0 its filter,
+ * role 1 its bias (count 0 without bias), role 2 the slice of the next convolution or dense
+ * layer that reads it (two-level). */
+void nt_channel_ranges(const nt_model *m, int layer, int j, nt_range r[3]);
+/* The channel entries of the catalogue (malloc'd, *n of them; layer order). */
+nt_transform *nt_channel_catalogue(const nt_model *m, int *n);
+/* Whether the layers before model.layers[upto] keep the value positively homogeneous in
+ * theta (convolutions, homogeneous activations after them, poolings, flatten; anything
+ * elementwise before the first parameter); its degree into *degree. */
+int nt_channel_prefix_homogeneous(const nt_model *m, int upto, double *degree);
+/* The moves of a channel rescaling or channel scale; returns how many (at most 3). */
+int nt_channel_moves(const nt_model *m, const nt_transform *t, nt_move *moves);
 
 /* sum |c_r y_r| of generator i's shift (0 for a linear generator). */
 double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, const double *y);
