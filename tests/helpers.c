@@ -270,7 +270,8 @@ int torch_available(void)
     return system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0;
 }
 
-void torch_diffs(const nt_model *m, const char *net, const char *torch_loss, int64_t n, uint64_t seed, double out[3])
+void torch_diffs(const nt_model *m, const char *prelude, const char *net, const char *torch_loss, int64_t n, uint64_t seed,
+                 double out[3])
 {
     nt_dataset ds;
     make_data(&ds, m, n, seed);
@@ -297,17 +298,22 @@ void torch_diffs(const nt_model *m, const char *net, const char *torch_loss, int
         "torch.set_default_dtype(torch.float64)\n"
         "th, v = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
         "x, y = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
+        "%s\n"
         "net = %s\n"
         "params = list(net.parameters())\n"
         "torch.nn.utils.vector_to_parameters(th, params)\n"
         "f = net(x)\n"
-        "l = torch.nn.functional.cross_entropy(f, y[:, 0].long()) if '%s' == 'ce' else 0.5 * ((f - y) ** 2).sum(1).mean()\n"
+        "lossname = '%s'\n"
+        "if lossname == 'mse': l = 0.5 * ((f - y) ** 2).sum(1).mean()\n"
+        "elif lossname == 'ce': l = torch.nn.functional.cross_entropy(f, y[:, 0].long())\n"
+        "elif lossname == 'logistic': l = torch.nn.functional.softplus(-y * f).mean()\n"
+        "else: l = torch.exp(-y * f).mean()\n"
         "l = l + 0.5 * %.17g * sum((q ** 2).sum() for q in params)\n"
         "g = torch.autograd.grad(l, params, create_graph=True)\n"
         "gv = torch.cat([t.reshape(-1) for t in g])\n"
         "hv = torch.autograd.grad(gv @ v, params)\n"
         "np.save('%s', np.concatenate([[l.item()], gv.detach().numpy(), torch.cat([t.reshape(-1) for t in hv]).numpy()]))\n",
-        p[0], p[1], p[2], p[3], net, torch_loss, m->weight_decay, p[4]);
+        p[0], p[1], p[2], p[3], prelude, net, torch_loss, m->weight_decay, p[4]);
     write_text(p[5], script);
     char cmd[NT_PATH_MAX + 64];
     snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 /usr/bin/python3 %s", p[5]);

@@ -45,10 +45,12 @@ void fd_check_sequence(int tokens, int features, const nt_layer *layers, int n_l
 /* 1 when /usr/bin/python3 imports torch and numpy (Debian's python3-torch). */
 int torch_available(void);
 /* The model m (kept) on n samples of make_data(seed), theta ~ N(0, 0.25), against the PyTorch
- * module `net` (a Python expression, parameters in parameters() order; torch_loss "ce" or
- * "mse"; m's weight decay): out = relative differences of the loss, the gradient and H v
- * (double backward) on one random v.  Runs the data set as one batch (training mode). */
-void torch_diffs(const nt_model *m, const char *net, const char *torch_loss, int64_t n, uint64_t seed, double out[3]);
+ * module `net` (a Python expression, parameters in parameters() order, after the python code
+ * `prelude`; torch_loss "ce", "mse", "logistic" or "exp"; m's weight decay): out = relative
+ * differences of the loss, the gradient and H v (double backward) on one random v.  Runs the
+ * data set as one batch (training mode). */
+void torch_diffs(const nt_model *m, const char *prelude, const char *net, const char *torch_loss, int64_t n, uint64_t seed,
+                 double out[3]);
 #endif
 
 /* A small MLP: input -> [dense w_i, act]... -> dense K, with loss, bias and weight decay. */

@@ -139,7 +139,7 @@ Test(channels, batchnorm2d_same_as_pytorch)
     nt_error err = {0};
     cr_assert_eq(nt_model_init_image(&m, IMG, L, 10, NT_LOSS_CROSS_ENTROPY, 0.001, &err), NT_OK, "%s", err.msg);
     double r[3];
-    torch_diffs(&m, TORCH_CNN("torch.nn.BatchNorm2d(3, eps=1e-5)", "torch.nn.BatchNorm2d(4, eps=0.0, affine=False)"),
+    torch_diffs(&m, "", TORCH_CNN("torch.nn.BatchNorm2d(3, eps=1e-5)", "torch.nn.BatchNorm2d(4, eps=0.0, affine=False)"),
                 "ce", 25, 95, r);
     cr_expect_leq(r[0], 1e-12, "loss vs torch %.2e", r[0]);
     cr_expect_leq(r[1], 1e-10, "gradient vs torch %.2e", r[1]);
@@ -151,7 +151,7 @@ Test(channels, batchnorm2d_same_as_pytorch)
     L[1] = bn(0, 1e-5);
     cr_assert_eq(nt_model_init_image(&m, IMG, L, 10, NT_LOSS_CROSS_ENTROPY, 0.001, &err), NT_OK, "%s", err.msg);
     double c[3];
-    torch_diffs(&m, TORCH_CNN("torch.nn.Flatten(), torch.nn.BatchNorm1d(108, affine=False), torch.nn.Unflatten(1, (3, 6, 6))",
+    torch_diffs(&m, "", TORCH_CNN("torch.nn.Flatten(), torch.nn.BatchNorm1d(108, affine=False), torch.nn.Unflatten(1, (3, 6, 6))",
                               "torch.nn.BatchNorm2d(4, eps=0.0, affine=False)"), "ce", 25, 95, c);
     cr_expect_gt(c[1], 1e-3, "a per-value batch norm agreed with the per-channel one: %.2e", c[1]);
     cr_log_info("control, per-value BatchNorm1d in PyTorch: loss %.1e, gradient %.1e, Hv %.1e apart", c[0], c[1], c[2]);

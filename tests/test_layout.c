@@ -47,88 +47,23 @@ Test(layout, hand_computed_example)
     nt_model_free(&m);
 }
 
-static int have_torch(void)
+/* The same network in PyTorch (tests/helpers.c, torch_diffs): loss, gradient and H v by double
+ * backward must agree to 1e-10 relative; the model is freed.  prelude: python code (module
+ * classes) defined before the network. */
+static void compare_model_with(nt_model *mp, const char *prelude, const char *net, const char *what, const char *torch_loss)
 {
-    return system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0;
-}
-
-/* The same network in PyTorch, parameters copied in parameters() order from theta.npy:
- * loss, gradient and H v by double backward must agree to 1e-10 relative. */
-static void compare_model_with(nt_model *mp, const char *prelude, const char *net, const char *what, const char *torch_loss,
-                               double wd);
-
-static void compare_model(nt_model *mp, const char *net, const char *what, const char *torch_loss, double wd)
-{
-    compare_model_with(mp, "", net, what, torch_loss, wd);
-}
-
-/* the same with python code (module classes) defined before the network */
-static void compare_model_with(nt_model *mp, const char *prelude, const char *net, const char *what, const char *torch_loss,
-                               double wd)
-{
-    nt_model m = *mp;
-    nt_dataset ds;
-    make_data(&ds, &m, 25, 80);
-    const int64_t d = m.d;
-    double *theta = malloc(sizeof(double) * d), *v = malloc(sizeof(double) * d);
-    double *g = malloc(sizeof(double) * d), *hv = malloc(sizeof(double) * d);
-    fill_normal(theta, d, 0.5, 81);
-    fill_normal(v, d, 1.0, 82);
-    nt_engine *e = nt_engine_new(&m, 25, 1);
-    double L = nt_hvp(e, theta, &ds, 1, v, hv, g);
-    char dir[256], p[6][NT_PATH_MAX];
-    tmpdir_new(dir);
-    const char *names[6] = {"theta.npy", "v.npy", "x.npy", "y.npy", "out.npy", "script.py"};
-    for (int i = 0; i < 6; i++) path_join(p[i], dir, names[i]);
-    nt_error err;
-    int64_t sd[1] = {d}, sx[2] = {ds.n, ds.dim}, sy[2] = {ds.n, ds.ydim};
-    cr_assert_eq(nt_npy_write(p[0], theta, 1, sd, &err), NT_OK);
-    cr_assert_eq(nt_npy_write(p[1], v, 1, sd, &err), NT_OK);
-    cr_assert_eq(nt_npy_write(p[2], ds.x, 2, sx, &err), NT_OK);
-    cr_assert_eq(nt_npy_write(p[3], ds.y, 2, sy, &err), NT_OK);
-    char script[8192];
-    snprintf(script, sizeof script,
-        "import numpy as np, torch\n"
-        "torch.set_default_dtype(torch.float64)\n"
-        "th, v = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
-        "x, y = torch.tensor(np.load('%s')), torch.tensor(np.load('%s'))\n"
-        "%s\n"
-        "net = %s\n"
-        "torch.nn.utils.vector_to_parameters(th, net.parameters())\n"
-        "params = list(net.parameters())\n"
-        "f = net(x)\n"
-        "lossname = '%s'\n"
-        "if lossname == 'mse': l = 0.5 * ((f - y) ** 2).sum(1).mean()\n"
-        "elif lossname == 'ce': l = torch.nn.functional.cross_entropy(f, y[:, 0].long())\n"
-        "elif lossname == 'logistic': l = torch.nn.functional.softplus(-y * f).mean()\n"
-        "else: l = torch.exp(-y * f).mean()\n"
-        "l = l + 0.5 * %.17g * sum((p ** 2).sum() for p in params)\n"
-        "g = torch.autograd.grad(l, params, create_graph=True)\n"
-        "gv = torch.cat([t.reshape(-1) for t in g])\n"
-        "hv = torch.autograd.grad(gv @ v, params)\n"
-        "out = np.concatenate([[l.item()], gv.detach().numpy(), torch.cat([t.reshape(-1) for t in hv]).numpy()])\n"
-        "np.save('%s', out)\n",
-        p[0], p[1], p[2], p[3], prelude, net, torch_loss, wd, p[4]);
-    write_text(p[5], script);
-    char cmd[NT_PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 /usr/bin/python3 %s", p[5]);
-    cr_assert_eq(system(cmd), 0, "the PyTorch script failed");
-    nt_array out = {0};
-    cr_assert_eq(nt_npy_read(p[4], &out, &err), NT_OK, "%s", err.msg);
-    cr_assert_eq(out.size, 1 + 2 * d);
-    double el = fabs(L - out.data[0]) / fabs(L), eg = nt_rel_diff(d, g, out.data + 1);
-    double eh = nt_rel_diff(d, hv, out.data + 1 + d);
-    cr_expect_leq(el, 1e-12, "%s: loss %.17g vs torch %.17g", what, L, out.data[0]);
-    cr_expect_leq(eg, 1e-10, "%s: gradient vs torch %.3e", what, eg);
-    cr_expect_leq(eh, 1e-10, "%s: Hv vs torch %.3e", what, eh);
-    cr_log_info("%s vs PyTorch: loss %.1e, gradient %.1e, Hv %.1e", what, el, eg, eh);
-    nt_array_free(&out);
-    for (int i = 0; i < 6; i++) remove(p[i]);
-    remove(dir);
-    free(theta); free(v); free(g); free(hv);
-    nt_engine_free(e);
-    nt_dataset_free(&ds);
+    double r[3];
+    torch_diffs(mp, prelude, net, torch_loss, 25, 80, r);
+    cr_expect_leq(r[0], 1e-12, "%s: loss vs torch %.3e", what, r[0]);
+    cr_expect_leq(r[1], 1e-10, "%s: gradient vs torch %.3e", what, r[1]);
+    cr_expect_leq(r[2], 1e-10, "%s: Hv vs torch %.3e", what, r[2]);
+    cr_log_info("%s vs PyTorch: loss %.1e, gradient %.1e, Hv %.1e", what, r[0], r[1], r[2]);
     nt_model_free(mp);
+}
+
+static void compare_model(nt_model *mp, const char *net, const char *what, const char *torch_loss)
+{
+    compare_model_with(mp, "", net, what, torch_loss);
 }
 
 /* an MLP 4-6-5-K with act between the layers */
@@ -143,14 +78,14 @@ static void compare_with_torch(nt_act act, const char *torch_act, nt_loss loss, 
     snprintf(net, sizeof net, "torch.nn.Sequential(torch.nn.Linear(4, 6, bias=%s), %s, torch.nn.Linear(6, 5, bias=%s), %s, "
              "torch.nn.Linear(5, %d, bias=%s))", b, torch_act, b, torch_act, K, b);
     snprintf(what, sizeof what, "%s/%s", nt_act_name(act), nt_loss_name(loss));
-    compare_model(&m, net, what, torch_loss, wd);
+    compare_model(&m, net, what, torch_loss);
 }
 
 /* layer normalization, affine with PyTorch's eps and plain with eps 0, in nn.LayerNorm's
  * parameter order (weight, bias) */
 Test(layout, layernorm_same_as_pytorch)
 {
-    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    if (!torch_available()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
     nt_layer L[] = {{.kind = NT_LAYER_DENSE, .units = 6, .bias = 1}, {.kind = NT_LAYER_LAYERNORM, .affine = 1, .eps = 1e-5},
                     {.kind = NT_LAYER_ACT, .act = NT_ACT_RELU}, {.kind = NT_LAYER_DENSE, .units = 5, .bias = 1},
                     {.kind = NT_LAYER_LAYERNORM, .affine = 0, .eps = 0}, {.kind = NT_LAYER_ACT, .act = NT_ACT_TANH},
@@ -160,14 +95,14 @@ Test(layout, layernorm_same_as_pytorch)
     cr_assert_eq(nt_model_init(&m, 4, L, 7, NT_LOSS_CROSS_ENTROPY, 0.001, &err), NT_OK, "%s", err.msg);
     compare_model(&m, "torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.LayerNorm(6, eps=1e-5), torch.nn.ReLU(), "
                   "torch.nn.Linear(6, 5), torch.nn.LayerNorm(5, eps=0.0, elementwise_affine=False), torch.nn.Tanh(), "
-                  "torch.nn.Linear(5, 3))", "layernorm", "ce", 0.001);
+                  "torch.nn.Linear(5, 3))", "layernorm", "ce");
 }
 
 /* batch normalization in training mode (batch statistics, biased variance), affine with
  * eps 1e-5 and plain with eps 0, in nn.BatchNorm1d's parameter order; the data set is one batch */
 Test(layout, batchnorm_same_as_pytorch)
 {
-    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    if (!torch_available()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
     nt_layer L[] = {{.kind = NT_LAYER_DENSE, .units = 6, .bias = 1}, {.kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5},
                     {.kind = NT_LAYER_ACT, .act = NT_ACT_RELU}, {.kind = NT_LAYER_DENSE, .units = 5, .bias = 1},
                     {.kind = NT_LAYER_ACT, .act = NT_ACT_TANH}, {.kind = NT_LAYER_BATCHNORM, .affine = 0, .eps = 0},
@@ -177,14 +112,14 @@ Test(layout, batchnorm_same_as_pytorch)
     cr_assert_eq(nt_model_init(&m, 4, L, 7, NT_LOSS_CROSS_ENTROPY, 0.001, &err), NT_OK, "%s", err.msg);
     compare_model(&m, "torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6, eps=1e-5), torch.nn.ReLU(), "
                   "torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.BatchNorm1d(5, eps=0.0, affine=False), "
-                  "torch.nn.Linear(5, 3)).train()", "batchnorm", "ce", 0.001);
+                  "torch.nn.Linear(5, 3)).train()", "batchnorm", "ce");
 }
 
 /* a conv net on 2 x 6 x 6 images: nn.Conv2d (padding, stride), MaxPool2d, BatchNorm1d after
  * flattening, AvgPool2d, in parameters() order; the flat input is unflattened for PyTorch */
 Test(layout, conv_net_same_as_pytorch)
 {
-    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    if (!torch_available()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
     nt_layer L[] = {{.kind = NT_LAYER_CONV, .units = 3, .kernel = 3, .stride = 1, .padding = 1, .bias = 1},
                     {.kind = NT_LAYER_ACT, .act = NT_ACT_RELU}, {.kind = NT_LAYER_POOL, .pool_max = 1, .kernel = 2, .stride = 2},
                     {.kind = NT_LAYER_CONV, .units = 4, .kernel = 2, .stride = 1, .padding = 0, .bias = 0},
@@ -197,7 +132,7 @@ Test(layout, conv_net_same_as_pytorch)
     compare_model(&m, "torch.nn.Sequential(torch.nn.Unflatten(1, (2, 6, 6)), torch.nn.Conv2d(2, 3, 3, padding=1), "
                   "torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(3, 4, 2, bias=False), torch.nn.Tanh(), "
                   "torch.nn.AvgPool2d(2, stride=1), torch.nn.Flatten(), torch.nn.BatchNorm1d(4), "
-                  "torch.nn.Linear(4, 3)).train()", "conv net", "ce", 0.001);
+                  "torch.nn.Linear(4, 3)).train()", "conv net", "ce");
 }
 
 /* PyTorch modules for sequences: nn.MultiheadAttention as self-attention (causal: the mask
@@ -221,7 +156,7 @@ static const char *seq_modules =
 /* a pre-norm transformer block on 5 tokens of 4 features, and a bare attention layer */
 Test(layout, attention_same_as_pytorch)
 {
-    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    if (!torch_available()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
     nt_layer B[] = {{.kind = NT_LAYER_DENSE, .units = 8, .bias = 1}, {.kind = NT_LAYER_BRANCH},
                     {.kind = NT_LAYER_LAYERNORM, .affine = 1, .eps = 1e-5},
                     {.kind = NT_LAYER_ATTENTION, .heads = 2, .causal = 1, .bias = 1}, {.kind = NT_LAYER_ADD},
@@ -236,18 +171,18 @@ Test(layout, attention_same_as_pytorch)
                        "torch.nn.Sequential(torch.nn.Unflatten(1, (5, 4)), torch.nn.Linear(4, 8), "
                        "Res(torch.nn.LayerNorm(8), Attn(8, 2, True, True)), "
                        "Res(torch.nn.LayerNorm(8), torch.nn.Linear(8, 12), torch.nn.GELU(), torch.nn.Linear(12, 8)), "
-                       "Mean(), torch.nn.Tanh(), torch.nn.Linear(8, 3))", "transformer block", "ce", 0.001);
+                       "Mean(), torch.nn.Tanh(), torch.nn.Linear(8, 3))", "transformer block", "ce");
     nt_layer A[] = {{.kind = NT_LAYER_ATTENTION, .heads = 3, .causal = 0, .bias = 0}, {.kind = NT_LAYER_MEAN_TOKENS},
                     {.kind = NT_LAYER_DENSE, .units = 2, .bias = 1}};
     cr_assert_eq(nt_model_init_sequence(&m, 4, 6, A, 3, NT_LOSS_MSE, 0.0, &err), NT_OK, "%s", err.msg);
     compare_model_with(&m, seq_modules,
                        "torch.nn.Sequential(torch.nn.Unflatten(1, (4, 6)), Attn(6, 3, False, False), Mean(), "
-                       "torch.nn.Linear(6, 2))", "attention without biases", "mse", 0.0);
+                       "torch.nn.Linear(6, 2))", "attention without biases", "mse");
 }
 
 Test(layout, same_as_pytorch)
 {
-    if (!have_torch()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
+    if (!torch_available()) cr_skip_test("/usr/bin/python3 cannot import torch (Debian's python3-torch): PyTorch comparison skipped");
     compare_with_torch(NT_ACT_RELU, "torch.nn.ReLU()", NT_LOSS_CROSS_ENTROPY, "ce", 1, 0.0);
     compare_with_torch(NT_ACT_TANH, "torch.nn.Tanh()", NT_LOSS_MSE, "mse", 0, 0.01);
     compare_with_torch(NT_ACT_GELU, "torch.nn.GELU()", NT_LOSS_LOGISTIC, "logistic", 1, 0.0);
