@@ -45,9 +45,7 @@ static double act_degree(nt_act a)
     }
 }
 
-typedef struct { nt_transform *v; int n, cap; } list;
-
-static nt_transform *push(list *L, nt_transform_kind kind, int discrete, int equiv, int gens)
+nt_transform *nt_tr_push(nt_tr_list *L, nt_transform_kind kind, int discrete, int equiv, int gens)
 {
     if (L->n == L->cap) {
         L->cap = L->cap ? 2 * L->cap : 16;
@@ -66,15 +64,12 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
 {
     nt_dense D[m->n_layers];
     int nd = nt_dense_layers(m, D);
-    list L = {0};
+    nt_tr_list L = {0};
     double total_degree = 0;   /* degree of the current value in theta (homogeneity) */
     int all_homogeneous = 1, trailing_acts = 0;
     /* the convolutions' channels (channels.c), and whether the layers before the first
      * dense one keep the value homogeneous (no normalization or skip there) */
-    int n_ch = 0;
-    nt_transform *ch = nt_channel_catalogue(m, &n_ch);
-    for (int i = 0; i < n_ch; i++) *push(&L, ch[i].kind, 0, 0, 0) = ch[i];
-    free(ch);
+    nt_channel_catalogue(m, &L);
     all_homogeneous = nt_channel_prefix_homogeneous(m, D[0].layer, &total_degree);
     for (int q = 0, li = 0; q < nd; q++) {
         /* the activations (and normalizations) after dense q */
@@ -109,18 +104,18 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         total_degree *= p;
         all_homogeneous &= p > 0 && !normed && !crossed;
         if (scale && first->kind == NT_LAYER_LAYERNORM) {
-            nt_transform *t = push(&L, NT_TR_SCALE, 0, 0, 1);
+            nt_transform *t = nt_tr_push(&L, NT_TR_SCALE, 0, 0, 1);
             t->layer = q + 1;
             snprintf(t->name, sizeof t->name, "scale[layer=%d]", q + 1);
         }
         for (int j = 0; scale && first->kind == NT_LAYER_BATCHNORM && j < D[q].n_out; j++) {
-            nt_transform *t = push(&L, NT_TR_UNIT_SCALE, 0, 0, 1);
+            nt_transform *t = nt_tr_push(&L, NT_TR_UNIT_SCALE, 0, 0, 1);
             t->layer = q + 1; t->a = j;
             snprintf(t->name, sizeof t->name, "unit_scale[layer=%d,unit=%d]", q + 1, j);
         }
         if (direct && D[q].off_b >= 0) {   /* the normalization subtracts the mean: any eps */
             int per_unit = first->kind == NT_LAYER_BATCHNORM;
-            nt_transform *t = push(&L, NT_TR_NORM_SHIFT, 0, 0, per_unit ? D[q].n_out : 1);
+            nt_transform *t = nt_tr_push(&L, NT_TR_NORM_SHIFT, 0, 0, per_unit ? D[q].n_out : 1);
             t->layer = q + 1;
             t->p = !per_unit;
             snprintf(t->name, sizeof t->name, "norm_shift[layer=%d]", q + 1);
@@ -129,27 +124,27 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         if (normed || crossed) continue;
         const int l = q + 1, n = D[q].n_out;
         for (int j = 0; p > 0 && j < n; j++) {
-            nt_transform *t = push(&L, NT_TR_RESCALE, 0, 0, 1);
+            nt_transform *t = nt_tr_push(&L, NT_TR_RESCALE, 0, 0, 1);
             t->layer = l; t->a = j; t->p = p;
             snprintf(t->name, sizeof t->name, "rescale[layer=%d,unit=%d]", l, j);
         }
         if (linear) {
-            nt_transform *t = push(&L, NT_TR_GL, 0, 0, n * n);
+            nt_transform *t = nt_tr_push(&L, NT_TR_GL, 0, 0, n * n);
             t->layer = l;
             snprintf(t->name, sizeof t->name, "gl[layer=%d]", l);
         }
         if (linear && D[q].off_b >= 0 && D[q + 1].off_b >= 0) {
-            nt_transform *t = push(&L, NT_TR_BIAS_SHIFT, 0, 0, n);
+            nt_transform *t = nt_tr_push(&L, NT_TR_BIAS_SHIFT, 0, 0, n);
             t->layer = l;
             snprintf(t->name, sizeof t->name, "bias_shift[layer=%d]", l);
         }
         for (int j = 0; j + 1 < n; j++) {
-            nt_transform *t = push(&L, NT_TR_SWAP, 1, 0, 1);
+            nt_transform *t = nt_tr_push(&L, NT_TR_SWAP, 1, 0, 1);
             t->layer = l; t->a = j; t->b = j + 1;
             snprintf(t->name, sizeof t->name, "swap[layer=%d,units=%d,%d]", l, j, j + 1);
         }
         for (int j = 0; odd && j < n; j++) {
-            nt_transform *t = push(&L, NT_TR_SIGN_FLIP, 1, 0, 1);
+            nt_transform *t = nt_tr_push(&L, NT_TR_SIGN_FLIP, 1, 0, 1);
             t->layer = l; t->a = j;
             snprintf(t->name, sizeof t->name, "sign_flip[layer=%d,unit=%d]", l, j);
         }
@@ -160,12 +155,12 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         const int dh = A->shape_in[0] / A->heads;
         for (int h = 0; h < A->heads; h++)
             for (int vo = 0; vo < 2; vo++) {
-                nt_transform *t = push(&L, vo ? NT_TR_GL_VO : NT_TR_GL_QK, 0, 0, dh * dh);
+                nt_transform *t = nt_tr_push(&L, vo ? NT_TR_GL_VO : NT_TR_GL_QK, 0, 0, dh * dh);
                 t->layer = i; t->a = h;
                 snprintf(t->name, sizeof t->name, "%s[layer=%d,head=%d]", vo ? "gl_vo" : "gl_qk", i, h);
             }
         for (int h = 0; h + 1 < A->heads; h++) {
-            nt_transform *t = push(&L, NT_TR_HEAD_SWAP, 1, 0, 1);
+            nt_transform *t = nt_tr_push(&L, NT_TR_HEAD_SWAP, 1, 0, 1);
             t->layer = i; t->a = h; t->b = h + 1;
             snprintf(t->name, sizeof t->name, "head_swap[layer=%d,heads=%d,%d]", i, h, h + 1);
         }
@@ -174,17 +169,17 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
     int trailing_norm = 0;
     for (int i = last->layer + 1; i < m->n_layers; i++) trailing_norm |= m->layers[i].kind == NT_LAYER_LAYERNORM;
     if (m->loss == NT_LOSS_CROSS_ENTROPY && trailing_acts == 0) {
-        nt_transform *t = push(&L, NT_TR_TRANSLATION, 0, 0, last->n_in + (last->off_b >= 0));
+        nt_transform *t = nt_tr_push(&L, NT_TR_TRANSLATION, 0, 0, last->n_in + (last->off_b >= 0));
         t->layer = nd;
         snprintf(t->name, sizeof t->name, "translation[layer=%d]", nd);
     }
     if (all_homogeneous) {
-        nt_transform *t = push(&L, NT_TR_HOMOGENEOUS, 0, 1, 1);
+        nt_transform *t = nt_tr_push(&L, NT_TR_HOMOGENEOUS, 0, 1, 1);
         t->p = total_degree;
         snprintf(t->name, sizeof t->name, "homogeneous[degree=%g]", total_degree);
     }
     for (int i = 0; !trailing_norm && i + 1 < m->output; i++) {
-        nt_transform *t = push(&L, NT_TR_OUTPUT_SWAP, 1, 1, 1);
+        nt_transform *t = nt_tr_push(&L, NT_TR_OUTPUT_SWAP, 1, 1, 1);
         t->layer = nd; t->a = i; t->b = i + 1;
         snprintf(t->name, sizeof t->name, "output_swap[outputs=%d,%d]", i, i + 1);
     }

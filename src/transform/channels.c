@@ -122,27 +122,17 @@ static path path_of(const nt_model *m, int i, int has_bias)
     return w;
 }
 
-typedef struct { nt_transform *v; int n, cap; } list;
-
-static nt_transform *push(list *L, nt_transform_kind kind, int discrete, int layer, int a, int gens)
+/* a new entry of the list, with its layer and channel */
+static nt_transform *push(nt_tr_list *L, nt_transform_kind kind, int discrete, int layer, int a, int gens)
 {
-    if (L->n == L->cap) {
-        L->cap = L->cap ? 2 * L->cap : 16;
-        L->v = realloc(L->v, sizeof *L->v * (size_t)L->cap);
-    }
-    nt_transform *t = &L->v[L->n++];
-    memset(t, 0, sizeof *t);
-    t->kind = kind;
-    t->discrete = discrete;
-    t->generators = gens;
+    nt_transform *t = nt_tr_push(L, kind, discrete, 0, gens);
     t->layer = layer;
     t->a = a;
     return t;
 }
 
-nt_transform *nt_channel_catalogue(const nt_model *m, int *n)
+void nt_channel_catalogue(const nt_model *m, nt_tr_list *L)
 {
-    list L = {0};
     for (int i = 0; i < m->n_layers; i++) {
         if (m->layers[i].kind != NT_LAYER_CONV) continue;
         nt_conv P;
@@ -150,30 +140,28 @@ nt_transform *nt_channel_catalogue(const nt_model *m, int *n)
         const path w = path_of(m, i, P.off_b >= 0);
         const int C = P.c_out, free_path = !w.normed && !w.crossed;
         for (int j = 0; w.scale && j < C; j++) {
-            nt_transform *t = push(&L, NT_TR_CHANNEL_SCALE, 0, i, j, 1);
+            nt_transform *t = push(L, NT_TR_CHANNEL_SCALE, 0, i, j, 1);
             snprintf(t->name, sizeof t->name, "channel_scale[layer=%d,channel=%d]", i, j);
         }
         if (w.shift) {
-            nt_transform *t = push(&L, NT_TR_CHANNEL_SHIFT, 0, i, 0, C);
+            nt_transform *t = push(L, NT_TR_CHANNEL_SHIFT, 0, i, 0, C);
             snprintf(t->name, sizeof t->name, "channel_shift[layer=%d]", i);
         }
         for (int j = 0; free_path && w.p > 0 && j < C; j++) {
-            nt_transform *t = push(&L, NT_TR_CHANNEL_RESCALE, 0, i, j, 1);
+            nt_transform *t = push(L, NT_TR_CHANNEL_RESCALE, 0, i, j, 1);
             t->p = w.p;
             snprintf(t->name, sizeof t->name, "channel_rescale[layer=%d,channel=%d]", i, j);
         }
         for (int j = 0; free_path && j + 1 < C; j++) {
-            nt_transform *t = push(&L, NT_TR_CHANNEL_SWAP, 1, i, j, 1);
+            nt_transform *t = push(L, NT_TR_CHANNEL_SWAP, 1, i, j, 1);
             t->b = j + 1;
             snprintf(t->name, sizeof t->name, "channel_swap[layer=%d,channels=%d,%d]", i, j, j + 1);
         }
         for (int j = 0; free_path && w.odd && j < C; j++) {
-            nt_transform *t = push(&L, NT_TR_CHANNEL_SIGN_FLIP, 1, i, j, 1);
+            nt_transform *t = push(L, NT_TR_CHANNEL_SIGN_FLIP, 1, i, j, 1);
             snprintf(t->name, sizeof t->name, "channel_sign_flip[layer=%d,channel=%d]", i, j);
         }
     }
-    *n = L.n;
-    return L.v;
 }
 
 int nt_channel_prefix_homogeneous(const nt_model *m, int upto, double *degree)

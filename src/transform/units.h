@@ -54,6 +54,11 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves)
  * t->layer, as moves (returns how many); y with heads t->a and t->b exchanged (head_swap). */
 int nt_head_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
 void nt_head_swap(const nt_model *m, const nt_transform *t, double *y);
+/* A growing list of transformations (the catalogue's); nt_tr_push appends a zeroed entry of
+ * this kind (catalogue.c). */
+typedef struct { nt_transform *v; int n, cap; } nt_tr_list;
+nt_transform *nt_tr_push(nt_tr_list *L, nt_transform_kind kind, int discrete, int equiv, int gens);
+
 /* ---- convolution channels (channels.c) ---------------------------------------------- */
 
 /* One convolution of the model: its weight (c_out x fan, fan = C_in k k) at off_w, its bias
@@ -69,8 +74,8 @@ void nt_conv_of(const nt_model *m, int layer, nt_conv *c);
  * role 1 its bias (count 0 without bias), role 2 the slice of the next convolution or dense
  * layer that reads it (two-level). */
 void nt_channel_ranges(const nt_model *m, int layer, int j, nt_range r[3]);
-/* The channel entries of the catalogue (malloc'd, *n of them; layer order). */
-nt_transform *nt_channel_catalogue(const nt_model *m, int *n);
+/* The channel entries of the catalogue, appended to L in layer order. */
+void nt_channel_catalogue(const nt_model *m, nt_tr_list *L);
 /* Whether the layers before model.layers[upto] keep the value positively homogeneous in
  * theta (convolutions, homogeneous activations after them, poolings, flatten; anything
  * elementwise before the first parameter); its degree into *degree. */
