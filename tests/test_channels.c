@@ -158,16 +158,9 @@ Test(channels, batchnorm2d_same_as_pytorch)
     nt_model_free(&m);
 }
 
-/* ---- a model with data, an engine, a random theta and its catalogue ------------------- */
+/* ---- a model with data, an engine, a random theta and its catalogue (helpers.h) -------- */
 
-typedef struct {
-    nt_model m;
-    nt_dataset ds;
-    nt_engine *e;
-    double *theta;
-    nt_transform *list;
-    int n;
-} net;
+typedef model_fixture net;
 
 static void net_new(net *f, const nt_layer *L, int nl, nt_loss loss, double wd, uint64_t seed)
 {
@@ -178,15 +171,6 @@ static void net_new(net *f, const nt_layer *L, int nl, nt_loss loss, double wd, 
     f->theta = malloc(sizeof(double) * (size_t)f->m.d);
     fill_normal(f->theta, f->m.d, 0.6, seed + 1);
     nt_catalogue(&f->m, &f->list, &f->n);
-}
-
-static void net_free(net *f)
-{
-    nt_transforms_free(f->list, f->n);
-    free(f->theta);
-    nt_engine_free(f->e);
-    nt_dataset_free(&f->ds);
-    nt_model_free(&f->m);
 }
 
 static int listed(const net *f, const char *name)
@@ -244,7 +228,7 @@ Test(channels, catalogue_follows_the_structure)
     cr_expect_eq(count_kind(&f, NT_TR_CHANNEL_SIGN_FLIP), 0, "a sign flip through relu");
     cr_expect(listed(&f, "channel_rescale[layer=3,channel=3]") && listed(&f, "channel_swap[layer=0,channels=1,2]"));
     cr_expect(listed(&f, "homogeneous[degree=3]"), "a ReLU CNN is homogeneous");
-    net_free(&f);
+    mf_free(&f);
 
     /* tanh and average pooling: sign flips and swaps, no rescaling; max pooling: no sign flip;
      * square: a rescaling of degree 2 */
@@ -257,7 +241,7 @@ Test(channels, catalogue_follows_the_structure)
     for (int i = 0; i < f.n; i++)
         if (f.list[i].kind == NT_TR_CHANNEL_RESCALE) cr_expect_eq(f.list[i].p, 2, "square: degree 2");
     cr_expect_eq(count_kind(&f, NT_TR_HOMOGENEOUS), 0, "tanh is not homogeneous");
-    net_free(&f);
+    mf_free(&f);
 
     /* BatchNorm2d right after a convolution: per-channel scale (eps 0) and shift; nothing
      * else of that convolution; the next one, through relu to a normalization with eps > 0:
@@ -271,7 +255,7 @@ Test(channels, catalogue_follows_the_structure)
     cr_expect_eq(count_kind(&f, NT_TR_CHANNEL_RESCALE) + count_kind(&f, NT_TR_CHANNEL_SWAP) +
                  count_kind(&f, NT_TR_CHANNEL_SIGN_FLIP), 0, "a channel entry across a normalization");
     cr_expect_eq(count_kind(&f, NT_TR_HOMOGENEOUS), 0);
-    net_free(&f);
+    mf_free(&f);
 
     /* a residual block: nothing for the convolution feeding it, everything inside it */
     nt_layer d[] = { conv(3, 3, 1, 1), act(NT_ACT_RELU), BRANCH, conv(2, 3, 1, 1), act(NT_ACT_RELU), conv(3, 1, 1, 0),
@@ -281,7 +265,7 @@ Test(channels, catalogue_follows_the_structure)
     cr_expect(listed(&f, "channel_rescale[layer=3,channel=1]") && listed(&f, "channel_swap[layer=3,channels=0,1]"));
     cr_expect(!listed(&f, "channel_swap[layer=5,channels=0,1]"), "across the end of the block");
     cr_expect_eq(count_kind(&f, NT_TR_HOMOGENEOUS), 0, "a residual CNN");
-    net_free(&f);
+    mf_free(&f);
 }
 
 /* ---- every listed entry holds ---------------------------------------------------------- */
@@ -296,7 +280,7 @@ static void all_hold(const nt_layer *L, int nl, nt_loss loss, double wd, uint64_
     double worst = worst_residual(&f, f.list, f.n, 1e-10, &ok);
     cr_expect(ok && worst <= 1e-10, "%s: worst residual %.2e", label, worst);
     cr_log_info("%s: %d entries (%d of channels), worst residual %.1e", label, f.n, channel, worst);
-    net_free(&f);
+    mf_free(&f);
 }
 
 Test(channels, every_entry_holds)
@@ -343,7 +327,7 @@ static double scale_identity(double eps, double *size)
         *size = fmin(*size, s);
     }
     free(xi); free(Hxi); free(g);
-    net_free(&f);
+    mf_free(&f);
     return worst;
 }
 
@@ -369,12 +353,12 @@ static void fails_where_not_implied(const nt_layer *bad, int nb, const nt_layer 
     net_new(&f, bad, nb, NT_LOSS_CROSS_ENTROPY, 0, 31);
     double r_bad = worst_residual(&f, &t, 1, 1e-10, &ok);
     cr_expect(!ok && r_bad > 1e-6, "%s: held where the structure does not give it (%.2e)", label, r_bad);
-    net_free(&f);
+    mf_free(&f);
     net_new(&f, good, ng, NT_LOSS_CROSS_ENTROPY, 0, 31);
     double r_good = worst_residual(&f, &t, 1, 1e-10, &ok);
     cr_expect(ok && r_good <= 1e-10, "%s: the twin fails (%.2e)", label, r_good);
     cr_log_info("%s: residual %.1e (twin where it is implied: %.1e)", label, r_bad, r_good);
-    net_free(&f);
+    mf_free(&f);
 }
 
 Test(channels, negative_controls)

@@ -287,6 +287,24 @@ static cJSON *run_example(const char *name, char *o)
     return s;
 }
 
+/* `noether CMD` (run or train) on an example with the text `from` replaced by `to` (a
+ * negative control); returns its summary */
+static cJSON *run_changed(const char *cmd, const char *name, const char *from, const char *to)
+{
+    char dir[256], spec[NT_PATH_MAX], src[NT_PATH_MAX], o[NT_PATH_MAX], changed[4096];
+    tmpdir_new(dir);
+    snprintf(src, sizeof src, "%s/examples/%s", NOETHER_SOURCE_DIR, name);
+    char *text = slurp(src, NULL), *at = strstr(text, from);
+    cr_assert_not_null(at, "%s has no '%s'", name, from);
+    snprintf(changed, sizeof changed, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    free(text);
+    path_join(spec, dir, "changed.json");
+    write_text(spec, changed);
+    path_join(o, dir, "out");
+    run_expect(0, "%s %s -o %s --quiet", cmd, spec, o);
+    return summary(o);
+}
+
 /* Kunin et al.: weight decay and the finite learning rate break the rescaling law; weight
  * decay alone breaks the translation law, which gradient flow then predicts exactly */
 Test(examples, kunin_fashion)
@@ -403,18 +421,7 @@ Test(examples, ziyin_mirror_collapse)
     cr_assert_eq(stable, 8, "%d of 8 mirrors predicted stable", stable);
     cJSON_Delete(s);
 
-    char dir[256], spec[NT_PATH_MAX], src[NT_PATH_MAX];
-    tmpdir_new(dir);
-    snprintf(src, sizeof src, "%s/examples/ziyin_mirror.json", NOETHER_SOURCE_DIR);
-    char *text = slurp(src, NULL), *wd = strstr(text, "\"weight_decay\": 0.5"), weak[4096];
-    cr_assert_not_null(wd);
-    snprintf(weak, sizeof weak, "%.*s\"weight_decay\": 0.01%s", (int)(wd - text), text, wd + strlen("\"weight_decay\": 0.5"));
-    free(text);
-    path_join(spec, dir, "weak.json");
-    write_text(spec, weak);
-    path_join(o, dir, "weak");
-    run_expect(0, "run %s -o %s --quiet", spec, o);
-    s = summary(o);
+    s = run_changed("run", "ziyin_mirror.json", "\"weight_decay\": 0.5", "\"weight_decay\": 0.01");
     mirrors(s, &collapsed, &n, &stable);
     cr_assert_eq(collapsed, 0, "weak weight decay: %d units collapsed", collapsed);
     cr_assert_lt(stable, 8, "weak weight decay: every mirror predicted stable");
@@ -605,18 +612,7 @@ Test(examples, attention_heads_balance)
     cr_log_info("attention heads, weight decay 0.01: imbalance %.3f -> %.3f (gradient flow %.3f)", a, m, f);
     cJSON_Delete(s);
 
-    char dir[256], spec[NT_PATH_MAX], src[NT_PATH_MAX];
-    tmpdir_new(dir);
-    snprintf(src, sizeof src, "%s/examples/attention_heads.json", NOETHER_SOURCE_DIR);
-    char *text = slurp(src, NULL), *wd = strstr(text, "\"weight_decay\": 0.01"), none[4096];
-    cr_assert_not_null(wd);
-    snprintf(none, sizeof none, "%.*s\"weight_decay\": 0%s", (int)(wd - text), text, wd + strlen("\"weight_decay\": 0.01"));
-    free(text);
-    path_join(spec, dir, "none.json");
-    write_text(spec, none);
-    path_join(o, dir, "none");
-    run_expect(0, "train %s -o %s --quiet", spec, o);
-    s = summary(o);
+    s = run_changed("train", "attention_heads.json", "\"weight_decay\": 0.01", "\"weight_decay\": 0");
     cr_assert_eq(head_imbalance(s, &a, &m, &f, &moved), 40);
     cr_assert_leq(moved, 1e-12, "without weight decay gradient flow moved an imbalance by %g of the scale", moved);
     cr_assert_gt(m, 0.8 * a, "without weight decay the imbalance went from %g to %g", a, m);
