@@ -45,6 +45,14 @@ int nt_file_write(const char *path, int (*write)(FILE *f, const void *ctx), cons
 int nt_fail(nt_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Bytes of physical memory of this machine. */
+double nt_memory_bytes(void);
+/* NT_OK when need <= limit bytes (limit <= 0: the machine's memory); otherwise NT_EINPUT with
+ * "WHAT needs N bytes (G GiB), more than the M bytes (G GiB) LIMIT_NAME" (WHAT from fmt;
+ * LIMIT_NAME NULL: "of memory available"). */
+int nt_memory_fits(nt_error *err, double need, double limit, const char *limit_name, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* ------------------------------------------------------------------ arrays (NPY) */
 
 /* A dense C-order array held as float64 whatever its dtype on disk.  NPY files are
@@ -112,6 +120,10 @@ typedef struct {
     int64_t shape[4];   /* conv: (out channels, in channels, kernel, kernel) */
     int64_t size;
 } nt_tensor;
+
+/* The most layers a model may have (spec and nt_model_init refuse more): per-layer tables
+ * of the transformations are sized by it. */
+#define NT_MAX_LAYERS 1024
 
 typedef struct {
     int input;          /* features per sample */
@@ -438,10 +450,10 @@ typedef struct {
 
 /* Evaluates every identity of every transformation at theta on the data set.  The engine
  * is used for products (any chunk, k >= 1).  results has room for the total number of
- * generators (nt_check_count). */
+ * generators (nt_check_count).  Returns NT_EFAIL (results unset) when its workspace does not fit in memory. */
 int nt_check_count(const nt_transform *list, int n);
-void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
-              const nt_transform *list, int n, double tol, nt_check_result *results);
+int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+             const nt_transform *list, int n, double tol, nt_check_result *results);
 
 /* ------------------------------------------------------------------ dynamics */
 

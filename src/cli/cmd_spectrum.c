@@ -164,7 +164,8 @@ static cJSON *sharp_view(cli_job *job, nt_engine *e, const nt_transform *list, i
     for (int t = 0; t < n; t++) if (list[t].kind == NT_TR_HOMOGENEOUS) k = list[t].p;
     for (int t = 0; t < m->n_tensors; t++) biases |= m->tensors[t].ndim == 1;
     if (k == 0 || biases) return NULL;
-    double *Ht = malloc(sizeof(double) * d), *F = malloc(sizeof(double) * N * K), u[K], Uf[K];
+    double *Ht = malloc(sizeof(double) * d), *F = malloc(sizeof(double) * (N * K + 2 * K)), *u = F + N * K, *Uf = u + K;
+    if (!Ht || !F) { free(Ht); free(F); return NULL; }
     nt_hvp(e, job->theta, &job->data.train, 1, job->theta, Ht, NULL);
     nt_outputs(e, job->theta, &job->data.train, F);
     double uf = 0, fUf = 0, tt = cblas_ddot((int)d, job->theta, 1, job->theta, 1);

@@ -55,9 +55,18 @@ void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const ch
     job->cmd = cmd;
     int rc = spec_path ? nt_spec_load(spec_path, &job->spec, &err)
                        : nt_spec_parse(nt_default_spec_json(), "<built-in default>", &job->spec, &err);
+    /* theta, its gradient and one tangent: the least any command holds (the engine's
+     * workspace comes on top); refused before anything of that size is allocated */
+    const int64_t d = rc ? 0 : job->spec.model.d;
+    if (!rc) rc = nt_memory_fits(&err, 24.0 * (double)d, 0, NULL, "%s: model: d = %lld parameters (theta, its gradient and a tangent)",
+                                 job->spec.path, (long long)d);
     if (!rc) rc = nt_data_load(&job->spec, &job->data, &err);
     if (rc) cli_die(cmd, &err);
-    job->theta = malloc(sizeof(double) * (size_t)job->spec.model.d);
+    job->theta = malloc(sizeof(double) * (size_t)d);
+    if (!job->theta) {
+        nt_fail(&err, NT_EFAIL, "%s: out of memory for the %lld parameters", job->spec.path, (long long)d);
+        cli_die(cmd, &err);
+    }
     if (params_path) {
         rc = nt_params_read(params_path, &job->spec.model, job->theta, &err);
     } else {
@@ -110,7 +119,7 @@ int cli_write_file(const char *path, const char *text, nt_error *err)
 
 double cli_physical_bytes(void)
 {
-    return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+    return nt_memory_bytes();
 }
 
 void cli_printf(cli_buf *b, const char *fmt, ...)
