@@ -227,6 +227,9 @@ void nt_data_free(nt_data *data);
 int nt_csv_read(const char *path, nt_array *a, nt_error *err);
 /* IDX (plain or gzipped, ubyte): images n x rows x cols or labels n. */
 int nt_idx_read(const char *path, nt_array *a, nt_error *err);
+/* The same keeping only the first `keep` rows (keep <= 0: all): only they are held and
+ * converted, the rest of the file is read to check it; *rows = the rows the file holds. */
+int nt_idx_read_rows(const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err);
 /* The CSVs built into the library ("iris", "wine", "breast_cancer"): same as nt_csv_read. */
 int nt_builtin_csv(const char *name, nt_array *a, nt_error *err);
 
@@ -298,6 +301,8 @@ typedef struct {
  * NT_EINPUT with the key named ("spec.json: model.layers[2].dense: ..."). */
 int nt_spec_load(const char *path, nt_spec *spec, nt_error *err);
 int nt_spec_parse(const char *json, const char *path, nt_spec *spec, nt_error *err);
+/* The same for len bytes of text (a NUL byte among them is refused). */
+int nt_spec_parse_n(const char *json, size_t len, const char *path, nt_spec *spec, nt_error *err);
 void nt_spec_free(nt_spec *spec);
 /* The built-in default: a ReLU MLP with a softmax head on the wine data. */
 const char *nt_default_spec_json(void);

@@ -11,22 +11,31 @@
 void cli_parse(const char *cmd, const char *usage, int argc, char **argv, const cli_opt *opts,
                const char **spec)
 {
+    int options = 1;   /* until "--": after it every argument is positional */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        if (options && strcmp(a, "--") == 0) { options = 0; continue; }
+        if (options && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
             fputs(usage, stdout);
             exit(0);
         }
-        if (a[0] == '-' && a[1]) {
+        if (options && a[0] == '-' && a[1]) {
             const cli_opt *o = opts;
             while (o->name && strcmp(o->name, a) != 0) o++;
-            if (!o->name) cli_usage_error(cmd, "unknown option '%s' (see noether %s --help)", a, cmd);
+            if (!o->name) cli_usage_error(cmd, "unknown option '%.60s' (see noether %s --help)", a, cmd);
             if (o->flag) { *o->value = "1"; continue; }
             if (i + 1 >= argc) cli_usage_error(cmd, "option '%s' needs a value", a);
             *o->value = argv[++i];
+            /* a path (or anything) longer than this would be cut short by the buffers that
+             * hold it, naming another file: refused before anything is read or created */
+            if (strlen(*o->value) > CLI_ARG_MAX)
+                cli_usage_error(cmd, "%s: the value is %zu bytes, longer than the %d noether accepts", a,
+                                strlen(*o->value), CLI_ARG_MAX);
             continue;
         }
-        if (!spec || *spec) cli_usage_error(cmd, "unexpected argument '%s' (see noether %s --help)", a, cmd);
+        if (!spec || *spec) cli_usage_error(cmd, "unexpected argument '%.60s' (see noether %s --help)", a, cmd);
+        if (strlen(a) > CLI_ARG_MAX)
+            cli_usage_error(cmd, "SPEC: the path is %zu bytes, longer than the %d noether accepts", strlen(a), CLI_ARG_MAX);
         *spec = a;
     }
 }

@@ -136,16 +136,22 @@ static int load_npy(const nt_model *m, const nt_data_spec *d, nt_dataset *ds, nt
     return rc;
 }
 
-static int load_idx(const nt_model *m, const char *images, const char *labels, nt_dataset *ds,
+static int load_idx(const nt_model *m, const char *images, const char *labels, int64_t limit, nt_dataset *ds,
                     nt_error *err)
 {
     nt_array x = {0}, y = {0};
-    int rc = nt_idx_read(images, &x, err);
-    if (!rc) rc = nt_idx_read(labels, &y, err);
+    int64_t nx = 0, ny = 0;   /* the rows of each file: the first `limit` are read */
+    int rc = nt_idx_read_rows(images, limit, &x, &nx, err);
+    if (!rc && x.ndim == 1)
+        rc = nt_fail(err, NT_EINPUT, "%s: holds labels (IDX magic 0x00000801), not images (data.images wants 0x00000803)",
+                     images);
+    if (!rc) rc = nt_idx_read_rows(labels, limit, &y, &ny, err);
+    if (!rc && y.ndim != 1)
+        rc = nt_fail(err, NT_EINPUT, "%s: holds images (IDX magic 0x00000803, %lld of %lld x %lld), not labels "
+                     "(data.labels wants 0x00000801)", labels, (long long)ny, (long long)y.shape[1], (long long)y.shape[2]);
     if (!rc) rc = take_features(m, images, &x, 1.0 / 255.0, ds, err);   /* pixels into [0, 1] */
-    if (!rc && (y.ndim != 1 || y.shape[0] != ds->n))
-        rc = nt_fail(err, NT_EINPUT, "%s: has %lld labels for %lld images", labels,
-                     (long long)y.shape[0], (long long)ds->n);
+    if (!rc && ny != nx)
+        rc = nt_fail(err, NT_EINPUT, "%s: has %lld labels for %lld images", labels, (long long)ny, (long long)nx);
     if (!rc) rc = labels_to_targets(m, labels, y.data, ds->n, ds, err);
     nt_array_free(&x);
     nt_array_free(&y);
@@ -334,8 +340,8 @@ int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err)
     switch (d->source) {
     case NT_DATA_NPY: rc = load_npy(m, d, &data->train, err); break;
     case NT_DATA_IDX:
-        rc = load_idx(m, d->images, d->labels, &data->train, err);
-        if (!rc && d->test_images[0]) rc = load_idx(m, d->test_images, d->test_labels, &data->test, err);
+        rc = load_idx(m, d->images, d->labels, d->limit, &data->train, err);
+        if (!rc && d->test_images[0]) rc = load_idx(m, d->test_images, d->test_labels, d->limit, &data->test, err);
         break;
     case NT_DATA_TEACHER: rc = load_teacher(spec, &data->train, err); break;
     case NT_DATA_SEQUENCE: rc = load_sequence(spec, &data->train, err); break;
