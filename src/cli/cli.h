@@ -53,6 +53,9 @@ void cli_write_npy(const char *cmd, const char *dir, const char *name, const dou
 void cli_print_json(cJSON *doc);
 /* Creates a directory (and its parents); exits on failure. */
 void cli_mkdir(const char *cmd, const char *dir);
+/* Exits 1 naming what is not finite: the loss, or entries of x (n of them, `what`: "gradient",
+ * "Hessian-vector products"; x may be NULL).  Nothing non-finite is written or handed on. */
+void cli_require_finite(const char *cmd, double loss, const double *x, int64_t n, const char *what);
 /* Bytes of physical memory. */
 double cli_physical_bytes(void);
 /* Seconds on a monotonic clock. */

@@ -332,6 +332,7 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
     }
     double *g = malloc(sizeof(double) * d);
     double loss = nt_grad(e, job->theta, &job->data.train, g);
+    cli_require_finite("spectrum", loss, g, d, "gradient");   /* before LAPACK or ARPACK sees a NaN */
 
     /* the orbit span (flat directions; deflation) */
     double *Q = NULL, *sv = NULL, tol = 1e-10;
