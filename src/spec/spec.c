@@ -531,12 +531,13 @@ int nt_spec_parse(const char *json, const char *path, nt_spec *s, nt_error *err)
 int nt_spec_parse_n(const char *json, size_t len, const char *path, nt_spec *s, nt_error *err)
 {
     memset(s, 0, sizeof *s);
-    if (strlen(path) >= sizeof s->path)
+    const size_t plen = strlen(path);
+    if (plen >= sizeof s->path)
         return nt_fail(err, NT_EINPUT, "%.60s...: the spec's path is longer than %d bytes", path, (int)sizeof s->path - 1);
     s->hash = nt_hash64(json, len, NT_HASH_INIT);
-    snprintf(s->path, sizeof s->path, "%s", path);
+    memcpy(s->path, path, plen + 1);
     const char *slash = strrchr(path, '/');
-    if (slash) snprintf(s->dir, sizeof s->dir, "%.*s", (int)(slash - path), path);
+    if (slash) { memcpy(s->dir, path, (size_t)(slash - path)); s->dir[slash - path] = 0; }
     if (slash == path) strcpy(s->dir, "/");
     ctx c = { s, err };
     int rc = nt_json_scan(json, len, path, err);
