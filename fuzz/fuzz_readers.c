@@ -22,11 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     nt_error err = {0};
 #ifdef TARGET_SPEC
-    char *text = malloc(size + 1);
+    char *text = malloc(size + 1);   /* NUL-terminated for cJSON; NULs inside are the parser's to refuse */
     memcpy(text, data, size);
     text[size] = 0;
     nt_spec spec;
-    if (nt_spec_parse(text, "/tmp/fuzz/spec.json", &spec, &err) == NT_OK) nt_spec_free(&spec);
+    if (nt_spec_parse_n(text, size, "/tmp/fuzz/spec.json", &spec, &err) == NT_OK) nt_spec_free(&spec);
     free(text);
 #else
     FILE *f = fopen(scratch(), "wb");

@@ -512,3 +512,12 @@ Test(finite, spectrum_nan_loss_fails_before_lapack)
     cr_assert_null(strstr(err, "DLASCL"), "%s", err);
     free(out); free(err);
 }
+
+/* model.input [4444444444, 2] was cast to int before its range was checked (undefined
+ * behaviour: the sanitizer build of noether stopped on it; found by make fuzz) */
+Test(strict, input_shape_out_of_int_range_refused)
+{
+    expect_spec_refused("{\"model\": {\"input\": [4444444444, 2], \"layers\": [{\"dense\": 2}], \"loss\": \"mse\"},"
+                        " \"data\": {\"source\": \"teacher\", \"n\": 6}}",
+                        (const char *[]){ "model.input", "positive integers", NULL });
+}

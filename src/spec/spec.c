@@ -311,8 +311,8 @@ static int parse_model(ctx *c, const cJSON *o, double wd, nt_model *m)
         int k = 0;
         const cJSON *it;
         cJSON_ArrayForEach(it, in) {
-            if (k == 3 || !cJSON_IsNumber(it) || it->valuedouble != (int)it->valuedouble || it->valuedouble < 1 ||
-                it->valuedouble > (1 << 16))
+            if (k == 3 || !cJSON_IsNumber(it) || !(it->valuedouble >= 1 && it->valuedouble <= (1 << 16)) ||
+                it->valuedouble != floor(it->valuedouble))   /* the range first: (int) of 4e9 is undefined */
                 return FAIL(c, "%s: model.input: a sequence is [T, D] and an image [C, H, W], of positive integers",
                             c->spec->path);
             image[k++] = (int)it->valuedouble;
