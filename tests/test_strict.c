@@ -521,3 +521,35 @@ Test(strict, input_shape_out_of_int_range_refused)
                         " \"data\": {\"source\": \"teacher\", \"n\": 6}}",
                         (const char *[]){ "model.input", "positive integers", NULL });
 }
+
+/* a layer normalization of width 10^6: its four rows of one token (32 MB) no longer on the stack */
+Test(crash, wide_layer_norm_grad, .timeout = 120)
+{
+    char dir[256], spec[NT_PATH_MAX], *out, *err;
+    spec_in_dir(dir, spec,
+                "{\"model\": {\"input\": 1, \"layers\": [{\"dense\": 1000000}, {\"norm\": \"layer\"}, {\"dense\": 2}],"
+                " \"loss\": \"cross_entropy\"}, \"data\": {\"source\": \"teacher\", \"n\": 2}}");
+    int rc = run_fmt(&out, &err, "grad %s --json", spec);
+    cr_assert_eq(rc, 0, "exit %d; stderr: %s", rc, err);
+    free(out); free(err);
+}
+
+/* the identities of 1,100 outputs: B and rho (K x K, 9.7 MB each) no longer on the stack of
+ * nt_check.  In process, on two entries of the catalogue (all 1,100 output swaps take a minute). */
+Test(crash, wide_outputs_identities, .timeout = 120)
+{
+    model_fixture f;
+    mf_new(&f, 4, 0, NULL, NT_ACT_RELU, 1100, NT_LOSS_CROSS_ENTROPY, 1, 0.0, 8, 8, 2, 7);
+    nt_transform two[2];
+    int n = 0, kinds[2] = {NT_TR_HOMOGENEOUS, NT_TR_OUTPUT_SWAP};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < f.n; i++)
+            if ((int)f.list[i].kind == kinds[k]) { two[n++] = f.list[i]; break; }
+    cr_assert_eq(n, 2, "the catalogue lacks the homogeneity or an output swap");
+    nt_check_result res[2];
+    cr_assert_eq(nt_check_count(two, 2), 2);
+    nt_check(f.e, &f.m, &f.ds, f.theta, two, 2, 1e-8, res);
+    for (int i = 0; i < 2; i++)
+        cr_assert(res[i].holds, "%s: first order %g, second order %g", res[i].name, res[i].first_order, res[i].second_order);
+    mf_free(&f);
+}
