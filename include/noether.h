@@ -645,6 +645,31 @@ int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const do
 /* Groups of ascending values closer than tol: their sizes into mult; returns the count. */
 int nt_multiplicities(const double *lam, int n, double tol, int *mult);
 
+/* ------------------------------------------------------------------ the BLAS kernel */
+
+/* OpenBLAS picks its kernel when it loads; on a CPU it does not know it falls back to a
+ * generic one several times slower (src/util/blas.c).  nt_blas_select(argv), first thing
+ * in main, executes the program once more with OPENBLAS_CORETYPE set to the kernel of the
+ * CPU's instruction set (AVX-512: SkylakeX, AVX2 + FMA: Haswell) when OpenBLAS chose one
+ * below it and the user set no OPENBLAS_CORETYPE; it returns 0 when nothing was needed,
+ * -1 when the re-execution failed (the program goes on with the kernel it has).  A library
+ * user that cannot re-execute (a Python process) sets OPENBLAS_CORETYPE to
+ * nt_blas_info_get's `better` before OpenBLAS loads. */
+typedef struct {
+    char kernel[32];     /* the kernel in use (openblas_get_corename) */
+    char fallback[32];   /* the one OpenBLAS chose, when nt_blas_select replaced it ("" otherwise) */
+    char better[32];     /* the kernel this CPU should run, when the one in use is below it */
+    int cpu_tier;        /* 3 AVX-512, 2 AVX2 + FMA, 1 older */
+    int user_set;        /* OPENBLAS_CORETYPE came from the user */
+    int selected;        /* nt_blas_select chose the kernel */
+} nt_blas_info;
+
+int nt_blas_select(char **argv);
+void nt_blas_info_get(nt_blas_info *info);
+int nt_cpu_tier(void);
+/* The kernel to run on a CPU of this tier when `kernel` is below it, else NULL. */
+const char *nt_blas_better_kernel(const char *kernel, int cpu_tier);
+
 /* ------------------------------------------------------------------ small helpers */
 
 /* FNV-1a (64 bits) of n bytes, continuing from h (start with NT_HASH_INIT). */

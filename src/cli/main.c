@@ -33,6 +33,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    nt_blas_select(argv);   /* the right BLAS kernel for this CPU (src/util/blas.c) */
     if (argc < 2) { usage(stderr); return NT_EINPUT; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
