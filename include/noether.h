@@ -635,6 +635,34 @@ void nt_hessian_operator_free(nt_hessian_ctx *h);
 int nt_orbit_basis(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
                    double **Q, double **sv, int *n_gen);
 
+/* What the continuous symmetries (B = 0) of list predict at theta, from the generators'
+ * structure (src/spectrum/orbit.c; no d x m matrix): the orbit rank (singular values of the
+ * generator matrix above tol * the largest) and the eigenvalues of H_gamma at a critical
+ * point of L_gamma with their multiplicities (S1gamma): 2 gamma on the span of the symmetric
+ * linear generators, gamma on the shifts', 0 on the antisymmetric ones' (all 0 when
+ * gamma = 0).  More than 4000 generators: rank -1, nothing computed. */
+typedef struct {
+    int generators, rank;
+    double tol;
+    double *sv;          /* singular values, descending (generators of them) */
+    int refined;         /* small singular values recomputed past the Gram matrix's squaring */
+    int n_values;        /* predicted eigenvalues at a critical point */
+    double value[3];
+    int multiplicity[3];
+    char what[3][48];
+    int unpredicted;     /* affine or non-symmetric generators: no closed-form eigenvalue */
+} nt_orbit;
+
+int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol, nt_orbit *o);
+void nt_orbit_free(nt_orbit *o);
+/* (S1gamma) on the whole orbit span: q random combinations xi of the symmetry generators,
+ * H_gamma xi against -A^T g_gamma + gamma (xi + A^T theta) (g the gradient of L_gamma at
+ * theta) as vectors, one block product; the worst relative difference, each measured
+ * against |lhs| + |rhs| + s_H |xi| with s_H = |H v| / |v| on a random v (into
+ * *curvature_scale). */
+double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
+                         const double *theta, const double *g, int q, uint64_t seed, double *curvature_scale);
+
 /* The S_n sector of hidden layer `layer`: theta projected onto Fix(S_n) into theta_sym
  * (copied as is unless `project`), and the eigenvalues (ascending) of H_gamma there on the
  * breaking subspace into lam (room for nt_sn_sector_dim); returns that dimension, (n - 1)

@@ -93,6 +93,8 @@ typedef struct {
     const char *block;        /* one parameter tensor, or NULL for all of theta */
     const char *vectors;      /* an NPY path for the eigenvectors, or NULL */
     int verbose;              /* phases on stderr when it is a terminal */
+    int each_generator;       /* |H xi| of every symmetry generator (one product each) */
+    int print_ends;           /* text: print the eigenvalues as soon as they are known */
 } cli_spectrum_opts;
 /* The spectrum document of noether spectrum --json at job->theta, with its predictions. */
 cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o);

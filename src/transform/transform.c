@@ -334,3 +334,8 @@ void nt_tr_output_rho(const nt_model *m, const nt_transform *t, double *rho)
         memcpy(rho, t->B, sizeof(double) * (size_t)(K * K));
     }
 }
+
+nt_range nt_tr_shift_range(const nt_model *m, const nt_transform *t, int i)
+{
+    return shift_range(m, t, i);
+}

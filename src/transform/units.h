@@ -83,6 +83,9 @@ int nt_channel_prefix_homogeneous(const nt_model *m, int upto, double *degree);
 /* The moves of a channel rescaling or channel scale; returns how many (at most 3). */
 int nt_channel_moves(const nt_model *m, const nt_transform *t, nt_move *moves);
 
+/* Where the shift c_i of a built-in generator is 1 (count 0: no shift). */
+nt_range nt_tr_shift_range(const nt_model *m, const nt_transform *t, int i);
+
 /* sum |c_r y_r| of generator i's shift (0 for a linear generator). */
 double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, const double *y);
 
