@@ -264,7 +264,8 @@ static cJSON *final_view(run_state *r)
     cJSON_AddItemToObject(o, "bottom", cJSON_Duplicate(cJSON_GetObjectItem(sp, "bottom"), 1));
     cJSON *flat = cJSON_AddObjectToObject(o, "flat");
     cJSON_AddNumberToObject(flat, "predicted_everywhere", r->translations);
-    cJSON_AddNumberToObject(flat, "predicted_at_critical_point", num(cJSON_GetObjectItem(pred, "flat"), "orbit_rank"));
+    cJSON_AddItemToObject(flat, "at_critical_point",   /* eigenvalues with multiplicities (S1gamma) */
+                          cJSON_Duplicate(cJSON_GetObjectItem(cJSON_GetObjectItem(pred, "flat"), "at_critical_point"), 1));
     if (cJSON_GetObjectItem(sp, "eigenvalues_at_gamma")) {
         cJSON_AddNumberToObject(flat, "found", num(sp, "eigenvalues_at_gamma"));
         cJSON_AddNumberToObject(flat, "tolerance", num(sp, "eigenvalues_at_gamma_tolerance"));

@@ -87,9 +87,11 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
     if (cJSON_GetObjectItem(flat, "found")) {
         snprintf(m, sizeof m, "%d eigenvalues at &gamma; = %g (within %.1e)", (int)num(flat, "found"), num(flat, "gamma"),
                  num(flat, "tolerance"));
+        char cp[128];
+        report_critical_point(flat, cp, sizeof cp);
         snprintf(e, sizeof e, "at least %d (pure shifts: logit translations, biases before a normalization; at every &theta;); "
-                 "%d at a critical point (orbit rank)",
-                 (int)num(flat, "predicted_everywhere"), (int)num(flat, "predicted_at_critical_point"));
+                 "at a critical point of L<sub>&gamma;</sub>: %s (THEORY.md (S1&gamma;))",
+                 (int)num(flat, "predicted_everywhere"), cp);
         glance(b, "How many flat directions?", m, e, num(flat, "found") >= num(flat, "predicted_everywhere"));
     }
     const cJSON *al = cJSON_GetObjectItem(fin, "alignment");
@@ -259,10 +261,13 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s)
         fprintf(f, "curvature    lambda_max %.4g, lambda_min %.4g (%s); %.3f of |g|^2 in the top-%d eigenspace\n",
                 cJSON_GetArrayItem(top, 0)->valuedouble, cJSON_GetArrayItem(bot, 0)->valuedouble, str(fin, "method"),
                 num(cJSON_GetObjectItem(fin, "alignment"), "gradient_fraction_in_top"), cJSON_GetArraySize(top));
-    if (cJSON_GetObjectItem(flat, "found"))
-        fprintf(f, "flat         %d eigenvalues at gamma = %g; predicted %d everywhere (pure shifts), "
-                   "%d at a critical point\n", (int)num(flat, "found"), num(flat, "gamma"),
-                (int)num(flat, "predicted_everywhere"), (int)num(flat, "predicted_at_critical_point"));
+    if (cJSON_GetObjectItem(flat, "found")) {
+        char cp[128];
+        report_critical_point(flat, cp, sizeof cp);
+        fprintf(f, "flat         %d eigenvalues at gamma = %g; predicted %d everywhere (pure shifts); "
+                   "at a critical point: %s\n", (int)num(flat, "found"), num(flat, "gamma"),
+                (int)num(flat, "predicted_everywhere"), cp);
+    }
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
     if (sh) fprintf(f, "sharp        radial curvature %.10g, closed form %.10g\n", num(sh, "radial_curvature"),
                     num(sh, "closed_form"));

@@ -307,10 +307,10 @@ static void density_figure(plotter *p, const report_table *D, const cJSON *summa
     for (int r = 0; r < D->rows; r++) peak = fmax(peak, report_at(D, r, 1));
     if (!(peak > 0)) return;
     const cJSON *found = cJSON_GetObjectItem(flat, "found");
-    char label[256];
-    snprintf(label, sizeof label, "predicted at {/Symbol g} = %g: %d everywhere, %d at a critical point%s", gam,
-             cJSON_GetObjectItem(flat, "predicted_everywhere")->valueint,
-             cJSON_GetObjectItem(flat, "predicted_at_critical_point")->valueint, found ? "; found" : "");
+    char label[256], cp[128];
+    report_critical_point(flat, cp, sizeof cp);
+    snprintf(label, sizeof label, "predicted at {/Symbol g} = %g: %d everywhere (at a critical point: %s)%s", gam,
+             cJSON_GetObjectItem(flat, "predicted_everywhere")->valueint, cp, found ? "; found" : "");
     cli_buf b = {0};
     cli_printf(&b, "set title 'Spectral density of H at the end (stochastic Lanczos quadrature)'\n"
                    "set xlabel 'eigenvalue'\nset ylabel 'density (log scale)'\nset logscale y\nset format y '10^{%%T}'\n"
@@ -325,8 +325,9 @@ static void density_figure(plotter *p, const report_table *D, const cJSON *summa
            "quadrature (10 probes, Gaussian broadening), on a log scale. The dashed line marks &gamma;: every flat "
            "direction of the loss is an eigenvector of H<sub>&gamma;</sub> with eigenvalue &gamma;. The label "
            "gives how many the symmetries predict: the pure shifts (logit translations, biases right before a "
-           "normalization) everywhere, the whole orbit span at a "
-           "critical point; and how many the exact spectrum has (small models).",
+           "normalization) everywhere; at a critical point of L<sub>&gamma;</sub> the eigenvalues (S1&gamma;) forces, "
+           "2&gamma; on the symmetric generators' span, &gamma; on the shifts', 0 on the antisymmetric ones' (all 0 "
+           "without weight decay); and how many the exact spectrum has at &gamma; (small models).",
            b.s);
     free(b.s);
 }
