@@ -189,3 +189,56 @@ Test(orbit, flat_check_independent_of_the_ends_asked)
     cr_expect_leq(w[0], 1e-13, "--top 0 --bottom 0: %.2e", w[0]);
     cr_expect_eq(w[0], w[1]);
 }
+
+/* --trace with the dense method gives the exact trace (the sum of every eigenvalue, checked
+ * against the dense Hessian's diagonal here) beside Hutchinson's; --density gives each
+ * moment's standard error over the probes, consistent with the exact moment, and the probes
+ * that would bring it under 1 % */
+Test(orbit, trace_exact_and_density_moments_with_errors)
+{
+    char *out, *err;
+    cr_assert_eq(run_noether("spectrum --method dense --trace --density --json", &out, &err), 0, "%s", err);
+    cJSON *doc = cJSON_Parse(out);
+    const cJSON *tr = cJSON_GetObjectItem(doc, "trace"), *de = cJSON_GetObjectItem(doc, "density");
+    cr_assert_not_null(cJSON_GetObjectItem(tr, "exact"), "the dense path gives the exact trace");
+    double exact = cJSON_GetObjectItem(tr, "exact")->valuedouble;
+    /* independently: the diagonal of the dense Hessian of the built-in default at its init */
+    nt_error e;
+    free(out); free(err);
+    cr_assert_eq(run_noether("info --json", &out, &err), 0, "%s", err);
+    cJSON *info = cJSON_Parse(out);
+    const int d = cJSON_GetObjectItem(info, "d")->valueint;
+    cJSON_Delete(info);
+    free(out); free(err);
+    char dir[256], H[NT_PATH_MAX], args[2 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(H, dir, "H.npy");
+    snprintf(args, sizeof args, "hessian --out %s", H);
+    cr_assert_eq(run_noether(args, NULL, NULL), 0);
+    nt_array a;
+    cr_assert_eq(nt_npy_read(H, &a, &e), 0, "%s", e.msg);
+    double diag = 0, tr2 = 0;
+    for (int i = 0; i < d; i++) diag += a.data[(int64_t)i * d + i];
+    for (int64_t i = 0; i < (int64_t)d * d; i++) tr2 += a.data[i] * a.data[i];
+    nt_array_free(&a);
+    cr_expect_leq(fabs(exact - diag), 1e-12 * fabs(diag) + 1e-14, "exact trace %.17g, diagonal %.17g", exact, diag);
+    double hut = cJSON_GetObjectItem(tr, "hutchinson")->valuedouble, se = cJSON_GetObjectItem(tr, "std_error")->valuedouble;
+    cr_expect_leq(fabs(hut - diag), 4 * se, "Hutchinson %.6g +- %.2g against %.6g", hut, se, diag);
+    cr_expect_neq(hut, exact, "the estimate is not the exact value");
+    for (int k = 1; k <= 2; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "moment%d", k);
+        double m = cJSON_GetObjectItem(de, key)->valuedouble;
+        snprintf(key, sizeof key, "moment%d_std_error", k);
+        double sm = cJSON_GetObjectItem(de, key)->valuedouble;
+        snprintf(key, sizeof key, "moment%d_exact", k);
+        double mx = cJSON_GetObjectItem(de, key)->valuedouble, want = k == 1 ? diag / d : tr2 / d;
+        cr_expect_leq(fabs(mx - want), 1e-10 * fabs(want), "moment %d exact %.12g, from H %.12g", k, mx, want);
+        cr_expect_gt(sm, 0, "moment %d has a standard error", k);
+        cr_expect_leq(fabs(m - want), 4 * sm, "moment %d: %.6g +- %.2g against %.6g", k, m, sm, want);
+        snprintf(key, sizeof key, "moment%d_probes_for_1_percent", k);
+        double need = cJSON_GetObjectItem(de, key)->valuedouble, rel = sm / fabs(m);
+        cr_expect_leq(fabs(need - ceil(10 * (rel / 0.01) * (rel / 0.01))), 1, "probes for 1 %%: %g", need);
+    }
+    cJSON_Delete(doc);
+}
