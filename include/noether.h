@@ -44,6 +44,9 @@ typedef struct {
  * Only a regular file or a new path is replaced: anything else at path (a FIFO, a device,
  * a symlink, a folder) is refused with NT_EINPUT naming it. */
 int nt_file_write(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, nt_error *err);
+/* The same; sync 0 skips the fsync (whole if the process dies, not if the machine does). */
+int nt_file_write_sync(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, int sync,
+                       nt_error *err);
 int nt_fail(nt_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

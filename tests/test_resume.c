@@ -176,7 +176,8 @@ Test(resume, run_sigterm_bit_identical, .timeout = 600)
 }
 
 /* Copies dir/checkpoint.bin into a fresh run folder `to`, with one record changed
- * (element i of `record` moved by one ulp when delta > 0, else by a relative 1e-9). */
+ * (element i of `record` moved by one ulp when delta > 0, else by a relative 1e-9), and
+ * checkpoint.rows (the ledger rows it refers to) as it is. */
 static void tampered_copy(const char *from, const char *to, const char *record, int64_t i, int delta)
 {
     char src[NT_PATH_MAX], dst[NT_PATH_MAX];
@@ -195,6 +196,14 @@ static void tampered_copy(const char *from, const char *to, const char *record, 
     cr_assert_eq(nt_checkpoint_write(c, dst, &err), NT_OK, "%s", err.msg);
     free(x);
     nt_checkpoint_free(c);
+    size_t n_rows;   /* the ledger rows it refers to, as they are */
+    path_join(src, from, "checkpoint.rows");
+    path_join(dst, to, "checkpoint.rows");
+    char *rows = read_file(src, &n_rows);
+    cr_assert_not_null(rows, "cannot read %s", src);
+    FILE *f = fopen(dst, "wb");
+    cr_assert(f && fwrite(rows, 1, n_rows, f) == n_rows && fclose(f) == 0, "cannot write %s", dst);
+    free(rows);
 }
 
 /* Runs noether ARGS expecting exit 2 and one stderr line naming a and b. */

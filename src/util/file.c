@@ -2,7 +2,8 @@
  * the target (created exclusively: never through a symlink or over another file), which
  * replaces it (rename, atomic on one file system) only when every write, the flush to the
  * disk (fsync) and the close succeeded; otherwise the temporary file is removed and the
- * target is as it was.  Only a regular file or a new path is replaced: a FIFO, a device
+ * target is as it was (sync 0 skips the fsync: whole against a killed process, not
+ * against a power cut; for checkpoints written every step).  Only a regular file or a new path is replaced: a FIFO, a device
  * node, a symlink or a folder at the path is refused (NT_EINPUT), so no output lands on
  * /dev/null or through a link.  Every writer of the project (NPY, checkpoints, the
  * command's text outputs) uses it. */
@@ -20,6 +21,12 @@ static const char *kind(mode_t m)
 }
 
 int nt_file_write(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, nt_error *err)
+{
+    return nt_file_write_sync(path, write, ctx, 1, err);
+}
+
+int nt_file_write_sync(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, int sync,
+                       nt_error *err)
 {
     char tmp[NT_PATH_MAX + 32];
     struct stat sb;
@@ -39,7 +46,7 @@ int nt_file_write(const char *path, int (*write)(FILE *f, const void *ctx), cons
     }
     int ok = write(f, ctx), saved = errno;
     if (ok && fflush(f) != 0) ok = 0, saved = errno;
-    if (ok && fsync(fileno(f)) != 0) ok = 0, saved = errno;
+    if (ok && sync && fsync(fileno(f)) != 0) ok = 0, saved = errno;
     if (fclose(f) != 0 && ok) ok = 0, saved = errno;
     if (ok && rename(tmp, path) != 0) ok = 0, saved = errno;
     if (!ok) {
