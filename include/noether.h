@@ -40,8 +40,13 @@ typedef struct {
 
 /* Sets err (if not NULL) to code and the printf-style message; returns code. */
 /* Writes path whole or not at all: write(f, ctx) fills a temporary file beside it (returns 1
- * when every write succeeded), which then replaces path. */
+ * when every write succeeded), which then replaces path once flushed to the disk (fsync).
+ * Only a regular file or a new path is replaced: anything else at path (a FIFO, a device,
+ * a symlink, a folder) is refused with NT_EINPUT naming it. */
 int nt_file_write(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, nt_error *err);
+/* The same; sync 0 skips the fsync (whole if the process dies, not if the machine does). */
+int nt_file_write_sync(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, int sync,
+                       nt_error *err);
 int nt_fail(nt_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -510,9 +515,15 @@ typedef struct {
     double loss_sum;     /* sum of the batch losses since the last logged step ... */
     int64_t n_loss;      /* ... and their number */
     double seconds;      /* wall time of the run so far */
+    int n_files;         /* the files the spec refers to (data, transformations), hashed once */
+    char *files;         /* ... their paths, one a line */
+    int64_t *file_hash;  /* ... and a hash of each one's bytes (0: unreadable) */
 } nt_train_state;
 
 int nt_train_state_init(nt_train_state *s, int64_t d);   /* a fresh start; NT_EFAIL out of memory */
+/* Hashes every file the spec refers to (data, transformation matrices) into s: recorded
+ * by _save, compared by _load (which calls it when it was not). */
+void nt_train_state_files(nt_train_state *s, const nt_spec *spec);
 void nt_train_state_free(nt_train_state *s);
 
 /* Called at a step boundary to save the run (see nt_train_control). */
@@ -536,9 +547,11 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
 
 /* A checkpoint file: named records (float64 or int64 arrays, bytes) in one file, written
  * whole or not at all (temporary file, then rename).  Layout, little-endian: the magic
- * "NTCKPT1\n", then per record a uint32 name length, the name, a type byte ('f', 'i' or
- * 'b'), a uint64 count and the payload; the last record is named "end".  A reader error
- * names the file and the record (or the byte offset where the file stops making sense). */
+ * "NTCKPT2\n", then per record a uint32 name length, the name, a type byte ('f', 'i' or
+ * 'b'), a uint64 count and the payload; the last record is named "end" and holds one int64,
+ * the FNV-1a hash of every byte before it: the reader verifies it before it parses
+ * anything, so a damaged file is refused, never used.  A reader error names the file and
+ * the record (or the byte offset where the file stops making sense). */
 typedef struct nt_checkpoint nt_checkpoint;
 
 nt_checkpoint *nt_checkpoint_new(void);
@@ -561,8 +574,8 @@ int64_t nt_checkpoint_count(const nt_checkpoint *c, const char *name);
 const char *nt_checkpoint_path(const nt_checkpoint *c);
 
 /* The run's records: what it is a run of (spec hash and path, a hash of the data, d, the
- * ledger's quantity names) and its state (step, optimizer, loss sums, wall time, theta,
- * every ledger accumulator).  _load checks the first against spec, data and q (NT_EINPUT
+ * ledger's quantity names, a hash of every file the spec refers to) and its state (step,
+ * optimizer, loss sums, wall time, theta, every ledger accumulator).  _load checks the first against spec, data and q (NT_EINPUT
  * naming the record: a checkpoint of another spec, data or model) and fills the rest. */
 void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
                          const nt_train_state *s, const double *theta, const nt_quantity *q, int nq);

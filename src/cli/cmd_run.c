@@ -14,7 +14,7 @@
 #include "../report/report.h"
 
 static const char run_usage[] =
-    "usage: noether run SPEC [-o DIR] [--params P.npy] [--resume] [--quiet]\n\n"
+    "usage: noether run SPEC [-o DIR] [--params P.npy] [--resume | --force] [--quiet]\n\n"
     "The main job: trains the spec's model with the ledger of every conserved or broken\n"
     "quantity and, every analysis.every steps (and at the start and the end), checks every\n"
     "identity of its symmetries and measures the Hessian's spectrum at both ends, the\n"
@@ -31,12 +31,16 @@ static const char run_usage[] =
     "  -o DIR      output folder (created)\n"
     "  --params P  start from P.npy instead of the seeded initialization\n"
     "  --resume    continue the run in DIR from DIR/checkpoint.bin (written every\n"
-    "              train.checkpoint_every steps and when SIGINT or SIGTERM stops a run,\n"
-    "              which then exits 130 or 143 without the final analysis and report)\n"
+    "              train.checkpoint_every steps, when SIGINT or SIGTERM stops a run,\n"
+    "              which then exits 130 or 143 without the final analysis and report,\n"
+    "              and at the end of training, kept until the report is written: a run\n"
+    "              stopped in its final analysis or report resumes there)\n"
+    "  --force     start afresh in a DIR that holds an unfinished run's checkpoint\n"
+    "              (deleting it; without --force or --resume that is refused, exit 2)\n"
     "  --quiet     no progress on stderr, no summary on stdout\n";
 
 static const char demo_usage[] =
-    "usage: noether demo [-o DIR] [--resume] [--quiet]\n\n"
+    "usage: noether demo [-o DIR] [--resume | --force] [--quiet]\n\n"
     "noether run on the built-in default (no files needed): a ReLU MLP 13-16-16-3 with a\n"
     "softmax head on the wine data (compiled in), trained by SGD with weight decay.\n"
     "Writes the report and its data into DIR (default noether-demo); see noether run --help.\n";
@@ -295,9 +299,9 @@ static cJSON *final_view(run_state *r)
 
 /* The whole job; returns the exit code, or -1 with *err set (an interrupted or diverged
  * run, a failed report): the caller frees the job, then exits through cli_die. */
-static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, int resume, nt_error *err)
+static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, int resume, int force, nt_error *err)
 {
-    cli_mkdir(cmd, dir);
+    cli_claim_dir(cmd, dir, resume, force);   /* locked; SIGINT/SIGTERM set cli_stop from here to the end */
     nt_transform *list = NULL;
     int n_list = 0;
     cli_load_transforms(cmd, job, &list, &n_list);
@@ -322,8 +326,15 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
         cli_write_json(cmd, dir, "summary.json", doc);
         goto done;
     }
+    /* The final phase: the checkpoint of the finished training stays until the report is
+     * written, so a stop here (checked between the phases) resumes at the final analysis. */
+    char where[128];
     const int64_t step = (int64_t)cJSON_GetObjectItem(doc, "steps")->valuedouble;
+    snprintf(where, sizeof where, "in the final analysis, after step %lld of %lld (training done)", (long long)step,
+             (long long)ts->steps);
+    if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, where); cJSON_Delete(r.checkpoints); goto done; }
     analyse(&r, step, 1);
+    if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, where); cJSON_Delete(r.checkpoints); goto done; }
 
     cli_write_in(cmd, dir, "analysis.csv", r.csv.s);
     write_final(&r, dir);
@@ -358,9 +369,15 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cJSON_AddNumberToObject(doc, "seconds_total", cli_now() - t0);
     cJSON_AddStringToObject(doc, "report", "report.html");
     cli_write_json(cmd, dir, "summary.json", doc);
+    if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, "before the report (training done)"); goto done; }
     if (!quiet) fprintf(stderr, "run: plots (gnuplot) and report\n");
-    if (!rc) rc = report_build(dir, doc, err);
-    else report_build(dir, doc, &(nt_error){0});   /* a diverged run: the report of what there is */
+    if (!rc) {
+        rc = report_build(dir, doc, err);
+        if (rc >= 128 || (!rc && cli_stop)) rc = cli_interrupted(err, job, dir, "while the report was drawn (training done)");
+        if (!rc) cli_checkpoint_done(dir);   /* every output written */
+    } else {
+        report_build(dir, doc, &(nt_error){0});   /* a diverged run: the report of what there is */
+    }
     if (!quiet) report_print_summary(stdout, dir, doc);
 done:
     cJSON_Delete(doc);
@@ -374,16 +391,17 @@ done:
 
 int cmd_run(int argc, char **argv)
 {
-    const char *spec = NULL, *dir = "noether-run", *params = NULL, *quiet = NULL, *resume = NULL;
-    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--resume", 1, &resume}, {"--quiet", 1, &quiet},
-                      {NULL, 0, NULL}};
+    const char *spec = NULL, *dir = "noether-run", *params = NULL, *quiet = NULL, *resume = NULL, *force = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--resume", 1, &resume}, {"--force", 1, &force},
+                      {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
     cli_parse("run", run_usage, argc, argv, opts, &spec);
     if (!spec) cli_usage_error("run", "a SPEC file is needed (noether demo runs the built-in default)");
     if (resume && params) cli_usage_error("run", "--resume continues from DIR/checkpoint.bin; --params cannot go with it");
+    if (resume && force) cli_usage_error("run", "--force starts afresh: it excludes --resume");
     cli_job job;
     cli_job_load(&job, "run", spec, params);
     nt_error err = {0};
-    int rc = run_job(&job, "run", dir, quiet != NULL, resume != NULL, &err);
+    int rc = run_job(&job, "run", dir, quiet != NULL, resume != NULL, force != NULL, &err);
     cli_job_free(&job);
     if (rc < 0) cli_die("run", &err);
     return rc;
@@ -391,13 +409,15 @@ int cmd_run(int argc, char **argv)
 
 int cmd_demo(int argc, char **argv)
 {
-    const char *dir = "noether-demo", *quiet = NULL, *resume = NULL;
-    cli_opt opts[] = {{"-o", 0, &dir}, {"--resume", 1, &resume}, {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
+    const char *dir = "noether-demo", *quiet = NULL, *resume = NULL, *force = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--resume", 1, &resume}, {"--force", 1, &force}, {"--quiet", 1, &quiet},
+                      {NULL, 0, NULL}};
     cli_parse("demo", demo_usage, argc, argv, opts, NULL);
+    if (resume && force) cli_usage_error("demo", "--force starts afresh: it excludes --resume");
     cli_job job;
     cli_job_load(&job, "demo", NULL, NULL);
     nt_error err = {0};
-    int rc = run_job(&job, "demo", dir, quiet != NULL, resume != NULL, &err);
+    int rc = run_job(&job, "demo", dir, quiet != NULL, resume != NULL, force != NULL, &err);
     cli_job_free(&job);
     if (rc < 0) cli_die("demo", &err);
     return rc;
