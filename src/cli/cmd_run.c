@@ -67,8 +67,9 @@ static void field(run_state *r, double x)
     else cli_printf(&r->csv, ",%.17g", x);
 }
 
-/* the analysis at theta (= job->theta, trained in place), as a CSV row and a JSON entry */
-static void analyse(run_state *r, int64_t step, int final)
+/* the analysis at theta (= job->theta, trained in place), as a CSV row and a JSON entry;
+ * loss, loss_gamma: L and L_gamma at theta as the ledger logged them (the same numbers) */
+static void analyse(run_state *r, int64_t step, int final, double loss, double loss_gamma)
 {
     cli_job *job = r->job;
     const nt_analysis_spec *as = &job->spec.analysis;
@@ -93,7 +94,7 @@ static void analyse(run_state *r, int64_t step, int final)
     double align = num(cJSON_GetObjectItem(sp, "alignment"), "gradient_fraction_in_top");
 
     if (r->csv.len == 0) {
-        cli_printf(&r->csv, "step,loss,grad_norm,identities,identities_holding,worst_residual,lambda_max,lambda_min,"
+        cli_printf(&r->csv, "step,loss,loss_gamma,grad_norm,identities,identities_holding,worst_residual,lambda_max,lambda_min,"
                   "gradient_fraction_in_top,orbit_rank,flat_predicted_everywhere,eigenvalues_at_gamma,"
                   "radial_curvature,radial_closed_form");
         for (int i = 0; i < cJSON_GetArraySize(top); i++) cli_printf(&r->csv, ",top_%d", i + 1);
@@ -101,7 +102,8 @@ static void analyse(run_state *r, int64_t step, int final)
         cli_printf(&r->csv, "\n");
     }
     cli_printf(&r->csv, "%lld", (long long)step);
-    field(r, num(sp, "loss"));
+    field(r, loss);
+    field(r, loss_gamma);
     field(r, num(sp, "grad_norm"));
     cli_printf(&r->csv, ",%d,%d", r->n_checks, held);
     field(r, worst);
@@ -120,7 +122,8 @@ static void analyse(run_state *r, int64_t step, int final)
 
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "step", (double)step);
-    cJSON_AddNumberToObject(c, "loss", num(sp, "loss"));
+    cJSON_AddNumberToObject(c, "loss", loss);
+    cJSON_AddNumberToObject(c, "loss_gamma", loss_gamma);
     cJSON_AddNumberToObject(c, "grad_norm", num(sp, "grad_norm"));
     cJSON_AddNumberToObject(c, "identities", r->n_checks);
     cJSON_AddNumberToObject(c, "identities_holding", held);
@@ -145,7 +148,7 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta)
     (void)theta;
     int64_t steps = r->job->spec.train.steps;
     if (L->step == steps) return;   /* the end: analysed after training, with the extras */
-    if (L->step == 0 || (r->every > 0 && L->step % r->every == 0)) analyse(r, L->step, 0);
+    if (L->step == 0 || (r->every > 0 && L->step % r->every == 0)) analyse(r, L->step, 0, L->loss, L->loss_gamma);
 }
 
 /* the analyses so far into a checkpoint, and back when the run resumes: the rows of
@@ -322,7 +325,7 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
         goto done;
     }
     const int64_t step = (int64_t)cJSON_GetObjectItem(doc, "steps")->valuedouble;
-    analyse(&r, step, 1);
+    analyse(&r, step, 1, num(doc, "final_loss"), num(doc, "final_loss_gamma"));
 
     cli_write_in(cmd, dir, "analysis.csv", r.csv.s);
     write_final(&r, dir);
