@@ -325,3 +325,39 @@ Test(truth, at_a_glance_says_not_applicable, .timeout = 120)
         free(row);
     }
 }
+
+/* ---- 4. growth away from a saddle fixed point ------------------------------------------- */
+
+/* examples/collapsed_units.json: 8 equal tanh units, a saddle of the breaking directions whose
+ * lambda_min rises from -0.92 to -0.05 along the run.  The round-off the run makes grows away
+ * from each swap's Fix(T); linearized along the run (the per-step factor max |1 - lr lambda| on
+ * Fix(T)^perp measured at each analysis checkpoint) the predicted growth from the first
+ * checkpoint after the start to the end must match the measured one within 25 %.  Control:
+ * the start's factor raised to the same steps, what a linearization at theta_0 predicts, is
+ * off by more than 10 orders of magnitude. */
+Test(truth, collapsed_units_growth_is_predicted_along_the_run, .timeout = 120)
+{
+    char dir[256], args[3 * NT_PATH_MAX], out[NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(out, dir, "out");
+    snprintf(args, sizeof args, "run %s/examples/collapsed_units.json -o %s --quiet", NOETHER_SOURCE_DIR, out);
+    run_ok(args);
+    cJSON *s = json_file(out, "summary.json");
+    const cJSON *it, *g = cJSON_GetObjectItem(cJSON_GetObjectItem(s, "analysis"), "fixed_point_growth");
+    cr_assert(cJSON_IsArray(g), "summary.json has no analysis.fixed_point_growth");
+    int n = 0;
+    cJSON_ArrayForEach(it, g) {
+        double meas = num(it, "measured"), pred = num(it, "predicted"), start = num(it, "predicted_from_start");
+        cr_assert_gt(meas, 10, "%s: the distance grew only %g times", cJSON_GetObjectItem(it, "name")->valuestring, meas);
+        cr_assert_leq(fabs(log(pred / meas)), log(1.25), "%s: predicted %g, measured %g",
+                      cJSON_GetObjectItem(it, "name")->valuestring, pred, meas);
+        cr_assert_gt(start / meas, 1e10, "control: the start's factor predicts %g against %g measured", start, meas);
+        cr_log_info("%s, steps %g-%g: grew %.4g x, predicted %.4g x (start's factor alone %.3g x)",
+                    cJSON_GetObjectItem(it, "name")->valuestring, num(it, "from_step"), num(it, "to_step"), meas, pred, start);
+        n++;
+    }
+    cr_assert_geq(n, 6, "only %d of the 7 swaps left their fixed point", n);
+    char *row = glance_row(out, "Growth away from the fixed point");
+    free(row);
+    cJSON_Delete(s);
+}

@@ -134,6 +134,22 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
                  (cJSON_IsTrue(cJSON_GetObjectItem(it, "stable_predicted")) ? "stable (linearized, THEORY.md §4)" : "unstable (linearized)") : "");
         glance(b, "Fixed point the run started on", m, e, -1);
     }
+    double lo = INFINITY, hi = 0, plo = INFINITY, phi = 0, start = 0;
+    int n_fp = 0, from = 0, to = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(an, "fixed_point_growth")) {
+        lo = fmin(lo, num(it, "measured")); hi = fmax(hi, num(it, "measured"));
+        plo = fmin(plo, num(it, "predicted")); phi = fmax(phi, num(it, "predicted"));
+        start = fmax(start, num(it, "predicted_from_start"));
+        from = (int)num(it, "from_step"); to = (int)num(it, "to_step");
+        n_fp++;
+    }
+    if (n_fp) {
+        snprintf(m, sizeof m, "%d fixed point%s: the distance grew %.4g&ndash;%.4g&times; from step %d to %d", n_fp,
+                 n_fp > 1 ? "s" : "", lo, hi, from, to);
+        snprintf(e, sizeof e, "%.4g&ndash;%.4g&times;: max |1 &minus; &eta;&lambda;| of H<sub>&gamma;</sub> on Fix(T)<sup>&perp;</sup> "
+                 "at each checkpoint, per step (THEORY.md §4); the start's spectrum alone: %.3g&times;", plo, phi, start);
+        glance(b, "Growth away from the fixed point (linearized along the run)", m, e, -1);
+    }
     cli_printf(b, "</table>\n");
 }
 
