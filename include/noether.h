@@ -461,13 +461,23 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
  *                           non-zero for Adam: the preconditioner does not commute with A)
  *   decay  = xi^T s_decay  (the part of the step that weight decay contributed)
  *   second = (1/2) s^T A s (the O(eta^2) term)
- * and the gradient-flow law (F2), dQ/dt = -R - gamma xi^T theta, integrated along the run
- * with dt = lr (R from the model's outputs on the batch). */
+ * and the gradient-flow law (F2) at the time t = lr * steps.  Since xi^T theta = 2Q - c^T theta
+ * (A != 0) and = Q (A = 0), (F2) reads dQ/dt = -rate gamma Q + S with rate 2 (A != 0) or 1
+ * (A = 0) and S = -R + gamma c^T theta (A != 0) or -R (A = 0), so
+ *   gradient_flow = e^{-rate gamma t} Q(0) + integral_0^t e^{-rate gamma (t - tau)} S dtau:
+ * the decay factor exact, the source integral (flow_source) over the recorded run with S
+ * held at its value at the start of each step (R from the outputs on the step's batch).
+ * A symmetry with c = 0 (or with A = 0) has S = 0: the column is Q(0) e^{-2 gamma t} (or
+ * Q(0) e^{-gamma t}) exactly.  For momentum and Adam t = lr * steps is still plain GD's
+ * time: the column is what gradient flow on L_gamma would give, not a limit of them. */
 typedef struct {
     char name[112];
     int entry, gen, gen2;
     int equivariance;
+    int rate;                                /* 2 when A != 0, 1 for a pure shift (A = 0) */
+    double initial;                          /* Q(theta_0) */
     double measured, predicted, gradient_flow;
+    double flow_source;                      /* the source integral of gradient_flow */
     double first, decay, second;             /* cumulative sums of the terms */
     double size;                             /* largest magnitude of Q's terms + sum of |step terms|:
                                                 the scale of the gaps */
@@ -482,7 +492,9 @@ double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_q
 /* What a training run reports at each logged step. */
 typedef struct {
     int64_t step;
-    double loss, accuracy;            /* mean over the batches since the last log (accuracy: classification) */
+    double loss, loss_gamma;          /* L(theta) and L_gamma(theta) = L + (gamma/2)|theta|^2 at this
+                                         step's theta, over the whole training set */
+    double accuracy;                  /* on the training set at theta (classification; NAN for mse) */
     double test_loss, test_accuracy;  /* NAN without a test set */
     double norm2;                     /* |theta|^2 */
     double margin;                    /* min_n y_n f_n / |theta|^k for a k-homogeneous model with
@@ -512,8 +524,6 @@ typedef struct {
     int stopped;         /* out: the run stopped on the stop flag before its last step */
     double *opt;         /* 3 d: the data and weight-decay parts of the momentum velocity or of
                             Adam's first moment, then Adam's second moment (t = step) */
-    double loss_sum;     /* sum of the batch losses since the last logged step ... */
-    int64_t n_loss;      /* ... and their number */
     double seconds;      /* wall time of the run so far */
     int n_files;         /* the files the spec refers to (data, transformations), hashed once */
     char *files;         /* ... their paths, one a line */
@@ -575,7 +585,9 @@ const char *nt_checkpoint_path(const nt_checkpoint *c);
 
 /* The run's records: what it is a run of (spec hash and path, a hash of the data, d, the
  * ledger's quantity names, a hash of every file the spec refers to) and its state (step,
- * optimizer, loss sums, wall time, theta, every ledger accumulator).  _load checks the first against spec, data and q (NT_EINPUT
+ * optimizer, loss sums, wall time, theta, every ledger accumulator: Q(0), measured,
+ * predicted, gradient flow and its source integral, the three term sums, size, max gap).
+ * _load checks the first against spec, data and q (NT_EINPUT
  * naming the record: a checkpoint of another spec, data or model) and fills the rest. */
 void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
                          const nt_train_state *s, const double *theta, const nt_quantity *q, int nq);

@@ -344,20 +344,20 @@ int same_file(const char *a, const char *b)
     return same;
 }
 
-/* ledger.csv without its `seconds` column (the 8th field: before any quoted name) */
+/* ledger.csv without its `seconds` column (the 9th field: before any quoted name) */
 static char *without_seconds(const char *path)
 {
     char *s = read_file(path, NULL), *out;
     cr_assert_not_null(s, "cannot read %s", path);
-    cr_assert(!strncmp(s, "step,loss,accuracy,test_loss,test_accuracy,norm2,margin,seconds,", 64),
-              "%s: seconds is not the 8th column", path);
+    cr_assert(!strncmp(s, "step,loss,loss_gamma,accuracy,test_loss,test_accuracy,norm2,margin,seconds,", 75),
+              "%s: seconds is not the 9th column", path);
     out = malloc(strlen(s) + 1);
     size_t n = 0;
     for (char *line = s; *line;) {
         char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line + 1) : strlen(line);
         char *p = line;
-        for (int f = 0; f < 7; f++) p = strchr(p, ',') + 1;   /* start of field 8 */
+        for (int f = 0; f < 8; f++) p = strchr(p, ',') + 1;   /* start of field 9 */
         char *q = strchr(p, ',');
         memcpy(out + n, line, (size_t)(p - line));
         n += (size_t)(p - line);

@@ -21,10 +21,13 @@ static const char usage[] =
     "Trains the spec's model with its optimizer (train.optimizer: gd, sgd, momentum, adam)\n"
     "and keeps the ledger (THEORY.md (F3)) of every quantity Q = theta^T A theta/2 + c^T theta\n"
     "of a continuous transformation with a symmetric generator: measured, predicted by\n"
-    "accumulating the step actually taken, and the gradient-flow law (F2).  Discrete\n"
-    "symmetries are tracked by the distance of theta to their fixed-point set.\n"
+    "accumulating the step actually taken, and the gradient-flow law (F2) at t = lr * steps\n"
+    "(Q(0) e^(-2 gamma t) for a symmetry with c = 0, Q(0) e^(-gamma t) for a shift; with\n"
+    "R != 0 the decay exact and the R integral along the run).  Discrete symmetries are\n"
+    "tracked by the distance of theta to their fixed-point set.\n"
     "Writes into DIR (default noether-train): params_init.npy, params_final.npy,\n"
-    "ledger.csv (a row per logged step) and summary.json.\n\n"
+    "ledger.csv (a row per logged step: loss = L(theta) and loss_gamma = L + (gamma/2)|theta|^2\n"
+    "on the whole training set at that step's theta) and summary.json.\n\n"
     "Interruption: on SIGINT (Ctrl-C) or SIGTERM the run stops at the next step boundary,\n"
     "writes DIR/checkpoint.bin and the outputs so far, prints how to resume and exits 130\n"
     "(SIGINT) or 143 (SIGTERM); a second Ctrl-C kills at once.  train.checkpoint_every N\n"
@@ -57,7 +60,7 @@ typedef struct {
 
 static void header(run_ctx *c, const nt_quantity *q, int nq)
 {
-    cli_printf(&c->csv, "step,loss,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
+    cli_printf(&c->csv, "step,loss,loss_gamma,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
     for (int j = 0; j < nq; j++)
         cli_printf(&c->csv, ",\"%s:measured\",\"%s:predicted\",\"%s:gradient_flow\"", q[j].name, q[j].name, q[j].name);
     for (int t = 0; t < c->n_list; t++)
@@ -70,8 +73,8 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta, const 
     run_ctx *c = ctx;
     const nt_model *m = &c->job->spec.model;
     if (c->csv.len == 0) header(c, q, nq);
-    cli_printf(&c->csv, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->accuracy,
-           L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
+    cli_printf(&c->csv, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->loss_gamma,
+           L->accuracy, L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
     for (int j = 0; j < nq; j++)
         cli_printf(&c->csv, ",%.17g,%.17g,%.17g", q[j].measured, q[j].predicted, q[j].gradient_flow);
     for (int t = 0; t < c->n_list; t++) {   /* distance to Fix(T) = |theta - T theta| / 2 */
@@ -116,7 +119,8 @@ static cJSON *summary(const cli_job *job, const nt_quantity *q, int nq, const ch
     cJSON_AddNumberToObject(doc, "steps", (double)last->step);
     if (stopped) cJSON_AddStringToObject(doc, "stopped", stopped);
     else cJSON_AddNullToObject(doc, "stopped");
-    cJSON_AddNumberToObject(doc, "final_loss", last->loss);
+    cJSON_AddNumberToObject(doc, "final_loss", last->loss);               /* L(theta_final), training set */
+    cJSON_AddNumberToObject(doc, "final_loss_gamma", last->loss_gamma);   /* L_gamma(theta_final) */
     if (!isnan(last->accuracy)) cJSON_AddNumberToObject(doc, "train_accuracy", last->accuracy);
     if (!isnan(last->test_loss)) cJSON_AddNumberToObject(doc, "test_loss", last->test_loss);
     if (!isnan(last->test_accuracy)) cJSON_AddNumberToObject(doc, "test_accuracy", last->test_accuracy);
@@ -132,7 +136,7 @@ static cJSON *summary(const cli_job *job, const nt_quantity *q, int nq, const ch
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", q[j].name);
         cJSON_AddStringToObject(o, "type", q[j].equivariance ? "equivariance" : "symmetry");
-        cJSON_AddNumberToObject(o, "initial", q[j].measured - q[j].first - q[j].decay - q[j].second);
+        cJSON_AddNumberToObject(o, "initial", q[j].initial);
         cJSON_AddNumberToObject(o, "measured", q[j].measured);
         cJSON_AddNumberToObject(o, "predicted", q[j].predicted);
         cJSON_AddNumberToObject(o, "gradient_flow", q[j].gradient_flow);
@@ -284,8 +288,8 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
     const run_ctx *r = &k->t->run;
     const int64_t nd = r->n_list + 1, logs[4] = {r->last_step, r->step1, r->step2, r->n_logs};
     const nt_train_log *L = &k->t->last;
-    const double last[8] = {(double)L->step, L->loss, L->accuracy, L->test_loss, L->test_accuracy, L->norm2,
-                            L->margin, L->seconds};
+    const double last[9] = {(double)L->step, L->loss, L->loss_gamma, L->accuracy, L->test_loss, L->test_accuracy,
+                            L->norm2, L->margin, L->seconds};
     double *dist = malloc(sizeof(double) * (size_t)(4 * nd));
     memcpy(dist, r->dist0, sizeof(double) * (size_t)nd);
     memcpy(dist + nd, r->dist, sizeof(double) * (size_t)nd);
@@ -300,7 +304,7 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
     nt_checkpoint_put_f64(c, "cli.theta0", st->d, r->theta0);
     nt_checkpoint_put_f64(c, "cli.distances", 4 * nd, dist);
     nt_checkpoint_put_i64(c, "cli.logs", 4, logs);
-    nt_checkpoint_put_f64(c, "cli.last_log", 8, last);
+    nt_checkpoint_put_f64(c, "cli.last_log", 9, last);
     if (k->t->hook && k->t->hook->save) k->t->hook->save(k->t->hook->ctx, c);
     rc = nt_checkpoint_write(c, k->path, err);
     nt_checkpoint_free(c);
@@ -314,7 +318,7 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
     run_ctx *r = &k->t->run;
     const int64_t d = k->job->spec.model.d, nd = r->n_list + 1;
     int64_t logs[4], rows[2];
-    double last[8], *dist = malloc(sizeof(double) * (size_t)(4 * nd));
+    double last[9], *dist = malloc(sizeof(double) * (size_t)(4 * nd));
     nt_checkpoint *c = NULL;
     nt_error err = {0};
     int rc = nt_checkpoint_read(k->path, &c, &err);
@@ -322,7 +326,7 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.theta0", d, r->theta0, &err);
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.distances", 4 * nd, dist, &err);
     if (!rc) rc = nt_checkpoint_get_i64(c, "cli.logs", 4, logs, &err);
-    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 8, last, &err);
+    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 9, last, &err);
     if (!rc) rc = nt_checkpoint_get_i64(c, "cli.rows", 2, rows, &err);
     if (!rc) rc = load_rows(k, rows, &err);
     if (!rc && k->t->hook && k->t->hook->load) rc = k->t->hook->load(k->t->hook->ctx, c, &err);
@@ -336,7 +340,7 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
     memcpy(r->dist1, dist + 2 * nd, sizeof(double) * (size_t)nd);
     memcpy(r->dist2, dist + 3 * nd, sizeof(double) * (size_t)nd);
     r->last_step = logs[0]; r->step1 = logs[1]; r->step2 = logs[2]; r->n_logs = (int)logs[3];
-    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7] };
+    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7], last[8] };
     nt_checkpoint_free(c);
     free(dist);
 }
@@ -437,8 +441,9 @@ int cmd_train(int argc, char **argv)
     cli_write_json("train", dir, "summary.json", doc);
     if (!quiet && !rc) {
         const cJSON *led = cJSON_GetObjectItem(doc, "ledger");
-        printf("trained %d steps: loss %.6g; ledger of %d quantities closes to %.2e; results in %s/\n",
+        printf("trained %d steps: loss L %.6g (L_gamma %.6g); ledger of %d quantities closes to %.2e; results in %s/\n",
                cJSON_GetObjectItem(doc, "steps")->valueint, cJSON_GetObjectItem(doc, "final_loss")->valuedouble,
+               cJSON_GetObjectItem(doc, "final_loss_gamma")->valuedouble,
                cJSON_GetObjectItem(led, "quantities")->valueint, cJSON_GetObjectItem(led, "max_gap")->valuedouble, dir);
     }
     cJSON_Delete(doc);

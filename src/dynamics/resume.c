@@ -1,7 +1,7 @@
 /* resume.c: a training run's state (nt_train_state) and its records in a checkpoint.
  * What makes a resumed run bit-identical to an uninterrupted one: theta, the optimizer's
- * accumulators, Adam's step count (= the step), the batch losses since the last log, and
- * every ledger accumulator of nt_quantity; minibatches need nothing (a pure function of
+ * accumulators, Adam's step count (= the step) and every ledger accumulator of
+ * nt_quantity (the logged losses are of theta itself); minibatches need nothing (a pure function of
  * (seed, epoch), train.c).  What a checkpoint is a run of is recorded beside it (a hash of
  * the spec's text, a hash of the data, d, the ledger's quantity names, a hash of every
  * file the spec refers to: a transformation's A.npy may change while the spec's text does
@@ -11,7 +11,7 @@
 #include <string.h>
 #include "noether.h"
 
-enum { FORMAT = 1, QFIELDS = 8 };
+enum { FORMAT = 2, QFIELDS = 10 };   /* 2: Q(0) and the gradient-flow source; no loss sums */
 
 int nt_train_state_init(nt_train_state *s, int64_t d)
 {
@@ -103,7 +103,7 @@ void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *d
                          const nt_train_state *s, const double *theta, const nt_quantity *q, int nq)
 {
     const int64_t d = s->d;
-    int64_t v[6] = {FORMAT, d, (int64_t)spec->hash, (int64_t)data_hash(data), s->step, s->n_loss}, len;
+    int64_t v[5] = {FORMAT, d, (int64_t)spec->hash, (int64_t)data_hash(data), s->step}, len;
     nt_checkpoint_put_i64(c, "format", 1, &v[0]);
     nt_checkpoint_put_i64(c, "model.d", 1, &v[1]);
     nt_checkpoint_put_i64(c, "spec.hash", 1, &v[2]);
@@ -115,8 +115,6 @@ void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *d
     nt_checkpoint_put_bytes(c, "ledger.names", len, nm);
     free(nm);
     nt_checkpoint_put_i64(c, "train.step", 1, &v[4]);
-    nt_checkpoint_put_i64(c, "train.n_loss", 1, &v[5]);
-    nt_checkpoint_put_f64(c, "train.loss_sum", 1, &s->loss_sum);
     nt_checkpoint_put_f64(c, "train.seconds", 1, &s->seconds);
     nt_checkpoint_put_f64(c, "train.optimizer", 3 * d, s->opt);
     nt_checkpoint_put_f64(c, "theta", d, theta);
@@ -124,7 +122,7 @@ void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *d
     for (int j = 0; j < nq; j++) {
         const nt_quantity *Q = &q[j];
         double f[QFIELDS] = {Q->measured, Q->predicted, Q->gradient_flow, Q->first, Q->decay, Q->second,
-                             Q->size, Q->max_gap};
+                             Q->size, Q->max_gap, Q->initial, Q->flow_source};
         memcpy(acc + QFIELDS * j, f, sizeof f);
     }
     nt_checkpoint_put_f64(c, "ledger.accumulators", QFIELDS * nq, acc);
@@ -186,8 +184,6 @@ int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_da
     if (s->step < 0 || s->step > spec->train.steps)
         return nt_fail(err, NT_EINPUT, "%s: record 'train.step': step %lld is outside 0..%lld", path,
                        (long long)s->step, (long long)spec->train.steps);
-    TRY(nt_checkpoint_get_i64(c, "train.n_loss", 1, &s->n_loss, err));
-    TRY(nt_checkpoint_get_f64(c, "train.loss_sum", 1, &s->loss_sum, err));
     TRY(nt_checkpoint_get_f64(c, "train.seconds", 1, &s->seconds, err));
     TRY(nt_checkpoint_get_f64(c, "train.optimizer", 3 * d, s->opt, err));
     TRY(nt_checkpoint_get_f64(c, "theta", d, theta, err));
@@ -199,6 +195,7 @@ int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_da
         Q->measured = f[0]; Q->predicted = f[1]; Q->gradient_flow = f[2];
         Q->first = f[3]; Q->decay = f[4]; Q->second = f[5];
         Q->size = f[6]; Q->max_gap = f[7];
+        Q->initial = f[8]; Q->flow_source = f[9];
     }
     free(acc);
     s->started = 1;

@@ -85,7 +85,8 @@ static void loss_figure(plotter *p, const report_table *L)
     if (acc && report_col_has(L, ta, 0))
         cli_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 4 dt 2 title 'test accuracy'", st + 1, ta + 1);
     figure(p, "loss", "Loss and accuracy",
-           "The training loss (with weight decay's term excluded: the mean loss over the training set) and, "
+           "The training loss L(&theta;) at each logged step's &theta;: the mean loss over the whole training set, weight "
+           "decay's term excluded (ledger.csv's loss_gamma column has L<sub>&gamma;</sub> = L + (&gamma;/2)|&theta;|&sup2;) and, "
            "where the spec holds out a test set, the test loss; accuracy on the right axis for classifiers.",
            b.s);
     free(b.s);
@@ -141,8 +142,10 @@ static void ledger_figure(plotter *p, const report_table *L, const cJSON *summar
            "symmetry (the ones that moved most, relative to their size). Solid: Q measured on the parameters. "
            "Points: the ledger's prediction, which adds up the first-order, weight-decay and finite-step terms of "
            "every step actually taken (THEORY.md (F3)); it must lie on the solid line. Dashed: the gradient-flow "
-           "law (F2), which keeps only the weight-decay term; where it parts from the solid line, the finite "
-           "learning rate (and batch noise) broke the conservation law.",
+           "law (F2) at t = lr &middot; steps: Q(0) e<sup>&minus;2&gamma;t</sup> for a symmetry with c = 0, "
+           "Q(0) e<sup>&minus;&gamma;t</sup> for a shift (with R &ne; 0 the decay exact and the R integral along "
+           "the run); where it parts from the solid line, the finite learning rate (and batch noise, and for "
+           "momentum or Adam the optimizer itself) broke the law gradient flow would keep.",
            b.s);
     free(b.s);
 }
@@ -196,7 +199,7 @@ static void gaps_figure(plotter *p, const char *dir, const report_table *L, cons
            "the ledger's prediction, (blue) the gradient-flow law, each relative to the largest |Q| of its "
            "quantity (at least 1e-6 of the largest |Q| of all). The ledger accounts for every step exactly, so its "
            "gap sits at round-off, many orders of magnitude below the gradient-flow gap, which is the size of "
-           "what finite steps did to the conservation laws.",
+           "what finite steps (and the optimizer) did to the laws gradient flow keeps.",
            "set title 'Largest relative gap over all quantities'\nset xlabel 'step'\n"
            "set ylabel '|Q measured - Q law| / max |Q|'\nset logscale y\nset format y '10^{%T}'\nset key bottom right\n"
            "plot 'ledger_gaps.csv' every ::1 using 1:3 with lines lt 1 title 'gradient-flow law (F2)', "
