@@ -13,9 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <cjson/cJSON.h>
 #include "noether.h"
@@ -25,32 +23,26 @@
 
 typedef struct { double seconds, mb; int status; } proc;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/* `sh -c "exec CMD"`: wall time, peak resident memory of the process (the command itself,
- * which replaces the shell), exit status */
+/* CMD under GNU time (which forks it from its own small process, so the peak resident
+ * memory is the command's alone, not a copy of this one's): wall time, peak memory, status */
 static proc run_proc(const char *cmd)
 {
+    char tf[] = "/tmp/noether-bench-time-XXXXXX", *full;
+    int fd = mkstemp(tf);
+    if (fd < 0) return (proc){ 0, 0, -1 };
+    close(fd);
+    if (asprintf(&full, "/usr/bin/time -q -o %s -f '%%e %%M' sh -c \"exec %s\"", tf, cmd) < 0) return (proc){ 0, 0, -1 };
     fflush(stdout);
-    char *full;
-    if (asprintf(&full, "exec %s", cmd) < 0) return (proc){ 0, 0, -1 };
-    double t0 = now_s();
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    struct rusage ru;
-    memset(&ru, 0, sizeof ru);
-    wait4(pid, &st, 0, &ru);
+    int st = system(full);
     free(full);
-    return (proc){ now_s() - t0, ru.ru_maxrss / 1024.0, WIFEXITED(st) ? WEXITSTATUS(st) : -1 };
+    proc p = { 0, 0, WIFEXITED(st) ? WEXITSTATUS(st) : -1 };
+    FILE *f = fopen(tf, "r");
+    double kb = 0;
+    if (!f || fscanf(f, "%lf %lf", &p.seconds, &kb) != 2) p.status = -1;
+    if (f) fclose(f);
+    unlink(tf);
+    p.mb = kb / 1024;
+    return p;
 }
 
 /* the "key value" lines of a file */

@@ -192,7 +192,7 @@ static cJSON *flat_view(cli_job *job, nt_engine *e, const nt_transform *list, in
         cJSON_AddNumberToObject(o, "unpredicted_generators", orb.unpredicted);
     }
     double sH = 0;
-    const int q = 4;
+    const int q = 2;   /* each random combination alone tests every generator (with probability 1) */
     double worst = nt_orbit_s1_check(e, m, &job->data.train, list, n, job->theta, g, q, 0x51, &sH);
     cJSON_AddNumberToObject(o, "s1_random_combinations", orb.generators ? q : 0);
     cJSON_AddNumberToObject(o, "worst_relative_difference", worst);
@@ -446,8 +446,8 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
                 need / 1073741824.0, have / 1073741824.0);
         cli_die("spectrum", &err);
     }
-    double *g = malloc(sizeof(double) * d);
-    double loss = nt_grad(e, job->theta, &job->data.train, g);
+    double *g = malloc(sizeof(double) * d), t_start = cli_now();
+    double loss = nt_grad(e, job->theta, &job->data.train, g), t_grad = cli_now() - t_start;
 
     /* the orbit span's orthonormal basis, only to deflate it (a dense SVD of rank x d) */
     double *Q = NULL, *sv = NULL, tol = 1e-10;
@@ -459,7 +459,7 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
     nt_hessian_ctx hc;
     nt_operator op = nt_hessian_operator(&hc, e, m, &job->data.train, job->theta, off, n, o->deflate ? Q : NULL,
                                          o->deflate ? rank : 0);
-    double t0 = cli_now();
+    double t0 = cli_now(), t_operator = t0 - t_start - t_grad;
     progress(o, E.dense ? "dense eigendecomposition" : "Lanczos (ARPACK), both ends");
     spectrum_ends(&op, &E, 1);
     double seconds = cli_now() - t0;
@@ -525,6 +525,7 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
     }
     pred = cJSON_AddObjectToObject(doc, "predictions");
     progress(o, "the symmetry predictions");
+    double t_pred = cli_now();
     if (!o->block) {
         cJSON_AddItemToObject(pred, "flat", flat_view(job, e, list, n_list, g, E.all, n, tol, o->each_generator));
         cJSON *sh = o->deflate ? NULL : sharp_view(job, e, list, n_list, E.top ? E.top_v[0] : NAN);
@@ -534,6 +535,12 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
         if (cJSON_GetArraySize(sa)) cJSON_AddItemToObject(pred, "alignment_scale_invariant", sa);
         else cJSON_Delete(sa);
     }
+    cJSON *tm = cJSON_AddObjectToObject(doc, "timings");   /* seconds of each phase */
+    cJSON_AddNumberToObject(tm, "gradient", t_grad);
+    cJSON_AddNumberToObject(tm, "operator", t_operator);   /* deflation basis, frozen engine */
+    cJSON_AddNumberToObject(tm, "eigenvalues", seconds);
+    cJSON_AddNumberToObject(tm, "predictions", cli_now() - t_pred);
+    cJSON_AddNumberToObject(tm, "total", cli_now() - t_start);
     if (o->vectors) {   /* top then bottom, rows */
         int64_t shape[2] = {E.top + E.bottom, n};
         double *V = malloc(sizeof(double) * (size_t)(shape[0] * n));

@@ -149,10 +149,15 @@ static int singular_values(const rows *R, int64_t d, double *sv)
                 G[(int64_t)(r < c ? r : c) * m + (r < c ? c : r)] += cval[a] * cval[b];
             }
     free(cnt); free(crow); free(cval); free(fill);
-    LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', m, G, m, lam);   /* ascending; G's columns the vectors */
+    /* eigenvalues alone first (ascending); the vectors (G's columns) only when some are small */
+    double *G0 = malloc(sizeof(double) * (size_t)m * (size_t)m);
+    memcpy(G0, G, sizeof(double) * (size_t)m * (size_t)m);
+    LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', m, G0, m, lam);
+    free(G0);
     const double top = lam[m - 1];
     int small = 0;
     while (small < m && lam[small] < 1e-6 * top) small++;
+    if (top > 0 && small > 0) LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', m, G, m, lam);
     for (int i = 0; i < m; i++) sv[m - 1 - i] = sqrt(fmax(lam[i], 0));
     int refined = 0;
     if (top > 0 && small > 0 && (double)small * (double)d * 8 <= 512.0 * (1 << 20)) {
