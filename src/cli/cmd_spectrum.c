@@ -362,11 +362,10 @@ static void print_ends(FILE *f, int64_t d, const char *block, const char *method
 {
     fprintf(f, "d = %lld%s%s, %s, %d products, %.2f s\n", (long long)d, block ? ", block " : "", block ? block : "",
             method, products, seconds);
-    fprintf(f, "top:   ");
-    for (int i = 0; i < nt; i++) fprintf(f, " %.6g", top[i]);
-    fprintf(f, "\nbottom:");
-    for (int i = 0; i < nb; i++) fprintf(f, " %.6g", bottom[i]);
-    fprintf(f, "\n");
+    if (nt) fprintf(f, "top:   ");
+    for (int i = 0; i < nt; i++) fprintf(f, " %.6g%s", top[i], i == nt - 1 ? "\n" : "");
+    if (nb) fprintf(f, "bottom:");
+    for (int i = 0; i < nb; i++) fprintf(f, " %.6g%s", bottom[i], i == nb - 1 ? "\n" : "");
     fflush(f);
 }
 
