@@ -50,6 +50,14 @@ int nt_file_write_sync(const char *path, int (*write)(FILE *f, const void *ctx),
 int nt_fail(nt_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Bytes of physical memory of this machine. */
+double nt_memory_bytes(void);
+/* NT_OK when need <= limit bytes (limit <= 0: the machine's memory); otherwise NT_EINPUT with
+ * "WHAT needs N bytes (G GiB), more than the M bytes (G GiB) LIMIT_NAME" (WHAT from fmt;
+ * LIMIT_NAME NULL: "of memory available"). */
+int nt_memory_fits(nt_error *err, double need, double limit, const char *limit_name, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* ------------------------------------------------------------------ arrays (NPY) */
 
 /* A dense C-order array held as float64 whatever its dtype on disk.  NPY files are
@@ -117,6 +125,10 @@ typedef struct {
     int64_t shape[4];   /* conv: (out channels, in channels, kernel, kernel) */
     int64_t size;
 } nt_tensor;
+
+/* The most layers a model may have (spec and nt_model_init refuse more): per-layer tables
+ * of the transformations are sized by it. */
+#define NT_MAX_LAYERS 1024
 
 typedef struct {
     int input;          /* features per sample */
@@ -220,6 +232,9 @@ void nt_data_free(nt_data *data);
 int nt_csv_read(const char *path, nt_array *a, nt_error *err);
 /* IDX (plain or gzipped, ubyte): images n x rows x cols or labels n. */
 int nt_idx_read(const char *path, nt_array *a, nt_error *err);
+/* The same keeping only the first `keep` rows (keep <= 0: all): only they are held and
+ * converted, the rest of the file is read to check it; *rows = the rows the file holds. */
+int nt_idx_read_rows(const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err);
 /* The CSVs built into the library ("iris", "wine", "breast_cancer"): same as nt_csv_read. */
 int nt_builtin_csv(const char *name, nt_array *a, nt_error *err);
 
@@ -291,6 +306,8 @@ typedef struct {
  * NT_EINPUT with the key named ("spec.json: model.layers[2].dense: ..."). */
 int nt_spec_load(const char *path, nt_spec *spec, nt_error *err);
 int nt_spec_parse(const char *json, const char *path, nt_spec *spec, nt_error *err);
+/* The same for len bytes of text (a NUL byte among them is refused). */
+int nt_spec_parse_n(const char *json, size_t len, const char *path, nt_spec *spec, nt_error *err);
 void nt_spec_free(nt_spec *spec);
 /* The built-in default: a ReLU MLP with a softmax head on the wine data. */
 const char *nt_default_spec_json(void);
@@ -446,10 +463,10 @@ typedef struct {
 
 /* Evaluates every identity of every transformation at theta on the data set.  The engine
  * is used for products (any chunk, k >= 1).  results has room for the total number of
- * generators (nt_check_count). */
+ * generators (nt_check_count).  Returns NT_EFAIL (results unset) when its workspace does not fit in memory. */
 int nt_check_count(const nt_transform *list, int n);
-void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
-              const nt_transform *list, int n, double tol, nt_check_result *results);
+int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+             const nt_transform *list, int n, double tol, nt_check_result *results);
 
 /* ------------------------------------------------------------------ dynamics */
 

@@ -13,8 +13,10 @@ typedef struct {
     const char **value;  /* where the value (or "1" for a switch) goes */
 } cli_opt;
 
-/* Parses argv[1..]: options from opts, at most one positional (the spec) into *spec.
- * --help prints usage and exits 0; anything unknown exits 2 naming it. */
+/* Parses argv[1..]: options from opts, at most one positional (the spec) into *spec;
+ * after "--" every argument is positional.  --help prints usage and exits 0; anything
+ * unknown, and a value or spec path longer than CLI_ARG_MAX bytes, exits 2 naming it. */
+#define CLI_ARG_MAX (NT_PATH_MAX - 65)   /* room for "/" and a file name in a folder of it */
 void cli_parse(const char *cmd, const char *usage, int argc, char **argv, const cli_opt *opts,
                const char **spec);
 /* Prints "noether CMD: message" on stderr and exits with the error's code. */
@@ -64,6 +66,9 @@ void cli_claim_dir(const char *cmd, const char *dir, int resume, int force);
 /* The checkpoint's files in dir (checkpoint.bin, then the rows it refers to), removed once
  * every output of the command is written. */
 void cli_checkpoint_done(const char *dir);
+/* Exits 1 naming what is not finite: the loss, or entries of x (n of them, `what`: "gradient",
+ * "Hessian-vector products"; x may be NULL).  Nothing non-finite is written or handed on. */
+void cli_require_finite(const char *cmd, double loss, const double *x, int64_t n, const char *what);
 /* Bytes of physical memory. */
 double cli_physical_bytes(void);
 /* Seconds on a monotonic clock. */

@@ -32,12 +32,9 @@ int cmd_hessian(int argc, char **argv)
     const int64_t d = job.spec.model.d;
     const double need = 8.0 * (double)d * (double)d;
     nt_error err = {0};
-    if (need > limit) {
-        nt_fail(&err, NT_EINPUT, "the dense Hessian of d = %lld parameters needs %.0f bytes (%.3g GiB), more than the %.3g GiB "
-                "allowed (--max-memory); use noether hvp for products", (long long)d, need, need / 1073741824.0,
-                limit / 1073741824.0);
+    if (nt_memory_fits(&err, need, limit, "allowed (--max-memory); use noether hvp for products",
+                       "the dense Hessian of d = %lld parameters", (long long)d))
         cli_die("hessian", &err);
-    }
     double *H = malloc((size_t)need);
     if (!H) { nt_fail(&err, NT_EFAIL, "out of memory for %.1f GiB", need / 1073741824.0); cli_die("hessian", &err); }
     nt_engine *e = cli_engine(&job, d < 32 ? (int)d : 32);

@@ -214,7 +214,8 @@ static cJSON *sharp_view(cli_job *job, nt_engine *e, const nt_transform *list, i
     for (int t = 0; t < n; t++) if (list[t].kind == NT_TR_HOMOGENEOUS) k = list[t].p;
     for (int t = 0; t < m->n_tensors; t++) biases |= m->tensors[t].ndim == 1;
     if (k == 0 || biases) return NULL;
-    double *Ht = malloc(sizeof(double) * d), *F = malloc(sizeof(double) * N * K), u[K], Uf[K];
+    double *Ht = malloc(sizeof(double) * d), *F = malloc(sizeof(double) * (N * K + 2 * K)), *u = F + N * K, *Uf = u + K;
+    if (!Ht || !F) { free(Ht); free(F); return NULL; }
     nt_hvp(e, job->theta, &job->data.train, 1, job->theta, Ht, NULL);
     nt_outputs(e, job->theta, &job->data.train, F);
     double uf = 0, fUf = 0, tt = cblas_ddot((int)d, job->theta, 1, job->theta, 1);
@@ -447,6 +448,7 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
     }
     double *g = malloc(sizeof(double) * d), t_start = cli_now();
     double loss = nt_grad(e, job->theta, &job->data.train, g), t_grad = cli_now() - t_start;
+    cli_require_finite("spectrum", loss, g, d, "gradient");   /* before LAPACK or ARPACK sees a NaN */
 
     /* the orbit span's orthonormal basis, only to deflate it (a dense SVD of rank x d) */
     double *Q = NULL, *sv = NULL, tol = 1e-10;

@@ -1,6 +1,7 @@
 /* common.c: see cli.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -14,22 +15,31 @@
 void cli_parse(const char *cmd, const char *usage, int argc, char **argv, const cli_opt *opts,
                const char **spec)
 {
+    int options = 1;   /* until "--": after it every argument is positional */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        if (options && strcmp(a, "--") == 0) { options = 0; continue; }
+        if (options && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
             fputs(usage, stdout);
             exit(0);
         }
-        if (a[0] == '-' && a[1]) {
+        if (options && a[0] == '-' && a[1]) {
             const cli_opt *o = opts;
             while (o->name && strcmp(o->name, a) != 0) o++;
-            if (!o->name) cli_usage_error(cmd, "unknown option '%s' (see noether %s --help)", a, cmd);
+            if (!o->name) cli_usage_error(cmd, "unknown option '%.60s' (see noether %s --help)", a, cmd);
             if (o->flag) { *o->value = "1"; continue; }
             if (i + 1 >= argc) cli_usage_error(cmd, "option '%s' needs a value", a);
             *o->value = argv[++i];
+            /* a path (or anything) longer than this would be cut short by the buffers that
+             * hold it, naming another file: refused before anything is read or created */
+            if (strlen(*o->value) > CLI_ARG_MAX)
+                cli_usage_error(cmd, "%s: the value is %zu bytes, longer than the %d noether accepts", a,
+                                strlen(*o->value), CLI_ARG_MAX);
             continue;
         }
-        if (!spec || *spec) cli_usage_error(cmd, "unexpected argument '%s' (see noether %s --help)", a, cmd);
+        if (!spec || *spec) cli_usage_error(cmd, "unexpected argument '%.60s' (see noether %s --help)", a, cmd);
+        if (strlen(a) > CLI_ARG_MAX)
+            cli_usage_error(cmd, "SPEC: the path is %zu bytes, longer than the %d noether accepts", strlen(a), CLI_ARG_MAX);
         *spec = a;
     }
 }
@@ -58,9 +68,18 @@ void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const ch
     job->cmd = cmd;
     int rc = spec_path ? nt_spec_load(spec_path, &job->spec, &err)
                        : nt_spec_parse(nt_default_spec_json(), "<built-in default>", &job->spec, &err);
+    /* theta, its gradient and one tangent: the least any command holds (the engine's
+     * workspace comes on top); refused before anything of that size is allocated */
+    const int64_t d = rc ? 0 : job->spec.model.d;
+    if (!rc) rc = nt_memory_fits(&err, 24.0 * (double)d, 0, NULL, "%s: model: d = %lld parameters (theta, its gradient and a tangent)",
+                                 job->spec.path, (long long)d);
     if (!rc) rc = nt_data_load(&job->spec, &job->data, &err);
     if (rc) cli_die(cmd, &err);
-    job->theta = malloc(sizeof(double) * (size_t)job->spec.model.d);
+    job->theta = malloc(sizeof(double) * (size_t)d);
+    if (!job->theta) {
+        nt_fail(&err, NT_EFAIL, "%s: out of memory for the %lld parameters", job->spec.path, (long long)d);
+        cli_die(cmd, &err);
+    }
     if (params_path) {
         rc = nt_params_read(params_path, &job->spec.model, job->theta, &err);
     } else {
@@ -111,9 +130,24 @@ int cli_write_file(const char *path, const char *text, nt_error *err)
     return nt_file_write(path, write_text, text, err);
 }
 
+void cli_require_finite(const char *cmd, double loss, const double *x, int64_t n, const char *what)
+{
+    nt_error err;
+    if (!isfinite(loss))
+        nt_fail(&err, NT_EFAIL, "the loss is not finite (%g) at these parameters: no %s computed", loss, what);
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; x && i < n; i++)
+        if (!isfinite(x[i])) { bad++; if (first < 0) first = i; }
+    if (isfinite(loss) && !bad) return;
+    if (isfinite(loss))
+        nt_fail(&err, NT_EFAIL, "the %s has %lld entries that are not finite (the first at index %lld, %g)", what,
+                (long long)bad, (long long)first, x[first]);
+    cli_die(cmd, &err);
+}
+
 double cli_physical_bytes(void)
 {
-    return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+    return nt_memory_bytes();
 }
 
 void cli_printf(cli_buf *b, const char *fmt, ...)

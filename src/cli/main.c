@@ -1,7 +1,28 @@
 /* main.c: the noether command: one executable, one subcommand per job (INTERFACE.md). */
+#include <errno.h>
+#include <stdlib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
+
+static const char *running = "";   /* the subcommand, for the message below */
+
+/* At exit: what was written to stdout must have arrived (a full disk, /dev/full, a closed
+ * pipe are failures, exit 1 with a message, never a silent 0).  SIGPIPE is ignored so that a
+ * closed pipe is such a failure (EPIPE) rather than a silent death by the signal. */
+static void check_stdout(void)
+{
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !bad) { bad = 1; e = errno; }
+    if (!bad) return;
+    fprintf(stderr, "noether%s%s: cannot write to standard output: %s\n", *running ? " " : "", running,
+            e ? strerror(e) : "write error");
+    _exit(NT_EFAIL);
+}
 
 static const struct {
     const char *name;
@@ -34,6 +55,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     nt_blas_select(argv);   /* the right BLAS kernel for this CPU (src/util/blas.c) */
+    signal(SIGPIPE, SIG_IGN);
+    atexit(check_stdout);
     if (argc < 2) { usage(stderr); return NT_EINPUT; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
@@ -41,7 +64,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--version")) { printf("noether %s\n", NT_VERSION); return 0; }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            running = commands[i].name;
+            return commands[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "noether: unknown command '%s' (see noether --help)\n", argv[1]);
     return NT_EINPUT;
 }

@@ -15,7 +15,7 @@
 int nt_breaking_dim(const nt_model *m, const nt_transform *t)
 {
     if (t->kind != NT_TR_SWAP && t->kind != NT_TR_SIGN_FLIP) return 0;
-    nt_dense D[m->n_layers];
+    nt_dense D[NT_MAX_LAYERS];
     nt_dense_layers(m, D);
     nt_range r[3];
     nt_unit_ranges(D, t->layer, t->a, r);
@@ -25,7 +25,7 @@ int nt_breaking_dim(const nt_model *m, const nt_transform *t)
 /* the orthonormal basis of Fix(T)^perp as rows of O (dim x d) */
 void nt_breaking_basis(const nt_model *m, const nt_transform *t, double *O)
 {
-    nt_dense D[m->n_layers];
+    nt_dense D[NT_MAX_LAYERS];
     nt_dense_layers(m, D);
     nt_range r[3];
     nt_unit_ranges(D, t->layer, t->a, r);

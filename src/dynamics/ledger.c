@@ -172,7 +172,7 @@ static double range_sum(const sums *S, int p, const nt_range *r, const double *y
 void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
                      int np, const double *const *y, const double *const *x, double *out, double *magnitude)
 {
-    nt_dense D[m->n_layers];
+    nt_dense D[NT_MAX_LAYERS];
     sums S = { .nd = nt_dense_layers(m, D), .np = np, .D = D };
     S.row_at = malloc(sizeof(int64_t) * 2 * (size_t)S.nd);
     S.col_at = S.row_at + S.nd;
@@ -183,7 +183,7 @@ void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quant
     double *buf = malloc(sizeof(double) * (size_t)(np * (S.n_rows + S.n_cols + 2 * S.nd)));
     S.rows = buf; S.cols = buf + np * S.n_rows; S.wsum = S.cols + np * S.n_cols; S.bsum = S.wsum + np * S.nd;
     sums_fill(&S, y, x);
-    nt_move mv[2 * m->n_layers + 4];
+    nt_move mv[NT_TR_MAX_MOVES];
     for (int j = 0; j < nq; j++) {
         const nt_transform *T = &list[q[j].entry];
         if (T->kind == NT_TR_DENSE) {

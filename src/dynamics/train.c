@@ -31,6 +31,7 @@ typedef struct {
     nt_dataset batch;        /* a view or a gathered copy */
     int64_t *perm, perm_epoch;
     double k_degree;         /* homogeneity degree (0: not homogeneous) */
+    double *Bu;              /* K x K + K: an output generator B and u of one sample (r_term) */
 } trainer;
 
 static double now(void)
@@ -100,7 +101,7 @@ static double r_term(trainer *T, const nt_quantity *q, const nt_dataset *bt, con
 {
     if (!q->equivariance) return 0;
     const int K = T->m->output;
-    double B[K * K], u[K], R = 0;
+    double *B = T->Bu, *u = T->Bu + K * K, R = 0;
     nt_tr_output_B(T->m, &T->list[q->entry], q->gen, B);
     for (int64_t n = 0; n < bt->n; n++) {
         const double *f = F + n * K;
@@ -156,7 +157,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     const int64_t d = m->d, N = all->n;
     const int64_t B = ts->optimizer != NT_OPT_GD && ts->batch > 0 && ts->batch < N ? ts->batch : N;   /* as select_batch */
     const double gam = m->weight_decay, lr = ts->lr;
-    trainer T = { spec, m, data, list, n_list, NULL, { .dim = all->dim, .ydim = all->ydim }, NULL, -1, 0 };
+    trainer T = { spec, m, data, list, n_list, NULL, { .dim = all->dim, .ydim = all->ydim }, NULL, -1, 0, NULL };
     T.e = nt_engine_new(m, B < 1024 ? B : 1024, 1);
     T.batch.x = malloc(sizeof(double) * (size_t)(B * all->dim));
     T.batch.y = malloc(sizeof(double) * (size_t)(B * all->ydim));
@@ -169,6 +170,14 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     double *acc_data = st->opt, *acc_decay = st->opt + d, *acc_sq = st->opt + 2 * d;
     double *F = malloc(sizeof(double) * (size_t)(B * m->output));
     double *form = malloc(sizeof(double) * (size_t)(5 * nq + 1));   /* 4 forms and a magnitude per quantity */
+    T.Bu = malloc(sizeof(double) * (size_t)(m->output + 1) * (size_t)m->output);
+    if (!T.e || !T.batch.x || !T.batch.y || !T.perm || !g || !next || !s || !s_decay || !F || !form || !T.Bu) {
+        free(g); free(next); free(s); free(s_decay); free(F); free(form);
+        nt_train_state_free(&fresh);
+        free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
+        nt_engine_free(T.e);
+        return nt_fail(err, NT_EFAIL, "out of memory for training (d = %lld, batch %lld)", (long long)d, (long long)B);
+    }
     if (nq) {
         const double *th[1] = {theta};
         nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
@@ -292,7 +301,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     }
     free(g); free(next); free(s); free(s_decay); free(F); free(form);
     nt_train_state_free(&fresh);
-    free(T.batch.x); free(T.batch.y); free(T.perm);
+    free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
     nt_engine_free(T.e);
     return rc;
 }

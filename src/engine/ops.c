@@ -193,7 +193,7 @@ static void op_norm(nt_engine *e, nt_node *p, int action)
     const int64_t T = p->tokens, n = e->n * T, k = e->kk, w = p->width / T, d = e->d;
     const int affine = p->off_w >= 0;
     const double *gam = affine ? e->theta + p->off_w : NULL, *beta = affine ? e->theta + p->off_b : NULL;
-    double xt[w], ct[w], a[w], at[w];
+    double *xt = p->work, *ct = xt + w, *a = ct + w, *at = a + w;   /* one token's rows (tape.c) */
     for (int64_t r = 0; r < n; r++) {
         const double *x = p->d1 + r * w, *yb = p->adj + r * w;
         double *s = p->d2 + r * w;
@@ -455,7 +455,7 @@ static void op_loss(nt_engine *e, nt_node *p, int action)
     const int64_t n = e->n, k = e->kk;
     const int K = p->width, yd = (e->m->loss == NT_LOSS_MSE) ? K : 1;   /* see nt_dataset */
     const double *rho = e->rho;
-    double f[K], u[K], ft[K], Uw[K];
+    double *f = p->work, *u = f + K, *ft = u + K, *Uw = ft + K;   /* one sample's rows (tape.c) */
     switch (action) {
     case NT_FWD:   /* sum of l(rho f); the seed f_bar = rho^T u kept for the adjoint */
         for (int64_t r = 0; r < n; r++) {

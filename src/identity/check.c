@@ -46,6 +46,7 @@ typedef struct {
     double *w[8];   /* scratch vectors of length d, allocated once */
     double *wp[4];  /* scratch blocks of N_PROBES x d */
     double *seed;   /* N x K */
+    double *kw;     /* 3 K + 2 K^2: Bf, BBf, UBf of one sample, B and rho (K x K) */
 } ctx;
 
 static double dot(int64_t n, const double *a, const double *b) { return cblas_ddot((int)n, a, 1, b, 1); }
@@ -85,7 +86,7 @@ static void output_terms(ctx *c, const double *B, double *R, double *R_size, dou
 {
     const int K = c->K;
     double *seed = c->seed;
-    double Bf[K], BBf[K], UBf[K];
+    double *Bf = c->kw, *BBf = Bf + K, *UBf = BBf + K;
     *R = *R_size = *s2 = *s2_size = 0;
     for (int64_t n = 0; n < c->N; n++) {
         const double *f = c->F + n * K, *u = c->u + n * K;
@@ -122,7 +123,7 @@ static void check_generator(ctx *c, const nt_transform *t, int i, const double *
     const int K = c->K;
     const double gam = c->gam;
     double *Atg = c->w[0], *Axi = c->w[1], *Att = c->w[2], *gradR = c->w[3], *lhs = c->w[4], *rhs = c->w[5];
-    double B[K * K], R = 0, R_size = 0, s2 = 0, s2_size = 0;
+    double *B = c->kw + 3 * K, R = 0, R_size = 0, s2 = 0, s2_size = 0;
     nt_tr_apply_At(c->m, t, i, c->g, Atg);
     nt_tr_apply_A(c->m, t, i, xi, Axi);
     nt_tr_apply_At(c->m, t, i, c->theta, Att);
@@ -169,7 +170,7 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
     nt_hvp(c->e, Tth, c->ds, N_PROBES, TP, HTP, gT);
     /* right: grad L^rho(theta) and its Hessian products, from the engine with the output map */
     if (t->equivariance) {
-        double rho[K * K];
+        double *rho = c->kw + 3 * K + K * K;
         nt_tr_output_rho(c->m, t, rho);
         nt_engine_set_output_map(c->e, rho);
         nt_hvp(c->e, c->theta, c->ds, N_PROBES, c->P, HPrho, grho);
@@ -276,8 +277,8 @@ static void gradient_magnitude(ctx *c)
     c->gabs_norm = nt_norm2(d, c->gabs);
 }
 
-void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
-              const nt_transform *list, int n, double tol, nt_check_result *results)
+int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+             const nt_transform *list, int n, double tol, nt_check_result *results)
 {
     const int64_t d = m->d, N = ds->n;
     const int K = m->output, kb = nt_engine_k(e);
@@ -291,6 +292,14 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
     c.seed = malloc(sizeof(double) * (size_t)(N * K));
     for (int i = 0; i < 8; i++) c.w[i] = malloc(sizeof(double) * d);
     for (int i = 0; i < 4; i++) c.wp[i] = malloc(sizeof(double) * N_PROBES * d);
+    c.kw = malloc(sizeof(double) * (size_t)(3 * K + 2 * K * K));
+    block b = { malloc(sizeof(double) * kb * d), malloc(sizeof(double) * kb * d),
+                malloc(sizeof(int) * kb), malloc(sizeof(int) * kb), 0 };
+    int *counter = calloc((size_t)(n > 0 ? n : 1), sizeof(int));
+    int ok = c.g && c.gabs && c.F && c.u && c.P && c.HP && c.seed && c.kw && b.Xi && b.HXi && b.gen && b.slot && counter;
+    for (int i = 0; i < 8; i++) ok &= c.w[i] != NULL;
+    for (int i = 0; i < 4; i++) ok &= c.wp[i] != NULL;
+    if (!ok) goto done;
     /* shared at theta: g, outputs, u, probes and H times them, the curvature scale */
     for (int64_t j = 0; j < N_PROBES * d; j++) c.P[j] = nt_rand_normal(2024, 1, (uint64_t)j);
     nt_hvp(e, theta, ds, N_PROBES, c.P, c.HP, c.g);
@@ -300,8 +309,6 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
     gradient_magnitude(&c);
 
     /* continuous generators in blocks of kb (one block HVP each); discrete maps one by one */
-    block b = { malloc(sizeof(double) * kb * d), malloc(sizeof(double) * kb * d),
-                malloc(sizeof(int) * kb), malloc(sizeof(int) * kb), 0 };
     memset(results, 0, sizeof *results * (size_t)nt_check_count(list, n));
     int out = 0;
     for (int t = 0; t < n; t++) {
@@ -320,8 +327,6 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
     }
     flush(&c, list, &b, results);
     /* names, kinds, verdicts */
-    int counter[n > 0 ? n : 1];
-    memset(counter, 0, sizeof counter);
     for (int r = 0; r < out; r++) {
         nt_check_result *x = &results[r];
         const nt_transform *t = &list[x->entry];
@@ -333,8 +338,10 @@ void nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doubl
         x->holds = x->first_order <= tol && x->second_order <= tol &&
                    !(x->fixed_gradient > tol) && !(x->fixed_hessian > tol);
     }
-    free(b.Xi); free(b.HXi); free(b.gen); free(b.slot);
+done:
+    free(b.Xi); free(b.HXi); free(b.gen); free(b.slot); free(counter); free(c.kw);
     free(c.g); free(c.gabs); free(c.F); free(c.u); free(c.P); free(c.HP); free(c.seed);
     for (int i = 0; i < 8; i++) free(c.w[i]);
     for (int i = 0; i < 4; i++) free(c.wp[i]);
+    return ok ? NT_OK : NT_EFAIL;
 }

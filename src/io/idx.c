@@ -29,7 +29,9 @@ static int64_t gz_read_full(gzFile f, const char *path, unsigned char *buf, int6
     return got;
 }
 
-static int read_idx(gzFile f, const char *path, nt_array *a, nt_error *err)
+/* keeps the first `keep` rows (<= 0: all) of the first dimension: only they are held and
+ * converted; the rest is read through a small buffer, to check its length */
+static int read_idx(gzFile f, const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err)
 {
     unsigned char head[16];
     int64_t got = gz_read_full(f, path, head, 4, err);
@@ -55,12 +57,13 @@ static int read_idx(gzFile f, const char *path, nt_array *a, nt_error *err)
     }
     if (size == 0) return nt_fail(err, NT_EINPUT, "%s: empty (a dimension is 0)", path);
 
+    const int64_t n_keep = keep > 0 && keep < shape[0] ? keep : shape[0], kept = size / shape[0] * n_keep;
     /* Grow the byte buffer as data arrives, so a lying header costs no memory. */
     unsigned char *raw = NULL;
     int64_t have = 0, cap = 0;
-    while (have < size) {
+    while (have < kept) {
         int64_t nc = cap ? 2 * cap : 1 << 20;
-        if (nc > size) nc = size;
+        if (nc > kept) nc = kept;
         unsigned char *nr = realloc(raw, (size_t)nc);
         if (!nr) { free(raw); return nt_fail(err, NT_EFAIL, "%s: out of memory", path); }
         raw = nr;
@@ -69,6 +72,13 @@ static int read_idx(gzFile f, const char *path, nt_array *a, nt_error *err)
         if (got < 0) { free(raw); return NT_EINPUT; }
         have += got;
         if (have < cap) break;
+    }
+    for (int whole = have == kept; whole && have < size;) {   /* the rows not kept: read, counted, dropped */
+        unsigned char skip[1 << 16];
+        got = gz_read_full(f, path, skip, size - have < (int64_t)sizeof skip ? size - have : (int64_t)sizeof skip, err);
+        if (got < 0) { free(raw); return NT_EINPUT; }
+        if (got == 0) break;
+        have += got;
     }
     if (have < size) {
         free(raw);
@@ -82,6 +92,9 @@ static int read_idx(gzFile f, const char *path, nt_array *a, nt_error *err)
         return nt_fail(err, NT_EINPUT, "%s: trailing bytes after the %lld bytes of %s the header declares",
                        path, (long long)size, ndim == 1 ? "labels" : "pixels");
     }
+    *rows = shape[0];
+    shape[0] = n_keep;
+    size = kept;
     double *d = malloc((size_t)size * sizeof *d);
     if (!d) { free(raw); return nt_fail(err, NT_EFAIL, "%s: out of memory", path); }
     for (int64_t i = 0; i < size; i++) d[i] = raw[i];
@@ -96,12 +109,18 @@ static int read_idx(gzFile f, const char *path, nt_array *a, nt_error *err)
 
 int nt_idx_read(const char *path, nt_array *a, nt_error *err)
 {
+    int64_t rows;
+    return nt_idx_read_rows(path, 0, a, &rows, err);
+}
+
+int nt_idx_read_rows(const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err)
+{
     memset(a, 0, sizeof *a);
     gzFile f = gzopen(path, "rb");
     if (!f)
         return nt_fail(err, NT_EINPUT, "%s: cannot open: %s", path,
                        errno ? strerror(errno) : "out of memory");
-    int rc = read_idx(f, path, a, err);
+    int rc = read_idx(f, path, keep, a, rows, err);
     gzclose(f);
     return rc;
 }

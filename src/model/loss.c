@@ -13,14 +13,22 @@ const char *nt_loss_name(nt_loss l)
     return (l >= 0 && l < NT_LOSS_COUNT) ? loss_names[l] : "?";
 }
 
-/* softmax p of f and logsumexp(f), shifted by max f for stability */
+/* the shift m = max f and s = sum_i e^{f_i - m}: p_i = e^{f_i - m} / s, logsumexp(f) = m + log s
+ * (no buffer of K: K is the user's output width) */
+static void softmax_shift(int K, const double *f, double *m, double *s)
+{
+    *m = f[0];
+    for (int i = 1; i < K; i++) if (f[i] > *m) *m = f[i];
+    *s = 0;
+    for (int i = 0; i < K; i++) *s += exp(f[i] - *m);
+}
+
+/* softmax p of f (p may be NULL) and logsumexp(f), shifted by max f for stability */
 static double softmax(int K, const double *f, double *p)
 {
-    double m = f[0];
-    for (int i = 1; i < K; i++) if (f[i] > m) m = f[i];
-    double s = 0;
-    for (int i = 0; i < K; i++) { p[i] = exp(f[i] - m); s += p[i]; }
-    for (int i = 0; i < K; i++) p[i] /= s;
+    double m, s;
+    softmax_shift(K, f, &m, &s);
+    for (int i = 0; p && i < K; i++) p[i] = exp(f[i] - m) / s;
     return m + log(s);
 }
 
@@ -36,10 +44,9 @@ double nt_loss_eval(nt_loss l, int K, const double *f, const double *y, double *
 {
     switch (l) {
     case NT_LOSS_CROSS_ENTROPY: {   /* logsumexp(f) - f_y;  u = p - e_y */
-        double p[K];
         int c = (int)y[0];
-        double lse = softmax(K, f, p);
-        if (u) { memcpy(u, p, sizeof p); u[c] -= 1; }
+        double lse = softmax(K, f, u);
+        if (u) u[c] -= 1;
         return lse - f[c];
     }
     case NT_LOSS_LOGISTIC: {        /* log(1 + e^{-yf});  u = -y sigma(-yf) */
@@ -70,11 +77,10 @@ void nt_loss_hess_apply(nt_loss l, int K, const double *f, const double *y,
 {
     switch (l) {
     case NT_LOSS_CROSS_ENTROPY: {   /* U = diag(p) - p p^T */
-        double p[K];
-        softmax(K, f, p);
-        double pw = 0;
-        for (int i = 0; i < K; i++) pw += p[i] * w[i];
-        for (int i = 0; i < K; i++) Uw[i] = p[i] * (w[i] - pw);
+        double m, s, pw = 0;
+        softmax_shift(K, f, &m, &s);
+        for (int i = 0; i < K; i++) pw += exp(f[i] - m) / s * w[i];
+        for (int i = 0; i < K; i++) Uw[i] = exp(f[i] - m) / s * (w[i] - pw);
         break;
     }
     case NT_LOSS_LOGISTIC: {        /* U = y^2 sigma(yf) sigma(-yf) */

@@ -153,7 +153,10 @@ static int init_shaped(nt_model *m, const int shape[3], int tokens, const nt_lay
     const int input = (shape[1] ? shape[0] * shape[1] * shape[2] : shape[0]) * (tokens ? tokens : 1);
     if (n_layers <= 0)
         return nt_fail(err, NT_EINPUT, "model.layers: a model needs at least one layer");
+    if (n_layers > NT_MAX_LAYERS)
+        return nt_fail(err, NT_EINPUT, "model.layers: %d layers, more than the %d noether can hold", n_layers, NT_MAX_LAYERS);
     nt_layer *copy = malloc(sizeof *layers * (size_t)n_layers);
+    if (!copy) return nt_fail(err, NT_EFAIL, "model.layers: out of memory");
     memcpy(copy, layers, sizeof *layers * (size_t)n_layers);
     int sh[3] = { shape[0], shape[1], shape[2] }, width = 0;
     int rc = derive_shapes(copy, n_layers, sh, tokens, loss, &width, err);

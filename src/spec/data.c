@@ -136,16 +136,22 @@ static int load_npy(const nt_model *m, const nt_data_spec *d, nt_dataset *ds, nt
     return rc;
 }
 
-static int load_idx(const nt_model *m, const char *images, const char *labels, nt_dataset *ds,
+static int load_idx(const nt_model *m, const char *images, const char *labels, int64_t limit, nt_dataset *ds,
                     nt_error *err)
 {
     nt_array x = {0}, y = {0};
-    int rc = nt_idx_read(images, &x, err);
-    if (!rc) rc = nt_idx_read(labels, &y, err);
+    int64_t nx = 0, ny = 0;   /* the rows of each file: the first `limit` are read */
+    int rc = nt_idx_read_rows(images, limit, &x, &nx, err);
+    if (!rc && x.ndim == 1)
+        rc = nt_fail(err, NT_EINPUT, "%s: holds labels (IDX magic 0x00000801), not images (data.images wants 0x00000803)",
+                     images);
+    if (!rc) rc = nt_idx_read_rows(labels, limit, &y, &ny, err);
+    if (!rc && y.ndim != 1)
+        rc = nt_fail(err, NT_EINPUT, "%s: holds images (IDX magic 0x00000803, %lld of %lld x %lld), not labels "
+                     "(data.labels wants 0x00000801)", labels, (long long)ny, (long long)y.shape[1], (long long)y.shape[2]);
     if (!rc) rc = take_features(m, images, &x, 1.0 / 255.0, ds, err);   /* pixels into [0, 1] */
-    if (!rc && (y.ndim != 1 || y.shape[0] != ds->n))
-        rc = nt_fail(err, NT_EINPUT, "%s: has %lld labels for %lld images", labels,
-                     (long long)y.shape[0], (long long)ds->n);
+    if (!rc && ny != nx)
+        rc = nt_fail(err, NT_EINPUT, "%s: has %lld labels for %lld images", labels, (long long)ny, (long long)nx);
     if (!rc) rc = labels_to_targets(m, labels, y.data, ds->n, ds, err);
     nt_array_free(&x);
     nt_array_free(&y);
@@ -154,8 +160,10 @@ static int load_idx(const nt_model *m, const char *images, const char *labels, n
 
 /* teacher: x ~ N(0, I), f = teacher network (weights N(0, 1/n_in), zero biases), then
  * class = argmax f (cross_entropy), sign f (logistic, exponential), f + noise (mse). */
-static int load_teacher(const nt_model *m, const nt_data_spec *d, nt_dataset *ds)
+static int load_teacher(const nt_spec *spec, nt_dataset *ds, nt_error *err)
 {
+    const nt_model *m = &spec->model;
+    const nt_data_spec *d = &spec->data;
     const int64_t n = d->n;
     const int K = m->output;
     int widths[NT_MAX_HIDDEN + 2], nw = 0, maxw = m->input;
@@ -163,12 +171,31 @@ static int load_teacher(const nt_model *m, const nt_data_spec *d, nt_dataset *ds
     for (int i = 0; i < d->n_hidden; i++) widths[nw++] = d->hidden[i];
     widths[nw++] = K;
     for (int i = 0; i < nw; i++) if (widths[i] > maxw) maxw = widths[i];
+    /* the teacher's weights are drawn once and held, like a model's: refused when they (and
+     * the samples) would not fit */
+    double n_weights = 0;
+    for (int l = 1; l < nw; l++) n_weights += (double)widths[l - 1] * widths[l];
+    if (nt_memory_fits(err, 8.0 * (n_weights + (double)n * (m->input + K)), 0, NULL,
+                       "%s: data.hidden: the teacher network (%.0f weights) with %lld samples", spec->path, n_weights,
+                       (long long)n))
+        return NT_EINPUT;
     ds->n = n;
     ds->dim = m->input;
     ds->x = malloc(sizeof(double) * (size_t)(n * m->input));
-    for (int64_t i = 0; i < n * m->input; i++) ds->x[i] = nt_rand_normal(d->seed, 0, (uint64_t)i);
     double *a = malloc(sizeof(double) * maxw), *b = malloc(sizeof(double) * maxw);
-    double *lab = malloc(sizeof(double) * (size_t)(n * K));
+    double *lab = malloc(sizeof(double) * (size_t)(n * K)), *Wt[NT_MAX_HIDDEN + 2] = {0};
+    int ok = ds->x && a && b && lab;
+    for (int l = 1; l < nw && ok; l++) {   /* W_l[o][i] ~ N(0, 1), stream l */
+        const int64_t size = (int64_t)widths[l - 1] * widths[l];
+        ok = (Wt[l] = malloc(sizeof(double) * (size_t)size)) != NULL;
+        for (int64_t j = 0; ok && j < size; j++) Wt[l][j] = nt_rand_normal(d->seed, (uint64_t)l, (uint64_t)j);
+    }
+    if (!ok) {
+        free(a); free(b); free(lab);
+        for (int l = 0; l < nw; l++) free(Wt[l]);
+        return nt_fail(err, NT_EFAIL, "%s: data: out of memory for the teacher's samples", spec->path);
+    }
+    for (int64_t i = 0; i < n * m->input; i++) ds->x[i] = nt_rand_normal(d->seed, 0, (uint64_t)i);
     for (int64_t s = 0; s < n; s++) {
         memcpy(a, ds->x + s * m->input, sizeof(double) * m->input);
         for (int l = 1; l < nw; l++) {
@@ -176,7 +203,7 @@ static int load_teacher(const nt_model *m, const nt_data_spec *d, nt_dataset *ds
             for (int o = 0; o < no; o++) {
                 double z = 0;
                 for (int i = 0; i < ni; i++)
-                    z += a[i] * nt_rand_normal(d->seed, (uint64_t)l, (uint64_t)(o * ni + i)) / sqrt(ni);
+                    z += a[i] * Wt[l][(int64_t)o * ni + i] / sqrt(ni);
                 if (l < nw - 1) nt_act_eval(d->teacher_act, 0.01, z, &z, NULL, NULL);
                 b[o] = z;
             }
@@ -186,7 +213,7 @@ static int load_teacher(const nt_model *m, const nt_data_spec *d, nt_dataset *ds
     }
     ds->ydim = m->loss == NT_LOSS_MSE ? K : 1;
     ds->y = malloc(sizeof(double) * (size_t)(n * ds->ydim));
-    for (int64_t s = 0; s < n; s++) {
+    for (int64_t s = 0; s < n && ds->y; s++) {
         const double *f = lab + s * K;
         if (m->loss == NT_LOSS_MSE) {
             for (int o = 0; o < K; o++)
@@ -200,7 +227,8 @@ static int load_teacher(const nt_model *m, const nt_data_spec *d, nt_dataset *ds
         }
     }
     free(a); free(b); free(lab);
-    return NT_OK;
+    for (int l = 0; l < nw; l++) free(Wt[l]);
+    return ds->y ? NT_OK : nt_fail(err, NT_EFAIL, "%s: data: out of memory for the teacher's labels", spec->path);
 }
 
 /* keep the first `limit` samples */
@@ -273,8 +301,13 @@ static int load_sequence(const nt_spec *spec, nt_dataset *ds, nt_error *err)
     ds->ydim = m->loss == NT_LOSS_MSE ? (int)K : 1;
     ds->x = malloc(sizeof(double) * (size_t)(n * T * D));
     ds->y = malloc(sizeof(double) * (size_t)(n * ds->ydim));
+    double *sc = malloc(sizeof(double) * (size_t)K);
+    if (!ds->x || !ds->y || !sc) {
+        free(sc);
+        return nt_fail(err, NT_EINPUT, "%s: data: %lld sequences of %lld x %lld do not fit in memory", spec->path,
+                       (long long)n, (long long)T, (long long)D);
+    }
     for (int64_t i = 0; i < n * T * D; i++) ds->x[i] = nt_rand_normal(d->seed, 0, (uint64_t)i);
-    double sc[K];
     for (int64_t s = 0; s < n; s++) {
         const double *x = ds->x + s * T * D;
         int64_t ts = 0;
@@ -291,6 +324,7 @@ static int load_sequence(const nt_spec *spec, nt_dataset *ds, nt_error *err)
         if (m->loss == NT_LOSS_CROSS_ENTROPY) ds->y[s] = best;
         else if (m->loss != NT_LOSS_MSE) ds->y[s] = sc[0] >= 0 ? 1 : -1;
     }
+    free(sc);
     return NT_OK;
 }
 
@@ -306,10 +340,10 @@ int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err)
     switch (d->source) {
     case NT_DATA_NPY: rc = load_npy(m, d, &data->train, err); break;
     case NT_DATA_IDX:
-        rc = load_idx(m, d->images, d->labels, &data->train, err);
-        if (!rc && d->test_images[0]) rc = load_idx(m, d->test_images, d->test_labels, &data->test, err);
+        rc = load_idx(m, d->images, d->labels, d->limit, &data->train, err);
+        if (!rc && d->test_images[0]) rc = load_idx(m, d->test_images, d->test_labels, d->limit, &data->test, err);
         break;
-    case NT_DATA_TEACHER: rc = load_teacher(m, d, &data->train); break;
+    case NT_DATA_TEACHER: rc = load_teacher(spec, &data->train, err); break;
     case NT_DATA_SEQUENCE: rc = load_sequence(spec, &data->train, err); break;
     case NT_DATA_CSV:
     case NT_DATA_BUILTIN: {

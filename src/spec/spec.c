@@ -27,10 +27,11 @@ const char *nt_default_spec_json(void)
     return default_spec;
 }
 
-void nt_resolve_path(const char *dir, const char *path, char *out)
+int nt_resolve_path(const char *dir, const char *path, char *out)
 {
-    if (path[0] == '/' || dir[0] == 0) snprintf(out, NT_PATH_MAX, "%s", path);
-    else snprintf(out, NT_PATH_MAX, "%s/%s", dir, path);
+    int n = (path[0] == '/' || dir[0] == 0) ? snprintf(out, NT_PATH_MAX, "%s", path)
+                                            : snprintf(out, NT_PATH_MAX, "%s/%s", dir, path);
+    return n < 0 || n >= NT_PATH_MAX;
 }
 
 /* ---- strict accessors: each names the key path in its error ------------------------ */
@@ -58,7 +59,8 @@ static int check_keys(ctx *c, const cJSON *obj, const char *where, const char *c
     for (const cJSON *it = obj->child; it; it = it->next) {
         int ok = 0;
         for (const char *const *a = allowed; *a; a++) ok |= strcmp(it->string, *a) == 0;
-        if (!ok) return FAIL(c, "%s: %s%s%s: unknown key", c->spec->path, where, *where ? "." : "", it->string);
+        char cut[NT_CUT_BUF];
+        if (!ok) return FAIL(c, "%s: %s%s%s: unknown key", c->spec->path, where, *where ? "." : "", nt_json_cut(it->string, cut));
     }
     return NT_OK;
 }
@@ -108,10 +110,13 @@ static int get_str(ctx *c, const cJSON *obj, const char *where, const char *key,
     if (!v) return required ? FAIL(c, "%s: %s: missing", c->spec->path, keypath(where, key)) : NT_OK;
     if (!cJSON_IsString(v) || !v->valuestring[0])
         return FAIL(c, "%s: %s: must be a non-empty string", c->spec->path, keypath(where, key));
-    if (strlen(v->valuestring) >= cap - 1)
-        return FAIL(c, "%s: %s: too long", c->spec->path, keypath(where, key));
-    if (is_path) nt_resolve_path(c->spec->dir, v->valuestring, out);
-    else snprintf(out, cap, "%s", v->valuestring);
+    size_t len = strlen(v->valuestring);
+    if (len >= cap - 1)
+        return FAIL(c, "%s: %s: too long (%zu bytes, at most %zu)", c->spec->path, keypath(where, key), len, cap - 2);
+    if (is_path && nt_resolve_path(c->spec->dir, v->valuestring, out))
+        return FAIL(c, "%s: %s: the path with the spec's folder is longer than %d bytes", c->spec->path,
+                    keypath(where, key), NT_PATH_MAX - 1);
+    if (!is_path) snprintf(out, cap, "%s", v->valuestring);
     return NT_OK;
 }
 
@@ -456,6 +461,10 @@ static int parse_train(ctx *c, const cJSON *o, nt_train_spec *t)
     TRY(get_num(c, o, "train", "momentum", 0, 1, &t->momentum));
     TRY(get_num(c, o, "train", "beta1", 0, 1, &t->beta1));
     TRY(get_num(c, o, "train", "beta2", 0, 1, &t->beta2));
+    /* Adam divides by 1 - beta^t: beta = 1 is a division by zero at the first step */
+    if (t->beta1 >= 1 || t->beta2 >= 1)
+        return FAIL(c, "%s: train.%s: %g is out of range [0, 1) (Adam divides by 1 - beta^t)", c->spec->path,
+                    t->beta1 >= 1 ? "beta1" : "beta2", t->beta1 >= 1 ? t->beta1 : t->beta2);
     TRY(get_num(c, o, "train", "eps", 0, 1, &t->eps));
     TRY(get_int(c, o, "train", "log_every", 1, INT64_MAX / 2, &t->log_every));
     return get_int(c, o, "train", "checkpoint_every", 0, INT64_MAX / 2, &t->checkpoint_every);
@@ -516,24 +525,38 @@ static int parse_transforms(ctx *c, const cJSON *o, nt_spec *s)
 
 int nt_spec_parse(const char *json, const char *path, nt_spec *s, nt_error *err)
 {
+    return nt_spec_parse_n(json, strlen(json), path, s, err);
+}
+
+int nt_spec_parse_n(const char *json, size_t len, const char *path, nt_spec *s, nt_error *err)
+{
     memset(s, 0, sizeof *s);
-    s->hash = nt_hash64(json, strlen(json), NT_HASH_INIT);
-    snprintf(s->path, sizeof s->path, "%s", path);
+    const size_t plen = strlen(path);
+    if (plen >= sizeof s->path)
+        return nt_fail(err, NT_EINPUT, "%.60s...: the spec's path is longer than %d bytes", path, (int)sizeof s->path - 1);
+    s->hash = nt_hash64(json, len, NT_HASH_INIT);
+    memcpy(s->path, path, plen + 1);
     const char *slash = strrchr(path, '/');
-    if (slash) snprintf(s->dir, sizeof s->dir, "%.*s", (int)(slash - path), path);
+    if (slash) { memcpy(s->dir, path, (size_t)(slash - path)); s->dir[slash - path] = 0; }
     if (slash == path) strcpy(s->dir, "/");
     ctx c = { s, err };
-    cJSON *root = cJSON_Parse(json);
+    int rc = nt_json_scan(json, len, path, err);
+    if (rc) return rc;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json, &end, 0);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         int line = 1;
         for (const char *p = json; at && p < at; p++) line += *p == '\n';
         return FAIL(&c, "%s: not valid JSON (line %d)", path, line);
     }
+    rc = nt_json_trailing(json, end, path, err);
+    if (!rc) rc = nt_json_unique_keys(root, path, err);
+    if (rc) { cJSON_Delete(root); return rc; }
     static const char *const keys[] = {"model", "data", "init", "weight_decay", "train",
                                        "analysis", "transformations", NULL};
     double wd = 0;
-    int rc = check_keys(&c, root, "", keys);
+    rc = check_keys(&c, root, "", keys);
     if (!rc) rc = get_num(&c, root, "", "weight_decay", 0, 1e6, &wd);
     if (!rc) rc = parse_model(&c, cJSON_GetObjectItemCaseSensitive(root, "model"), wd, &s->model);
     if (!rc) rc = parse_data(&c, cJSON_GetObjectItemCaseSensitive(root, "data"), &s->data);
@@ -574,7 +597,7 @@ int nt_spec_load(const char *path, nt_spec *s, nt_error *err)
     }
     fclose(f);
     buf[got] = 0;
-    int rc = nt_spec_parse(buf, path, s, err);
+    int rc = nt_spec_parse_n(buf, got, path, s, err);
     free(buf);
     return rc;
 }

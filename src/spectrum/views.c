@@ -99,7 +99,7 @@ int nt_orbit_basis(const nt_model *m, const nt_transform *list, int n, const dou
 
 int nt_sn_sector_dim(const nt_model *m, int layer)
 {
-    nt_dense D[m->n_layers];
+    nt_dense D[NT_MAX_LAYERS];
     int nd = nt_dense_layers(m, D);
     if (layer < 1 || layer >= nd) return 0;
     nt_range r[3];
@@ -122,7 +122,7 @@ static int64_t unit_coord(const nt_dense *D, int layer, int j, int64_t x)
 int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, int layer,
                  int project, double *theta_sym, double *lam)
 {
-    nt_dense D[m->n_layers];
+    nt_dense D[NT_MAX_LAYERS];
     nt_dense_layers(m, D);
     const int64_t d = m->d;
     const int dim = nt_sn_sector_dim(m, layer);

@@ -62,7 +62,7 @@ nt_transform *nt_tr_push(nt_tr_list *L, nt_transform_kind kind, int discrete, in
 
 int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
 {
-    nt_dense D[m->n_layers];
+    nt_dense D[NT_MAX_LAYERS];
     int nd = nt_dense_layers(m, D);
     nt_tr_list L = {0};
     double total_degree = 0;   /* degree of the current value in theta (homogeneity) */
@@ -190,7 +190,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
 
 void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *buf, size_t cap)
 {
-    nt_dense D[m->n_layers];
+    nt_dense D[NT_MAX_LAYERS];
     nt_dense_layers(m, D);
     if (t->kind == NT_TR_GL) {
         int n = D[t->layer - 1].n_out;

@@ -57,7 +57,7 @@ static void swap_ranges(const nt_range *r, const nt_range *s, double *y)
 }
 
 /* the dense layers of m, on the stack of the caller */
-#define DENSE(m, D, nd) nt_dense D[(m)->n_layers]; int nd = nt_dense_layers((m), D); (void)nd
+#define DENSE(m, D, nd) nt_dense D[NT_MAX_LAYERS]; int nd = nt_dense_layers((m), D); (void)nd
 
 static nt_range whole(int64_t start, int64_t count) { return (nt_range){ start, count, 1, 1 }; }
 
@@ -145,7 +145,7 @@ static void apply_linear(const nt_model *m, const nt_transform *t, int i, int tr
         else memset(y, 0, sizeof(double) * (size_t)d);
         return;
     }
-    nt_move mv[2 * m->n_layers + 4];
+    nt_move mv[NT_TR_MAX_MOVES];
     int n = nt_tr_moves(m, t, i, mv);
     memset(y, 0, sizeof(double) * (size_t)d);
     for (int k = 0; k < n; k++) {
@@ -206,7 +206,7 @@ double nt_tr_bilinear(const nt_model *m, const nt_transform *t, int i, const dou
         for (int64_t r = 0; t->A && r < d; r++) s += y[r] * cblas_ddot((int)d, t->A + r * d, 1, x, 1);
         return s;
     }
-    nt_move mv[2 * m->n_layers + 4];
+    nt_move mv[NT_TR_MAX_MOVES];
     int n = nt_tr_moves(m, t, i, mv);
     for (int k = 0; k < n; k++) {
         double part = 0;
@@ -227,7 +227,7 @@ double nt_tr_magnitude(const nt_model *m, const nt_transform *t, int i, const do
         for (int64_t r = 0; t->c && r < d; r++) s += fabs(t->c[r] * theta[r]);
         return s;
     }
-    nt_move mv[2 * m->n_layers + 4];
+    nt_move mv[NT_TR_MAX_MOVES];
     int n = nt_tr_moves(m, t, i, mv);
     for (int k = 0; k < n; k++)
         for (int64_t j = 0; j < mv[k].dst.count; j++)

@@ -15,7 +15,7 @@ typedef struct {
     int layer;       /* index into model.layers */
 } nt_dense;
 
-/* The dense layers in order; returns how many (dense has room for m->n_layers). */
+/* The dense layers in order; returns how many (dense has room for m->n_layers <= NT_MAX_LAYERS). */
 int nt_dense_layers(const nt_model *m, nt_dense *dense);
 
 /* A strided run of coordinates: start, start + stride, ... (count of them).  With inner > 1
@@ -47,7 +47,8 @@ typedef struct {
 } nt_move;
 
 /* The moves of generator i of a built-in continuous transformation (none for a translation
- * or a dense one); returns how many (moves has room for 2 * m->n_layers + 4). */
+ * or a dense one); returns how many (moves has room for NT_TR_MAX_MOVES). */
+#define NT_TR_MAX_MOVES (2 * NT_MAX_LAYERS + 4)
 int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
 
 /* heads.c: generator i (E_ab, i = a d_h + b) of gl_qk or gl_vo of head t->a of attention layer
