@@ -21,7 +21,7 @@ static int decay_rate(const nt_model *m, const nt_transform *T, int gen)
             if (T->A[i] != 0) return 2;
         return 1;
     }
-    nt_move mv[2 * m->n_layers + 4];
+    nt_move mv[NT_TR_MAX_MOVES];
     return nt_tr_moves(m, T, gen, mv) > 0 ? 2 : 1;
 }
 

@@ -49,7 +49,7 @@ static int64_t file_hash(const char *path)
 void nt_train_state_files(nt_train_state *s, const nt_spec *spec)
 {
     const nt_data_spec *ds = &spec->data;
-    const char *p[7 + 3 * spec->n_transforms];
+    const char **p = malloc(sizeof(char *) * (size_t)(7 + 3 * spec->n_transforms));
     int n = 0;
     const char *data[7] = {ds->x, ds->y, ds->path, ds->images, ds->labels, ds->test_images, ds->test_labels};
     for (int i = 0; i < 7; i++) if (data[i][0]) p[n++] = data[i];
@@ -71,6 +71,7 @@ void nt_train_state_files(nt_train_state *s, const nt_spec *spec)
         s->file_hash[i] = file_hash(p[i]);
     }
     s->n_files = n;
+    free(p);
 }
 
 static uint64_t hash_set(const nt_dataset *ds, uint64_t h)

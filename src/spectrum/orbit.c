@@ -65,7 +65,7 @@ static void add_A(const nt_model *m, const nt_transform *t, int i, int transpose
         }
         return;
     }
-    nt_move mv[2 * m->n_layers + 4];
+    nt_move mv[NT_TR_MAX_MOVES];
     int n = nt_tr_moves(m, t, i, mv);
     for (int k = 0; k < n; k++) {
         const nt_range *dst = transpose ? &mv[k].src : &mv[k].dst, *src = transpose ? &mv[k].dst : &mv[k].src;
