@@ -255,6 +255,16 @@ Test(durable, run_sigterm_in_final_analysis_resumes, .timeout = 600)
     path_join(p, b, "report.html");
     cr_assert_neq(access(p, F_OK), 0, "an interrupted run wrote its report");
     resume_matches(spec, a, b);
+    /* the training was done: the resume went straight to the final analysis */
+    path_join(p, b, "summary.json");
+    char *text = read_file(p, NULL);
+    cJSON *doc = cJSON_Parse(text);
+    const cJSON *from = cJSON_GetObjectItem(doc, "resumed_from"), *steps = cJSON_GetObjectItem(doc, "steps");
+    cr_assert(cJSON_IsNumber(from) && cJSON_IsNumber(steps), "summary.json has no resumed_from or steps");
+    cr_assert_eq(from->valueint, steps->valueint, "resumed from step %d, not from the end of training (%d)",
+                 from->valueint, steps->valueint);
+    cJSON_Delete(doc);
+    free(text);
 }
 
 /* the plots folder's names and sizes, as one string */
@@ -667,4 +677,8 @@ Test(durable, checkpoint_every_step_does_not_rewrite_the_rows, .timeout = 300)
                 b1, (long long)s2, b2, (double)(s2 - s1) / secs);
     cr_assert_eq(b2, b1, "checkpoint.bin grew from %ld bytes (step %lld) to %ld (step %lld): the rows are rewritten", b1,
                  (long long)s1, b2, (long long)s2);
+    char rows[NT_PATH_MAX], ledger[NT_PATH_MAX];   /* control: the rows are kept, all of them */
+    path_join(rows, out, "checkpoint.rows");
+    path_join(ledger, out, "ledger.csv");
+    cr_assert(same_file(rows, ledger), "checkpoint.rows is not the interrupted run's ledger.csv");
 }
