@@ -542,15 +542,16 @@ typedef struct {
     double *opt;         /* 3 d: the data and weight-decay parts of the momentum velocity or of
                             Adam's first moment, then Adam's second moment (t = step) */
     double seconds;      /* wall time of the run so far */
+    int64_t data_hash;   /* a hash of the data, taken once (nt_train_state_files) */
     int n_files;         /* the files the spec refers to (data, transformations), hashed once */
     char *files;         /* ... their paths, one a line */
     int64_t *file_hash;  /* ... and a hash of each one's bytes (0: unreadable) */
 } nt_train_state;
 
 int nt_train_state_init(nt_train_state *s, int64_t d);   /* a fresh start; NT_EFAIL out of memory */
-/* Hashes every file the spec refers to (data, transformation matrices) into s: recorded
- * by _save, compared by _load (which calls it when it was not). */
-void nt_train_state_files(nt_train_state *s, const nt_spec *spec);
+/* Hashes the data and every file the spec refers to (data, transformation matrices) into
+ * s, once per run: recorded by _save, compared by _load (which calls it when it was not). */
+void nt_train_state_files(nt_train_state *s, const nt_spec *spec, const nt_data *data);
 void nt_train_state_free(nt_train_state *s);
 
 /* Called at a step boundary to save the run (see nt_train_control). */

@@ -393,3 +393,38 @@ int kill_at_file(const char *const *argv, const char *file, int sig, const char 
     kill(pid, sig);
     return wait_noether(pid);
 }
+
+void tiny_spec(const char *path, long steps, long every, long log_every, const char *extra)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 5}, {\"act\": \"tanh\"}, {\"dense\": 3}],"
+             " \"loss\": \"cross_entropy\"},\n \"data\": {\"source\": \"builtin\", \"name\": \"iris\"},\n"
+             " \"weight_decay\": 0.001,%s\n \"train\": {\"optimizer\": \"adam\", \"lr\": 0.01, \"steps\": %ld,"
+             " \"batch\": 16, \"seed\": 2, \"log_every\": %ld, \"checkpoint_every\": %ld}}\n",
+             extra, steps, log_every, every);
+    write_text(path, text);
+}
+
+void expect_rc(const char *args, int want, char **err_out)
+{
+    char *out, *err;
+    int rc = run_noether(args, &out, &err);
+    cr_assert_eq(rc, want, "noether %s: exit %d, want %d: %s", args, rc, want, err);
+    free(out);
+    if (err_out) *err_out = err;
+    else free(err);
+}
+
+void expect_refused(const char *args, const char *a, const char *b)
+{
+    char *out, *err;
+    int rc = run_noether(args, &out, &err);
+    cr_assert_eq(rc, 2, "noether %s: exit %d, want 2: %s", args, rc, err);
+    cr_assert_str_empty(out, "stdout: %s", out);
+    free(out);
+    cr_assert(strlen(err) > 1 && strchr(err, '\n') == err + strlen(err) - 1, "stderr is not one line: '%s'", err);
+    cr_assert_not_null(strstr(err, a), "'%s' does not name '%s'", err, a);
+    cr_assert_not_null(strstr(err, b), "'%s' does not name '%s'", err, b);
+    free(err);
+}

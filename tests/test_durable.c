@@ -10,9 +10,7 @@
  *   - a file size limit (a full disk, as the process sees it) leaves no truncated file;
  *   - a second run into a folder in use, or a fresh run over another run's checkpoint, is
  *     refused (exit 2) unless --force;
- *   - single-byte corruptions of the checkpoint are refused or harmless (a seeded sample of
- *     256 bytes of every checkpoint file); a changed transformation file is refused;
- *   - checkpoint_every 1 does not rewrite the ledger rows (checkpoint.bin keeps its size). */
+ *   - (checkpoint integrity: test_checkpoint.c, the same suite). */
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -30,20 +28,6 @@
 #include <criterion/criterion.h>
 #include "helpers.h"
 
-/* A tanh MLP on iris (d = 43, ~100k steps/s): steps, checkpoint_every, log_every, and extra
- * top-level JSON (may be ""). */
-static void tiny_spec(const char *path, long steps, long every, long log_every, const char *extra)
-{
-    char text[2048];
-    snprintf(text, sizeof text,
-             "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 5}, {\"act\": \"tanh\"}, {\"dense\": 3}],"
-             " \"loss\": \"cross_entropy\"},\n \"data\": {\"source\": \"builtin\", \"name\": \"iris\"},\n"
-             " \"weight_decay\": 0.001,%s\n \"train\": {\"optimizer\": \"adam\", \"lr\": 0.01, \"steps\": %ld,"
-             " \"batch\": 16, \"seed\": 2, \"log_every\": %ld, \"checkpoint_every\": %ld}}\n",
-             extra, steps, log_every, every);
-    write_text(path, text);
-}
-
 /* The spec of resume::run_sigterm_bit_identical, shorter: its final analysis (dense
  * spectrum of d = 843, density, sectors) and figures take long enough to be interrupted. */
 static void run_spec(const char *path)
@@ -57,27 +41,6 @@ static void run_spec(const char *path)
                "  \"train\": {\"optimizer\": \"sgd\", \"lr\": 0.05, \"steps\": 2000, \"batch\": 16, \"seed\": 2,"
                " \"log_every\": 100},\n"
                "  \"analysis\": {\"every\": 1000, \"spectrum\": {\"top\": 3, \"bottom\": 3}}\n}\n");
-}
-
-static void expect_rc(const char *args, int want, char **err_out)
-{
-    char *out, *err;
-    int rc = run_noether(args, &out, &err);
-    cr_assert_eq(rc, want, "noether %s: exit %d, want %d: %s", args, rc, want, err);
-    free(out);
-    if (err_out) *err_out = err;
-    else free(err);
-}
-
-/* exit 2 with exactly one line on stderr naming a and b */
-static void expect_refused(const char *args, const char *a, const char *b)
-{
-    char *err;
-    expect_rc(args, 2, &err);
-    cr_assert(strlen(err) > 1 && strchr(err, '\n') == err + strlen(err) - 1, "stderr is not one line: '%s'", err);
-    cr_assert_not_null(strstr(err, a), "'%s' does not name '%s'", err, a);
-    cr_assert_not_null(strstr(err, b), "'%s' does not name '%s'", err, b);
-    free(err);
 }
 
 /* the last line of a text file (static storage) */
@@ -255,6 +218,16 @@ Test(durable, run_sigterm_in_final_analysis_resumes, .timeout = 600)
     path_join(p, b, "report.html");
     cr_assert_neq(access(p, F_OK), 0, "an interrupted run wrote its report");
     resume_matches(spec, a, b);
+    /* the training was done: the resume went straight to the final analysis */
+    path_join(p, b, "summary.json");
+    char *text = read_file(p, NULL);
+    cJSON *doc = cJSON_Parse(text);
+    const cJSON *from = cJSON_GetObjectItem(doc, "resumed_from"), *steps = cJSON_GetObjectItem(doc, "steps");
+    cr_assert(cJSON_IsNumber(from) && cJSON_IsNumber(steps), "summary.json has no resumed_from or steps");
+    cr_assert_eq(from->valueint, steps->valueint, "resumed from step %d, not from the end of training (%d)",
+                 from->valueint, steps->valueint);
+    cJSON_Delete(doc);
+    free(text);
 }
 
 /* the plots folder's names and sizes, as one string */
@@ -474,197 +447,4 @@ Test(durable, fresh_run_over_a_checkpoint_needs_force, .timeout = 120)
     snprintf(args, sizeof args, "train %s -o %s --quiet --force", spec, out);
     expect_rc(args, 0, NULL);
     cr_assert_neq(access(ckpt, F_OK), 0, "%s left after a completed run", ckpt);
-}
-
-/* ------------------------------------------------------------------ checkpoint integrity */
-
-/* copies every checkpoint* file of from into a new folder to; with flip >= 0, byte `flip`
- * of the concatenation is xor-ed with x; returns (into hit) the name of the file hit */
-static void copy_checkpoint(const char *from, const char *to, long flip, int x, char *hit)
-{
-    cr_assert_eq(mkdir(to, 0777), 0, "cannot create %s", to);
-    DIR *d = opendir(from);
-    struct dirent *e;
-    char names[8][256];
-    int n = 0;
-    while ((e = readdir(d)) && n < 8)
-        if (!strncmp(e->d_name, "checkpoint", 10)) snprintf(names[n++], 256, "%s", e->d_name);
-    closedir(d);
-    qsort(names, (size_t)n, 256, (int (*)(const void *, const void *))strcmp);
-    long at = 0;
-    for (int i = 0; i < n; i++) {
-        char p[NT_PATH_MAX];
-        size_t len;
-        path_join(p, from, names[i]);
-        char *s = read_file(p, &len);
-        if (flip >= at && flip < at + (long)len) {
-            s[flip - at] ^= (char)x;
-            if (hit) snprintf(hit, 256, "%.200s", names[i]);
-        }
-        at += (long)len;
-        path_join(p, to, names[i]);
-        FILE *f = fopen(p, "wb");
-        cr_assert_not_null(f);
-        fwrite(s, 1, len, f);
-        fclose(f);
-        free(s);
-    }
-}
-
-static long checkpoint_bytes(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    long total = 0;
-    char p[NT_PATH_MAX];
-    struct stat sb;
-    while ((e = readdir(d)))
-        if (!strncmp(e->d_name, "checkpoint", 10)) {
-            path_join(p, dir, e->d_name);
-            if (stat(p, &sb) == 0) total += (long)sb.st_size;
-        }
-    closedir(d);
-    return total;
-}
-
-/* A seeded sample of 256 single-byte corruptions over the checkpoint's files: each resume
- * is refused (exit 2, one line naming the damaged file) or ends exactly where the intact
- * checkpoint's resume ends. */
-Test(durable, checkpoint_byte_flips_are_refused_or_harmless, .timeout = 900)
-{
-    char dir[256], spec[NT_PATH_MAX], src[NT_PATH_MAX], ref[NT_PATH_MAX], to[NT_PATH_MAX], errp[NT_PATH_MAX];
-    char args[3 * NT_PATH_MAX], pa[NT_PATH_MAX], pb[NT_PATH_MAX], hit[256], ck[NT_PATH_MAX];
-    tmpdir_new(dir);
-    path_join(spec, dir, "spec.json");
-    path_join(src, dir, "src");
-    path_join(ref, dir, "ref");
-    path_join(errp, dir, "src.stderr");
-    path_join(ck, src, "checkpoint.bin");
-    tiny_spec(spec, 20000, 500, 100, "");
-    const char *argv[] = {"train", spec, "-o", src, "--quiet", NULL};
-    cr_assert_eq(kill_at_file(argv, ck, SIGTERM, errp), 143, "the kill did not land mid-run");
-    copy_checkpoint(src, ref, -1, 0, NULL);
-    snprintf(args, sizeof args, "train %s -o %s --resume --quiet", spec, ref);
-    expect_rc(args, 0, NULL);
-    const long total = checkpoint_bytes(src);
-    const int samples = total < 256 ? (int)total : 256;
-    int refused = 0, same = 0;
-    for (int k = 0; k < samples; k++) {
-        long at = samples == total ? k : (long)(nt_rand_u64(14, 1, (uint64_t)k) % (uint64_t)total);
-        int x = 1 + (int)(nt_rand_u64(14, 2, (uint64_t)k) % 255);
-        char name[32];
-        snprintf(name, sizeof name, "flip%d", k);
-        path_join(to, dir, name);
-        copy_checkpoint(src, to, at, x, hit);
-        snprintf(args, sizeof args, "train %s -o %s --resume --quiet", spec, to);
-        char *err;
-        int rc = run_noether(args, NULL, &err);
-        if (rc == 2) {
-            cr_assert(strchr(err, '\n') == err + strlen(err) - 1, "byte %ld of %s: stderr not one line: %s", at, hit, err);
-            cr_assert_not_null(strstr(err, to), "byte %ld of %s: '%s' does not name the folder", at, hit, err);
-            refused++;
-        } else {
-            cr_assert_eq(rc, 0, "byte %ld of %s (xor %d): exit %d: %s", at, hit, x, rc, err);
-            path_join(pa, ref, "params_final.npy");
-            path_join(pb, to, "params_final.npy");
-            cr_assert(same_file(pa, pb), "byte %ld of %s (xor %d) resumed (exit 0) into another params_final.npy", at,
-                      hit, x);
-            path_join(pa, ref, "ledger.csv");
-            path_join(pb, to, "ledger.csv");
-            cr_assert(same_ledger(pa, pb), "byte %ld of %s (xor %d) resumed (exit 0) into another ledger.csv", at, hit, x);
-            same++;
-        }
-        free(err);
-    }
-    cr_log_info("checkpoint of %ld bytes: %d corruptions, %d refused, %d resumed identically", total, samples, refused,
-                same);
-}
-
-/* A transformation file (A.npy) changed under an interrupted run: --resume is refused
- * naming it, though the spec's text is the same; with the file restored it resumes. */
-Test(durable, resume_refuses_a_changed_transformation_file, .timeout = 120)
-{
-    char dir[256], spec[NT_PATH_MAX], out[NT_PATH_MAX], A[NT_PATH_MAX], ck[NT_PATH_MAX], errp[NT_PATH_MAX];
-    char args[3 * NT_PATH_MAX];
-    tmpdir_new(dir);
-    path_join(spec, dir, "spec.json");
-    path_join(out, dir, "out");
-    path_join(A, dir, "A.npy");
-    path_join(ck, out, "checkpoint.bin");
-    path_join(errp, dir, "first.stderr");
-    tiny_spec(spec, 20000, 500, 100,
-              " \"transformations\": [{\"name\": \"scale\", \"kind\": \"continuous\", \"generator\": \"A.npy\"}],");
-    nt_spec s;
-    nt_error err = {0};
-    cr_assert_eq(nt_spec_load(spec, &s, &err), NT_OK, "%s", err.msg);
-    const int64_t d = s.model.d, shape[2] = {d, d};
-    nt_spec_free(&s);
-    double *I = calloc((size_t)(d * d), sizeof(double));
-    for (int64_t i = 0; i < d; i++) I[i * d + i] = 1;
-    cr_assert_eq(nt_npy_write(A, I, 2, shape, &err), NT_OK, "%s", err.msg);
-    const char *argv[] = {"train", spec, "-o", out, "--quiet", NULL};
-    cr_assert_eq(kill_at_file(argv, ck, SIGTERM, errp), 143, "the kill did not land mid-run");
-    for (int64_t i = 0; i < d; i++) I[i * d + i] = 2;   /* still symmetric: the same quantity names */
-    cr_assert_eq(nt_npy_write(A, I, 2, shape, &err), NT_OK, "%s", err.msg);
-    snprintf(args, sizeof args, "train %s -o %s --resume --quiet", spec, out);
-    expect_refused(args, "A.npy", ck);
-    for (int64_t i = 0; i < d; i++) I[i * d + i] = 1;   /* control: restored, it resumes */
-    cr_assert_eq(nt_npy_write(A, I, 2, shape, &err), NT_OK, "%s", err.msg);
-    expect_rc(args, 0, NULL);
-    free(I);
-}
-
-/* size of dir/checkpoint.bin and its step, read from one consistent copy */
-static long checkpoint_at(const char *dir, int64_t *step)
-{
-    char p[NT_PATH_MAX], scratch[NT_PATH_MAX];
-    size_t n;
-    path_join(p, dir, "checkpoint.bin");
-    snprintf(scratch, sizeof scratch, "%s.copy", dir);
-    char *s = read_file(p, &n);
-    if (!s) return -1;
-    FILE *f = fopen(scratch, "wb");
-    fwrite(s, 1, n, f);
-    fclose(f);
-    free(s);
-    nt_checkpoint *c;
-    nt_error err = {0};
-    if (nt_checkpoint_read(scratch, &c, &err)) return -1;
-    int rc = nt_checkpoint_get_i64(c, "train.step", 1, step, &err);
-    nt_checkpoint_free(c);
-    return rc ? -1 : (long)n;
-}
-
-/* checkpoint_every 1 with a row logged every step: checkpoint.bin keeps one size while
- * the rows grow (they are appended elsewhere, not rewritten into every checkpoint) */
-Test(durable, checkpoint_every_step_does_not_rewrite_the_rows, .timeout = 300)
-{
-    char dir[256], spec[NT_PATH_MAX], out[NT_PATH_MAX], errp[NT_PATH_MAX];
-    tmpdir_new(dir);
-    path_join(spec, dir, "spec.json");
-    path_join(out, dir, "out");
-    path_join(errp, dir, "run.stderr");
-    tiny_spec(spec, 100000000, 1, 1, "");
-    const char *argv[] = {"train", spec, "-o", out, "--quiet", NULL};
-    int pid = spawn_noether(argv, NULL, errp);
-    struct timespec nap = {0, 2000000}, t0, t1;
-    int64_t s1 = 0, s2 = 0;
-    long b1 = -1, b2 = -1;
-    for (int i = 0; (b1 = checkpoint_at(out, &s1)) < 0 || s1 < 50; i++) {
-        cr_assert_lt(i, 30000, "no checkpoint past step 50 after 60 s");
-        nanosleep(&nap, NULL);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; (b2 = checkpoint_at(out, &s2)) < 0 || s2 < 4 * s1 + 400; i++) {
-        cr_assert_lt(i, 60000, "checkpoints stopped before step %lld", (long long)(4 * s1 + 400));
-        nanosleep(&nap, NULL);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    kill(pid, SIGTERM);
-    cr_assert_eq(wait_noether(pid), 143);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    cr_log_info("checkpoint every step: step %lld: %ld bytes, step %lld: %ld bytes; %.0f steps/s between", (long long)s1,
-                b1, (long long)s2, b2, (double)(s2 - s1) / secs);
-    cr_assert_eq(b2, b1, "checkpoint.bin grew from %ld bytes (step %lld) to %ld (step %lld): the rows are rewritten", b1,
-                 (long long)s1, b2, (long long)s2);
 }

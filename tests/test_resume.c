@@ -206,20 +206,6 @@ static void tampered_copy(const char *from, const char *to, const char *record, 
     free(rows);
 }
 
-/* Runs noether ARGS expecting exit 2 and one stderr line naming a and b. */
-static void expect_refused(const char *args, const char *a, const char *b)
-{
-    char *out, *err;
-    int rc = run_noether(args, &out, &err);
-    cr_assert_eq(rc, 2, "noether %s: exit %d, want 2: %s", args, rc, err);
-    cr_assert_str_empty(out, "stdout: %s", out);
-    cr_assert(strlen(err) > 1 && strchr(err, '\n') == err + strlen(err) - 1, "stderr is not one line: '%s'", err);
-    cr_assert_not_null(strstr(err, a), "'%s' does not name '%s'", err, a);
-    cr_assert_not_null(strstr(err, b), "'%s' does not name '%s'", err, b);
-    free(out);
-    free(err);
-}
-
 /* The comparisons can fail: resuming from a checkpoint with theta one ulp off, with one
  * ledger accumulator changed, or with Adam's second moment changed gives outputs that
  * differ; a changed spec, a truncated or missing checkpoint are refused. */

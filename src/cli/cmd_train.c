@@ -368,7 +368,7 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
         nt_fail(err, NT_EFAIL, "out of memory for the optimizer's state (d = %lld)", (long long)m->d);
         cli_die(job->cmd, err);
     }
-    nt_train_state_files(&st, &job->spec);
+    nt_train_state_files(&st, &job->spec, &job->data);
     if (resume) load_checkpoint(&k, &st, q, nq);
     else remove(k.rows);   /* a fresh run: its rows start empty */
     const int64_t from = st.step;

@@ -240,12 +240,10 @@ void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
     snprintf(lock, sizeof lock, "%s/.lock", dir);
     if (resume && access(ckpt, F_OK) != 0) refuse(cmd, "%s: cannot open: %s", ckpt, strerror(errno));
     if (!resume) cli_mkdir(cmd, dir);
-    lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (lock_fd < 0) refuse(cmd, "%s: cannot create the lock file: %s", lock, strerror(errno));
-    if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {   /* no locks there (ENOLCK): go on */
         char pid[32] = {0};
-        int e = errno;
-        if (e != EWOULDBLOCK) refuse(cmd, "%s: cannot lock: %s", lock, strerror(e));
         if (pread(lock_fd, pid, sizeof pid - 1, 0) < 0) pid[0] = 0;
         refuse(cmd, "%s: folder in use by pid %ld (another noether writes there); wait for it or choose another -o",
                dir, atol(pid));

@@ -11,7 +11,8 @@
 #include <string.h>
 #include "noether.h"
 
-enum { FORMAT = 2, QFIELDS = 10 };   /* 2: Q(0) and the gradient-flow source; no loss sums */
+enum { FORMAT = 3, QFIELDS = 10 };   /* 3: Q(0) and the gradient-flow source, no loss sums; the spec's files
+                                      * hashed, the rows beside the file */
 
 int nt_train_state_init(nt_train_state *s, int64_t d)
 {
@@ -32,6 +33,8 @@ void nt_train_state_free(nt_train_state *s)
     s->n_files = 0;
 }
 
+static uint64_t data_hash(const nt_data *data);
+
 /* FNV-1a of a file's bytes; 0 when it cannot be read */
 static int64_t file_hash(const char *path)
 {
@@ -46,13 +49,14 @@ static int64_t file_hash(const char *path)
     return bad ? 0 : (int64_t)h;
 }
 
-void nt_train_state_files(nt_train_state *s, const nt_spec *spec)
+void nt_train_state_files(nt_train_state *s, const nt_spec *spec, const nt_data *data)
 {
+    s->data_hash = (int64_t)data_hash(data);
     const nt_data_spec *ds = &spec->data;
     const char **p = malloc(sizeof(char *) * (size_t)(7 + 3 * spec->n_transforms));
     int n = 0;
-    const char *data[7] = {ds->x, ds->y, ds->path, ds->images, ds->labels, ds->test_images, ds->test_labels};
-    for (int i = 0; i < 7; i++) if (data[i][0]) p[n++] = data[i];
+    const char *named[7] = {ds->x, ds->y, ds->path, ds->images, ds->labels, ds->test_images, ds->test_labels};
+    for (int i = 0; i < 7; i++) if (named[i][0]) p[n++] = named[i];
     for (int i = 0; i < spec->n_transforms; i++) {
         const nt_transform_spec *t = &spec->transforms[i];
         if (t->matrix[0]) p[n++] = t->matrix;
@@ -104,7 +108,7 @@ void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *d
                          const nt_train_state *s, const double *theta, const nt_quantity *q, int nq)
 {
     const int64_t d = s->d;
-    int64_t v[5] = {FORMAT, d, (int64_t)spec->hash, (int64_t)data_hash(data), s->step}, len;
+    int64_t v[5] = {FORMAT, d, (int64_t)spec->hash, s->files ? s->data_hash : (int64_t)data_hash(data), s->step}, len;
     nt_checkpoint_put_i64(c, "format", 1, &v[0]);
     nt_checkpoint_put_i64(c, "model.d", 1, &v[1]);
     nt_checkpoint_put_i64(c, "spec.hash", 1, &v[2]);
@@ -153,15 +157,16 @@ int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_da
         return nt_fail(err, NT_EINPUT, "%s: record 'spec.hash': the run was started from another spec (%s as it "
                        "was then), not %s as it is now; resume with the spec unchanged", path, text, spec->path);
     }
+    if (!s->files) nt_train_state_files(s, spec, data);
     TRY(nt_checkpoint_get_i64(c, "data.hash", 1, &v, err));
-    if ((uint64_t)v != data_hash(data))
+    if (v != s->data_hash)
         return nt_fail(err, NT_EINPUT, "%s: record 'data.hash': the spec's data (%s) differ from the data the run "
                        "was started on", path, data->desc);
-    if (!s->files) nt_train_state_files(s, spec);
     TRY(nt_checkpoint_get_bytes(c, "spec.files", &text, &len, err));
     if (len != (int64_t)strlen(s->files) || memcmp(text, s->files, (size_t)len))
         return nt_fail(err, NT_EINPUT, "%s: record 'spec.files': the spec refers to other files than when the run "
-                       "was started (%s is not where it was); resume with the spec unchanged", path, spec->path);
+                       "was started (%s moved: its relative paths name other files); resume with the spec where it "
+                       "was", path, spec->path);
     {
         int64_t *h = malloc(sizeof(int64_t) * (size_t)(s->n_files + 1));
         int rc = nt_checkpoint_get_i64(c, "spec.file_hashes", s->n_files, h, err);
