@@ -374,8 +374,17 @@ typedef enum {
     NT_TR_CHANNEL_SWAP,      /* channels a, b exchanged (filters, biases, the next layer's slices) */
     NT_TR_CHANNEL_SIGN_FLIP, /* channel a negated (odd activations, average pooling) */
     NT_TR_CHANNEL_SCALE,     /* filter a and bias a feeding a batch normalization: A = +1 on both */
-    NT_TR_CHANNEL_SHIFT      /* the bias right before a batch normalization: A = 0, c = e on bias i
+    NT_TR_CHANNEL_SHIFT,     /* the bias right before a batch normalization: A = 0, c = e on bias i
                               * (one generator per channel) */
+    /* units of a normalization at model.layers[layer] (src/transform/norms.c); a, b: units (channels) */
+    NT_TR_NORM_RESCALE,      /* its weight a and bias a x e^s, the next layer's slice reading unit a x e^{-ps} */
+    NT_TR_NORM_SWAP,         /* units a, b exchanged: the producer's rows (filters) and biases, the
+                              * normalization's weights and biases, the next layer's slices */
+    NT_TR_NORM_FLIP,         /* batch norm: the producer's row a, bias a and the weight a negated; layer norm
+                              * (a = -1): the whole producer and every weight negated */
+    NT_TR_EVEN_FLIP,         /* even activation (square): row a of W_l and b_l[a] negated, hidden layer `layer`
+                              * (the last dense layer when layer = number of dense layers) */
+    NT_TR_CHANNEL_EVEN_FLIP  /* even activation after the convolution at model.layers[layer]: filter a, bias a negated */
 } nt_transform_kind;
 
 typedef struct {

@@ -74,7 +74,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
     for (int q = 0, li = 0; q < nd; q++) {
         /* the activations (and normalizations) after dense q */
         double p = 1;
-        int linear = 1, odd = 1, normed = 0, scale = 0, direct = 0, crossed = 0;
+        int linear = 1, odd = 1, normed = 0, scale = 0, direct = 0, crossed = 0, even = 0;
         const nt_layer *first = NULL;   /* the first normalization after dense q */
         total_degree += 1;
         for (li = D[q].layer + 1; li < m->n_layers && m->layers[li].kind != NT_LAYER_DENSE; li++) {
@@ -97,6 +97,8 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
                 continue;
             }
             nt_act a = m->layers[li].act;
+            /* an even map after odd ones only, before any mixing: the composite is even */
+            even |= a == NT_ACT_SQUARE && odd && !normed && !crossed;
             p *= act_degree(a);
             linear &= a == NT_ACT_IDENTITY;
             odd &= a == NT_ACT_IDENTITY || a == NT_ACT_TANH;
@@ -113,12 +115,21 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             t->layer = q + 1; t->a = j;
             snprintf(t->name, sizeof t->name, "unit_scale[layer=%d,unit=%d]", q + 1, j);
         }
-        if (direct && D[q].off_b >= 0) {   /* the normalization subtracts the mean: any eps */
-            int per_unit = first->kind == NT_LAYER_BATCHNORM;
-            nt_transform *t = nt_tr_push(&L, NT_TR_NORM_SHIFT, 0, 0, per_unit ? D[q].n_out : 1);
+        /* the normalization subtracts the mean (any eps): a batch norm each unit's, so b_q[j] + s;
+         * a layer norm the units' mean of each sample, so z + s 1: b_q + s 1 and W_q + s 1 e_k^T
+         * (the constant x_k of each sample added to every unit) */
+        const int has_b = D[q].off_b >= 0, per_unit = direct && first->kind == NT_LAYER_BATCHNORM;
+        const int shifts = !direct ? 0 : per_unit ? (has_b ? D[q].n_out : 0) : has_b + D[q].n_in;
+        if (shifts) {
+            nt_transform *t = nt_tr_push(&L, NT_TR_NORM_SHIFT, 0, 0, shifts);
             t->layer = q + 1;
             t->p = !per_unit;
             snprintf(t->name, sizeof t->name, "norm_shift[layer=%d]", q + 1);
+        }
+        for (int j = 0; even && j < D[q].n_out; j++) {   /* sigma(-z) = sigma(z): unit j's inputs negated */
+            nt_transform *t = nt_tr_push(&L, NT_TR_EVEN_FLIP, 1, 0, 1);
+            t->layer = q + 1; t->a = j;
+            snprintf(t->name, sizeof t->name, "even_flip[layer=%d,unit=%d]", q + 1, j);
         }
         if (q == nd - 1) { trailing_acts = li - D[q].layer - 1; break; }
         if (normed || crossed) continue;
@@ -149,6 +160,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             snprintf(t->name, sizeof t->name, "sign_flip[layer=%d,unit=%d]", l, j);
         }
     }
+    nt_norm_catalogue(m, &L);   /* the normalizations' units (norms.c) */
     for (int i = 0; i < m->n_layers; i++) {   /* the heads of every attention layer */
         const nt_layer *A = &m->layers[i];
         if (A->kind != NT_LAYER_ATTENTION) continue;
@@ -203,12 +215,13 @@ void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *bu
         snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", t->layer, i);
     } else if (t->kind == NT_TR_CHANNEL_SHIFT) {
         snprintf(buf, cap, "channel_shift[layer=%d,channel=%d]", t->layer, i);
-    } else if (t->kind == NT_TR_NORM_SHIFT && t->generators > 1) {
+    } else if (t->kind == NT_TR_NORM_SHIFT && t->p != 1) {
         snprintf(buf, cap, "norm_shift[layer=%d,unit=%d]", t->layer, i);
-    } else if (t->kind == NT_TR_TRANSLATION) {
+    } else if (t->kind == NT_TR_TRANSLATION || t->kind == NT_TR_NORM_SHIFT) {
+        const char *what = t->kind == NT_TR_TRANSLATION ? "translation" : "norm_shift";
         int has_bias = D[t->layer - 1].off_b >= 0;
-        if (has_bias && i == 0) snprintf(buf, cap, "translation[layer=%d,bias]", t->layer);
-        else snprintf(buf, cap, "translation[layer=%d,column=%d]", t->layer, i - has_bias);
+        if (has_bias && i == 0) snprintf(buf, cap, "%s[layer=%d,bias]", what, t->layer);
+        else snprintf(buf, cap, "%s[layer=%d,column=%d]", what, t->layer, i - has_bias);
     } else if (t->generators > 1) {
         snprintf(buf, cap, "%s[%d]", t->name, i);
     } else {

@@ -85,6 +85,7 @@ void nt_channel_ranges(const nt_model *m, int layer, int j, nt_range r[3])
 typedef struct {
     double p;            /* degree of the composite before the first normalization (0: not homogeneous) */
     int odd, normed, crossed;
+    int even;            /* an even activation (square) after odd maps only, before any mixing */
     int scale, shift;    /* channel_scale and channel_shift through the first (batch) normalization */
 } path;
 
@@ -111,6 +112,7 @@ static path path_of(const nt_model *m, int i, int has_bias)
             w.odd &= !L->pool_max;
             break;
         case NT_LAYER_ACT:
+            w.even |= L->act == NT_ACT_SQUARE && w.odd && !w.normed && !w.crossed;
             if (!w.normed) w.p *= degree_of(L->act);
             w.odd &= L->act == NT_ACT_IDENTITY || L->act == NT_ACT_TANH;
             only_pools = 0;
@@ -156,6 +158,10 @@ void nt_channel_catalogue(const nt_model *m, nt_tr_list *L)
             nt_transform *t = push(L, NT_TR_CHANNEL_SWAP, 1, i, j, 1);
             t->b = j + 1;
             snprintf(t->name, sizeof t->name, "channel_swap[layer=%d,channels=%d,%d]", i, j, j + 1);
+        }
+        for (int j = 0; w.even && j < C; j++) {   /* square(-z) = square(z): the filter and bias negated */
+            nt_transform *t = push(L, NT_TR_CHANNEL_EVEN_FLIP, 1, i, j, 1);
+            snprintf(t->name, sizeof t->name, "channel_even_flip[layer=%d,channel=%d]", i, j);
         }
         for (int j = 0; free_path && w.odd && j < C; j++) {
             nt_transform *t = push(L, NT_TR_CHANNEL_SIGN_FLIP, 1, i, j, 1);

@@ -128,6 +128,8 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
     case NT_TR_CHANNEL_SCALE:
         n = nt_channel_moves(m, t, mv);
         break;
+    case NT_TR_NORM_RESCALE:
+        return nt_norm_moves(m, t, mv);
     default:                  /* translations: A = 0; dense: not moves */
         break;
     }
@@ -168,7 +170,8 @@ void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const doubl
 /* Where the shift c of generator i is 1 (it is 0 elsewhere): a translation's on the last
  * bias (i = 0, when there is one) or on one column of the last W, both adding the same
  * constant to every logit; a bias shift's on the hidden bias b_l[i]; a normalization
- * shift's on b_l[i] or the whole b_l.  count 0: no shift. */
+ * shift's on b_l[i] (batch norm) or, for a layer norm, on the whole b_l (i = 0) or one
+ * column of W_l, as a translation's.  count 0: no shift. */
 static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
 {
     DENSE(m, D, nd);
@@ -178,10 +181,13 @@ static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
         nt_conv_of(m, t->layer, &c);
         return whole(c.off_b + i, 1);
     }
-    if (t->kind == NT_TR_NORM_SHIFT)   /* p = 1: every unit (layer norm); else unit i (batch norm) */
-        return t->p == 1 ? whole(D[t->layer - 1].off_b, D[t->layer - 1].n_out) : whole(D[t->layer - 1].off_b + i, 1);
-    if (t->kind != NT_TR_TRANSLATION) return whole(0, 0);
-    const nt_dense *L = &D[nd - 1];
+    if (t->kind == NT_TR_NORM_SHIFT && t->p != 1)   /* batch norm: unit i's bias */
+        return whole(D[t->layer - 1].off_b + i, 1);
+    if (t->kind != NT_TR_TRANSLATION && t->kind != NT_TR_NORM_SHIFT) return whole(0, 0);
+    /* a translation of the last layer, or a layer norm's shift of the layer before it (p = 1):
+     * the whole bias (i = 0 when there is one) or one column of W, each adding the same
+     * constant to every unit, z -> z + s 1 (W + 1 v^T: the constant v^T h of each sample) */
+    const nt_dense *L = t->kind == NT_TR_NORM_SHIFT ? &D[t->layer - 1] : &D[nd - 1];
     int col = L->off_b >= 0 ? i - 1 : i;
     if (col < 0) return whole(L->off_b, L->n_out);
     return (nt_range){ L->off_w + col, L->n_out, L->n_in, 1 };
@@ -302,6 +308,21 @@ static void apply_map(const nt_model *m, const nt_transform *t, int transpose, c
         nt_channel_ranges(m, t->layer, t->a, ra);
         for (int r = 0; r < 3; r++) move(&ra[r], &ra[r], -1.0, x, y);
         break;
+    case NT_TR_NORM_SWAP: case NT_TR_NORM_FLIP:
+        nt_norm_map(m, t, y);
+        break;
+    case NT_TR_EVEN_FLIP:     /* row a of the dense layer before hidden layer `layer`, and its bias a */
+        nt_output_ranges(D, t->layer, t->a, ra);
+        for (int r = 0; r < 2; r++) move(&ra[r], &ra[r], -1.0, x, y);
+        break;
+    case NT_TR_CHANNEL_EVEN_FLIP: {   /* filter a and bias a */
+        nt_conv c;
+        nt_conv_of(m, t->layer, &c);
+        ra[0] = (nt_range){ c.off_w + (int64_t)t->a * c.fan, c.fan, 1, 1 };
+        ra[1] = (nt_range){ c.off_b + t->a, c.off_b >= 0, 1, 1 };
+        for (int r = 0; r < 2; r++) move(&ra[r], &ra[r], -1.0, x, y);
+        break;
+    }
     case NT_TR_OUTPUT_SWAP:
         nt_output_ranges(D, nd, t->a, ra);
         nt_output_ranges(D, nd, t->b, rb);

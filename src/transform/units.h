@@ -83,6 +83,16 @@ int nt_channel_prefix_homogeneous(const nt_model *m, int upto, double *degree);
 /* The moves of a channel rescaling or channel scale; returns how many (at most 3). */
 int nt_channel_moves(const nt_model *m, const nt_transform *t, nt_move *moves);
 
+/* ---- units of a normalization (norms.c) ----------------------------------------------- */
+
+/* The normalization entries of the catalogue (norm_rescale, norm_swap, norm_flip), appended
+ * to L in layer order. */
+void nt_norm_catalogue(const nt_model *m, nt_tr_list *L);
+/* The moves of a norm_rescale; returns how many (3). */
+int nt_norm_moves(const nt_model *m, const nt_transform *t, nt_move *moves);
+/* y (a copy of x) mapped by a norm_swap or norm_flip in place. */
+void nt_norm_map(const nt_model *m, const nt_transform *t, double *y);
+
 /* sum |c_r y_r| of generator i's shift (0 for a linear generator). */
 double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, const double *y);
 
