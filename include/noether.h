@@ -479,6 +479,14 @@ typedef struct {
 int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_quantity **q, int *nq);
 double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_quantity *q,
                          const double *theta);
+/* How many of those quantities are independent (src/transform/independent.c): of the
+ * conserved ones (B = 0; their number into *listed, may be NULL), the rank of their gradients
+ * xi_i(theta) = A_i theta + c_i, from the eigenvalues of the Gram matrix of the normalized
+ * gradients (LAPACK dsyevd; rank = #{lambda > tol lambda_max}, tol 1e-10 is right for most
+ * uses).  theta NULL: a seeded generic point (N(0, 1) entries), where the rank is generic.
+ * Overlapping entries (a linear network's rescalings are gl(n)'s diagonal) count once. */
+int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
+                             int *listed);
 
 /* What a training run reports at each logged step. */
 typedef struct {
