@@ -384,7 +384,11 @@ typedef enum {
                               * (a = -1): the whole producer and every weight negated */
     NT_TR_EVEN_FLIP,         /* even activation (square): row a of W_l and b_l[a] negated, hidden layer `layer`
                               * (the last dense layer when layer = number of dense layers) */
-    NT_TR_CHANNEL_EVEN_FLIP  /* even activation after the convolution at model.layers[layer]: filter a, bias a negated */
+    NT_TR_CHANNEL_EVEN_FLIP, /* even activation after the convolution at model.layers[layer]: filter a, bias a negated */
+    NT_TR_KEY_SHIFT,         /* attention layer `layer`: b_K += s e_i (q^T c is the same for every key: the
+                              * softmax removes it); A = 0, D generators */
+    NT_TR_VALUE_SHIFT        /* attention layer `layer`: b_V += s e_i, b_O -= s W_O e_i (the rows of P sum
+                              * to 1); D generators */
 } nt_transform_kind;
 
 typedef struct {

@@ -171,6 +171,11 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
                 t->layer = i; t->a = h;
                 snprintf(t->name, sizeof t->name, "%s[layer=%d,head=%d]", vo ? "gl_vo" : "gl_qk", i, h);
             }
+        for (int v = 0; A->bias && v < 2; v++) {   /* key_shift and value_shift (heads.c) */
+            nt_transform *t = nt_tr_push(&L, v ? NT_TR_VALUE_SHIFT : NT_TR_KEY_SHIFT, 0, 0, A->shape_in[0]);
+            t->layer = i;
+            snprintf(t->name, sizeof t->name, "%s[layer=%d]", v ? "value_shift" : "key_shift", i);
+        }
         for (int h = 0; h + 1 < A->heads; h++) {
             nt_transform *t = nt_tr_push(&L, NT_TR_HEAD_SWAP, 1, 0, 1);
             t->layer = i; t->a = h; t->b = h + 1;
@@ -213,6 +218,8 @@ void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *bu
                  i / n, i % n);
     } else if (t->kind == NT_TR_BIAS_SHIFT) {
         snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", t->layer, i);
+    } else if (t->kind == NT_TR_KEY_SHIFT || t->kind == NT_TR_VALUE_SHIFT) {
+        snprintf(buf, cap, "%s[layer=%d,i=%d]", t->kind == NT_TR_KEY_SHIFT ? "key_shift" : "value_shift", t->layer, i);
     } else if (t->kind == NT_TR_CHANNEL_SHIFT) {
         snprintf(buf, cap, "channel_shift[layer=%d,channel=%d]", t->layer, i);
     } else if (t->kind == NT_TR_NORM_SHIFT && t->p != 1) {

@@ -4,11 +4,13 @@
  * norm: the width, per token on a sequence, or the C H W values of an image; a batch norm:
  * the features, or the C channels of an image), y_j = gamma_j xhat_j + beta_j.  Its
  * producer is the dense layer or convolution whose units it normalizes, reached through
- * elementwise activations and poolings only (matched when it has n units); its consumer is
- * the next dense layer or convolution, reached through elementwise activations, poolings,
- * flatten and the mean over tokens, which reads unit j with one slice of its weight (column
- * j; after a batch norm of an image, input channel j of each filter or channel j's H'W'
- * columns after a flatten).  Then, for any eps (each acts outside the division):
+ * elementwise activations and poolings only (matched when it has n units; an attention
+ * layer produces through its output projection: row j of W_O and b_O[j]); its consumer is
+ * the next dense layer, convolution or attention layer, reached through elementwise
+ * activations, poolings, flatten and the mean over tokens, which reads unit j with one slice
+ * of its weight (column j; after a batch norm of an image, input channel j of each filter
+ * or channel j's H'W' columns after a flatten; an attention layer, column j of W_Q, W_K and
+ * W_V, as in a pre-norm transformer block).  Then, for any eps (each acts outside the division):
  *   - norm_rescale[j]: (gamma_j, beta_j) -> e^s (gamma_j, beta_j) scales y_j by e^s; through
  *     positively homogeneous maps of degree p (relu, leaky_relu, identity: 1; square: 2;
  *     poolings: 1) it reaches the consumer scaled by e^{ps}, which its slice x e^{-ps} undoes:
@@ -40,10 +42,26 @@ static double degree_of(nt_act a)
     }
 }
 
-/* The weight (*off_w) and bias (*off_b, -1: none) of layer i, and its units */
+/* the offset of attention layer i's tensor named i.<what> (-1: none) */
+static int64_t attn_tensor(const nt_model *m, int i, const char *what)
+{
+    for (int t = 0; t < m->n_tensors; t++)
+        if (m->tensors[t].layer == i && !strcmp(m->tensors[t].name + strcspn(m->tensors[t].name, ".") + 1, what))
+            return m->tensors[t].offset;
+    return -1;
+}
+
+/* The weight (*off_w) and bias (*off_b, -1: none) of layer i, and its units (an attention
+ * layer as a producer: its output projection, D units of D inputs) */
 static int params_of(const nt_model *m, int i, int64_t *off_w, int64_t *off_b, int64_t *fan)
 {
     const nt_layer *L = &m->layers[i];
+    if (L->kind == NT_LAYER_ATTENTION) {
+        *off_w = attn_tensor(m, i, "out_proj.weight");
+        *off_b = attn_tensor(m, i, "out_proj.bias");
+        *fan = L->shape_in[0];
+        return L->shape_in[0];
+    }
     int first = 1, n = L->kind == NT_LAYER_DENSE || L->kind == NT_LAYER_CONV ? L->units : nt_layer_norm_params(L);
     *off_w = *off_b = -1;
     *fan = 0;
@@ -75,9 +93,10 @@ static norm_at locate(const nt_model *m, int i)
         const nt_layer *L = &m->layers[q];
         if (L->kind == NT_LAYER_ACT) { w.odd_in &= L->act == NT_ACT_IDENTITY || L->act == NT_ACT_TANH; continue; }
         if (L->kind == NT_LAYER_POOL) { w.odd_in &= !L->pool_max; continue; }
-        if (L->kind == NT_LAYER_DENSE || L->kind == NT_LAYER_CONV) {
+        if (L->kind == NT_LAYER_DENSE || L->kind == NT_LAYER_CONV || L->kind == NT_LAYER_ATTENTION) {
+            int64_t ow, ob, fan;
             w.producer = q;
-            w.matched = L->units == w.n;
+            w.matched = params_of(m, q, &ow, &ob, &fan) == w.n;
         }
         break;   /* a normalization, a skip, attention, flatten, the mean over tokens: a barrier */
     }
@@ -86,12 +105,12 @@ static norm_at locate(const nt_model *m, int i)
         if (L->kind == NT_LAYER_ACT) { w.p *= degree_of(L->act); continue; }
         if (L->kind == NT_LAYER_POOL || L->kind == NT_LAYER_MEAN_TOKENS || (L->kind == NT_LAYER_FLATTEN && !L->tokens))
             continue;   /* per unit (channel), alike, degree 1 */
-        if (L->kind == NT_LAYER_DENSE || L->kind == NT_LAYER_CONV) w.consumer = q;
+        if (L->kind == NT_LAYER_DENSE || L->kind == NT_LAYER_CONV || L->kind == NT_LAYER_ATTENTION) w.consumer = q;
         break;
     }
     if (w.consumer >= 0) {   /* does it read the units one slice each? */
         const nt_layer *C = &m->layers[w.consumer];
-        if (C->kind == NT_LAYER_CONV ? C->shape_in[0] != w.n : C->shape_in[0] % w.n != 0) w.consumer = -1;
+        if (C->kind == NT_LAYER_DENSE ? C->shape_in[0] % w.n != 0 : C->shape_in[0] != w.n) w.consumer = -1;
     }
     return w;
 }
@@ -114,8 +133,10 @@ static void unit_ranges(const nt_model *m, int i, const norm_at *w, int j, nt_ra
     }
     if (w->consumer >= 0) {
         const nt_layer *C = &m->layers[w->consumer];
-        params_of(m, w->consumer, &ow, &ob, &fan);
-        if (C->kind == NT_LAYER_CONV) {   /* input channel j of each of its filters */
+        if (C->kind != NT_LAYER_ATTENTION) params_of(m, w->consumer, &ow, &ob, &fan);
+        if (C->kind == NT_LAYER_ATTENTION) {   /* column j of W_Q, W_K and W_V (in_proj_weight, 3D x D) */
+            r[4] = (nt_range){ attn_tensor(m, w->consumer, "in_proj_weight") + j, 3 * (int64_t)w->n, w->n, 1 };
+        } else if (C->kind == NT_LAYER_CONV) {   /* input channel j of each of its filters */
             const int64_t kk = (int64_t)C->kernel * C->kernel;
             r[4] = (nt_range){ ow + j * kk, C->units * kk, fan, kk };
         } else {                          /* columns j hw .. (j+1) hw - 1 of every row (hw 1: column j) */

@@ -130,6 +130,8 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
         break;
     case NT_TR_NORM_RESCALE:
         return nt_norm_moves(m, t, mv);
+    case NT_TR_VALUE_SHIFT:
+        return nt_value_shift_moves(m, t, i, mv);
     default:                  /* translations: A = 0; dense: not moves */
         break;
     }
@@ -181,6 +183,7 @@ static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
         nt_conv_of(m, t->layer, &c);
         return whole(c.off_b + i, 1);
     }
+    if (t->kind == NT_TR_KEY_SHIFT || t->kind == NT_TR_VALUE_SHIFT) return nt_head_shift(m, t, i);
     if (t->kind == NT_TR_NORM_SHIFT && t->p != 1)   /* batch norm: unit i's bias */
         return whole(D[t->layer - 1].off_b + i, 1);
     if (t->kind != NT_TR_TRANSLATION && t->kind != NT_TR_NORM_SHIFT) return whole(0, 0);

@@ -54,6 +54,10 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves)
  * t->layer, as moves (returns how many); y with heads t->a and t->b exchanged (head_swap). */
 int nt_head_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
 void nt_head_swap(const nt_model *m, const nt_transform *t, double *y);
+/* Where the shift of a key_shift or value_shift generator i is 1 (b_K[i], b_V[i]), and the
+ * value shift's move (b_O <- -column i of W_O). */
+nt_range nt_head_shift(const nt_model *m, const nt_transform *t, int i);
+int nt_value_shift_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
 /* A growing list of transformations (the catalogue's); nt_tr_push appends a zeroed entry of
  * this kind (catalogue.c). */
 typedef struct { nt_transform *v; int n, cap; } nt_tr_list;
