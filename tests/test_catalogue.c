@@ -297,3 +297,40 @@ Test(catalogue, independent_count_of_a_linear_network)
     cJSON_Delete(doc);
     free(out);
 }
+
+/* ---- attention's biases ----------------------------------------------------------------- */
+
+/* key_shift and value_shift hold (causal or not, no weight decay: the key bias's gradient is
+ * round-off of a sum over keys, sized by the RMS gradient entry); the wrong variants fail: the
+ * query bias shifted, the value bias shifted without moving the output bias */
+Test(catalogue, attention_bias_shifts_hold)
+{
+    for (int causal = 0; causal < 2; causal++) {
+        nt_layer L[] = { dense(6), act(NT_ACT_RELU), { .kind = NT_LAYER_ATTENTION, .heads = 2, .causal = causal, .bias = 1 },
+                         { .kind = NT_LAYER_MEAN_TOKENS }, dense(3) };
+        fx f;
+        nt_error err = {0};
+        cr_assert_eq(nt_model_init_sequence(&f.m, 4, 5, L, 5, NT_LOSS_CROSS_ENTROPY, 0.0, &err), NT_OK, "%s", err.msg);
+        make_data(&f.ds, &f.m, 23, 361 + causal);
+        f.e = nt_engine_new(&f.m, 32, 4);
+        f.theta = malloc(sizeof(double) * (size_t)f.m.d);
+        fill_normal(f.theta, f.m.d, 0.6, 362);
+        nt_catalogue(&f.m, &f.list, &f.n);
+        const char *names[] = { "key_shift[layer=2]", "value_shift[layer=2]", NULL };
+        all_hold(&f, names);
+        cr_expect_eq(get(&f, "key_shift[layer=2]")->generators, 6);
+        int64_t b_in = -1;
+        for (int t = 0; t < f.m.n_tensors; t++)
+            if (!strcmp(f.m.tensors[t].name, "2.in_proj_bias")) b_in = f.m.tensors[t].offset;
+        cr_assert_geq(b_in, 0);
+        for (int part = 0; part < 3; part += 2) {   /* b_Q[1]; b_V[1] alone */
+            nt_transform bad = { .kind = NT_TR_DENSE, .generators = 1 };
+            snprintf(bad.name, sizeof bad.name, part ? "b_V alone" : "b_Q");
+            bad.c = calloc((size_t)f.m.d, sizeof(double));
+            bad.c[b_in + part * 6 + 1] = 1;
+            FAILS(&f, &bad, bad.name);
+            free(bad.c);
+        }
+        fx_free(&f);
+    }
+}
