@@ -12,16 +12,20 @@
  * the units' values past the next layer: none of the unit-level entries holds across it,
  * nor a normalization's entries beyond it, nor homogeneity (x + g(x) is homogeneous only if
  * g has degree 1); within a block, between two of its dense layers, they all hold as usual.
- * A layer normalization between q and q+1 mixes the units: none of the unit-level entries
- * above holds across it (its own weight and bias would have to move too), and the model is
- * no longer homogeneous; instead, when only positively homogeneous activations lie between
+ * A normalization between q and q+1 divides out each unit's (batch norm) or the vector's
+ * (layer norm) scale: none of the plain unit-level entries above holds across it; its units'
+ * rescalings against the next layer, swaps and flips move its own weight and bias too and
+ * are listed by norms.c; the model is no longer homogeneous; and, when only positively homogeneous activations lie between
  * dense q and the normalization, W_q and b_q scaled together leave the loss unchanged
  * (the normalization divides the scale out): the scale symmetry, A = +1 on both; exact
  * only when the normalization's eps is 0 (with eps > 0 it is broken at O(eps / var)).  A
  * batch normalization normalizes each unit on its own: each unit's row and bias scale
  * alone (unit_scale).  A normalization right after dense q subtracts a mean, so a shift of
  * b_q that it removes is a symmetry for any eps: per unit for a batch normalization (the
- * batch mean), the same shift of every unit for a layer normalization (the feature mean). 
+ * batch mean), the same shift of every unit for a layer normalization (the feature mean),
+ * there through the bias or through any column k of W_q (W_q + s 1 e_k^T adds the sample's
+ * x_k to every unit).  Where a unit reaches a square through odd maps only, before any
+ * normalization or skip, its value is even in (w_j, b_j): even_flip negates them alone.
  * On a sequence, dense layers, activations and layer norms act on each token alike, so all
  * of the above holds per token; the mean over tokens is linear, odd and of degree 1 (an
  * identity for these rules).  An attention layer mixes the tokens through its own

@@ -21,9 +21,12 @@
  *   - reached through poolings only (which commute with adding a constant to a channel),
  *     any eps: b_P[j] + s shifts every value of channel j by s, which the batch mean removes
  *     -> channel_shift, A = 0, c = e on bias j, one generator per channel.
- * Beyond a normalization no channel rescaling, swap or sign flip is listed (they would have
- * to move its gains too; a layer normalization mixes the channels), nor anything across the
- * start or end of a residual block (the skip connection carries the values past Q).
+ * Beyond a normalization no plain channel rescaling, swap or sign flip is listed (a batch
+ * norm's are its own, moving its gains too: norms.c; a layer normalization mixes the
+ * channels), nor anything across the start or end of a residual block (the skip connection
+ * carries the values past Q).  A square reached through odd maps only (not max pooling),
+ * before any normalization or skip: the channel's filter and bias negated alone
+ * (channel_even_flip).
  * Homogeneity: the layers before the first dense layer keep the value homogeneous in theta
  * when they are convolutions, positively homogeneous activations, poolings and flatten
  * (anything elementwise before the first parameter, which sees only the data). */
