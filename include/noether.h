@@ -373,9 +373,10 @@ typedef enum {
     NT_TR_CHANNEL_RESCALE,   /* +1 on filter a and bias a, -p on the next layer's slice reading channel a */
     NT_TR_CHANNEL_SWAP,      /* channels a, b exchanged (filters, biases, the next layer's slices) */
     NT_TR_CHANNEL_SIGN_FLIP, /* channel a negated (odd activations, average pooling) */
-    NT_TR_CHANNEL_SCALE,     /* filter a and bias a feeding a batch normalization: A = +1 on both */
+    NT_TR_CHANNEL_SCALE,     /* filter a and bias a feeding a batch normalization: A = +1 on both (a = -1:
+                              * every filter and bias, feeding a layer normalization over C H W) */
     NT_TR_CHANNEL_SHIFT,     /* the bias right before a batch normalization: A = 0, c = e on bias i
-                              * (one generator per channel) */
+                              * (one generator per channel; p = 1: c = 1 on every bias, before a layer norm) */
     /* units of a normalization at model.layers[layer] (src/transform/norms.c); a, b: units (channels) */
     NT_TR_NORM_RESCALE,      /* its weight a and bias a x e^s, the next layer's slice reading unit a x e^{-ps} */
     NT_TR_NORM_SWAP,         /* units a, b exchanged: the producer's rows (filters) and biases, the

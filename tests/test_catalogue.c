@@ -334,3 +334,36 @@ Test(catalogue, attention_bias_shifts_hold)
         fx_free(&f);
     }
 }
+
+/* ---- a convolution feeding a layer norm over C H W ------------------------------------- */
+
+/* every filter and bias scaled together (eps 0) and every bias shifted together (poolings
+ * only between) hold; one channel's scale, or the scale with eps > 0, fails */
+Test(catalogue, conv_into_layernorm)
+{
+    nt_layer L[] = { conv(3, 3, 1), act(NT_ACT_RELU), pool(1), ln(0), FLAT, dense(3) };
+    fx f;
+    fx_new(&f, (const int[3]){ 2, 6, 6 }, L, 6, NT_LOSS_CROSS_ENTROPY, 0.01, 371);
+    const char *names[] = { "channel_scale[layer=0]", "norm_rescale[layer=3,unit=26]", NULL };
+    all_hold(&f, names);
+    cr_expect_null(get(&f, "channel_shift[layer=0]"), "relu between: no shift");
+    cr_expect_null(get(&f, "norm_swap[layer=3,units=0,1]"), "27 positions, 3 channels: no producer's unit per position");
+    nt_transform bad = *get(&f, "channel_scale[layer=0]");
+    bad.a = 1;   /* one channel: the layer norm mixes them */
+    FAILS(&f, &bad, "one channel scaled before a layer norm over C H W");
+    fx_free(&f);
+
+    nt_layer S[] = { conv(3, 3, 1), pool(0), ln(1e-5), FLAT, dense(3) };
+    fx_new(&f, (const int[3]){ 2, 6, 6 }, S, 5, NT_LOSS_CROSS_ENTROPY, 0.0, 372);
+    const char *snames[] = { "channel_shift[layer=0]", "norm_flip[layer=2]", NULL };
+    all_hold(&f, snames);
+    cr_expect_eq(get(&f, "channel_shift[layer=0]")->generators, 1);
+    cr_expect_null(get(&f, "channel_scale[layer=0]"), "eps > 0: no scale");
+    bad = (nt_transform){ .kind = NT_TR_CHANNEL_SCALE, .generators = 1, .layer = 0, .a = -1 };
+    snprintf(bad.name, sizeof bad.name, "channel_scale with eps > 0");
+    FAILS(&f, &bad, "the scale before a layer norm with eps > 0");
+    bad = *get(&f, "channel_shift[layer=0]");
+    bad.p = 0;   /* channel 0's bias alone */
+    FAILS(&f, &bad, "one channel's bias shifted before a layer norm");
+    fx_free(&f);
+}

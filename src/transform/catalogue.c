@@ -224,7 +224,7 @@ void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *bu
         snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", t->layer, i);
     } else if (t->kind == NT_TR_KEY_SHIFT || t->kind == NT_TR_VALUE_SHIFT) {
         snprintf(buf, cap, "%s[layer=%d,i=%d]", t->kind == NT_TR_KEY_SHIFT ? "key_shift" : "value_shift", t->layer, i);
-    } else if (t->kind == NT_TR_CHANNEL_SHIFT) {
+    } else if (t->kind == NT_TR_CHANNEL_SHIFT && t->p != 1) {
         snprintf(buf, cap, "channel_shift[layer=%d,channel=%d]", t->layer, i);
     } else if (t->kind == NT_TR_NORM_SHIFT && t->p != 1) {
         snprintf(buf, cap, "norm_shift[layer=%d,unit=%d]", t->layer, i);

@@ -181,7 +181,7 @@ static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
     if (t->kind == NT_TR_CHANNEL_SHIFT) {   /* bias i of the convolution */
         nt_conv c;
         nt_conv_of(m, t->layer, &c);
-        return whole(c.off_b + i, 1);
+        return t->p == 1 ? whole(c.off_b, c.c_out) : whole(c.off_b + i, 1);   /* p = 1: before a layer norm, all */
     }
     if (t->kind == NT_TR_KEY_SHIFT || t->kind == NT_TR_VALUE_SHIFT) return nt_head_shift(m, t, i);
     if (t->kind == NT_TR_NORM_SHIFT && t->p != 1)   /* batch norm: unit i's bias */
