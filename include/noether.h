@@ -489,7 +489,9 @@ double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_q
  * xi_i(theta) = A_i theta + c_i, from the eigenvalues of the Gram matrix of the normalized
  * gradients (LAPACK dsyevd; rank = #{lambda > tol lambda_max}, tol 1e-10 is right for most
  * uses).  theta NULL: a seeded generic point (N(0, 1) entries), where the rank is generic.
- * Overlapping entries (a linear network's rescalings are gl(n)'s diagonal) count once. */
+ * Overlapping entries (a linear network's rescalings are gl(n)'s diagonal) count once.
+ * Returns -1 (not computed) beyond NT_INDEPENDENT_MAX conserved quantities. */
+#define NT_INDEPENDENT_MAX 2048
 int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
                              int *listed);
 

@@ -16,7 +16,7 @@ static const char usage[] =
     "units; an even activation (square) a flip of each unit's inputs (docs/layers.md).\n"
     "Entries can overlap (a linear network's rescalings are gl(n)'s diagonal): the last line\n"
     "counts the conserved quantities listed and how many are independent (the rank of their\n"
-    "gradients at a generic theta).\n\n"
+    "gradients at a generic theta; not computed beyond 2048 quantities: null).\n\n"
     "  --json   one JSON document: {d, transformations: [{name, kind, type, generators}],\n"
     "           conserved_quantities, independent_quantities}\n";
 
@@ -31,7 +31,8 @@ void cli_add_independent(cJSON *o, const nt_model *m, const nt_transform *list, 
 {
     int listed = 0, rank = nt_catalogue_independent(m, list, n, NULL, 1e-10, &listed);
     cJSON_AddNumberToObject(o, "conserved", listed);
-    cJSON_AddNumberToObject(o, "conserved_independent", rank);
+    if (rank < 0) cJSON_AddNullToObject(o, "conserved_independent");   /* too many to compute */
+    else cJSON_AddNumberToObject(o, "conserved_independent", rank);
 }
 
 const char *cli_kind(const nt_transform *t) { return t->discrete ? "discrete" : "continuous"; }
@@ -61,7 +62,8 @@ int cmd_symmetries(int argc, char **argv)
             cJSON_AddItemToArray(arr, o);
         }
         cJSON_AddNumberToObject(doc, "conserved_quantities", listed);
-        cJSON_AddNumberToObject(doc, "independent_quantities", independent);
+        if (independent < 0) cJSON_AddNullToObject(doc, "independent_quantities");
+        else cJSON_AddNumberToObject(doc, "independent_quantities", independent);
         cli_print_json(doc);
     } else {
         printf("d = %lld; %d transformations\n%-36s %-10s %-12s %s\n", (long long)job.spec.model.d, n,
@@ -69,8 +71,12 @@ int cmd_symmetries(int argc, char **argv)
         for (int i = 0; i < n; i++)
             printf("%-36s %-10s %-12s %d\n", list[i].name, cli_kind(&list[i]), cli_type(&list[i]),
                    list[i].generators);
-        printf("conserved quantities: %d listed, %d independent (rank of their gradients at a generic theta)\n",
-               listed, independent);
+        if (independent < 0)
+            printf("conserved quantities: %d listed (more than %d: their independence is not computed)\n", listed,
+                   NT_INDEPENDENT_MAX);
+        else
+            printf("conserved quantities: %d listed, %d independent (rank of their gradients at a generic theta)\n",
+                   listed, independent);
     }
     nt_transforms_free(list, n);
     cli_job_free(&job);

@@ -364,12 +364,12 @@ int cmd_train(int argc, char **argv)
     cli_write_json("train", dir, "summary.json", doc);
     if (!quiet && !rc) {
         const cJSON *led = cJSON_GetObjectItem(doc, "ledger");
+        const cJSON *ind = cJSON_GetObjectItem(led, "conserved_independent");
         printf("trained %d steps: loss %.6g; ledger of %d quantities (%d conserved, %d independent) closes to %.2e; "
                "results in %s/\n",
                cJSON_GetObjectItem(doc, "steps")->valueint, cJSON_GetObjectItem(doc, "final_loss")->valuedouble,
                cJSON_GetObjectItem(led, "quantities")->valueint, cJSON_GetObjectItem(led, "conserved")->valueint,
-               cJSON_GetObjectItem(led, "conserved_independent")->valueint,
-               cJSON_GetObjectItem(led, "max_gap")->valuedouble, dir);
+               cJSON_IsNumber(ind) ? ind->valueint : -1, cJSON_GetObjectItem(led, "max_gap")->valuedouble, dir);
     }
     cJSON_Delete(doc);
     cli_job_free(&job);

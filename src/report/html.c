@@ -71,9 +71,10 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
         double q = num(it, "measured"), g = num(it, "gradient_flow"), q0 = num(it, "initial");
         flow = fmax(flow, fabs(q - g) / fmax(fmax(fabs(q), fabs(q0)), 1e-300));
     }
+    const double ind = num(led, "conserved_independent");   /* NAN: not computed */
     snprintf(m, sizeof m, "%d quantities (%d conserved, %d of them independent); ledger gap %.1e; gradient-flow law "
              "off by up to %.1e (relative)", (int)num(led, "quantities"), (int)num(led, "conserved"),
-             (int)num(led, "conserved_independent"), num(led, "max_gap"), flow);
+             ind >= 0 ? (int)ind : -1, num(led, "max_gap"), flow);
     glance(b, "Does the ledger account for every step?", m, "ledger gap at round-off", num(led, "max_gap") < 1e-8 || num(led, "quantities") == 0);
     snprintf(m, sizeof m, "%s, %d steps: loss %.5g", str(s, "optimizer"), (int)num(s, "steps"), num(s, "final_loss"));
     if (!isnan(num(s, "train_accuracy"))) snprintf(m + strlen(m), sizeof m - strlen(m), ", training accuracy %.3f", num(s, "train_accuracy"));
@@ -255,7 +256,7 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s)
     if (!isnan(num(s, "test_accuracy"))) fprintf(f, ", test accuracy %.3f", num(s, "test_accuracy"));
     fprintf(f, "\nledger       %d conserved or tracked quantities (%d conserved, %d of them independent); measured and "
             "predicted agree to %.1e\n", (int)num(led, "quantities"), (int)num(led, "conserved"),
-            (int)num(led, "conserved_independent"), num(led, "max_gap"));
+            num(led, "conserved_independent") >= 0 ? (int)num(led, "conserved_independent") : -1, num(led, "max_gap"));
     const cJSON *top = cJSON_GetObjectItem(fin, "top"), *bot = cJSON_GetObjectItem(fin, "bottom");
     if (cJSON_GetArraySize(top) && cJSON_GetArraySize(bot))
         fprintf(f, "curvature    lambda_max %.4g, lambda_min %.4g (%s); %.3f of |g|^2 in the top-%d eigenspace\n",

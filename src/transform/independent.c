@@ -9,7 +9,9 @@
  * built sparse over each xi's support (the generators' moves touch few coordinates), and its
  * eigenvalues (LAPACK dsyevd): rank = #{lambda > tol lambda_max}.  G squares the singular
  * values of [u_i], so tol 1e-10 on lambda is 1e-5 on them: far above G's round-off
- * (~ nq eps lambda_max) and far below the spread of generic independent gradients. */
+ * (~ nq eps lambda_max) and far below the spread of generic independent gradients.
+ * Beyond NT_INDEPENDENT_MAX quantities (a wide linear layer's gl(n): n(n+1)/2 of them) the
+ * k x k Gram matrix and its O(k^3) eigenvalues are not worth it: -1, not computed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,13 @@ int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n,
     nt_quantity *q = NULL;
     int nq = 0, k = 0, rank = 0;
     nt_ledger_quantities(m, list, n, &q, &nq);
+    for (int i = 0; i < nq; i++) k += !q[i].equivariance;
+    if (listed) *listed = k;
+    if (k > NT_INDEPENDENT_MAX) {   /* the Gram matrix would be too large: not computed */
+        free(q);
+        return -1;
+    }
+    k = 0;
     double *th = malloc(sizeof(double) * (size_t)d), *xi = malloc(sizeof(double) * (size_t)d);
     double *x2 = malloc(sizeof(double) * (size_t)d), *w = calloc((size_t)d, sizeof(double));
     for (int64_t j = 0; j < d; j++)   /* NULL: a seeded generic point, N(0, 1) entries */
@@ -49,7 +58,6 @@ int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n,
         for (int64_t j = 0, r = 0; j < d; j++)
             if (xi[j] != 0) { s->at[r] = j; s->v[r++] = xi[j] / norm; }
     }
-    if (listed) *listed = k;
     double *G = calloc((size_t)k * (size_t)k + 1, sizeof(double)), *lam = malloc(sizeof(double) * (size_t)(k + 1));
     for (int i = 0; i < k; i++) {   /* G_ij = u_i^T u_j: u_i scattered into w, dotted with each sparse u_j */
         for (int64_t r = 0; r < u[i].nnz; r++) w[u[i].at[r]] = u[i].v[r];
