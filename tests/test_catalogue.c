@@ -367,3 +367,35 @@ Test(catalogue, conv_into_layernorm)
     FAILS(&f, &bad, "one channel's bias shifted before a layer norm");
     fx_free(&f);
 }
+
+/* ---- units read by an attention layer ------------------------------------------------- */
+
+/* dense -> identity -> attention: the in-projection reads the units (column j of W_Q, W_K,
+ * W_V), so gl(6), the bias shifts (b_Q, b_K, b_V absorb them), rescalings, swaps and sign
+ * flips hold against it; under relu the sign flip, forced, fails */
+Test(catalogue, units_read_by_attention)
+{
+    for (int relu = 0; relu < 2; relu++) {
+        nt_layer L[] = { dense(6), act(relu ? NT_ACT_RELU : NT_ACT_IDENTITY),
+                         { .kind = NT_LAYER_ATTENTION, .heads = 2, .bias = 1 }, { .kind = NT_LAYER_MEAN_TOKENS }, dense(3) };
+        fx f;
+        nt_error err = {0};
+        cr_assert_eq(nt_model_init_sequence(&f.m, 4, 5, L, 5, NT_LOSS_MSE, 0.01, &err), NT_OK, "%s", err.msg);
+        make_data(&f.ds, &f.m, 23, 381);
+        f.e = nt_engine_new(&f.m, 32, 4);
+        f.theta = malloc(sizeof(double) * (size_t)f.m.d);
+        fill_normal(f.theta, f.m.d, 0.6, 382);
+        nt_catalogue(&f.m, &f.list, &f.n);
+        const char *lin[] = { "gl[layer=1]", "bias_shift[layer=1]", "rescale[layer=1,unit=5]", "swap[layer=1,units=0,1]",
+                              "sign_flip[layer=1,unit=2]", NULL };
+        const char *rel[] = { "rescale[layer=1,unit=5]", "swap[layer=1,units=4,5]", NULL };
+        all_hold(&f, relu ? rel : lin);
+        if (relu) {
+            cr_expect_null(get(&f, "sign_flip[layer=1,unit=0]"));
+            nt_transform bad = { .kind = NT_TR_SIGN_FLIP, .discrete = 1, .generators = 1, .layer = 1, .a = 0 };
+            snprintf(bad.name, sizeof bad.name, "sign flip under relu");
+            FAILS(&f, &bad, "a sign flip under relu into attention");
+        }
+        fx_free(&f);
+    }
+}

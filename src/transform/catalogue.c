@@ -30,7 +30,9 @@
  * of the above holds per token; the mean over tokens is linear, odd and of degree 1 (an
  * identity for these rules).  An attention layer mixes the tokens through its own
  * projections: nothing unit-level is listed across it (nor across a flatten of a sequence),
- * and the model is not homogeneous; it brings its own per-head symmetries (heads.c):
+ * and the model is not homogeneous; but when it is the first thing (through activations)
+ * to read dense q's units, it reads unit j through column j of its in-projection
+ * [W_Q; W_K; W_V], which plays W_{q+1}'s part in every unit-level entry (nt_dense's reader); it brings its own per-head symmetries (heads.c):
  * gl_qk and gl_vo of each head and swaps of adjacent heads, whatever surrounds it.
  * The head: cross_entropy straight on the last dense layer -> logit translations; every
  * activation homogeneous -> homogeneity f(e^s theta_A) = e^{ks} f, an equivariance; K >= 2
@@ -79,15 +81,18 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         /* the activations (and normalizations) after dense q */
         double p = 1;
         int linear = 1, odd = 1, normed = 0, scale = 0, direct = 0, crossed = 0, even = 0;
+        int attn_reads = 0;   /* an attention layer reads the units first (its in-projection) */
         const nt_layer *first = NULL;   /* the first normalization after dense q */
         total_degree += 1;
         for (li = D[q].layer + 1; li < m->n_layers && m->layers[li].kind != NT_LAYER_DENSE; li++) {
             const nt_layer *Ln = &m->layers[li];
             if (Ln->kind == NT_LAYER_BRANCH || Ln->kind == NT_LAYER_ADD || Ln->kind == NT_LAYER_ATTENTION ||
                 (Ln->kind == NT_LAYER_FLATTEN && Ln->tokens)) {   /* a skip connection, tokens mixed */
+                attn_reads |= Ln->kind == NT_LAYER_ATTENTION && !crossed && !normed;
                 crossed = 1;
                 continue;
             }
+            if (attn_reads) continue;   /* beyond the reader: not this layer's units' business */
             if (Ln->kind == NT_LAYER_MEAN_TOKENS || Ln->kind == NT_LAYER_FLATTEN) continue;   /* an identity here */
             if (Ln->kind == NT_LAYER_LAYERNORM || Ln->kind == NT_LAYER_BATCHNORM) {
                 if (!normed && !crossed) {
@@ -136,7 +141,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             snprintf(t->name, sizeof t->name, "even_flip[layer=%d,unit=%d]", q + 1, j);
         }
         if (q == nd - 1) { trailing_acts = li - D[q].layer - 1; break; }
-        if (normed || crossed) continue;
+        if (!attn_reads && (normed || crossed)) continue;
         const int l = q + 1, n = D[q].n_out;
         for (int j = 0; p > 0 && j < n; j++) {
             nt_transform *t = nt_tr_push(&L, NT_TR_RESCALE, 0, 0, 1);
@@ -148,7 +153,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             t->layer = l;
             snprintf(t->name, sizeof t->name, "gl[layer=%d]", l);
         }
-        if (linear && D[q].off_b >= 0 && D[q + 1].off_b >= 0) {
+        if (linear && D[q].off_b >= 0 && D[q].rd_b >= 0) {
             nt_transform *t = nt_tr_push(&L, NT_TR_BIAS_SHIFT, 0, 0, n);
             t->layer = l;
             snprintf(t->name, sizeof t->name, "bias_shift[layer=%d]", l);

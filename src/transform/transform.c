@@ -21,15 +21,36 @@ int nt_dense_layers(const nt_model *m, nt_dense *dense)
             dense[n - 1].off_b = T->offset;
         }
     }
+    for (int q = 0; q < n; q++) {   /* the readers: the next dense layer ... */
+        nt_dense *P = &dense[q];
+        P->rd_w = P->rd_b = -1;
+        P->rd_rows = P->rd_cols = 0;
+        if (q + 1 < n) {
+            P->rd_w = dense[q + 1].off_w; P->rd_b = dense[q + 1].off_b;
+            P->rd_rows = dense[q + 1].n_out; P->rd_cols = dense[q + 1].n_in;
+        }
+        int i = P->layer + 1;   /* ... or an attention layer reached through activations */
+        while (i < m->n_layers && m->layers[i].kind == NT_LAYER_ACT) i++;
+        if (i == m->n_layers || m->layers[i].kind != NT_LAYER_ATTENTION) continue;
+        P->rd_w = P->rd_b = -1;
+        P->rd_cols = m->layers[i].shape_in[0];
+        P->rd_rows = 3 * P->rd_cols;
+        for (int t = 0; t < m->n_tensors; t++) {
+            const char *name = m->tensors[t].name + strcspn(m->tensors[t].name, ".");
+            if (m->tensors[t].layer != i) continue;
+            if (!strcmp(name, ".in_proj_weight")) P->rd_w = m->tensors[t].offset;
+            if (!strcmp(name, ".in_proj_bias")) P->rd_b = m->tensors[t].offset;
+        }
+    }
     return n;
 }
 
 void nt_unit_ranges(const nt_dense *D, int l, int j, nt_range r[3])
 {
-    const nt_dense *in = &D[l - 1], *out = &D[l];
+    const nt_dense *in = &D[l - 1];
     r[0] = (nt_range){ in->off_w + (int64_t)j * in->n_in, in->n_in, 1, 1 };
     r[1] = (nt_range){ in->off_b + j, in->off_b >= 0 ? 1 : 0, 1, 1 };
-    r[2] = (nt_range){ out->off_w + j, out->n_out, out->n_in, 1 };
+    r[2] = (nt_range){ in->rd_w + j, in->rd_rows, in->rd_cols, 1 };   /* column j of the reader */
 }
 
 void nt_output_ranges(const nt_dense *D, int n_dense, int i, nt_range r[2])
@@ -117,9 +138,10 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
         mv[n++] = (nt_move){ ra[1], ra[1], 1.0 };
         break;
     case NT_TR_BIAS_SHIFT: {  /* b_{l+1} <- -(column i of W_{l+1}): with c = e_{b_l[i]} the flow
-                               * b_l += s e_i, b_{l+1} -= s W_{l+1} e_i leaves W_{l+1}(h + b_l) + b_{l+1} */
-        const nt_dense *out = &D[t->layer];
-        mv[n++] = (nt_move){ whole(out->off_b, out->n_out), (nt_range){ out->off_w + i, out->n_out, out->n_in, 1 }, -1.0 };
+                               * b_l += s e_i, b_{l+1} -= s W_{l+1} e_i leaves W_{l+1}(h + b_l) + b_{l+1}
+                               * (W_{l+1}, b_{l+1}: the reader, an in-projection included) */
+        const nt_dense *in = &D[t->layer - 1];
+        mv[n++] = (nt_move){ whole(in->rd_b, in->rd_rows), (nt_range){ in->rd_w + i, in->rd_rows, in->rd_cols, 1 }, -1.0 };
         break;
     }
     case NT_TR_GL_QK: case NT_TR_GL_VO:

@@ -8,11 +8,17 @@
 #include <string.h>
 #include "noether.h"
 
-/* One dense layer of the model: W (n_out x n_in) at off_w, b at off_b (-1: no bias). */
+/* One dense layer of the model: W (n_out x n_in) at off_w, b at off_b (-1: no bias).  Its
+ * units are read (unit j: column j) by a reader of rd_rows rows of rd_cols columns at rd_w,
+ * with its bias at rd_b (-1: none): the next dense layer, or, when an attention layer comes
+ * first (through activations only), its in-projection [W_Q; W_K; W_V] (3D x D) and
+ * [b_Q; b_K; b_V]; rd_rows 0 for the last dense layer. */
 typedef struct {
     int n_in, n_out;
     int64_t off_w, off_b;
     int layer;       /* index into model.layers */
+    int64_t rd_w, rd_b;
+    int rd_rows, rd_cols;
 } nt_dense;
 
 /* The dense layers in order; returns how many (dense has room for m->n_layers). */
@@ -34,7 +40,8 @@ static inline int64_t nt_at(const nt_range *r, int64_t i)
 }
 
 /* The parameters of unit j of hidden layer l (1-based: the output of dense layer l-1):
- * role 0 its row of W_l, role 1 its bias (count 0 without bias), role 2 its column of W_{l+1}. */
+ * role 0 its row of W_l, role 1 its bias (count 0 without bias), role 2 its column of W_{l+1}
+ * (of the reader: an attention layer's in-projection when that reads the units). */
 void nt_unit_ranges(const nt_dense *dense, int l, int j, nt_range r[3]);
 /* Row i of the last dense layer: role 0 its row of W, role 1 its bias entry. */
 void nt_output_ranges(const nt_dense *dense, int n_dense, int i, nt_range r[2]);
