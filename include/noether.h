@@ -388,8 +388,9 @@ typedef enum {
     NT_TR_CHANNEL_EVEN_FLIP, /* even activation after the convolution at model.layers[layer]: filter a, bias a negated */
     NT_TR_KEY_SHIFT,         /* attention layer `layer`: b_K += s e_i (q^T c is the same for every key: the
                               * softmax removes it); A = 0, D generators */
-    NT_TR_VALUE_SHIFT        /* attention layer `layer`: b_V += s e_i, b_O -= s W_O e_i (the rows of P sum
+    NT_TR_VALUE_SHIFT,       /* attention layer `layer`: b_V += s e_i, b_O -= s W_O e_i (the rows of P sum
                               * to 1); D generators */
+    NT_TR_KIND_COUNT         /* the number of kinds */
 } nt_transform_kind;
 
 typedef struct {
