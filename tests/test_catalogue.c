@@ -399,3 +399,48 @@ Test(catalogue, units_read_by_attention)
         fx_free(&f);
     }
 }
+
+/* ---- through the binary, on mixed structures ----------------------------------------------- */
+
+/* normalizations on the input, without affine parts, at the end, a BatchNorm2d on the image,
+ * a layer norm over C H W into a convolution, a per-value batch norm after a flatten,
+ * attention without biases writing into a layer norm read by a second attention, residual
+ * blocks with layer norms, squares at the end: `noether check` confirms every listed entry
+ * (exit 0) and checks as many identities as the structure gives */
+static const char *const mixed[] = {
+    "{\"model\": {\"input\": 5, \"layers\": [{\"norm\": \"layer\", \"eps\": 0}, {\"dense\": 4, \"bias\": false}, {\"norm\": \"layer\", \"affine\": false}, {\"act\": \"square\"}, {\"dense\": 3}], \"loss\": \"mse\"}, \"data\": {\"source\": \"teacher\", \"n\": 20, \"seed\": 1, \"hidden\": [3]}, \"init\": {\"seed\": 0, \"scheme\": \"he\", \"bias_std\": 0.3}}",
+    "{\"model\": {\"input\": 5, \"layers\": [{\"norm\": \"batch\"}, {\"dense\": 4}, {\"act\": \"tanh\"}, {\"norm\": \"batch\", \"eps\": 0}, {\"dense\": 3}, {\"norm\": \"layer\"}], \"loss\": \"mse\"}, \"data\": {\"source\": \"teacher\", \"n\": 20, \"seed\": 1, \"hidden\": [3]}, \"init\": {\"seed\": 0, \"scheme\": \"he\", \"bias_std\": 0.3}}",
+    "{\"model\": {\"input\": [2, 5, 5], \"layers\": [{\"norm\": \"batch\"}, {\"conv\": 3, \"kernel\": 3, \"padding\": 1}, {\"norm\": \"layer\", \"eps\": 0}, {\"conv\": 2, \"kernel\": 2}, {\"act\": \"square\"}, {\"flatten\": true}, {\"norm\": \"batch\"}, {\"dense\": 2}], \"loss\": \"cross_entropy\"}, \"data\": {\"source\": \"teacher\", \"n\": 20, \"seed\": 1, \"hidden\": [3]}, \"init\": {\"seed\": 0, \"scheme\": \"he\", \"bias_std\": 0.3}}",
+    "{\"model\": {\"input\": [2, 6, 6], \"layers\": [{\"conv\": 3, \"kernel\": 3, \"bias\": false}, {\"norm\": \"batch\"}, {\"act\": \"tanh\"}, {\"pool\": \"avg\", \"kernel\": 2}, {\"norm\": \"batch\", \"affine\": false}, {\"conv\": 2, \"kernel\": 2}, {\"act\": \"relu\"}, {\"pool\": \"max\", \"kernel\": 1}, {\"flatten\": true}, {\"dense\": 1}], \"loss\": \"logistic\"}, \"data\": {\"source\": \"teacher\", \"n\": 20, \"seed\": 1, \"hidden\": [3]}, \"init\": {\"seed\": 0, \"scheme\": \"he\", \"bias_std\": 0.3}}",
+    "{\"model\": {\"input\": [4, 3], \"layers\": [{\"dense\": 4}, {\"act\": \"square\"}, {\"attention\": 2, \"bias\": false, \"causal\": true}, {\"norm\": \"layer\"}, {\"attention\": 1}, {\"pool\": \"tokens\"}, {\"act\": \"tanh\"}, {\"dense\": 2}], \"loss\": \"mse\"}, \"data\": {\"source\": \"sequence\", \"n\": 20, \"seed\": 0}, \"init\": {\"seed\": 0, \"scheme\": \"xavier\", \"bias_std\": 0.3}}",
+    "{\"model\": {\"input\": [4, 3], \"layers\": [{\"dense\": 4}, {\"residual\": [{\"norm\": \"layer\"}, {\"dense\": 4}, {\"act\": \"relu\"}, {\"norm\": \"layer\"}, {\"dense\": 4}]}, {\"residual\": [{\"norm\": \"layer\", \"eps\": 0}, {\"attention\": 2}]}, {\"pool\": \"tokens\"}, {\"dense\": 2}, {\"act\": \"square\"}], \"loss\": \"mse\"}, \"data\": {\"source\": \"sequence\", \"n\": 20, \"seed\": 0}, \"init\": {\"seed\": 0, \"scheme\": \"xavier\", \"bias_std\": 0.3}}",
+};
+
+Test(catalogue, binary_check_on_mixed_structures)
+{
+    /* generators and maps, from the structure:
+     * 0: norm_rescale 5 + norm_shift 5 (no bias: the 5 columns) + norm_swap 3 + output_swap 2 = 15
+     * 1: norm_rescale 5 + 4, norm_flip 4 + 1, norm_shift 1 + 4, norm_swap 3 = 22
+     * 2: channel_even_flip 2, channel_scale 1, channel_shift 1, norm_flip 1, norm_rescale 2 + 32
+     *    (BatchNorm2d on the input; per value after the flatten), output_swap 1, translation 33 = 73
+     * 3: channel_rescale 2, channel_swap 1, norm_flip 3 = 6
+     * 4: even_flip 4, rescale 4, swap 3 (read by attention), gl_qk and gl_vo 2 (2 heads x 4 + 16),
+     *    head_swap 1, key_shift 4, value_shift 4, norm_rescale 4, norm_swap 3, norm_flip 1, output_swap 1 = 77
+     * 5: even_flip 2, gl_qk 8, gl_vo 8, head_swap 1, key_shift 4, value_shift 4, norm_rescale 3 x 4,
+     *    norm_swap 3, output_swap 1 = 43 */
+    const int identities[] = { 15, 22, 73, 6, 77, 43 };
+    char dir[256], spec[NT_PATH_MAX], args[2 * NT_PATH_MAX], *out, *errs;
+    tmpdir_new(dir);
+    for (int i = 0; i < (int)(sizeof mixed / sizeof *mixed); i++) {
+        path_join(spec, dir, "mixed.json");
+        write_text(spec, mixed[i]);
+        snprintf(args, sizeof args, "check %s --json --tol 1e-9", spec);
+        cr_expect_eq(run_noether(args, &out, &errs), 0, "structure %d: %s %s", i, out, errs);
+        cJSON *doc = cJSON_Parse(out);
+        cr_assert_not_null(doc, "%s", out);
+        cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(doc, "all_hold")), "structure %d", i);
+        cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "transformations")), identities[i], "structure %d", i);
+        cJSON_Delete(doc);
+        free(out); free(errs);
+    }
+}
