@@ -398,9 +398,24 @@ typedef enum {
     NT_TR_CHANNEL_RESCALE,   /* +1 on filter a and bias a, -p on the next layer's slice reading channel a */
     NT_TR_CHANNEL_SWAP,      /* channels a, b exchanged (filters, biases, the next layer's slices) */
     NT_TR_CHANNEL_SIGN_FLIP, /* channel a negated (odd activations, average pooling) */
-    NT_TR_CHANNEL_SCALE,     /* filter a and bias a feeding a batch normalization: A = +1 on both */
-    NT_TR_CHANNEL_SHIFT      /* the bias right before a batch normalization: A = 0, c = e on bias i
-                              * (one generator per channel) */
+    NT_TR_CHANNEL_SCALE,     /* filter a and bias a feeding a batch normalization: A = +1 on both (a = -1:
+                              * every filter and bias, feeding a layer normalization over C H W) */
+    NT_TR_CHANNEL_SHIFT,     /* the bias right before a batch normalization: A = 0, c = e on bias i
+                              * (one generator per channel; p = 1: c = 1 on every bias, before a layer norm) */
+    /* units of a normalization at model.layers[layer] (src/transform/norms.c); a, b: units (channels) */
+    NT_TR_NORM_RESCALE,      /* its weight a and bias a x e^s, the next layer's slice reading unit a x e^{-ps} */
+    NT_TR_NORM_SWAP,         /* units a, b exchanged: the producer's rows (filters) and biases, the
+                              * normalization's weights and biases, the next layer's slices */
+    NT_TR_NORM_FLIP,         /* batch norm: the producer's row a, bias a and the weight a negated; layer norm
+                              * (a = -1): the whole producer and every weight negated */
+    NT_TR_EVEN_FLIP,         /* even activation (square): row a of W_l and b_l[a] negated, hidden layer `layer`
+                              * (the last dense layer when layer = number of dense layers) */
+    NT_TR_CHANNEL_EVEN_FLIP, /* even activation after the convolution at model.layers[layer]: filter a, bias a negated */
+    NT_TR_KEY_SHIFT,         /* attention layer `layer`: b_K += s e_i (q^T c is the same for every key: the
+                              * softmax removes it); A = 0, D generators */
+    NT_TR_VALUE_SHIFT,       /* attention layer `layer`: b_V += s e_i, b_O -= s W_O e_i (the rows of P sum
+                              * to 1); D generators */
+    NT_TR_KIND_COUNT         /* the number of kinds */
 } nt_transform_kind;
 
 typedef struct {
@@ -505,6 +520,16 @@ typedef struct {
 int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_quantity **q, int *nq);
 double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_quantity *q,
                          const double *theta);
+/* How many of those quantities are independent (src/transform/independent.c): of the
+ * conserved ones (B = 0; their number into *listed, may be NULL), the rank of their gradients
+ * xi_i(theta) = A_i theta + c_i, from the eigenvalues of the Gram matrix of the normalized
+ * gradients (LAPACK dsyevd; rank = #{lambda > tol lambda_max}, tol 1e-10 is right for most
+ * uses).  theta NULL: a seeded generic point (N(0, 1) entries), where the rank is generic.
+ * Overlapping entries (a linear network's rescalings are gl(n)'s diagonal) count once.
+ * Returns -1 (not computed) beyond NT_INDEPENDENT_MAX conserved quantities. */
+#define NT_INDEPENDENT_MAX 2048
+int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
+                             int *listed);
 
 /* What a training run reports at each logged step. */
 typedef struct {

@@ -136,6 +136,10 @@ int cmd_train(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);
 /* The catalogue plus the spec's own transformations (exits on error); kind and type names. */
 void cli_load_transforms(const char *cmd, const cli_job *job, nt_transform **list, int *n);
+/* The conserved quantities of list: how many the ledger lists and how many are independent
+ * (nt_catalogue_independent at a generic theta), as "conserved" and "conserved_independent"
+ * into the JSON object o. */
+void cli_add_independent(cJSON *o, const nt_model *m, const nt_transform *list, int n);
 const char *cli_kind(const nt_transform *t);
 const char *cli_type(const nt_transform *t);
 #endif

@@ -386,6 +386,7 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     cli_write_npy(job->cmd, dir, "params_final.npy", job->theta, 1, &m->d);
     cli_write_in(job->cmd, dir, "ledger.csv", t.run.csv.s ? t.run.csv.s : "");
     cJSON *doc = summary(job, q, nq, *rc ? err->msg : NULL, &t.last);
+    cli_add_independent(cJSON_GetObjectItem(doc, "ledger"), m, list, n_list);
     cJSON_AddNumberToObject(doc, "steps_taken", (double)st.step);
     if (resume) cJSON_AddNumberToObject(doc, "resumed_from", (double)from);
     nt_train_state_free(&st);
@@ -441,10 +442,13 @@ int cmd_train(int argc, char **argv)
     cli_write_json("train", dir, "summary.json", doc);
     if (!quiet && !rc) {
         const cJSON *led = cJSON_GetObjectItem(doc, "ledger");
-        printf("trained %d steps: loss L %.6g (L_gamma %.6g); ledger of %d quantities closes to %.2e; results in %s/\n",
+        const cJSON *ind = cJSON_GetObjectItem(led, "conserved_independent");
+        printf("trained %d steps: loss L %.6g (L_gamma %.6g); ledger of %d quantities (%d conserved, %d independent) "
+               "closes to %.2e; results in %s/\n",
                cJSON_GetObjectItem(doc, "steps")->valueint, cJSON_GetObjectItem(doc, "final_loss")->valuedouble,
                cJSON_GetObjectItem(doc, "final_loss_gamma")->valuedouble,
-               cJSON_GetObjectItem(led, "quantities")->valueint, cJSON_GetObjectItem(led, "max_gap")->valuedouble, dir);
+               cJSON_GetObjectItem(led, "quantities")->valueint, cJSON_GetObjectItem(led, "conserved")->valueint,
+               cJSON_IsNumber(ind) ? ind->valueint : -1, cJSON_GetObjectItem(led, "max_gap")->valuedouble, dir);
     }
     cJSON_Delete(doc);
     cli_job_free(&job);

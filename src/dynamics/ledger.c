@@ -42,8 +42,9 @@ int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_
     for (int t = 0; t < n; t++) {
         const nt_transform *T = &list[t];
         /* symmetric A only (Q = theta^T A theta / 2 + c^T theta has gradient xi): not the bias
-         * shifts, whose A moves a column of W into a bias */
-        if (T->discrete || T->kind == NT_TR_BIAS_SHIFT || (T->kind == NT_TR_DENSE && !symmetric_dense(m, T->A)))
+         * shifts (nor attention's value shifts), whose A moves a column of W into a bias */
+        if (T->discrete || T->kind == NT_TR_BIAS_SHIFT || T->kind == NT_TR_VALUE_SHIFT ||
+            (T->kind == NT_TR_DENSE && !symmetric_dense(m, T->A)))
             continue;
         const int gl = T->kind == NT_TR_GL || T->kind == NT_TR_GL_QK || T->kind == NT_TR_GL_VO;
         int w = 1;   /* gl(n): n, with n^2 generators */

@@ -76,8 +76,10 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
         double q = num(it, "measured"), g = num(it, "gradient_flow"), q0 = num(it, "initial");
         flow = fmax(flow, fabs(q - g) / fmax(fmax(fabs(q), fabs(q0)), 1e-300));
     }
-    snprintf(m, sizeof m, "%d quantities; ledger gap %.1e; gradient-flow law off by up to %.1e (relative)",
-             (int)num(led, "quantities"), num(led, "max_gap"), flow);
+    const double ind = num(led, "conserved_independent");   /* NAN: not computed */
+    snprintf(m, sizeof m, "%d quantities (%d conserved, %d of them independent); ledger gap %.1e; gradient-flow law "
+             "off by up to %.1e (relative)", (int)num(led, "quantities"), (int)num(led, "conserved"),
+             ind >= 0 ? (int)ind : -1, num(led, "max_gap"), flow);
     if (num(led, "quantities") == 0)
         snprintf(m, sizeof m, "no quantities: the model has no continuous symmetry with a symmetric generator");
     glance(b, "Does the ledger account for every step?", m, "ledger gap at round-off",
@@ -280,8 +282,9 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s)
     fprintf(f, "training     %d steps of %s: loss L %.5g, L_gamma %.5g", (int)num(s, "steps"), str(s, "optimizer"),
             num(s, "final_loss"), num(s, "final_loss_gamma"));
     if (!isnan(num(s, "test_accuracy"))) fprintf(f, ", test accuracy %.3f", num(s, "test_accuracy"));
-    fprintf(f, "\nledger       %d conserved or tracked quantities; measured and predicted agree to %.1e\n",
-            (int)num(led, "quantities"), num(led, "max_gap"));
+    fprintf(f, "\nledger       %d conserved or tracked quantities (%d conserved, %d of them independent); measured and "
+            "predicted agree to %.1e\n", (int)num(led, "quantities"), (int)num(led, "conserved"),
+            num(led, "conserved_independent") >= 0 ? (int)num(led, "conserved_independent") : -1, num(led, "max_gap"));
     const cJSON *top = cJSON_GetObjectItem(fin, "top"), *bot = cJSON_GetObjectItem(fin, "bottom");
     if (cJSON_GetArraySize(top) && cJSON_GetArraySize(bot))
         fprintf(f, "curvature    lambda_max %.4g, lambda_min %.4g (%s); %.3f of |g|^2 in the top-%d eigenspace\n",
