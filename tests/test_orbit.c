@@ -242,3 +242,33 @@ Test(orbit, trace_exact_and_density_moments_with_errors)
     }
     cJSON_Delete(doc);
 }
+
+/* Every layer kind's generators through the sparse path: rank and singular values as the
+ * dense SVD of nt_tr_xi's vectors, on the examples' models (layer and batch normalization,
+ * a CNN with BatchNorm2d, an attention block) at their seeded initialization */
+Test(orbit, every_layer_kind_as_a_dense_svd, .timeout = 120)
+{
+    const char *names[] = {"layernorm_scale.json", "batchnorm_wine.json", "cnn_batchnorm_fashion.json",
+                           "attention_heads.json", "deep_linear.json"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        char path[NT_PATH_MAX];
+        snprintf(path, sizeof path, "%s/examples/%s", NOETHER_SOURCE_DIR, names[k]);
+        model_fixture f = {0};
+        nt_spec s;
+        nt_error err;
+        cr_assert_eq(nt_spec_load(path, &s, &err), 0, "%s", err.msg);
+        f.m = s.model;
+        f.theta = malloc(sizeof(double) * s.model.d);
+        nt_init_params(&s.model, &s.init, f.theta);
+        cr_assert_eq(nt_catalogue(&s.model, &f.list, &f.n), 0);
+        nt_orbit o;
+        nt_orbit_analyse(&s.model, f.list, f.n, f.theta, 1e-10, &o);
+        cr_log_info("%s: %d generators, orbit rank %d", names[k], o.generators, o.rank);
+        cr_expect_gt(o.generators, 0, "%s lists continuous symmetries", names[k]);
+        nt_orbit_free(&o);
+        expect_like_svd(&f, f.theta, names[k]);
+        nt_transforms_free(f.list, f.n);
+        free(f.theta);
+        nt_spec_free(&s);
+    }
+}
