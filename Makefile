@@ -41,7 +41,7 @@ fuzz: build
 
 # Benchmarks are programs, not tests: they print measured ratios and never fail on time.
 bench: setup $(BUILD)/build.ninja
-	NOETHER_EXTRA_PACKAGES="python3-torch python3-numpy python3-scipy" scripts/setup.sh
+	NOETHER_EXTRA_PACKAGES="python3-torch python3-numpy python3-scipy time" scripts/setup.sh
 	ninja -C $(BUILD) noether-bench
 	$(BUILD)/noether-bench $(CURDIR) $(BUILD)/bench.csv
 

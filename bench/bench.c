@@ -14,9 +14,12 @@
  * Times are medians of several repetitions after a warm-up (CLOCK_MONOTONIC).  The program
  * prints a table, writes the numbers as CSV and never fails on timing.
  *
- * Then bench_layers.c: a convolutional network and an attention block, the same ratios.
+ * Then bench_first.c: the first command a user runs (spectrum --top 5 of a trained network, as
+ * a process) against PyHessian's method, the BLAS kernel, the peak memory of each command;
+ * and bench_layers.c: a convolutional network and an attention block, the same ratios.
  *
- * Usage: noether-bench [SOURCE_DIR [CSV [layers]]]  ("layers": only bench_layers.c's part)   (defaults: the folder above the binary's folder,
+ * Usage: noether-bench [SOURCE_DIR [CSV [layers|first]]]  (only that file's part)
+ *        noether-bench --dgemm   (the kernel and its dgemm peak, for bench_first.c)   (defaults: the folder above the binary's folder,
  *        and bench.csv next to the binary) */
 #define _GNU_SOURCE
 #include <libgen.h>
@@ -169,6 +172,7 @@ static const char *faster(const char *who, double r, char *buf, size_t cap)
 }
 
 void bench_layers(const char *src, FILE *csv);   /* bench_layers.c */
+void bench_first(const char *src, const char *self, const char *bin, FILE *csv);   /* bench_first.c */
 
 /* ---- output: one CSV row per number of the table ----------------------------------------- */
 static FILE *csv;
@@ -245,13 +249,31 @@ static int bench_spectrum(nt_spec *spec, const double *theta, const char *src, c
 
 int main(int argc, char **argv)
 {
-    char self[NT_PATH_MAX], src[NT_PATH_MAX], csv_path[NT_PATH_MAX], spec_json[4096];
+    nt_blas_select(argv);   /* as noether does: the numbers are those a user gets */
+    if (argc > 1 && !strcmp(argv[1], "--dgemm")) {   /* for bench_first.c: this kernel's peak */
+        nt_blas_info b;
+        nt_blas_info_get(&b);
+        printf("kernel %s\ndgemm_gflops %.2f\n", b.kernel, dgemm_peak());
+        return 0;
+    }
+    char self[NT_PATH_MAX], src[NT_PATH_MAX], csv_path[NT_PATH_MAX], spec_json[4096], exe[NT_PATH_MAX],
+         bin[NT_PATH_MAX + 16];
     snprintf(self, sizeof self, "%s", argv[0]);
+    if (realpath(argv[0], exe) == NULL) snprintf(exe, sizeof exe, "%s", argv[0]);
     const char *bindir = dirname(self);
+    snprintf(bin, sizeof bin, "%s/noether", bindir);
     if (argc > 1) snprintf(src, sizeof src, "%s", argv[1]);
     else snprintf(src, sizeof src, "%s/..", bindir);
     if (argc > 2) snprintf(csv_path, sizeof csv_path, "%s", argv[2]);
     else snprintf(csv_path, sizeof csv_path, "%s/bench.csv", bindir);
+    if (argc > 3 && !strcmp(argv[3], "first")) {   /* only bench_first.c's part */
+        FILE *f = fopen(csv_path, "w");
+        if (!f) return 1;
+        fprintf(f, "metric,value,unit\n");
+        bench_first(src, exe, bin, f);
+        fclose(f);
+        return 0;
+    }
     if (argc > 3 && !strcmp(argv[3], "layers")) {   /* only bench_layers.c's part */
         FILE *f = fopen(csv_path, "w");
         if (!f) return 1;
@@ -419,6 +441,7 @@ int main(int argc, char **argv)
         rmdir(tmp);
     }
     if (csv) {
+        bench_first(src, exe, bin, csv);
         bench_layers(src, csv);
         fclose(csv);
         printf("\n   numbers also in %s\n", csv_path);

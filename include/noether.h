@@ -40,8 +40,13 @@ typedef struct {
 
 /* Sets err (if not NULL) to code and the printf-style message; returns code. */
 /* Writes path whole or not at all: write(f, ctx) fills a temporary file beside it (returns 1
- * when every write succeeded), which then replaces path. */
+ * when every write succeeded), which then replaces path once flushed to the disk (fsync).
+ * Only a regular file or a new path is replaced: anything else at path (a FIFO, a device,
+ * a symlink, a folder) is refused with NT_EINPUT naming it. */
 int nt_file_write(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, nt_error *err);
+/* The same; sync 0 skips the fsync (whole if the process dies, not if the machine does). */
+int nt_file_write_sync(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, int sync,
+                       nt_error *err);
 int nt_fail(nt_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -323,6 +328,9 @@ typedef struct nt_engine nt_engine;
 nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
 void nt_engine_free(nt_engine *e);
 int nt_engine_k(const nt_engine *e);
+/* The bytes of the engine's workspace (one chunk, k tangents), and of the values a frozen
+ * engine keeps. */
+double nt_engine_bytes(const nt_engine *e);
 /* Keeps the forward values and adjoints of every chunk at theta on ds (at most max_bytes of
  * them), so that nt_hvp there with g == NULL runs only the tangent and adjoint-tangent
  * sweeps, with bitwise the same results.  theta and ds must not change until
@@ -390,9 +398,24 @@ typedef enum {
     NT_TR_CHANNEL_RESCALE,   /* +1 on filter a and bias a, -p on the next layer's slice reading channel a */
     NT_TR_CHANNEL_SWAP,      /* channels a, b exchanged (filters, biases, the next layer's slices) */
     NT_TR_CHANNEL_SIGN_FLIP, /* channel a negated (odd activations, average pooling) */
-    NT_TR_CHANNEL_SCALE,     /* filter a and bias a feeding a batch normalization: A = +1 on both */
-    NT_TR_CHANNEL_SHIFT      /* the bias right before a batch normalization: A = 0, c = e on bias i
-                              * (one generator per channel) */
+    NT_TR_CHANNEL_SCALE,     /* filter a and bias a feeding a batch normalization: A = +1 on both (a = -1:
+                              * every filter and bias, feeding a layer normalization over C H W) */
+    NT_TR_CHANNEL_SHIFT,     /* the bias right before a batch normalization: A = 0, c = e on bias i
+                              * (one generator per channel; p = 1: c = 1 on every bias, before a layer norm) */
+    /* units of a normalization at model.layers[layer] (src/transform/norms.c); a, b: units (channels) */
+    NT_TR_NORM_RESCALE,      /* its weight a and bias a x e^s, the next layer's slice reading unit a x e^{-ps} */
+    NT_TR_NORM_SWAP,         /* units a, b exchanged: the producer's rows (filters) and biases, the
+                              * normalization's weights and biases, the next layer's slices */
+    NT_TR_NORM_FLIP,         /* batch norm: the producer's row a, bias a and the weight a negated; layer norm
+                              * (a = -1): the whole producer and every weight negated */
+    NT_TR_EVEN_FLIP,         /* even activation (square): row a of W_l and b_l[a] negated, hidden layer `layer`
+                              * (the last dense layer when layer = number of dense layers) */
+    NT_TR_CHANNEL_EVEN_FLIP, /* even activation after the convolution at model.layers[layer]: filter a, bias a negated */
+    NT_TR_KEY_SHIFT,         /* attention layer `layer`: b_K += s e_i (q^T c is the same for every key: the
+                              * softmax removes it); A = 0, D generators */
+    NT_TR_VALUE_SHIFT,       /* attention layer `layer`: b_V += s e_i, b_O -= s W_O e_i (the rows of P sum
+                              * to 1); D generators */
+    NT_TR_KIND_COUNT         /* the number of kinds */
 } nt_transform_kind;
 
 typedef struct {
@@ -470,13 +493,23 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
  *                           non-zero for Adam: the preconditioner does not commute with A)
  *   decay  = xi^T s_decay  (the part of the step that weight decay contributed)
  *   second = (1/2) s^T A s (the O(eta^2) term)
- * and the gradient-flow law (F2), dQ/dt = -R - gamma xi^T theta, integrated along the run
- * with dt = lr (R from the model's outputs on the batch). */
+ * and the gradient-flow law (F2) at the time t = lr * steps.  Since xi^T theta = 2Q - c^T theta
+ * (A != 0) and = Q (A = 0), (F2) reads dQ/dt = -rate gamma Q + S with rate 2 (A != 0) or 1
+ * (A = 0) and S = -R + gamma c^T theta (A != 0) or -R (A = 0), so
+ *   gradient_flow = e^{-rate gamma t} Q(0) + integral_0^t e^{-rate gamma (t - tau)} S dtau:
+ * the decay factor exact, the source integral (flow_source) over the recorded run with S
+ * held at its value at the start of each step (R from the outputs on the step's batch).
+ * A symmetry with c = 0 (or with A = 0) has S = 0: the column is Q(0) e^{-2 gamma t} (or
+ * Q(0) e^{-gamma t}) exactly.  For momentum and Adam t = lr * steps is still plain GD's
+ * time: the column is what gradient flow on L_gamma would give, not a limit of them. */
 typedef struct {
     char name[112];
     int entry, gen, gen2;
     int equivariance;
+    int rate;                                /* 2 when A != 0, 1 for a pure shift (A = 0) */
+    double initial;                          /* Q(theta_0) */
     double measured, predicted, gradient_flow;
+    double flow_source;                      /* the source integral of gradient_flow */
     double first, decay, second;             /* cumulative sums of the terms */
     double size;                             /* largest magnitude of Q's terms + sum of |step terms|:
                                                 the scale of the gaps */
@@ -487,11 +520,23 @@ typedef struct {
 int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_quantity **q, int *nq);
 double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_quantity *q,
                          const double *theta);
+/* How many of those quantities are independent (src/transform/independent.c): of the
+ * conserved ones (B = 0; their number into *listed, may be NULL), the rank of their gradients
+ * xi_i(theta) = A_i theta + c_i, from the eigenvalues of the Gram matrix of the normalized
+ * gradients (LAPACK dsyevd; rank = #{lambda > tol lambda_max}, tol 1e-10 is right for most
+ * uses).  theta NULL: a seeded generic point (N(0, 1) entries), where the rank is generic.
+ * Overlapping entries (a linear network's rescalings are gl(n)'s diagonal) count once.
+ * Returns -1 (not computed) beyond NT_INDEPENDENT_MAX conserved quantities. */
+#define NT_INDEPENDENT_MAX 2048
+int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
+                             int *listed);
 
 /* What a training run reports at each logged step. */
 typedef struct {
     int64_t step;
-    double loss, accuracy;            /* mean over the batches since the last log (accuracy: classification) */
+    double loss, loss_gamma;          /* L(theta) and L_gamma(theta) = L + (gamma/2)|theta|^2 at this
+                                         step's theta, over the whole training set */
+    double accuracy;                  /* on the training set at theta (classification; NAN for mse) */
     double test_loss, test_accuracy;  /* NAN without a test set */
     double norm2;                     /* |theta|^2 */
     double margin;                    /* min_n y_n f_n / |theta|^k for a k-homogeneous model with
@@ -521,12 +566,17 @@ typedef struct {
     int stopped;         /* out: the run stopped on the stop flag before its last step */
     double *opt;         /* 3 d: the data and weight-decay parts of the momentum velocity or of
                             Adam's first moment, then Adam's second moment (t = step) */
-    double loss_sum;     /* sum of the batch losses since the last logged step ... */
-    int64_t n_loss;      /* ... and their number */
     double seconds;      /* wall time of the run so far */
+    int64_t data_hash;   /* a hash of the data, taken once (nt_train_state_files) */
+    int n_files;         /* the files the spec refers to (data, transformations), hashed once */
+    char *files;         /* ... their paths, one a line */
+    int64_t *file_hash;  /* ... and a hash of each one's bytes (0: unreadable) */
 } nt_train_state;
 
 int nt_train_state_init(nt_train_state *s, int64_t d);   /* a fresh start; NT_EFAIL out of memory */
+/* Hashes the data and every file the spec refers to (data, transformation matrices) into
+ * s, once per run: recorded by _save, compared by _load (which calls it when it was not). */
+void nt_train_state_files(nt_train_state *s, const nt_spec *spec, const nt_data *data);
 void nt_train_state_free(nt_train_state *s);
 
 /* Called at a step boundary to save the run (see nt_train_control). */
@@ -550,9 +600,11 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
 
 /* A checkpoint file: named records (float64 or int64 arrays, bytes) in one file, written
  * whole or not at all (temporary file, then rename).  Layout, little-endian: the magic
- * "NTCKPT1\n", then per record a uint32 name length, the name, a type byte ('f', 'i' or
- * 'b'), a uint64 count and the payload; the last record is named "end".  A reader error
- * names the file and the record (or the byte offset where the file stops making sense). */
+ * "NTCKPT2\n", then per record a uint32 name length, the name, a type byte ('f', 'i' or
+ * 'b'), a uint64 count and the payload; the last record is named "end" and holds one int64,
+ * the FNV-1a hash of every byte before it: the reader verifies it before it parses
+ * anything, so a damaged file is refused, never used.  A reader error names the file and
+ * the record (or the byte offset where the file stops making sense). */
 typedef struct nt_checkpoint nt_checkpoint;
 
 nt_checkpoint *nt_checkpoint_new(void);
@@ -575,8 +627,10 @@ int64_t nt_checkpoint_count(const nt_checkpoint *c, const char *name);
 const char *nt_checkpoint_path(const nt_checkpoint *c);
 
 /* The run's records: what it is a run of (spec hash and path, a hash of the data, d, the
- * ledger's quantity names) and its state (step, optimizer, loss sums, wall time, theta,
- * every ledger accumulator).  _load checks the first against spec, data and q (NT_EINPUT
+ * ledger's quantity names, a hash of every file the spec refers to) and its state (step,
+ * optimizer, loss sums, wall time, theta, every ledger accumulator: Q(0), measured,
+ * predicted, gradient flow and its source integral, the three term sums, size, max gap).
+ * _load checks the first against spec, data and q (NT_EINPUT
  * naming the record: a checkpoint of another spec, data or model) and fills the rest. */
 void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
                          const nt_train_state *s, const double *theta, const nt_quantity *q, int nq);
@@ -652,6 +706,34 @@ void nt_hessian_operator_free(nt_hessian_ctx *h);
 int nt_orbit_basis(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
                    double **Q, double **sv, int *n_gen);
 
+/* What the continuous symmetries (B = 0) of list predict at theta, from the generators'
+ * structure (src/spectrum/orbit.c; no d x m matrix): the orbit rank (singular values of the
+ * generator matrix above tol * the largest) and the eigenvalues of H_gamma at a critical
+ * point of L_gamma with their multiplicities (S1gamma): 2 gamma on the span of the symmetric
+ * linear generators, gamma on the shifts', 0 on the antisymmetric ones' (all 0 when
+ * gamma = 0).  More than 4000 generators: rank -1, nothing computed. */
+typedef struct {
+    int generators, rank;
+    double tol;
+    double *sv;          /* singular values, descending (generators of them) */
+    int refined;         /* small singular values recomputed past the Gram matrix's squaring */
+    int n_values;        /* predicted eigenvalues at a critical point */
+    double value[3];
+    int multiplicity[3];
+    char what[3][48];
+    int unpredicted;     /* affine or non-symmetric generators: no closed-form eigenvalue */
+} nt_orbit;
+
+int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol, nt_orbit *o);
+void nt_orbit_free(nt_orbit *o);
+/* (S1gamma) on the whole orbit span: q random combinations xi of the symmetry generators,
+ * H_gamma xi against -A^T g_gamma + gamma (xi + A^T theta) (g the gradient of L_gamma at
+ * theta) as vectors, one block product; the worst relative difference, each measured
+ * against |lhs| + |rhs| + s_H |xi| with s_H = |H v| / |v| on a random v (into
+ * *curvature_scale). */
+double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
+                         const double *theta, const double *g, int q, uint64_t seed, double *curvature_scale);
+
 /* The S_n sector of hidden layer `layer`: theta projected onto Fix(S_n) into theta_sym
  * (copied as is unless `project`), and the eigenvalues (ascending) of H_gamma there on the
  * breaking subspace into lam (room for nt_sn_sector_dim); returns that dimension, (n - 1)
@@ -661,6 +743,31 @@ int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const do
                  int project, double *theta_sym, double *lam);
 /* Groups of ascending values closer than tol: their sizes into mult; returns the count. */
 int nt_multiplicities(const double *lam, int n, double tol, int *mult);
+
+/* ------------------------------------------------------------------ the BLAS kernel */
+
+/* OpenBLAS picks its kernel when it loads; on a CPU it does not know it falls back to a
+ * generic one several times slower (src/util/blas.c).  nt_blas_select(argv), first thing
+ * in main, executes the program once more with OPENBLAS_CORETYPE set to the kernel of the
+ * CPU's instruction set (AVX-512: SkylakeX, AVX2 + FMA: Haswell) when OpenBLAS chose one
+ * below it and the user set no OPENBLAS_CORETYPE; it returns 0 when nothing was needed,
+ * -1 when the re-execution failed (the program goes on with the kernel it has).  A library
+ * user that cannot re-execute (a Python process) sets OPENBLAS_CORETYPE to
+ * nt_blas_info_get's `better` before OpenBLAS loads. */
+typedef struct {
+    char kernel[32];     /* the kernel in use (openblas_get_corename) */
+    char fallback[32];   /* the one OpenBLAS chose, when nt_blas_select replaced it ("" otherwise) */
+    char better[32];     /* the kernel this CPU should run, when the one in use is below it */
+    int cpu_tier;        /* 3 AVX-512, 2 AVX2 + FMA, 1 older */
+    int user_set;        /* OPENBLAS_CORETYPE came from the user */
+    int selected;        /* nt_blas_select chose the kernel */
+} nt_blas_info;
+
+int nt_blas_select(char **argv);
+void nt_blas_info_get(nt_blas_info *info);
+int nt_cpu_tier(void);
+/* The kernel to run on a CPU of this tier when `kernel` is below it, else NULL. */
+const char *nt_blas_better_kernel(const char *kernel, int cpu_tier);
 
 /* ------------------------------------------------------------------ small helpers */
 

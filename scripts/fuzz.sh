@@ -12,7 +12,7 @@ ninja -C build src/builtin_data.c >/dev/null 2>&1 || ninja -C build >/dev/null
 builtin=$(find build -name builtin_data.c | head -n 1)
 cflags="-std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(pkg-config --cflags openblas lapacke arpack libcjson)"
 libs="$(pkg-config --libs openblas lapacke arpack libcjson zlib) -lm"
-for target in spec npy csv idx; do
+for target in spec npy csv idx checkpoint; do
   upper=$(echo "$target" | tr a-z A-Z)
   clang $cflags -DTARGET_$upper fuzz/fuzz_readers.c $(find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/report/*') "$builtin" \
     $libs -o "$out/fuzz_$target"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
@@ -330,4 +331,100 @@ void torch_diffs(const nt_model *m, const char *prelude, const char *net, const 
     free(theta); free(v); free(g); free(hv);
     nt_engine_free(e);
     nt_dataset_free(&ds);
+}
+
+int same_file(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    char *x = read_file(a, &na), *y = read_file(b, &nb);
+    cr_assert(x && y, "cannot read %s or %s", a, b);
+    int same = na == nb && !memcmp(x, y, na);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* ledger.csv without its `seconds` column (the 9th field: before any quoted name) */
+static char *without_seconds(const char *path)
+{
+    char *s = read_file(path, NULL), *out;
+    cr_assert_not_null(s, "cannot read %s", path);
+    cr_assert(!strncmp(s, "step,loss,loss_gamma,accuracy,test_loss,test_accuracy,norm2,margin,seconds,", 75),
+              "%s: seconds is not the 9th column", path);
+    out = malloc(strlen(s) + 1);
+    size_t n = 0;
+    for (char *line = s; *line;) {
+        char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line + 1) : strlen(line);
+        char *p = line;
+        for (int f = 0; f < 8; f++) p = strchr(p, ',') + 1;   /* start of field 9 */
+        char *q = strchr(p, ',');
+        memcpy(out + n, line, (size_t)(p - line));
+        n += (size_t)(p - line);
+        memcpy(out + n, q + 1, (size_t)(line + len - q - 1));
+        n += (size_t)(line + len - q - 1);
+        line += len;
+    }
+    out[n] = 0;
+    free(s);
+    return out;
+}
+
+int same_ledger(const char *a, const char *b)
+{
+    char *x = without_seconds(a), *y = without_seconds(b);
+    int same = !strcmp(x, y);
+    free(x);
+    free(y);
+    return same;
+}
+
+int kill_at_file(const char *const *argv, const char *file, int sig, const char *err_path)
+{
+    int pid = spawn_noether(argv, NULL, err_path);
+    struct timespec nap = {0, 200000};
+    for (int i = 0; access(file, F_OK) != 0; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)   /* it ended before the file appeared */
+            return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+        cr_assert_lt(i, 300000, "no %s after 60 s", file);
+        nanosleep(&nap, NULL);
+    }
+    kill(pid, sig);
+    return wait_noether(pid);
+}
+
+void tiny_spec(const char *path, long steps, long every, long log_every, const char *extra)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 5}, {\"act\": \"tanh\"}, {\"dense\": 3}],"
+             " \"loss\": \"cross_entropy\"},\n \"data\": {\"source\": \"builtin\", \"name\": \"iris\"},\n"
+             " \"weight_decay\": 0.001,%s\n \"train\": {\"optimizer\": \"adam\", \"lr\": 0.01, \"steps\": %ld,"
+             " \"batch\": 16, \"seed\": 2, \"log_every\": %ld, \"checkpoint_every\": %ld}}\n",
+             extra, steps, log_every, every);
+    write_text(path, text);
+}
+
+void expect_rc(const char *args, int want, char **err_out)
+{
+    char *out, *err;
+    int rc = run_noether(args, &out, &err);
+    cr_assert_eq(rc, want, "noether %s: exit %d, want %d: %s", args, rc, want, err);
+    free(out);
+    if (err_out) *err_out = err;
+    else free(err);
+}
+
+void expect_refused(const char *args, const char *a, const char *b)
+{
+    char *out, *err;
+    int rc = run_noether(args, &out, &err);
+    cr_assert_eq(rc, 2, "noether %s: exit %d, want 2: %s", args, rc, err);
+    cr_assert_str_empty(out, "stdout: %s", out);
+    free(out);
+    cr_assert(strlen(err) > 1 && strchr(err, '\n') == err + strlen(err) - 1, "stderr is not one line: '%s'", err);
+    cr_assert_not_null(strstr(err, a), "'%s' does not name '%s'", err, a);
+    cr_assert_not_null(strstr(err, b), "'%s' does not name '%s'", err, b);
+    free(err);
 }

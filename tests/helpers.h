@@ -72,3 +72,18 @@ int spawn_noether(const char *const *argv, const char *out_path, const char *err
 int wait_noether(int pid);
 /* The whole file (malloc'd, NUL-terminated; NULL when unreadable), its length into *n. */
 char *read_file(const char *path, size_t *n);
+/* 1 when the two files hold the same bytes (asserts both are readable). */
+int same_file(const char *a, const char *b);
+/* 1 when two ledger.csv files agree in every column but `seconds` (wall time). */
+int same_ledger(const char *a, const char *b);
+/* Starts NOETHER_BIN argv (as spawn_noether, stderr into err_path), waits until `file`
+ * exists, sends sig and returns the exit code (128 + signal when killed; the plain exit
+ * code when it ended before the file appeared). */
+int kill_at_file(const char *const *argv, const char *file, int sig, const char *err_path);
+/* A tanh MLP 4-5-3 on iris (d = 43, ~100k steps/s, Adam): steps, train.checkpoint_every,
+ * log_every, and extra top-level JSON ending in a comma (or ""). */
+void tiny_spec(const char *path, long steps, long every, long log_every, const char *extra);
+/* Runs noether ARGS expecting exit `want`; stderr into *err_out (malloc'd) when not NULL. */
+void expect_rc(const char *args, int want, char **err_out);
+/* Runs noether ARGS expecting exit 2, nothing on stdout and one stderr line naming a and b. */
+void expect_refused(const char *args, const char *a, const char *b);

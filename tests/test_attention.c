@@ -125,14 +125,24 @@ Test(attention, catalogue_through_the_mean_and_across_attention)
     sequence_model(&m, 4, 6, (nt_layer[]){DENSE(6), ACT(NT_ACT_RELU), ATTN(2, 0, 1), MEAN, DENSE(3)}, 5,
                    NT_LOSS_CROSS_ENTROPY, 0.0);
     nt_catalogue(&m, &list, &n);
-    cr_assert_null(find(list, n, "rescale[layer=1,unit=0]"), "a rescaling across attention");
-    cr_assert_null(find(list, n, "swap[layer=1,units=0,1]"), "a swap across attention");
+    /* the attention layer reads dense 0's units through columns of its in-projection: they
+     * rescale and swap against those (and hold); nothing reaches dense 4 across it */
+    cr_assert_not_null(find(list, n, "rescale[layer=1,unit=0]"), "a rescaling against the in-projection");
+    cr_assert_not_null(find(list, n, "swap[layer=1,units=0,1]"), "a swap against the in-projection");
     for (int i = 0; i < n; i++) cr_expect(!strstr(list[i].name, "homogeneous"), "%s", list[i].name);
     cr_assert_not_null(find(list, n, "gl_vo[layer=2,head=1]"));
     check_all(&m, list, n, 45);
-    /* the negative control: the rescaling forced across the attention layer fails */
-    nt_transform fake = { .kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 0, .p = 1 };
-    snprintf(fake.name, sizeof fake.name, "rescale[layer=1,unit=0]");
+    /* the negative control: the rescaling forced across the attention layer, against column 0
+     * of the last dense layer (a dense A: +1 on row 0 of W_0 and b_0[0], -1 on that column) */
+    nt_transform fake = { .kind = NT_TR_DENSE, .generators = 1 };
+    snprintf(fake.name, sizeof fake.name, "rescale across attention");
+    fake.A = calloc((size_t)(m.d * m.d), sizeof(double));
+    int64_t w_last = 0;
+    for (int t = 0; t < m.n_tensors; t++)
+        if (!strcmp(m.tensors[t].name, "4.weight")) w_last = m.tensors[t].offset;
+    for (int64_t x = 0; x < 6; x++) fake.A[x * m.d + x] = 1;   /* row 0 of W_0 */
+    fake.A[36 * m.d + 36] = 1;                                /* b_0[0] */
+    for (int64_t k = 0; k < 3; k++) fake.A[(w_last + 6 * k) * m.d + w_last + 6 * k] = -1;
     nt_dataset ds;
     make_data(&ds, &m, 23, 46);
     nt_engine *e = nt_engine_new(&m, 7, 4);
@@ -141,6 +151,7 @@ Test(attention, catalogue_through_the_mean_and_across_attention)
     nt_check_result r;
     nt_check(e, &m, &ds, theta, &fake, 1, 1e-10, &r);
     cr_expect(!r.holds && r.first_order > 1e-6, "a rescaling across attention held: %.2e", r.first_order);
+    free(fake.A);
     free(theta);
     nt_engine_free(e);
     nt_dataset_free(&ds);

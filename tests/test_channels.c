@@ -245,13 +245,15 @@ Test(channels, catalogue_follows_the_structure)
 
     /* BatchNorm2d right after a convolution: per-channel scale (eps 0) and shift; nothing
      * else of that convolution; the next one, through relu to a normalization with eps > 0:
-     * neither scale nor shift, and a layer normalization after it: nothing */
+     * neither scale nor shift; the last, straight into a layer normalization over C H W with
+     * eps 0: the scale of all its filters together and the shift of all its biases together */
     nt_layer c[] = { conv(3, 3, 1, 1), bn(1, 0), act(NT_ACT_RELU), pool(1, 2, 2), conv(4, 2, 1, 0), act(NT_ACT_RELU),
                      bn(1, 1e-5), conv(2, 2, 1, 0), ln(0), FLAT, dense(3) };
     net_new(&f, c, 11, NT_LOSS_CROSS_ENTROPY, 0, 3);
-    cr_expect_eq(count_kind(&f, NT_TR_CHANNEL_SCALE), 3);
-    cr_expect_eq(count_kind(&f, NT_TR_CHANNEL_SHIFT), 1);
+    cr_expect_eq(count_kind(&f, NT_TR_CHANNEL_SCALE), 3 + 1);
+    cr_expect_eq(count_kind(&f, NT_TR_CHANNEL_SHIFT), 2);
     cr_expect(listed(&f, "channel_shift[layer=0]") && listed(&f, "channel_scale[layer=0,channel=2]"));
+    cr_expect(listed(&f, "channel_scale[layer=7]") && listed(&f, "channel_shift[layer=7]"));
     cr_expect_eq(count_kind(&f, NT_TR_CHANNEL_RESCALE) + count_kind(&f, NT_TR_CHANNEL_SWAP) +
                  count_kind(&f, NT_TR_CHANNEL_SIGN_FLIP), 0, "a channel entry across a normalization");
     cr_expect_eq(count_kind(&f, NT_TR_HOMOGENEOUS), 0);

@@ -2,7 +2,7 @@
  * input (make fuzz has found none; a crash it finds goes into fuzz/corpus/<reader>/ and is
  * then picked up here): every file under fuzz/corpus/, whole, cut at many lengths (every
  * length through the first 160 bytes, where the headers are) and with single bytes
- * overwritten, goes through every reader (spec, NPY, CSV, IDX) of the library, and the
+ * overwritten, goes through every reader (spec, NPY, CSV, IDX, checkpoint) of the library, and the
  * whole files through the noether binary as a spec and as --params.  Each must succeed or
  * refuse cleanly: an error code, one message naming the file, nothing held; never a crash
  * (under make sanitize also no out-of-bounds read, leak or undefined behaviour). */
@@ -39,9 +39,9 @@ static int corpus(entry *out, int cap)
     return n;
 }
 
-/* outcomes per reader (npy, csv, idx, spec): accepted, refused; the test is not vacuous
- * when every reader has seen both */
-static int outcomes[4][2];
+/* outcomes per reader (npy, csv, idx, spec, checkpoint): accepted, refused; the test is
+ * not vacuous when every reader has seen both */
+static int outcomes[5][2];
 
 /* Every reader on the bytes in `path` (a scratch file); asserts a clean outcome. */
 static void all_readers(const char *path, const char *what)
@@ -76,6 +76,20 @@ static void all_readers(const char *path, const char *what)
     if (rc == NT_OK) nt_spec_free(&spec);
     else cr_assert_not_null(strstr(err.msg, path), "spec reader on %s: '%s' does not name the file", what, err.msg);
     free(text);
+    nt_checkpoint *c = NULL;
+    nt_error cerr = {0};
+    rc = nt_checkpoint_read(path, &c, &cerr);
+    outcomes[4][rc != NT_OK]++;
+    if (rc == NT_OK) {   /* a checkpoint that verifies: its records read without harm */
+        int64_t v;
+        nt_checkpoint_get_i64(c, "train.step", 1, &v, &cerr);
+        nt_checkpoint_free(c);
+    } else {
+        cr_assert_null(c, "checkpoint reader on %s: refused but holds a checkpoint", what);
+        cr_assert_not_null(strstr(cerr.msg, path), "checkpoint reader on %s: '%s' does not name the file", what,
+                           cerr.msg);
+        cr_assert_null(strchr(cerr.msg, '\n'), "checkpoint reader on %s: message of several lines", what);
+    }
 }
 
 static void write_bytes(const char *path, const unsigned char *b, size_t n)
@@ -122,9 +136,9 @@ Test(corpus, every_reader_on_every_input_cut_and_damaged, .timeout = 600)
     }
     remove(scratch);
     remove(dir);
-    cr_log_info("corpus: %d files, %d inputs through 4 readers", n, runs);
-    static const char *const names[4] = {"npy", "csv", "idx", "spec"};
-    for (int r = 0; r < 4; r++)
+    cr_log_info("corpus: %d files, %d inputs through 5 readers", n, runs);
+    static const char *const names[5] = {"npy", "csv", "idx", "spec", "checkpoint"};
+    for (int r = 0; r < 5; r++)
         cr_assert(outcomes[r][0] > 0 && outcomes[r][1] > 0, "%s reader: %d accepted, %d refused (want both)",
                   names[r], outcomes[r][0], outcomes[r][1]);
 }

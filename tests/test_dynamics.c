@@ -3,7 +3,7 @@
  * term is needed (the O(eta^2) term, Adam's first-order term), that the first-order term
  * vanishes exactly where the structure says it must, and that the gradient-flow law (F2),
  * computed from R on the model's outputs, differs from the measured trajectory by the
- * O(eta^2) term alone under GD. */
+ * O(eta^2) term alone under GD without weight decay. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,15 +143,16 @@ Test(dynamics, first_order_term_detects_a_broken_symmetry)
     done(&r);
 }
 
-/* (F2) along the run: under GD, Q_GF = Q0 + sum lr (-R - gamma xi^T theta) with R from the
- * outputs, while (F3)'s first-order terms use the gradient; by (F1) they agree, so
+/* (F2) along the run without weight decay: under GD, Q_GF = Q0 - sum lr R(theta_k) with R from
+ * the outputs, while (F3)'s first-order terms use the gradient; by (F1) they agree, so
  * measured - gradient_flow = the O(eta^2) sum, for symmetries and for the homogeneous
- * equivariance (R != 0). */
+ * equivariance (R != 0).  (With gamma > 0 the column is the exact decay law, not a re-summed
+ * GD path: test_truth.c.) */
 Test(dynamics, gradient_flow_law_differs_by_the_second_order_term)
 {
     run r;
     train(&r, "{\"input\": 5, \"layers\": [{\"dense\": 6, \"bias\": false}, {\"act\": \"relu\"}, {\"dense\": 1, \"bias\": false}],"
-              " \"loss\": \"exponential\"}", "{\"optimizer\": \"gd\", \"lr\": 0.05, \"steps\": 500}", 0.001);
+              " \"loss\": \"exponential\"}", "{\"optimizer\": \"gd\", \"lr\": 0.05, \"steps\": 500}", 0.0);
     int seen_equivariance = 0;
     for (int j = 0; j < r.nq; j++) {
         const nt_quantity *Q = &r.q[j];

@@ -34,7 +34,7 @@ static int has_kind(const model_fixture *f, nt_transform_kind k)
 /* Every activation x loss, with and without biases and weight decay: every entry holds. */
 Test(identities, catalogue_holds_everywhere)
 {
-    int kinds_seen[NT_TR_DENSE + 1] = {0}, total = 0;
+    int kinds_seen[NT_TR_KIND_COUNT] = {0}, total = 0;
     double worst = 0;
     for (int a = 0; a < NT_ACT_COUNT; a++)
         for (int l = 0; l < NT_LOSS_COUNT; l++)

@@ -253,7 +253,7 @@ Test(batchnorm, catalogue_follows_the_structure)
     cr_assert_null(find(list, n, "unit_scale[layer=2,unit=0]"), "eps > 0: no unit scaling");
     cr_assert_null(find(list, n, "norm_shift[layer=2]"), "an activation before the normalization: no shift");
     sh = find(list, n, "norm_shift[layer=3]");
-    cr_assert(sh && sh->generators == 1, "a layer norm right after dense 3: one shift of every unit");
+    cr_assert(sh && sh->generators == 1 + 5, "a layer norm right after dense 3 (5 inputs): the bias and each column of W");
     cr_assert_null(find(list, n, "scale[layer=3]"), "layer norm with eps > 0: no scale symmetry");
     cr_assert_null(find(list, n, "rescale[layer=1,unit=0]"));
     nt_transforms_free(list, n);
@@ -366,7 +366,8 @@ Test(batchnorm, spectrum_flat_view_of_pure_shifts)
     const cJSON *flat = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "predictions"), "flat");
     double w = cJSON_GetObjectItem(flat, "worst_relative_difference")->valuedouble;
     cr_assert_leq(w, 1e-10, "flat view: worst relative difference %.2e", w);
-    cr_assert_eq(cJSON_GetObjectItem(flat, "generators")->valueint, 17, "8 shifts + 9 translations");
+    cr_assert_eq(cJSON_GetObjectItem(flat, "generators")->valueint, 25,
+                 "8 shifts + 9 translations + 8 rescalings of the normalization's units against dense 3's columns");
     cJSON_Delete(doc);
     free(out);
     free(err);

@@ -2,6 +2,7 @@
  * parameters), writing files whole, and the uniform error exit. */
 #ifndef NT_CLI_H
 #define NT_CLI_H
+#include <signal.h>
 #include <cJSON.h>
 #include "noether.h"
 
@@ -53,6 +54,18 @@ void cli_write_npy(const char *cmd, const char *dir, const char *name, const dou
 void cli_print_json(cJSON *doc);
 /* Creates a directory (and its parents); exits on failure. */
 void cli_mkdir(const char *cmd, const char *dir);
+
+/* The signal (SIGINT or SIGTERM) that asked the command to stop, 0 while none did. */
+extern volatile sig_atomic_t cli_stop;
+/* The folder of a train, run or demo, claimed for the whole command: created (with !resume),
+ * locked (DIR/.lock; a second command into it exits 2, "DIR: folder in use by pid N"), a
+ * fresh run refused (exit 2) over another run's checkpoint unless force (which deletes
+ * it), resume refused when there is no checkpoint; and SIGINT/SIGTERM from then on only
+ * set cli_stop (once: a second one kills). */
+void cli_claim_dir(const char *cmd, const char *dir, int resume, int force);
+/* The checkpoint's files in dir (checkpoint.bin, then the rows it refers to), removed once
+ * every output of the command is written. */
+void cli_checkpoint_done(const char *dir);
 /* Exits 1 naming what is not finite: the loss, or entries of x (n of them, `what`: "gradient",
  * "Hessian-vector products"; x may be NULL).  Nothing non-finite is written or handed on. */
 void cli_require_finite(const char *cmd, double loss, const double *x, int64_t n, const char *what);
@@ -82,10 +95,17 @@ typedef struct {
  * hook may be NULL.  Checkpoints into dir/checkpoint.bin every train.checkpoint_every
  * steps and on SIGINT/SIGTERM, which stop the run at the next step boundary with rc 130 or
  * 143 and err the one line saying how to resume; resume: continue from dir/checkpoint.bin
- * (exits 2 when it is missing or of another spec); a completed run removes it.  The hook
- * is not called for the steps before a resumed run's start. */
+ * (exits 2 when it is missing, damaged or of another spec or files).  A completed training
+ * checkpoints once more (step = steps) and keeps it: the caller removes it with
+ * cli_checkpoint_done once its outputs are written, and a resume of it goes straight to
+ * the outputs.  The ledger rows go to dir/checkpoint.rows, appended at each checkpoint
+ * (the checkpoint records their length and hash).  The hook is not called for the steps
+ * before a resumed run's start.  Expects cli_claim_dir(dir) done. */
 cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const cli_train_hook *hook, int *rc,
                      nt_error *err);
+/* "interrupted by SIG... <where>; checkpoint DIR/checkpoint.bin; resume with: noether ..."
+ * into err; returns its code, 128 + cli_stop. */
+int cli_interrupted(nt_error *err, const cli_job *job, const char *dir, const char *where);
 /* Writes a JSON document to dir/name, whole or not at all. */
 void cli_write_json(const char *cmd, const char *dir, const char *name, const cJSON *doc);
 
@@ -98,6 +118,8 @@ typedef struct {
     const char *block;        /* one parameter tensor, or NULL for all of theta */
     const char *vectors;      /* an NPY path for the eigenvectors, or NULL */
     int verbose;              /* phases on stderr when it is a terminal */
+    int each_generator;       /* |H xi| of every symmetry generator (one product each) */
+    int print_ends;           /* text: print the eigenvalues as soon as they are known */
 } cli_spectrum_opts;
 /* The spectrum document of noether spectrum --json at job->theta, with its predictions. */
 cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o);
@@ -114,6 +136,10 @@ int cmd_train(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);
 /* The catalogue plus the spec's own transformations (exits on error); kind and type names. */
 void cli_load_transforms(const char *cmd, const cli_job *job, nt_transform **list, int *n);
+/* The conserved quantities of list: how many the ledger lists and how many are independent
+ * (nt_catalogue_independent at a generic theta), as "conserved" and "conserved_independent"
+ * into the JSON object o. */
+void cli_add_independent(cJSON *o, const nt_model *m, const nt_transform *list, int n);
 const char *cli_kind(const nt_transform *t);
 const char *cli_type(const nt_transform *t);
 #endif

@@ -2,6 +2,7 @@
  * tensor) and the data summary. */
 #include <stdlib.h>
 #include <string.h>
+#include <cblas.h>
 #include "cli.h"
 
 static const char usage[] =
@@ -76,7 +77,29 @@ cJSON *cli_info_json(const cli_job *job)
     cJSON_AddNumberToObject(data, "train", (double)job->data.train.n);
     cJSON_AddNumberToObject(data, "test", (double)job->data.test.n);
     cJSON_AddNumberToObject(data, "features", job->data.train.dim);
+    nt_blas_info b;
+    nt_blas_info_get(&b);
+    cJSON *blas = cJSON_AddObjectToObject(doc, "blas");
+    cJSON_AddStringToObject(blas, "kernel", b.kernel);
+    cJSON_AddStringToObject(blas, "chosen_by", b.selected ? "noether" : b.user_set ? "OPENBLAS_CORETYPE" : "OpenBLAS");
+    if (b.selected) cJSON_AddStringToObject(blas, "openblas_fallback", b.fallback);
+    if (b.better[0]) cJSON_AddStringToObject(blas, "better_for_this_cpu", b.better);
+    cJSON_AddNumberToObject(blas, "threads", openblas_get_num_threads());
     return doc;
+}
+
+/* one line: the BLAS kernel in use and who chose it */
+static void describe_blas(FILE *f)
+{
+    nt_blas_info b;
+    nt_blas_info_get(&b);
+    fprintf(f, "blas:    OpenBLAS, kernel %s (", b.kernel);
+    if (b.selected) fprintf(f, "selected by noether for this CPU; OpenBLAS had chosen %s", b.fallback);
+    else if (b.user_set) fprintf(f, "set by OPENBLAS_CORETYPE");
+    else fprintf(f, "chosen by OpenBLAS");
+    fprintf(f, "), %d threads", openblas_get_num_threads());
+    if (b.better[0]) fprintf(f, "; this CPU supports the faster %s kernel", b.better);
+    fputc('\n', f);
 }
 
 void cli_describe(FILE *f, const cli_job *job)
@@ -124,7 +147,10 @@ int cmd_info(int argc, char **argv)
     cli_job job;
     cli_job_load(&job, "info", spec, params);
     if (json) cli_print_json(cli_info_json(&job));
-    else cli_describe(stdout, &job);
+    else {
+        cli_describe(stdout, &job);
+        describe_blas(stdout);
+    }
     cli_job_free(&job);
     return 0;
 }

@@ -14,13 +14,16 @@
 #include "../report/report.h"
 
 static const char run_usage[] =
-    "usage: noether run SPEC [-o DIR] [--params P.npy] [--resume] [--quiet]\n\n"
+    "usage: noether run SPEC [-o DIR] [--params P.npy] [--resume | --force] [--quiet]\n\n"
     "The main job: trains the spec's model with the ledger of every conserved or broken\n"
     "quantity and, every analysis.every steps (and at the start and the end), checks every\n"
     "identity of its symmetries and measures the Hessian's spectrum at both ends, the\n"
     "gradient's alignment with the top eigenspace, the flat directions against the orbit\n"
-    "rank and, for a homogeneous model, the radial curvature.  At the end also the spectral\n"
-    "density and the S_n sector spectra.  Writes into DIR (default noether-run):\n"
+    "rank and, for a homogeneous model, the radial curvature; for a run started on fixed\n"
+    "points (GD, SGD), the spectrum on each one's breaking directions, and at the end the\n"
+    "growth of the distance to it against the linearized prediction along the run.  At the\n"
+    "end also the spectral density and the S_n sector spectra.  Writes into DIR (default\n"
+    "noether-run):\n"
     "  report.html          the report (opens from disk, no external assets)\n"
     "  plots/*.png, *.svg   its figures (gnuplot)\n"
     "  summary.json         every number of the report\n"
@@ -31,12 +34,16 @@ static const char run_usage[] =
     "  -o DIR      output folder (created)\n"
     "  --params P  start from P.npy instead of the seeded initialization\n"
     "  --resume    continue the run in DIR from DIR/checkpoint.bin (written every\n"
-    "              train.checkpoint_every steps and when SIGINT or SIGTERM stops a run,\n"
-    "              which then exits 130 or 143 without the final analysis and report)\n"
+    "              train.checkpoint_every steps, when SIGINT or SIGTERM stops a run,\n"
+    "              which then exits 130 or 143 without the final analysis and report,\n"
+    "              and at the end of training, kept until the report is written: a run\n"
+    "              stopped in its final analysis or report resumes there)\n"
+    "  --force     start afresh in a DIR that holds an unfinished run's checkpoint\n"
+    "              (deleting it; without --force or --resume that is refused, exit 2)\n"
     "  --quiet     no progress on stderr, no summary on stdout\n";
 
 static const char demo_usage[] =
-    "usage: noether demo [-o DIR] [--resume] [--quiet]\n\n"
+    "usage: noether demo [-o DIR] [--resume | --force] [--quiet]\n\n"
     "noether run on the built-in default (no files needed): a ReLU MLP 13-16-16-3 with a\n"
     "softmax head on the wine data (compiled in), trained by SGD with weight decay.\n"
     "Writes the report and its data into DIR (default noether-demo); see noether run --help.\n";
@@ -67,8 +74,36 @@ static void field(run_state *r, double x)
     else cli_printf(&r->csv, ",%.17g", x);
 }
 
-/* the analysis at theta (= job->theta, trained in place), as a CSV row and a JSON entry */
-static void analyse(run_state *r, int64_t step, int final)
+/* THEORY.md §4 along the run: for each fixed point the spec starts on (GD or SGD), the
+ * spectrum of H_gamma on Fix(T)^perp at theta and the per-step factor of the linearized
+ * dynamics there, max_i |1 - lr lambda_i|; NULL when there is none */
+static cJSON *breaking_factors(run_state *r)
+{
+    const cli_job *job = r->job;
+    const nt_model *m = &job->spec.model;
+    const nt_train_spec *ts = &job->spec.train;
+    if (!job->spec.init.n_fixed || (ts->optimizer != NT_OPT_GD && ts->optimizer != NT_OPT_SGD)) return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    for (int f = 0; f < job->spec.init.n_fixed; f++)
+        for (int t = 0; t < r->n_list; t++) {
+            if (strcmp(r->list[t].name, job->spec.init.fixed_point[f])) continue;
+            int dim = nt_breaking_dim(m, &r->list[t]);
+            double *lam = malloc(sizeof(double) * (size_t)(dim + 1)), factor = 0;
+            nt_breaking_spectrum(r->e, m, &job->data.train, job->theta, &r->list[t], lam, NULL);
+            for (int i = 0; i < dim; i++) factor = fmax(factor, fabs(1 - ts->lr * lam[i]));
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", r->list[t].name);
+            cJSON_AddNumberToObject(o, "lambda_min", lam[0]);
+            cJSON_AddNumberToObject(o, "factor", factor);
+            cJSON_AddItemToArray(arr, o);
+            free(lam);
+        }
+    return arr;
+}
+
+/* the analysis at theta (= job->theta, trained in place), as a CSV row and a JSON entry;
+ * loss, loss_gamma: L and L_gamma at theta as the ledger logged them (the same numbers) */
+static void analyse(run_state *r, int64_t step, int final, double loss, double loss_gamma)
 {
     cli_job *job = r->job;
     const nt_analysis_spec *as = &job->spec.analysis;
@@ -97,7 +132,7 @@ static void analyse(run_state *r, int64_t step, int final)
     double align = num(cJSON_GetObjectItem(sp, "alignment"), "gradient_fraction_in_top");
 
     if (r->csv.len == 0) {
-        cli_printf(&r->csv, "step,loss,grad_norm,identities,identities_holding,worst_residual,lambda_max,lambda_min,"
+        cli_printf(&r->csv, "step,loss,loss_gamma,grad_norm,identities,identities_holding,worst_residual,lambda_max,lambda_min,"
                   "gradient_fraction_in_top,orbit_rank,flat_predicted_everywhere,eigenvalues_at_gamma,"
                   "radial_curvature,radial_closed_form");
         for (int i = 0; i < cJSON_GetArraySize(top); i++) cli_printf(&r->csv, ",top_%d", i + 1);
@@ -105,7 +140,8 @@ static void analyse(run_state *r, int64_t step, int final)
         cli_printf(&r->csv, "\n");
     }
     cli_printf(&r->csv, "%lld", (long long)step);
-    field(r, num(sp, "loss"));
+    field(r, loss);
+    field(r, loss_gamma);
     field(r, num(sp, "grad_norm"));
     cli_printf(&r->csv, ",%d,%d", r->n_checks, held);
     field(r, worst);
@@ -124,7 +160,8 @@ static void analyse(run_state *r, int64_t step, int final)
 
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "step", (double)step);
-    cJSON_AddNumberToObject(c, "loss", num(sp, "loss"));
+    cJSON_AddNumberToObject(c, "loss", loss);
+    cJSON_AddNumberToObject(c, "loss_gamma", loss_gamma);
     cJSON_AddNumberToObject(c, "grad_norm", num(sp, "grad_norm"));
     cJSON_AddNumberToObject(c, "identities", r->n_checks);
     cJSON_AddNumberToObject(c, "identities_holding", held);
@@ -135,6 +172,8 @@ static void analyse(run_state *r, int64_t step, int final)
     cJSON_AddNumberToObject(c, "orbit_rank", num(flat, "orbit_rank"));
     if (cJSON_GetObjectItem(sp, "eigenvalues_at_gamma"))
         cJSON_AddNumberToObject(c, "eigenvalues_at_gamma", num(sp, "eigenvalues_at_gamma"));
+    cJSON *brk = breaking_factors(r);
+    if (brk) cJSON_AddItemToObject(c, "breaking", brk);
     cJSON_AddNumberToObject(c, "seconds", cli_now() - t0);
     cJSON_AddItemToArray(r->checkpoints, c);
     if (final) r->final = sp;
@@ -149,7 +188,7 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta)
     (void)theta;
     int64_t steps = r->job->spec.train.steps;
     if (L->step == steps) return;   /* the end: analysed after training, with the extras */
-    if (L->step == 0 || (r->every > 0 && L->step % r->every == 0)) analyse(r, L->step, 0);
+    if (L->step == 0 || (r->every > 0 && L->step % r->every == 0)) analyse(r, L->step, 0, L->loss, L->loss_gamma);
 }
 
 /* the analyses so far into a checkpoint, and back when the run resumes: the rows of
@@ -258,6 +297,54 @@ static cJSON *distances(const char *dir)
     return arr;
 }
 
+/* The growth of the distance to each starting fixed point against the linearized dynamics
+ * along the run (THEORY.md §4): per step the breaking part grows by at most
+ * f = max_i |1 - lr lambda_i| (lambda_i of H_gamma on Fix(T)^perp), measured at each analysis
+ * checkpoint; log f is taken linear in the step between checkpoints (trapezoids), so the
+ * prediction is exp(sum_k (s_{k+1} - s_k) (log f_k + log f_{k+1}) / 2).  The window runs from
+ * the first checkpoint after the start to the last: in the first steps the round-off the run
+ * starts from is not yet along the most unstable direction (the bound f^n overstates its
+ * growth there) and the spectrum moves fastest.  Beside it, the start's factor raised to the
+ * window's steps.  A fixed point whose distance is 0 at the window's start is left out. */
+static cJSON *growth(const run_state *r, const char *dir)
+{
+    report_table L;
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *cps = r->checkpoints, *first = cJSON_GetArrayItem(cps, 0), *it;
+    const int n_cp = cJSON_GetArraySize(cps);
+    if (n_cp < 3 || !cJSON_GetObjectItem(first, "breaking") || !report_table_read(dir, "ledger.csv", &L)) return arr;
+    const int st = report_col(&L, "step");
+    const double a = num(cJSON_GetArrayItem(cps, 1), "step"), b = num(cJSON_GetArrayItem(cps, n_cp - 1), "step");
+    int ra = 0;
+    while (ra < L.rows && report_at(&L, ra, st) != a) ra++;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(first, "breaking")) {
+        const char *name = cJSON_GetObjectItem(it, "name")->valuestring;
+        char col[160];
+        snprintf(col, sizeof col, "%s:distance", name);
+        int c = report_col(&L, col);
+        if (c < 0 || ra >= L.rows || !(report_at(&L, ra, c) > 0)) continue;
+        double logp = 0, prev = NAN;
+        for (int k = 1; k < n_cp; k++) {   /* log f at checkpoint k, trapezoids from the one before */
+            const cJSON *cp = cJSON_GetArrayItem(cps, k), *e;
+            double f = NAN;
+            cJSON_ArrayForEach(e, cJSON_GetObjectItem(cp, "breaking"))
+                if (!strcmp(cJSON_GetObjectItem(e, "name")->valuestring, name)) f = log(num(e, "factor"));
+            if (k > 1) logp += (num(cp, "step") - num(cJSON_GetArrayItem(cps, k - 1), "step")) * (prev + f) / 2;
+            prev = f;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", name);
+        cJSON_AddNumberToObject(o, "from_step", a);
+        cJSON_AddNumberToObject(o, "to_step", b);
+        cJSON_AddNumberToObject(o, "measured", report_at(&L, L.rows - 1, c) / report_at(&L, ra, c));
+        cJSON_AddNumberToObject(o, "predicted", exp(logp));
+        cJSON_AddNumberToObject(o, "predicted_from_start", pow(num(it, "factor"), b - a));
+        cJSON_AddItemToArray(arr, o);
+    }
+    report_table_free(&L);
+    return arr;
+}
+
 /* the headline numbers of the final checkpoint, for summary.json */
 static cJSON *final_view(run_state *r)
 {
@@ -268,7 +355,8 @@ static cJSON *final_view(run_state *r)
     cJSON_AddItemToObject(o, "bottom", cJSON_Duplicate(cJSON_GetObjectItem(sp, "bottom"), 1));
     cJSON *flat = cJSON_AddObjectToObject(o, "flat");
     cJSON_AddNumberToObject(flat, "predicted_everywhere", r->translations);
-    cJSON_AddNumberToObject(flat, "predicted_at_critical_point", num(cJSON_GetObjectItem(pred, "flat"), "orbit_rank"));
+    cJSON_AddItemToObject(flat, "at_critical_point",   /* eigenvalues with multiplicities (S1gamma) */
+                          cJSON_Duplicate(cJSON_GetObjectItem(cJSON_GetObjectItem(pred, "flat"), "at_critical_point"), 1));
     if (cJSON_GetObjectItem(sp, "eigenvalues_at_gamma")) {
         cJSON_AddNumberToObject(flat, "found", num(sp, "eigenvalues_at_gamma"));
         cJSON_AddNumberToObject(flat, "tolerance", num(sp, "eigenvalues_at_gamma_tolerance"));
@@ -298,9 +386,9 @@ static cJSON *final_view(run_state *r)
 
 /* The whole job; returns the exit code, or -1 with *err set (an interrupted or diverged
  * run, a failed report): the caller frees the job, then exits through cli_die. */
-static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, int resume, nt_error *err)
+static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, int resume, int force, nt_error *err)
 {
-    cli_mkdir(cmd, dir);
+    cli_claim_dir(cmd, dir, resume, force);   /* locked; SIGINT/SIGTERM set cli_stop from here to the end */
     nt_transform *list = NULL;
     int n_list = 0;
     cli_load_transforms(cmd, job, &list, &n_list);
@@ -325,8 +413,15 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
         cli_write_json(cmd, dir, "summary.json", doc);
         goto done;
     }
+    /* The final phase: the checkpoint of the finished training stays until the report is
+     * written, so a stop here (checked between the phases) resumes at the final analysis. */
+    char where[128];
     const int64_t step = (int64_t)cJSON_GetObjectItem(doc, "steps")->valuedouble;
-    analyse(&r, step, 1);
+    snprintf(where, sizeof where, "in the final analysis, after step %lld of %lld (training done)", (long long)step,
+             (long long)ts->steps);
+    if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, where); cJSON_Delete(r.checkpoints); goto done; }
+    analyse(&r, step, 1, num(doc, "final_loss"), num(doc, "final_loss_gamma"));
+    if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, where); cJSON_Delete(r.checkpoints); goto done; }
 
     cli_write_in(cmd, dir, "analysis.csv", r.csv.s);
     write_final(&r, dir);
@@ -345,6 +440,7 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cJSON_AddItemToObject(an, "checkpoints", r.checkpoints);
     cJSON_AddItemToObject(an, "final", final_view(&r));
     cJSON_AddItemToObject(an, "distances_to_fixed_points", distances(dir));
+    cJSON_AddItemToObject(an, "fixed_point_growth", growth(&r, dir));
     cJSON_AddNumberToObject(an, "seconds", r.seconds);
     cJSON *ids = cJSON_AddArrayToObject(an, "identities_final");
     for (int i = 0; i < r.n_checks; i++) {
@@ -361,9 +457,15 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cJSON_AddNumberToObject(doc, "seconds_total", cli_now() - t0);
     cJSON_AddStringToObject(doc, "report", "report.html");
     cli_write_json(cmd, dir, "summary.json", doc);
+    if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, "before the report (training done)"); goto done; }
     if (!quiet) fprintf(stderr, "run: plots (gnuplot) and report\n");
-    if (!rc) rc = report_build(dir, doc, err);
-    else report_build(dir, doc, &(nt_error){0});   /* a diverged run: the report of what there is */
+    if (!rc) {
+        rc = report_build(dir, doc, err);
+        if (rc >= 128 || (!rc && cli_stop)) rc = cli_interrupted(err, job, dir, "while the report was drawn (training done)");
+        if (!rc) cli_checkpoint_done(dir);   /* every output written */
+    } else {
+        report_build(dir, doc, &(nt_error){0});   /* a diverged run: the report of what there is */
+    }
     if (!quiet) report_print_summary(stdout, dir, doc);
 done:
     cJSON_Delete(doc);
@@ -377,16 +479,17 @@ done:
 
 int cmd_run(int argc, char **argv)
 {
-    const char *spec = NULL, *dir = "noether-run", *params = NULL, *quiet = NULL, *resume = NULL;
-    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--resume", 1, &resume}, {"--quiet", 1, &quiet},
-                      {NULL, 0, NULL}};
+    const char *spec = NULL, *dir = "noether-run", *params = NULL, *quiet = NULL, *resume = NULL, *force = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--resume", 1, &resume}, {"--force", 1, &force},
+                      {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
     cli_parse("run", run_usage, argc, argv, opts, &spec);
     if (!spec) cli_usage_error("run", "a SPEC file is needed (noether demo runs the built-in default)");
     if (resume && params) cli_usage_error("run", "--resume continues from DIR/checkpoint.bin; --params cannot go with it");
+    if (resume && force) cli_usage_error("run", "--force starts afresh: it excludes --resume");
     cli_job job;
     cli_job_load(&job, "run", spec, params);
     nt_error err = {0};
-    int rc = run_job(&job, "run", dir, quiet != NULL, resume != NULL, &err);
+    int rc = run_job(&job, "run", dir, quiet != NULL, resume != NULL, force != NULL, &err);
     cli_job_free(&job);
     if (rc < 0) cli_die("run", &err);
     return rc;
@@ -394,13 +497,15 @@ int cmd_run(int argc, char **argv)
 
 int cmd_demo(int argc, char **argv)
 {
-    const char *dir = "noether-demo", *quiet = NULL, *resume = NULL;
-    cli_opt opts[] = {{"-o", 0, &dir}, {"--resume", 1, &resume}, {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
+    const char *dir = "noether-demo", *quiet = NULL, *resume = NULL, *force = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--resume", 1, &resume}, {"--force", 1, &force}, {"--quiet", 1, &quiet},
+                      {NULL, 0, NULL}};
     cli_parse("demo", demo_usage, argc, argv, opts, NULL);
+    if (resume && force) cli_usage_error("demo", "--force starts afresh: it excludes --resume");
     cli_job job;
     cli_job_load(&job, "demo", NULL, NULL);
     nt_error err = {0};
-    int rc = run_job(&job, "demo", dir, quiet != NULL, resume != NULL, &err);
+    int rc = run_job(&job, "demo", dir, quiet != NULL, resume != NULL, force != NULL, &err);
     cli_job_free(&job);
     if (rc < 0) cli_die("demo", &err);
     return rc;

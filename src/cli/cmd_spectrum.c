@@ -13,11 +13,15 @@
 static const char usage[] =
     "usage: noether spectrum [SPEC] [--params P.npy] [--top K] [--bottom K] [--method M]\n"
     "                        [--density] [--trace] [--block NAME] [--deflate] [--sectors]\n"
-    "                        [--vectors OUT.npy] [--json]\n\n"
+    "                        [--each-generator] [--vectors OUT.npy] [--json]\n\n"
     "The spectrum of the Hessian H_gamma at theta, matrix-free, and what the model's\n"
     "symmetries predict about it (under \"predictions\" in the JSON):\n"
-    "  flat      the orbit span of the continuous symmetries: its rank (zero modes at a\n"
-    "            critical point) and, per generator, |H xi| beside |A^T g - gamma (xi + A^T theta)| (S1)\n"
+    "  flat      the orbit span of the continuous symmetries: its rank, from the generators'\n"
+    "            structure; the eigenvalues of H_gamma it forces at a critical point of L_gamma\n"
+    "            (S1gamma): 2 gamma (symmetric generators), gamma (shifts), 0 (antisymmetric),\n"
+    "            each with its multiplicity (all 0 without weight decay), beside the count\n"
+    "            found when every eigenvalue is known; and (S1gamma) H xi = -A^T g + gamma (xi +\n"
+    "            A^T theta) checked on random combinations of all generators (one block product)\n"
     "  sharp     for a homogeneous model, the radial curvature theta^T H theta / |theta|^2 beside\n"
     "            its closed form from the outputs and lambda_max\n"
     "  sectors   (--sectors) per hidden layer, H on the breaking subspace of S_n at the point\n"
@@ -26,12 +30,16 @@ static const char usage[] =
     "  alignment the fraction of |g|^2 in the top-K eigenspace; for each block feeding a\n"
     "            normalization (a scale symmetry) its gradient's fraction beside the one\n"
     "            (S1) predicts: theta's weight on each eigenvector times (lambda - 2 gamma)^2\n\n"
-    "  --top K, --bottom K  how many eigenvalues at each end (default 10 each)\n"
+    "  --top K, --bottom K  how many eigenvalues at each end (default 10 each; with only one of\n"
+    "                       them, that end alone)\n"
     "  --method M           dense (LAPACK dsyevr), lanczos (ARPACK) or auto (dense up to d = 3000)\n"
-    "  --density            spectral density by stochastic Lanczos quadrature (10 probes, 80 steps)\n"
-    "  --trace              Hutchinson trace estimate (100 probes; exact too with dense)\n"
+    "  --density            spectral density by stochastic Lanczos quadrature (10 probes, 80 steps);\n"
+    "                       its moments with their standard errors over the probes\n"
+    "  --trace              Hutchinson trace estimate (100 probes) with its standard error; with\n"
+    "                       the dense method the exact trace beside it\n"
     "  --block NAME         restrict H to one parameter tensor (a name from noether info)\n"
     "  --deflate            project the orbit span out of H and report what that removed\n"
+    "  --each-generator     also |H xi| of every generator beside its (S1gamma) value (a product each)\n"
     "  --vectors OUT        write the eigenvectors (top then bottom, rows) to OUT.npy\n"
     "  --json               one JSON document on stdout\n";
 
@@ -95,9 +103,9 @@ static void ends_free(ends *E)
 }
 
 /* H xi for the nb generators waiting in X; their norms against the predictions, each
- * difference relative to the two sides plus s |xi| (s the curvature scale, the largest
- * |eigenvalue| found): as in noether check, an identity whose two sides vanish (H c = 0 for
- * a pure shift without weight decay) is measured against the scale of H, not round-off */
+ * difference relative to the two sides plus s |xi| (s the curvature scale): as in noether
+ * check, an identity whose two sides vanish (H c = 0 for a pure shift without weight decay)
+ * is measured against the scale of H, not round-off */
 static void flat_block(cli_job *job, nt_engine *e, const double *X, double *HX, int *nb, const double *pred,
                        double scale, int *done, cJSON *hx, double *worst)
 {
@@ -113,21 +121,15 @@ static void flat_block(cli_job *job, nt_engine *e, const double *X, double *HX, 
     *nb = 0;
 }
 
-/* flat directions: the orbit span's rank; per symmetry generator |H xi| (block products)
- * beside its value by (S1gamma) with B = 0, |-A^T g + gamma (xi + A^T theta)| */
-static cJSON *flat_view(cli_job *job, nt_engine *e, const nt_transform *list, int n, const double *g,
-                        int rank, const double *sv, int n_gen, double tol, double scale)
+/* --each-generator: per symmetry generator |H xi| (block products) beside its value by
+ * (S1gamma) with B = 0, |-A^T g + gamma (xi + A^T theta)| */
+static void each_generator(cli_job *job, nt_engine *e, const nt_transform *list, int n, const double *g, int n_gen,
+                           double scale, cJSON *o)
 {
     const nt_model *m = &job->spec.model;
     const int64_t d = m->d;
     const double gam = m->weight_decay;
     const int kb = nt_engine_k(e);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "generators", n_gen);
-    cJSON_AddNumberToObject(o, "orbit_rank", rank);
-    cJSON_AddNumberToObject(o, "rank_tolerance", tol);
-    cJSON_AddNumberToObject(o, "zero_modes_at_a_critical_point", rank);
-    cJSON_AddItemToObject(o, "singular_values", numbers(sv, n_gen));
     double *X = malloc(sizeof(double) * kb * d), *HX = malloc(sizeof(double) * kb * d);
     double *pred = malloc(sizeof(double) * (n_gen + 1)), *a = malloc(sizeof(double) * d), *b = malloc(sizeof(double) * d);
     cJSON *hx = cJSON_AddArrayToObject(o, "H_xi_norm");
@@ -147,8 +149,56 @@ static cJSON *flat_view(cli_job *job, nt_engine *e, const nt_transform *list, in
     }
     flat_block(job, e, X, HX, &nb, pred, scale, &done, hx, &worst);
     cJSON_AddItemToObject(o, "predicted_H_xi_norm", numbers(pred, n_gen));
-    cJSON_AddNumberToObject(o, "worst_relative_difference", worst);
+    cJSON_AddNumberToObject(o, "each_generator_worst_relative_difference", worst);
     free(X); free(HX); free(pred); free(a); free(b);
+}
+
+/* flat directions (THEORY.md §3): the orbit rank and the eigenvalues a critical point of
+ * L_gamma must have (nt_orbit_analyse), each beside how many sit there when every eigenvalue
+ * is known (all, ascending, or NULL); (S1gamma) on random combinations of the generators */
+static cJSON *flat_view(cli_job *job, nt_engine *e, const nt_transform *list, int n, const double *g,
+                        const double *all, int64_t n_all, double tol, int each)
+{
+    const nt_model *m = &job->spec.model;
+    nt_orbit orb;
+    nt_orbit_analyse(m, list, n, job->theta, tol, &orb);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "generators", orb.generators);
+    if (orb.rank < 0) {
+        cJSON_AddNullToObject(o, "orbit_rank");
+        cJSON_AddStringToObject(o, "skipped", "more than 4000 symmetry generators: the orbit rank is not computed");
+    } else {
+        cJSON_AddNumberToObject(o, "orbit_rank", orb.rank);
+        cJSON_AddNumberToObject(o, "rank_tolerance", tol);
+        cJSON_AddStringToObject(o, "rank_method", "Gram matrix of the sparse generators (LAPACK dsyevd), small "
+                                "singular values recomputed by dgesvd");
+        cJSON_AddItemToObject(o, "singular_values", numbers(orb.sv, orb.generators));
+        cJSON_AddNumberToObject(o, "singular_values_refined", orb.refined);
+        double scale = all && n_all ? fmax(fabs(all[0]), fabs(all[n_all - 1])) : 0, ftol = 1e-9 * scale;
+        cJSON *cp = cJSON_AddArrayToObject(o, "at_critical_point");
+        for (int v = 0; v < orb.n_values; v++) {
+            cJSON *it = cJSON_CreateObject();
+            cJSON_AddNumberToObject(it, "value", orb.value[v]);
+            cJSON_AddNumberToObject(it, "multiplicity", orb.multiplicity[v]);
+            cJSON_AddStringToObject(it, "from", orb.what[v]);
+            if (all) {
+                int found = 0;
+                for (int64_t i = 0; i < n_all; i++) found += fabs(all[i] - orb.value[v]) <= ftol;
+                cJSON_AddNumberToObject(it, "found", found);
+                cJSON_AddNumberToObject(it, "found_tolerance", ftol);
+            }
+            cJSON_AddItemToArray(cp, it);
+        }
+        cJSON_AddNumberToObject(o, "unpredicted_generators", orb.unpredicted);
+    }
+    double sH = 0;
+    const int q = 2;   /* each random combination alone tests every generator (with probability 1) */
+    double worst = nt_orbit_s1_check(e, m, &job->data.train, list, n, job->theta, g, q, 0x51, &sH);
+    cJSON_AddNumberToObject(o, "s1_random_combinations", orb.generators ? q : 0);
+    cJSON_AddNumberToObject(o, "worst_relative_difference", worst);
+    cJSON_AddNumberToObject(o, "curvature_scale", sH);
+    if (each) each_generator(job, e, list, n, g, orb.generators, sH, o);
+    nt_orbit_free(&orb);
     return o;
 }
 
@@ -307,6 +357,72 @@ static double alignment(const double *U, int k, int64_t n, const double *g)
     return gg > 0 ? in / gg : 0;
 }
 
+/* the two ends as soon as they are known (text output) */
+static void print_ends(FILE *f, int64_t d, const char *block, const char *method, int products, double seconds,
+                       const double *top, int nt, const double *bottom, int nb)
+{
+    fprintf(f, "d = %lld%s%s, %s, %d products, %.2f s\n", (long long)d, block ? ", block " : "", block ? block : "",
+            method, products, seconds);
+    if (nt) fprintf(f, "top:   ");
+    for (int i = 0; i < nt; i++) fprintf(f, " %.6g%s", top[i], i == nt - 1 ? "\n" : "");
+    if (nb) fprintf(f, "bottom:");
+    for (int i = 0; i < nb; i++) fprintf(f, " %.6g%s", bottom[i], i == nb - 1 ? "\n" : "");
+    fflush(f);
+}
+
+static void print_flat(FILE *f, const cJSON *fl, double gamma)
+{
+    const cJSON *rank = cJSON_GetObjectItem(fl, "orbit_rank"), *it;
+    if (cJSON_IsNumber(rank))
+        fprintf(f, "flat:   %d continuous symmetry generators span %d dimensions (tolerance %g)",
+                cJSON_GetObjectItem(fl, "generators")->valueint, rank->valueint,
+                cJSON_GetObjectItem(fl, "rank_tolerance")->valuedouble);
+    else
+        fprintf(f, "flat:   %d continuous symmetry generators (too many for the orbit rank)",
+                cJSON_GetObjectItem(fl, "generators")->valueint);
+    fprintf(f, "; (S1) on %d random combinations: worst relative difference %.1e\n",
+            cJSON_GetObjectItem(fl, "s1_random_combinations")->valueint,
+            cJSON_GetObjectItem(fl, "worst_relative_difference")->valuedouble);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(fl, "at_critical_point")) {
+        double v = cJSON_GetObjectItem(it, "value")->valuedouble;
+        fprintf(f, "        at a critical point of L_gamma: eigenvalue %g (%s) %d times",
+                v, v == 0 ? "0" : v == gamma ? "gamma" : "2 gamma", cJSON_GetObjectItem(it, "multiplicity")->valueint);
+        if (cJSON_GetObjectItem(it, "found")) fprintf(f, "; %d there now", cJSON_GetObjectItem(it, "found")->valueint);
+        fprintf(f, "\n");
+    }
+}
+
+/* SLQ's moments and their standard errors over the probes: probe p alone estimates
+ * tr(A^k)/n by P sum_s w_ps x_ps^k (its weights sum to 1/P); with the exact moments beside
+ * them when every eigenvalue is known, and the probes that would bring each standard error
+ * under 1 % of its moment (it falls as 1/sqrt(P)) */
+static void density_moments(cJSON *de, const double *nodes, const double *w, int P, int S, const double *all, int64_t n)
+{
+    for (int k = 1; k <= 2; k++) {
+        double mean = 0, sq = 0;
+        for (int p = 0; p < P; p++) {
+            double mp = 0;
+            for (int s = 0; s < S; s++) mp += P * w[p * S + s] * (k == 1 ? nodes[p * S + s] : nodes[p * S + s] * nodes[p * S + s]);
+            mean += mp / P;
+            sq += mp * mp;
+        }
+        double var = P > 1 ? fmax(sq - P * mean * mean, 0) / (P - 1) : 0, se = sqrt(var / P);
+        char key[32];
+        snprintf(key, sizeof key, "moment%d", k);
+        cJSON_AddNumberToObject(de, key, mean);
+        snprintf(key, sizeof key, "moment%d_std_error", k);
+        cJSON_AddNumberToObject(de, key, se);
+        snprintf(key, sizeof key, "moment%d_probes_for_1_percent", k);
+        cJSON_AddNumberToObject(de, key, mean != 0 ? ceil(P * (se / (0.01 * fabs(mean))) * (se / (0.01 * fabs(mean)))) : 0);
+        if (all) {
+            double exact = 0;
+            for (int64_t i = 0; i < n; i++) exact += k == 1 ? all[i] : all[i] * all[i];
+            snprintf(key, sizeof key, "moment%d_exact", k);
+            cJSON_AddNumberToObject(de, key, exact / n);
+        }
+    }
+}
+
 cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o)
 {
     const nt_model *m = &job->spec.model;
@@ -330,21 +446,26 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
                 need / 1073741824.0, have / 1073741824.0);
         cli_die("spectrum", &err);
     }
-    double *g = malloc(sizeof(double) * d);
-    double loss = nt_grad(e, job->theta, &job->data.train, g);
+    double *g = malloc(sizeof(double) * d), t_start = cli_now();
+    double loss = nt_grad(e, job->theta, &job->data.train, g), t_grad = cli_now() - t_start;
     cli_require_finite("spectrum", loss, g, d, "gradient");   /* before LAPACK or ARPACK sees a NaN */
 
-    /* the orbit span (flat directions; deflation) */
+    /* the orbit span's orthonormal basis, only to deflate it (a dense SVD of rank x d) */
     double *Q = NULL, *sv = NULL, tol = 1e-10;
-    progress(o, "the orbit span of the continuous symmetries (SVD)");
-    int n_gen = 0, rank = nt_orbit_basis(m, list, n_list, job->theta, tol, &Q, &sv, &n_gen);
+    int n_gen = 0, rank = 0;
+    if (o->deflate) {
+        progress(o, "the orbit span of the continuous symmetries (SVD, for --deflate)");
+        rank = nt_orbit_basis(m, list, n_list, job->theta, tol, &Q, &sv, &n_gen);
+    }
     nt_hessian_ctx hc;
     nt_operator op = nt_hessian_operator(&hc, e, m, &job->data.train, job->theta, off, n, o->deflate ? Q : NULL,
                                          o->deflate ? rank : 0);
-    double t0 = cli_now();
+    double t0 = cli_now(), t_operator = t0 - t_start - t_grad;
     progress(o, E.dense ? "dense eigendecomposition" : "Lanczos (ARPACK), both ends");
     spectrum_ends(&op, &E, 1);
     double seconds = cli_now() - t0;
+    if (o->print_ends) print_ends(stdout, d, o->block, E.dense ? "dense" : "lanczos", E.products, seconds, E.top_v, E.top,
+                                  E.bottom_v, E.bottom);
 
     cJSON *doc = cJSON_CreateObject(), *pred;
     cJSON_AddNumberToObject(doc, "d", (double)d);
@@ -372,10 +493,16 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
     }
     if (o->trace) {
         cJSON *tr = cJSON_AddObjectToObject(doc, "trace");
+        progress(o, "trace (Hutchinson, 100 probes)");
         double se, est = nt_hutchinson(&op, 100, 17, &se);
         cJSON_AddNumberToObject(tr, "hutchinson", est);
         cJSON_AddNumberToObject(tr, "std_error", se);
         cJSON_AddNumberToObject(tr, "probes", 100);
+        if (E.all) {   /* the sum of every eigenvalue */
+            double exact = 0;
+            for (int64_t i = 0; i < n; i++) exact += E.all[i];
+            cJSON_AddNumberToObject(tr, "exact", exact);
+        }
     }
     if (o->density) {
         const int P = 10, S = (int)(n < 80 ? n : 80);
@@ -383,15 +510,12 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
         nt_error err = {0};
         progress(o, "spectral density (stochastic Lanczos quadrature)");
         if (nt_slq(&op, P, S, 23, nodes, w, &err)) cli_die("spectrum", &err);
-        double m1 = 0, m2 = 0;
-        for (int i = 0; i < P * S; i++) { m1 += w[i] * nodes[i]; m2 += w[i] * nodes[i] * nodes[i]; }
         cJSON *de = cJSON_AddObjectToObject(doc, "density");
         cJSON_AddNumberToObject(de, "probes", P);
         cJSON_AddNumberToObject(de, "steps", S);
         cJSON_AddItemToObject(de, "nodes", numbers(nodes, P * S));
         cJSON_AddItemToObject(de, "weights", numbers(w, P * S));
-        cJSON_AddNumberToObject(de, "moment1", m1);
-        cJSON_AddNumberToObject(de, "moment2", m2);
+        density_moments(de, nodes, w, P, S, E.all, n);
         free(nodes);
         free(w);
     }
@@ -402,9 +526,9 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
     }
     pred = cJSON_AddObjectToObject(doc, "predictions");
     progress(o, "the symmetry predictions");
+    double t_pred = cli_now();
     if (!o->block) {
-        cJSON_AddItemToObject(pred, "flat", flat_view(job, e, list, n_list, g, rank, sv, n_gen, tol,
-                                                           fmax(E.top ? fabs(E.top_v[0]) : 0, E.bottom ? fabs(E.bottom_v[0]) : 0)));
+        cJSON_AddItemToObject(pred, "flat", flat_view(job, e, list, n_list, g, E.all, n, tol, o->each_generator));
         cJSON *sh = o->deflate ? NULL : sharp_view(job, e, list, n_list, E.top ? E.top_v[0] : NAN);
         if (sh) cJSON_AddItemToObject(pred, "sharp", sh);
         if (o->sectors) cJSON_AddItemToObject(pred, "sectors", sectors_view(job, e, list, n_list));
@@ -412,6 +536,12 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
         if (cJSON_GetArraySize(sa)) cJSON_AddItemToObject(pred, "alignment_scale_invariant", sa);
         else cJSON_Delete(sa);
     }
+    cJSON *tm = cJSON_AddObjectToObject(doc, "timings");   /* seconds of each phase */
+    cJSON_AddNumberToObject(tm, "gradient", t_grad);
+    cJSON_AddNumberToObject(tm, "operator", t_operator);   /* deflation basis, frozen engine */
+    cJSON_AddNumberToObject(tm, "eigenvalues", seconds);
+    cJSON_AddNumberToObject(tm, "predictions", cli_now() - t_pred);
+    cJSON_AddNumberToObject(tm, "total", cli_now() - t_start);
     if (o->vectors) {   /* top then bottom, rows */
         int64_t shape[2] = {E.top + E.bottom, n};
         double *V = malloc(sizeof(double) * (size_t)(shape[0] * n));
@@ -430,16 +560,17 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
 int cmd_spectrum(int argc, char **argv)
 {
     const char *spec = NULL, *params = NULL, *top_s = NULL, *bottom_s = NULL, *method = "auto", *density = NULL,
-               *trace = NULL, *block = NULL, *deflate = NULL, *sectors = NULL, *vectors = NULL, *json = NULL;
+               *trace = NULL, *block = NULL, *deflate = NULL, *sectors = NULL, *vectors = NULL, *json = NULL, *each = NULL;
     cli_opt opts[] = {{"--params", 0, &params}, {"--top", 0, &top_s}, {"--bottom", 0, &bottom_s},
                       {"--method", 0, &method}, {"--density", 1, &density}, {"--trace", 1, &trace},
                       {"--block", 0, &block}, {"--deflate", 1, &deflate}, {"--sectors", 1, &sectors},
-                      {"--vectors", 0, &vectors}, {"--json", 1, &json}, {NULL, 0, NULL}};
+                      {"--vectors", 0, &vectors}, {"--json", 1, &json}, {"--each-generator", 1, &each}, {NULL, 0, NULL}};
     cli_parse("spectrum", usage, argc, argv, opts, &spec);
-    cli_spectrum_opts o = { .top = top_s ? atoi(top_s) : 10, .bottom = bottom_s ? atoi(bottom_s) : 10,
+    /* both ends, 10 each, unless one end is asked for: then that end alone */
+    cli_spectrum_opts o = { .top = top_s ? atoi(top_s) : bottom_s ? 0 : 10, .bottom = bottom_s ? atoi(bottom_s) : top_s ? 0 : 10,
                             .method = method, .density = density != NULL, .trace = trace != NULL,
                             .deflate = deflate != NULL, .sectors = sectors != NULL, .block = block,
-                            .vectors = vectors, .verbose = 1 };
+                            .vectors = vectors, .verbose = 1, .each_generator = each != NULL, .print_ends = !json };
     if (o.top < 0 || o.bottom < 0 || (top_s && strspn(top_s, "0123456789") != strlen(top_s)) ||
         (bottom_s && strspn(bottom_s, "0123456789") != strlen(bottom_s)))
         cli_usage_error("spectrum", "--top and --bottom take a whole number");
@@ -447,7 +578,6 @@ int cmd_spectrum(int argc, char **argv)
         cli_usage_error("spectrum", "--method: '%s' is not one of auto, dense, lanczos", method);
     cli_job job;
     cli_job_load(&job, "spectrum", spec, params);
-    const int64_t d = job.spec.model.d;
     nt_engine *e = cli_engine(&job, 16);
     nt_transform *list = NULL;
     int n_list = 0;
@@ -458,23 +588,8 @@ int cmd_spectrum(int argc, char **argv)
     if (json) {
         cli_print_json(doc);
     } else {
-        printf("d = %lld%s%s, %s, %d products, %.2f s\n", (long long)d, block ? ", block " : "", block ? block : "",
-               cJSON_GetObjectItem(doc, "method")->valuestring,
-               cJSON_GetObjectItem(doc, "hessian_vector_products")->valueint,
-               cJSON_GetObjectItem(doc, "seconds")->valuedouble);
-        const cJSON *it;
-        printf("top:   ");
-        cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "top")) printf(" %.6g", it->valuedouble);
-        printf("\nbottom:");
-        cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "bottom")) printf(" %.6g", it->valuedouble);
-        printf("\n");
-        const cJSON *fl = cJSON_GetObjectItem(pred, "flat");
-        if (fl)
-            printf("flat:   %d continuous symmetry generators span %d dimensions (tolerance %g): zero modes at a "
-                   "critical point; |H xi| vs (S1): worst relative difference %.1e\n",
-                   cJSON_GetObjectItem(fl, "generators")->valueint, cJSON_GetObjectItem(fl, "orbit_rank")->valueint,
-                   cJSON_GetObjectItem(fl, "rank_tolerance")->valuedouble,
-                   cJSON_GetObjectItem(fl, "worst_relative_difference")->valuedouble);
+        const cJSON *fl = cJSON_GetObjectItem(pred, "flat"), *it;
+        if (fl) print_flat(stdout, fl, job.spec.model.weight_decay);
         const cJSON *sh = cJSON_GetObjectItem(pred, "sharp");
         if (sh)
             printf("sharp:  radial curvature %.6g, closed form %.6g, lambda_max %.6g\n",

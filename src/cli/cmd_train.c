@@ -3,8 +3,13 @@
  * Interruption and resume: SIGINT/SIGTERM stop the run at the next step boundary with a
  * checkpoint (DIR/checkpoint.bin, also every train.checkpoint_every steps), and --resume
  * continues it bit for bit.  The run's state is the dynamics layer's (resume.c); this file
- * only adds its own records (the CSV so far, the distances to fixed points, theta0). */
+ * only adds its own records (the distances to fixed points, theta0, the log bookkeeping)
+ * and keeps the ledger rows in DIR/checkpoint.rows, appended at each checkpoint (the
+ * checkpoint records their length and hash), so a checkpoint costs O(new rows).  The
+ * checkpoint outlives the training: it goes only when every output is written
+ * (cli_checkpoint_done), so no signal or kill loses a run. */
 #include <math.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +17,30 @@
 #include "cli.h"
 
 static const char usage[] =
-    "usage: noether train [SPEC] [-o DIR] [--params P.npy] [--resume] [--quiet]\n\n"
+    "usage: noether train [SPEC] [-o DIR] [--params P.npy] [--resume | --force] [--quiet]\n\n"
     "Trains the spec's model with its optimizer (train.optimizer: gd, sgd, momentum, adam)\n"
     "and keeps the ledger (THEORY.md (F3)) of every quantity Q = theta^T A theta/2 + c^T theta\n"
     "of a continuous transformation with a symmetric generator: measured, predicted by\n"
-    "accumulating the step actually taken, and the gradient-flow law (F2).  Discrete\n"
-    "symmetries are tracked by the distance of theta to their fixed-point set.\n"
+    "accumulating the step actually taken, and the gradient-flow law (F2) at t = lr * steps\n"
+    "(Q(0) e^(-2 gamma t) for a symmetry with c = 0, Q(0) e^(-gamma t) for a shift; with\n"
+    "R != 0 the decay exact and the R integral along the run).  Discrete symmetries are\n"
+    "tracked by the distance of theta to their fixed-point set.\n"
     "Writes into DIR (default noether-train): params_init.npy, params_final.npy,\n"
-    "ledger.csv (a row per logged step) and summary.json.\n\n"
+    "ledger.csv (a row per logged step: loss = L(theta) and loss_gamma = L + (gamma/2)|theta|^2\n"
+    "on the whole training set at that step's theta) and summary.json.\n\n"
     "Interruption: on SIGINT (Ctrl-C) or SIGTERM the run stops at the next step boundary,\n"
     "writes DIR/checkpoint.bin and the outputs so far, prints how to resume and exits 130\n"
     "(SIGINT) or 143 (SIGTERM); a second Ctrl-C kills at once.  train.checkpoint_every N\n"
     "also checkpoints every N steps (default 0: only when interrupted).  A completed run\n"
-    "removes its checkpoint.  With one BLAS thread (OPENBLAS_NUM_THREADS=1) a resumed run's\n"
+    "removes its checkpoint once its outputs are written.  With one BLAS thread (OPENBLAS_NUM_THREADS=1) a resumed run's\n"
     "params_final.npy and ledger.csv equal an uninterrupted run's, but for the seconds column.\n\n"
     "  -o DIR      output folder (created)\n"
     "  --params P  start from P.npy instead of the seeded initialization\n"
     "  --resume    continue the run in DIR from DIR/checkpoint.bin (same SPEC; refused,\n"
-    "              exit 2, when the checkpoint is of another spec, data or model)\n"
+    "              exit 2, when the checkpoint is damaged or of another spec, data, file\n"
+    "              or model)\n"
+    "  --force     start afresh in a DIR that holds an unfinished run's checkpoint\n"
+    "              (deleting it; without --force or --resume that is refused, exit 2)\n"
     "  --quiet     no progress on stderr\n";
 
 typedef struct {
@@ -49,7 +60,7 @@ typedef struct {
 
 static void header(run_ctx *c, const nt_quantity *q, int nq)
 {
-    cli_printf(&c->csv, "step,loss,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
+    cli_printf(&c->csv, "step,loss,loss_gamma,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
     for (int j = 0; j < nq; j++)
         cli_printf(&c->csv, ",\"%s:measured\",\"%s:predicted\",\"%s:gradient_flow\"", q[j].name, q[j].name, q[j].name);
     for (int t = 0; t < c->n_list; t++)
@@ -62,8 +73,8 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta, const 
     run_ctx *c = ctx;
     const nt_model *m = &c->job->spec.model;
     if (c->csv.len == 0) header(c, q, nq);
-    cli_printf(&c->csv, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->accuracy,
-           L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
+    cli_printf(&c->csv, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->loss_gamma,
+           L->accuracy, L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
     for (int j = 0; j < nq; j++)
         cli_printf(&c->csv, ",%.17g,%.17g,%.17g", q[j].measured, q[j].predicted, q[j].gradient_flow);
     for (int t = 0; t < c->n_list; t++) {   /* distance to Fix(T) = |theta - T theta| / 2 */
@@ -108,7 +119,8 @@ static cJSON *summary(const cli_job *job, const nt_quantity *q, int nq, const ch
     cJSON_AddNumberToObject(doc, "steps", (double)last->step);
     if (stopped) cJSON_AddStringToObject(doc, "stopped", stopped);
     else cJSON_AddNullToObject(doc, "stopped");
-    cJSON_AddNumberToObject(doc, "final_loss", last->loss);
+    cJSON_AddNumberToObject(doc, "final_loss", last->loss);               /* L(theta_final), training set */
+    cJSON_AddNumberToObject(doc, "final_loss_gamma", last->loss_gamma);   /* L_gamma(theta_final) */
     if (!isnan(last->accuracy)) cJSON_AddNumberToObject(doc, "train_accuracy", last->accuracy);
     if (!isnan(last->test_loss)) cJSON_AddNumberToObject(doc, "test_loss", last->test_loss);
     if (!isnan(last->test_accuracy)) cJSON_AddNumberToObject(doc, "test_accuracy", last->test_accuracy);
@@ -124,7 +136,7 @@ static cJSON *summary(const cli_job *job, const nt_quantity *q, int nq, const ch
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", q[j].name);
         cJSON_AddStringToObject(o, "type", q[j].equivariance ? "equivariance" : "symmetry");
-        cJSON_AddNumberToObject(o, "initial", q[j].measured - q[j].first - q[j].decay - q[j].second);
+        cJSON_AddNumberToObject(o, "initial", q[j].initial);
         cJSON_AddNumberToObject(o, "measured", q[j].measured);
         cJSON_AddNumberToObject(o, "predicted", q[j].predicted);
         cJSON_AddNumberToObject(o, "gradient_flow", q[j].gradient_flow);
@@ -200,11 +212,72 @@ static cJSON *fixed_points(cli_job *job, const nt_transform *list, int n_list, c
 
 /* ------------------------------------------------------------------ checkpoint and resume */
 
-static volatile sig_atomic_t stop_signal;   /* the signal that asked the run to stop */
+typedef struct {
+    cli_job *job;
+    train_ctx *t;
+    const char *path;
+    char rows[NT_PATH_MAX + 64];   /* DIR/checkpoint.rows: the ledger rows, appended */
+    size_t rows_saved;             /* bytes of the CSV in it ... */
+    uint64_t rows_hash;            /* ... and their hash */
+} ckpt_ctx;
 
-static void on_signal(int sig) { stop_signal = sig; }
+/* the CSV rows since the last checkpoint onto DIR/checkpoint.rows, flushed to the disk at
+ * most once a second (as nt_checkpoint_write);
+ * on failure the file is cut back to the rows saved before */
+static int append_rows(ckpt_ctx *k, nt_error *err)
+{
+    const cli_buf *csv = &k->t->run.csv;
+    const size_t n = csv->len - k->rows_saved;
+    if (n == 0) return NT_OK;
+    static double last = -1e300;   /* fsync at most once a second, as nt_checkpoint_write */
+    const double now = cli_now();
+    const int sync = now - last >= 1.0;
+    FILE *f = fopen(k->rows, "ab");
+    int ok = f && fwrite(csv->s + k->rows_saved, 1, n, f) == n && fflush(f) == 0 && (!sync || fsync(fileno(f)) == 0);
+    if (ok && sync) last = now;
+    int e = errno;
+    if (f && fclose(f) != 0 && ok) ok = 0, e = errno;
+    if (!ok) {
+        if (truncate(k->rows, (off_t)k->rows_saved) != 0) { /* the checkpoint's length still bounds what is read */ }
+        return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", k->rows, strerror(e ? e : EIO));
+    }
+    k->rows_hash = nt_hash64(csv->s + k->rows_saved, n, k->rows_hash);
+    k->rows_saved = csv->len;
+    return NT_OK;
+}
 
-typedef struct { cli_job *job; train_ctx *t; const char *path; } ckpt_ctx;
+/* the first len bytes of DIR/checkpoint.rows into the CSV, checked against the hash the
+ * checkpoint holds; the file cut to them (rows a later, unfinished checkpoint appended) */
+static int load_rows(ckpt_ctx *k, const int64_t rec[2], nt_error *err)
+{
+    const int64_t len = rec[0];
+    FILE *f = fopen(k->rows, "rb");
+    if (!f && len > 0) return nt_fail(err, NT_EINPUT, "%s: cannot open: %s (the ledger rows of %s)", k->rows,
+                                      strerror(errno), k->path);
+    char *buf = malloc((size_t)(len > 0 ? len : 0) + 1);
+    size_t got = f && len > 0 ? fread(buf, 1, (size_t)len, f) : 0;
+    if (f) fclose(f);
+    if (len < 0 || (int64_t)got != len) {
+        free(buf);
+        return nt_fail(err, NT_EINPUT, "%s: %zu bytes, %s needs its first %lld: truncated", k->rows, got, k->path,
+                       (long long)len);
+    }
+    if (nt_hash64(buf, (size_t)len, NT_HASH_INIT) != (uint64_t)rec[1]) {
+        free(buf);
+        return nt_fail(err, NT_EINPUT, "%s: damaged: its first %lld bytes are not the ledger rows %s recorded (their "
+                       "hash differs)", k->rows, (long long)len, k->path);
+    }
+    if (len > 0 && truncate(k->rows, (off_t)len) != 0) {
+        free(buf);
+        return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", k->rows, strerror(errno));
+    }
+    k->t->run.csv.len = 0;
+    if (len) cli_printf(&k->t->run.csv, "%.*s", (int)len, buf);
+    k->rows_saved = (size_t)len;
+    k->rows_hash = (uint64_t)rec[1];
+    free(buf);
+    return NT_OK;
+}
 
 /* the run's records (resume.c) and this file's: the ledger rows so far, theta0, the
  * distances to fixed points and the log bookkeeping, the last logged row */
@@ -215,22 +288,25 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
     const run_ctx *r = &k->t->run;
     const int64_t nd = r->n_list + 1, logs[4] = {r->last_step, r->step1, r->step2, r->n_logs};
     const nt_train_log *L = &k->t->last;
-    const double last[8] = {(double)L->step, L->loss, L->accuracy, L->test_loss, L->test_accuracy, L->norm2,
-                            L->margin, L->seconds};
+    const double last[9] = {(double)L->step, L->loss, L->loss_gamma, L->accuracy, L->test_loss, L->test_accuracy,
+                            L->norm2, L->margin, L->seconds};
     double *dist = malloc(sizeof(double) * (size_t)(4 * nd));
     memcpy(dist, r->dist0, sizeof(double) * (size_t)nd);
     memcpy(dist + nd, r->dist, sizeof(double) * (size_t)nd);
     memcpy(dist + 2 * nd, r->dist1, sizeof(double) * (size_t)nd);
     memcpy(dist + 3 * nd, r->dist2, sizeof(double) * (size_t)nd);
+    int rc = append_rows(k, err);
+    if (rc) { free(dist); return rc; }
+    const int64_t rows[2] = {(int64_t)k->rows_saved, (int64_t)k->rows_hash};
     nt_checkpoint *c = nt_checkpoint_new();
     nt_train_state_save(c, &k->job->spec, &k->job->data, st, theta, q, nq);
-    nt_checkpoint_put_bytes(c, "cli.ledger_csv", (int64_t)r->csv.len, r->csv.s);
+    nt_checkpoint_put_i64(c, "cli.rows", 2, rows);
     nt_checkpoint_put_f64(c, "cli.theta0", st->d, r->theta0);
     nt_checkpoint_put_f64(c, "cli.distances", 4 * nd, dist);
     nt_checkpoint_put_i64(c, "cli.logs", 4, logs);
-    nt_checkpoint_put_f64(c, "cli.last_log", 8, last);
+    nt_checkpoint_put_f64(c, "cli.last_log", 9, last);
     if (k->t->hook && k->t->hook->save) k->t->hook->save(k->t->hook->ctx, c);
-    int rc = nt_checkpoint_write(c, k->path, err);
+    rc = nt_checkpoint_write(c, k->path, err);
     nt_checkpoint_free(c);
     free(dist);
     return rc;
@@ -241,9 +317,8 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
 {
     run_ctx *r = &k->t->run;
     const int64_t d = k->job->spec.model.d, nd = r->n_list + 1;
-    int64_t logs[4], len;
-    double last[8], *dist = malloc(sizeof(double) * (size_t)(4 * nd));
-    const char *csv;
+    int64_t logs[4], rows[2];
+    double last[9], *dist = malloc(sizeof(double) * (size_t)(4 * nd));
     nt_checkpoint *c = NULL;
     nt_error err = {0};
     int rc = nt_checkpoint_read(k->path, &c, &err);
@@ -251,8 +326,9 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.theta0", d, r->theta0, &err);
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.distances", 4 * nd, dist, &err);
     if (!rc) rc = nt_checkpoint_get_i64(c, "cli.logs", 4, logs, &err);
-    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 8, last, &err);
-    if (!rc) rc = nt_checkpoint_get_bytes(c, "cli.ledger_csv", &csv, &len, &err);
+    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 9, last, &err);
+    if (!rc) rc = nt_checkpoint_get_i64(c, "cli.rows", 2, rows, &err);
+    if (!rc) rc = load_rows(k, rows, &err);
     if (!rc && k->t->hook && k->t->hook->load) rc = k->t->hook->load(k->t->hook->ctx, c, &err);
     if (rc) {
         nt_checkpoint_free(c);
@@ -264,8 +340,7 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
     memcpy(r->dist1, dist + 2 * nd, sizeof(double) * (size_t)nd);
     memcpy(r->dist2, dist + 3 * nd, sizeof(double) * (size_t)nd);
     r->last_step = logs[0]; r->step1 = logs[1]; r->step2 = logs[2]; r->n_logs = (int)logs[3];
-    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7] };
-    if (len) cli_printf(&r->csv, "%s", csv);
+    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7], last[8] };
     nt_checkpoint_free(c);
     free(dist);
 }
@@ -286,38 +361,32 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     memcpy(t.run.theta0, job->theta, sizeof(double) * (size_t)m->d);
     char path[NT_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
-    ckpt_ctx k = { job, &t, path };
+    ckpt_ctx k = { job, &t, path, "", 0, NT_HASH_INIT };
+    snprintf(k.rows, sizeof k.rows, "%s/checkpoint.rows", dir);
     nt_train_state st;
     if (nt_train_state_init(&st, m->d)) {
         nt_fail(err, NT_EFAIL, "out of memory for the optimizer's state (d = %lld)", (long long)m->d);
         cli_die(job->cmd, err);
     }
+    nt_train_state_files(&st, &job->spec, &job->data);
     if (resume) load_checkpoint(&k, &st, q, nq);
+    else remove(k.rows);   /* a fresh run: its rows start empty */
     const int64_t from = st.step;
     cli_write_npy(job->cmd, dir, "params_init.npy", t.run.theta0, 1, &m->d);
-    /* SIGINT/SIGTERM set the stop flag (once: SA_RESETHAND lets a second one kill) */
-    struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESETHAND }, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    stop_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    nt_train_control ctl = { &st, &stop_signal, job->spec.train.checkpoint_every, save_checkpoint, &k };
+    /* SIGINT/SIGTERM set cli_stop (cli_claim_dir): the run stops at the next step boundary */
+    nt_train_control ctl = { &st, &cli_stop, job->spec.train.checkpoint_every, save_checkpoint, &k };
     *rc = nt_train_run(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, &ctl, err);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     if (!*rc && st.stopped) {   /* the one line saying how to resume; exit 128 + the signal */
-        const int sig = stop_signal;
-        const int builtin = !strcmp(job->spec.path, "<built-in default>");
-        nt_fail(err, 128 + sig, "interrupted by %s at step %lld of %lld; checkpoint %s; resume with: noether %s %s%s-o %s --resume",
-                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", (long long)st.step,
-                (long long)job->spec.train.steps, path, job->cmd, builtin ? "" : job->spec.path, builtin ? "" : " ", dir);
-        *rc = err->code;
-    } else if (!*rc) {
-        remove(path);   /* completed: nothing to resume */
+        char where[96];
+        snprintf(where, sizeof where, "at step %lld of %lld", (long long)st.step, (long long)job->spec.train.steps);
+        *rc = cli_interrupted(err, job, dir, where);
+    } else if (!*rc) {   /* completed: checkpointed at the end, kept until the outputs are written */
+        *rc = save_checkpoint(&k, &st, job->theta, q, nq, err);
     }
     cli_write_npy(job->cmd, dir, "params_final.npy", job->theta, 1, &m->d);
     cli_write_in(job->cmd, dir, "ledger.csv", t.run.csv.s ? t.run.csv.s : "");
     cJSON *doc = summary(job, q, nq, *rc ? err->msg : NULL, &t.last);
+    cli_add_independent(cJSON_GetObjectItem(doc, "ledger"), m, list, n_list);
     cJSON_AddNumberToObject(doc, "steps_taken", (double)st.step);
     if (resume) cJSON_AddNumberToObject(doc, "resumed_from", (double)from);
     nt_train_state_free(&st);
@@ -334,6 +403,15 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     return doc;
 }
 
+int cli_interrupted(nt_error *err, const cli_job *job, const char *dir, const char *where)
+{
+    const int sig = cli_stop;
+    const int builtin = !strcmp(job->spec.path, "<built-in default>");
+    return nt_fail(err, 128 + sig, "interrupted by %s %s; checkpoint %s/checkpoint.bin; resume with: noether %s %s%s-o %s "
+                   "--resume", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", where, dir, job->cmd,
+                   builtin ? "" : job->spec.path, builtin ? "" : " ", dir);
+}
+
 void cli_write_json(const char *cmd, const char *dir, const char *name, const cJSON *doc)
 {
     char *text = cJSON_Print(doc), path[NT_PATH_MAX + 64];
@@ -348,27 +426,33 @@ void cli_write_json(const char *cmd, const char *dir, const char *name, const cJ
 
 int cmd_train(int argc, char **argv)
 {
-    const char *spec = NULL, *dir = "noether-train", *params = NULL, *quiet = NULL, *resume = NULL;
-    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--resume", 1, &resume}, {"--quiet", 1, &quiet},
-                      {NULL, 0, NULL}};
+    const char *spec = NULL, *dir = "noether-train", *params = NULL, *quiet = NULL, *resume = NULL, *force = NULL;
+    cli_opt opts[] = {{"-o", 0, &dir}, {"--params", 0, &params}, {"--resume", 1, &resume}, {"--force", 1, &force},
+                      {"--quiet", 1, &quiet}, {NULL, 0, NULL}};
     cli_parse("train", usage, argc, argv, opts, &spec);
     if (resume && params)
         cli_usage_error("train", "--resume takes theta from the checkpoint: it excludes --params");
+    if (resume && force) cli_usage_error("train", "--force starts afresh: it excludes --resume");
     cli_job job;
     cli_job_load(&job, "train", spec, params);
-    if (!resume) cli_mkdir("train", dir);   /* resuming: DIR must hold the checkpoint */
+    cli_claim_dir("train", dir, resume != NULL, force != NULL);   /* resuming: DIR must hold the checkpoint */
     nt_error err = {0};
     int rc;
     cJSON *doc = cli_train_run(&job, dir, quiet != NULL, resume != NULL, NULL, &rc, &err);
     cli_write_json("train", dir, "summary.json", doc);
     if (!quiet && !rc) {
         const cJSON *led = cJSON_GetObjectItem(doc, "ledger");
-        printf("trained %d steps: loss %.6g; ledger of %d quantities closes to %.2e; results in %s/\n",
+        const cJSON *ind = cJSON_GetObjectItem(led, "conserved_independent");
+        printf("trained %d steps: loss L %.6g (L_gamma %.6g); ledger of %d quantities (%d conserved, %d independent) "
+               "closes to %.2e; results in %s/\n",
                cJSON_GetObjectItem(doc, "steps")->valueint, cJSON_GetObjectItem(doc, "final_loss")->valuedouble,
-               cJSON_GetObjectItem(led, "quantities")->valueint, cJSON_GetObjectItem(led, "max_gap")->valuedouble, dir);
+               cJSON_GetObjectItem(doc, "final_loss_gamma")->valuedouble,
+               cJSON_GetObjectItem(led, "quantities")->valueint, cJSON_GetObjectItem(led, "conserved")->valueint,
+               cJSON_IsNumber(ind) ? ind->valueint : -1, cJSON_GetObjectItem(led, "max_gap")->valuedouble, dir);
     }
     cJSON_Delete(doc);
     cli_job_free(&job);
     if (rc) cli_die("train", &err);
+    cli_checkpoint_done(dir);   /* every output written: nothing left to resume */
     return 0;
 }

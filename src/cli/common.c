@@ -1,9 +1,12 @@
 /* common.c: see cli.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -209,4 +212,64 @@ double cli_now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+volatile sig_atomic_t cli_stop;
+
+static void on_stop(int sig) { cli_stop = sig; }
+
+/* dies with exit 2 and one line: "noether CMD: <message>" */
+static void __attribute__((noreturn, format(printf, 2, 3))) refuse(const char *cmd, const char *fmt, ...)
+{
+    nt_error err;
+    char msg[sizeof err.msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    nt_fail(&err, NT_EINPUT, "%s", msg);
+    cli_die(cmd, &err);
+}
+
+void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
+{
+    static int lock_fd = -1;   /* held until the process ends */
+    char lock[NT_PATH_MAX + 64], ckpt[NT_PATH_MAX + 64], rows[NT_PATH_MAX + 64];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", dir);
+    snprintf(rows, sizeof rows, "%s/checkpoint.rows", dir);
+    snprintf(lock, sizeof lock, "%s/.lock", dir);
+    if (resume && access(ckpt, F_OK) != 0) refuse(cmd, "%s: cannot open: %s", ckpt, strerror(errno));
+    if (!resume) cli_mkdir(cmd, dir);
+    lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (lock_fd < 0) refuse(cmd, "%s: cannot create the lock file: %s", lock, strerror(errno));
+    if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {   /* no locks there (ENOLCK): go on */
+        char pid[32] = {0};
+        if (pread(lock_fd, pid, sizeof pid - 1, 0) < 0) pid[0] = 0;
+        refuse(cmd, "%s: folder in use by pid %ld (another noether writes there); wait for it or choose another -o",
+               dir, atol(pid));
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(lock_fd, 0) != 0 || pwrite(lock_fd, pid, (size_t)n, 0) != n) { /* the lock holds without it */ }
+    if (!resume && access(ckpt, F_OK) == 0) {
+        if (!force)
+            refuse(cmd, "%s: the folder holds the checkpoint of an unfinished run: continue it with --resume, or "
+                   "start afresh with --force (which deletes it)", ckpt);
+        remove(ckpt);
+        remove(rows);
+    }
+    struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESETHAND };
+    sigemptyset(&sa.sa_mask);
+    cli_stop = 0;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+void cli_checkpoint_done(const char *dir)
+{
+    char p[NT_PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/checkpoint.bin", dir);
+    remove(p);
+    snprintf(p, sizeof p, "%s/checkpoint.rows", dir);
+    remove(p);
 }

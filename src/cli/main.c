@@ -54,6 +54,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    nt_blas_select(argv);   /* the right BLAS kernel for this CPU (src/util/blas.c) */
     signal(SIGPIPE, SIG_IGN);
     atexit(check_stdout);
     if (argc < 2) { usage(stderr); return NT_EINPUT; }

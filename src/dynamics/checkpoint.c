@@ -1,18 +1,23 @@
 /* checkpoint.c: the checkpoint file, a list of named records (float64 arrays, int64 arrays,
  * bytes) written whole or not at all, and the training run's records in it (resume.c).
  * Layout, little-endian (the hosts this builds on):
- *     "NTCKPT1\n"
+ *     "NTCKPT2\n"
  *     per record: uint32 name length, name, type byte 'f' | 'i' | 'b', uint64 count, payload
- *     a last record named "end" (type 'b', count 0): a file without it is truncated
- * The reader checks every length against the bytes that remain, so a damaged file is an
- * error naming the byte offset, never a crash or a huge allocation. */
+ *     a last record named "end" (type 'i', count 1): the FNV-1a hash (nt_hash64) of every
+ *     byte before its payload; a file without it is truncated
+ * The reader verifies the hash before it parses a record (FNV-1a changes with any single
+ * byte changed, so one damaged byte is always seen), then checks every length against the
+ * bytes that remain, so a damaged file is an error naming the byte offset, never a crash,
+ * a huge allocation or a run resumed from wrong numbers.  Version 1 (no hash) is refused. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "noether.h"
 
-static const char magic[8] = {'N', 'T', 'C', 'K', 'P', 'T', '1', '\n'};
+static const char magic[8] = {'N', 'T', 'C', 'K', 'P', 'T', '2', '\n'};
+enum { END_BYTES = 4 + 3 + 1 + 8 + 8 };   /* the end record: length, "end", 'i', count 1, hash */
 
 typedef struct {
     char *name;
@@ -76,27 +81,48 @@ void nt_checkpoint_put_f64(nt_checkpoint *c, const char *name, int64_t n, const 
 void nt_checkpoint_put_i64(nt_checkpoint *c, const char *name, int64_t n, const int64_t *x) { put(c, name, 'i', n, x); }
 void nt_checkpoint_put_bytes(nt_checkpoint *c, const char *name, int64_t n, const void *x) { put(c, name, 'b', n, x); }
 
-static int write_record(FILE *f, const char *name, char type, uint64_t count, const void *data)
+/* fwrite that hashes what it writes */
+static int out(FILE *f, const void *x, size_t n, uint64_t *h)
+{
+    *h = nt_hash64(x, n, *h);
+    return n == 0 || fwrite(x, 1, n, f) == n;
+}
+
+static int write_record(FILE *f, const char *name, char type, uint64_t count, const void *data, uint64_t *h)
 {
     uint32_t len = (uint32_t)strlen(name);
     size_t bytes = (size_t)count * width(type);
-    return fwrite(&len, 4, 1, f) == 1 && fwrite(name, 1, len, f) == len && fwrite(&type, 1, 1, f) == 1 &&
-           fwrite(&count, 8, 1, f) == 1 && (bytes == 0 || fwrite(data, 1, bytes, f) == bytes);
+    return out(f, &len, 4, h) && out(f, name, len, h) && out(f, &type, 1, h) && out(f, &count, 8, h) &&
+           out(f, data, bytes, h);
 }
 
-/* the magic, every record, then the end record */
+/* the magic, every record, then the end record with the hash of all that */
 static int write_checkpoint_body(FILE *f, const void *ctx)
 {
     const nt_checkpoint *c = ctx;
-    int ok = fwrite(magic, 1, sizeof magic, f) == sizeof magic;
+    uint64_t h = NT_HASH_INIT, one = 1;
+    uint32_t len = 3;
+    char type = 'i';
+    int ok = out(f, magic, sizeof magic, &h);
     for (int i = 0; i < c->n && ok; i++)
-        ok = write_record(f, c->r[i].name, c->r[i].type, (uint64_t)c->r[i].count, c->r[i].data);
-    return ok && write_record(f, "end", 'b', 0, "");
+        ok = write_record(f, c->r[i].name, c->r[i].type, (uint64_t)c->r[i].count, c->r[i].data, &h);
+    ok = ok && out(f, &len, 4, &h) && out(f, "end", 3, &h) && out(f, &type, 1, &h) && out(f, &one, 8, &h);
+    return ok && fwrite(&h, 8, 1, f) == 1;
 }
 
+/* Flushed to the disk (fsync) at most once a second: checkpoint_every 1 would otherwise
+ * wait for the disk at every step (~5 ms here).  A killed process loses nothing either way
+ * (the file is renamed into place whole); a power cut, at most the last second. */
 int nt_checkpoint_write(const nt_checkpoint *c, const char *path, nt_error *err)
 {
-    return nt_file_write(path, write_checkpoint_body, c, err);
+    static double last = -1e300;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    const double now = (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    const int sync = now - last >= 1.0;
+    int rc = nt_file_write_sync(path, write_checkpoint_body, c, sync, err);
+    if (!rc && sync) last = now;
+    return rc;
 }
 
 int nt_checkpoint_read(const char *path, nt_checkpoint **out, nt_error *err)
@@ -114,9 +140,30 @@ int nt_checkpoint_read(const char *path, nt_checkpoint **out, nt_error *err)
     int bad = ferror(f);
     fclose(f);
     if (bad) { free(buf); return nt_fail(err, NT_EINPUT, "%s: cannot read: %s", path, strerror(errno)); }
+    if (n >= sizeof magic && !memcmp(buf, "NTCKPT1\n", sizeof magic)) {
+        free(buf);
+        return nt_fail(err, NT_EINPUT, "%s: a checkpoint of an older noether (version 1, no checksum): it cannot "
+                       "be verified; start the run afresh (--force)", path);
+    }
     if (n < sizeof magic || memcmp(buf, magic, sizeof magic)) {
         free(buf);
         return nt_fail(err, NT_EINPUT, "%s: not a noether checkpoint (bad magic)", path);
+    }
+    {   /* the end record and the hash of everything before its payload, before any use */
+        static const unsigned char end_head[16] = {3, 0, 0, 0, 'e', 'n', 'd', 'i', 1, 0, 0, 0, 0, 0, 0, 0};
+        uint64_t want, got;
+        if (n < sizeof magic + END_BYTES || memcmp(buf + n - END_BYTES, end_head, sizeof end_head)) {
+            free(buf);
+            return nt_fail(err, NT_EINPUT, "%s: truncated or damaged: no end record with its checksum at byte %zu",
+                           path, n < END_BYTES ? 0 : n - END_BYTES);
+        }
+        memcpy(&want, buf + n - 8, 8);
+        got = nt_hash64(buf, n - 8, NT_HASH_INIT);
+        if (got != want) {
+            free(buf);
+            return nt_fail(err, NT_EINPUT, "%s: checksum mismatch over bytes 0..%zu: the file is damaged; resume "
+                           "refused", path, n - 8);
+        }
     }
     nt_checkpoint *c = nt_checkpoint_new();
     snprintf(c->path, sizeof c->path, "%s", path);

@@ -12,6 +12,19 @@
 #include "ledger.h"
 #include "../transform/units.h"
 
+/* 2 when the generator's A is not zero, 1 for a pure shift (A = 0): the rate, in units of
+ * gamma, at which weight decay alone makes Q decay under gradient flow (THEORY.md (F2)) */
+static int decay_rate(const nt_model *m, const nt_transform *T, int gen)
+{
+    if (T->kind == NT_TR_DENSE) {
+        for (int64_t i = 0; T->A && i < m->d * m->d; i++)
+            if (T->A[i] != 0) return 2;
+        return 1;
+    }
+    nt_move mv[NT_TR_MAX_MOVES];
+    return nt_tr_moves(m, T, gen, mv) > 0 ? 2 : 1;
+}
+
 static int symmetric_dense(const nt_model *m, const double *A)
 {
     const int64_t d = m->d;
@@ -29,8 +42,9 @@ int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_
     for (int t = 0; t < n; t++) {
         const nt_transform *T = &list[t];
         /* symmetric A only (Q = theta^T A theta / 2 + c^T theta has gradient xi): not the bias
-         * shifts, whose A moves a column of W into a bias */
-        if (T->discrete || T->kind == NT_TR_BIAS_SHIFT || (T->kind == NT_TR_DENSE && !symmetric_dense(m, T->A)))
+         * shifts (nor attention's value shifts), whose A moves a column of W into a bias */
+        if (T->discrete || T->kind == NT_TR_BIAS_SHIFT || T->kind == NT_TR_VALUE_SHIFT ||
+            (T->kind == NT_TR_DENSE && !symmetric_dense(m, T->A)))
             continue;
         const int gl = T->kind == NT_TR_GL || T->kind == NT_TR_GL_QK || T->kind == NT_TR_GL_VO;
         int w = 1;   /* gl(n): n, with n^2 generators */
@@ -52,6 +66,7 @@ int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_
             Q->gen = i;
             Q->gen2 = gen2;
             Q->equivariance = T->equivariance;
+            Q->rate = decay_rate(m, T, i);
             if (T->kind == NT_TR_GL) {
                 snprintf(Q->name, sizeof Q->name, "gl_sym[layer=%d,i=%d,j=%d]", T->layer, i / w, i % w);
             } else if (gl) {

@@ -11,11 +11,14 @@
  * `batch` consecutive rows of it, the remainder left for the next epoch's shuffle: a pure
  * function of (seed, step), so a run resumed at any step (nt_train_run with a state loaded
  * from a checkpoint, resume.c) takes the same batches.  The state between steps lives in
- * nt_train_state, nothing of it in locals, so a checkpoint at a step boundary is exact. */
+ * nt_train_state, nothing of it in locals, so a checkpoint at a step boundary is exact.
+ * Each logged row carries L(theta_k) and L_gamma(theta_k) on the whole training set, from
+ * the same pass that gives the accuracy (not the minibatch losses met on the way). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <cblas.h>
 #include "ledger.h"
 
 typedef struct {
@@ -123,14 +126,16 @@ static void measure(const nt_model *m, const nt_transform *list, nt_quantity *q,
     }
 }
 
-static void log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, double loss_sum, int64_t n_loss,
-                    const double *theta, const nt_quantity *q, int nq, double seconds)
+/* the row of step `step`: L(theta) and L_gamma(theta) = L + (gamma/2)|theta|^2 on the whole
+ * training set (the decay term summed as the engine's nt_loss_value sums it) */
+static void log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, const double *theta,
+                    const nt_quantity *q, int nq, double seconds)
 {
     if (!fn) return;
     nt_train_log L = { .step = step, .test_loss = NAN, .test_accuracy = NAN, .seconds = seconds };
-    double train_loss;
-    evaluate(T, theta, &T->data->train, &train_loss, &L.accuracy, &L.margin);
-    L.loss = n_loss ? loss_sum / (double)n_loss : train_loss;
+    evaluate(T, theta, &T->data->train, &L.loss, &L.accuracy, &L.margin);
+    L.loss_gamma = L.loss;
+    if (T->m->weight_decay != 0) L.loss_gamma += 0.5 * T->m->weight_decay * cblas_ddot((int)T->m->d, theta, 1, theta, 1);
     if (T->data->test.n > 0) evaluate(T, theta, &T->data->test, &L.test_loss, &L.test_accuracy, NULL);
     L.norm2 = nt_norm2(T->m->d, theta) * nt_norm2(T->m->d, theta);
     fn(ctx, &L, theta, q, nq);
@@ -182,14 +187,13 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     const double t0 = now() - st->seconds;   /* wall time continues across a resume */
     if (!st->started) {   /* a fresh run: the ledger starts at theta, step 0 is logged */
         for (int i = 0; i < nq; i++) {
-            q[i].measured = q[i].predicted = q[i].gradient_flow = nt_quantity_value(m, list, &q[i], theta);
+            q[i].initial = q[i].measured = q[i].predicted = q[i].gradient_flow = nt_quantity_value(m, list, &q[i], theta);
             q[i].size = nt_quantity_magnitude(m, list, &q[i], theta);
-            q[i].first = q[i].decay = q[i].second = q[i].max_gap = 0;
+            q[i].first = q[i].decay = q[i].second = q[i].max_gap = q[i].flow_source = 0;
         }
-        st->step = st->n_loss = 0;
-        st->loss_sum = 0;
+        st->step = 0;
         st->started = 1;
-        log_now(&T, fn, ctx, 0, 0, 0, theta, q, nq, now() - t0);
+        log_now(&T, fn, ctx, 0, theta, q, nq, now() - t0);
     }
     st->stopped = 0;
     int64_t step, saved = -1;   /* saved: the step of the last checkpoint */
@@ -210,8 +214,6 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
                          "stopped with the parameters of step %lld", (long long)step, loss, (long long)step);
             break;
         }
-        st->loss_sum += loss;
-        st->n_loss++;
         /* the step, data and weight-decay parts kept apart (see the top of the file) */
         const double b1t = 1 - pow(ts->beta1, (double)(step + 1)), b2t = 1 - pow(ts->beta2, (double)(step + 1));
         for (int64_t i = 0; i < d; i++) {
@@ -253,18 +255,25 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
             nt_ledger_forms(m, list, q, nq, 4, ys, xs, form, form + 4 * nq);
             if (step > 0) measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
         }
+        const double t_next = lr * (double)(step + 1);   /* gradient-flow time after this step */
         for (int j = 0; j < nq; j++) {   /* (F3) term by term, and (F2) */
             nt_quantity *Q = &q[j];
             double xs = form[j] + nt_ledger_shift(m, list, Q, s);
             double xd = form[nq + j] + nt_ledger_shift(m, list, Q, s_decay);
             double second = 0.5 * form[2 * nq + j];
-            double xt = form[3 * nq + j] + nt_ledger_shift(m, list, Q, theta);   /* xi^T theta */
+            const double ct = nt_ledger_shift(m, list, Q, theta);   /* c^T theta */
             Q->first += xs - xd;
             Q->decay += xd;
             Q->second += second;
             Q->size += fabs(xs - xd) + fabs(xd) + fabs(second);   /* the step terms; Q's own in measure() */
             Q->predicted += xs + second;
-            Q->gradient_flow += lr * (-r_term(&T, Q, bt, F) - gam * xt);
+            /* (F2) as dQ/dt = -kappa Q + S (see nt_quantity): over [t, t + lr] with S held at
+             * theta, e^{-kappa lr} on what was there and S (1 - e^{-kappa lr}) / kappa added */
+            const double kappa = Q->rate * gam;
+            double S = -r_term(&T, Q, bt, F) + (Q->rate == 2 ? gam * ct : 0);
+            double w = kappa > 0 ? -expm1(-kappa * lr) / kappa : lr;
+            Q->flow_source = exp(-kappa * lr) * Q->flow_source + w * S;
+            Q->gradient_flow = exp(-kappa * t_next) * Q->initial + Q->flow_source;
         }
         memcpy(theta, next, sizeof(double) * d);
         const int logged = (step + 1) % ts->log_every == 0 || step + 1 == ts->steps;
@@ -274,9 +283,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
             measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
         }
         if (logged) {
-            log_now(&T, fn, ctx, step + 1, st->loss_sum, st->n_loss, theta, q, nq, now() - t0);
-            st->loss_sum = 0;
-            st->n_loss = 0;
+            log_now(&T, fn, ctx, step + 1, theta, q, nq, now() - t0);
         }
         st->step = step + 1;
         if (ctl && ctl->checkpoint && ctl->checkpoint_every > 0 && (step + 1) % ctl->checkpoint_every == 0 &&

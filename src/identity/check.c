@@ -274,6 +274,12 @@ static void gradient_magnitude(ctx *c)
     const double rms = nt_norm2(d, c->g) / sqrt((double)d);
     for (int64_t i = 0; i < d; i++)
         c->gabs[i] = finite ? c->gabs[i] / (double)N + c->gam * fabs(c->theta[i]) : fabs(c->g[i]) + rms;
+    /* Per-sample terms can vanish too: each sample's loss is invariant to an attention
+     * layer's key bias, its gradient cancels inside the softmax's adjoint (a sum over keys),
+     * so |J_n^T m_n| there is that sum's round-off, not a scale.  No entry is sized below the
+     * RMS entry of gabs: the scale of the round-off of such an entry. */
+    const double floor = nt_norm2(d, c->gabs) / sqrt((double)d);
+    for (int64_t i = 0; finite && i < d; i++) c->gabs[i] = fmax(c->gabs[i], floor);
     c->gabs_norm = nt_norm2(d, c->gabs);
 }
 

@@ -49,11 +49,15 @@ static const char style[] =
     "figcaption{font-size:.92em;color:#333;margin-top:.4em}code{background:#f4f4f4;padding:0 .2em}"
     "details{margin:1em 0}summary{cursor:pointer;font-weight:bold}";
 
-/* one row of the at-a-glance table */
+enum { NOT_APPLICABLE = -2 };   /* a check with nothing to check: no mark, said so */
+
+/* one row of the at-a-glance table: ok 1 a check mark, 0 a cross, -1 no mark (not a check),
+ * NOT_APPLICABLE the words */
 static void glance(cli_buf *b, const char *what, const char *measured, const char *expected, int ok)
 {
     cli_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n", what, measured, expected,
-               ok > 0 ? "ok" : ok == 0 ? "bad" : "", ok > 0 ? "&#10003;" : ok == 0 ? "&#10007;" : "");
+               ok > 0 ? "ok" : ok == 0 ? "bad" : "",
+               ok > 0 ? "&#10003;" : ok == 0 ? "&#10007;" : ok == NOT_APPLICABLE ? "not applicable" : "");
 }
 
 static void at_a_glance(cli_buf *b, const cJSON *s)
@@ -65,16 +69,23 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
     int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
     snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoints; worst residual %.1e",
              (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, num(an, "worst_residual"));
-    glance(b, "Do the symmetry identities hold?", m, "all below 1e-8 (round-off)", cJSON_IsTrue(cJSON_GetObjectItem(an, "all_identities_hold")));
+    glance(b, "Do the symmetry identities hold?", m, "all below 1e-8 (round-off)",
+           num(an, "identities") == 0 ? NOT_APPLICABLE : cJSON_IsTrue(cJSON_GetObjectItem(an, "all_identities_hold")));
     double flow = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(led, "per_quantity")) {
         double q = num(it, "measured"), g = num(it, "gradient_flow"), q0 = num(it, "initial");
         flow = fmax(flow, fabs(q - g) / fmax(fmax(fabs(q), fabs(q0)), 1e-300));
     }
-    snprintf(m, sizeof m, "%d quantities; ledger gap %.1e; gradient-flow law off by up to %.1e (relative)",
-             (int)num(led, "quantities"), num(led, "max_gap"), flow);
-    glance(b, "Does the ledger account for every step?", m, "ledger gap at round-off", num(led, "max_gap") < 1e-8 || num(led, "quantities") == 0);
-    snprintf(m, sizeof m, "%s, %d steps: loss %.5g", str(s, "optimizer"), (int)num(s, "steps"), num(s, "final_loss"));
+    const double ind = num(led, "conserved_independent");   /* NAN: not computed */
+    snprintf(m, sizeof m, "%d quantities (%d conserved, %d of them independent); ledger gap %.1e; gradient-flow law "
+             "off by up to %.1e (relative)", (int)num(led, "quantities"), (int)num(led, "conserved"),
+             ind >= 0 ? (int)ind : -1, num(led, "max_gap"), flow);
+    if (num(led, "quantities") == 0)
+        snprintf(m, sizeof m, "no quantities: the model has no continuous symmetry with a symmetric generator");
+    glance(b, "Does the ledger account for every step?", m, "ledger gap at round-off",
+           num(led, "quantities") == 0 ? NOT_APPLICABLE : num(led, "max_gap") < 1e-8);
+    snprintf(m, sizeof m, "%s, %d steps: loss L %.5g, L<sub>&gamma;</sub> %.5g (training set, final &theta;)", str(s, "optimizer"),
+             (int)num(s, "steps"), num(s, "final_loss"), num(s, "final_loss_gamma"));
     if (!isnan(num(s, "train_accuracy"))) snprintf(m + strlen(m), sizeof m - strlen(m), ", training accuracy %.3f", num(s, "train_accuracy"));
     if (!isnan(num(s, "test_accuracy"))) snprintf(m + strlen(m), sizeof m - strlen(m), ", test accuracy %.3f", num(s, "test_accuracy"));
     glance(b, "How did training go?", m, cJSON_IsNull(cJSON_GetObjectItem(s, "stopped")) ? "" : str(s, "stopped"),
@@ -87,9 +98,11 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
     if (cJSON_GetObjectItem(flat, "found")) {
         snprintf(m, sizeof m, "%d eigenvalues at &gamma; = %g (within %.1e)", (int)num(flat, "found"), num(flat, "gamma"),
                  num(flat, "tolerance"));
+        char cp[128];
+        report_critical_point(flat, cp, sizeof cp);
         snprintf(e, sizeof e, "at least %d (pure shifts: logit translations, biases before a normalization; at every &theta;); "
-                 "%d at a critical point (orbit rank)",
-                 (int)num(flat, "predicted_everywhere"), (int)num(flat, "predicted_at_critical_point"));
+                 "at a critical point of L<sub>&gamma;</sub>: %s (THEORY.md (S1&gamma;))",
+                 (int)num(flat, "predicted_everywhere"), cp);
         glance(b, "How many flat directions?", m, e, num(flat, "found") >= num(flat, "predicted_everywhere"));
     }
     const cJSON *al = cJSON_GetObjectItem(fin, "alignment");
@@ -125,22 +138,38 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
                  (cJSON_IsTrue(cJSON_GetObjectItem(it, "stable_predicted")) ? "stable (linearized, THEORY.md §4)" : "unstable (linearized)") : "");
         glance(b, "Fixed point the run started on", m, e, -1);
     }
+    double lo = INFINITY, hi = 0, plo = INFINITY, phi = 0, start = 0;
+    int n_fp = 0, from = 0, to = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(an, "fixed_point_growth")) {
+        lo = fmin(lo, num(it, "measured")); hi = fmax(hi, num(it, "measured"));
+        plo = fmin(plo, num(it, "predicted")); phi = fmax(phi, num(it, "predicted"));
+        start = fmax(start, num(it, "predicted_from_start"));
+        from = (int)num(it, "from_step"); to = (int)num(it, "to_step");
+        n_fp++;
+    }
+    if (n_fp) {
+        snprintf(m, sizeof m, "%d fixed point%s: the distance grew %.4g&ndash;%.4g&times; from step %d to %d", n_fp,
+                 n_fp > 1 ? "s" : "", lo, hi, from, to);
+        snprintf(e, sizeof e, "%.4g&ndash;%.4g&times;: max |1 &minus; &eta;&lambda;| of H<sub>&gamma;</sub> on Fix(T)<sup>&perp;</sup> "
+                 "at each checkpoint, per step (THEORY.md §4); the start's spectrum alone: %.3g&times;", plo, phi, start);
+        glance(b, "Growth away from the fixed point (linearized along the run)", m, e, -1);
+    }
     cli_printf(b, "</table>\n");
 }
 
 static void checkpoints_table(cli_buf *b, const cJSON *an)
 {
     const cJSON *c;
-    cli_printf(b, "<table><tr><th>step</th><th>loss</th><th>|g|</th><th>identities holding</th><th>worst residual</th>"
+    cli_printf(b, "<table><tr><th>step</th><th>loss L</th><th>L<sub>&gamma;</sub></th><th>|g<sub>&gamma;</sub>|</th><th>identities holding</th><th>worst residual</th>"
                   "<th>&lambda;<sub>max</sub></th><th>&lambda;<sub>min</sub></th><th>|g|&sup2; in top-k</th>"
                   "<th>orbit rank</th><th>eigenvalues at &gamma;</th></tr>\n");
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(an, "checkpoints")) {
         char flat[16] = "&ndash;";
         if (cJSON_GetObjectItem(c, "eigenvalues_at_gamma")) snprintf(flat, sizeof flat, "%d", (int)num(c, "eigenvalues_at_gamma"));
-        cli_printf(b, "<tr><td class=n>%d</td><td class=n>%.6g</td><td class=n>%.3e</td><td class=n>%d / %d</td>"
+        cli_printf(b, "<tr><td class=n>%d</td><td class=n>%.6g</td><td class=n>%.6g</td><td class=n>%.3e</td><td class=n>%d / %d</td>"
                       "<td class=n>%.1e</td><td class=n>%.5g</td><td class=n>%.5g</td><td class=n>%.3f</td>"
                       "<td class=n>%d</td><td class=n>%s</td></tr>\n",
-                   (int)num(c, "step"), num(c, "loss"), num(c, "grad_norm"), (int)num(c, "identities_holding"),
+                   (int)num(c, "step"), num(c, "loss"), num(c, "loss_gamma"), num(c, "grad_norm"), (int)num(c, "identities_holding"),
                    (int)num(c, "identities"), num(c, "worst_residual"), num(c, "lambda_max"), num(c, "lambda_min"),
                    num(c, "gradient_fraction_in_top"), (int)num(c, "orbit_rank"), flat);
     }
@@ -250,19 +279,24 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s)
     fprintf(f, "identities   %d identities of %d transformations %s at all %d checkpoints (worst residual %.1e)\n",
             (int)num(an, "identities"), (int)num(an, "transformations"), held_all ? "hold" : "do NOT all hold", n_cp,
             num(an, "worst_residual"));
-    fprintf(f, "training     %d steps of %s: loss %.5g", (int)num(s, "steps"), str(s, "optimizer"), num(s, "final_loss"));
+    fprintf(f, "training     %d steps of %s: loss L %.5g, L_gamma %.5g", (int)num(s, "steps"), str(s, "optimizer"),
+            num(s, "final_loss"), num(s, "final_loss_gamma"));
     if (!isnan(num(s, "test_accuracy"))) fprintf(f, ", test accuracy %.3f", num(s, "test_accuracy"));
-    fprintf(f, "\nledger       %d conserved or tracked quantities; measured and predicted agree to %.1e\n",
-            (int)num(led, "quantities"), num(led, "max_gap"));
+    fprintf(f, "\nledger       %d conserved or tracked quantities (%d conserved, %d of them independent); measured and "
+            "predicted agree to %.1e\n", (int)num(led, "quantities"), (int)num(led, "conserved"),
+            num(led, "conserved_independent") >= 0 ? (int)num(led, "conserved_independent") : -1, num(led, "max_gap"));
     const cJSON *top = cJSON_GetObjectItem(fin, "top"), *bot = cJSON_GetObjectItem(fin, "bottom");
     if (cJSON_GetArraySize(top) && cJSON_GetArraySize(bot))
         fprintf(f, "curvature    lambda_max %.4g, lambda_min %.4g (%s); %.3f of |g|^2 in the top-%d eigenspace\n",
                 cJSON_GetArrayItem(top, 0)->valuedouble, cJSON_GetArrayItem(bot, 0)->valuedouble, str(fin, "method"),
                 num(cJSON_GetObjectItem(fin, "alignment"), "gradient_fraction_in_top"), cJSON_GetArraySize(top));
-    if (cJSON_GetObjectItem(flat, "found"))
-        fprintf(f, "flat         %d eigenvalues at gamma = %g; predicted %d everywhere (pure shifts), "
-                   "%d at a critical point\n", (int)num(flat, "found"), num(flat, "gamma"),
-                (int)num(flat, "predicted_everywhere"), (int)num(flat, "predicted_at_critical_point"));
+    if (cJSON_GetObjectItem(flat, "found")) {
+        char cp[128];
+        report_critical_point(flat, cp, sizeof cp);
+        fprintf(f, "flat         %d eigenvalues at gamma = %g; predicted %d everywhere (pure shifts); "
+                   "at a critical point: %s\n", (int)num(flat, "found"), num(flat, "gamma"),
+                (int)num(flat, "predicted_everywhere"), cp);
+    }
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
     if (sh) fprintf(f, "sharp        radial curvature %.10g, closed form %.10g\n", num(sh, "radial_curvature"),
                     num(sh, "closed_form"));

@@ -6,11 +6,19 @@
  * of a homogeneous model beside its closed form; the final spectral density with the
  * predicted flat count; the S_n sector spectra.  A figure whose data are absent (a
  * regression has no accuracy, a model without discrete symmetries no distances) is left
- * out rather than drawn empty. */
+ * out rather than drawn empty.
+ * Durable: gnuplot draws into plots/<stem>.<ext>.part (a script of its own, beside the
+ * plots.gp kept for the reader); each file is checked whole (PNG to its IEND chunk, SVG to
+ * </svg>) and only then renamed into place, so a full disk or a kill never leaves a
+ * truncated figure.  gnuplot dies with noether (PR_SET_PDEATHSIG) and is ended when a
+ * SIGINT/SIGTERM stops the command (cli_stop). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -37,7 +45,8 @@ static const char preamble[] =
     "set linetype cycle 8\n";
 
 typedef struct {
-    cli_buf gp;
+    cli_buf gp;        /* plots/plots.gp, for the reader: the figures under their names */
+    cli_buf run;       /* what gnuplot runs here: the same into *.part files */
     report_figure *figs;
     int n;
 } plotter;
@@ -49,11 +58,15 @@ static void figure(plotter *p, const char *stem, const char *title, const char *
     snprintf(f->stem, sizeof f->stem, "%s", stem);
     snprintf(f->title, sizeof f->title, "%s", title);
     snprintf(f->caption, sizeof f->caption, "%s", caption);
-    cli_printf(&p->gp, "\n# ---- %s\nreset session\n%s", stem, preamble);
-    cli_printf(&p->gp, "set terminal pngcairo size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
-                       "set output 'plots/%s.png'\n%s\nunset multiplot\nset output\n", W, H, stem, body);
-    cli_printf(&p->gp, "set terminal svg size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
-                       "set output 'plots/%s.svg'\n%s\nunset multiplot\nset output\n", W, H, stem, body);
+    for (int k = 0; k < 2; k++) {
+        cli_buf *b = k ? &p->run : &p->gp;
+        const char *part = k ? ".part" : "";
+        cli_printf(b, "\n# ---- %s\nreset session\n%s", stem, preamble);
+        cli_printf(b, "set terminal pngcairo size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
+                      "set output 'plots/%s.png%s'\n%s\nunset multiplot\nset output\n", W, H, stem, part, body);
+        cli_printf(b, "set terminal svg size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
+                      "set output 'plots/%s.svg%s'\n%s\nunset multiplot\nset output\n", W, H, stem, part, body);
+    }
 }
 
 static void loss_figure(plotter *p, const report_table *L)
@@ -72,7 +85,8 @@ static void loss_figure(plotter *p, const report_table *L)
     if (acc && report_col_has(L, ta, 0))
         cli_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 4 dt 2 title 'test accuracy'", st + 1, ta + 1);
     figure(p, "loss", "Loss and accuracy",
-           "The training loss (with weight decay's term excluded: the mean loss over the training set) and, "
+           "The training loss L(&theta;) at each logged step's &theta;: the mean loss over the whole training set, weight "
+           "decay's term excluded (ledger.csv's loss_gamma column has L<sub>&gamma;</sub> = L + (&gamma;/2)|&theta;|&sup2;) and, "
            "where the spec holds out a test set, the test loss; accuracy on the right axis for classifiers.",
            b.s);
     free(b.s);
@@ -128,8 +142,10 @@ static void ledger_figure(plotter *p, const report_table *L, const cJSON *summar
            "symmetry (the ones that moved most, relative to their size). Solid: Q measured on the parameters. "
            "Points: the ledger's prediction, which adds up the first-order, weight-decay and finite-step terms of "
            "every step actually taken (THEORY.md (F3)); it must lie on the solid line. Dashed: the gradient-flow "
-           "law (F2), which keeps only the weight-decay term; where it parts from the solid line, the finite "
-           "learning rate (and batch noise) broke the conservation law.",
+           "law (F2) at t = lr &middot; steps: Q(0) e<sup>&minus;2&gamma;t</sup> for a symmetry with c = 0, "
+           "Q(0) e<sup>&minus;&gamma;t</sup> for a shift (with R &ne; 0 the decay exact and the R integral along "
+           "the run); where it parts from the solid line, the finite learning rate (and batch noise, and for "
+           "momentum or Adam the optimizer itself) broke the law gradient flow would keep.",
            b.s);
     free(b.s);
 }
@@ -183,7 +199,7 @@ static void gaps_figure(plotter *p, const char *dir, const report_table *L, cons
            "the ledger's prediction, (blue) the gradient-flow law, each relative to the largest |Q| of its "
            "quantity (at least 1e-6 of the largest |Q| of all). The ledger accounts for every step exactly, so its "
            "gap sits at round-off, many orders of magnitude below the gradient-flow gap, which is the size of "
-           "what finite steps did to the conservation laws.",
+           "what finite steps (and the optimizer) did to the laws gradient flow keeps.",
            "set title 'Largest relative gap over all quantities'\nset xlabel 'step'\n"
            "set ylabel '|Q measured - Q law| / max |Q|'\nset logscale y\nset format y '10^{%T}'\nset key bottom right\n"
            "plot 'ledger_gaps.csv' every ::1 using 1:3 with lines lt 1 title 'gradient-flow law (F2)', "
@@ -307,10 +323,10 @@ static void density_figure(plotter *p, const report_table *D, const cJSON *summa
     for (int r = 0; r < D->rows; r++) peak = fmax(peak, report_at(D, r, 1));
     if (!(peak > 0)) return;
     const cJSON *found = cJSON_GetObjectItem(flat, "found");
-    char label[256];
-    snprintf(label, sizeof label, "predicted at {/Symbol g} = %g: %d everywhere, %d at a critical point%s", gam,
-             cJSON_GetObjectItem(flat, "predicted_everywhere")->valueint,
-             cJSON_GetObjectItem(flat, "predicted_at_critical_point")->valueint, found ? "; found" : "");
+    char label[256], cp[128];
+    report_critical_point(flat, cp, sizeof cp);
+    snprintf(label, sizeof label, "predicted at {/Symbol g} = %g: %d everywhere (at a critical point: %s)%s", gam,
+             cJSON_GetObjectItem(flat, "predicted_everywhere")->valueint, cp, found ? "; found" : "");
     cli_buf b = {0};
     cli_printf(&b, "set title 'Spectral density of H at the end (stochastic Lanczos quadrature)'\n"
                    "set xlabel 'eigenvalue'\nset ylabel 'density (log scale)'\nset logscale y\nset format y '10^{%%T}'\n"
@@ -325,8 +341,9 @@ static void density_figure(plotter *p, const report_table *D, const cJSON *summa
            "quadrature (10 probes, Gaussian broadening), on a log scale. The dashed line marks &gamma;: every flat "
            "direction of the loss is an eigenvector of H<sub>&gamma;</sub> with eigenvalue &gamma;. The label "
            "gives how many the symmetries predict: the pure shifts (logit translations, biases right before a "
-           "normalization) everywhere, the whole orbit span at a "
-           "critical point; and how many the exact spectrum has (small models).",
+           "normalization) everywhere; at a critical point of L<sub>&gamma;</sub> the eigenvalues (S1&gamma;) forces, "
+           "2&gamma; on the symmetric generators' span, &gamma; on the shifts', 0 on the antisymmetric ones' (all 0 "
+           "without weight decay); and how many the exact spectrum has at &gamma; (small models).",
            b.s);
     free(b.s);
 }
@@ -364,24 +381,100 @@ static void sectors_figure(plotter *p, const report_table *S, const cJSON *summa
     free(b.s);
 }
 
-/* runs gnuplot on plots/plots.gp in dir, its messages into plots/gnuplot.log */
-static int run_gnuplot(const char *dir, nt_error *err)
+static const char *const exts[2] = {"png", "svg"};
+
+/* 1 when the figure file is whole: a PNG ends in its IEND chunk, an SVG in </svg> */
+static int figure_whole(const char *path, int svg)
 {
+    static const unsigned char iend[8] = {'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+    unsigned char tail[64] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int ok = fseek(f, -64, SEEK_END) == 0 || fseek(f, 0, SEEK_SET) == 0;
+    size_t n = ok ? fread(tail, 1, sizeof tail, f) : 0;
+    fclose(f);
+    if (svg) {
+        tail[n < sizeof tail ? n : sizeof tail - 1] = 0;
+        for (size_t i = 0; i < n; i++) if (!tail[i]) tail[i] = ' ';
+        return strstr((const char *)tail, "</svg>") != NULL;
+    }
+    return n >= 8 && !memcmp(tail + n - 8, iend, 8);
+}
+
+static void remove_parts(const char *dir, const plotter *p)
+{
+    char path[NT_PATH_MAX + 64];
+    for (int i = 0; i < p->n; i++)
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "%s/plots/%s.%s.part", dir, p->figs[i].stem, exts[k]);
+            remove(path);
+        }
+    snprintf(path, sizeof path, "%s/plots/.plots.part.gp", dir);
+    remove(path);
+}
+
+static const char *sig_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
+/* runs gnuplot on plots/.plots.part.gp in dir, its messages into plots/gnuplot.log; ends it
+ * when the command is asked to stop; then every figure checked whole and renamed into place */
+static int run_gnuplot(const char *dir, const plotter *p, nt_error *err)
+{
+    const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) return nt_fail(err, NT_EFAIL, "cannot start gnuplot: %s", strerror(errno));
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);   /* never outlive noether (a kill -9 included) */
+        if (getppid() != parent) _exit(125);
         if (chdir(dir) != 0) _exit(126);
         int fd = open("plots/gnuplot.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
-        execlp("gnuplot", "gnuplot", "plots/plots.gp", (char *)NULL);
+        execlp("gnuplot", "gnuplot", "plots/.plots.part.gp", (char *)NULL);
         _exit(127);
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) break;
+        if (cli_stop) kill(pid, SIGTERM);   /* then reaped by the next waitpid */
+    }
+    if (cli_stop) {
+        remove_parts(dir, p);
+        return nt_fail(err, 128 + cli_stop, "interrupted by %s while gnuplot drew the figures", sig_name(cli_stop));
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        remove_parts(dir, p);
         return nt_fail(err, NT_EFAIL, "gnuplot not found (scripts/setup.sh installs gnuplot-nox)");
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        remove_parts(dir, p);
         return nt_fail(err, NT_EFAIL, "gnuplot failed on %s/plots/plots.gp: see %s/plots/gnuplot.log", dir, dir);
+    }
+    char part[NT_PATH_MAX + 64], path[NT_PATH_MAX + 64];
+    for (int i = 0; i < p->n; i++)   /* all whole before any is renamed */
+        for (int k = 0; k < 2; k++) {
+            snprintf(part, sizeof part, "%s/plots/%s.%s.part", dir, p->figs[i].stem, exts[k]);
+            if (!figure_whole(part, k)) {
+                remove_parts(dir, p);
+                return nt_fail(err, NT_EFAIL, "%s/plots/%s.%s: gnuplot could not write it whole (a full disk?); "
+                               "see %s/plots/gnuplot.log", dir, p->figs[i].stem, exts[k], dir);
+            }
+        }
+    for (int i = 0; i < p->n; i++)
+        for (int k = 0; k < 2; k++) {
+            snprintf(part, sizeof part, "%s/plots/%s.%s.part", dir, p->figs[i].stem, exts[k]);
+            snprintf(path, sizeof path, "%s/plots/%s.%s", dir, p->figs[i].stem, exts[k]);
+            struct stat sb;
+            if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+                remove_parts(dir, p);
+                return nt_fail(err, NT_EINPUT, "%s: not a regular file: noether writes only regular files or new paths",
+                               path);
+            }
+            if (rename(part, path) != 0) {
+                int e = errno;
+                remove_parts(dir, p);
+                return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", path, strerror(e));
+            }
+        }
+    remove_parts(dir, p);
     return NT_OK;
 }
 
@@ -390,8 +483,9 @@ int report_plots(const char *dir, const cJSON *summary, report_figure *figs, int
     char sub[NT_PATH_MAX + 16];
     snprintf(sub, sizeof sub, "%s/plots", dir);
     cli_mkdir("report", sub);
-    plotter p = { {0}, figs, 0 };
+    plotter p = { {0}, {0}, figs, 0 };
     cli_printf(&p.gp, "# The figures of report.html; run from the run directory: gnuplot plots/plots.gp\n");
+    cli_printf(&p.run, "# noether's own copy of plots.gp, drawing into *.part files; removed when done\n");
     report_table L, A, D, S;
     report_table_read(dir, "ledger.csv", &L);
     report_table_read(dir, "analysis.csv", &A);
@@ -414,7 +508,9 @@ int report_plots(const char *dir, const cJSON *summary, report_figure *figs, int
     report_table_free(&D);
     report_table_free(&S);
     int rc = report_write(dir, "plots/plots.gp", p.gp.s, err);
+    if (!rc) rc = report_write(dir, "plots/.plots.part.gp", p.run.s, err);
     free(p.gp.s);
+    free(p.run.s);
     *n_figs = p.n;
-    return rc ? rc : run_gnuplot(dir, err);
+    return rc ? rc : run_gnuplot(dir, &p, err);
 }

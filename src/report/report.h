@@ -37,6 +37,9 @@ int report_plots(const char *dir, const cJSON *summary, report_figure *figs, int
 int report_build(const char *dir, const cJSON *summary, nt_error *err);
 /* The closing lines of noether run / demo on stdout. */
 void report_print_summary(FILE *f, const char *dir, const cJSON *summary);
+/* The eigenvalues symmetry predicts at a critical point of L_gamma (summary's flat view),
+ * as text: "32 at 2 gamma, 17 at gamma" (gamma = 0: "49 at 0"). */
+void report_critical_point(const cJSON *flat, char *buf, size_t cap);
 /* Writes dir/name whole or not at all (temporary file, then rename). */
 int report_write(const char *dir, const char *name, const char *text, nt_error *err);
 #endif

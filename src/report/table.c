@@ -105,3 +105,19 @@ int report_write(const char *dir, const char *name, const char *text, nt_error *
     snprintf(path, sizeof path, "%s/%s", dir, name);
     return cli_write_file(path, text, err);
 }
+
+void report_critical_point(const cJSON *flat, char *buf, size_t cap)
+{
+    const cJSON *it;
+    const double gam = cJSON_GetObjectItem(flat, "gamma") ? cJSON_GetObjectItem(flat, "gamma")->valuedouble : 0;
+    size_t n = 0;
+    buf[0] = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(flat, "at_critical_point")) {
+        double v = cJSON_GetObjectItem(it, "value")->valuedouble;
+        const char *at = v == 0 ? "0" : v == gam ? "gamma" : "2 gamma";
+        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%d at %s", n ? ", " : "",
+                              cJSON_GetObjectItem(it, "multiplicity")->valueint, at);
+        if (n >= cap) break;
+    }
+    if (!buf[0]) snprintf(buf, cap, "none");
+}

@@ -1,8 +1,8 @@
 /* views.c: the Hessian as an operator for the spectral routines, and the symmetry-aware
  * views of its spectrum (THEORY.md §3-§4):
- *   - the orbit span of the continuous symmetries, span{xi_i(theta)}: its rank is the number
- *     of zero modes symmetry predicts at a critical point; an orthonormal basis Q of it
- *     deflates the operator, x -> P H P x with P = I - Q^T Q;
+ *   - the orbit span of the continuous symmetries, span{xi_i(theta)}: an orthonormal basis Q
+ *     of it (dense SVD) deflates the operator, x -> P H P x with P = I - Q^T Q (its rank and
+ *     what it predicts come cheaper from orbit.c);
  *   - the S_n sector of a hidden layer: at a point where its n units are equal (the
  *     projection onto Fix(S_n), every unit replaced by the units' mean), H maps the
  *     breaking subspace to itself and, by S_n's standard representation, its eigenvalues

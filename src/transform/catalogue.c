@@ -12,21 +12,27 @@
  * the units' values past the next layer: none of the unit-level entries holds across it,
  * nor a normalization's entries beyond it, nor homogeneity (x + g(x) is homogeneous only if
  * g has degree 1); within a block, between two of its dense layers, they all hold as usual.
- * A layer normalization between q and q+1 mixes the units: none of the unit-level entries
- * above holds across it (its own weight and bias would have to move too), and the model is
- * no longer homogeneous; instead, when only positively homogeneous activations lie between
+ * A normalization between q and q+1 divides out each unit's (batch norm) or the vector's
+ * (layer norm) scale: none of the plain unit-level entries above holds across it; its units'
+ * rescalings against the next layer, swaps and flips move its own weight and bias too and
+ * are listed by norms.c; the model is no longer homogeneous; and, when only positively homogeneous activations lie between
  * dense q and the normalization, W_q and b_q scaled together leave the loss unchanged
  * (the normalization divides the scale out): the scale symmetry, A = +1 on both; exact
  * only when the normalization's eps is 0 (with eps > 0 it is broken at O(eps / var)).  A
  * batch normalization normalizes each unit on its own: each unit's row and bias scale
  * alone (unit_scale).  A normalization right after dense q subtracts a mean, so a shift of
  * b_q that it removes is a symmetry for any eps: per unit for a batch normalization (the
- * batch mean), the same shift of every unit for a layer normalization (the feature mean). 
+ * batch mean), the same shift of every unit for a layer normalization (the feature mean),
+ * there through the bias or through any column k of W_q (W_q + s 1 e_k^T adds the sample's
+ * x_k to every unit).  Where a unit reaches a square through odd maps only, before any
+ * normalization or skip, its value is even in (w_j, b_j): even_flip negates them alone.
  * On a sequence, dense layers, activations and layer norms act on each token alike, so all
  * of the above holds per token; the mean over tokens is linear, odd and of degree 1 (an
  * identity for these rules).  An attention layer mixes the tokens through its own
  * projections: nothing unit-level is listed across it (nor across a flatten of a sequence),
- * and the model is not homogeneous; it brings its own per-head symmetries (heads.c):
+ * and the model is not homogeneous; but when it is the first thing (through activations)
+ * to read dense q's units, it reads unit j through column j of its in-projection
+ * [W_Q; W_K; W_V], which plays W_{q+1}'s part in every unit-level entry (nt_dense's reader); it brings its own per-head symmetries (heads.c):
  * gl_qk and gl_vo of each head and swaps of adjacent heads, whatever surrounds it.
  * The head: cross_entropy straight on the last dense layer -> logit translations; every
  * activation homogeneous -> homogeneity f(e^s theta_A) = e^{ks} f, an equivariance; K >= 2
@@ -74,16 +80,19 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
     for (int q = 0, li = 0; q < nd; q++) {
         /* the activations (and normalizations) after dense q */
         double p = 1;
-        int linear = 1, odd = 1, normed = 0, scale = 0, direct = 0, crossed = 0;
+        int linear = 1, odd = 1, normed = 0, scale = 0, direct = 0, crossed = 0, even = 0;
+        int attn_reads = 0;   /* an attention layer reads the units first (its in-projection) */
         const nt_layer *first = NULL;   /* the first normalization after dense q */
         total_degree += 1;
         for (li = D[q].layer + 1; li < m->n_layers && m->layers[li].kind != NT_LAYER_DENSE; li++) {
             const nt_layer *Ln = &m->layers[li];
             if (Ln->kind == NT_LAYER_BRANCH || Ln->kind == NT_LAYER_ADD || Ln->kind == NT_LAYER_ATTENTION ||
                 (Ln->kind == NT_LAYER_FLATTEN && Ln->tokens)) {   /* a skip connection, tokens mixed */
+                attn_reads |= Ln->kind == NT_LAYER_ATTENTION && !crossed && !normed;
                 crossed = 1;
                 continue;
             }
+            if (attn_reads) continue;   /* beyond the reader: not this layer's units' business */
             if (Ln->kind == NT_LAYER_MEAN_TOKENS || Ln->kind == NT_LAYER_FLATTEN) continue;   /* an identity here */
             if (Ln->kind == NT_LAYER_LAYERNORM || Ln->kind == NT_LAYER_BATCHNORM) {
                 if (!normed && !crossed) {
@@ -97,6 +106,8 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
                 continue;
             }
             nt_act a = m->layers[li].act;
+            /* an even map after odd ones only, before any mixing: the composite is even */
+            even |= a == NT_ACT_SQUARE && odd && !normed && !crossed;
             p *= act_degree(a);
             linear &= a == NT_ACT_IDENTITY;
             odd &= a == NT_ACT_IDENTITY || a == NT_ACT_TANH;
@@ -113,15 +124,24 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             t->layer = q + 1; t->a = j;
             snprintf(t->name, sizeof t->name, "unit_scale[layer=%d,unit=%d]", q + 1, j);
         }
-        if (direct && D[q].off_b >= 0) {   /* the normalization subtracts the mean: any eps */
-            int per_unit = first->kind == NT_LAYER_BATCHNORM;
-            nt_transform *t = nt_tr_push(&L, NT_TR_NORM_SHIFT, 0, 0, per_unit ? D[q].n_out : 1);
+        /* the normalization subtracts the mean (any eps): a batch norm each unit's, so b_q[j] + s;
+         * a layer norm the units' mean of each sample, so z + s 1: b_q + s 1 and W_q + s 1 e_k^T
+         * (the constant x_k of each sample added to every unit) */
+        const int has_b = D[q].off_b >= 0, per_unit = direct && first->kind == NT_LAYER_BATCHNORM;
+        const int shifts = !direct ? 0 : per_unit ? (has_b ? D[q].n_out : 0) : has_b + D[q].n_in;
+        if (shifts) {
+            nt_transform *t = nt_tr_push(&L, NT_TR_NORM_SHIFT, 0, 0, shifts);
             t->layer = q + 1;
             t->p = !per_unit;
             snprintf(t->name, sizeof t->name, "norm_shift[layer=%d]", q + 1);
         }
+        for (int j = 0; even && j < D[q].n_out; j++) {   /* sigma(-z) = sigma(z): unit j's inputs negated */
+            nt_transform *t = nt_tr_push(&L, NT_TR_EVEN_FLIP, 1, 0, 1);
+            t->layer = q + 1; t->a = j;
+            snprintf(t->name, sizeof t->name, "even_flip[layer=%d,unit=%d]", q + 1, j);
+        }
         if (q == nd - 1) { trailing_acts = li - D[q].layer - 1; break; }
-        if (normed || crossed) continue;
+        if (!attn_reads && (normed || crossed)) continue;
         const int l = q + 1, n = D[q].n_out;
         for (int j = 0; p > 0 && j < n; j++) {
             nt_transform *t = nt_tr_push(&L, NT_TR_RESCALE, 0, 0, 1);
@@ -133,7 +153,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             t->layer = l;
             snprintf(t->name, sizeof t->name, "gl[layer=%d]", l);
         }
-        if (linear && D[q].off_b >= 0 && D[q + 1].off_b >= 0) {
+        if (linear && D[q].off_b >= 0 && D[q].rd_b >= 0) {
             nt_transform *t = nt_tr_push(&L, NT_TR_BIAS_SHIFT, 0, 0, n);
             t->layer = l;
             snprintf(t->name, sizeof t->name, "bias_shift[layer=%d]", l);
@@ -149,6 +169,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             snprintf(t->name, sizeof t->name, "sign_flip[layer=%d,unit=%d]", l, j);
         }
     }
+    nt_norm_catalogue(m, &L);   /* the normalizations' units (norms.c) */
     for (int i = 0; i < m->n_layers; i++) {   /* the heads of every attention layer */
         const nt_layer *A = &m->layers[i];
         if (A->kind != NT_LAYER_ATTENTION) continue;
@@ -159,6 +180,11 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
                 t->layer = i; t->a = h;
                 snprintf(t->name, sizeof t->name, "%s[layer=%d,head=%d]", vo ? "gl_vo" : "gl_qk", i, h);
             }
+        for (int v = 0; A->bias && v < 2; v++) {   /* key_shift and value_shift (heads.c) */
+            nt_transform *t = nt_tr_push(&L, v ? NT_TR_VALUE_SHIFT : NT_TR_KEY_SHIFT, 0, 0, A->shape_in[0]);
+            t->layer = i;
+            snprintf(t->name, sizeof t->name, "%s[layer=%d]", v ? "value_shift" : "key_shift", i);
+        }
         for (int h = 0; h + 1 < A->heads; h++) {
             nt_transform *t = nt_tr_push(&L, NT_TR_HEAD_SWAP, 1, 0, 1);
             t->layer = i; t->a = h; t->b = h + 1;
@@ -201,14 +227,17 @@ void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *bu
                  i / n, i % n);
     } else if (t->kind == NT_TR_BIAS_SHIFT) {
         snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", t->layer, i);
-    } else if (t->kind == NT_TR_CHANNEL_SHIFT) {
+    } else if (t->kind == NT_TR_KEY_SHIFT || t->kind == NT_TR_VALUE_SHIFT) {
+        snprintf(buf, cap, "%s[layer=%d,i=%d]", t->kind == NT_TR_KEY_SHIFT ? "key_shift" : "value_shift", t->layer, i);
+    } else if (t->kind == NT_TR_CHANNEL_SHIFT && t->p != 1) {
         snprintf(buf, cap, "channel_shift[layer=%d,channel=%d]", t->layer, i);
-    } else if (t->kind == NT_TR_NORM_SHIFT && t->generators > 1) {
+    } else if (t->kind == NT_TR_NORM_SHIFT && t->p != 1) {
         snprintf(buf, cap, "norm_shift[layer=%d,unit=%d]", t->layer, i);
-    } else if (t->kind == NT_TR_TRANSLATION) {
+    } else if (t->kind == NT_TR_TRANSLATION || t->kind == NT_TR_NORM_SHIFT) {
+        const char *what = t->kind == NT_TR_TRANSLATION ? "translation" : "norm_shift";
         int has_bias = D[t->layer - 1].off_b >= 0;
-        if (has_bias && i == 0) snprintf(buf, cap, "translation[layer=%d,bias]", t->layer);
-        else snprintf(buf, cap, "translation[layer=%d,column=%d]", t->layer, i - has_bias);
+        if (has_bias && i == 0) snprintf(buf, cap, "%s[layer=%d,bias]", what, t->layer);
+        else snprintf(buf, cap, "%s[layer=%d,column=%d]", what, t->layer, i - has_bias);
     } else if (t->generators > 1) {
         snprintf(buf, cap, "%s[%d]", t->name, i);
     } else {

@@ -21,9 +21,15 @@
  *   - reached through poolings only (which commute with adding a constant to a channel),
  *     any eps: b_P[j] + s shifts every value of channel j by s, which the batch mean removes
  *     -> channel_shift, A = 0, c = e on bias j, one generator per channel.
- * Beyond a normalization no channel rescaling, swap or sign flip is listed (they would have
- * to move its gains too; a layer normalization mixes the channels), nor anything across the
- * start or end of a residual block (the skip connection carries the values past Q).
+ * A layer normalization over C H W reached the same ways: every filter and bias scaled
+ * together (channel_scale[layer=i], eps 0) and every bias shifted together (channel_shift,
+ * one generator).
+ * Beyond a normalization no plain channel rescaling, swap or sign flip is listed (a batch
+ * norm's are its own, moving its gains too: norms.c; a layer normalization mixes the
+ * channels), nor anything across the start or end of a residual block (the skip connection
+ * carries the values past Q).  A square reached through odd maps only (not max pooling),
+ * before any normalization or skip: the channel's filter and bias negated alone
+ * (channel_even_flip).
  * Homogeneity: the layers before the first dense layer keep the value homogeneous in theta
  * when they are convolutions, positively homogeneous activations, poolings and flatten
  * (anything elementwise before the first parameter, which sees only the data). */
@@ -85,7 +91,9 @@ void nt_channel_ranges(const nt_model *m, int layer, int j, nt_range r[3])
 typedef struct {
     double p;            /* degree of the composite before the first normalization (0: not homogeneous) */
     int odd, normed, crossed;
-    int scale, shift;    /* channel_scale and channel_shift through the first (batch) normalization */
+    int even;            /* an even activation (square) after odd maps only, before any mixing */
+    int scale, shift;    /* channel_scale and channel_shift through the first normalization */
+    int layer_norm;      /* ... a layer norm (over C H W): every channel together */
 } path;
 
 static path path_of(const nt_model *m, int i, int has_bias)
@@ -100,10 +108,13 @@ static path path_of(const nt_model *m, int i, int has_bias)
             w.crossed = 1;
             break;
         case NT_LAYER_LAYERNORM: case NT_LAYER_BATCHNORM:
-            if (!w.normed && !w.crossed && L->kind == NT_LAYER_BATCHNORM) {
-                /* (c z - c <z>) / sqrt(c^2 var z + eps) depends on c > 0 only through eps */
+            if (!w.normed && !w.crossed) {
+                /* (c z - c <z>) / sqrt(c^2 var z + eps) depends on c > 0 only through eps; the
+                 * mean removes a constant: per channel over the batch (batch norm), or over all
+                 * C H W values of a sample (layer norm: every channel's scale or shift alike) */
                 w.scale = w.p > 0 && L->eps == 0;
                 w.shift = only_pools && has_bias;
+                w.layer_norm = L->kind == NT_LAYER_LAYERNORM;
             }
             w.normed = 1;
             break;
@@ -111,6 +122,7 @@ static path path_of(const nt_model *m, int i, int has_bias)
             w.odd &= !L->pool_max;
             break;
         case NT_LAYER_ACT:
+            w.even |= L->act == NT_ACT_SQUARE && w.odd && !w.normed && !w.crossed;
             if (!w.normed) w.p *= degree_of(L->act);
             w.odd &= L->act == NT_ACT_IDENTITY || L->act == NT_ACT_TANH;
             only_pools = 0;
@@ -139,12 +151,17 @@ void nt_channel_catalogue(const nt_model *m, nt_tr_list *L)
         nt_conv_of(m, i, &P);
         const path w = path_of(m, i, P.off_b >= 0);
         const int C = P.c_out, free_path = !w.normed && !w.crossed;
-        for (int j = 0; w.scale && j < C; j++) {
+        for (int j = 0; w.scale && !w.layer_norm && j < C; j++) {
             nt_transform *t = push(L, NT_TR_CHANNEL_SCALE, 0, i, j, 1);
             snprintf(t->name, sizeof t->name, "channel_scale[layer=%d,channel=%d]", i, j);
         }
-        if (w.shift) {
-            nt_transform *t = push(L, NT_TR_CHANNEL_SHIFT, 0, i, 0, C);
+        if (w.scale && w.layer_norm) {   /* a = -1: every filter and bias */
+            nt_transform *t = push(L, NT_TR_CHANNEL_SCALE, 0, i, -1, 1);
+            snprintf(t->name, sizeof t->name, "channel_scale[layer=%d]", i);
+        }
+        if (w.shift) {   /* p = 1 (layer norm): one generator, every bias */
+            nt_transform *t = push(L, NT_TR_CHANNEL_SHIFT, 0, i, 0, w.layer_norm ? 1 : C);
+            t->p = w.layer_norm;
             snprintf(t->name, sizeof t->name, "channel_shift[layer=%d]", i);
         }
         for (int j = 0; free_path && w.p > 0 && j < C; j++) {
@@ -156,6 +173,10 @@ void nt_channel_catalogue(const nt_model *m, nt_tr_list *L)
             nt_transform *t = push(L, NT_TR_CHANNEL_SWAP, 1, i, j, 1);
             t->b = j + 1;
             snprintf(t->name, sizeof t->name, "channel_swap[layer=%d,channels=%d,%d]", i, j, j + 1);
+        }
+        for (int j = 0; w.even && j < C; j++) {   /* square(-z) = square(z): the filter and bias negated */
+            nt_transform *t = push(L, NT_TR_CHANNEL_EVEN_FLIP, 1, i, j, 1);
+            snprintf(t->name, sizeof t->name, "channel_even_flip[layer=%d,channel=%d]", i, j);
         }
         for (int j = 0; free_path && w.odd && j < C; j++) {
             nt_transform *t = push(L, NT_TR_CHANNEL_SIGN_FLIP, 1, i, j, 1);
@@ -183,6 +204,13 @@ int nt_channel_prefix_homogeneous(const nt_model *m, int upto, double *degree)
 int nt_channel_moves(const nt_model *m, const nt_transform *t, nt_move *mv)
 {
     nt_range r[3];
+    if (t->a < 0) {   /* the scale before a layer norm: the whole filter bank and its biases */
+        nt_conv c;
+        nt_conv_of(m, t->layer, &c);
+        mv[0] = (nt_move){ { c.off_w, (int64_t)c.c_out * c.fan, 1, 1 }, { c.off_w, (int64_t)c.c_out * c.fan, 1, 1 }, 1.0 };
+        mv[1] = (nt_move){ { c.off_b, c.off_b >= 0 ? c.c_out : 0, 1, 1 }, { c.off_b, c.off_b >= 0 ? c.c_out : 0, 1, 1 }, 1.0 };
+        return 2;
+    }
     nt_channel_ranges(m, t->layer, t->a, r);
     int n = 0;
     mv[n++] = (nt_move){ r[0], r[0], 1.0 };   /* filter a */

@@ -5,24 +5,27 @@
  *   q -> N q,  k -> N^-T k        leaves q^T k (and the loss) unchanged    gl_qk
  *   v -> N v,  W_O,h -> W_O,h N^-1 leaves W_O,h P V_h unchanged           gl_vo
  * (the rows of P sum to 1, so b_V moves with W_V), with generators E_ab (a row-b-to-row-a
- * move); and the heads can be permuted as a whole (head_swap).  None of this depends on what
+ * move); and the heads can be permuted as a whole (head_swap).  With biases, b_K is free
+ * (key_shift) and b_V trades against b_O (value_shift): nt_head_shift below.  None of this depends on what
  * surrounds the layer: residual connections and normalizations keep all of it. */
 #include "units.h"
 
 typedef struct {
     int64_t w_in, b_in, w_out;   /* in_proj_weight (3D x D), in_proj_bias (3D; -1: none), out_proj.weight */
+    int64_t b_out;               /* out_proj.bias (-1: none) */
     int64_t D, dh;
 } attn_at;
 
 static attn_at locate(const nt_model *m, int layer)
 {
-    attn_at a = { -1, -1, -1, m->layers[layer].shape_in[0], m->layers[layer].shape_in[0] / m->layers[layer].heads };
+    attn_at a = { -1, -1, -1, -1, m->layers[layer].shape_in[0], m->layers[layer].shape_in[0] / m->layers[layer].heads };
     for (int t = 0; t < m->n_tensors; t++) {
         const nt_tensor *T = &m->tensors[t];
         if (T->layer != layer) continue;
         if (!strcmp(T->name + strcspn(T->name, "."), ".in_proj_weight")) a.w_in = T->offset;
         else if (!strcmp(T->name + strcspn(T->name, "."), ".in_proj_bias")) a.b_in = T->offset;
         else if (!strcmp(T->name + strcspn(T->name, "."), ".out_proj.weight")) a.w_out = T->offset;
+        else if (!strcmp(T->name + strcspn(T->name, "."), ".out_proj.bias")) a.b_out = T->offset;
     }
     return a;
 }
@@ -62,6 +65,25 @@ int nt_head_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
     mv[1] = (nt_move){ bias_of(&a, V, h, r), bias_of(&a, V, h, c), 1.0 };
     mv[2] = (nt_move){ col_of(&a, h, c), col_of(&a, h, r), -1.0 };
     return 3;
+}
+
+/* The bias shifts of attention layer t->layer (generator i: coordinate i of D).  Key: the
+ * scores of query q_t are q_t^T (k_u + c), the same q_t^T c added to every key u, which the
+ * softmax of the row removes (with or without the causal mask): c = e on b_K[i], A = 0.
+ * Value: every row of P sums to 1, so P (V + 1 c^T) = P V + 1 c^T, and the output projection
+ * turns c into W_O c, which b_O - W_O c cancels: c = e on b_V[i], A moves -(column i of W_O)
+ * into b_O (an affine generator, like a linear layer's bias shift). */
+nt_range nt_head_shift(const nt_model *m, const nt_transform *t, int i)
+{
+    const attn_at a = locate(m, t->layer);
+    return (nt_range){ a.b_in + (t->kind == NT_TR_KEY_SHIFT ? a.D : 2 * a.D) + i, 1, 1, 0 };
+}
+
+int nt_value_shift_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
+{
+    const attn_at a = locate(m, t->layer);
+    mv[0] = (nt_move){ { a.b_out, a.D, 1, 0 }, { a.w_out + i, a.D, a.D, 0 }, -1.0 };
+    return 1;
 }
 
 /* y[r] <-> y[s] */

@@ -21,15 +21,36 @@ int nt_dense_layers(const nt_model *m, nt_dense *dense)
             dense[n - 1].off_b = T->offset;
         }
     }
+    for (int q = 0; q < n; q++) {   /* the readers: the next dense layer ... */
+        nt_dense *P = &dense[q];
+        P->rd_w = P->rd_b = -1;
+        P->rd_rows = P->rd_cols = 0;
+        if (q + 1 < n) {
+            P->rd_w = dense[q + 1].off_w; P->rd_b = dense[q + 1].off_b;
+            P->rd_rows = dense[q + 1].n_out; P->rd_cols = dense[q + 1].n_in;
+        }
+        int i = P->layer + 1;   /* ... or an attention layer reached through activations */
+        while (i < m->n_layers && m->layers[i].kind == NT_LAYER_ACT) i++;
+        if (i == m->n_layers || m->layers[i].kind != NT_LAYER_ATTENTION) continue;
+        P->rd_w = P->rd_b = -1;
+        P->rd_cols = m->layers[i].shape_in[0];
+        P->rd_rows = 3 * P->rd_cols;
+        for (int t = 0; t < m->n_tensors; t++) {
+            const char *name = m->tensors[t].name + strcspn(m->tensors[t].name, ".");
+            if (m->tensors[t].layer != i) continue;
+            if (!strcmp(name, ".in_proj_weight")) P->rd_w = m->tensors[t].offset;
+            if (!strcmp(name, ".in_proj_bias")) P->rd_b = m->tensors[t].offset;
+        }
+    }
     return n;
 }
 
 void nt_unit_ranges(const nt_dense *D, int l, int j, nt_range r[3])
 {
-    const nt_dense *in = &D[l - 1], *out = &D[l];
+    const nt_dense *in = &D[l - 1];
     r[0] = (nt_range){ in->off_w + (int64_t)j * in->n_in, in->n_in, 1, 1 };
     r[1] = (nt_range){ in->off_b + j, in->off_b >= 0 ? 1 : 0, 1, 1 };
-    r[2] = (nt_range){ out->off_w + j, out->n_out, out->n_in, 1 };
+    r[2] = (nt_range){ in->rd_w + j, in->rd_rows, in->rd_cols, 1 };   /* column j of the reader */
 }
 
 void nt_output_ranges(const nt_dense *D, int n_dense, int i, nt_range r[2])
@@ -117,9 +138,10 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
         mv[n++] = (nt_move){ ra[1], ra[1], 1.0 };
         break;
     case NT_TR_BIAS_SHIFT: {  /* b_{l+1} <- -(column i of W_{l+1}): with c = e_{b_l[i]} the flow
-                               * b_l += s e_i, b_{l+1} -= s W_{l+1} e_i leaves W_{l+1}(h + b_l) + b_{l+1} */
-        const nt_dense *out = &D[t->layer];
-        mv[n++] = (nt_move){ whole(out->off_b, out->n_out), (nt_range){ out->off_w + i, out->n_out, out->n_in, 1 }, -1.0 };
+                               * b_l += s e_i, b_{l+1} -= s W_{l+1} e_i leaves W_{l+1}(h + b_l) + b_{l+1}
+                               * (W_{l+1}, b_{l+1}: the reader, an in-projection included) */
+        const nt_dense *in = &D[t->layer - 1];
+        mv[n++] = (nt_move){ whole(in->rd_b, in->rd_rows), (nt_range){ in->rd_w + i, in->rd_rows, in->rd_cols, 1 }, -1.0 };
         break;
     }
     case NT_TR_GL_QK: case NT_TR_GL_VO:
@@ -128,6 +150,10 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
     case NT_TR_CHANNEL_SCALE:
         n = nt_channel_moves(m, t, mv);
         break;
+    case NT_TR_NORM_RESCALE:
+        return nt_norm_moves(m, t, mv);
+    case NT_TR_VALUE_SHIFT:
+        return nt_value_shift_moves(m, t, i, mv);
     default:                  /* translations: A = 0; dense: not moves */
         break;
     }
@@ -168,7 +194,8 @@ void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const doubl
 /* Where the shift c of generator i is 1 (it is 0 elsewhere): a translation's on the last
  * bias (i = 0, when there is one) or on one column of the last W, both adding the same
  * constant to every logit; a bias shift's on the hidden bias b_l[i]; a normalization
- * shift's on b_l[i] or the whole b_l.  count 0: no shift. */
+ * shift's on b_l[i] (batch norm) or, for a layer norm, on the whole b_l (i = 0) or one
+ * column of W_l, as a translation's.  count 0: no shift. */
 static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
 {
     DENSE(m, D, nd);
@@ -176,12 +203,16 @@ static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
     if (t->kind == NT_TR_CHANNEL_SHIFT) {   /* bias i of the convolution */
         nt_conv c;
         nt_conv_of(m, t->layer, &c);
-        return whole(c.off_b + i, 1);
+        return t->p == 1 ? whole(c.off_b, c.c_out) : whole(c.off_b + i, 1);   /* p = 1: before a layer norm, all */
     }
-    if (t->kind == NT_TR_NORM_SHIFT)   /* p = 1: every unit (layer norm); else unit i (batch norm) */
-        return t->p == 1 ? whole(D[t->layer - 1].off_b, D[t->layer - 1].n_out) : whole(D[t->layer - 1].off_b + i, 1);
-    if (t->kind != NT_TR_TRANSLATION) return whole(0, 0);
-    const nt_dense *L = &D[nd - 1];
+    if (t->kind == NT_TR_KEY_SHIFT || t->kind == NT_TR_VALUE_SHIFT) return nt_head_shift(m, t, i);
+    if (t->kind == NT_TR_NORM_SHIFT && t->p != 1)   /* batch norm: unit i's bias */
+        return whole(D[t->layer - 1].off_b + i, 1);
+    if (t->kind != NT_TR_TRANSLATION && t->kind != NT_TR_NORM_SHIFT) return whole(0, 0);
+    /* a translation of the last layer, or a layer norm's shift of the layer before it (p = 1):
+     * the whole bias (i = 0 when there is one) or one column of W, each adding the same
+     * constant to every unit, z -> z + s 1 (W + 1 v^T: the constant v^T h of each sample) */
+    const nt_dense *L = t->kind == NT_TR_NORM_SHIFT ? &D[t->layer - 1] : &D[nd - 1];
     int col = L->off_b >= 0 ? i - 1 : i;
     if (col < 0) return whole(L->off_b, L->n_out);
     return (nt_range){ L->off_w + col, L->n_out, L->n_in, 1 };
@@ -302,6 +333,21 @@ static void apply_map(const nt_model *m, const nt_transform *t, int transpose, c
         nt_channel_ranges(m, t->layer, t->a, ra);
         for (int r = 0; r < 3; r++) move(&ra[r], &ra[r], -1.0, x, y);
         break;
+    case NT_TR_NORM_SWAP: case NT_TR_NORM_FLIP:
+        nt_norm_map(m, t, y);
+        break;
+    case NT_TR_EVEN_FLIP:     /* row a of the dense layer before hidden layer `layer`, and its bias a */
+        nt_output_ranges(D, t->layer, t->a, ra);
+        for (int r = 0; r < 2; r++) move(&ra[r], &ra[r], -1.0, x, y);
+        break;
+    case NT_TR_CHANNEL_EVEN_FLIP: {   /* filter a and bias a */
+        nt_conv c;
+        nt_conv_of(m, t->layer, &c);
+        ra[0] = (nt_range){ c.off_w + (int64_t)t->a * c.fan, c.fan, 1, 1 };
+        ra[1] = (nt_range){ c.off_b + t->a, c.off_b >= 0, 1, 1 };
+        for (int r = 0; r < 2; r++) move(&ra[r], &ra[r], -1.0, x, y);
+        break;
+    }
     case NT_TR_OUTPUT_SWAP:
         nt_output_ranges(D, nd, t->a, ra);
         nt_output_ranges(D, nd, t->b, rb);
@@ -333,4 +379,9 @@ void nt_tr_output_rho(const nt_model *m, const nt_transform *t, double *rho)
     } else if (t->kind == NT_TR_DENSE && t->B) {
         memcpy(rho, t->B, sizeof(double) * (size_t)(K * K));
     }
+}
+
+nt_range nt_tr_shift_range(const nt_model *m, const nt_transform *t, int i)
+{
+    return shift_range(m, t, i);
 }

@@ -8,11 +8,17 @@
 #include <string.h>
 #include "noether.h"
 
-/* One dense layer of the model: W (n_out x n_in) at off_w, b at off_b (-1: no bias). */
+/* One dense layer of the model: W (n_out x n_in) at off_w, b at off_b (-1: no bias).  Its
+ * units are read (unit j: column j) by a reader of rd_rows rows of rd_cols columns at rd_w,
+ * with its bias at rd_b (-1: none): the next dense layer, or, when an attention layer comes
+ * first (through activations only), its in-projection [W_Q; W_K; W_V] (3D x D) and
+ * [b_Q; b_K; b_V]; rd_rows 0 for the last dense layer. */
 typedef struct {
     int n_in, n_out;
     int64_t off_w, off_b;
     int layer;       /* index into model.layers */
+    int64_t rd_w, rd_b;
+    int rd_rows, rd_cols;
 } nt_dense;
 
 /* The dense layers in order; returns how many (dense has room for m->n_layers <= NT_MAX_LAYERS). */
@@ -34,7 +40,8 @@ static inline int64_t nt_at(const nt_range *r, int64_t i)
 }
 
 /* The parameters of unit j of hidden layer l (1-based: the output of dense layer l-1):
- * role 0 its row of W_l, role 1 its bias (count 0 without bias), role 2 its column of W_{l+1}. */
+ * role 0 its row of W_l, role 1 its bias (count 0 without bias), role 2 its column of W_{l+1}
+ * (of the reader: an attention layer's in-projection when that reads the units). */
 void nt_unit_ranges(const nt_dense *dense, int l, int j, nt_range r[3]);
 /* Row i of the last dense layer: role 0 its row of W, role 1 its bias entry. */
 void nt_output_ranges(const nt_dense *dense, int n_dense, int i, nt_range r[2]);
@@ -55,6 +62,10 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves)
  * t->layer, as moves (returns how many); y with heads t->a and t->b exchanged (head_swap). */
 int nt_head_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
 void nt_head_swap(const nt_model *m, const nt_transform *t, double *y);
+/* Where the shift of a key_shift or value_shift generator i is 1 (b_K[i], b_V[i]), and the
+ * value shift's move (b_O <- -column i of W_O). */
+nt_range nt_head_shift(const nt_model *m, const nt_transform *t, int i);
+int nt_value_shift_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
 /* A growing list of transformations (the catalogue's); nt_tr_push appends a zeroed entry of
  * this kind (catalogue.c). */
 typedef struct { nt_transform *v; int n, cap; } nt_tr_list;
@@ -83,6 +94,18 @@ void nt_channel_catalogue(const nt_model *m, nt_tr_list *L);
 int nt_channel_prefix_homogeneous(const nt_model *m, int upto, double *degree);
 /* The moves of a channel rescaling or channel scale; returns how many (at most 3). */
 int nt_channel_moves(const nt_model *m, const nt_transform *t, nt_move *moves);
+
+/* Where the shift c_i of a built-in generator is 1 (count 0: no shift). */
+nt_range nt_tr_shift_range(const nt_model *m, const nt_transform *t, int i);
+/* ---- units of a normalization (norms.c) ----------------------------------------------- */
+
+/* The normalization entries of the catalogue (norm_rescale, norm_swap, norm_flip), appended
+ * to L in layer order. */
+void nt_norm_catalogue(const nt_model *m, nt_tr_list *L);
+/* The moves of a norm_rescale; returns how many (3). */
+int nt_norm_moves(const nt_model *m, const nt_transform *t, nt_move *moves);
+/* y (a copy of x) mapped by a norm_swap or norm_flip in place. */
+void nt_norm_map(const nt_model *m, const nt_transform *t, double *y);
 
 /* sum |c_r y_r| of generator i's shift (0 for a linear generator). */
 double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, const double *y);

@@ -1,0 +1,70 @@
+/* blas.c: the OpenBLAS kernel in use, and the right one for this CPU.
+ *
+ * Debian's OpenBLAS (DYNAMIC_ARCH) picks its kernel from the CPU model when it loads; on a
+ * CPU it does not know (a newer model, a VM that hides it) it falls back to a generic
+ * kernel ("Prescott", SSE3) that runs dgemm 4-5x slower.  It reads OPENBLAS_CORETYPE
+ * only while it initializes, before main, so a program that wants another kernel sets the
+ * variable and executes itself again.  A value the user set is never overridden; the
+ * re-execution is marked in NOETHER_BLAS_FALLBACK (the kernel OpenBLAS chose), so it
+ * happens at most once. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <stdio.h>
+#include <unistd.h>
+#include "noether.h"
+
+char *openblas_get_corename(void);
+
+/* instruction-set tier of a kernel: 3 AVX-512, 2 AVX2 + FMA, 1 anything older */
+static int kernel_tier(const char *name)
+{
+    static const char *avx512[] = {"skylakex", "cooperlake", "sapphirerapids"};
+    static const char *avx2[] = {"haswell", "zen"};
+    for (size_t i = 0; i < sizeof avx512 / sizeof *avx512; i++) if (!strcasecmp(name, avx512[i])) return 3;
+    for (size_t i = 0; i < sizeof avx2 / sizeof *avx2; i++) if (!strcasecmp(name, avx2[i])) return 2;
+    return 1;
+}
+
+int nt_cpu_tier(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512cd"))
+        return 3;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+#endif
+    return 1;
+}
+
+const char *nt_blas_better_kernel(const char *kernel, int cpu_tier)
+{
+    if (!kernel || kernel_tier(kernel) >= cpu_tier) return NULL;
+    return cpu_tier >= 3 ? "SkylakeX" : cpu_tier == 2 ? "Haswell" : NULL;
+}
+
+void nt_blas_info_get(nt_blas_info *b)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->kernel, sizeof b->kernel, "%s", openblas_get_corename());
+    const char *fallback = getenv("NOETHER_BLAS_FALLBACK"), *user = getenv("OPENBLAS_CORETYPE");
+    b->cpu_tier = nt_cpu_tier();
+    b->selected = fallback != NULL && user != NULL;
+    b->user_set = user != NULL && !b->selected;
+    snprintf(b->fallback, sizeof b->fallback, "%s", b->selected ? fallback : "");
+    const char *better = nt_blas_better_kernel(b->kernel, b->cpu_tier);
+    snprintf(b->better, sizeof b->better, "%s", better ? better : "");
+}
+
+int nt_blas_select(char **argv)
+{
+    if (getenv("OPENBLAS_CORETYPE") || getenv("NOETHER_BLAS_FALLBACK")) return 0;   /* the user's, or done */
+    const char *now = openblas_get_corename(), *want = nt_blas_better_kernel(now, nt_cpu_tier());
+    if (!want) return 0;
+    if (setenv("NOETHER_BLAS_FALLBACK", now, 1) || setenv("OPENBLAS_CORETYPE", want, 1)) return -1;
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");   /* could not execute: go on with the kernel we have */
+    return -1;
+}

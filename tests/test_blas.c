@@ -1,0 +1,122 @@
+/* test_blas.c: the BLAS kernel (src/util/blas.c).  A CPU that OpenBLAS does not know is
+ * played by a preloaded openblas_get_corename that reports "Prescott" (tests/blas_shim.c):
+ * noether must execute itself once more with OPENBLAS_CORETYPE set to the CPU's kernel, only
+ * once, never over the user's OPENBLAS_CORETYPE; and the kernel it selects must compute what
+ * the generic one computes. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "helpers.h"
+
+Test(blas, better_kernel_by_instruction_set)
+{
+    cr_expect_str_eq(nt_blas_better_kernel("Prescott", 3), "SkylakeX");
+    cr_expect_str_eq(nt_blas_better_kernel("Prescott", 2), "Haswell");
+    cr_expect_str_eq(nt_blas_better_kernel("Sandybridge", 2), "Haswell");
+    cr_expect_str_eq(nt_blas_better_kernel("Haswell", 3), "SkylakeX");
+    cr_expect_str_eq(nt_blas_better_kernel("Zen", 3), "SkylakeX");
+    cr_expect_null(nt_blas_better_kernel("Prescott", 1), "an SSE CPU has nothing better");
+    cr_expect_null(nt_blas_better_kernel("Haswell", 2));
+    cr_expect_null(nt_blas_better_kernel("SkylakeX", 3));
+    cr_expect_null(nt_blas_better_kernel("Cooperlake", 3));
+}
+
+/* `noether info` under the shim, with env_prefix before it; the shim's log lines into
+ * *calls, the info text into out */
+static int info_under_shim(const char *env_prefix, char **out, int *calls, char *last_kernel)
+{
+    char dir[256], log[NT_PATH_MAX], o[NT_PATH_MAX], cmd[4 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(log, dir, "shim.log");
+    path_join(o, dir, "out");
+    snprintf(cmd, sizeof cmd,
+             "env -u OPENBLAS_CORETYPE -u NOETHER_BLAS_FALLBACK %s NOETHER_SHIM_LOG=%s LD_PRELOAD=%s "
+             "ASAN_OPTIONS=\"$ASAN_OPTIONS:verify_asan_link_order=0\" timeout 20 %s info > %s 2>&1",
+             env_prefix, log, NOETHER_SHIM, NOETHER_BIN, o);
+    int st = system(cmd);
+    size_t n;
+    *out = read_file(o, &n);
+    char *l = read_file(log, &n), *p = l;
+    *calls = 0;
+    last_kernel[0] = 0;
+    while (p && *p) {
+        int pid;
+        if (sscanf(p, "%d %63s", &pid, last_kernel) == 2) (*calls)++;
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    free(l);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(blas, generic_fallback_reexecutes_once_with_the_cpu_kernel)
+{
+    int tier = nt_cpu_tier();
+    if (tier < 2) cr_skip_test("this CPU has no AVX2: nothing better than the generic kernel");
+    const char *want = tier == 3 ? "SkylakeX" : "Haswell";
+    char *out, kernel[64];
+    int calls;
+    cr_assert_eq(info_under_shim("", &out, &calls, kernel), 0, "%s", out);
+    /* the first process saw Prescott and re-executed; the second saw the kernel it set and
+     * did not (without the guard it would execute itself until the timeout) */
+    cr_expect_eq(calls, 2, "openblas_get_corename called by %d processes, want 2", calls);
+    cr_expect_str_eq(kernel, want);
+    char line[128];
+    snprintf(line, sizeof line, "kernel %s (selected by noether for this CPU; OpenBLAS had chosen Prescott)", want);
+    cr_expect(strstr(out, line) != NULL, "info says %s", out);
+    free(out);
+}
+
+Test(blas, the_users_coretype_is_never_overridden)
+{
+    char *out, kernel[64];
+    int calls;
+    cr_assert_eq(info_under_shim("OPENBLAS_CORETYPE=Prescott", &out, &calls, kernel), 0, "%s", out);
+    cr_expect_eq(calls, 1, "no re-execution over the user's choice (%d processes)", calls);
+    cr_expect(strstr(out, "kernel Prescott (set by OPENBLAS_CORETYPE)") != NULL, "%s", out);
+    free(out);
+    /* a process that already re-executed does not again, whatever it sees */
+    cr_assert_eq(info_under_shim("NOETHER_BLAS_FALLBACK=Prescott", &out, &calls, kernel), 0, "%s", out);
+    cr_expect_eq(calls, 1);
+    free(out);
+}
+
+/* the selected kernel computes what the generic one computes: the gradient and H v of the
+ * wine MLP under OPENBLAS_CORETYPE=Prescott and under the CPU's kernel, to 1e-13 */
+Test(blas, selected_kernel_agrees_with_the_generic_one)
+{
+    int tier = nt_cpu_tier();
+    if (tier < 2) cr_skip_test("this CPU has no AVX2");
+    char dir[256], v[NT_PATH_MAX], cmd[4 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(v, dir, "v.npy");
+    double vec[547];
+    fill_normal(vec, 547, 1.0, 7);
+    int64_t shape[1] = {547};
+    nt_error err;
+    cr_assert_eq(nt_npy_write(v, vec, 1, shape, &err), 0, "%s", err.msg);
+    const char *kernels[2] = {"Prescott", tier == 3 ? "SkylakeX" : "Haswell"};
+    double *res[2][2];
+    for (int k = 0; k < 2; k++)
+        for (int what = 0; what < 2; what++) {
+            char out[NT_PATH_MAX], name[32];
+            snprintf(name, sizeof name, "%s%d.npy", kernels[k], what);
+            path_join(out, dir, name);
+            snprintf(cmd, sizeof cmd, "OPENBLAS_CORETYPE=%s OPENBLAS_NUM_THREADS=1 %s %s --out %s %s%s >/dev/null",
+                     kernels[k], NOETHER_BIN, what ? "hvp" : "grad", out, what ? "--vectors " : "", what ? v : "");
+            cr_assert_eq(system(cmd), 0, "%s", cmd);
+            nt_array a;
+            cr_assert_eq(nt_npy_read(out, &a, &err), 0, "%s", err.msg);
+            cr_assert_eq(a.size, 547);
+            res[k][what] = a.data;
+        }
+    for (int what = 0; what < 2; what++) {
+        double diff = nt_rel_diff(547, res[0][what], res[1][what]);
+        cr_expect_leq(diff, 1e-13, "%s: %s against Prescott differ by %.2e", what ? "H v" : "gradient", kernels[1], diff);
+        cr_expect_gt(nt_norm2(547, res[0][what]), 0);
+        free(res[0][what]);
+        free(res[1][what]);
+    }
+}
