@@ -5,9 +5,9 @@
  * bench/bench_pyhessian.py), on the same trained theta of the MLP 784-256-256-10 and 1024
  * Fashion-MNIST images.  Also: the BLAS kernel and the dgemm peak it reaches (the generic
  * fallback, as the user's environment gives it, as this process runs), and the peak
- * resident memory of each command (getrusage of the child) beside its floor: theta and the
- * vectors the command holds, the data, the engine's workspace (nt_engine_bytes) and, for the
- * spectrum, the values the frozen engine keeps and the Lanczos basis. */
+ * resident memory of each command (GNU time) beside its floor: the data, theta and the
+ * vectors the command must hold, the layers' per-sample values it keeps (forward values and
+ * adjoints; their tangents for products) and, for the spectrum, the Lanczos basis. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -130,14 +130,16 @@ void bench_first(const char *src, const char *self, const char *bin, FILE *csv)
         return;
     }
     const int64_t d = s.model.d;
-    const double MB = 1048576.0, vec = 8.0 * d / MB,
+    /* one set of per-sample values of every layer (forward values, adjoints, tangents or
+     * adjoint-tangents: the engine keeps up to four) over the data set */
+    int64_t widths = 0;
+    for (int l = 0, w = s.model.input; l < s.model.n_layers; l++) {
+        if (s.model.layers[l].kind == NT_LAYER_DENSE) w = s.model.layers[l].units;
+        widths += w;
+    }
+    const double MB = 1048576.0, vec = 8.0 * d / MB, set = 8.0 * N_FIRST * widths / MB,
                  data_mb = 8.0 * data.train.n * (data.train.dim + data.train.ydim) / MB;
-    nt_engine *e1 = nt_engine_new(&s.model, N_FIRST, 1), *e16 = nt_engine_new(&s.model, N_FIRST, 16);
-    const double eng1 = nt_engine_bytes(e1) / MB;
-    nt_engine_freeze(e16, th.data, &data.train, 2.0 * (1 << 30));
-    const double eng16 = nt_engine_bytes(e16) / MB, basis = 40.0 * 8 * d / MB;   /* ARPACK's ncv = 40 for top-5 */
-    nt_engine_free(e1);
-    nt_engine_free(e16);
+    const int ncv = 3 * TOP + 10;   /* ARPACK's subspace for the top end (src/spectrum/lanczos.c) */
     char vpath[NT_PATH_MAX + 32];
     snprintf(vpath, sizeof vpath, "%s/v.npy", dir);
     double *v = malloc(sizeof(double) * d);
@@ -149,12 +151,13 @@ void bench_first(const char *src, const char *self, const char *bin, FILE *csv)
     struct { const char *name, *key, *args; double floor; const char *what; } cmds[] = {
         {"--version", "version", "--version", 0, "the process alone (libraries, OpenBLAS's buffers)"},
         {"info", "info", "info '%s'", data_mb, "the data"},
-        {"grad", "grad", "grad '%s' --params '%s' --out '%s/g.npy'", data_mb + 2 * vec + eng1, "data, theta, g, engine (k = 1)"},
-        {"hvp", "hvp", "hvp '%s' --params '%s' --vectors '%s/v.npy' --out '%s/hv.npy'", data_mb + 4 * vec + eng1,
-         "data, theta, g, v, Hv, engine (k = 1)"},
+        {"grad", "grad", "grad '%s' --params '%s' --out '%s/g.npy'", data_mb + 2 * vec + 2 * set,
+         "data, theta, g, the layers' values and adjoints"},
+        {"hvp", "hvp", "hvp '%s' --params '%s' --vectors '%s/v.npy' --out '%s/hv.npy'", data_mb + 4 * vec + 4 * set,
+         "data, theta, g, v, Hv, the layers' values, adjoints and their tangents"},
         {"spectrum --top 5", "spectrum", "spectrum '%s' --params '%s' --top 5 --json > '%s/spectrum.json'",
-         data_mb + (2 + 2 * 16 + TOP) * vec + eng16 + basis,
-         "data, theta, g, 2 x 16 block vectors, 5 Ritz vectors, frozen engine, Lanczos basis (40)"},
+         data_mb + (4 + TOP + ncv) * vec + 4 * set,
+         "data, theta, g, x, Hx, 5 Ritz vectors, Lanczos basis (25), values and adjoints kept, their tangents"},
     };
     printf("\n   %-18s %9s %10s %10s   floor = %s\n", "command (as a user)", "seconds", "peak MB", "floor MB", "what must be held");
     proc first = {0};

@@ -328,9 +328,6 @@ typedef struct nt_engine nt_engine;
 nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
 void nt_engine_free(nt_engine *e);
 int nt_engine_k(const nt_engine *e);
-/* The bytes of the engine's workspace (one chunk, k tangents), and of the values a frozen
- * engine keeps. */
-double nt_engine_bytes(const nt_engine *e);
 /* Keeps the forward values and adjoints of every chunk at theta on ds (at most max_bytes of
  * them), so that nt_hvp there with g == NULL runs only the tangent and adjoint-tangent
  * sweeps, with bitwise the same results.  theta and ds must not change until

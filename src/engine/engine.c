@@ -172,8 +172,3 @@ void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const doubl
         backward(e, out, 0);
     }
 }
-
-double nt_engine_bytes(const nt_engine *e)
-{
-    return (double)e->mem_bytes + (double)nt_frozen_bytes(e);
-}

@@ -19,7 +19,6 @@ struct nt_frozen {
     double loss_sum;
     int64_t n_chunks;
     double *mem;
-    int64_t bytes;     /* of mem */
     double **slot;     /* [chunk][node][buffer]: the kept values (NULL where a node has none) */
     double **work;     /* [node][buffer]: the workspace's own buffers, restored after */
 };
@@ -76,7 +75,6 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
     f->ds = ds;
     f->n_chunks = (ds->n + e->chunk - 1) / e->chunk;
     f->mem = malloc(sizeof(double) * (size_t)(per_row * ds->n + 1));
-    f->bytes = (int64_t)sizeof(double) * (per_row * ds->n + 1);
     f->slot = calloc((size_t)(f->n_chunks * e->n_nodes * N_BUF), sizeof(double *));
     f->work = calloc((size_t)(e->n_nodes * N_BUF), sizeof(double *));
     if (!f->mem || !f->slot || !f->work) {
@@ -146,9 +144,4 @@ double nt_frozen_sweep(nt_engine *e, int kk, const double *V, double *HV)
     }
     use_workspace(e);
     return f->loss_sum;
-}
-
-int64_t nt_frozen_bytes(const nt_engine *e)
-{
-    return e->frozen ? e->frozen->bytes : 0;
 }

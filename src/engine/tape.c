@@ -163,7 +163,6 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
     if (!mem) return NT_EFAIL;
     free(e->mem);
     e->mem = mem;
-    e->mem_bytes = (int64_t)sizeof(double) * total;
     e->chunk = chunk;
     double *at = e->mem;
     e->vbuf = at; at += k * m->d;

@@ -53,7 +53,6 @@ struct nt_engine {
     int n_nodes;
     nt_node *nodes;
     double *mem;       /* every buffer, allocated once */
-    int64_t mem_bytes; /* its size */
     double *vbuf;      /* k x d: unit vectors for the dense Hessian */
     double *pack;      /* k x (largest n_out n_in): the k tangents of one W, stacked */
     /* the pass in progress */
@@ -88,8 +87,6 @@ void nt_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64
              const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 /* freeze.c: whether the engine is frozen at (theta, ds); one block of products there. */
 int nt_engine_frozen_at(const struct nt_engine *e, const double *theta, const nt_dataset *ds);
-/* the bytes the frozen values hold (0 when not frozen) */
-int64_t nt_frozen_bytes(const struct nt_engine *e);
 double nt_frozen_sweep(struct nt_engine *e, int kk, const double *V, double *HV);
 
 #endif

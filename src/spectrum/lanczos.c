@@ -13,11 +13,13 @@
  * which buys no accuracy here (both give eigenvalues to ~1e-15 |A|) at about twice the
  * products (measured: 549 vs 251 for the top 10 of n = 300).
  *
- * ARPACK needs 0 < nev < n and nev < ncv <= n; ncv = min(n, max(3 nev + 10, 40)) for the
- * largest end (a wider subspace converges clustered ends in far fewer products, as SciPy's
- * ncv = 40 does) and max(3 nev + 10, 60) for the smallest, which the Hessian's crowded low
- * end makes the slower one (measured, bottom 10 of the 784-256-256-10 MLP on 1024 samples:
- * 343 products with 40, 270 with 60; the top 10 take 84 with 40 and 102 with 60).  For
+ * ARPACK needs 0 < nev < n and nev < ncv <= n; ncv = min(n, max(3 nev + 10, 20)) for the
+ * largest end and max(3 nev + 10, 60) for the smallest, which the Hessian's crowded low end
+ * makes the slower one (measured, bottom 10 of the 784-256-256-10 MLP on 1024 samples: 343
+ * products with 40, 270 with 60; the top 10 take 84 with 40 and 102 with 60).  Each step
+ * reorthogonalizes against the ncv basis vectors (memory-bound passes over n x ncv), so a
+ * wider subspace than the top end needs costs time twice: the top 5 of the trained MLP take
+ * 26 products and 0.49 s with ncv = 25, 41 and 0.80 s with 40, the same values to 1e-15.  For
  * nev >= n - 1 (a Krylov space that is the whole space) the dense path is taken instead:
  * n products with unit vectors and dsyevr, the same answer in the same layout. */
 #include <float.h>
@@ -78,7 +80,7 @@ int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, do
     if (nev >= n64 - 1) return lanczos_dense(op, nev, largest, values, vectors, n_products, err);
 
     const a_int n = (a_int)n64;
-    const a_int floor = largest ? 40 : 60;
+    const a_int floor = largest ? 20 : 60;
     a_int ncv = 3 * nev + 10 > floor ? 3 * nev + 10 : floor;
     if (ncv > n) ncv = n;
     const a_int lworkl = ncv * (ncv + 8);
