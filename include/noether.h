@@ -719,6 +719,7 @@ typedef struct {
     int multiplicity[3];
     char what[3][48];
     int unpredicted;     /* affine or non-symmetric generators: no closed-form eigenvalue */
+    int shift_rank;      /* the pure shifts' span: eigenvalue gamma of H_gamma at every theta */
 } nt_orbit;
 
 int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol, nt_orbit *o);

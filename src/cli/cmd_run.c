@@ -52,7 +52,7 @@ typedef struct {
     cli_job *job;
     nt_engine *e;
     const nt_transform *list;
-    int n_list, quiet, n_checks, translations;   /* translations: generators that are pure shifts */
+    int n_list, quiet, n_checks, translations;   /* translations: the rank of the pure shifts (A = 0) */
     int64_t every, last_analysed;
     nt_check_result *res;
     cJSON *checkpoints;      /* per checkpoint: the compact analysis */
@@ -394,10 +394,10 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cli_load_transforms(cmd, job, &list, &n_list);
     run_state r = { job, cli_engine(job, 16), list, n_list, quiet, nt_check_count(list, n_list), 0,
                     job->spec.analysis.every, -1, NULL, cJSON_CreateArray(), NULL, { NULL, 0, 0 }, 0 };
-    for (int t = 0; t < n_list; t++)
-        if (list[t].kind == NT_TR_TRANSLATION || list[t].kind == NT_TR_NORM_SHIFT || list[t].kind == NT_TR_CHANNEL_SHIFT)
-            /* A = 0: H c = 0 at every theta */
-            r.translations += list[t].generators;
+    nt_orbit orb;   /* the pure shifts (A = 0): H_gamma c = gamma c at every theta, their span's rank */
+    nt_orbit_analyse(&job->spec.model, list, n_list, job->theta, 1e-10, &orb);
+    r.translations = orb.shift_rank;
+    nt_orbit_free(&orb);
     r.res = malloc(sizeof(nt_check_result) * (size_t)(r.n_checks + 1));
     /* analysis steps must be logged steps: log every gcd(log_every, every) */
     nt_train_spec *ts = &job->spec.train;

@@ -190,6 +190,7 @@ static cJSON *flat_view(cli_job *job, nt_engine *e, const nt_transform *list, in
             cJSON_AddItemToArray(cp, it);
         }
         cJSON_AddNumberToObject(o, "unpredicted_generators", orb.unpredicted);
+        cJSON_AddNumberToObject(o, "shifts_at_gamma_everywhere", orb.shift_rank);   /* H_gamma c = gamma c (A = 0) */
     }
     double sH = 0;
     const int q = 2;   /* each random combination alone tests every generator (with probability 1) */

@@ -275,12 +275,20 @@ int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const d
     }
     o->refined = singular_values(&all, d, o->sv);
     o->rank = rank_of(o->sv, g, tol);
+    int part_rank[3];
+    for (int c = 0; c < 3; c++) {
+        double *sv = calloc((size_t)part[c].m + 1, sizeof(double));
+        singular_values(&part[c], d, sv);
+        part_rank[c] = rank_of(sv, part[c].m, tol);
+        free(sv);
+    }
+    o->shift_rank = part_rank[1];   /* H_gamma c = gamma c at every theta (S1gamma with A = 0) */
     /* the predicted eigenvalues at a critical point of L_gamma; without weight decay they
      * all sit at 0 and the multiplicity is the orbit rank */
     if (gam == 0) {
         if (o->rank > 0) {
             o->value[0] = 0;
-            o->multiplicity[0] = rank_of(o->sv, g, tol);
+            o->multiplicity[0] = o->rank;
             snprintf(o->what[0], sizeof o->what[0], "every symmetry generator (gamma = 0)");
             o->n_values = 1;
         }
@@ -290,10 +298,7 @@ int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const d
                                       "antisymmetric generators: 0"};
         const double value[3] = {2 * gam, gam, 0};
         for (int c = 0; c < 3; c++) {
-            double *sv = calloc((size_t)part[c].m + 1, sizeof(double));
-            singular_values(&part[c], d, sv);
-            int k = rank_of(sv, part[c].m, tol);
-            free(sv);
+            int k = part_rank[c];
             if (k == 0) continue;
             o->value[o->n_values] = value[c];
             o->multiplicity[o->n_values] = k;
