@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include <cjson/cJSON.h>
 #include "helpers.h"
 
 void tmpdir_new(char *buf)
@@ -427,4 +428,23 @@ void expect_refused(const char *args, const char *a, const char *b)
     cr_assert_not_null(strstr(err, a), "'%s' does not name '%s'", err, a);
     cr_assert_not_null(strstr(err, b), "'%s' does not name '%s'", err, b);
     free(err);
+}
+
+cJSON *json_file(const char *dir, const char *name)
+{
+    char p[NT_PATH_MAX];
+    path_join(p, dir, name);
+    char *text = read_file(p, NULL);
+    cr_assert_not_null(text, "%s not written", p);
+    cJSON *doc = cJSON_Parse(text);
+    cr_assert_not_null(doc, "%s is not JSON", p);
+    free(text);
+    return doc;
+}
+
+double json_num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    cr_assert(cJSON_IsNumber(v), "no number '%s' in %s", key, o && o->string ? o->string : "document");
+    return v->valuedouble;
 }

@@ -70,6 +70,10 @@ void fd_grad_dir(nt_engine *e, int64_t d, const double *theta, const nt_dataset 
 int spawn_noether(const char *const *argv, const char *out_path, const char *err_path);
 /* Waits for a child: its exit code, or 128 + the signal that killed it. */
 int wait_noether(int pid);
+/* dir/name parsed as JSON (the test fails when it is missing or not JSON); a number in it
+ * (the test fails when key is not a number). */
+struct cJSON *json_file(const char *dir, const char *name);
+double json_num(const struct cJSON *o, const char *key);
 /* The whole file (malloc'd, NUL-terminated; NULL when unreadable), its length into *n. */
 char *read_file(const char *path, size_t *n);
 /* 1 when the two files hold the same bytes (asserts both are readable). */

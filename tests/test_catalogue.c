@@ -26,14 +26,7 @@ static nt_layer pool(int max) { return (nt_layer){ .kind = NT_LAYER_POOL, .pool_
 static const nt_layer FLAT = { .kind = NT_LAYER_FLATTEN };
 
 /* a model (input 5, or an image), 23 samples held in one chunk, theta ~ N(0, 0.36), its catalogue */
-typedef struct {
-    nt_model m;
-    nt_dataset ds;
-    nt_engine *e;
-    double *theta;
-    nt_transform *list;
-    int n;
-} fx;
+typedef model_fixture fx;
 
 static void fx_new(fx *f, const int *image, const nt_layer *L, int nl, nt_loss loss, double wd, uint64_t seed)
 {

@@ -153,13 +153,6 @@ static cJSON *parse_json(const char *text)
     return doc;
 }
 
-static double json_num(const cJSON *doc, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
-    cr_assert(cJSON_IsNumber(v), "JSON has no number '%s'", key);
-    return v->valuedouble;
-}
-
 /* Reads an NPY the CLI wrote and asserts its shape ((s0,) when ndim is 1). */
 static void read_npy(const char *path, nt_array *a, int ndim, int64_t s0, int64_t s1)
 {

@@ -41,24 +41,8 @@ static void run_expect(int rc_want, const char *fmt, ...)
     free(err);
 }
 
-static cJSON *summary(const char *dir)
-{
-    char p[NT_PATH_MAX];
-    path_join(p, dir, "summary.json");
-    char *text = slurp(p, NULL);
-    cr_assert_not_null(text, "%s not written", p);
-    cJSON *doc = cJSON_Parse(text);
-    cr_assert_not_null(doc, "%s is not JSON", p);
-    free(text);
-    return doc;
-}
-
-static double num(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, key);
-    cr_assert(cJSON_IsNumber(v), "no number '%s' in %s", key, o && o->string ? o->string : "document");
-    return v->valuedouble;
-}
+static cJSON *summary(const char *dir) { return json_file(dir, "summary.json"); }
+#define num json_num
 
 static const cJSON *obj(const cJSON *o, const char *path)   /* "a.b.c" */
 {

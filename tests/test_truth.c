@@ -23,25 +23,7 @@ static void run_ok(const char *args)
     free(err);
 }
 
-static cJSON *json_file(const char *dir, const char *name)
-{
-    char p[NT_PATH_MAX];
-    path_join(p, dir, name);
-    size_t n;
-    char *text = read_file(p, &n);
-    cr_assert_not_null(text, "%s not written", p);
-    cJSON *doc = cJSON_Parse(text);
-    cr_assert_not_null(doc, "%s is not JSON", p);
-    free(text);
-    return doc;
-}
-
-static double num(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, key);
-    cr_assert(cJSON_IsNumber(v), "no number '%s'", key);
-    return v->valuedouble;
-}
+#define num json_num
 
 /* ---- ledger.csv: a header of (possibly quoted) names, rows of numbers ------------------ */
 
