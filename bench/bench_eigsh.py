@@ -21,7 +21,7 @@ except Exception as exc:  # noqa: BLE001
     print(f"eigsh_skip cannot import numpy, torch and scipy ({type(exc).__name__}: {exc})")
     sys.exit(0)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch import read_idx  # noqa: E402  (the same reader)
+from bench_torch import mlp_problem  # noqa: E402  (the same problem)
 
 
 def main():
@@ -34,14 +34,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    x = torch.from_numpy(read_idx(a.images, a.n).reshape(a.n, -1).astype(np.float64) / 255.0)
-    y = torch.from_numpy(read_idx(a.labels, a.n).astype(np.int64))
-    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
-                                torch.nn.ReLU(), torch.nn.Linear(256, 10)).double()
-    params = list(model.parameters())
-    theta = torch.from_numpy(np.load(a.theta).astype(np.float64).reshape(-1))
-    torch.nn.utils.vector_to_parameters(theta, params)
-    d = theta.numel()
+    model, params, x, y = mlp_problem(a.images, a.labels, a.n, a.theta)
+    d = sum(p.numel() for p in params)
     count = [0]
 
     def hvp(v):

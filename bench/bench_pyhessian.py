@@ -16,14 +16,13 @@ import time
 t_start = time.perf_counter()
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # PyTorch's best setting here (see bench_torch.py)
 try:
-    import numpy as np
     import torch
     import torch.nn.functional as F
 except Exception as exc:  # noqa: BLE001
     print(f"pyhessian_skip cannot import numpy and torch ({type(exc).__name__}: {exc})")
     sys.exit(0)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch import read_idx  # noqa: E402  (the same reader)
+from bench_torch import mlp_problem  # noqa: E402  (the same problem)
 
 
 def main():
@@ -37,12 +36,7 @@ def main():
     ap.add_argument("--max-iter", type=int, default=100)
     a = ap.parse_args()
     torch.manual_seed(0)
-    x = torch.from_numpy(read_idx(a.images, a.n).reshape(a.n, -1).astype(np.float64) / 255.0)
-    y = torch.from_numpy(read_idx(a.labels, a.n).astype(np.int64))
-    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
-                                torch.nn.ReLU(), torch.nn.Linear(256, 10)).double()
-    params = list(model.parameters())
-    torch.nn.utils.vector_to_parameters(torch.from_numpy(np.load(a.theta).astype(np.float64).reshape(-1)), params)
+    model, params, x, y = mlp_problem(a.images, a.labels, a.n, a.theta)
     count = [0]
 
     def hvp(v):   # PyHessian's hessian_vector_product over the whole batch

@@ -54,6 +54,19 @@ def read_idx(path, limit):
     return data.reshape((n,) + tuple(dims[1:]))
 
 
+def mlp_problem(images, labels, n, theta_path):
+    """The bench's problem in PyTorch: nn.Sequential 784-256-256-10 ReLU in float64 with the
+    parameters of theta.npy, the first n Fashion-MNIST images (pixels / 255) and labels;
+    returns (model, params, x, y)."""
+    x = torch.from_numpy(read_idx(images, n).reshape(n, -1).astype(np.float64) / 255.0)
+    y = torch.from_numpy(read_idx(labels, n).astype(np.int64))
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                torch.nn.ReLU(), torch.nn.Linear(256, 10)).double()
+    params = list(model.parameters())
+    torch.nn.utils.vector_to_parameters(torch.from_numpy(np.load(theta_path).astype(np.float64).reshape(-1)), params)
+    return model, params, x, y
+
+
 def median_ms(fn, reps, warmup=2):
     for _ in range(warmup):
         fn()
