@@ -553,3 +553,24 @@ Test(crash, wide_outputs_identities, .timeout = 120)
         cr_assert(res[i].holds, "%s: first order %g, second order %g", res[i].name, res[i].first_order, res[i].second_order);
     mf_free(&f);
 }
+
+/* a model whose theta fits but whose blocks of 16 vectors do not (d = memory / 200 bytes:
+ * 24 d fits, 8 d (3 + 2 16) does not): check and spectrum refuse it naming the bytes (they
+ * stopped with "out of memory for the engine's workspace", exit 1, or died at a block's
+ * unchecked malloc), while grad (one vector) runs */
+Test(crash, blocks_beyond_memory, .timeout = 300)
+{
+    const int w = (int)sqrt(nt_memory_bytes() / 200);
+    char dir[256], spec[NT_PATH_MAX], text[512], *out, *err;
+    snprintf(text, sizeof text, "{\"model\": {\"input\": %d, \"layers\": [{\"dense\": %d, \"bias\": false}], \"loss\": \"mse\"},"
+             " \"data\": {\"source\": \"teacher\", \"n\": 2}}", w, w);
+    spec_in_dir(dir, spec, text);
+    const char *cmds[] = {"check", "spectrum --top 1"};
+    for (int i = 0; i < 2; i++) {
+        int rc = run_fmt(&out, &err, "%s %s", cmds[i], spec);
+        expect_input_error(rc, err, (const char *[]){ spec, "blocks of 16 vectors", "needs", "available", NULL });
+        free(out); free(err);
+    }
+    cr_assert_eq(run_fmt(&out, &err, "grad %s", spec), 0, "grad fits: %s", err);
+    free(out); free(err);
+}

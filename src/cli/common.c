@@ -110,6 +110,13 @@ void cli_job_free(cli_job *job)
 nt_engine *cli_engine(const cli_job *job, int k)
 {
     int64_t chunk = job->data.train.n < 1024 ? job->data.train.n : 1024;
+    /* the vectors of d that come with blocks of k: the engine's k tangents and a block of
+     * products beside theta, the gradient and a tangent (the largest allocations) */
+    const double d = (double)job->spec.model.d;
+    nt_error mem;
+    if (nt_memory_fits(&mem, 8.0 * d * (3.0 + 2.0 * k), 0, NULL, "%s: d = %.0f parameters in blocks of %d vectors "
+                       "(theta, the gradient, a tangent, %d tangents and %d products)", job->spec.path, d, k, k, k))
+        cli_die("engine", &mem);
     nt_engine *e = nt_engine_new(&job->spec.model, chunk, k);
     if (!e) {
         nt_error err;
