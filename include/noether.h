@@ -3,7 +3,7 @@
  *
  * noether turns "this network is invariant or equivariant under this transformation of
  * its parameters" into measured facts: exact gradients, Hessian-vector products and the
- * identities of THEORY.md.  Data flows one way:
+ * identities of docs/theory.md.  Data flows one way:
  *
  *     spec / data  ->  model (layers, parameter layout)  ->  engine (loss, g, Hv, H)
  *
@@ -11,7 +11,7 @@
  *   - every name starts with nt_; every fallible call returns NT_OK or an error code and
  *     fills an nt_error whose message names the file, field or flag that was wrong;
  *   - workspaces (nt_engine) are allocated once and passed in; no hidden global state;
- *   - parameters are one flat float64 vector theta of length d, laid out as INTERFACE.md
+ *   - parameters are one flat float64 vector theta of length d, laid out as docs/interface.md
  *     says (PyTorch's order for nn.Sequential of nn.Linear: W (n_out x n_in) then b).
  */
 #ifndef NOETHER_H
@@ -30,7 +30,7 @@ extern "C" {
 
 /* ------------------------------------------------------------------ errors */
 
-/* The codes double as the command-line exit codes (INTERFACE.md). */
+/* The codes double as the command-line exit codes (docs/interface.md). */
 enum { NT_OK = 0, NT_EFAIL = 1, NT_EINPUT = 2 };
 
 typedef struct {
@@ -172,7 +172,7 @@ void nt_act_eval_n(nt_act a, double alpha, int64_t n, const double *z, double *s
 int nt_act_piecewise_linear(nt_act a);
 
 /* Per-sample loss l(f, y) on K outputs, its gradient u = dl/df (may be NULL) and
- * U w = (d2l/df2) w for a given w (both NULL-able).  Exact definitions: INTERFACE.md. */
+ * U w = (d2l/df2) w for a given w (both NULL-able).  Exact definitions: docs/interface.md. */
 double nt_loss_eval(nt_loss l, int K, const double *f, const double *y, double *u);
 void nt_loss_hess_apply(nt_loss l, int K, const double *f, const double *y,
                         const double *w, double *Uw);
@@ -362,13 +362,13 @@ void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const doubl
             double *out);
 
 /* An output map rho (K x K, row-major; NULL for the identity): from then on the engine's
- * loss is L^rho(theta) = E l(rho f(theta; x), y) (THEORY.md §4), with its gradient and
+ * loss is L^rho(theta) = E l(rho f(theta; x), y) (docs/theory.md §4), with its gradient and
  * Hessian-vector products.  The outputs, JVP and VJP stay those of f. */
 void nt_engine_set_output_map(nt_engine *e, const double *rho);
 
 /* ------------------------------------------------------------------ transformations */
 
-/* A transformation of the parameters (THEORY.md §1), a structured operator on theta:
+/* A transformation of the parameters (docs/theory.md §1), a structured operator on theta:
  *   continuous: a family of affine generators xi_i(theta) = A_i theta + c_i with output
  *               generators B_i (f(T_s theta) = e^{s B_i} f(theta));
  *   discrete:   a linear map T with output map rho (f(T theta) = rho f(theta)).
@@ -429,7 +429,7 @@ typedef struct {
     double *A, *c, *B;
 } nt_transform;
 
-/* The built-in catalogue of a model (THEORY.md §5): only what the layer structure implies. */
+/* The built-in catalogue of a model (docs/theory.md §5): only what the layer structure implies. */
 int nt_catalogue(const nt_model *m, nt_transform **list, int *n);
 /* Appends the spec's user-declared transformations (dense NPY matrices, checked in size). */
 int nt_transforms_load(const nt_spec *spec, nt_transform **list, int *n, nt_error *err);
@@ -456,7 +456,7 @@ void nt_tr_output_rho(const nt_model *m, const nt_transform *t, double *rho);
 
 /* ------------------------------------------------------------------ identities */
 
-/* One checked generator or discrete map.  Residuals are relative (THEORY.md §6):
+/* One checked generator or discrete map.  Residuals are relative (docs/theory.md §6):
  * |lhs - rhs| / max(size(lhs) + size(rhs), 1e-300), each side computed independently from
  * engine primitives; the size of a side is the magnitude of the terms it was computed from
  * (see src/identity/check.c), so that an identity whose two sides vanish, like H xi = 0
@@ -483,7 +483,7 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
 /* ------------------------------------------------------------------ dynamics */
 
 /* A quantity Q = (1/2) theta^T A theta + c^T theta of a continuous transformation with a
- * symmetric generator (THEORY.md §2), A = A_gen + A_gen2 (gen2 >= 0: the symmetric
+ * symmetric generator (docs/theory.md §2), A = A_gen + A_gen2 (gen2 >= 0: the symmetric
  * combination E_ab + E_ba of gl(n)).  Its ledger accumulates (F3) with the step s actually
  * taken (theta' = theta + s):  Q(theta') - Q(theta) = xi^T s + (1/2) s^T A s, split as
  *   first  = xi^T s_data   (zero for GD/SGD on a symmetry, the R-term of an equivariance,
@@ -640,7 +640,7 @@ int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_da
  * first.  NT_EINPUT naming an unknown or unsuitable name. */
 int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_init *init,
                    double *theta, nt_error *err);
-/* The spectrum of H_gamma restricted to Fix(T)^perp at theta (THEORY.md §4: the breaking
+/* The spectrum of H_gamma restricted to Fix(T)^perp at theta (docs/theory.md §4: the breaking
  * directions of a built-in swap or sign flip), ascending, into lam; returns its dimension
  * (nt_breaking_dim).  coef (may be NULL) receives the components of theta's breaking part
  * P_perp theta on the eigenvectors: under GD with step lr, to first order,

@@ -1,5 +1,5 @@
 /* test_catalogue.c: the entries that normalizations and even activations bring
- * (src/transform/norms.c, catalogue.c, channels.c; THEORY.md §5) and the independent count of
+ * (src/transform/norms.c, catalogue.c, channels.c; docs/theory.md §5) and the independent count of
  * conserved quantities (src/transform/independent.c).
  *   - every listed entry holds under nt_check at random theta (<= 1e-10), with weight decay;
  *   - each has a negative control, a wrong variant of the same transformation, that fails:

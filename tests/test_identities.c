@@ -1,7 +1,7 @@
 /* test_identities.c: the catalogue and its identities.  Every built-in entry holds at
  * random theta for models covering every activation, loss, bias and weight-decay setting;
  * transformations that are not symmetries fail with large residuals; dense twins agree with
- * the structured operators; the homogeneous closed forms of THEORY.md §3; fixed points. */
+ * the structured operators; the homogeneous closed forms of docs/theory.md §3; fixed points. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,7 +185,7 @@ Test(identities, dense_twin_agrees)
     teardown(&f);
 }
 
-/* THEORY.md §3 for a k-homogeneous model (xi = theta, B = k I), no weight decay:
+/* docs/theory.md §3 for a k-homogeneous model (xi = theta, B = k I), no weight decay:
  *   H theta = (k-1) g + k E[J^T U f],   theta^T H theta = k(k-1) E[u^T f] + k^2 E[f^T U f]. */
 static void homogeneous_closed_form(int n_hidden, const int *w, nt_act act, double k_expected, nt_loss loss)
 {

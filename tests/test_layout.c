@@ -1,4 +1,4 @@
-/* test_layout.c: the parameter layout of INTERFACE.md (W (n_out x n_in) then b, layer by
+/* test_layout.c: the parameter layout of docs/interface.md (W (n_out x n_in) then b, layer by
  * layer), proven on a hand-computed example and, where /usr/bin/python3 has torch, against
  * PyTorch's nn.Sequential fed the same flat vector. */
 #include <math.h>

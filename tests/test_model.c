@@ -55,7 +55,7 @@ Test(model, loss_derivatives)
         for (int i = 0; i < K; i++)
             cr_expect_leq(fabs((up[i] - um[i]) / (2 * h) - Uw[i]), 1e-8, "%s: (U w)[%d]", nt_loss_name(l), i);
     }
-    /* the definitions of INTERFACE.md at one point */
+    /* the definitions of docs/interface.md at one point */
     double y = 1, f1 = 0.4;
     cr_expect_leq(fabs(nt_loss_eval(NT_LOSS_LOGISTIC, 1, &f1, &y, NULL) - log1p(exp(-0.4))), 1e-16);
     cr_expect_leq(fabs(nt_loss_eval(NT_LOSS_EXPONENTIAL, 1, &f1, &y, NULL) - exp(-0.4)), 1e-16);

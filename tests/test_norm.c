@@ -1,7 +1,7 @@
 /* test_norm.c: layer normalization.  Its gradient and Hessian-vector products against
  * central finite differences, alone and composed (with and without its affine part, before
  * and after activations, chunked, with weight decay); its scale symmetry: the weights
- * feeding a normalization can be scaled freely, so H w = -g_w there (THEORY.md §3), which
+ * feeding a normalization can be scaled freely, so H w = -g_w there (docs/theory.md §3), which
  * the catalogue lists and noether check confirms, with the negative controls (no scale
  * symmetry without the normalization; no unit rescaling across it). */
 #include <math.h>

@@ -1,7 +1,7 @@
 /* test_orbit.c: the symmetry predictions of src/spectrum/orbit.c against independent
  * computations: the orbit rank and singular values against a dense SVD of the generator
  * matrix (nt_orbit_basis); the eigenvalues at a critical point of L_gamma against the dense
- * spectrum there (THEORY.md §3, (S1gamma)); the random-combination (S1gamma) check against a
+ * spectrum there (docs/theory.md §3, (S1gamma)); the random-combination (S1gamma) check against a
  * transformation that is not a symmetry. */
 #include <criterion/criterion.h>
 #include <lapacke.h>

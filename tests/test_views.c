@@ -1,4 +1,4 @@
-/* test_views.c: the symmetry-aware views of the spectrum (THEORY.md §3-§4): S_n sectors
+/* test_views.c: the symmetry-aware views of the spectrum (docs/theory.md §3-§4): S_n sectors
  * with multiplicity n-1 at the symmetric point (and not off it), the orbit span's rank
  * (dropping by one when a unit dies), deflation, the zero modes of translations, the sharp
  * radial direction, and the spectrum command (dense against Lanczos). */

@@ -7,7 +7,7 @@
 
 static const char usage[] =
     "usage: noether check [SPEC] [--params P.npy] [--tol T] [--json]\n\n"
-    "Evaluates, at theta, the identities of THEORY.md for every transformation of the\n"
+    "Evaluates, at theta, the identities of docs/theory.md for every transformation of the\n"
     "catalogue and of the spec, each side computed independently:\n"
     "  continuous: (F1) g^T xi = R, (S1) H xi + A^T g = grad R, (S2) xi^T H xi + g^T A xi = ...\n"
     "  discrete:   (D1) T^T g(T theta) = grad L^rho(theta), T^T H(T theta) T v = grad^2 L^rho v,\n"

@@ -1,6 +1,6 @@
 /* cmd_run.c: noether run and noether demo, the main job.  Trains the spec's model with
  * the ledger (cmd_train.c) and, at every analysis checkpoint (analysis.every steps, and at
- * the start and the end), evaluates every identity of the catalogue (THEORY.md §2, §6)
+ * the start and the end), evaluates every identity of the catalogue (docs/theory.md §2, §6)
  * and the curvature views of noether spectrum (§3-§4): both ends of the spectrum,
  * gradient alignment, flat directions against the orbit rank, the radial curvature of a
  * homogeneous model.  At the end: the whole spectrum where it is small enough, its
@@ -74,7 +74,7 @@ static void field(run_state *r, double x)
     else cli_printf(&r->csv, ",%.17g", x);
 }
 
-/* THEORY.md §4 along the run: for each fixed point the spec starts on (GD or SGD), the
+/* docs/theory.md §4 along the run: for each fixed point the spec starts on (GD or SGD), the
  * spectrum of H_gamma on Fix(T)^perp at theta and the per-step factor of the linearized
  * dynamics there, max_i |1 - lr lambda_i|; NULL when there is none */
 static cJSON *breaking_factors(run_state *r)
@@ -298,7 +298,7 @@ static cJSON *distances(const char *dir)
 }
 
 /* The growth of the distance to each starting fixed point against the linearized dynamics
- * along the run (THEORY.md §4): per step the breaking part grows by at most
+ * along the run (docs/theory.md §4): per step the breaking part grows by at most
  * f = max_i |1 - lr lambda_i| (lambda_i of H_gamma on Fix(T)^perp), measured at each analysis
  * checkpoint; log f is taken linear in the step between checkpoints (trapezoids), so the
  * prediction is exp(sum_k (s_{k+1} - s_k) (log f_k + log f_{k+1}) / 2).  The window runs from

@@ -1,6 +1,6 @@
 /* cmd_spectrum.c: noether spectrum: both ends of the Hessian spectrum (dense LAPACK or
  * ARPACK's Lanczos), its density (stochastic Lanczos quadrature), its trace (Hutchinson),
- * and the symmetry-aware views with their predictions (THEORY.md §3-§4): flat directions
+ * and the symmetry-aware views with their predictions (docs/theory.md §3-§4): flat directions
  * from the orbit span, the sharp radial direction of a homogeneous model, S_n sectors and
  * mirror stability at fixed points, gradient alignment, deflation of the orbit span. */
 #include <math.h>
@@ -153,7 +153,7 @@ static void each_generator(cli_job *job, nt_engine *e, const nt_transform *list,
     free(X); free(HX); free(pred); free(a); free(b);
 }
 
-/* flat directions (THEORY.md §3): the orbit rank and the eigenvalues a critical point of
+/* flat directions (docs/theory.md §3): the orbit rank and the eigenvalues a critical point of
  * L_gamma must have (nt_orbit_analyse), each beside how many sit there when every eigenvalue
  * is known (all, ascending, or NULL); (S1gamma) on random combinations of the generators */
 static cJSON *flat_view(cli_job *job, nt_engine *e, const nt_transform *list, int n, const double *g,
@@ -310,7 +310,7 @@ static cJSON *sectors_view(cli_job *job, nt_engine *e, const nt_transform *list,
 }
 
 /* Gradient-Hessian alignment of each scale-invariant block S (the weights feeding a
- * normalization, xi = P_S theta, THEORY.md §3): by (S1gamma) P_S g = -(H - 2 gamma) P_S theta,
+ * normalization, xi = P_S theta, docs/theory.md §3): by (S1gamma) P_S g = -(H - 2 gamma) P_S theta,
  * so on an eigenvector v_i of H the block's gradient weighs (lambda_i - 2 gamma)^2 (v_i^T
  * P_S theta)^2: theta's weight times the squared shifted eigenvalue, tilted to the large
  * |lambda|.  The fraction of |P_S g|^2 in the top-k eigenspace measured from g, beside the

@@ -6,7 +6,7 @@
 static const char usage[] =
     "usage: noether symmetries [SPEC] [--json]\n\n"
     "Lists the transformations of the model's parameters that its structure implies\n"
-    "(THEORY.md §5) and those the spec declares: continuous families (rescalings, gl(n),\n"
+    "(docs/theory.md §5) and those the spec declares: continuous families (rescalings, gl(n),\n"
     "logit translations, homogeneity) and discrete maps (swaps of units, sign flips, swaps\n"
     "of outputs), each a symmetry (the output stays put) or an equivariance (it transforms\n"
     "by B or rho).  A discrete group is listed by its generators (adjacent swaps).\n"

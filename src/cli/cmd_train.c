@@ -19,7 +19,7 @@
 static const char usage[] =
     "usage: noether train [SPEC] [-o DIR] [--params P.npy] [--resume | --force] [--quiet]\n\n"
     "Trains the spec's model with its optimizer (train.optimizer: gd, sgd, momentum, adam)\n"
-    "and keeps the ledger (THEORY.md (F3)) of every quantity Q = theta^T A theta/2 + c^T theta\n"
+    "and keeps the ledger (docs/theory.md (F3)) of every quantity Q = theta^T A theta/2 + c^T theta\n"
     "of a continuous transformation with a symmetric generator: measured, predicted by\n"
     "accumulating the step actually taken, and the gradient-flow law (F2) at t = lr * steps\n"
     "(Q(0) e^(-2 gamma t) for a symmetry with c = 0, Q(0) e^(-gamma t) for a shift; with\n"
@@ -160,7 +160,7 @@ static void on_log_keep(void *ctx, const nt_train_log *L, const double *theta, c
     if (t->hook) t->hook->fn(t->hook->ctx, L, theta);
 }
 
-/* THEORY.md §4 at the start: the spectrum of H_gamma on Fix(T)^perp of each fixed point
+/* docs/theory.md §4 at the start: the spectrum of H_gamma on Fix(T)^perp of each fixed point
  * the spec starts on, and the per-step factor of GD/SGD along the breaking directions,
  * max |1 - lr lambda|, against the factor the run shows between its first two logged steps
  * after the start, (d_2 / d_1)^(1/(t_2 - t_1)); and the distance to Fix(T) the linearized

@@ -1,4 +1,4 @@
-/* main.c: the noether command: one executable, one subcommand per job (INTERFACE.md). */
+/* main.c: the noether command: one executable, one subcommand per job (docs/interface.md). */
 #include <errno.h>
 #include <stdlib.h>
 #include <signal.h>

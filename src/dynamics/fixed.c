@@ -1,4 +1,4 @@
-/* fixed.c: fixed points of discrete symmetries (THEORY.md §4).  For a built-in swap or
+/* fixed.c: fixed points of discrete symmetries (docs/theory.md §4).  For a built-in swap or
  * sign flip T (an orthogonal involution) Fix(T)^perp is spanned by the orthonormal vectors
  * (e_x - T e_x)/|e_x - T e_x| for x among the coordinates of unit a: (e_a - e_b)/sqrt 2 for
  * a swap, e_x for a sign flip.  A start on Fix(T) stays there under GD and SGD (T g = g);

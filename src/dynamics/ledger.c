@@ -1,6 +1,6 @@
 /* ledger.c: the conserved or tracked quantities of a catalogue and their values.  Every
  * continuous entry with a symmetric generator gives quantities Q = theta^T A theta / 2 +
- * c^T theta (THEORY.md §2): one per rescaled unit (|w|^2 + b^2 - p|a|^2, halved), one per
+ * c^T theta (docs/theory.md §2): one per rescaled unit (|w|^2 + b^2 - p|a|^2, halved), one per
  * symmetric basis element of gl(n) (E_aa and E_ab + E_ba: the entries of
  * W_l W_l^T + b_l b_l^T - W_{l+1}^T W_{l+1}), one per translation (a sum of last-layer
  * parameters) and the homogeneous norm.  All are evaluated from the structure, at the
@@ -13,7 +13,7 @@
 #include "../transform/units.h"
 
 /* 2 when the generator's A is not zero, 1 for a pure shift (A = 0): the rate, in units of
- * gamma, at which weight decay alone makes Q decay under gradient flow (THEORY.md (F2)) */
+ * gamma, at which weight decay alone makes Q decay under gradient flow (docs/theory.md (F2)) */
 static int decay_rate(const nt_model *m, const nt_transform *T, int gen)
 {
     if (T->kind == NT_TR_DENSE) {

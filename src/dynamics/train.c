@@ -1,5 +1,5 @@
 /* train.c: GD, SGD, heavy-ball momentum and Adam on L_gamma = L + (gamma/2)|theta|^2, with
- * the ledger of every quantity kept step by step (THEORY.md (F3)).  The step s = theta' -
+ * the ledger of every quantity kept step by step (docs/theory.md (F3)).  The step s = theta' -
  * theta is split into the part the data gradient drives and the part weight decay drives;
  * both optimizers with state keep the two parts in separate (linear) accumulators, so the
  * split is exact:

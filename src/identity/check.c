@@ -1,4 +1,4 @@
-/* check.c: the coupled identities of THEORY.md, evaluated at theta with each side computed
+/* check.c: the coupled identities of docs/theory.md, evaluated at theta with each side computed
  * independently from engine primitives (gradient, Hessian-vector products, outputs, the
  * loss derivatives u and U, and the output VJP).  Weight decay gamma is part of the
  * engine's loss, so the left sides use g_gamma and H_gamma and the right sides carry the

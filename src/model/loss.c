@@ -1,5 +1,5 @@
-/* loss.c: the per-sample losses of INTERFACE.md, with u = dl/df and U w = (d2l/df2) w.
- * The engine's loss head and the identities of THEORY.md (R, grad R, (S2)) share these. */
+/* loss.c: the per-sample losses of docs/interface.md, with u = dl/df and U w = (d2l/df2) w.
+ * The engine's loss head and the identities of docs/theory.md (R, grad R, (S2)) share these. */
 #include <math.h>
 #include <string.h>
 #include "noether.h"

@@ -1,5 +1,5 @@
 /* model.c: a model is a list of layers and a loss; this derives its output width and the
- * parameter layout of INTERFACE.md (per dense layer W, n_out x n_in, then b; per affine
+ * parameter layout of docs/interface.md (per dense layer W, n_out x n_in, then b; per affine
  * layer or batch normalization its weight then its bias, each of the width it normalizes,
  * or C for a batch normalization of an image (per channel); in layer order: PyTorch's order
  * for the same nn.Sequential of nn.Linear, nn.Conv2d, nn.LayerNorm, nn.BatchNorm1d/2d and

@@ -101,7 +101,7 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
         char cp[128];
         report_critical_point(flat, cp, sizeof cp);
         snprintf(e, sizeof e, "at least %d (pure shifts: logit translations, biases before a normalization; at every &theta;); "
-                 "at a critical point of L<sub>&gamma;</sub>: %s (THEORY.md (S1&gamma;))",
+                 "at a critical point of L<sub>&gamma;</sub>: %s (docs/theory.md (S1&gamma;))",
                  (int)num(flat, "predicted_everywhere"), cp);
         glance(b, "How many flat directions?", m, e, num(flat, "found") >= num(flat, "predicted_everywhere"));
     }
@@ -135,7 +135,7 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "fixed_points")) {
         snprintf(m, sizeof m, "%s: distance %.3g &rarr; %.3g", str(it, "name"), num(it, "distance_initial"), num(it, "distance_final"));
         snprintf(e, sizeof e, "%s", cJSON_GetObjectItem(it, "stable_predicted") ?
-                 (cJSON_IsTrue(cJSON_GetObjectItem(it, "stable_predicted")) ? "stable (linearized, THEORY.md §4)" : "unstable (linearized)") : "");
+                 (cJSON_IsTrue(cJSON_GetObjectItem(it, "stable_predicted")) ? "stable (linearized, docs/theory.md §4)" : "unstable (linearized)") : "");
         glance(b, "Fixed point the run started on", m, e, -1);
     }
     double lo = INFINITY, hi = 0, plo = INFINITY, phi = 0, start = 0;
@@ -151,7 +151,7 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
         snprintf(m, sizeof m, "%d fixed point%s: the distance grew %.4g&ndash;%.4g&times; from step %d to %d", n_fp,
                  n_fp > 1 ? "s" : "", lo, hi, from, to);
         snprintf(e, sizeof e, "%.4g&ndash;%.4g&times;: max |1 &minus; &eta;&lambda;| of H<sub>&gamma;</sub> on Fix(T)<sup>&perp;</sup> "
-                 "at each checkpoint, per step (THEORY.md §4); the start's spectrum alone: %.3g&times;", plo, phi, start);
+                 "at each checkpoint, per step (docs/theory.md §4); the start's spectrum alone: %.3g&times;", plo, phi, start);
         glance(b, "Growth away from the fixed point (linearized along the run)", m, e, -1);
     }
     cli_printf(b, "</table>\n");
@@ -259,7 +259,7 @@ int report_build(const char *dir, const cJSON *summary, nt_error *err)
                    "<code>sectors.csv</code>, <code>spectrum.json</code>, <code>params_init.npy</code>, "
                    "<code>params_final.npy</code>, the figures in <code>plots/</code> (redraw them with "
                    "<code>gnuplot plots/plots.gp</code> from this folder). The mathematics behind every number: "
-                   "THEORY.md; equation labels like (F3) refer to it.</p>\n"
+                   "docs/theory.md in the repository; equation labels like (F3) refer to it.</p>\n"
                    "<script>window.addEventListener('load',function(){var i=document.images,n=0;"
                    "for(var k=0;k<i.length;k++)if(i[k].complete&&i[k].naturalWidth>0)n++;"
                    "document.body.setAttribute('data-images-loaded',n+'/'+i.length);});</script>\n"

@@ -1,6 +1,6 @@
 /* plots.c: the figures of the report, drawn by gnuplot (pngcairo and svg terminals) from
  * the CSV files of the run directory: loss and accuracy; the ledger's quantities measured
- * against their ledger prediction and the gradient-flow law (THEORY.md (F2), (F3)) and the
+ * against their ledger prediction and the gradient-flow law (docs/theory.md (F2), (F3)) and the
  * gaps of both over training; distances to fixed-point sets; the Ritz values at both ends
  * over training; the identities' worst residual; gradient alignment; the radial curvature
  * of a homogeneous model beside its closed form; the final spectral density with the
@@ -141,7 +141,7 @@ static void ledger_figure(plotter *p, const report_table *L, const cJSON *summar
            "Each panel is one quantity Q = &theta;<sup>T</sup>A&theta;/2 + c<sup>T</sup>&theta; of a continuous "
            "symmetry (the ones that moved most, relative to their size). Solid: Q measured on the parameters. "
            "Points: the ledger's prediction, which adds up the first-order, weight-decay and finite-step terms of "
-           "every step actually taken (THEORY.md (F3)); it must lie on the solid line. Dashed: the gradient-flow "
+           "every step actually taken (docs/theory.md (F3)); it must lie on the solid line. Dashed: the gradient-flow "
            "law (F2) at t = lr &middot; steps: Q(0) e<sup>&minus;2&gamma;t</sup> for a symmetry with c = 0, "
            "Q(0) e<sup>&minus;&gamma;t</sup> for a shift (with R &ne; 0 the decay exact and the R integral along "
            "the run); where it parts from the solid line, the finite learning rate (and batch noise, and for "
@@ -227,7 +227,7 @@ static void distance_figure(plotter *p, const report_table *L)
     figure(p, "distances", "Distance to fixed-point sets",
            "For the first discrete symmetries T of the catalogue (unit swaps, sign flips), the distance "
            "|&theta; - T&theta;|/2 from the parameters to Fix(T), the set where the symmetry is unbroken. A curve "
-           "falling to zero is a collapse onto a mirror plane or onto identical units (THEORY.md §4).",
+           "falling to zero is a collapse onto a mirror plane or onto identical units (docs/theory.md §4).",
            b.s);
     free(b.s);
 }
@@ -303,7 +303,7 @@ static void radial_figure(plotter *p, const report_table *A)
     cli_printf(&b, "set title 'Radial curvature of a homogeneous model'\nset xlabel 'step'\n"
                    "set ylabel 'curvature'\nset key top left\n"
                    "plot 'analysis.csv' using %d:%d with lines lt 1 title 'theta^T H theta / |theta|^2 (measured)', "
-                   "'' using %d:%d with points lt 2 ps 1.2 title 'closed form (THEORY.md §3)', "
+                   "'' using %d:%d with points lt 2 ps 1.2 title 'closed form (docs/theory.md §3)', "
                    "'' using %d:%d with linespoints lt 3 dt 2 title 'lambda_{max}'",
                    st + 1, r + 1, st + 1, f + 1, st + 1, l + 1);
     figure(p, "radial", "Sharpness along the radial direction",
@@ -376,7 +376,7 @@ static void sectors_figure(plotter *p, const report_table *S, const cJSON *summa
                   "permutation symmetry of a hidden layer's n units, at the point where the units are made equal "
                   "(the parameters projected onto the fixed-point set). Representation theory predicts every "
                   "eigenvalue there n&minus;1 times: the points come in flat steps of n&minus;1. The smallest one is "
-                  "the stability margin of the symmetric point (THEORY.md §4).",
+                  "the stability margin of the symmetric point (docs/theory.md §4).",
                   b.s);
     free(b.s);
 }

@@ -1,5 +1,5 @@
 /* data.c: the spec's data source into train (and test) sets checked against the model.
- * Labels become targets by the loss (INTERFACE.md): cross_entropy keeps the class id;
+ * Labels become targets by the loss (docs/interface.md): cross_entropy keeps the class id;
  * logistic/exponential take -1/+1 (0/1 labels are mapped to -1/+1); mse with K outputs
  * takes the target as given (npy), the label itself (K = 1) or its one-hot code (K > 1). */
 #include <math.h>

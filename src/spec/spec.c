@@ -1,4 +1,4 @@
-/* spec.c: the spec (one JSON document, INTERFACE.md) into an nt_spec.  Strict: an unknown
+/* spec.c: the spec (one JSON document, docs/interface.md) into an nt_spec.  Strict: an unknown
  * key, a value of the wrong type or an impossible size is an error naming the key as a
  * path ("model.layers[2].dense"), never silently ignored. */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* orbit.c: what the continuous symmetries predict about the Hessian, from the generators'
- * structure, at a small fraction of the cost of the eigenvalues (THEORY.md §3):
+ * structure, at a small fraction of the cost of the eigenvalues (docs/theory.md §3):
  *
  *   - the orbit rank, rank{xi_i(theta)}: the generators are sparse (a unit's row, bias and
  *     column; a head's slices), so their Gram matrix G = X X^T is formed exactly from the

@@ -1,5 +1,5 @@
 /* views.c: the Hessian as an operator for the spectral routines, and the symmetry-aware
- * views of its spectrum (THEORY.md §3-§4):
+ * views of its spectrum (docs/theory.md §3-§4):
  *   - the orbit span of the continuous symmetries, span{xi_i(theta)}: an orthonormal basis Q
  *     of it (dense SVD) deflates the operator, x -> P H P x with P = I - Q^T Q (its rank and
  *     what it predicts come cheaper from orbit.c);

@@ -1,4 +1,4 @@
-/* catalogue.c: which transformations a model has (THEORY.md §5), derived from its layers'
+/* catalogue.c: which transformations a model has (docs/theory.md §5), derived from its layers'
  * properties, never from a numerical test.  Between dense layers q and q+1 (hidden layer
  * l = q + 1) sit zero or more activations; their composite is
  *   positively homogeneous of degree p (relu, leaky_relu, identity: 1; square: 2; products)

@@ -1,4 +1,4 @@
-/* channels.c: the symmetries of a convolution's channels (THEORY.md §5, read with a channel
+/* channels.c: the symmetries of a convolution's channels (docs/theory.md §5, read with a channel
  * in the place of a hidden unit).  Channel j of the convolution P at model.layers[i] owns
  * its filter W_P[j] (C_in k k values) and bias b_P[j]; its values reach the next parametric
  * layer Q (the consumer) through the layers between them, and Q reads them with one slice

@@ -1,4 +1,4 @@
-/* heads.c: the per-head transformations of a multi-head self-attention layer (THEORY.md §5).
+/* heads.c: the per-head transformations of a multi-head self-attention layer (docs/theory.md §5).
  * Head h reads its queries, keys and values through rows h d_h .. (h+1) d_h - 1 of W_Q, W_K,
  * W_V (and of b_Q, b_K, b_V) and writes through the same columns of W_O.  Its scores are
  * q_i^T k_j and its output W_O,h P V_h, so for any invertible N (d_h x d_h):

@@ -1,7 +1,7 @@
 /* independent.c: how many of a catalogue's conserved quantities are independent.  Entries
  * can overlap: in a linear network the rescaling of unit j, Q = (|w_j|^2 + b_j^2 - |a_j|^2)/2,
  * is the diagonal entry (j, j) of gl(n)'s W_l W_l^T + b_l b_l^T - W_{l+1}^T W_{l+1}, so a raw
- * count overstates.  Quantities Q_i (THEORY.md (F2): symmetric A_i, B = 0) are functionally
+ * count overstates.  Quantities Q_i (docs/theory.md (F2): symmetric A_i, B = 0) are functionally
  * independent near theta when their gradients xi_i(theta) = A_i theta + c_i are linearly
  * independent; at a generic (random) theta the rank of {xi_i(theta)} is the number of
  * independent quantities.  It is computed from the Gram matrix of the normalized gradients,

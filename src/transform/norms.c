@@ -1,4 +1,4 @@
-/* norms.c: the symmetries of a normalization's units (THEORY.md §5: "normalization unit j
+/* norms.c: the symmetries of a normalization's units (docs/theory.md §5: "normalization unit j
  * with affine (gamma_j, beta_j) ...", "units i, j of a normalization", and the sign flips a
  * normalization passes).  A normalization at model.layers[i] normalizes n units (a layer
  * norm: the width, per token on a sequence, or the C H W values of an image; a batch norm:

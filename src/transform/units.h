@@ -1,5 +1,5 @@
 /* units.h: where the parameters of a hidden unit live in theta.  Every built-in
- * transformation acts on hidden units (THEORY.md §5: rows of W_l and b_l, columns of
+ * transformation acts on hidden units (docs/theory.md §5: rows of W_l and b_l, columns of
  * W_{l+1}), on the channels of a convolution (its filter and bias, the next layer's slice
  * reading the channel: a two-level range) or on the rows of the last layer, so they are all
  * written with these ranges. */

@@ -1,4 +1,4 @@
-/* user.c: transformations declared in the spec (INTERFACE.md): dense A (d x d), c (d),
+/* user.c: transformations declared in the spec (docs/interface.md): dense A (d x d), c (d),
  * B (K x K) for a continuous one; T (d x d), rho (K x K) for a discrete one.  Absent c, B
  * and rho mean 0, 0 and I: a symmetry. */
 #include <math.h>

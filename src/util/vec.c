@@ -8,7 +8,7 @@ double nt_norm2(int64_t n, const double *x)
     return cblas_dnrm2((int)n, x, 1);
 }
 
-/* The relative residual of THEORY.md §6: |a - b| / max(|a| + |b|, 1e-300). */
+/* The relative residual of docs/theory.md §6: |a - b| / max(|a| + |b|, 1e-300). */
 double nt_rel_diff(int64_t n, const double *a, const double *b)
 {
     double diff = 0, na = 0, nb = 0;
