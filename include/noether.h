@@ -473,6 +473,13 @@ typedef struct {
     int holds;
 } nt_check_result;
 
+/* The tolerance below which an identity holds (docs/theory.md §6): the default of noether
+ * check --tol and the one noether run applies.  Float64 round-off gives 1e-17 to 1e-14, a
+ * transformation that is not a symmetry 1e-3 to 1.  NT_STR(NT_IDENTITY_TOL) is "1e-8". */
+#define NT_IDENTITY_TOL 1e-8
+#define NT_STR_(x) #x
+#define NT_STR(x) NT_STR_(x)
+
 /* Evaluates every identity of every transformation at theta on the data set.  The engine
  * is used for products (any chunk, k >= 1).  results has room for the total number of
  * generators (nt_check_count).  Returns NT_EFAIL (results unset) when its workspace does not fit in memory. */

@@ -15,7 +15,7 @@ static const char usage[] =
     "with weight decay terms where the spec has them.  Residuals are relative; an identity\n"
     "holds when both residuals are <= T.  Exit status 3 when any does not hold.\n\n"
     "  --params P  theta, shape (d,); default: the spec's seeded initialization\n"
-    "  --tol T     tolerance (default 1e-8)\n"
+    "  --tol T     tolerance (default " NT_STR(NT_IDENTITY_TOL) ")\n"
     "  --json      one JSON document: {d, loss, grad_norm, all_hold, transformations: [...]}\n";
 
 static void add_residual(cJSON *o, const char *key, double v)
@@ -29,7 +29,7 @@ int cmd_check(int argc, char **argv)
     const char *spec = NULL, *params = NULL, *tol_s = NULL, *json = NULL;
     cli_opt opts[] = {{"--params", 0, &params}, {"--tol", 0, &tol_s}, {"--json", 1, &json}, {NULL, 0, NULL}};
     cli_parse("check", usage, argc, argv, opts, &spec);
-    double tol = 1e-8;
+    double tol = NT_IDENTITY_TOL;
     if (tol_s) {
         char *end;
         tol = strtod(tol_s, &end);

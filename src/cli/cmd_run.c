@@ -110,7 +110,7 @@ static void analyse(run_state *r, int64_t step, int final, double loss, double l
     double t0 = cli_now();
     if (!r->quiet) fprintf(stderr, "%srun: analysis at step %lld: identities, spectrum%s\n", isatty(2) ? "\r" : "",
                            (long long)step, final ? ", density, sectors" : "");
-    if (nt_check(r->e, &job->spec.model, &job->data.train, job->theta, r->list, r->n_list, 1e-8, r->res)) {
+    if (nt_check(r->e, &job->spec.model, &job->data.train, job->theta, r->list, r->n_list, NT_IDENTITY_TOL, r->res)) {
         nt_error err;
         nt_fail(&err, NT_EFAIL, "out of memory for the identities' workspace (d = %lld)", (long long)job->spec.model.d);
         cli_die("run", &err);

@@ -69,7 +69,7 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
     int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
     snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoints; worst residual %.1e",
              (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, num(an, "worst_residual"));
-    glance(b, "Do the symmetry identities hold?", m, "all below 1e-8 (round-off)",
+    glance(b, "Do the symmetry identities hold?", m, "all below " NT_STR(NT_IDENTITY_TOL) " (round-off)",
            num(an, "identities") == 0 ? NOT_APPLICABLE : cJSON_IsTrue(cJSON_GetObjectItem(an, "all_identities_hold")));
     double flow = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(led, "per_quantity")) {

@@ -264,13 +264,13 @@ static void identities_figure(plotter *p, const report_table *A)
     cli_printf(&b, "set title 'Worst identity residual over the catalogue'\nset xlabel 'step'\n"
                    "set ylabel 'relative residual'\nset logscale y\nset format y '10^{%%T}'\nset yrange [1e-18:1e-4]\n"
                    "set key top right\nplot 'analysis.csv' using %d:($%d > 0 ? $%d : 1e-18) with linespoints lt 1 "
-                   "title 'worst residual', 1e-8 with lines lt 2 dt 2 title 'tolerance'",
-                   st + 1, w + 1, w + 1);
+                   "title 'worst residual', %g with lines lt 2 dt 2 title 'tolerance'",
+                   st + 1, w + 1, w + 1, NT_IDENTITY_TOL);
     figure(p, "identities", "The identities at every checkpoint",
            "The worst relative residual over every identity of every transformation of the catalogue "
            "(first order (F1), second order (S1), (S2), discrete transport (D1) and the fixed-point "
            "identities), at each checkpoint; each side computed independently. Below the dashed line "
-           "(the tolerance 1e-8) an identity holds; float64 round-off is about 1e-16.",
+           "(the tolerance " NT_STR(NT_IDENTITY_TOL) ") an identity holds; float64 round-off is about 1e-16.",
            b.s);
     free(b.s);
 }
