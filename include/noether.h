@@ -336,6 +336,23 @@ int nt_engine_k(const nt_engine *e);
 int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes);
 void nt_engine_thaw(nt_engine *e);
 
+/* The seam of data parallelism.  Every loss, gradient and product is a sum over samples
+ * divided once by N (then weight decay added once): L = (1/N) sum_n l_n, g = (1/N) sum_n
+ * grad l_n, H v = (1/N) sum_n (Hess l_n) v.  A reduction hook is called by nt_loss_value,
+ * nt_grad and nt_hvp (once per block of at most nt_engine_k products) between the sweep over
+ * this process's samples and that finish, on
+ *     sums = [loss sum | g sums (d, when the call computes g) | H v sums (kk x d, nt_hvp)]
+ * (len doubles, contiguous) and on *n, this process's sample count: it replaces both by the
+ * totals over every shard (an MPI allreduce of the buffer and of n), and the engine then
+ * divides by the new *n.  The sums are unscaled: no 1/N, no weight decay (each shard's
+ * gamma terms would otherwise be counted once per shard).  fn NULL removes the hook; with
+ * no hook the results are bitwise those of an engine that never had one.  A batch-coupled
+ * model (batch normalization) normalizes with its own shard's statistics: its sums are
+ * not those of the whole set.  NT_EFAIL when the buffer (1 + (k + 1) d doubles) does not
+ * fit in memory. */
+typedef void (*nt_reduce_fn)(void *ctx, double *sums, int64_t len, int64_t *n);
+int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err);
+
 /* L_gamma(theta). */
 double nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds);
 /* L_gamma and g = grad L_gamma (length d). */
@@ -586,6 +603,14 @@ typedef struct {
     int64_t checkpoint_every;      /* > 0: checkpoint every this many steps (not at the last) */
     nt_checkpoint_fn checkpoint;   /* may be NULL; an error from it stops the run with it */
     void *ctx;
+    /* may be NULL: the reduction hook of the run's engine (nt_engine_set_reduce), so that
+     * each step's gradient is that of every shard's samples.  With optimizer "gd" a run on
+     * each shard then takes the steps of one run on the whole set.  Not reduced: the logged
+     * row (loss, accuracy, margin, test loss: this shard's samples), R of an equivariance's
+     * gradient-flow column (this shard's batch), and the minibatches of sgd, momentum and
+     * adam (a permutation of this shard's samples, not of the whole set's). */
+    nt_reduce_fn reduce;
+    void *reduce_ctx;
 } nt_train_control;
 
 /* nt_train from ctl->state (a fresh state: nt_train itself), stopping at the first step
