@@ -330,9 +330,11 @@ void nt_engine_free(nt_engine *e);
 int nt_engine_k(const nt_engine *e);
 /* Keeps the forward values and adjoints of every chunk at theta on ds (at most max_bytes of
  * them), so that nt_hvp there with g == NULL runs only the tangent and adjoint-tangent
- * sweeps, with bitwise the same results.  theta and ds must not change until
- * nt_engine_thaw.  Returns 1 when frozen, 0 when declined (too large, or an op it cannot
- * keep). */
+ * sweeps, with bitwise the same results.  "There" means theta's value (the engine keeps a
+ * copy and compares the d doubles at each product; a buffer changed in place is another
+ * point, computed in full) and the same data set (n, dim, ydim and the x, y addresses: the
+ * samples' values must not change in place until nt_engine_thaw).  Returns 1 when frozen,
+ * 0 when declined (too large, or an op it cannot keep). */
 int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes);
 void nt_engine_thaw(nt_engine *e);
 
