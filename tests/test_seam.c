@@ -302,3 +302,70 @@ Test(seam, the_frozen_engine_sees_theta_changed_in_place)
     nt_engine_free(frozen); nt_engine_free(plain);
     fixture_free(&f);
 }
+
+/* the names noether.h declares NT_API, one per line in a string ("\nname\n...") */
+static char *public_names(void)
+{
+    char *h = read_file(NOETHER_SOURCE_DIR "/include/noether.h", NULL);
+    cr_assert_not_null(h);
+    size_t cap = strlen(h) + 2, len = 1;
+    char *names = calloc(cap, 1);
+    names[0] = '\n';
+    for (const char *p = strstr(h, "\nNT_API "); p; p = strstr(p + 1, "\nNT_API ")) {
+        const char *open = strchr(p, '('), *q = open;
+        while (q > p && (q[-1] == '_' || (q[-1] >= 'a' && q[-1] <= 'z') || (q[-1] >= 'A' && q[-1] <= 'Z') ||
+                         (q[-1] >= '0' && q[-1] <= '9'))) q--;
+        memcpy(names + len, q, (size_t)(open - q));
+        len += (size_t)(open - q);
+        names[len++] = '\n';
+    }
+    free(h);
+    return names;
+}
+
+/* the defined global function names `nm ARGS path` lists that noether.h does not mark
+ * NT_API, into bad (comma-separated); returns how many names it listed in all, -1 without nm */
+static int not_public(const char *args, const char *path, const char *names, char *bad, size_t cap)
+{
+    char cmd[2 * NT_PATH_MAX], line[512], sym[256], key[260];
+    snprintf(cmd, sizeof cmd, "nm %s '%s' 2>/dev/null", args, path);
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    int listed = 0;
+    bad[0] = 0;
+    while (fgets(line, sizeof line, f)) {
+        char type;
+        if (sscanf(line, "%*s %c %255s", &type, sym) != 2 || type != 'T') continue;
+        listed++;
+        snprintf(key, sizeof key, "\n%s\n", sym);
+        if (!strstr(names, key) && strlen(bad) + strlen(sym) + 2 < cap) {
+            strcat(bad, sym);
+            strcat(bad, ",");
+        }
+    }
+    return pclose(f) == 0 ? listed : -1;
+}
+
+Test(seam, the_shared_library_exports_the_public_names_only)
+{
+    if (system("nm --version > /dev/null 2>&1") != 0) cr_skip_test("no nm");
+    char dir[NT_PATH_MAX], so[NT_PATH_MAX + 32], a[NT_PATH_MAX + 32], bad[8192];
+    snprintf(dir, sizeof dir, "%s", NOETHER_BIN);
+    const char *build = dirname(dir);   /* libnoether.so and .a beside the noether binary */
+    snprintf(so, sizeof so, "%s/libnoether.so", build);
+    snprintf(a, sizeof a, "%s/libnoether.a", build);
+    char *names = public_names();
+    int n_public = 0;
+    for (const char *p = names; *p; p++) n_public += *p == '\n';
+    n_public--;
+    int listed = not_public("-D --defined-only", so, names, bad, sizeof bad);
+    cr_assert_geq(listed, 0, "nm failed on %s", so);
+    cr_log_info("%s exports %d functions; noether.h marks %d NT_API", so, listed, n_public);
+    cr_assert_str_empty(bad, "exported but not public: %s", bad);
+    cr_assert_eq(listed, n_public, "%d exported, %d declared NT_API", listed, n_public);
+    /* control: the static library (what the tests and the CLI link) holds the internal
+     * names, and the check names them */
+    cr_assert_gt(not_public("--defined-only", a, names, bad, sizeof bad), 0);
+    cr_assert_not_null(strstr(bad, "nt_gemm,"), "the check did not see nt_gemm in %s: %s", a, bad);
+    free(names);
+}
