@@ -235,6 +235,12 @@ typedef struct {
 } nt_data;
 
 NT_API void nt_dataset_free(nt_dataset *ds);
+/* A data set built outside the library (a binding's arrays) against model m: at least one
+ * sample, x and y present, dim == m->input, ydim 1 (cross_entropy, logistic, exponential) or
+ * K (mse), every value finite, class ids in 0..K-1 (cross_entropy), labels -1 or +1
+ * (logistic, exponential).  NT_EINPUT naming the first fault.  The engine's calls (nt_grad,
+ * nt_hvp, ...) return no status: they assume a data set that passes this check. */
+NT_API int nt_dataset_check(const nt_model *m, const nt_dataset *ds, nt_error *err);
 NT_API void nt_data_free(nt_data *data);
 
 /* Readers behind the data sources (also usable on their own). */

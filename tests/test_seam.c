@@ -369,3 +369,42 @@ Test(seam, the_shared_library_exports_the_public_names_only)
     cr_assert_not_null(strstr(bad, "nt_gemm,"), "the check did not see nt_gemm in %s: %s", a, bad);
     free(names);
 }
+
+/* a data set from outside (a binding's arrays) is checked before the engine, which returns
+ * no status, is handed it */
+Test(seam, a_data_set_from_outside_is_checked_against_the_model)
+{
+    fixture f;
+    fixture_new(&f);
+    nt_error err = {0};
+    cr_assert_eq(nt_dataset_check(&f.m, &f.ds, &err), NT_OK, "%s", err.msg);   /* control: a good set passes */
+    nt_dataset bad = f.ds;
+    bad.n = 0;
+    cr_assert_eq(nt_dataset_check(&f.m, &bad, &err), NT_EINPUT);
+    cr_assert_not_null(strstr(err.msg, "0 samples"), "%s", err.msg);
+    bad = f.ds;
+    bad.dim = f.ds.dim + 1;
+    cr_assert_eq(nt_dataset_check(&f.m, &bad, &err), NT_EINPUT);
+    cr_assert_not_null(strstr(err.msg, "5 features per sample, the model takes 4"), "%s", err.msg);
+    bad = f.ds;
+    bad.ydim = 3;
+    cr_assert_eq(nt_dataset_check(&f.m, &bad, &err), NT_EINPUT);
+    cr_assert_not_null(strstr(err.msg, "3 targets per sample"), "%s", err.msg);
+    bad = f.ds;
+    bad.y = NULL;
+    cr_assert_eq(nt_dataset_check(&f.m, &bad, &err), NT_EINPUT);
+    cr_assert_not_null(strstr(err.msg, "target (y)"), "%s", err.msg);
+    double keep = f.ds.x[2 * 4 + 1];
+    f.ds.x[2 * 4 + 1] = NAN;
+    cr_assert_eq(nt_dataset_check(&f.m, &f.ds, &err), NT_EINPUT);
+    cr_assert_not_null(strstr(err.msg, "feature 1 of sample 2 is not finite"), "%s", err.msg);
+    f.ds.x[2 * 4 + 1] = keep;
+    f.ds.y[7] = 3;   /* three outputs: class ids 0..2 */
+    cr_assert_eq(nt_dataset_check(&f.m, &f.ds, &err), NT_EINPUT);
+    cr_assert_not_null(strstr(err.msg, "label 3 of sample 7 is not a class id in 0..2"), "%s", err.msg);
+    f.ds.y[7] = 1.5;
+    cr_assert_eq(nt_dataset_check(&f.m, &f.ds, &err), NT_EINPUT);
+    f.ds.y[7] = 2;
+    cr_assert_eq(nt_dataset_check(&f.m, &f.ds, &err), NT_OK, "%s", err.msg);
+    fixture_free(&f);
+}
