@@ -368,7 +368,12 @@ NT_API void nt_engine_thaw(nt_engine *e);
  * no hook the results are bitwise those of an engine that never had one.  A batch-coupled
  * model (batch normalization) normalizes with its own shard's statistics: its sums are
  * not those of the whole set.  NT_EFAIL when the buffer (1 + (k + 1) d doubles) does not
- * fit in memory. */
+ * fit in memory.  Everything built on nt_grad and nt_hvp is reduced with them (nt_hessian,
+ * the Hessian operator and so the spectra, nt_train's steps).  Not reduced: nt_outputs and
+ * nt_jvp (per sample: each shard has its own rows), nt_vjp (a sum, but of the caller's
+ * seeds: the caller reduces it), and the sums nt_check forms itself from the outputs (R,
+ * the output part of (S2), the per-sample magnitudes): nt_check with a hook mixes reduced
+ * products with this shard's output terms, so run it on one process. */
 typedef void (*nt_reduce_fn)(void *ctx, double *sums, int64_t len, int64_t *n);
 NT_API int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err);
 
@@ -513,6 +518,7 @@ typedef struct {
  * is used for products (any chunk, k >= 1).  results has room for the total number of
  * generators (nt_check_count).  Returns NT_EFAIL (results unset) when its workspace does not fit in memory. */
 NT_API int nt_check_count(const nt_transform *list, int n);
+/* (Not for a sharded engine: see nt_engine_set_reduce.) */
 NT_API int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
              const nt_transform *list, int n, double tol, nt_check_result *results);
 
