@@ -28,6 +28,18 @@ extern "C" {
 
 #define NT_VERSION "0.1.0"
 
+/* NT_API marks the public functions: the library is built with -fvisibility=hidden, so
+ * they are the only names libnoether.so exports (its internal functions, nt_gemm,
+ * nt_op_run and the like, stay inside).  NT_PRINTF(f, a): argument f is a printf format
+ * whose arguments start at a (checked by GCC and Clang, nothing elsewhere). */
+#if defined(__GNUC__) || defined(__clang__)
+#define NT_API __attribute__((visibility("default")))
+#define NT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define NT_API
+#define NT_PRINTF(f, a)
+#endif
+
 /* ------------------------------------------------------------------ errors */
 
 /* The codes double as the command-line exit codes (docs/interface.md). */
@@ -43,20 +55,19 @@ typedef struct {
  * when every write succeeded), which then replaces path once flushed to the disk (fsync).
  * Only a regular file or a new path is replaced: anything else at path (a FIFO, a device,
  * a symlink, a folder) is refused with NT_EINPUT naming it. */
-int nt_file_write(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, nt_error *err);
+NT_API int nt_file_write(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, nt_error *err);
 /* The same; sync 0 skips the fsync (whole if the process dies, not if the machine does). */
-int nt_file_write_sync(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, int sync,
+NT_API int nt_file_write_sync(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx, int sync,
                        nt_error *err);
-int nt_fail(nt_error *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+NT_API int nt_fail(nt_error *err, int code, const char *fmt, ...) NT_PRINTF(3, 4);
 
 /* Bytes of physical memory of this machine. */
-double nt_memory_bytes(void);
+NT_API double nt_memory_bytes(void);
 /* NT_OK when need <= limit bytes (limit <= 0: the machine's memory); otherwise NT_EINPUT with
  * "WHAT needs N bytes (G GiB), more than the M bytes (G GiB) LIMIT_NAME" (WHAT from fmt;
  * LIMIT_NAME NULL: "of memory available"). */
-int nt_memory_fits(nt_error *err, double need, double limit, const char *limit_name, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+NT_API int nt_memory_fits(nt_error *err, double need, double limit, const char *limit_name, const char *fmt, ...)
+    NT_PRINTF(5, 6);
 
 /* ------------------------------------------------------------------ arrays (NPY) */
 
@@ -70,11 +81,11 @@ typedef struct {
     double *data;
 } nt_array;
 
-int nt_npy_read(const char *path, nt_array *a, nt_error *err);
+NT_API int nt_npy_read(const char *path, nt_array *a, nt_error *err);
 /* Writes '<f8' version 1.0, whole or not at all (temporary file, then rename). */
-int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *shape,
+NT_API int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *shape,
                  nt_error *err);
-void nt_array_free(nt_array *a);
+NT_API void nt_array_free(nt_array *a);
 
 /* ------------------------------------------------------------------ model */
 
@@ -145,36 +156,36 @@ typedef struct {
 } nt_model;
 
 /* Copies layers and derives output width and layout; NT_EINPUT on impossible sizes. */
-int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
+NT_API int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
                   nt_loss loss, double weight_decay, nt_error *err);
 /* The same for an image input of C x H x W (input = C H W features, C-order). */
-int nt_model_init_image(nt_model *m, const int image[3], const nt_layer *layers, int n_layers,
+NT_API int nt_model_init_image(nt_model *m, const int image[3], const nt_layer *layers, int n_layers,
                         nt_loss loss, double weight_decay, nt_error *err);
 /* The same for a sequence input of T tokens of D features (input = T D, token-major). */
-int nt_model_init_sequence(nt_model *m, int tokens, int features, const nt_layer *layers, int n_layers,
+NT_API int nt_model_init_sequence(nt_model *m, int tokens, int features, const nt_layer *layers, int n_layers,
                            nt_loss loss, double weight_decay, nt_error *err);
 /* 1 when a layer couples the samples of a batch (batch normalization in training mode: the
  * loss of a data set is then a function of the whole set, processed as one chunk). */
-int nt_model_batch_coupled(const nt_model *m);
+NT_API int nt_model_batch_coupled(const nt_model *m);
 /* The size of a normalization's weight and of its bias (set by nt_model_init): the width
  * it normalizes, except a batch normalization of an image, per channel (nn.BatchNorm2d): C. */
-int nt_layer_norm_params(const nt_layer *L);
-void nt_model_free(nt_model *m);
+NT_API int nt_layer_norm_params(const nt_layer *L);
+NT_API void nt_model_free(nt_model *m);
 
-const char *nt_act_name(nt_act a);
-const char *nt_loss_name(nt_loss l);
+NT_API const char *nt_act_name(nt_act a);
+NT_API const char *nt_loss_name(nt_loss l);
 
 /* sigma(z), sigma'(z), sigma''(z) (any output pointer may be NULL). */
-void nt_act_eval(nt_act a, double alpha, double z, double *s, double *ds, double *d2s);
+NT_API void nt_act_eval(nt_act a, double alpha, double z, double *s, double *ds, double *d2s);
 /* The same on n values (no pointer may be NULL). */
-void nt_act_eval_n(nt_act a, double alpha, int64_t n, const double *z, double *s, double *ds, double *d2s);
+NT_API void nt_act_eval_n(nt_act a, double alpha, int64_t n, const double *z, double *s, double *ds, double *d2s);
 /* sigma'' = 0 wherever it is defined (identity, relu, leaky_relu). */
-int nt_act_piecewise_linear(nt_act a);
+NT_API int nt_act_piecewise_linear(nt_act a);
 
 /* Per-sample loss l(f, y) on K outputs, its gradient u = dl/df (may be NULL) and
  * U w = (d2l/df2) w for a given w (both NULL-able).  Exact definitions: docs/interface.md. */
-double nt_loss_eval(nt_loss l, int K, const double *f, const double *y, double *u);
-void nt_loss_hess_apply(nt_loss l, int K, const double *f, const double *y,
+NT_API double nt_loss_eval(nt_loss l, int K, const double *f, const double *y, double *u);
+NT_API void nt_loss_hess_apply(nt_loss l, int K, const double *f, const double *y,
                         const double *w, double *Uw);
 
 typedef enum { NT_INIT_HE, NT_INIT_XAVIER, NT_INIT_NORMAL } nt_init_scheme;
@@ -195,15 +206,15 @@ typedef struct {
 
 /* Seeded initialization: each tensor draws from its own stream (seed, tensor index), so
  * the values do not depend on anything but the seed and the layout. */
-void nt_init_params(const nt_model *m, const nt_init *init, double *theta);
+NT_API void nt_init_params(const nt_model *m, const nt_init *init, double *theta);
 
 /* ------------------------------------------------------------------ random numbers */
 
 /* Counter-based: the i-th draw of stream (seed, stream) is a pure function of the three,
  * so sharded or resumed runs can reproduce one another. */
-uint64_t nt_rand_u64(uint64_t seed, uint64_t stream, uint64_t i);
-double nt_rand_uniform(uint64_t seed, uint64_t stream, uint64_t i);  /* in (0, 1) */
-double nt_rand_normal(uint64_t seed, uint64_t stream, uint64_t i);   /* N(0, 1) */
+NT_API uint64_t nt_rand_u64(uint64_t seed, uint64_t stream, uint64_t i);
+NT_API double nt_rand_uniform(uint64_t seed, uint64_t stream, uint64_t i);  /* in (0, 1) */
+NT_API double nt_rand_normal(uint64_t seed, uint64_t stream, uint64_t i);   /* N(0, 1) */
 
 /* ------------------------------------------------------------------ data */
 
@@ -223,20 +234,26 @@ typedef struct {
     char desc[256];      /* one line: where the data came from */
 } nt_data;
 
-void nt_dataset_free(nt_dataset *ds);
-void nt_data_free(nt_data *data);
+NT_API void nt_dataset_free(nt_dataset *ds);
+/* A data set built outside the library (a binding's arrays) against model m: at least one
+ * sample, x and y present, dim == m->input, ydim 1 (cross_entropy, logistic, exponential) or
+ * K (mse), every value finite, class ids in 0..K-1 (cross_entropy), labels -1 or +1
+ * (logistic, exponential).  NT_EINPUT naming the first fault.  The engine's calls (nt_grad,
+ * nt_hvp, ...) return no status: they assume a data set that passes this check. */
+NT_API int nt_dataset_check(const nt_model *m, const nt_dataset *ds, nt_error *err);
+NT_API void nt_data_free(nt_data *data);
 
 /* Readers behind the data sources (also usable on their own). */
 /* CSV (plain or gzipped): rows of numbers; a first line with a non-numeric field is a
  * header and skipped.  Returns the rows as an n x cols array. */
-int nt_csv_read(const char *path, nt_array *a, nt_error *err);
+NT_API int nt_csv_read(const char *path, nt_array *a, nt_error *err);
 /* IDX (plain or gzipped, ubyte): images n x rows x cols or labels n. */
-int nt_idx_read(const char *path, nt_array *a, nt_error *err);
+NT_API int nt_idx_read(const char *path, nt_array *a, nt_error *err);
 /* The same keeping only the first `keep` rows (keep <= 0: all): only they are held and
  * converted, the rest of the file is read to check it; *rows = the rows the file holds. */
-int nt_idx_read_rows(const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err);
+NT_API int nt_idx_read_rows(const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err);
 /* The CSVs built into the library ("iris", "wine", "breast_cancer"): same as nt_csv_read. */
-int nt_builtin_csv(const char *name, nt_array *a, nt_error *err);
+NT_API int nt_builtin_csv(const char *name, nt_array *a, nt_error *err);
 
 /* ------------------------------------------------------------------ spec */
 
@@ -304,17 +321,17 @@ typedef struct {
 
 /* Parses and validates a spec; unknown keys, wrong types and impossible sizes give
  * NT_EINPUT with the key named ("spec.json: model.layers[2].dense: ..."). */
-int nt_spec_load(const char *path, nt_spec *spec, nt_error *err);
-int nt_spec_parse(const char *json, const char *path, nt_spec *spec, nt_error *err);
+NT_API int nt_spec_load(const char *path, nt_spec *spec, nt_error *err);
+NT_API int nt_spec_parse(const char *json, const char *path, nt_spec *spec, nt_error *err);
 /* The same for len bytes of text (a NUL byte among them is refused). */
-int nt_spec_parse_n(const char *json, size_t len, const char *path, nt_spec *spec, nt_error *err);
-void nt_spec_free(nt_spec *spec);
+NT_API int nt_spec_parse_n(const char *json, size_t len, const char *path, nt_spec *spec, nt_error *err);
+NT_API void nt_spec_free(nt_spec *spec);
 /* The built-in default: a ReLU MLP with a softmax head on the wine data. */
-const char *nt_default_spec_json(void);
+NT_API const char *nt_default_spec_json(void);
 /* Loads the spec's data and checks it against the model (dims, label range). */
-int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err);
+NT_API int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err);
 /* Reads a parameter vector of length d from NPY ((d,) or (1, d)). */
-int nt_params_read(const char *path, const nt_model *m, double *theta, nt_error *err);
+NT_API int nt_params_read(const char *path, const nt_model *m, double *theta, nt_error *err);
 
 /* ------------------------------------------------------------------ engine */
 
@@ -325,46 +342,70 @@ int nt_params_read(const char *path, const nt_model *m, double *theta, nt_error 
  * once at the end.  All entry points evaluate L_gamma, with weight decay included. */
 typedef struct nt_engine nt_engine;
 
-nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
-void nt_engine_free(nt_engine *e);
-int nt_engine_k(const nt_engine *e);
+NT_API nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
+NT_API void nt_engine_free(nt_engine *e);
+NT_API int nt_engine_k(const nt_engine *e);
 /* Keeps the forward values and adjoints of every chunk at theta on ds (at most max_bytes of
  * them), so that nt_hvp there with g == NULL runs only the tangent and adjoint-tangent
- * sweeps, with bitwise the same results.  theta and ds must not change until
- * nt_engine_thaw.  Returns 1 when frozen, 0 when declined (too large, or an op it cannot
- * keep). */
-int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes);
-void nt_engine_thaw(nt_engine *e);
+ * sweeps, with bitwise the same results.  "There" means theta's value (the engine keeps a
+ * copy and compares the d doubles at each product; a buffer changed in place is another
+ * point, computed in full) and the same data set (n, dim, ydim and the x, y addresses: the
+ * samples' values must not change in place until nt_engine_thaw).  Returns 1 when frozen,
+ * 0 when declined (too large, or an op it cannot keep). */
+NT_API int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes);
+NT_API void nt_engine_thaw(nt_engine *e);
+
+/* The seam of data parallelism.  Every loss, gradient and product is a sum over samples
+ * divided once by N (then weight decay added once): L = (1/N) sum_n l_n, g = (1/N) sum_n
+ * grad l_n, H v = (1/N) sum_n (Hess l_n) v.  A reduction hook is called by nt_loss_value,
+ * nt_grad and nt_hvp (once per block of at most nt_engine_k products) between the sweep over
+ * this process's samples and that finish, on
+ *     sums = [loss sum | g sums (d, when the call computes g) | H v sums (kk x d, nt_hvp)]
+ * (len doubles, contiguous) and on *n, this process's sample count: it replaces both by the
+ * totals over every shard (an MPI allreduce of the buffer and of n), and the engine then
+ * divides by the new *n.  The sums are unscaled: no 1/N, no weight decay (each shard's
+ * gamma terms would otherwise be counted once per shard).  fn NULL removes the hook; with
+ * no hook the results are bitwise those of an engine that never had one.  A batch-coupled
+ * model (batch normalization) normalizes with its own shard's statistics: its sums are
+ * not those of the whole set.  NT_EFAIL when the buffer (1 + (k + 1) d doubles) does not
+ * fit in memory.  Everything built on nt_grad and nt_hvp is reduced with them (nt_hessian,
+ * the Hessian operator and so the spectra, nt_train's steps).  Not reduced: nt_outputs and
+ * nt_jvp (per sample: each shard has its own rows), nt_vjp (a sum, but of the caller's
+ * seeds: the caller reduces it), and the sums nt_check forms itself from the outputs (R,
+ * the output part of (S2), the per-sample magnitudes): nt_check with a hook mixes reduced
+ * products with this shard's output terms, so run it on one process. */
+typedef void (*nt_reduce_fn)(void *ctx, double *sums, int64_t len, int64_t *n);
+NT_API int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err);
 
 /* L_gamma(theta). */
-double nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds);
+NT_API double nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds);
 /* L_gamma and g = grad L_gamma (length d). */
-double nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *g);
+NT_API double nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *g);
 /* Exact Hessian-vector products by forward-over-reverse: V is k x d (row j = v_j,
  * k <= nt_engine_k(e)), HV is k x d with row j = H_gamma v_j.  g (may be NULL) receives the
  * gradient, computed on the way.  Returns L_gamma. */
-double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
+NT_API double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
               const double *V, double *HV, double *g);
 /* Dense d x d Hessian of L_gamma from blocks of products with unit vectors. */
-void nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H);
+NT_API void nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H);
 
 /* The outputs f (n x K) of the last chunk of samples the engine ran, *n of them: after a
  * call on a data set that fits in one chunk, its outputs, at no extra cost. */
-const double *nt_engine_outputs(const nt_engine *e, int64_t *n);
+NT_API const double *nt_engine_outputs(const nt_engine *e, int64_t *n);
 /* Model outputs F (n x K) for every sample. */
-void nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F);
+NT_API void nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F);
 /* Output Jacobian-vector products: Fdot[n, j, :] = J_n v_j, Fdot is n x k x K. */
-void nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
+NT_API void nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
             const double *V, double *Fdot);
 /* Output vector-Jacobian product summed over samples: out = sum_n J_n^T Fbar[n, :]
  * (Fbar is n x K; no 1/N, no weight decay). */
-void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar,
+NT_API void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar,
             double *out);
 
 /* An output map rho (K x K, row-major; NULL for the identity): from then on the engine's
  * loss is L^rho(theta) = E l(rho f(theta; x), y) (docs/theory.md §4), with its gradient and
  * Hessian-vector products.  The outputs, JVP and VJP stay those of f. */
-void nt_engine_set_output_map(nt_engine *e, const double *rho);
+NT_API void nt_engine_set_output_map(nt_engine *e, const double *rho);
 
 /* ------------------------------------------------------------------ transformations */
 
@@ -430,29 +471,29 @@ typedef struct {
 } nt_transform;
 
 /* The built-in catalogue of a model (docs/theory.md §5): only what the layer structure implies. */
-int nt_catalogue(const nt_model *m, nt_transform **list, int *n);
+NT_API int nt_catalogue(const nt_model *m, nt_transform **list, int *n);
 /* Appends the spec's user-declared transformations (dense NPY matrices, checked in size). */
-int nt_transforms_load(const nt_spec *spec, nt_transform **list, int *n, nt_error *err);
-void nt_transforms_free(nt_transform *list, int n);
+NT_API int nt_transforms_load(const nt_spec *spec, nt_transform **list, int *n, nt_error *err);
+NT_API void nt_transforms_free(nt_transform *list, int n);
 /* The name of generator i of a family ("gl[layer=2,i=0,j=1]"); the entry's name when it
  * has one generator. */
-void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *buf, size_t cap);
+NT_API void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *buf, size_t cap);
 
 /* Continuous generator i: xi = A theta + c; y = A x; y = A^T x; B (K x K). */
-void nt_tr_xi(const nt_model *m, const nt_transform *t, int i, const double *theta, double *xi);
-void nt_tr_apply_A(const nt_model *m, const nt_transform *t, int i, const double *x, double *y);
-void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const double *x, double *y);
-void nt_tr_output_B(const nt_model *m, const nt_transform *t, int i, double *B);
+NT_API void nt_tr_xi(const nt_model *m, const nt_transform *t, int i, const double *theta, double *xi);
+NT_API void nt_tr_apply_A(const nt_model *m, const nt_transform *t, int i, const double *x, double *y);
+NT_API void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const double *x, double *y);
+NT_API void nt_tr_output_B(const nt_model *m, const nt_transform *t, int i, double *B);
 /* y^T A_i x and c_i^T y, from the structure (cost of the generator's support, not d). */
-double nt_tr_bilinear(const nt_model *m, const nt_transform *t, int i, const double *y, const double *x);
-double nt_tr_shift_dot(const nt_model *m, const nt_transform *t, int i, const double *y);
+NT_API double nt_tr_bilinear(const nt_model *m, const nt_transform *t, int i, const double *y, const double *x);
+NT_API double nt_tr_shift_dot(const nt_model *m, const nt_transform *t, int i, const double *y);
 /* The magnitude of the terms of Q_i(theta) = theta^T A_i theta / 2 + c_i^T theta:
  * sum |theta_r A_rc theta_c| / 2 + sum |c_r theta_r|, the scale of its round-off. */
-double nt_tr_magnitude(const nt_model *m, const nt_transform *t, int i, const double *theta);
+NT_API double nt_tr_magnitude(const nt_model *m, const nt_transform *t, int i, const double *theta);
 /* Discrete: y = T x, y = T^T x, rho (K x K). */
-void nt_tr_apply_T(const nt_model *m, const nt_transform *t, const double *x, double *y);
-void nt_tr_apply_Tt(const nt_model *m, const nt_transform *t, const double *x, double *y);
-void nt_tr_output_rho(const nt_model *m, const nt_transform *t, double *rho);
+NT_API void nt_tr_apply_T(const nt_model *m, const nt_transform *t, const double *x, double *y);
+NT_API void nt_tr_apply_Tt(const nt_model *m, const nt_transform *t, const double *x, double *y);
+NT_API void nt_tr_output_rho(const nt_model *m, const nt_transform *t, double *rho);
 
 /* ------------------------------------------------------------------ identities */
 
@@ -483,8 +524,9 @@ typedef struct {
 /* Evaluates every identity of every transformation at theta on the data set.  The engine
  * is used for products (any chunk, k >= 1).  results has room for the total number of
  * generators (nt_check_count).  Returns NT_EFAIL (results unset) when its workspace does not fit in memory. */
-int nt_check_count(const nt_transform *list, int n);
-int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+NT_API int nt_check_count(const nt_transform *list, int n);
+/* (Not for a sharded engine: see nt_engine_set_reduce.) */
+NT_API int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
              const nt_transform *list, int n, double tol, nt_check_result *results);
 
 /* ------------------------------------------------------------------ dynamics */
@@ -521,8 +563,8 @@ typedef struct {
 } nt_quantity;
 
 /* The ledger's quantities for a catalogue (every continuous entry with a symmetric A). */
-int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_quantity **q, int *nq);
-double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_quantity *q,
+NT_API int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_quantity **q, int *nq);
+NT_API double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_quantity *q,
                          const double *theta);
 /* How many of those quantities are independent (src/transform/independent.c): of the
  * conserved ones (B = 0; their number into *listed, may be NULL), the rank of their gradients
@@ -532,7 +574,7 @@ double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_q
  * Overlapping entries (a linear network's rescalings are gl(n)'s diagonal) count once.
  * Returns -1 (not computed) beyond NT_INDEPENDENT_MAX conserved quantities. */
 #define NT_INDEPENDENT_MAX 2048
-int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
+NT_API int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
                              int *listed);
 
 /* What a training run reports at each logged step. */
@@ -555,7 +597,7 @@ typedef void (*nt_train_fn)(void *ctx, const nt_train_log *log, const double *th
  * nt_ledger_quantities on list).  fn (may be NULL) is called at step 0, every
  * train.log_every steps and at the end.  A non-finite loss or gradient stops the run with
  * NT_EFAIL naming the step; theta then holds the last finite parameters. */
-int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
+NT_API int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
              double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx, nt_error *err);
 
 /* ------------------------------------------------------------------ checkpoints and resuming */
@@ -577,11 +619,11 @@ typedef struct {
     int64_t *file_hash;  /* ... and a hash of each one's bytes (0: unreadable) */
 } nt_train_state;
 
-int nt_train_state_init(nt_train_state *s, int64_t d);   /* a fresh start; NT_EFAIL out of memory */
+NT_API int nt_train_state_init(nt_train_state *s, int64_t d);   /* a fresh start; NT_EFAIL out of memory */
 /* Hashes the data and every file the spec refers to (data, transformation matrices) into
  * s, once per run: recorded by _save, compared by _load (which calls it when it was not). */
-void nt_train_state_files(nt_train_state *s, const nt_spec *spec, const nt_data *data);
-void nt_train_state_free(nt_train_state *s);
+NT_API void nt_train_state_files(nt_train_state *s, const nt_spec *spec, const nt_data *data);
+NT_API void nt_train_state_free(nt_train_state *s);
 
 /* Called at a step boundary to save the run (see nt_train_control). */
 typedef int (*nt_checkpoint_fn)(void *ctx, const nt_train_state *s, const double *theta,
@@ -593,12 +635,20 @@ typedef struct {
     int64_t checkpoint_every;      /* > 0: checkpoint every this many steps (not at the last) */
     nt_checkpoint_fn checkpoint;   /* may be NULL; an error from it stops the run with it */
     void *ctx;
+    /* may be NULL: the reduction hook of the run's engine (nt_engine_set_reduce), so that
+     * each step's gradient is that of every shard's samples.  With optimizer "gd" a run on
+     * each shard then takes the steps of one run on the whole set.  Not reduced: the logged
+     * row (loss, accuracy, margin, test loss: this shard's samples), R of an equivariance's
+     * gradient-flow column (this shard's batch), and the minibatches of sgd, momentum and
+     * adam (a permutation of this shard's samples, not of the whole set's). */
+    nt_reduce_fn reduce;
+    void *reduce_ctx;
 } nt_train_control;
 
 /* nt_train from ctl->state (a fresh state: nt_train itself), stopping at the first step
  * boundary where *ctl->stop is set (state->stopped = 1, NT_OK, theta and q as they are
  * there, checkpoint called).  fn is not called at the start of a resumed run. */
-int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
+NT_API int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
                  double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx,
                  const nt_train_control *ctl, nt_error *err);
 
@@ -611,24 +661,24 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
  * the record (or the byte offset where the file stops making sense). */
 typedef struct nt_checkpoint nt_checkpoint;
 
-nt_checkpoint *nt_checkpoint_new(void);
-void nt_checkpoint_free(nt_checkpoint *c);
+NT_API nt_checkpoint *nt_checkpoint_new(void);
+NT_API void nt_checkpoint_free(nt_checkpoint *c);
 /* Adds (or replaces) a record; the data are copied. */
-void nt_checkpoint_put_f64(nt_checkpoint *c, const char *name, int64_t n, const double *x);
-void nt_checkpoint_put_i64(nt_checkpoint *c, const char *name, int64_t n, const int64_t *x);
-void nt_checkpoint_put_bytes(nt_checkpoint *c, const char *name, int64_t n, const void *x);
-int nt_checkpoint_write(const nt_checkpoint *c, const char *path, nt_error *err);
-int nt_checkpoint_read(const char *path, nt_checkpoint **c, nt_error *err);
+NT_API void nt_checkpoint_put_f64(nt_checkpoint *c, const char *name, int64_t n, const double *x);
+NT_API void nt_checkpoint_put_i64(nt_checkpoint *c, const char *name, int64_t n, const int64_t *x);
+NT_API void nt_checkpoint_put_bytes(nt_checkpoint *c, const char *name, int64_t n, const void *x);
+NT_API int nt_checkpoint_write(const nt_checkpoint *c, const char *path, nt_error *err);
+NT_API int nt_checkpoint_read(const char *path, nt_checkpoint **c, nt_error *err);
 /* Exactly n values of the named record (NT_EINPUT naming file and record otherwise). */
-int nt_checkpoint_get_f64(const nt_checkpoint *c, const char *name, int64_t n, double *x, nt_error *err);
-int nt_checkpoint_get_i64(const nt_checkpoint *c, const char *name, int64_t n, int64_t *x, nt_error *err);
+NT_API int nt_checkpoint_get_f64(const nt_checkpoint *c, const char *name, int64_t n, double *x, nt_error *err);
+NT_API int nt_checkpoint_get_i64(const nt_checkpoint *c, const char *name, int64_t n, int64_t *x, nt_error *err);
 /* A bytes record (not copied, NUL-terminated; valid while c lives), its length into *n. */
-int nt_checkpoint_get_bytes(const nt_checkpoint *c, const char *name, const char **x, int64_t *n,
+NT_API int nt_checkpoint_get_bytes(const nt_checkpoint *c, const char *name, const char **x, int64_t *n,
                             nt_error *err);
 /* The number of values (bytes) of a record, -1 when it is missing. */
-int64_t nt_checkpoint_count(const nt_checkpoint *c, const char *name);
+NT_API int64_t nt_checkpoint_count(const nt_checkpoint *c, const char *name);
 /* The file it was read from ("<checkpoint>" for a new one). */
-const char *nt_checkpoint_path(const nt_checkpoint *c);
+NT_API const char *nt_checkpoint_path(const nt_checkpoint *c);
 
 /* The run's records: what it is a run of (spec hash and path, a hash of the data, d, the
  * ledger's quantity names, a hash of every file the spec refers to) and its state (step,
@@ -636,27 +686,27 @@ const char *nt_checkpoint_path(const nt_checkpoint *c);
  * predicted, gradient flow and its source integral, the three term sums, size, max gap).
  * _load checks the first against spec, data and q (NT_EINPUT
  * naming the record: a checkpoint of another spec, data or model) and fills the rest. */
-void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
+NT_API void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
                          const nt_train_state *s, const double *theta, const nt_quantity *q, int nq);
-int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
+NT_API int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
                         nt_train_state *s, double *theta, nt_quantity *q, int nq, nt_error *err);
 
 /* Projects theta onto Fix(T) = {T theta = theta} of each named discrete symmetry of list
  * (built-in swaps and sign flips: orthogonal involutions, so the projection is
  * (theta + T theta)/2), then adds a seeded step of norm `perturb` in Fix(T)^perp of the
  * first.  NT_EINPUT naming an unknown or unsuitable name. */
-int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_init *init,
+NT_API int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_init *init,
                    double *theta, nt_error *err);
 /* The spectrum of H_gamma restricted to Fix(T)^perp at theta (docs/theory.md §4: the breaking
  * directions of a built-in swap or sign flip), ascending, into lam; returns its dimension
  * (nt_breaking_dim).  coef (may be NULL) receives the components of theta's breaking part
  * P_perp theta on the eigenvectors: under GD with step lr, to first order,
  * |P_perp theta_t|^2 = sum_i coef_i^2 (1 - lr lam_i)^(2t). */
-int nt_breaking_dim(const nt_model *m, const nt_transform *t);
+NT_API int nt_breaking_dim(const nt_model *m, const nt_transform *t);
 /* Its orthonormal basis, rows of O (nt_breaking_dim x d): (e_x - T e_x)/|e_x - T e_x| over
  * the coordinates x of unit a. */
-void nt_breaking_basis(const nt_model *m, const nt_transform *t, double *O);
-int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+NT_API void nt_breaking_basis(const nt_model *m, const nt_transform *t, double *O);
+NT_API int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
                          const nt_transform *t, double *lam, double *coef);
 
 /* ------------------------------------------------------------------ spectra */
@@ -668,24 +718,24 @@ typedef struct { int64_t n; int block; nt_apply_fn apply; void *ctx; } nt_operat
 
 /* All eigenvalues, ascending, of the matrix built from products with unit vectors
  * (symmetrized, LAPACK dsyevr); vectors (n x n, row i = eigenvector i) when not NULL. */
-int nt_eigen_dense(const nt_operator *op, double *values, double *vectors, nt_error *err);
+NT_API int nt_eigen_dense(const nt_operator *op, double *values, double *vectors, nt_error *err);
 /* The nev largest (descending) or smallest (ascending) eigenvalues by ARPACK's implicitly
  * restarted Lanczos (dsaupd/dseupd; tol 0 means DBL_EPSILON; the dense path when
  * nev >= n - 1); vectors (nev x n rows) when not NULL; NT_EINPUT for nev outside 1..n,
  * NT_EFAIL with ARPACK's info otherwise; *n_products (may be NULL) counts products. */
-int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, double *values,
+NT_API int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, double *values,
                      double *vectors, int *n_products, nt_error *err);
 /* Stochastic Lanczos quadrature: n_probes Rademacher probes (entry i of probe p is +1 when
  * the low bit of nt_rand_u64(seed, p, i) is set), m steps each: nodes and weights
  * (n_probes * m; unused steps weigh 0), weights summing to 1; its first two moments are the
  * Hutchinson estimates of tr(A)/n and tr(A^2)/n from the same probes. */
-int nt_slq(const nt_operator *op, int n_probes, int m, uint64_t seed, double *nodes, double *weights,
+NT_API int nt_slq(const nt_operator *op, int n_probes, int m, uint64_t seed, double *nodes, double *weights,
            nt_error *err);
 /* The density sum_j w_j N(x; theta_j, sigma^2) on a grid. */
-void nt_density_grid(const double *nodes, const double *weights, int n_nodes, double sigma,
+NT_API void nt_density_grid(const double *nodes, const double *weights, int n_nodes, double sigma,
                      const double *x, int npts, double *rho);
 /* tr(A) ~ (1/P) sum_p v_p^T A v_p over P Rademacher probes; *std_error (may be NULL). */
-double nt_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double *std_error);
+NT_API double nt_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double *std_error);
 
 /* The Hessian H_gamma at theta as an operator on the coordinates [off, off + n) of theta
  * (a restriction to named tensors), deflated by the orthonormal rows of Q (r x d) when Q is
@@ -700,14 +750,14 @@ typedef struct {
     double *X, *Y;
 } nt_hessian_ctx;
 
-nt_operator nt_hessian_operator(nt_hessian_ctx *h, nt_engine *e, const nt_model *m, const nt_dataset *ds,
+NT_API nt_operator nt_hessian_operator(nt_hessian_ctx *h, nt_engine *e, const nt_model *m, const nt_dataset *ds,
                                 const double *theta, int64_t off, int64_t n, const double *Q, int r);
-void nt_hessian_operator_free(nt_hessian_ctx *h);
+NT_API void nt_hessian_operator_free(nt_hessian_ctx *h);
 
 /* An orthonormal basis Q (rank x d, malloc'd) of the orbit span of the continuous symmetries
  * (B = 0) of list at theta; sv (malloc'd, n_gen entries) the singular values of the
  * generator matrix, descending; the rank counts those above tol * sv[0]. */
-int nt_orbit_basis(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
+NT_API int nt_orbit_basis(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
                    double **Q, double **sv, int *n_gen);
 
 /* What the continuous symmetries (B = 0) of list predict at theta, from the generators'
@@ -729,25 +779,25 @@ typedef struct {
     int shift_rank;      /* the pure shifts' span: eigenvalue gamma of H_gamma at every theta */
 } nt_orbit;
 
-int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol, nt_orbit *o);
-void nt_orbit_free(nt_orbit *o);
+NT_API int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol, nt_orbit *o);
+NT_API void nt_orbit_free(nt_orbit *o);
 /* (S1gamma) on the whole orbit span: q random combinations xi of the symmetry generators,
  * H_gamma xi against -A^T g_gamma + gamma (xi + A^T theta) (g the gradient of L_gamma at
  * theta) as vectors, one block product; the worst relative difference, each measured
  * against |lhs| + |rhs| + s_H |xi| with s_H = |H v| / |v| on a random v (into
  * *curvature_scale). */
-double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
+NT_API double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
                          const double *theta, const double *g, int q, uint64_t seed, double *curvature_scale);
 
 /* The S_n sector of hidden layer `layer`: theta projected onto Fix(S_n) into theta_sym
  * (copied as is unless `project`), and the eigenvalues (ascending) of H_gamma there on the
  * breaking subspace into lam (room for nt_sn_sector_dim); returns that dimension, (n - 1)
  * times the size of a unit. */
-int nt_sn_sector_dim(const nt_model *m, int layer);
-int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, int layer,
+NT_API int nt_sn_sector_dim(const nt_model *m, int layer);
+NT_API int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, int layer,
                  int project, double *theta_sym, double *lam);
 /* Groups of ascending values closer than tol: their sizes into mult; returns the count. */
-int nt_multiplicities(const double *lam, int n, double tol, int *mult);
+NT_API int nt_multiplicities(const double *lam, int n, double tol, int *mult);
 
 /* ------------------------------------------------------------------ the BLAS kernel */
 
@@ -768,19 +818,19 @@ typedef struct {
     int selected;        /* nt_blas_select chose the kernel */
 } nt_blas_info;
 
-int nt_blas_select(char **argv);
-void nt_blas_info_get(nt_blas_info *info);
-int nt_cpu_tier(void);
+NT_API int nt_blas_select(char **argv);
+NT_API void nt_blas_info_get(nt_blas_info *info);
+NT_API int nt_cpu_tier(void);
 /* The kernel to run on a CPU of this tier when `kernel` is below it, else NULL. */
-const char *nt_blas_better_kernel(const char *kernel, int cpu_tier);
+NT_API const char *nt_blas_better_kernel(const char *kernel, int cpu_tier);
 
 /* ------------------------------------------------------------------ small helpers */
 
 /* FNV-1a (64 bits) of n bytes, continuing from h (start with NT_HASH_INIT). */
 #define NT_HASH_INIT 0xcbf29ce484222325ULL
-uint64_t nt_hash64(const void *data, size_t n, uint64_t h);
-double nt_norm2(int64_t n, const double *x);                       /* Euclidean norm */
-double nt_rel_diff(int64_t n, const double *a, const double *b);   /* |a-b| / max(|a|+|b|, tiny) */
+NT_API uint64_t nt_hash64(const void *data, size_t n, uint64_t h);
+NT_API double nt_norm2(int64_t n, const double *x);                       /* Euclidean norm */
+NT_API double nt_rel_diff(int64_t n, const double *a, const double *b);   /* |a-b| / max(|a|+|b|, tiny) */
 
 #ifdef __cplusplus
 }

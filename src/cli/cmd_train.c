@@ -374,7 +374,8 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     const int64_t from = st.step;
     cli_write_npy(job->cmd, dir, "params_init.npy", t.run.theta0, 1, &m->d);
     /* SIGINT/SIGTERM set cli_stop (cli_claim_dir): the run stops at the next step boundary */
-    nt_train_control ctl = { &st, &cli_stop, job->spec.train.checkpoint_every, save_checkpoint, &k };
+    nt_train_control ctl = { .state = &st, .stop = &cli_stop, .checkpoint_every = job->spec.train.checkpoint_every,
+                             .checkpoint = save_checkpoint, .ctx = &k };
     *rc = nt_train_run(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, &ctl, err);
     if (!*rc && st.stopped) {   /* the one line saying how to resume; exit 128 + the signal */
         char where[96];

@@ -178,6 +178,13 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
         nt_engine_free(T.e);
         return nt_fail(err, NT_EFAIL, "out of memory for training (d = %lld, batch %lld)", (long long)d, (long long)B);
     }
+    if (ctl && ctl->reduce && nt_engine_set_reduce(T.e, ctl->reduce, ctl->reduce_ctx, err)) {
+        free(g); free(next); free(s); free(s_decay); free(F); free(form);
+        nt_train_state_free(&fresh);
+        free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
+        nt_engine_free(T.e);
+        return NT_EFAIL;
+    }
     if (nq) {
         const double *th[1] = {theta};
         nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);

@@ -1,6 +1,9 @@
 /* engine.c: the entry points.  Each runs the tape chunk by chunk over the samples,
  * accumulating sums, then divides by N once and adds weight decay:
- *     L_gamma = L + (gamma/2)|theta|^2,  g_gamma = g + gamma theta,  H_gamma v = H v + gamma v. */
+ *     L_gamma = L + (gamma/2)|theta|^2,  g_gamma = g + gamma theta,  H_gamma v = H v + gamma v.
+ * Between the sweep and the finish, a reduction hook (nt_engine_set_reduce) may replace the
+ * sums and N of this process's samples by those of every shard: the seam of data
+ * parallelism (sum_n over shards of sum over their samples = the sum over all samples). */
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
@@ -63,11 +66,31 @@ static double sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int
     return e->loss_sum;
 }
 
-/* sum / N + gamma-term, for the loss, the gradient and the products */
+/* The hook's turn: [loss sum | g sums (d) | HV sums (kk x d)] (the parts computed) copied
+ * into one contiguous buffer, handed with N, copied back.  Without a hook nothing is touched,
+ * so the results are bitwise those of an engine that has none. */
+static double reduce(nt_engine *e, double sum, double *g, int kk, double *HV, int64_t *N)
+{
+    if (!e->reduce) return sum;
+    const size_t d = (size_t)e->d, nhv = HV ? (size_t)kk * d : 0;
+    double *b = e->red;
+    b[0] = sum;
+    if (g) memcpy(b + 1, g, sizeof(double) * d);
+    if (nhv) memcpy(b + 1 + (g ? d : 0), HV, sizeof(double) * nhv);
+    e->reduce(e->reduce_ctx, b, (int64_t)(1 + (g ? d : 0) + nhv), N);
+    if (g) memcpy(g, b + 1, sizeof(double) * d);
+    if (nhv) memcpy(HV, b + 1 + (g ? d : 0), sizeof(double) * nhv);
+    return b[0];
+}
+
+/* sum / N + gamma-term, for the loss, the gradient and the products; N and the sums are
+ * first those of every shard when a hook is set */
 static double finish(nt_engine *e, const double *theta, const nt_dataset *ds, double sum,
                      double *g, int kk, const double *V, double *HV)
 {
-    const double inv = 1.0 / (double)ds->n, gam = e->m->weight_decay;
+    int64_t N = ds->n;
+    sum = reduce(e, sum, g, kk, HV, &N);
+    const double inv = 1.0 / (double)N, gam = e->m->weight_decay;
     const int d = (int)e->d;
     if (g) {
         cblas_dscal(d, inv, g, 1);

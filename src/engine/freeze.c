@@ -6,7 +6,11 @@
  * are bitwise those of nt_hvp: the same operations in the same order on the same values.
  * Only tapes of input, dense, activation, layer-norm and loss nodes are frozen (their
  * tangent and adjoint-tangent rules read nothing but val, adj, d1 and d2); for others it
- * declines. */
+ * declines.
+ * The key is theta's value, not its address: a copy of the d doubles is kept and compared
+ * (memcmp, ~d work, nothing next to a product), so a buffer changed in place (a NumPy array
+ * updated by an optimizer) is a different theta and gets a full product; the products read
+ * the copy.  The data set is keyed on its fields (n, dim, ydim and the x, y addresses). */
 #include <stdlib.h>
 #include <string.h>
 #include "tape.h"
@@ -14,8 +18,8 @@
 enum { N_BUF = 4 };   /* val, adj, d1, d2 */
 
 struct nt_frozen {
-    const double *theta;
-    const nt_dataset *ds;
+    double *theta;     /* a copy of the theta frozen at (d) */
+    nt_dataset ds;     /* the fields of the data set frozen on */
     double loss_sum;
     int64_t n_chunks;
     double *mem;
@@ -71,21 +75,22 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
     }
     if ((double)per_row * (double)ds->n * sizeof(double) > max_bytes) return 0;
     struct nt_frozen *f = calloc(1, sizeof *f);
-    f->theta = theta;
-    f->ds = ds;
+    f->theta = malloc(sizeof(double) * (size_t)e->d);
+    f->ds = *ds;
     f->n_chunks = (ds->n + e->chunk - 1) / e->chunk;
     f->mem = malloc(sizeof(double) * (size_t)(per_row * ds->n + 1));
     f->slot = calloc((size_t)(f->n_chunks * e->n_nodes * N_BUF), sizeof(double *));
     f->work = calloc((size_t)(e->n_nodes * N_BUF), sizeof(double *));
-    if (!f->mem || !f->slot || !f->work) {
-        free(f->mem); free(f->slot); free(f->work); free(f);
+    if (!f->theta || !f->mem || !f->slot || !f->work) {
+        free(f->theta); free(f->mem); free(f->slot); free(f->work); free(f);
         return 0;
     }
+    memcpy(f->theta, theta, sizeof(double) * (size_t)e->d);
     for (int i = 1; i < e->n_nodes; i++)
         for (int b = 0; b < N_BUF; b++) f->work[i * N_BUF + b] = *buffer(&e->nodes[i], b);
     e->frozen = f;
     double *at = f->mem;
-    e->theta = theta;
+    e->theta = f->theta;
     e->g = NULL;          /* adjoints only: no parameter gradient */
     e->kk = 0;
     e->loss_sum = 0;
@@ -111,6 +116,7 @@ void nt_engine_thaw(nt_engine *e)
 {
     struct nt_frozen *f = e->frozen;
     if (!f) return;
+    free(f->theta);
     free(f->mem);
     free(f->slot);
     free(f->work);
@@ -120,7 +126,9 @@ void nt_engine_thaw(nt_engine *e)
 
 int nt_engine_frozen_at(const nt_engine *e, const double *theta, const nt_dataset *ds)
 {
-    return e->frozen && e->frozen->theta == theta && e->frozen->ds == ds;
+    const struct nt_frozen *f = e->frozen;
+    return f && f->ds.n == ds->n && f->ds.dim == ds->dim && f->ds.ydim == ds->ydim && f->ds.x == ds->x &&
+           f->ds.y == ds->y && memcmp(f->theta, theta, sizeof(double) * (size_t)e->d) == 0;
 }
 
 /* one block of kk <= e->k products at the frozen theta: the sums over samples of the
@@ -135,7 +143,7 @@ double nt_frozen_sweep(nt_engine *e, int kk, const double *V, double *HV)
     e->HV = HV;
     memset(HV, 0, sizeof(double) * (size_t)(kk * e->d));
     for (int64_t c = 0; c < f->n_chunks; c++) {
-        set_rows(e, f->ds, c);
+        set_rows(e, &f->ds, c);
         use_chunk(e, c);
         for (int i = 1; i < e->n_nodes; i++)
             if (e->nodes[i].has_tan) nt_op_run(e, &e->nodes[i], NT_TAN);

@@ -188,7 +188,23 @@ void nt_engine_free(nt_engine *e)
     free(e->mem);
     free(e->nodes);
     free(e->rho);
+    free(e->red);
     free(e);
+}
+
+int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err)
+{
+    double *red = NULL;
+    if (fn) {   /* the longest buffer: nt_hvp with g, 1 + d + k d */
+        red = malloc(sizeof(double) * (size_t)(1 + (e->k + 1) * e->d));
+        if (!red) return nt_fail(err, NT_EFAIL, "out of memory for the reduction buffer (%lld doubles)",
+                                 (long long)(1 + (e->k + 1) * e->d));
+    }
+    free(e->red);
+    e->red = red;
+    e->reduce = fn;
+    e->reduce_ctx = ctx;
+    return NT_OK;
 }
 
 void nt_engine_set_output_map(nt_engine *e, const double *rho)

@@ -66,6 +66,9 @@ struct nt_engine {
     double loss_sum;
     struct nt_frozen *frozen; /* values and adjoints kept at one theta (freeze.c), or NULL */
     int coupled;              /* batch normalization: every data set is one chunk */
+    nt_reduce_fn reduce;      /* the reduction hook (nt_engine_set_reduce) or NULL */
+    void *reduce_ctx;
+    double *red;              /* 1 + k d: the contiguous [loss sum | g sums | HV sums] it is handed */
 };
 
 /* (Re)allocates the workspace for chunks of `chunk` rows (a no-op when it holds them; a

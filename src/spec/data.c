@@ -20,6 +20,35 @@ void nt_data_free(nt_data *data)
     nt_dataset_free(&data->test);
 }
 
+/* A data set handed in from outside (a binding's arrays) against the model: what the engine's
+ * calls assume and do not check, since they return no status. */
+int nt_dataset_check(const nt_model *m, const nt_dataset *ds, nt_error *err)
+{
+    const int K = m->output, ydim = m->loss == NT_LOSS_MSE ? K : 1;
+    if (!ds || ds->n < 1) return nt_fail(err, NT_EINPUT, "data set: %lld samples (needs at least one)", ds ? (long long)ds->n : 0LL);
+    if (!ds->x || !ds->y) return nt_fail(err, NT_EINPUT, "data set: no %s array", ds->x ? "target (y)" : "input (x)");
+    if (ds->dim != m->input)
+        return nt_fail(err, NT_EINPUT, "data set: %d features per sample, the model takes %d", ds->dim, m->input);
+    if (ds->ydim != ydim)
+        return nt_fail(err, NT_EINPUT, "data set: %d targets per sample, %s loss with %d outputs takes %d", ds->ydim,
+                       nt_loss_name(m->loss), K, ydim);
+    for (int64_t i = 0; i < ds->n * ds->dim; i++)
+        if (!isfinite(ds->x[i]))
+            return nt_fail(err, NT_EINPUT, "data set: feature %lld of sample %lld is not finite", (long long)(i % ds->dim),
+                           (long long)(i / ds->dim));
+    for (int64_t i = 0; i < ds->n * ydim; i++) {
+        const double v = ds->y[i];
+        if (!isfinite(v))
+            return nt_fail(err, NT_EINPUT, "data set: target of sample %lld is not finite", (long long)(i / ydim));
+        if (m->loss == NT_LOSS_CROSS_ENTROPY && (v != floor(v) || v < 0 || v >= K))
+            return nt_fail(err, NT_EINPUT, "data set: label %g of sample %lld is not a class id in 0..%d", v, (long long)i, K - 1);
+        if ((m->loss == NT_LOSS_LOGISTIC || m->loss == NT_LOSS_EXPONENTIAL) && v != 1 && v != -1)
+            return nt_fail(err, NT_EINPUT, "data set: label %g of sample %lld must be -1 or +1 for %s loss", v, (long long)i,
+                           nt_loss_name(m->loss));
+    }
+    return NT_OK;
+}
+
 /* labels (n values) into targets y (n x ydim) for the model's loss */
 static int labels_to_targets(const nt_model *m, const char *src, const double *lab, int64_t n,
                              nt_dataset *ds, nt_error *err)
