@@ -460,11 +460,11 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, "before the report (training done)"); goto done; }
     if (!quiet) fprintf(stderr, "run: plots (gnuplot) and report\n");
     if (!rc) {
-        rc = report_build(dir, doc, err);
+        rc = report_build(dir, doc, &cli_stop, err);
         if (rc >= 128 || (!rc && cli_stop)) rc = cli_interrupted(err, job, dir, "while the report was drawn (training done)");
         if (!rc) cli_checkpoint_done(dir);   /* every output written */
     } else {
-        report_build(dir, doc, &(nt_error){0});   /* a diverged run: the report of what there is */
+        report_build(dir, doc, &cli_stop, &(nt_error){0});   /* a diverged run: the report of what there is */
     }
     if (!quiet) report_print_summary(stdout, dir, doc);
 done:

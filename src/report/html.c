@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "report.h"
-#include "../cli/cli.h"
+#include "../util/buf.h"
 
 static double num(const cJSON *o, const char *key)
 {
@@ -23,16 +23,16 @@ static const char *str(const cJSON *o, const char *key)
 }
 
 /* text with the five HTML special characters escaped */
-static void esc(cli_buf *b, const char *s)
+static void esc(nt_buf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': cli_printf(b, "&lt;"); break;
-        case '>': cli_printf(b, "&gt;"); break;
-        case '&': cli_printf(b, "&amp;"); break;
-        case '"': cli_printf(b, "&quot;"); break;
-        case '\'': cli_printf(b, "&#39;"); break;
-        default: cli_printf(b, "%c", *s);
+        case '<': nt_buf_printf(b, "&lt;"); break;
+        case '>': nt_buf_printf(b, "&gt;"); break;
+        case '&': nt_buf_printf(b, "&amp;"); break;
+        case '"': nt_buf_printf(b, "&quot;"); break;
+        case '\'': nt_buf_printf(b, "&#39;"); break;
+        default: nt_buf_printf(b, "%c", *s);
         }
     }
 }
@@ -53,19 +53,19 @@ enum { NOT_APPLICABLE = -2 };   /* a check with nothing to check: no mark, said 
 
 /* one row of the at-a-glance table: ok 1 a check mark, 0 a cross, -1 no mark (not a check),
  * NOT_APPLICABLE the words */
-static void glance(cli_buf *b, const char *what, const char *measured, const char *expected, int ok)
+static void glance(nt_buf *b, const char *what, const char *measured, const char *expected, int ok)
 {
-    cli_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n", what, measured, expected,
+    nt_buf_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n", what, measured, expected,
                ok > 0 ? "ok" : ok == 0 ? "bad" : "",
                ok > 0 ? "&#10003;" : ok == 0 ? "&#10007;" : ok == NOT_APPLICABLE ? "not applicable" : "");
 }
 
-static void at_a_glance(cli_buf *b, const cJSON *s)
+static void at_a_glance(nt_buf *b, const cJSON *s)
 {
     const cJSON *an = cJSON_GetObjectItem(s, "analysis"), *led = cJSON_GetObjectItem(s, "ledger"),
                 *fin = cJSON_GetObjectItem(an, "final"), *flat = cJSON_GetObjectItem(fin, "flat"), *it;
     char m[512], e[512];
-    cli_printf(b, "<table><tr><th>question</th><th>measured</th><th>expected</th><th></th></tr>\n");
+    nt_buf_printf(b, "<table><tr><th>question</th><th>measured</th><th>expected</th><th></th></tr>\n");
     int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
     snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoints; worst residual %.1e",
              (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, num(an, "worst_residual"));
@@ -154,89 +154,89 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
                  "at each checkpoint, per step (docs/theory.md §4); the start's spectrum alone: %.3g&times;", plo, phi, start);
         glance(b, "Growth away from the fixed point (linearized along the run)", m, e, -1);
     }
-    cli_printf(b, "</table>\n");
+    nt_buf_printf(b, "</table>\n");
 }
 
-static void checkpoints_table(cli_buf *b, const cJSON *an)
+static void checkpoints_table(nt_buf *b, const cJSON *an)
 {
     const cJSON *c;
-    cli_printf(b, "<table><tr><th>step</th><th>loss L</th><th>L<sub>&gamma;</sub></th><th>|g<sub>&gamma;</sub>|</th><th>identities holding</th><th>worst residual</th>"
+    nt_buf_printf(b, "<table><tr><th>step</th><th>loss L</th><th>L<sub>&gamma;</sub></th><th>|g<sub>&gamma;</sub>|</th><th>identities holding</th><th>worst residual</th>"
                   "<th>&lambda;<sub>max</sub></th><th>&lambda;<sub>min</sub></th><th>|g|&sup2; in top-k</th>"
                   "<th>orbit rank</th><th>eigenvalues at &gamma;</th></tr>\n");
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(an, "checkpoints")) {
         char flat[16] = "&ndash;";
         if (cJSON_GetObjectItem(c, "eigenvalues_at_gamma")) snprintf(flat, sizeof flat, "%d", (int)num(c, "eigenvalues_at_gamma"));
-        cli_printf(b, "<tr><td class=n>%d</td><td class=n>%.6g</td><td class=n>%.6g</td><td class=n>%.3e</td><td class=n>%d / %d</td>"
+        nt_buf_printf(b, "<tr><td class=n>%d</td><td class=n>%.6g</td><td class=n>%.6g</td><td class=n>%.3e</td><td class=n>%d / %d</td>"
                       "<td class=n>%.1e</td><td class=n>%.5g</td><td class=n>%.5g</td><td class=n>%.3f</td>"
                       "<td class=n>%d</td><td class=n>%s</td></tr>\n",
                    (int)num(c, "step"), num(c, "loss"), num(c, "loss_gamma"), num(c, "grad_norm"), (int)num(c, "identities_holding"),
                    (int)num(c, "identities"), num(c, "worst_residual"), num(c, "lambda_max"), num(c, "lambda_min"),
                    num(c, "gradient_fraction_in_top"), (int)num(c, "orbit_rank"), flat);
     }
-    cli_printf(b, "</table>\n");
+    nt_buf_printf(b, "</table>\n");
 }
 
-static void identities_table(cli_buf *b, const cJSON *an)
+static void identities_table(nt_buf *b, const cJSON *an)
 {
     const cJSON *it;
     int n = cJSON_GetArraySize(cJSON_GetObjectItem(an, "identities_final"));
-    cli_printf(b, "<details><summary>Every identity at the final parameters (%d rows)</summary>\n"
+    nt_buf_printf(b, "<details><summary>Every identity at the final parameters (%d rows)</summary>\n"
                   "<table><tr><th>transformation</th><th>kind</th><th>type</th><th>1st order</th><th>2nd order</th>"
                   "<th>holds</th></tr>\n", n);
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(an, "identities_final")) {
-        cli_printf(b, "<tr><td><code>");
+        nt_buf_printf(b, "<tr><td><code>");
         esc(b, str(it, "name"));
         int ok = cJSON_IsTrue(cJSON_GetObjectItem(it, "holds"));
-        cli_printf(b, "</code></td><td>%s</td><td>%s</td><td class=n>%.2e</td><td class=n>%.2e</td>"
+        nt_buf_printf(b, "</code></td><td>%s</td><td>%s</td><td class=n>%.2e</td><td class=n>%.2e</td>"
                       "<td class=\"%s\">%s</td></tr>\n", str(it, "kind"), str(it, "type"),
                    num(it, "first_order_residual"), num(it, "second_order_residual"), ok ? "ok" : "bad", ok ? "yes" : "no");
     }
-    cli_printf(b, "</table></details>\n");
+    nt_buf_printf(b, "</table></details>\n");
 }
 
-static void model_section(cli_buf *b, const cJSON *s)
+static void model_section(nt_buf *b, const cJSON *s)
 {
     const cJSON *info = cJSON_GetObjectItem(s, "info"), *L, *kv;
-    cli_printf(b, "<p>Model: input %d &rarr; ", (int)num(info, "input"));
+    nt_buf_printf(b, "<p>Model: input %d &rarr; ", (int)num(info, "input"));
     cJSON_ArrayForEach(L, cJSON_GetObjectItem(info, "layers")) {
-        cli_printf(b, "[");
+        nt_buf_printf(b, "[");
         int first = 1;
         cJSON_ArrayForEach(kv, L) {
             if (!cJSON_IsString(kv) && !cJSON_IsNumber(kv) && !cJSON_IsFalse(kv)) continue;
-            cli_printf(b, first ? "" : " ");
+            nt_buf_printf(b, first ? "" : " ");
             first = 0;
-            if (cJSON_IsFalse(kv)) cli_printf(b, "no ");
+            if (cJSON_IsFalse(kv)) nt_buf_printf(b, "no ");
             esc(b, kv->string);
-            if (cJSON_IsString(kv)) { cli_printf(b, " "); esc(b, kv->valuestring); }
-            if (cJSON_IsNumber(kv)) cli_printf(b, " %g", kv->valuedouble);
+            if (cJSON_IsString(kv)) { nt_buf_printf(b, " "); esc(b, kv->valuestring); }
+            if (cJSON_IsNumber(kv)) nt_buf_printf(b, " %g", kv->valuedouble);
         }
-        cli_printf(b, "] ");
+        nt_buf_printf(b, "] ");
     }
-    cli_printf(b, "&rarr; %s loss; d = %d parameters. Data: ", str(info, "loss"), (int)num(info, "d"));
+    nt_buf_printf(b, "&rarr; %s loss; d = %d parameters. Data: ", str(info, "loss"), (int)num(info, "d"));
     esc(b, str(cJSON_GetObjectItem(info, "data"), "description"));
-    cli_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.</p>\n", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
+    nt_buf_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.</p>\n", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
 }
 
-int report_build(const char *dir, const cJSON *summary, nt_error *err)
+int report_build(const char *dir, const cJSON *summary, const volatile sig_atomic_t *stop, nt_error *err)
 {
     report_figure figs[16];
     int n_figs = 0;
-    if (report_plots(dir, summary, figs, &n_figs, err)) return err->code;
+    if (report_plots(dir, summary, stop, figs, &n_figs, err)) return err->code;
     const cJSON *an = cJSON_GetObjectItem(summary, "analysis");
-    cli_buf b = {0};
+    nt_buf b = {0};
     time_t now = time(NULL);
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-    cli_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    nt_buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                    "<title>noether report: ");
     esc(&b, str(summary, "spec"));
-    cli_printf(&b, "</title>\n<style>%s</style></head>\n<body>\n<h1>What symmetry does to this network</h1>\n"
+    nt_buf_printf(&b, "</title>\n<style>%s</style></head>\n<body>\n<h1>What symmetry does to this network</h1>\n"
                    "<p class=\"sub\">noether run &middot; spec <code>", style);
     esc(&b, str(summary, "spec"));
-    cli_printf(&b, "</code> &middot; %s &middot; %.1f s</p>\n", when, num(summary, "seconds_total"));
+    nt_buf_printf(&b, "</code> &middot; %s &middot; %.1f s</p>\n", when, num(summary, "seconds_total"));
     model_section(&b, summary);
-    cli_printf(&b, "<h2>At a glance</h2>\n");
+    nt_buf_printf(&b, "<h2>At a glance</h2>\n");
     at_a_glance(&b, summary);
     const char *sections[][2] = {
         {"Training", "loss"}, {"Conservation laws and what broke them", "ledger"}, {NULL, "ledger_gaps"},
@@ -245,15 +245,15 @@ int report_build(const char *dir, const cJSON *summary, nt_error *err)
     for (size_t k = 0; k < sizeof sections / sizeof sections[0]; k++)
         for (int f = 0; f < n_figs; f++) {
             if (strcmp(figs[f].stem, sections[k][1])) continue;
-            if (sections[k][0]) cli_printf(&b, "<h2>%s</h2>\n", sections[k][0]);
-            cli_printf(&b, "<figure><img src=\"plots/%s.png\" alt=\"%s\">\n"
+            if (sections[k][0]) nt_buf_printf(&b, "<h2>%s</h2>\n", sections[k][0]);
+            nt_buf_printf(&b, "<figure><img src=\"plots/%s.png\" alt=\"%s\">\n"
                            "<figcaption><b>%s.</b> %s (<a href=\"plots/%s.svg\">SVG</a>)</figcaption></figure>\n",
                        figs[f].stem, figs[f].title, figs[f].title, figs[f].caption, figs[f].stem);
         }
-    cli_printf(&b, "<h2>Checkpoints</h2>\n");
+    nt_buf_printf(&b, "<h2>Checkpoints</h2>\n");
     checkpoints_table(&b, an);
     identities_table(&b, an);
-    cli_printf(&b, "<h2>Files</h2>\n<p><code>summary.json</code> (every number above), <code>ledger.csv</code> "
+    nt_buf_printf(&b, "<h2>Files</h2>\n<p><code>summary.json</code> (every number above), <code>ledger.csv</code> "
                    "(a row per logged step: loss, accuracy, each quantity measured, by the ledger and by the "
                    "gradient-flow law), <code>analysis.csv</code> (a row per checkpoint), <code>density.csv</code>, "
                    "<code>sectors.csv</code>, <code>spectrum.json</code>, <code>params_init.npy</code>, "

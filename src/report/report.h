@@ -1,8 +1,10 @@
 /* report.h: the last stage of the flow: a run directory (summary.json and the CSV time
  * series of noether run) into figures (gnuplot, PNG and SVG) and report.html.  Part of
- * the command-line program, not of libnoether. */
+ * the command-line program, not of libnoether; it builds on libnoether and src/util only
+ * (src/cli includes it, never the reverse). */
 #ifndef NT_REPORT_H
 #define NT_REPORT_H
+#include <signal.h>
 #include <stdio.h>
 #include <cJSON.h>
 #include "noether.h"
@@ -31,10 +33,13 @@ typedef struct {
 } report_figure;
 
 /* Writes plots/plots.gp and runs gnuplot on it in dir: every figure as PNG and SVG.
- * Fills figs (room for 16) and *n_figs.  NT_EFAIL naming gnuplot's log when it fails. */
-int report_plots(const char *dir, const cJSON *summary, report_figure *figs, int *n_figs, nt_error *err);
+ * Fills figs (room for 16) and *n_figs.  NT_EFAIL naming gnuplot's log when it fails.
+ * stop (may be NULL): the command's stop flag, set to the signal by a SIGINT/SIGTERM
+ * handler: gnuplot is then ended and 128 + the signal returned. */
+int report_plots(const char *dir, const cJSON *summary, const volatile sig_atomic_t *stop, report_figure *figs,
+                 int *n_figs, nt_error *err);
 /* The plots, then report.html (self-contained but for the images beside it). */
-int report_build(const char *dir, const cJSON *summary, nt_error *err);
+int report_build(const char *dir, const cJSON *summary, const volatile sig_atomic_t *stop, nt_error *err);
 /* The closing lines of noether run / demo on stdout. */
 void report_print_summary(FILE *f, const char *dir, const cJSON *summary);
 /* The eigenvalues symmetry predicts at a critical point of L_gamma (summary's flat view),
