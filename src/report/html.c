@@ -49,18 +49,23 @@ static const char style[] =
     "figcaption{font-size:.92em;color:#333;margin-top:.4em}code{background:#f4f4f4;padding:0 .2em}"
     "details{margin:1em 0}summary{cursor:pointer;font-weight:bold}";
 
-enum { NOT_APPLICABLE = -2 };   /* a check with nothing to check: no mark, said so */
-
-/* one row of the at-a-glance table: ok 1 a check mark, 0 a cross, -1 no mark (not a check),
- * NOT_APPLICABLE the words */
-static void glance(nt_buf *b, const char *what, const char *measured, const char *expected, int ok)
+/* one row of the at-a-glance table: a check mark (HOLDS), a cross (FAILS), no mark (NONE:
+ * not a check) or the words (NOT_APPLICABLE); the verdicts are decided by nt_verdicts_decide */
+static void glance(nt_buf *b, const char *what, const char *measured, const char *expected, nt_verdict ok)
 {
     nt_buf_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n", what, measured, expected,
-               ok > 0 ? "ok" : ok == 0 ? "bad" : "",
-               ok > 0 ? "&#10003;" : ok == 0 ? "&#10007;" : ok == NOT_APPLICABLE ? "not applicable" : "");
+               ok == NT_VERDICT_HOLDS ? "ok" : ok == NT_VERDICT_FAILS ? "bad" : "",
+               ok == NT_VERDICT_HOLDS ? "&#10003;" : ok == NT_VERDICT_FAILS ? "&#10007;"
+               : ok == NT_VERDICT_NOT_APPLICABLE ? "not applicable" : "");
 }
 
-static void at_a_glance(nt_buf *b, const cJSON *s)
+/* verdict k of n, ABSENT beyond them */
+static nt_verdict nth(const nt_verdict *a, int n, int k)
+{
+    return k < n ? a[k] : NT_VERDICT_ABSENT;
+}
+
+static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
 {
     const cJSON *an = cJSON_GetObjectItem(s, "analysis"), *led = cJSON_GetObjectItem(s, "ledger"),
                 *fin = cJSON_GetObjectItem(an, "final"), *flat = cJSON_GetObjectItem(fin, "flat"), *it;
@@ -69,8 +74,7 @@ static void at_a_glance(nt_buf *b, const cJSON *s)
     int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
     snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoints; worst residual %.1e",
              (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, num(an, "worst_residual"));
-    glance(b, "Do the symmetry identities hold?", m, "all below " NT_STR(NT_IDENTITY_TOL) " (round-off)",
-           num(an, "identities") == 0 ? NOT_APPLICABLE : cJSON_IsTrue(cJSON_GetObjectItem(an, "all_identities_hold")));
+    glance(b, "Do the symmetry identities hold?", m, "all below " NT_STR(NT_IDENTITY_TOL) " (round-off)", v->identities);
     double flow = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(led, "per_quantity")) {
         double q = num(it, "measured"), g = num(it, "gradient_flow"), q0 = num(it, "initial");
@@ -80,22 +84,20 @@ static void at_a_glance(nt_buf *b, const cJSON *s)
     snprintf(m, sizeof m, "%d quantities (%d conserved, %d of them independent); ledger gap %.1e; gradient-flow law "
              "off by up to %.1e (relative)", (int)num(led, "quantities"), (int)num(led, "conserved"),
              ind >= 0 ? (int)ind : -1, num(led, "max_gap"), flow);
-    if (num(led, "quantities") == 0)
+    if (v->ledger == NT_VERDICT_NOT_APPLICABLE)
         snprintf(m, sizeof m, "no quantities: the model has no continuous symmetry with a symmetric generator");
-    glance(b, "Does the ledger account for every step?", m, "ledger gap at round-off",
-           num(led, "quantities") == 0 ? NOT_APPLICABLE : num(led, "max_gap") < 1e-8);
+    glance(b, "Does the ledger account for every step?", m, "ledger gap at round-off", v->ledger);
     snprintf(m, sizeof m, "%s, %d steps: loss L %.5g, L<sub>&gamma;</sub> %.5g (training set, final &theta;)", str(s, "optimizer"),
              (int)num(s, "steps"), num(s, "final_loss"), num(s, "final_loss_gamma"));
     if (!isnan(num(s, "train_accuracy"))) snprintf(m + strlen(m), sizeof m - strlen(m), ", training accuracy %.3f", num(s, "train_accuracy"));
     if (!isnan(num(s, "test_accuracy"))) snprintf(m + strlen(m), sizeof m - strlen(m), ", test accuracy %.3f", num(s, "test_accuracy"));
-    glance(b, "How did training go?", m, cJSON_IsNull(cJSON_GetObjectItem(s, "stopped")) ? "" : str(s, "stopped"),
-           cJSON_IsNull(cJSON_GetObjectItem(s, "stopped")) ? -1 : 0);
+    glance(b, "How did training go?", m, v->training == NT_VERDICT_FAILS ? str(s, "stopped") : "", v->training);
     const cJSON *top = cJSON_GetObjectItem(fin, "top"), *bot = cJSON_GetObjectItem(fin, "bottom");
     snprintf(m, sizeof m, "&lambda;<sub>max</sub> %.4g, &lambda;<sub>min</sub> %.4g (%s)",
              cJSON_GetArraySize(top) ? cJSON_GetArrayItem(top, 0)->valuedouble : NAN,
              cJSON_GetArraySize(bot) ? cJSON_GetArrayItem(bot, 0)->valuedouble : NAN, str(fin, "method"));
-    glance(b, "How curved is the end point?", m, "", -1);
-    if (cJSON_GetObjectItem(flat, "found")) {
+    glance(b, "How curved is the end point?", m, "", NT_VERDICT_NONE);
+    if (v->flat != NT_VERDICT_ABSENT) {
         snprintf(m, sizeof m, "%d eigenvalues at &gamma; = %g (within %.1e)", (int)num(flat, "found"), num(flat, "gamma"),
                  num(flat, "tolerance"));
         char cp[128];
@@ -103,40 +105,41 @@ static void at_a_glance(nt_buf *b, const cJSON *s)
         snprintf(e, sizeof e, "at least %d (pure shifts: logit translations, biases before a normalization; at every &theta;); "
                  "at a critical point of L<sub>&gamma;</sub>: %s (docs/theory.md (S1&gamma;))",
                  (int)num(flat, "predicted_everywhere"), cp);
-        glance(b, "How many flat directions?", m, e, num(flat, "found") >= num(flat, "predicted_everywhere"));
+        glance(b, "How many flat directions?", m, e, v->flat);
     }
     const cJSON *al = cJSON_GetObjectItem(fin, "alignment");
     if (al) {
         snprintf(m, sizeof m, "%.3f of |g|&sup2; in the top-%d eigenspace", num(al, "gradient_fraction_in_top"), (int)num(al, "k"));
-        glance(b, "Where does the gradient point?", m, "", -1);
+        glance(b, "Where does the gradient point?", m, "", NT_VERDICT_NONE);
     }
+    int k = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "alignment_scale_invariant")) {
         double a = num(it, "fraction_in_top_measured"), p = num(it, "fraction_in_top_predicted");
         snprintf(m, sizeof m, "%s: %.6f of its gradient's |g|&sup2; in the top-%d eigenspace", str(it, "name"), a,
                  (int)num(it, "k"));
         snprintf(e, sizeof e, "%.6f: &theta;'s weight times (&lambda; &minus; 2&gamma;)&sup2; (S1)", p);
-        glance(b, "Scale-invariant block: where is its gradient?", m, e, fabs(a - p) <= 1e-8 * (fabs(p) + 1e-300));
+        glance(b, "Scale-invariant block: where is its gradient?", m, e, nth(v->block, v->blocks, k++));
     }
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
-    if (sh) {
+    if (v->sharp != NT_VERDICT_ABSENT) {
         snprintf(m, sizeof m, "radial curvature %.10g", num(sh, "radial_curvature"));
         snprintf(e, sizeof e, "closed form %.10g (degree %g)", num(sh, "closed_form"), num(sh, "degree"));
-        double r = num(sh, "radial_curvature"), c = num(sh, "closed_form");
-        glance(b, "Radial sharpness (homogeneous model)", m, e, fabs(r - c) <= 1e-8 * (fabs(r) + fabs(c) + 1e-300));
+        glance(b, "Radial sharpness (homogeneous model)", m, e, v->sharp);
     }
+    k = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "sectors")) {
-        if (!cJSON_GetObjectItem(it, "multiplicity_found")) continue;
+        const nt_verdict vs = nth(v->sector, v->sectors, k++);
+        if (vs == NT_VERDICT_ABSENT) continue;
         snprintf(m, sizeof m, "layer %d, %d units: eigenvalues in groups of %d (margin %.3g)", (int)num(it, "layer"),
                  (int)num(it, "units"), (int)num(it, "multiplicity_found"), num(it, "stability_margin"));
         snprintf(e, sizeof e, "multiplicity n&minus;1 = %d", (int)num(it, "predicted_multiplicity"));
-        glance(b, "S<sub>n</sub> sectors at the symmetric point", m, e,
-               num(it, "multiplicity_found") == num(it, "predicted_multiplicity"));
+        glance(b, "S<sub>n</sub> sectors at the symmetric point", m, e, vs);
     }
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "fixed_points")) {
         snprintf(m, sizeof m, "%s: distance %.3g &rarr; %.3g", str(it, "name"), num(it, "distance_initial"), num(it, "distance_final"));
         snprintf(e, sizeof e, "%s", cJSON_GetObjectItem(it, "stable_predicted") ?
                  (cJSON_IsTrue(cJSON_GetObjectItem(it, "stable_predicted")) ? "stable (linearized, docs/theory.md §4)" : "unstable (linearized)") : "");
-        glance(b, "Fixed point the run started on", m, e, -1);
+        glance(b, "Fixed point the run started on", m, e, NT_VERDICT_NONE);
     }
     double lo = INFINITY, hi = 0, plo = INFINITY, phi = 0, start = 0;
     int n_fp = 0, from = 0, to = 0;
@@ -152,7 +155,7 @@ static void at_a_glance(nt_buf *b, const cJSON *s)
                  n_fp > 1 ? "s" : "", lo, hi, from, to);
         snprintf(e, sizeof e, "%.4g&ndash;%.4g&times;: max |1 &minus; &eta;&lambda;| of H<sub>&gamma;</sub> on Fix(T)<sup>&perp;</sup> "
                  "at each checkpoint, per step (docs/theory.md §4); the start's spectrum alone: %.3g&times;", plo, phi, start);
-        glance(b, "Growth away from the fixed point (linearized along the run)", m, e, -1);
+        glance(b, "Growth away from the fixed point (linearized along the run)", m, e, NT_VERDICT_NONE);
     }
     nt_buf_printf(b, "</table>\n");
 }
@@ -217,7 +220,8 @@ static void model_section(nt_buf *b, const cJSON *s)
     nt_buf_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.</p>\n", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
 }
 
-int report_build(const char *dir, const cJSON *summary, const volatile sig_atomic_t *stop, nt_error *err)
+int report_build(const char *dir, const cJSON *summary, const nt_verdicts *v, const volatile sig_atomic_t *stop,
+                 nt_error *err)
 {
     report_figure figs[16];
     int n_figs = 0;
@@ -237,7 +241,7 @@ int report_build(const char *dir, const cJSON *summary, const volatile sig_atomi
     nt_buf_printf(&b, "</code> &middot; %s &middot; %.1f s</p>\n", when, num(summary, "seconds_total"));
     model_section(&b, summary);
     nt_buf_printf(&b, "<h2>At a glance</h2>\n");
-    at_a_glance(&b, summary);
+    at_a_glance(&b, summary, v);
     const char *sections[][2] = {
         {"Training", "loss"}, {"Conservation laws and what broke them", "ledger"}, {NULL, "ledger_gaps"},
         {NULL, "distances"}, {"The identities", "identities"}, {"Curvature", "ritz"}, {NULL, "alignment"},
@@ -269,16 +273,14 @@ int report_build(const char *dir, const cJSON *summary, const volatile sig_atomi
     return rc;
 }
 
-void report_print_summary(FILE *f, const char *dir, const cJSON *s)
+void report_print_summary(FILE *f, const char *dir, const cJSON *s, const nt_verdicts *v)
 {
     const cJSON *an = cJSON_GetObjectItem(s, "analysis"), *led = cJSON_GetObjectItem(s, "ledger"),
                 *fin = cJSON_GetObjectItem(an, "final"), *flat = cJSON_GetObjectItem(fin, "flat"), *it;
-    int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints")), held_all = 1;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(an, "checkpoints"))
-        held_all &= num(it, "identities_holding") == num(it, "identities");
+    int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
     fprintf(f, "identities   %d identities of %d transformations %s at all %d checkpoints (worst residual %.1e)\n",
-            (int)num(an, "identities"), (int)num(an, "transformations"), held_all ? "hold" : "do NOT all hold", n_cp,
-            num(an, "worst_residual"));
+            (int)num(an, "identities"), (int)num(an, "transformations"),
+            v->identities == NT_VERDICT_FAILS ? "do NOT all hold" : "hold", n_cp, num(an, "worst_residual"));
     fprintf(f, "training     %d steps of %s: loss L %.5g, L_gamma %.5g", (int)num(s, "steps"), str(s, "optimizer"),
             num(s, "final_loss"), num(s, "final_loss_gamma"));
     if (!isnan(num(s, "test_accuracy"))) fprintf(f, ", test accuracy %.3f", num(s, "test_accuracy"));
@@ -290,7 +292,7 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s)
         fprintf(f, "curvature    lambda_max %.4g, lambda_min %.4g (%s); %.3f of |g|^2 in the top-%d eigenspace\n",
                 cJSON_GetArrayItem(top, 0)->valuedouble, cJSON_GetArrayItem(bot, 0)->valuedouble, str(fin, "method"),
                 num(cJSON_GetObjectItem(fin, "alignment"), "gradient_fraction_in_top"), cJSON_GetArraySize(top));
-    if (cJSON_GetObjectItem(flat, "found")) {
+    if (v->flat != NT_VERDICT_ABSENT) {
         char cp[128];
         report_critical_point(flat, cp, sizeof cp);
         fprintf(f, "flat         %d eigenvalues at gamma = %g; predicted %d everywhere (pure shifts); "
@@ -298,10 +300,11 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s)
                 (int)num(flat, "predicted_everywhere"), cp);
     }
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
-    if (sh) fprintf(f, "sharp        radial curvature %.10g, closed form %.10g\n", num(sh, "radial_curvature"),
+    if (v->sharp != NT_VERDICT_ABSENT) fprintf(f, "sharp        radial curvature %.10g, closed form %.10g\n", num(sh, "radial_curvature"),
                     num(sh, "closed_form"));
+    int k = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "sectors"))
-        if (cJSON_GetObjectItem(it, "multiplicity_found"))
+        if (nth(v->sector, v->sectors, k++) != NT_VERDICT_ABSENT)
             fprintf(f, "sectors      layer %d, %d units: multiplicity %d found, %d predicted\n", (int)num(it, "layer"),
                     (int)num(it, "units"), (int)num(it, "multiplicity_found"), (int)num(it, "predicted_multiplicity"));
     fprintf(f, "report       %s/report.html\n", dir);
