@@ -799,6 +799,78 @@ NT_API int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, c
 /* Groups of ascending values closer than tol: their sizes into mult; returns the count. */
 NT_API int nt_multiplicities(const double *lam, int n, double tol, int *mult);
 
+/* ------------------------------------------------------------------ verdicts */
+
+/* What a run's measurements say against the theory (docs/theory.md §6), decided in one place
+ * (src/analysis/verdict.c) for every reader: the "At a glance" table of noether run's report,
+ * its closing lines, summary.json's all_identities_hold and its exit code 3. */
+typedef enum {
+    NT_VERDICT_ABSENT = -3,          /* not measured in this run: no row, no line */
+    NT_VERDICT_NOT_APPLICABLE = -2,  /* nothing to check (no identities, no ledger quantity): said so */
+    NT_VERDICT_NONE = -1,            /* a measurement with nothing it must agree with: no mark */
+    NT_VERDICT_FAILS = 0,
+    NT_VERDICT_HOLDS = 1
+} nt_verdict;
+
+/* The ledger closes at round-off (F3): its largest max_gap, relative to the size of Q's
+ * terms (about 1e-15 when it holds), must stay below this. */
+#define NT_LEDGER_TOL 1e-8
+/* A measured number against its closed form: the radial curvature of a homogeneous model
+ * against k(k-1)E[u^T f] + k^2 E[f^T U f] over |theta|^2 plus gamma (§3), within
+ * NT_CLOSED_FORM_TOL (|r| + |c|); a scale-invariant block's gradient fraction in the top-k
+ * eigenspace against (S1gamma)'s prediction p, within NT_CLOSED_FORM_TOL |p|. */
+#define NT_CLOSED_FORM_TOL 1e-8
+
+/* The plain numbers a run measured (the options of nt_verdicts_decide); counts of -1 mean
+ * "not measured". */
+typedef struct {
+    /* the identities (F1gamma), (S1gamma), (S2gamma), (D1gamma) at each analysis checkpoint,
+     * each decided by nt_check against NT_IDENTITY_TOL */
+    int identities;                  /* identities checked at every checkpoint (0: none to check) */
+    int checkpoints;
+    const int *identities_holding;   /* per checkpoint: how many held */
+    /* the training ledger (F3) */
+    int quantities;                  /* ledger quantities (0: none to check) */
+    double ledger_max_gap;           /* the largest max_gap over them (NAN fails) */
+    int stopped;                     /* training stopped before its last step (a diverged run) */
+    /* eigenvalues of H_gamma at gamma (S1gamma): the pure shifts force at least their rank */
+    int flat_found;                  /* counted in the final spectrum (-1: not every eigenvalue known) */
+    int flat_predicted;              /* the rank of the shifts' span */
+    /* a homogeneous model: the final radial curvature and its closed form (§3) */
+    int sharp;                       /* 1 when measured */
+    double radial_curvature, radial_closed_form;
+    /* scale-invariant blocks: the gradient's fraction in the top-k eigenspace (§3) */
+    int blocks;
+    const double *block_measured, *block_predicted;
+    /* S_n sectors (§4): per hidden layer, the multiplicity of the breaking eigenvalues */
+    int sectors;
+    const int *sector_found;         /* -1: not computed for that layer */
+    const int *sector_predicted;     /* n - 1 */
+} nt_run_facts;
+
+/* The verdicts, each a nt_verdict:
+ *   identities  NOT_APPLICABLE without identities, HOLDS when every one held at every checkpoint;
+ *   ledger      NOT_APPLICABLE without quantities, HOLDS when ledger_max_gap < NT_LEDGER_TOL;
+ *   training    FAILS when the run stopped early, NONE otherwise;
+ *   flat        ABSENT when not counted, HOLDS when flat_found >= flat_predicted;
+ *   sharp       ABSENT when not measured, HOLDS within NT_CLOSED_FORM_TOL;
+ *   block[i]    HOLDS within NT_CLOSED_FORM_TOL;
+ *   sector[i]   ABSENT when not computed, HOLDS when the multiplicity found is n - 1. */
+typedef struct {
+    nt_verdict identities, ledger, training, flat, sharp;
+    int blocks, sectors;
+    nt_verdict *block;    /* blocks of them (malloc'd) */
+    nt_verdict *sector;   /* sectors of them (malloc'd) */
+} nt_verdicts;
+
+/* Decides every verdict of f into v (freed with nt_verdicts_free, also after an error).
+ * NT_EINPUT naming the field for inconsistent facts (a negative count, a missing array, more
+ * identities holding than checked); NT_EFAIL out of memory. */
+NT_API int nt_verdicts_decide(const nt_run_facts *f, nt_verdicts *v, nt_error *err);
+NT_API void nt_verdicts_free(nt_verdicts *v);
+/* "holds", "fails", "not applicable", "none" or "absent". */
+NT_API const char *nt_verdict_name(nt_verdict v);
+
 /* ------------------------------------------------------------------ the BLAS kernel */
 
 /* OpenBLAS picks its kernel when it loads; on a CPU it does not know it falls back to a

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <cJSON.h>
 #include "noether.h"
+#include "../util/buf.h"
 
 /* One option of a command: "--name" takes a value unless flag is set. */
 typedef struct {
@@ -39,10 +40,10 @@ void cli_job_free(cli_job *job);
 /* An engine for the job's training set with room for k tangents. */
 nt_engine *cli_engine(const cli_job *job, int k);
 
-/* Writes text to path whole or not at all (temporary file, then rename). */
+/* Writes text to path whole or not at all (nt_text_write: temporary file, then rename). */
 int cli_write_file(const char *path, const char *text, nt_error *err);
-/* A growing text buffer (CSV, HTML, gnuplot scripts). */
-typedef struct { char *s; size_t len, cap; } cli_buf;
+/* A growing text buffer (CSV, HTML, gnuplot scripts): src/util/buf.h's, shared with src/report. */
+typedef nt_buf cli_buf;
 void cli_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writes text to dir/name whole or not at all; exits on failure. */

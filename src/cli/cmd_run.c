@@ -384,6 +384,56 @@ static cJSON *final_view(run_state *r)
     return o;
 }
 
+/* an integer of o, `absent` when it is not there */
+static int int_of(const cJSON *o, const char *key, int absent)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valueint : absent;
+}
+
+/* Every verdict of the run, decided once (nt_verdicts_decide, src/analysis/verdict.c) from the
+ * numbers of summary.json's pieces: doc's ledger and stopped, the checkpoints (each with
+ * n_checks identities), the final view fin.  summary.json's all_identities_hold, the exit
+ * code, the report's "At a glance" marks and the closing lines all read v. */
+static int decide(const cJSON *doc, const cJSON *checkpoints, int n_checks, const cJSON *fin, nt_verdicts *v,
+                  nt_error *err)
+{
+    const cJSON *led = cJSON_GetObjectItem(doc, "ledger"), *flat = cJSON_GetObjectItem(fin, "flat"),
+                *sharp = cJSON_GetObjectItem(fin, "sharp"), *blocks = cJSON_GetObjectItem(fin, "alignment_scale_invariant"),
+                *sec = cJSON_GetObjectItem(fin, "sectors"), *it;
+    const int n_cp = cJSON_GetArraySize(checkpoints), n_bl = cJSON_GetArraySize(blocks), n_sec = cJSON_GetArraySize(sec);
+    int *holding = malloc(sizeof(int) * (size_t)(n_cp + 1)), *found = malloc(sizeof(int) * (size_t)(n_sec + 1)),
+        *predicted = malloc(sizeof(int) * (size_t)(n_sec + 1)), k = 0;
+    double *measured = malloc(sizeof(double) * (size_t)(n_bl + 1)), *fraction = malloc(sizeof(double) * (size_t)(n_bl + 1));
+    cJSON_ArrayForEach(it, checkpoints) holding[k++] = int_of(it, "identities_holding", 0);
+    k = 0;
+    cJSON_ArrayForEach(it, blocks) {
+        measured[k] = num(it, "fraction_in_top_measured");
+        fraction[k++] = num(it, "fraction_in_top_predicted");
+    }
+    k = 0;
+    cJSON_ArrayForEach(it, sec) {
+        found[k] = int_of(it, "multiplicity_found", -1);
+        predicted[k++] = int_of(it, "predicted_multiplicity", 0);
+    }
+    const nt_run_facts f = {
+        .identities = n_checks, .checkpoints = n_cp, .identities_holding = holding,
+        .quantities = int_of(led, "quantities", 0), .ledger_max_gap = num(led, "max_gap"),
+        .stopped = !cJSON_IsNull(cJSON_GetObjectItem(doc, "stopped")),
+        .flat_found = int_of(flat, "found", -1), .flat_predicted = int_of(flat, "predicted_everywhere", 0),
+        .sharp = sharp != NULL, .radial_curvature = num(sharp, "radial_curvature"),
+        .radial_closed_form = num(sharp, "closed_form"),
+        .blocks = n_bl, .block_measured = measured, .block_predicted = fraction,
+        .sectors = n_sec, .sector_found = found, .sector_predicted = predicted };
+    int rc = nt_verdicts_decide(&f, v, err);
+    free(holding);
+    free(found);
+    free(predicted);
+    free(measured);
+    free(fraction);
+    return rc;
+}
+
 /* The whole job; returns the exit code, or -1 with *err set (an interrupted or diverged
  * run, a failed report): the caller frees the job, then exits through cli_die. */
 static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, int resume, int force, nt_error *err)
@@ -405,6 +455,7 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     if (!quiet) { cli_describe(stderr, job); fputc('\n', stderr); }
     double t0 = cli_now();
     int rc, all_hold = 1;
+    nt_verdicts v = {0};
     cli_train_hook hook = { on_log, &r, save_state, load_state };
     cJSON *doc = cli_train_run(job, dir, quiet, resume, &hook, &rc, err);
     if (rc >= 128) {   /* interrupted: what there is so far; the caller says how to resume */
@@ -426,19 +477,24 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cli_write_in(cmd, dir, "analysis.csv", r.csv.s);
     write_final(&r, dir);
     cli_write_json(cmd, dir, "spectrum.json", r.final);
+    cJSON *fin = final_view(&r);
+    if (decide(doc, r.checkpoints, r.n_checks, fin, &v, err)) {
+        rc = err->code;
+        cJSON_Delete(fin);
+        cJSON_Delete(r.checkpoints);
+        goto done;
+    }
+    all_hold = v.identities != NT_VERDICT_FAILS;
     cJSON *an = cJSON_AddObjectToObject(doc, "analysis");
     cJSON_AddNumberToObject(an, "transformations", n_list);
     cJSON_AddNumberToObject(an, "identities", r.n_checks);
     double worst = 0;
     cJSON *c;
-    cJSON_ArrayForEach(c, r.checkpoints) {
-        all_hold &= num(c, "identities_holding") == r.n_checks;
-        worst = fmax(worst, num(c, "worst_residual"));
-    }
+    cJSON_ArrayForEach(c, r.checkpoints) worst = fmax(worst, num(c, "worst_residual"));
     cJSON_AddBoolToObject(an, "all_identities_hold", all_hold);
     cJSON_AddNumberToObject(an, "worst_residual", worst);
     cJSON_AddItemToObject(an, "checkpoints", r.checkpoints);
-    cJSON_AddItemToObject(an, "final", final_view(&r));
+    cJSON_AddItemToObject(an, "final", fin);
     cJSON_AddItemToObject(an, "distances_to_fixed_points", distances(dir));
     cJSON_AddItemToObject(an, "fixed_point_growth", growth(&r, dir));
     cJSON_AddNumberToObject(an, "seconds", r.seconds);
@@ -460,14 +516,15 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, "before the report (training done)"); goto done; }
     if (!quiet) fprintf(stderr, "run: plots (gnuplot) and report\n");
     if (!rc) {
-        rc = report_build(dir, doc, err);
+        rc = report_build(dir, doc, &v, &cli_stop, err);
         if (rc >= 128 || (!rc && cli_stop)) rc = cli_interrupted(err, job, dir, "while the report was drawn (training done)");
         if (!rc) cli_checkpoint_done(dir);   /* every output written */
     } else {
-        report_build(dir, doc, &(nt_error){0});   /* a diverged run: the report of what there is */
+        report_build(dir, doc, &v, &cli_stop, &(nt_error){0});   /* a diverged run: the report of what there is */
     }
-    if (!quiet) report_print_summary(stdout, dir, doc);
+    if (!quiet) report_print_summary(stdout, dir, doc, &v);
 done:
+    nt_verdicts_free(&v);
     cJSON_Delete(doc);
     cJSON_Delete(r.final);
     free(r.res);

@@ -127,14 +127,9 @@ nt_engine *cli_engine(const cli_job *job, int k)
     return e;
 }
 
-static int write_text(FILE *f, const void *text)
-{
-    return fputs(text, f) >= 0;
-}
-
 int cli_write_file(const char *path, const char *text, nt_error *err)
 {
-    return nt_file_write(path, write_text, text, err);
+    return nt_text_write(path, text, err);
 }
 
 void cli_require_finite(const char *cmd, double loss, const double *x, int64_t n, const char *what)
@@ -160,14 +155,9 @@ double cli_physical_bytes(void)
 void cli_printf(cli_buf *b, const char *fmt, ...)
 {
     va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if ((size_t)n < b->cap - b->len) { b->len += (size_t)n; return; }
-        b->cap = 2 * b->cap + (size_t)n + 1024;
-        b->s = realloc(b->s, b->cap);
-    }
+    va_start(ap, fmt);
+    nt_buf_vprintf(b, fmt, ap);
+    va_end(ap);
 }
 
 void cli_write_in(const char *cmd, const char *dir, const char *name, const char *text)
@@ -197,21 +187,8 @@ void cli_print_json(cJSON *doc)
 
 void cli_mkdir(const char *cmd, const char *dir)
 {
-    char buf[NT_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; ; p++) {
-        int end = *p == 0;
-        if (*p == '/' || end) {
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                nt_error err;
-                nt_fail(&err, NT_EINPUT, "%s: cannot create directory: %s", buf, strerror(errno));
-                cli_die(cmd, &err);
-            }
-            if (end) break;
-            *p = '/';
-        }
-    }
+    nt_error err;
+    if (nt_mkdir_p(dir, &err)) cli_die(cmd, &err);
 }
 
 double cli_now(void)

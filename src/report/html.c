@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "report.h"
-#include "../cli/cli.h"
+#include "../util/buf.h"
 
 static double num(const cJSON *o, const char *key)
 {
@@ -23,16 +23,16 @@ static const char *str(const cJSON *o, const char *key)
 }
 
 /* text with the five HTML special characters escaped */
-static void esc(cli_buf *b, const char *s)
+static void esc(nt_buf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': cli_printf(b, "&lt;"); break;
-        case '>': cli_printf(b, "&gt;"); break;
-        case '&': cli_printf(b, "&amp;"); break;
-        case '"': cli_printf(b, "&quot;"); break;
-        case '\'': cli_printf(b, "&#39;"); break;
-        default: cli_printf(b, "%c", *s);
+        case '<': nt_buf_printf(b, "&lt;"); break;
+        case '>': nt_buf_printf(b, "&gt;"); break;
+        case '&': nt_buf_printf(b, "&amp;"); break;
+        case '"': nt_buf_printf(b, "&quot;"); break;
+        case '\'': nt_buf_printf(b, "&#39;"); break;
+        default: nt_buf_printf(b, "%c", *s);
         }
     }
 }
@@ -49,28 +49,32 @@ static const char style[] =
     "figcaption{font-size:.92em;color:#333;margin-top:.4em}code{background:#f4f4f4;padding:0 .2em}"
     "details{margin:1em 0}summary{cursor:pointer;font-weight:bold}";
 
-enum { NOT_APPLICABLE = -2 };   /* a check with nothing to check: no mark, said so */
-
-/* one row of the at-a-glance table: ok 1 a check mark, 0 a cross, -1 no mark (not a check),
- * NOT_APPLICABLE the words */
-static void glance(cli_buf *b, const char *what, const char *measured, const char *expected, int ok)
+/* one row of the at-a-glance table: a check mark (HOLDS), a cross (FAILS), no mark (NONE:
+ * not a check) or the words (NOT_APPLICABLE); the verdicts are decided by nt_verdicts_decide */
+static void glance(nt_buf *b, const char *what, const char *measured, const char *expected, nt_verdict ok)
 {
-    cli_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n", what, measured, expected,
-               ok > 0 ? "ok" : ok == 0 ? "bad" : "",
-               ok > 0 ? "&#10003;" : ok == 0 ? "&#10007;" : ok == NOT_APPLICABLE ? "not applicable" : "");
+    nt_buf_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n", what, measured, expected,
+               ok == NT_VERDICT_HOLDS ? "ok" : ok == NT_VERDICT_FAILS ? "bad" : "",
+               ok == NT_VERDICT_HOLDS ? "&#10003;" : ok == NT_VERDICT_FAILS ? "&#10007;"
+               : ok == NT_VERDICT_NOT_APPLICABLE ? "not applicable" : "");
 }
 
-static void at_a_glance(cli_buf *b, const cJSON *s)
+/* verdict k of n, ABSENT beyond them */
+static nt_verdict nth(const nt_verdict *a, int n, int k)
+{
+    return k < n ? a[k] : NT_VERDICT_ABSENT;
+}
+
+static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
 {
     const cJSON *an = cJSON_GetObjectItem(s, "analysis"), *led = cJSON_GetObjectItem(s, "ledger"),
                 *fin = cJSON_GetObjectItem(an, "final"), *flat = cJSON_GetObjectItem(fin, "flat"), *it;
     char m[512], e[512];
-    cli_printf(b, "<table><tr><th>question</th><th>measured</th><th>expected</th><th></th></tr>\n");
+    nt_buf_printf(b, "<table><tr><th>question</th><th>measured</th><th>expected</th><th></th></tr>\n");
     int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
     snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoints; worst residual %.1e",
              (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, num(an, "worst_residual"));
-    glance(b, "Do the symmetry identities hold?", m, "all below " NT_STR(NT_IDENTITY_TOL) " (round-off)",
-           num(an, "identities") == 0 ? NOT_APPLICABLE : cJSON_IsTrue(cJSON_GetObjectItem(an, "all_identities_hold")));
+    glance(b, "Do the symmetry identities hold?", m, "all below " NT_STR(NT_IDENTITY_TOL) " (round-off)", v->identities);
     double flow = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(led, "per_quantity")) {
         double q = num(it, "measured"), g = num(it, "gradient_flow"), q0 = num(it, "initial");
@@ -80,22 +84,20 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
     snprintf(m, sizeof m, "%d quantities (%d conserved, %d of them independent); ledger gap %.1e; gradient-flow law "
              "off by up to %.1e (relative)", (int)num(led, "quantities"), (int)num(led, "conserved"),
              ind >= 0 ? (int)ind : -1, num(led, "max_gap"), flow);
-    if (num(led, "quantities") == 0)
+    if (v->ledger == NT_VERDICT_NOT_APPLICABLE)
         snprintf(m, sizeof m, "no quantities: the model has no continuous symmetry with a symmetric generator");
-    glance(b, "Does the ledger account for every step?", m, "ledger gap at round-off",
-           num(led, "quantities") == 0 ? NOT_APPLICABLE : num(led, "max_gap") < 1e-8);
+    glance(b, "Does the ledger account for every step?", m, "ledger gap at round-off", v->ledger);
     snprintf(m, sizeof m, "%s, %d steps: loss L %.5g, L<sub>&gamma;</sub> %.5g (training set, final &theta;)", str(s, "optimizer"),
              (int)num(s, "steps"), num(s, "final_loss"), num(s, "final_loss_gamma"));
     if (!isnan(num(s, "train_accuracy"))) snprintf(m + strlen(m), sizeof m - strlen(m), ", training accuracy %.3f", num(s, "train_accuracy"));
     if (!isnan(num(s, "test_accuracy"))) snprintf(m + strlen(m), sizeof m - strlen(m), ", test accuracy %.3f", num(s, "test_accuracy"));
-    glance(b, "How did training go?", m, cJSON_IsNull(cJSON_GetObjectItem(s, "stopped")) ? "" : str(s, "stopped"),
-           cJSON_IsNull(cJSON_GetObjectItem(s, "stopped")) ? -1 : 0);
+    glance(b, "How did training go?", m, v->training == NT_VERDICT_FAILS ? str(s, "stopped") : "", v->training);
     const cJSON *top = cJSON_GetObjectItem(fin, "top"), *bot = cJSON_GetObjectItem(fin, "bottom");
     snprintf(m, sizeof m, "&lambda;<sub>max</sub> %.4g, &lambda;<sub>min</sub> %.4g (%s)",
              cJSON_GetArraySize(top) ? cJSON_GetArrayItem(top, 0)->valuedouble : NAN,
              cJSON_GetArraySize(bot) ? cJSON_GetArrayItem(bot, 0)->valuedouble : NAN, str(fin, "method"));
-    glance(b, "How curved is the end point?", m, "", -1);
-    if (cJSON_GetObjectItem(flat, "found")) {
+    glance(b, "How curved is the end point?", m, "", NT_VERDICT_NONE);
+    if (v->flat != NT_VERDICT_ABSENT) {
         snprintf(m, sizeof m, "%d eigenvalues at &gamma; = %g (within %.1e)", (int)num(flat, "found"), num(flat, "gamma"),
                  num(flat, "tolerance"));
         char cp[128];
@@ -103,40 +105,41 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
         snprintf(e, sizeof e, "at least %d (pure shifts: logit translations, biases before a normalization; at every &theta;); "
                  "at a critical point of L<sub>&gamma;</sub>: %s (docs/theory.md (S1&gamma;))",
                  (int)num(flat, "predicted_everywhere"), cp);
-        glance(b, "How many flat directions?", m, e, num(flat, "found") >= num(flat, "predicted_everywhere"));
+        glance(b, "How many flat directions?", m, e, v->flat);
     }
     const cJSON *al = cJSON_GetObjectItem(fin, "alignment");
     if (al) {
         snprintf(m, sizeof m, "%.3f of |g|&sup2; in the top-%d eigenspace", num(al, "gradient_fraction_in_top"), (int)num(al, "k"));
-        glance(b, "Where does the gradient point?", m, "", -1);
+        glance(b, "Where does the gradient point?", m, "", NT_VERDICT_NONE);
     }
+    int k = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "alignment_scale_invariant")) {
         double a = num(it, "fraction_in_top_measured"), p = num(it, "fraction_in_top_predicted");
         snprintf(m, sizeof m, "%s: %.6f of its gradient's |g|&sup2; in the top-%d eigenspace", str(it, "name"), a,
                  (int)num(it, "k"));
         snprintf(e, sizeof e, "%.6f: &theta;'s weight times (&lambda; &minus; 2&gamma;)&sup2; (S1)", p);
-        glance(b, "Scale-invariant block: where is its gradient?", m, e, fabs(a - p) <= 1e-8 * (fabs(p) + 1e-300));
+        glance(b, "Scale-invariant block: where is its gradient?", m, e, nth(v->block, v->blocks, k++));
     }
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
-    if (sh) {
+    if (v->sharp != NT_VERDICT_ABSENT) {
         snprintf(m, sizeof m, "radial curvature %.10g", num(sh, "radial_curvature"));
         snprintf(e, sizeof e, "closed form %.10g (degree %g)", num(sh, "closed_form"), num(sh, "degree"));
-        double r = num(sh, "radial_curvature"), c = num(sh, "closed_form");
-        glance(b, "Radial sharpness (homogeneous model)", m, e, fabs(r - c) <= 1e-8 * (fabs(r) + fabs(c) + 1e-300));
+        glance(b, "Radial sharpness (homogeneous model)", m, e, v->sharp);
     }
+    k = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "sectors")) {
-        if (!cJSON_GetObjectItem(it, "multiplicity_found")) continue;
+        const nt_verdict vs = nth(v->sector, v->sectors, k++);
+        if (vs == NT_VERDICT_ABSENT) continue;
         snprintf(m, sizeof m, "layer %d, %d units: eigenvalues in groups of %d (margin %.3g)", (int)num(it, "layer"),
                  (int)num(it, "units"), (int)num(it, "multiplicity_found"), num(it, "stability_margin"));
         snprintf(e, sizeof e, "multiplicity n&minus;1 = %d", (int)num(it, "predicted_multiplicity"));
-        glance(b, "S<sub>n</sub> sectors at the symmetric point", m, e,
-               num(it, "multiplicity_found") == num(it, "predicted_multiplicity"));
+        glance(b, "S<sub>n</sub> sectors at the symmetric point", m, e, vs);
     }
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "fixed_points")) {
         snprintf(m, sizeof m, "%s: distance %.3g &rarr; %.3g", str(it, "name"), num(it, "distance_initial"), num(it, "distance_final"));
         snprintf(e, sizeof e, "%s", cJSON_GetObjectItem(it, "stable_predicted") ?
                  (cJSON_IsTrue(cJSON_GetObjectItem(it, "stable_predicted")) ? "stable (linearized, docs/theory.md §4)" : "unstable (linearized)") : "");
-        glance(b, "Fixed point the run started on", m, e, -1);
+        glance(b, "Fixed point the run started on", m, e, NT_VERDICT_NONE);
     }
     double lo = INFINITY, hi = 0, plo = INFINITY, phi = 0, start = 0;
     int n_fp = 0, from = 0, to = 0;
@@ -152,92 +155,93 @@ static void at_a_glance(cli_buf *b, const cJSON *s)
                  n_fp > 1 ? "s" : "", lo, hi, from, to);
         snprintf(e, sizeof e, "%.4g&ndash;%.4g&times;: max |1 &minus; &eta;&lambda;| of H<sub>&gamma;</sub> on Fix(T)<sup>&perp;</sup> "
                  "at each checkpoint, per step (docs/theory.md §4); the start's spectrum alone: %.3g&times;", plo, phi, start);
-        glance(b, "Growth away from the fixed point (linearized along the run)", m, e, -1);
+        glance(b, "Growth away from the fixed point (linearized along the run)", m, e, NT_VERDICT_NONE);
     }
-    cli_printf(b, "</table>\n");
+    nt_buf_printf(b, "</table>\n");
 }
 
-static void checkpoints_table(cli_buf *b, const cJSON *an)
+static void checkpoints_table(nt_buf *b, const cJSON *an)
 {
     const cJSON *c;
-    cli_printf(b, "<table><tr><th>step</th><th>loss L</th><th>L<sub>&gamma;</sub></th><th>|g<sub>&gamma;</sub>|</th><th>identities holding</th><th>worst residual</th>"
+    nt_buf_printf(b, "<table><tr><th>step</th><th>loss L</th><th>L<sub>&gamma;</sub></th><th>|g<sub>&gamma;</sub>|</th><th>identities holding</th><th>worst residual</th>"
                   "<th>&lambda;<sub>max</sub></th><th>&lambda;<sub>min</sub></th><th>|g|&sup2; in top-k</th>"
                   "<th>orbit rank</th><th>eigenvalues at &gamma;</th></tr>\n");
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(an, "checkpoints")) {
         char flat[16] = "&ndash;";
         if (cJSON_GetObjectItem(c, "eigenvalues_at_gamma")) snprintf(flat, sizeof flat, "%d", (int)num(c, "eigenvalues_at_gamma"));
-        cli_printf(b, "<tr><td class=n>%d</td><td class=n>%.6g</td><td class=n>%.6g</td><td class=n>%.3e</td><td class=n>%d / %d</td>"
+        nt_buf_printf(b, "<tr><td class=n>%d</td><td class=n>%.6g</td><td class=n>%.6g</td><td class=n>%.3e</td><td class=n>%d / %d</td>"
                       "<td class=n>%.1e</td><td class=n>%.5g</td><td class=n>%.5g</td><td class=n>%.3f</td>"
                       "<td class=n>%d</td><td class=n>%s</td></tr>\n",
                    (int)num(c, "step"), num(c, "loss"), num(c, "loss_gamma"), num(c, "grad_norm"), (int)num(c, "identities_holding"),
                    (int)num(c, "identities"), num(c, "worst_residual"), num(c, "lambda_max"), num(c, "lambda_min"),
                    num(c, "gradient_fraction_in_top"), (int)num(c, "orbit_rank"), flat);
     }
-    cli_printf(b, "</table>\n");
+    nt_buf_printf(b, "</table>\n");
 }
 
-static void identities_table(cli_buf *b, const cJSON *an)
+static void identities_table(nt_buf *b, const cJSON *an)
 {
     const cJSON *it;
     int n = cJSON_GetArraySize(cJSON_GetObjectItem(an, "identities_final"));
-    cli_printf(b, "<details><summary>Every identity at the final parameters (%d rows)</summary>\n"
+    nt_buf_printf(b, "<details><summary>Every identity at the final parameters (%d rows)</summary>\n"
                   "<table><tr><th>transformation</th><th>kind</th><th>type</th><th>1st order</th><th>2nd order</th>"
                   "<th>holds</th></tr>\n", n);
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(an, "identities_final")) {
-        cli_printf(b, "<tr><td><code>");
+        nt_buf_printf(b, "<tr><td><code>");
         esc(b, str(it, "name"));
         int ok = cJSON_IsTrue(cJSON_GetObjectItem(it, "holds"));
-        cli_printf(b, "</code></td><td>%s</td><td>%s</td><td class=n>%.2e</td><td class=n>%.2e</td>"
+        nt_buf_printf(b, "</code></td><td>%s</td><td>%s</td><td class=n>%.2e</td><td class=n>%.2e</td>"
                       "<td class=\"%s\">%s</td></tr>\n", str(it, "kind"), str(it, "type"),
                    num(it, "first_order_residual"), num(it, "second_order_residual"), ok ? "ok" : "bad", ok ? "yes" : "no");
     }
-    cli_printf(b, "</table></details>\n");
+    nt_buf_printf(b, "</table></details>\n");
 }
 
-static void model_section(cli_buf *b, const cJSON *s)
+static void model_section(nt_buf *b, const cJSON *s)
 {
     const cJSON *info = cJSON_GetObjectItem(s, "info"), *L, *kv;
-    cli_printf(b, "<p>Model: input %d &rarr; ", (int)num(info, "input"));
+    nt_buf_printf(b, "<p>Model: input %d &rarr; ", (int)num(info, "input"));
     cJSON_ArrayForEach(L, cJSON_GetObjectItem(info, "layers")) {
-        cli_printf(b, "[");
+        nt_buf_printf(b, "[");
         int first = 1;
         cJSON_ArrayForEach(kv, L) {
             if (!cJSON_IsString(kv) && !cJSON_IsNumber(kv) && !cJSON_IsFalse(kv)) continue;
-            cli_printf(b, first ? "" : " ");
+            nt_buf_printf(b, first ? "" : " ");
             first = 0;
-            if (cJSON_IsFalse(kv)) cli_printf(b, "no ");
+            if (cJSON_IsFalse(kv)) nt_buf_printf(b, "no ");
             esc(b, kv->string);
-            if (cJSON_IsString(kv)) { cli_printf(b, " "); esc(b, kv->valuestring); }
-            if (cJSON_IsNumber(kv)) cli_printf(b, " %g", kv->valuedouble);
+            if (cJSON_IsString(kv)) { nt_buf_printf(b, " "); esc(b, kv->valuestring); }
+            if (cJSON_IsNumber(kv)) nt_buf_printf(b, " %g", kv->valuedouble);
         }
-        cli_printf(b, "] ");
+        nt_buf_printf(b, "] ");
     }
-    cli_printf(b, "&rarr; %s loss; d = %d parameters. Data: ", str(info, "loss"), (int)num(info, "d"));
+    nt_buf_printf(b, "&rarr; %s loss; d = %d parameters. Data: ", str(info, "loss"), (int)num(info, "d"));
     esc(b, str(cJSON_GetObjectItem(info, "data"), "description"));
-    cli_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.</p>\n", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
+    nt_buf_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.</p>\n", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
 }
 
-int report_build(const char *dir, const cJSON *summary, nt_error *err)
+int report_build(const char *dir, const cJSON *summary, const nt_verdicts *v, const volatile sig_atomic_t *stop,
+                 nt_error *err)
 {
     report_figure figs[16];
     int n_figs = 0;
-    if (report_plots(dir, summary, figs, &n_figs, err)) return err->code;
+    if (report_plots(dir, summary, stop, figs, &n_figs, err)) return err->code;
     const cJSON *an = cJSON_GetObjectItem(summary, "analysis");
-    cli_buf b = {0};
+    nt_buf b = {0};
     time_t now = time(NULL);
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-    cli_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    nt_buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                    "<title>noether report: ");
     esc(&b, str(summary, "spec"));
-    cli_printf(&b, "</title>\n<style>%s</style></head>\n<body>\n<h1>What symmetry does to this network</h1>\n"
+    nt_buf_printf(&b, "</title>\n<style>%s</style></head>\n<body>\n<h1>What symmetry does to this network</h1>\n"
                    "<p class=\"sub\">noether run &middot; spec <code>", style);
     esc(&b, str(summary, "spec"));
-    cli_printf(&b, "</code> &middot; %s &middot; %.1f s</p>\n", when, num(summary, "seconds_total"));
+    nt_buf_printf(&b, "</code> &middot; %s &middot; %.1f s</p>\n", when, num(summary, "seconds_total"));
     model_section(&b, summary);
-    cli_printf(&b, "<h2>At a glance</h2>\n");
-    at_a_glance(&b, summary);
+    nt_buf_printf(&b, "<h2>At a glance</h2>\n");
+    at_a_glance(&b, summary, v);
     const char *sections[][2] = {
         {"Training", "loss"}, {"Conservation laws and what broke them", "ledger"}, {NULL, "ledger_gaps"},
         {NULL, "distances"}, {"The identities", "identities"}, {"Curvature", "ritz"}, {NULL, "alignment"},
@@ -245,15 +249,15 @@ int report_build(const char *dir, const cJSON *summary, nt_error *err)
     for (size_t k = 0; k < sizeof sections / sizeof sections[0]; k++)
         for (int f = 0; f < n_figs; f++) {
             if (strcmp(figs[f].stem, sections[k][1])) continue;
-            if (sections[k][0]) cli_printf(&b, "<h2>%s</h2>\n", sections[k][0]);
-            cli_printf(&b, "<figure><img src=\"plots/%s.png\" alt=\"%s\">\n"
+            if (sections[k][0]) nt_buf_printf(&b, "<h2>%s</h2>\n", sections[k][0]);
+            nt_buf_printf(&b, "<figure><img src=\"plots/%s.png\" alt=\"%s\">\n"
                            "<figcaption><b>%s.</b> %s (<a href=\"plots/%s.svg\">SVG</a>)</figcaption></figure>\n",
                        figs[f].stem, figs[f].title, figs[f].title, figs[f].caption, figs[f].stem);
         }
-    cli_printf(&b, "<h2>Checkpoints</h2>\n");
+    nt_buf_printf(&b, "<h2>Checkpoints</h2>\n");
     checkpoints_table(&b, an);
     identities_table(&b, an);
-    cli_printf(&b, "<h2>Files</h2>\n<p><code>summary.json</code> (every number above), <code>ledger.csv</code> "
+    nt_buf_printf(&b, "<h2>Files</h2>\n<p><code>summary.json</code> (every number above), <code>ledger.csv</code> "
                    "(a row per logged step: loss, accuracy, each quantity measured, by the ledger and by the "
                    "gradient-flow law), <code>analysis.csv</code> (a row per checkpoint), <code>density.csv</code>, "
                    "<code>sectors.csv</code>, <code>spectrum.json</code>, <code>params_init.npy</code>, "
@@ -269,16 +273,14 @@ int report_build(const char *dir, const cJSON *summary, nt_error *err)
     return rc;
 }
 
-void report_print_summary(FILE *f, const char *dir, const cJSON *s)
+void report_print_summary(FILE *f, const char *dir, const cJSON *s, const nt_verdicts *v)
 {
     const cJSON *an = cJSON_GetObjectItem(s, "analysis"), *led = cJSON_GetObjectItem(s, "ledger"),
                 *fin = cJSON_GetObjectItem(an, "final"), *flat = cJSON_GetObjectItem(fin, "flat"), *it;
-    int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints")), held_all = 1;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(an, "checkpoints"))
-        held_all &= num(it, "identities_holding") == num(it, "identities");
+    int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
     fprintf(f, "identities   %d identities of %d transformations %s at all %d checkpoints (worst residual %.1e)\n",
-            (int)num(an, "identities"), (int)num(an, "transformations"), held_all ? "hold" : "do NOT all hold", n_cp,
-            num(an, "worst_residual"));
+            (int)num(an, "identities"), (int)num(an, "transformations"),
+            v->identities == NT_VERDICT_FAILS ? "do NOT all hold" : "hold", n_cp, num(an, "worst_residual"));
     fprintf(f, "training     %d steps of %s: loss L %.5g, L_gamma %.5g", (int)num(s, "steps"), str(s, "optimizer"),
             num(s, "final_loss"), num(s, "final_loss_gamma"));
     if (!isnan(num(s, "test_accuracy"))) fprintf(f, ", test accuracy %.3f", num(s, "test_accuracy"));
@@ -290,7 +292,7 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s)
         fprintf(f, "curvature    lambda_max %.4g, lambda_min %.4g (%s); %.3f of |g|^2 in the top-%d eigenspace\n",
                 cJSON_GetArrayItem(top, 0)->valuedouble, cJSON_GetArrayItem(bot, 0)->valuedouble, str(fin, "method"),
                 num(cJSON_GetObjectItem(fin, "alignment"), "gradient_fraction_in_top"), cJSON_GetArraySize(top));
-    if (cJSON_GetObjectItem(flat, "found")) {
+    if (v->flat != NT_VERDICT_ABSENT) {
         char cp[128];
         report_critical_point(flat, cp, sizeof cp);
         fprintf(f, "flat         %d eigenvalues at gamma = %g; predicted %d everywhere (pure shifts); "
@@ -298,10 +300,11 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s)
                 (int)num(flat, "predicted_everywhere"), cp);
     }
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
-    if (sh) fprintf(f, "sharp        radial curvature %.10g, closed form %.10g\n", num(sh, "radial_curvature"),
+    if (v->sharp != NT_VERDICT_ABSENT) fprintf(f, "sharp        radial curvature %.10g, closed form %.10g\n", num(sh, "radial_curvature"),
                     num(sh, "closed_form"));
+    int k = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "sectors"))
-        if (cJSON_GetObjectItem(it, "multiplicity_found"))
+        if (nth(v->sector, v->sectors, k++) != NT_VERDICT_ABSENT)
             fprintf(f, "sectors      layer %d, %d units: multiplicity %d found, %d predicted\n", (int)num(it, "layer"),
                     (int)num(it, "units"), (int)num(it, "multiplicity_found"), (int)num(it, "predicted_multiplicity"));
     fprintf(f, "report       %s/report.html\n", dir);

@@ -11,7 +11,7 @@
  * plots.gp kept for the reader); each file is checked whole (PNG to its IEND chunk, SVG to
  * </svg>) and only then renamed into place, so a full disk or a kill never leaves a
  * truncated figure.  gnuplot dies with noether (PR_SET_PDEATHSIG) and is ended when a
- * SIGINT/SIGTERM stops the command (cli_stop). */
+ * SIGINT/SIGTERM stops the command (its stop flag, given to report_plots). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include "report.h"
-#include "../cli/cli.h"
+#include "../util/buf.h"
 
 #define W 900
 #define H 560
@@ -45,10 +45,11 @@ static const char preamble[] =
     "set linetype cycle 8\n";
 
 typedef struct {
-    cli_buf gp;        /* plots/plots.gp, for the reader: the figures under their names */
-    cli_buf run;       /* what gnuplot runs here: the same into *.part files */
+    nt_buf gp;        /* plots/plots.gp, for the reader: the figures under their names */
+    nt_buf run;       /* what gnuplot runs here: the same into *.part files */
     report_figure *figs;
     int n;
+    const volatile sig_atomic_t *stop;   /* may be NULL: nonzero (the signal) when the command is asked to stop */
 } plotter;
 
 /* one figure: the body drawn twice, to PNG and to SVG */
@@ -59,12 +60,12 @@ static void figure(plotter *p, const char *stem, const char *title, const char *
     snprintf(f->title, sizeof f->title, "%s", title);
     snprintf(f->caption, sizeof f->caption, "%s", caption);
     for (int k = 0; k < 2; k++) {
-        cli_buf *b = k ? &p->run : &p->gp;
+        nt_buf *b = k ? &p->run : &p->gp;
         const char *part = k ? ".part" : "";
-        cli_printf(b, "\n# ---- %s\nreset session\n%s", stem, preamble);
-        cli_printf(b, "set terminal pngcairo size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
+        nt_buf_printf(b, "\n# ---- %s\nreset session\n%s", stem, preamble);
+        nt_buf_printf(b, "set terminal pngcairo size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
                       "set output 'plots/%s.png%s'\n%s\nunset multiplot\nset output\n", W, H, stem, part, body);
-        cli_printf(b, "set terminal svg size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
+        nt_buf_printf(b, "set terminal svg size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
                       "set output 'plots/%s.svg%s'\n%s\nunset multiplot\nset output\n", W, H, stem, part, body);
     }
 }
@@ -73,17 +74,17 @@ static void loss_figure(plotter *p, const report_table *L)
 {
     int st = report_col(L, "step"), lo = report_col(L, "loss"), tl = report_col(L, "test_loss"),
         ac = report_col(L, "accuracy"), ta = report_col(L, "test_accuracy");
-    cli_buf b = {0};
+    nt_buf b = {0};
     int pos = report_col_has(L, lo, 1) && (!report_col_has(L, tl, 0) || report_col_has(L, tl, 1));
-    cli_printf(&b, "set title 'Loss and accuracy'\nset xlabel 'step'\nset ylabel 'loss (mean over samples)%s'\n"
+    nt_buf_printf(&b, "set title 'Loss and accuracy'\nset xlabel 'step'\nset ylabel 'loss (mean over samples)%s'\n"
                    "%s\nset key center right\n", pos ? ", log scale" : "", pos ? "set logscale y" : "");
     int acc = report_col_has(L, ac, 0);
-    if (acc) cli_printf(&b, "set y2label 'accuracy'\nset y2range [0:1.02]\nset y2tics 0.1\nset ytics nomirror\n");
-    cli_printf(&b, "plot 'ledger.csv' every ::1 using %d:%d with lines lt 1 title 'training loss'", st + 1, lo + 1);
-    if (report_col_has(L, tl, 0)) cli_printf(&b, ", '' every ::1 using %d:%d with lines lt 2 title 'test loss'", st + 1, tl + 1);
-    if (acc) cli_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 3 dt 2 title 'training accuracy'", st + 1, ac + 1);
+    if (acc) nt_buf_printf(&b, "set y2label 'accuracy'\nset y2range [0:1.02]\nset y2tics 0.1\nset ytics nomirror\n");
+    nt_buf_printf(&b, "plot 'ledger.csv' every ::1 using %d:%d with lines lt 1 title 'training loss'", st + 1, lo + 1);
+    if (report_col_has(L, tl, 0)) nt_buf_printf(&b, ", '' every ::1 using %d:%d with lines lt 2 title 'test loss'", st + 1, tl + 1);
+    if (acc) nt_buf_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 3 dt 2 title 'training accuracy'", st + 1, ac + 1);
     if (acc && report_col_has(L, ta, 0))
-        cli_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 4 dt 2 title 'test accuracy'", st + 1, ta + 1);
+        nt_buf_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 4 dt 2 title 'test accuracy'", st + 1, ta + 1);
     figure(p, "loss", "Loss and accuracy",
            "The training loss L(&theta;) at each logged step's &theta;: the mean loss over the whole training set, weight "
            "decay's term excluded (ledger.csv's loss_gamma column has L<sub>&gamma;</sub> = L + (&gamma;/2)|&theta;|&sup2;) and, "
@@ -116,9 +117,9 @@ static void ledger_figure(plotter *p, const report_table *L, const cJSON *summar
     }
     free(score);
     if (n == 0 || np == 0) return;
-    cli_buf b = {0};
+    nt_buf b = {0};
     int st = report_col(L, "step");
-    cli_printf(&b, "set multiplot layout %d,%d title 'Conserved or tracked quantities: measured, ledger, gradient flow'\n"
+    nt_buf_printf(&b, "set multiplot layout %d,%d title 'Conserved or tracked quantities: measured, ledger, gradient flow'\n"
                    "set xlabel 'step'\nset key outside below horizontal font ',9'\n", np > 2 ? 2 : 1, np > 1 ? 2 : 1);
     for (int k = 0; k < np; k++) {
         const char *name = cJSON_GetObjectItem(cJSON_GetArrayItem(per, pick[k]), "name")->valuestring;
@@ -131,7 +132,7 @@ static void ledger_figure(plotter *p, const report_table *L, const cJSON *summar
         int cf = report_col(L, col);
         if (cm < 0 || cp < 0 || cf < 0) continue;
         int every = L->rows > 40 ? L->rows / 20 : 1;
-        cli_printf(&b, "set title '%s' noenhanced font ',10'\nset ylabel 'Q'\n"
+        nt_buf_printf(&b, "set title '%s' noenhanced font ',10'\nset ylabel 'Q'\n"
                        "plot 'ledger.csv' every ::1 using %d:%d with lines lt 1 title 'measured', "
                        "'' every %d::1 using %d:%d with points lt 2 title 'ledger (F3)', "
                        "'' every ::1 using %d:%d with lines lt 3 dt 2 title 'gradient flow (F2)'\n",
@@ -175,8 +176,8 @@ static void gaps_figure(plotter *p, const char *dir, const report_table *L, cons
         for (int r = 0; r < L->rows && cm[3 * j] >= 0; r++) scale[j] = fmax(scale[j], fabs(report_at(L, r, cm[3 * j])));
         top = fmax(top, scale[j]);
     }
-    cli_buf csv = {0};
-    cli_printf(&csv, "step,ledger_gap,gradient_flow_gap\n");
+    nt_buf csv = {0};
+    nt_buf_printf(&csv, "step,ledger_gap,gradient_flow_gap\n");
     for (int r = 0; r < L->rows; r++) {
         double gl = 0, gf = 0;
         for (j = 0; j < nq; j++) {
@@ -186,7 +187,7 @@ static void gaps_figure(plotter *p, const char *dir, const report_table *L, cons
             gf = fmax(gf, fabs(m - report_at(L, r, cm[3 * j + 2])) / sc);
         }
         /* exact zeros (step 0) drawn at 1e-18, below round-off, on the log axis */
-        cli_printf(&csv, "%.17g,%.6e,%.6e\n", report_at(L, r, st), fmax(gl, 1e-18), fmax(gf, 1e-18));
+        nt_buf_printf(&csv, "%.17g,%.6e,%.6e\n", report_at(L, r, st), fmax(gl, 1e-18), fmax(gf, 1e-18));
     }
     nt_error err;
     int bad = report_write(dir, "ledger_gaps.csv", csv.s, &err);
@@ -214,14 +215,14 @@ static void distance_figure(plotter *p, const report_table *L)
         if (len > 9 && !strcmp(L->names[c] + len - 9, ":distance") && report_col_has(L, c, 1)) cols[n++] = c;
     }
     if (n == 0) return;
-    cli_buf b = {0};
-    cli_printf(&b, "set title 'Distance to the fixed-point sets of discrete symmetries'\nset xlabel 'step'\n"
+    nt_buf b = {0};
+    nt_buf_printf(&b, "set title 'Distance to the fixed-point sets of discrete symmetries'\nset xlabel 'step'\n"
                    "set ylabel '|theta - T theta| / 2 (parameter units)'\nset logscale y\nset format y '10^{%%T}'\n"
                    "set key outside right font ',9' noenhanced\nplot ");
     for (int k = 0; k < n; k++) {
         char name[128];
         snprintf(name, sizeof name, "%.*s", (int)strlen(L->names[cols[k]]) - 9, L->names[cols[k]]);
-        cli_printf(&b, "%s'ledger.csv' every ::1 using %d:%d with lines lt %d title '%s'", k ? ", " : "", st + 1,
+        nt_buf_printf(&b, "%s'ledger.csv' every ::1 using %d:%d with lines lt %d title '%s'", k ? ", " : "", st + 1,
                    cols[k] + 1, k + 1, name);
     }
     figure(p, "distances", "Distance to fixed-point sets",
@@ -236,17 +237,17 @@ static void ritz_figure(plotter *p, const report_table *A)
 {
     int st = report_col(A, "step");
     if (A->rows < 1 || report_col(A, "top_1") < 0) return;
-    cli_buf b = {0};
-    cli_printf(&b, "set multiplot layout 1,2 title 'Hessian spectrum at both ends over training (H including weight decay)'\n"
+    nt_buf b = {0};
+    nt_buf_printf(&b, "set multiplot layout 1,2 title 'Hessian spectrum at both ends over training (H including weight decay)'\n"
                    "set xlabel 'step'\nunset key\nset title 'largest eigenvalues'\nset ylabel 'eigenvalue of H'\nplot ");
     char name[32];
     int k = 1, c;
     for (; snprintf(name, sizeof name, "top_%d", k), (c = report_col(A, name)) >= 0; k++)
-        cli_printf(&b, "%s'analysis.csv' using %d:%d with linespoints lt %d", k > 1 ? ", " : "", st + 1, c + 1, 1);
-    cli_printf(&b, "\nset title 'smallest eigenvalues'\nplot ");
+        nt_buf_printf(&b, "%s'analysis.csv' using %d:%d with linespoints lt %d", k > 1 ? ", " : "", st + 1, c + 1, 1);
+    nt_buf_printf(&b, "\nset title 'smallest eigenvalues'\nplot ");
     for (k = 1; snprintf(name, sizeof name, "bottom_%d", k), (c = report_col(A, name)) >= 0; k++)
-        cli_printf(&b, "%s'analysis.csv' using %d:%d with linespoints lt %d", k > 1 ? ", " : "", st + 1, c + 1, 2);
-    if (k == 1) cli_printf(&b, "0 lt 8");
+        nt_buf_printf(&b, "%s'analysis.csv' using %d:%d with linespoints lt %d", k > 1 ? ", " : "", st + 1, c + 1, 2);
+    if (k == 1) nt_buf_printf(&b, "0 lt 8");
     figure(p, "ritz", "Both ends of the spectrum",
            "The largest (left) and smallest (right) eigenvalues of the Hessian H<sub>&gamma;</sub> of the "
            "training loss with weight decay, at each analysis checkpoint: exact (LAPACK) for small models, "
@@ -260,8 +261,8 @@ static void identities_figure(plotter *p, const report_table *A)
 {
     int st = report_col(A, "step"), w = report_col(A, "worst_residual");
     if (!report_col_has(A, w, 0)) return;
-    cli_buf b = {0};
-    cli_printf(&b, "set title 'Worst identity residual over the catalogue'\nset xlabel 'step'\n"
+    nt_buf b = {0};
+    nt_buf_printf(&b, "set title 'Worst identity residual over the catalogue'\nset xlabel 'step'\n"
                    "set ylabel 'relative residual'\nset logscale y\nset format y '10^{%%T}'\nset yrange [1e-18:1e-4]\n"
                    "set key top right\nplot 'analysis.csv' using %d:($%d > 0 ? $%d : 1e-18) with linespoints lt 1 "
                    "title 'worst residual', %g with lines lt 2 dt 2 title 'tolerance'",
@@ -281,8 +282,8 @@ static void alignment_figure(plotter *p, const report_table *A, const cJSON *sum
     if (!report_col_has(A, c, 0)) return;
     int k = cJSON_GetArraySize(cJSON_GetObjectItem(
         cJSON_GetObjectItem(cJSON_GetObjectItem(summary, "analysis"), "final"), "top"));
-    cli_buf b = {0};
-    cli_printf(&b, "set title 'Gradient in the top-%d eigenspace'\nset xlabel 'step'\n"
+    nt_buf b = {0};
+    nt_buf_printf(&b, "set title 'Gradient in the top-%d eigenspace'\nset xlabel 'step'\n"
                    "set ylabel 'fraction of |g|^2'\nset yrange [0:1.02]\nset key bottom right\n"
                    "plot 'analysis.csv' using %d:%d with linespoints lt 1 title 'measured'",
                    k, st + 1, c + 1);
@@ -299,8 +300,8 @@ static void radial_figure(plotter *p, const report_table *A)
     int st = report_col(A, "step"), r = report_col(A, "radial_curvature"), f = report_col(A, "radial_closed_form"),
         l = report_col(A, "lambda_max");
     if (!report_col_has(A, r, 0)) return;
-    cli_buf b = {0};
-    cli_printf(&b, "set title 'Radial curvature of a homogeneous model'\nset xlabel 'step'\n"
+    nt_buf b = {0};
+    nt_buf_printf(&b, "set title 'Radial curvature of a homogeneous model'\nset xlabel 'step'\n"
                    "set ylabel 'curvature'\nset key top left\n"
                    "plot 'analysis.csv' using %d:%d with lines lt 1 title 'theta^T H theta / |theta|^2 (measured)', "
                    "'' using %d:%d with points lt 2 ps 1.2 title 'closed form (docs/theory.md §3)', "
@@ -327,8 +328,8 @@ static void density_figure(plotter *p, const report_table *D, const cJSON *summa
     report_critical_point(flat, cp, sizeof cp);
     snprintf(label, sizeof label, "predicted at {/Symbol g} = %g: %d everywhere (at a critical point: %s)%s", gam,
              cJSON_GetObjectItem(flat, "predicted_everywhere")->valueint, cp, found ? "; found" : "");
-    cli_buf b = {0};
-    cli_printf(&b, "set title 'Spectral density of H at the end (stochastic Lanczos quadrature)'\n"
+    nt_buf b = {0};
+    nt_buf_printf(&b, "set title 'Spectral density of H at the end (stochastic Lanczos quadrature)'\n"
                    "set xlabel 'eigenvalue'\nset ylabel 'density (log scale)'\nset logscale y\nset format y '10^{%%T}'\n"
                    "set yrange [%g:%g]\nset key top right\nset arrow from %g, graph 0 to %g, graph 1 nohead lt 2 dt 2\n"
                    "set label 1 '%s%s%.0f' at graph 0.98, graph 0.8 right font ',10'\n"
@@ -353,8 +354,8 @@ static void sectors_figure(plotter *p, const report_table *S, const cJSON *summa
     if (S->rows < 1 || S->cols < 2) return;
     const cJSON *sec = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(summary, "analysis"), "final"),
                                            "sectors"), *it;
-    cli_buf b = {0};
-    cli_printf(&b, "set title 'H on the breaking subspace of S_n (units made equal)'\nset xlabel 'eigenvalue index'\n"
+    nt_buf b = {0};
+    nt_buf_printf(&b, "set title 'H on the breaking subspace of S_n (units made equal)'\nset xlabel 'eigenvalue index'\n"
                    "set ylabel 'eigenvalue'\nset key top left\nplot ");
     int k = 0;
     cJSON_ArrayForEach(it, sec) {
@@ -364,7 +365,7 @@ static void sectors_figure(plotter *p, const report_table *S, const cJSON *summa
         snprintf(col, sizeof col, "layer_%d", layer->valueint);
         int c = report_col(S, col);
         if (c < 0) continue;
-        cli_printf(&b, "%s'sectors.csv' every ::1 using 1:%d with points lt %d title 'layer %d: %d units, "
+        nt_buf_printf(&b, "%s'sectors.csv' every ::1 using 1:%d with points lt %d title 'layer %d: %d units, "
                        "multiplicity %d found, %d predicted'",
                    k ? ", " : "", c + 1, k + 1, layer->valueint, units->valueint,
                    cJSON_GetObjectItem(it, "multiplicity_found")->valueint,
@@ -434,11 +435,12 @@ static int run_gnuplot(const char *dir, const plotter *p, nt_error *err)
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) break;
-        if (cli_stop) kill(pid, SIGTERM);   /* then reaped by the next waitpid */
+        if (p->stop && *p->stop) kill(pid, SIGTERM);   /* then reaped by the next waitpid */
     }
-    if (cli_stop) {
+    const int sig = p->stop ? *p->stop : 0;
+    if (sig) {
         remove_parts(dir, p);
-        return nt_fail(err, 128 + cli_stop, "interrupted by %s while gnuplot drew the figures", sig_name(cli_stop));
+        return nt_fail(err, 128 + sig, "interrupted by %s while gnuplot drew the figures", sig_name(sig));
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
         remove_parts(dir, p);
@@ -478,14 +480,16 @@ static int run_gnuplot(const char *dir, const plotter *p, nt_error *err)
     return NT_OK;
 }
 
-int report_plots(const char *dir, const cJSON *summary, report_figure *figs, int *n_figs, nt_error *err)
+int report_plots(const char *dir, const cJSON *summary, const volatile sig_atomic_t *stop, report_figure *figs,
+                 int *n_figs, nt_error *err)
 {
     char sub[NT_PATH_MAX + 16];
     snprintf(sub, sizeof sub, "%s/plots", dir);
-    cli_mkdir("report", sub);
-    plotter p = { {0}, {0}, figs, 0 };
-    cli_printf(&p.gp, "# The figures of report.html; run from the run directory: gnuplot plots/plots.gp\n");
-    cli_printf(&p.run, "# noether's own copy of plots.gp, drawing into *.part files; removed when done\n");
+    *n_figs = 0;
+    if (nt_mkdir_p(sub, err)) return err->code;
+    plotter p = { {0}, {0}, figs, 0, stop };
+    nt_buf_printf(&p.gp, "# The figures of report.html; run from the run directory: gnuplot plots/plots.gp\n");
+    nt_buf_printf(&p.run, "# noether's own copy of plots.gp, drawing into *.part files; removed when done\n");
     report_table L, A, D, S;
     report_table_read(dir, "ledger.csv", &L);
     report_table_read(dir, "analysis.csv", &A);

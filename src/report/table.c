@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "report.h"
-#include "../cli/cli.h"
+#include "../util/buf.h"
 
 static char *slurp(const char *dir, const char *name)
 {
@@ -103,7 +103,7 @@ int report_write(const char *dir, const char *name, const char *text, nt_error *
 {
     char path[NT_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    return cli_write_file(path, text, err);
+    return nt_text_write(path, text, err);
 }
 
 void report_critical_point(const cJSON *flat, char *buf, size_t cap)
