@@ -747,6 +747,14 @@ NT_API int nt_fixed_track_init(nt_fixed_track *tr, const nt_model *m, int n, nt_
 NT_API void nt_fixed_track_log(nt_fixed_track *tr, const nt_model *m, const nt_transform *list, int64_t step,
                                const double *theta);
 NT_API void nt_fixed_track_free(nt_fixed_track *tr);
+/* The track into a checkpoint as two records (noether train's cli.distances and cli.logs):
+ * dist_name holds 4 (n + 1) doubles, initial, latest, first and second, each followed by a
+ * 0; logs_name the int64 last_step, first_step, second_step, n_logs.  _load fills a track of
+ * the same n (nt_fixed_track_init) from them: NT_EINPUT naming the file and record when one
+ * is missing or of another size. */
+NT_API void nt_fixed_track_save(nt_checkpoint *c, const nt_fixed_track *tr, const char *dist_name, const char *logs_name);
+NT_API int nt_fixed_track_load(const nt_checkpoint *c, nt_fixed_track *tr, const char *dist_name, const char *logs_name,
+                               nt_error *err);
 
 /* The stability of each fixed point a run started on (spec->init.fixed_point, each name as it
  * matches entries of list), docs/theory.md §4: the spectrum lambda of H_gamma on Fix(T)^perp at

@@ -524,3 +524,46 @@ Test(libtrain, track_survives_a_resume, .timeout = 300)
     nt_transforms_free(list, n);
     nt_spec_free(&spec);
 }
+
+/* nt_fixed_track_save / _load: a track through a checkpoint file comes back equal, in the
+ * layout of noether train's records (4 (n + 1) doubles, each array followed by a 0).
+ * Negative control: a track of another list (n - 1) is refused, naming the record. */
+Test(libtrain, track_through_a_checkpoint)
+{
+    model_fixture f;
+    const int widths[] = {4};
+    mf_new(&f, 3, 1, widths, NT_ACT_TANH, 2, NT_LOSS_MSE, 1, 0, 10, 10, 2, 11);
+    nt_fixed_track tr, back, other;
+    nt_error err = {0};
+    cr_assert_eq(nt_fixed_track_init(&tr, &f.m, f.n, &err), NT_OK);
+    for (int s = 0; s < 4; s++) {   /* four logs along a made-up path */
+        for (int64_t i = 0; i < f.m.d; i++) f.theta[i] *= 1.1 + 0.01 * (double)i;
+        nt_fixed_track_log(&tr, &f.m, f.list, 5 * s, f.theta);
+    }
+    cr_assert_eq(tr.n_logs, 4);
+    cr_expect(tr.first_step == 5 && tr.second_step == 10 && tr.last_step == 15);
+    char dir[256], path[NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(path, dir, "track.bin");
+    nt_checkpoint *c = nt_checkpoint_new(), *in;
+    nt_fixed_track_save(c, &tr, "x.dist", "x.logs");
+    cr_assert_eq(nt_checkpoint_write(c, path, &err), NT_OK, "%s", err.msg);
+    nt_checkpoint_free(c);
+    cr_assert_eq(nt_checkpoint_read(path, &in, &err), NT_OK, "%s", err.msg);
+    cr_expect_eq(nt_checkpoint_count(in, "x.dist"), 4 * (f.n + 1));
+    cr_assert_eq(nt_fixed_track_init(&back, &f.m, f.n, &err), NT_OK);
+    cr_assert_eq(nt_fixed_track_load(in, &back, "x.dist", "x.logs", &err), NT_OK, "%s", err.msg);
+    const size_t row = sizeof(double) * (size_t)f.n;
+    cr_expect(!memcmp(back.initial, tr.initial, row) && !memcmp(back.latest, tr.latest, row) &&
+              !memcmp(back.first, tr.first, row) && !memcmp(back.second, tr.second, row), "the distances differ");
+    cr_expect(back.n_logs == 4 && back.first_step == 5 && back.second_step == 10 && back.last_step == 15);
+    cr_expect_gt(nt_rel_diff(f.n, tr.initial, tr.latest), 1e-3, "the path moved theta (the arrays differ)");
+    cr_assert_eq(nt_fixed_track_init(&other, &f.m, f.n - 1, &err), NT_OK);
+    cr_expect_eq(nt_fixed_track_load(in, &other, "x.dist", "x.logs", &err), NT_EINPUT);
+    cr_expect_not_null(strstr(err.msg, "x.dist"), "the message does not name the record: %s", err.msg);
+    nt_checkpoint_free(in);
+    nt_fixed_track_free(&tr);
+    nt_fixed_track_free(&back);
+    nt_fixed_track_free(&other);
+    mf_free(&f);
+}

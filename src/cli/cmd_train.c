@@ -258,32 +258,21 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
 {
     ckpt_ctx *k = ctx;
     const run_ctx *r = &k->t->run;
-    const nt_fixed_track *tr = &r->track;
-    const int64_t nd = r->n_list + 1, logs[4] = {tr->last_step, tr->first_step, tr->second_step, tr->n_logs};
     const nt_train_log *L = &k->t->last;
     const double last[9] = {(double)L->step, L->loss, L->loss_gamma, L->accuracy, L->test_loss, L->test_accuracy,
                             L->norm2, L->margin, L->seconds};
-    /* cli.distances: the four arrays of the track, each in n_list + 1 cells (the last 0) */
-    double *dist = calloc((size_t)(4 * nd), sizeof(double));
-    const size_t row = sizeof(double) * (size_t)r->n_list;
-    memcpy(dist, tr->initial, row);
-    memcpy(dist + nd, tr->latest, row);
-    memcpy(dist + 2 * nd, tr->first, row);
-    memcpy(dist + 3 * nd, tr->second, row);
     int rc = append_rows(k, err);
-    if (rc) { free(dist); return rc; }
+    if (rc) return rc;
     const int64_t rows[2] = {(int64_t)k->rows_saved, (int64_t)k->rows_hash};
     nt_checkpoint *c = nt_checkpoint_new();
     nt_train_state_save(c, &k->job->spec, &k->job->data, st, theta, q, nq);
     nt_checkpoint_put_i64(c, "cli.rows", 2, rows);
     nt_checkpoint_put_f64(c, "cli.theta0", st->d, r->theta0);
-    nt_checkpoint_put_f64(c, "cli.distances", 4 * nd, dist);
-    nt_checkpoint_put_i64(c, "cli.logs", 4, logs);
+    nt_fixed_track_save(c, &r->track, "cli.distances", "cli.logs");
     nt_checkpoint_put_f64(c, "cli.last_log", 9, last);
     if (k->t->hook && k->t->hook->save) k->t->hook->save(k->t->hook->ctx, c);
     rc = nt_checkpoint_write(c, k->path, err);
     nt_checkpoint_free(c);
-    free(dist);
     return rc;
 }
 
@@ -291,35 +280,21 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
 static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int nq)
 {
     run_ctx *r = &k->t->run;
-    const int64_t d = k->job->spec.model.d, nd = r->n_list + 1;
-    int64_t logs[4], rows[2];
-    double last[9], *dist = malloc(sizeof(double) * (size_t)(4 * nd));
+    int64_t rows[2];
+    double last[9];
     nt_checkpoint *c = NULL;
     nt_error err = {0};
     int rc = nt_checkpoint_read(k->path, &c, &err);
     if (!rc) rc = nt_train_state_load(c, &k->job->spec, &k->job->data, st, k->job->theta, q, nq, &err);
-    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.theta0", d, r->theta0, &err);
-    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.distances", 4 * nd, dist, &err);
-    if (!rc) rc = nt_checkpoint_get_i64(c, "cli.logs", 4, logs, &err);
+    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.theta0", k->job->spec.model.d, r->theta0, &err);
+    if (!rc) rc = nt_fixed_track_load(c, &r->track, "cli.distances", "cli.logs", &err);
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 9, last, &err);
     if (!rc) rc = nt_checkpoint_get_i64(c, "cli.rows", 2, rows, &err);
     if (!rc) rc = load_rows(k, rows, &err);
     if (!rc && k->t->hook && k->t->hook->load) rc = k->t->hook->load(k->t->hook->ctx, c, &err);
-    if (rc) {
-        nt_checkpoint_free(c);
-        free(dist);
-        cli_die(k->job->cmd, &err);
-    }
-    nt_fixed_track *tr = &r->track;
-    const size_t row = sizeof(double) * (size_t)r->n_list;
-    memcpy(tr->initial, dist, row);
-    memcpy(tr->latest, dist + nd, row);
-    memcpy(tr->first, dist + 2 * nd, row);
-    memcpy(tr->second, dist + 3 * nd, row);
-    tr->last_step = logs[0]; tr->first_step = logs[1]; tr->second_step = logs[2]; tr->n_logs = (int)logs[3];
-    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7], last[8] };
     nt_checkpoint_free(c);
-    free(dist);
+    if (rc) cli_die(k->job->cmd, &err);
+    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7], last[8] };
 }
 
 cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const cli_train_hook *hook, int *rc,

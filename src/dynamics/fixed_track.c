@@ -82,6 +82,40 @@ void nt_fixed_track_free(nt_fixed_track *tr)
     memset(tr, 0, sizeof *tr);
 }
 
+/* dist_name: the four arrays, each in n + 1 cells (the last one 0); logs_name: the steps */
+void nt_fixed_track_save(nt_checkpoint *c, const nt_fixed_track *tr, const char *dist_name, const char *logs_name)
+{
+    const int64_t nd = tr->n + 1, logs[4] = {tr->last_step, tr->first_step, tr->second_step, tr->n_logs};
+    const double *from[4] = {tr->initial, tr->latest, tr->first, tr->second};
+    double *dist = calloc((size_t)(4 * nd), sizeof(double));
+    for (int k = 0; k < 4 && dist; k++) memcpy(dist + k * nd, from[k], sizeof(double) * (size_t)tr->n);
+    if (dist) nt_checkpoint_put_f64(c, dist_name, 4 * nd, dist);   /* out of memory: the record is missing, and
+                                                                      the load refuses the checkpoint naming it */
+    nt_checkpoint_put_i64(c, logs_name, 4, logs);
+    free(dist);
+}
+
+int nt_fixed_track_load(const nt_checkpoint *c, nt_fixed_track *tr, const char *dist_name, const char *logs_name,
+                        nt_error *err)
+{
+    const int64_t nd = tr->n + 1;
+    int64_t logs[4];
+    double *dist = malloc(sizeof(double) * (size_t)(4 * nd));
+    if (!dist) return nt_fail(err, NT_EFAIL, "out of memory for the distances to fixed points");
+    int rc = nt_checkpoint_get_f64(c, dist_name, 4 * nd, dist, err);
+    if (!rc) rc = nt_checkpoint_get_i64(c, logs_name, 4, logs, err);
+    if (!rc) {
+        double *to[4] = {tr->initial, tr->latest, tr->first, tr->second};
+        for (int k = 0; k < 4; k++) memcpy(to[k], dist + k * nd, sizeof(double) * (size_t)tr->n);
+        tr->last_step = logs[0];
+        tr->first_step = logs[1];
+        tr->second_step = logs[2];
+        tr->n_logs = (int)logs[3];
+    }
+    free(dist);
+    return rc;
+}
+
 /* One fixed point: the breaking spectrum lambda and theta0's components c on its
  * eigenvectors (nt_breaking_spectrum), then
  *   factor = max_i |1 - lr lambda_i|                       (GD's per-step factor, §4)
