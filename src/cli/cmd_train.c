@@ -2,8 +2,10 @@
  * quantity; writes params_init.npy, params_final.npy, ledger.csv and summary.json.
  * Interruption and resume: SIGINT/SIGTERM stop the run at the next step boundary with a
  * checkpoint (DIR/checkpoint.bin, also every train.checkpoint_every steps), and --resume
- * continues it bit for bit.  The run's state is the dynamics layer's (resume.c); this file
- * only adds its own records (the distances to fixed points, theta0, the log bookkeeping)
+ * continues it bit for bit.  The run's state is the dynamics layer's (resume.c), and so is
+ * every number this file writes: the distances to Fix(T) and the stability report of the
+ * starting fixed points come from src/dynamics/fixed_track.c.  This file formats them and
+ * adds its own records (the fixed-point track, theta0, the last logged row)
  * and keeps the ledger rows in DIR/checkpoint.rows, appended at each checkpoint (the
  * checkpoint records their length and hash), so a checkpoint costs O(new rows).  The
  * checkpoint outlives the training: it goes only when every output is written
