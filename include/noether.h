@@ -769,7 +769,8 @@ typedef struct {
     int breaking_dimension;       /* nt_breaking_dim */
     double lambda_min, lambda_max;
     double distance_initial, distance_final;   /* at the first and latest logged steps */
-    int predicted;                /* optimizer gd or sgd: the factor is a prediction for the run */
+    int predicted;                /* optimizer gd or sgd: the factor and the distance below (GD's,
+                                     computed for every optimizer) are predictions for the run */
     int stable_predicted;         /* predicted_factor < 1 */
     double predicted_factor;      /* max_i |1 - lr lambda_i| */
     int64_t first_log_step;       /* t_1, -1 with fewer than two logged steps */
@@ -782,9 +783,11 @@ typedef struct {
     nt_fixed_point *points;       /* one per (name, matching entry), in the order of the names */
 } nt_fixed_points;
 
-/* tr may be NULL (no run: the distances at theta0, nothing measured).  A name that matches no
- * entry, or only entries without breaking directions (not a built-in swap or sign flip), is
- * left out.  NT_EFAIL out of memory. */
+/* theta0: the run's start; e: any engine of the model (its chunk sets the order of the sums:
+ * noether train's has one chunk of up to 1024 samples and 16 tangents); tr: the run's track on
+ * the same list (NT_EINPUT otherwise), or NULL (no run: the distances at theta0, nothing
+ * measured).  A name that matches no entry, or only entries without breaking directions (not
+ * a built-in swap or sign flip), is left out.  NT_EFAIL out of memory. */
 NT_API int nt_fixed_points_analyse(nt_engine *e, const nt_spec *spec, const nt_dataset *ds, const nt_transform *list,
                                    int n, const double *theta0, const nt_fixed_track *tr, nt_fixed_points *out,
                                    nt_error *err);
