@@ -697,6 +697,11 @@ NT_API int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, cons
  * first.  NT_EINPUT naming an unknown or unsuitable name. */
 NT_API int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_init *init,
                    double *theta, nt_error *err);
+/* The initial theta of a spec, as every noether command takes it without --params:
+ * nt_init_params(spec->init), then, when init.fixed_point names symmetries, nt_start_fixed
+ * on list (NULL: the model's catalogue, nt_catalogue; the built-in swaps and sign flips are
+ * the only ones it accepts).  NT_EINPUT naming the spec file and the fixed point. */
+NT_API int nt_spec_theta(const nt_spec *spec, const nt_transform *list, int n, double *theta, nt_error *err);
 /* The spectrum of H_gamma restricted to Fix(T)^perp at theta (docs/theory.md §4: the breaking
  * directions of a built-in swap or sign flip), ascending, into lam; returns its dimension
  * (nt_breaking_dim).  coef (may be NULL) receives the components of theta's breaking part
@@ -708,6 +713,85 @@ NT_API int nt_breaking_dim(const nt_model *m, const nt_transform *t);
 NT_API void nt_breaking_basis(const nt_model *m, const nt_transform *t, double *O);
 NT_API int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
                          const nt_transform *t, double *lam, double *coef);
+
+/* ------------------------------------------------------------------ fixed points along a run */
+
+/* docs/theory.md §4 along a training run (src/dynamics/fixed_track.c).  A discrete symmetry
+ * T (rho = I) is tracked by the distance of theta to its fixed-point set,
+ *     dist_T(theta) = |theta - T theta| / 2,
+ * which is |theta - P theta| for the projection P = (I + T)/2 onto Fix(T) of an orthogonal
+ * involution (every built-in swap and sign flip).  1 when t is tracked: discrete, not an
+ * equivariance. */
+NT_API int nt_fixed_tracked(const nt_transform *t);
+/* dist[i] = dist_T(theta) for every tracked entry of list, 0 for the others.  NT_EFAIL out
+ * of memory (d doubles of scratch). */
+NT_API int nt_fixed_distances(const nt_model *m, const nt_transform *list, int n, const double *theta, double *dist,
+                              nt_error *err);
+
+/* The distances at the logged steps of a run that the stability report needs: the first
+ * logged step (the start), the second and third (the first two after it) and the latest. */
+typedef struct {
+    int n;                       /* entries of the list (arrays of n, 0 for untracked entries) */
+    int64_t d;
+    int n_logs;                  /* logged steps so far */
+    int64_t last_step;           /* the latest logged step */
+    int64_t first_step, second_step;   /* the second and third logged steps (0 until logged) */
+    double *initial, *latest;    /* distances at the first and at the latest logged step */
+    double *first, *second;      /* ... at the second and third logged steps */
+    double *work;                /* d doubles of scratch */
+} nt_fixed_track;
+
+NT_API int nt_fixed_track_init(nt_fixed_track *tr, const nt_model *m, int n, nt_error *err);  /* NT_EFAIL: memory */
+/* Records theta at a logged step: latest = the distances there (and initial, first, second
+ * at the first three logged steps). */
+NT_API void nt_fixed_track_log(nt_fixed_track *tr, const nt_model *m, const nt_transform *list, int64_t step,
+                               const double *theta);
+NT_API void nt_fixed_track_free(nt_fixed_track *tr);
+/* The track into a checkpoint as two records (noether train's cli.distances and cli.logs):
+ * dist_name holds 4 (n + 1) doubles, initial, latest, first and second, each followed by a
+ * 0; logs_name the int64 last_step, first_step, second_step, n_logs.  _load fills a track of
+ * the same n (nt_fixed_track_init) from them: NT_EINPUT naming the file and record when one
+ * is missing or of another size. */
+NT_API void nt_fixed_track_save(nt_checkpoint *c, const nt_fixed_track *tr, const char *dist_name, const char *logs_name);
+NT_API int nt_fixed_track_load(const nt_checkpoint *c, nt_fixed_track *tr, const char *dist_name, const char *logs_name,
+                               nt_error *err);
+
+/* The stability of each fixed point a run started on (spec->init.fixed_point, each name as it
+ * matches entries of list), docs/theory.md §4: the spectrum lambda of H_gamma on Fix(T)^perp at
+ * theta0 (nt_breaking_spectrum), the per-step factor of GD/SGD along those directions,
+ * max_i |1 - lr lambda_i| (stable when < 1), and the distance the linearized dynamics predicts
+ * at the first logged step t_1 after the start, sqrt(sum_i c_i^2 (1 - lr lambda_i)^(2 t_1)),
+ * against the measured one; and the factor the run shows between its second and third logged
+ * steps, (d_2 / d_1)^(1/(t_2 - t_1)). */
+typedef struct {
+    char name[96];
+    int entry;                    /* index into list */
+    int breaking_dimension;       /* nt_breaking_dim */
+    double lambda_min, lambda_max;
+    double distance_initial, distance_final;   /* at the first and latest logged steps */
+    int predicted;                /* optimizer gd or sgd: the factor and the distance below (GD's,
+                                     computed for every optimizer) are predictions for the run */
+    int stable_predicted;         /* predicted_factor < 1 */
+    double predicted_factor;      /* max_i |1 - lr lambda_i| */
+    int64_t first_log_step;       /* t_1, -1 with fewer than two logged steps */
+    double predicted_distance_first_log, measured_distance_first_log;   /* NAN without t_1 */
+    double measured_factor;       /* NAN with fewer than three logged steps or a zero distance */
+} nt_fixed_point;
+
+typedef struct {
+    int n;
+    nt_fixed_point *points;       /* one per (name, matching entry), in the order of the names */
+} nt_fixed_points;
+
+/* theta0: the run's start; e: any engine of the model (its chunk sets the order of the sums:
+ * noether train's has one chunk of up to 1024 samples and 16 tangents); tr: the run's track on
+ * the same list (NT_EINPUT otherwise), or NULL (no run: the distances at theta0, nothing
+ * measured).  A name that matches no entry, or only entries without breaking directions (not
+ * a built-in swap or sign flip), is left out.  NT_EFAIL out of memory. */
+NT_API int nt_fixed_points_analyse(nt_engine *e, const nt_spec *spec, const nt_dataset *ds, const nt_transform *list,
+                                   int n, const double *theta0, const nt_fixed_track *tr, nt_fixed_points *out,
+                                   nt_error *err);
+NT_API void nt_fixed_points_free(nt_fixed_points *fp);
 
 /* ------------------------------------------------------------------ spectra */
 

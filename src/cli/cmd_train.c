@@ -2,8 +2,10 @@
  * quantity; writes params_init.npy, params_final.npy, ledger.csv and summary.json.
  * Interruption and resume: SIGINT/SIGTERM stop the run at the next step boundary with a
  * checkpoint (DIR/checkpoint.bin, also every train.checkpoint_every steps), and --resume
- * continues it bit for bit.  The run's state is the dynamics layer's (resume.c); this file
- * only adds its own records (the distances to fixed points, theta0, the log bookkeeping)
+ * continues it bit for bit.  The run's state is the dynamics layer's (resume.c), and so is
+ * every number this file writes: the distances to Fix(T) and the stability report of the
+ * starting fixed points come from src/dynamics/fixed_track.c.  This file formats them and
+ * adds its own records (the fixed-point track, theta0, the last logged row)
  * and keeps the ledger rows in DIR/checkpoint.rows, appended at each checkpoint (the
  * checkpoint records their length and hash), so a checkpoint costs O(new rows).  The
  * checkpoint outlives the training: it goes only when every output is written
@@ -50,11 +52,7 @@ typedef struct {
     cli_buf csv;
     int quiet, tty;
     double last_print;
-    double *tmp;
-    double *dist0, *dist;   /* distance to Fix(T) per transformation: first and latest logged */
-    double *dist1, *dist2;  /* ... at the first and second logged steps after 0 */
-    int64_t last_step, step1, step2;
-    int n_logs;
+    nt_fixed_track track;   /* the distances to Fix(T) at the logged steps (fixed_track.c) */
     double *theta0;         /* the start */
 } run_ctx;
 
@@ -64,7 +62,7 @@ static void header(run_ctx *c, const nt_quantity *q, int nq)
     for (int j = 0; j < nq; j++)
         cli_printf(&c->csv, ",\"%s:measured\",\"%s:predicted\",\"%s:gradient_flow\"", q[j].name, q[j].name, q[j].name);
     for (int t = 0; t < c->n_list; t++)
-        if (c->list[t].discrete && !c->list[t].equivariance) cli_printf(&c->csv, ",\"%s:distance\"", c->list[t].name);
+        if (nt_fixed_tracked(&c->list[t])) cli_printf(&c->csv, ",\"%s:distance\"", c->list[t].name);
     cli_printf(&c->csv, "\n");
 }
 
@@ -77,21 +75,10 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta, const 
            L->accuracy, L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
     for (int j = 0; j < nq; j++)
         cli_printf(&c->csv, ",%.17g,%.17g,%.17g", q[j].measured, q[j].predicted, q[j].gradient_flow);
-    for (int t = 0; t < c->n_list; t++) {   /* distance to Fix(T) = |theta - T theta| / 2 */
-        if (!c->list[t].discrete || c->list[t].equivariance) continue;
-        nt_tr_apply_T(m, &c->list[t], theta, c->tmp);
-        for (int64_t i = 0; i < m->d; i++) c->tmp[i] -= theta[i];
-        c->dist[t] = 0.5 * nt_norm2(m->d, c->tmp);
-        if (c->n_logs == 0) c->dist0[t] = c->dist[t];
-        if (c->n_logs == 1) c->dist1[t] = c->dist[t];
-        if (c->n_logs == 2) c->dist2[t] = c->dist[t];
-        cli_printf(&c->csv, ",%.17g", c->dist[t]);
-    }
+    nt_fixed_track_log(&c->track, m, c->list, L->step, theta);   /* dist_T = |theta - T theta| / 2 */
+    for (int t = 0; t < c->n_list; t++)
+        if (nt_fixed_tracked(&c->list[t])) cli_printf(&c->csv, ",%.17g", c->track.latest[t]);
     cli_printf(&c->csv, "\n");
-    c->last_step = L->step;
-    if (c->n_logs == 1) c->step1 = L->step;
-    if (c->n_logs == 2) c->step2 = L->step;
-    c->n_logs++;
     const int64_t steps = c->job->spec.train.steps;
     double t = L->seconds;
     if (!c->quiet && (c->tty || t - c->last_print > 2 || L->step == steps)) {
@@ -160,53 +147,40 @@ static void on_log_keep(void *ctx, const nt_train_log *L, const double *theta, c
     if (t->hook) t->hook->fn(t->hook->ctx, L, theta);
 }
 
-/* docs/theory.md §4 at the start: the spectrum of H_gamma on Fix(T)^perp of each fixed point
- * the spec starts on, and the per-step factor of GD/SGD along the breaking directions,
- * max |1 - lr lambda|, against the factor the run shows between its first two logged steps
- * after the start, (d_2 / d_1)^(1/(t_2 - t_1)); and the distance to Fix(T) the linearized
- * dynamics predicts at the first logged step, sqrt(sum_i c_i^2 (1 - lr lambda_i)^(2 t_1)),
- * against the distance measured there. */
+/* docs/theory.md §4: the stability of each fixed point the spec starts on, computed by the
+ * library (nt_fixed_points_analyse, src/dynamics/fixed_track.c); the predictions of GD/SGD
+ * (the factor max |1 - lr lambda| and the linearized distance at the first log) only for them */
 static cJSON *fixed_points(cli_job *job, const nt_transform *list, int n_list, const run_ctx *c)
 {
-    const nt_model *m = &job->spec.model;
-    const nt_train_spec *ts = &job->spec.train;
-    cJSON *arr = cJSON_CreateArray();
+    nt_fixed_points fp;
+    nt_error err = {0};
     nt_engine *e = cli_engine(job, 16);
-    for (int f = 0; f < job->spec.init.n_fixed; f++)
-        for (int t = 0; t < n_list; t++) {
-            if (strcmp(list[t].name, job->spec.init.fixed_point[f])) continue;
-            int dim = nt_breaking_dim(m, &list[t]);
-            double *lam = malloc(sizeof(double) * (size_t)dim), *coef = malloc(sizeof(double) * (size_t)dim);
-            double factor = 0, d1 = 0;
-            nt_breaking_spectrum(e, m, &job->data.train, c->theta0, &list[t], lam, coef);
-            for (int i = 0; i < dim; i++) {
-                factor = fmax(factor, fabs(1 - ts->lr * lam[i]));
-                d1 += coef[i] * coef[i] * pow(1 - ts->lr * lam[i], 2.0 * (double)c->step1);
-            }
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "name", list[t].name);
-            cJSON_AddNumberToObject(o, "breaking_dimension", dim);
-            cJSON_AddNumberToObject(o, "lambda_min", lam[0]);
-            cJSON_AddNumberToObject(o, "lambda_max", lam[dim - 1]);
-            cJSON_AddNumberToObject(o, "distance_initial", c->dist0[t]);
-            cJSON_AddNumberToObject(o, "distance_final", c->dist[t]);
-            if (ts->optimizer == NT_OPT_GD || ts->optimizer == NT_OPT_SGD) {
-                cJSON_AddBoolToObject(o, "stable_predicted", factor < 1);
-                cJSON_AddNumberToObject(o, "predicted_factor", factor);
-                if (c->n_logs > 1) {
-                    cJSON_AddNumberToObject(o, "first_log_step", (double)c->step1);
-                    cJSON_AddNumberToObject(o, "predicted_distance_first_log", sqrt(d1));
-                    cJSON_AddNumberToObject(o, "measured_distance_first_log", c->dist1[t]);
-                }
-            }
-            if (c->n_logs > 2 && c->dist1[t] > 0 && c->dist2[t] > 0)
-                cJSON_AddNumberToObject(o, "measured_factor",
-                                        pow(c->dist2[t] / c->dist1[t], 1.0 / (double)(c->step2 - c->step1)));
-            cJSON_AddItemToArray(arr, o);
-            free(lam);
-            free(coef);
-        }
+    int rc = nt_fixed_points_analyse(e, &job->spec, &job->data.train, list, n_list, c->theta0, &c->track, &fp, &err);
     nt_engine_free(e);
+    if (rc) cli_die(job->cmd, &err);
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < fp.n; i++) {
+        const nt_fixed_point *p = &fp.points[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", p->name);
+        cJSON_AddNumberToObject(o, "breaking_dimension", p->breaking_dimension);
+        cJSON_AddNumberToObject(o, "lambda_min", p->lambda_min);
+        cJSON_AddNumberToObject(o, "lambda_max", p->lambda_max);
+        cJSON_AddNumberToObject(o, "distance_initial", p->distance_initial);
+        cJSON_AddNumberToObject(o, "distance_final", p->distance_final);
+        if (p->predicted) {
+            cJSON_AddBoolToObject(o, "stable_predicted", p->stable_predicted);
+            cJSON_AddNumberToObject(o, "predicted_factor", p->predicted_factor);
+            if (p->first_log_step >= 0) {
+                cJSON_AddNumberToObject(o, "first_log_step", (double)p->first_log_step);
+                cJSON_AddNumberToObject(o, "predicted_distance_first_log", p->predicted_distance_first_log);
+                cJSON_AddNumberToObject(o, "measured_distance_first_log", p->measured_distance_first_log);
+            }
+        }
+        if (!isnan(p->measured_factor)) cJSON_AddNumberToObject(o, "measured_factor", p->measured_factor);
+        cJSON_AddItemToArray(arr, o);
+    }
+    nt_fixed_points_free(&fp);
     return arr;
 }
 
@@ -286,29 +260,21 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
 {
     ckpt_ctx *k = ctx;
     const run_ctx *r = &k->t->run;
-    const int64_t nd = r->n_list + 1, logs[4] = {r->last_step, r->step1, r->step2, r->n_logs};
     const nt_train_log *L = &k->t->last;
     const double last[9] = {(double)L->step, L->loss, L->loss_gamma, L->accuracy, L->test_loss, L->test_accuracy,
                             L->norm2, L->margin, L->seconds};
-    double *dist = malloc(sizeof(double) * (size_t)(4 * nd));
-    memcpy(dist, r->dist0, sizeof(double) * (size_t)nd);
-    memcpy(dist + nd, r->dist, sizeof(double) * (size_t)nd);
-    memcpy(dist + 2 * nd, r->dist1, sizeof(double) * (size_t)nd);
-    memcpy(dist + 3 * nd, r->dist2, sizeof(double) * (size_t)nd);
     int rc = append_rows(k, err);
-    if (rc) { free(dist); return rc; }
+    if (rc) return rc;
     const int64_t rows[2] = {(int64_t)k->rows_saved, (int64_t)k->rows_hash};
     nt_checkpoint *c = nt_checkpoint_new();
     nt_train_state_save(c, &k->job->spec, &k->job->data, st, theta, q, nq);
     nt_checkpoint_put_i64(c, "cli.rows", 2, rows);
     nt_checkpoint_put_f64(c, "cli.theta0", st->d, r->theta0);
-    nt_checkpoint_put_f64(c, "cli.distances", 4 * nd, dist);
-    nt_checkpoint_put_i64(c, "cli.logs", 4, logs);
+    nt_fixed_track_save(c, &r->track, "cli.distances", "cli.logs");
     nt_checkpoint_put_f64(c, "cli.last_log", 9, last);
     if (k->t->hook && k->t->hook->save) k->t->hook->save(k->t->hook->ctx, c);
     rc = nt_checkpoint_write(c, k->path, err);
     nt_checkpoint_free(c);
-    free(dist);
     return rc;
 }
 
@@ -316,33 +282,21 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
 static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int nq)
 {
     run_ctx *r = &k->t->run;
-    const int64_t d = k->job->spec.model.d, nd = r->n_list + 1;
-    int64_t logs[4], rows[2];
-    double last[9], *dist = malloc(sizeof(double) * (size_t)(4 * nd));
+    int64_t rows[2];
+    double last[9];
     nt_checkpoint *c = NULL;
     nt_error err = {0};
     int rc = nt_checkpoint_read(k->path, &c, &err);
     if (!rc) rc = nt_train_state_load(c, &k->job->spec, &k->job->data, st, k->job->theta, q, nq, &err);
-    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.theta0", d, r->theta0, &err);
-    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.distances", 4 * nd, dist, &err);
-    if (!rc) rc = nt_checkpoint_get_i64(c, "cli.logs", 4, logs, &err);
+    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.theta0", k->job->spec.model.d, r->theta0, &err);
+    if (!rc) rc = nt_fixed_track_load(c, &r->track, "cli.distances", "cli.logs", &err);
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 9, last, &err);
     if (!rc) rc = nt_checkpoint_get_i64(c, "cli.rows", 2, rows, &err);
     if (!rc) rc = load_rows(k, rows, &err);
     if (!rc && k->t->hook && k->t->hook->load) rc = k->t->hook->load(k->t->hook->ctx, c, &err);
-    if (rc) {
-        nt_checkpoint_free(c);
-        free(dist);
-        cli_die(k->job->cmd, &err);
-    }
-    memcpy(r->dist0, dist, sizeof(double) * (size_t)nd);
-    memcpy(r->dist, dist + nd, sizeof(double) * (size_t)nd);
-    memcpy(r->dist1, dist + 2 * nd, sizeof(double) * (size_t)nd);
-    memcpy(r->dist2, dist + 3 * nd, sizeof(double) * (size_t)nd);
-    r->last_step = logs[0]; r->step1 = logs[1]; r->step2 = logs[2]; r->n_logs = (int)logs[3];
-    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7], last[8] };
     nt_checkpoint_free(c);
-    free(dist);
+    if (rc) cli_die(k->job->cmd, &err);
+    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7], last[8] };
 }
 
 cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const cli_train_hook *hook, int *rc,
@@ -354,10 +308,12 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     int n_list = 0, nq = 0;
     cli_load_transforms(job->cmd, job, &list, &n_list);
     nt_ledger_quantities(m, list, n_list, &q, &nq);
-    train_ctx t = { { job, list, n_list, { NULL, 0, 0 }, quiet, isatty(2), 0, malloc(sizeof(double) * (size_t)m->d),
-                      calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
-                      calloc((size_t)n_list + 1, sizeof(double)), calloc((size_t)n_list + 1, sizeof(double)),
-                      0, 0, 0, 0, malloc(sizeof(double) * (size_t)m->d) }, { 0 }, hook };
+    train_ctx t = { { job, list, n_list, { NULL, 0, 0 }, quiet, isatty(2), 0, { 0 }, malloc(sizeof(double) * (size_t)m->d) },
+                    { 0 }, hook };
+    if (nt_fixed_track_init(&t.run.track, m, n_list, err) || !t.run.theta0) {
+        if (!t.run.theta0) nt_fail(err, NT_EFAIL, "out of memory for the start (d = %lld)", (long long)m->d);
+        cli_die(job->cmd, err);
+    }
     memcpy(t.run.theta0, job->theta, sizeof(double) * (size_t)m->d);
     char path[NT_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
@@ -393,11 +349,7 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     nt_train_state_free(&st);
     if (job->spec.init.n_fixed) cJSON_AddItemToObject(doc, "fixed_points", fixed_points(job, list, n_list, &t.run));
     free(t.run.csv.s);
-    free(t.run.tmp);
-    free(t.run.dist0);
-    free(t.run.dist);
-    free(t.run.dist1);
-    free(t.run.dist2);
+    nt_fixed_track_free(&t.run.track);
     free(t.run.theta0);
     free(q);
     nt_transforms_free(list, n_list);

@@ -82,20 +82,8 @@ void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const ch
     }
     if (params_path) {
         rc = nt_params_read(params_path, &job->spec.model, job->theta, &err);
-    } else {
-        nt_init_params(&job->spec.model, &job->spec.init, job->theta);
-        if (job->spec.init.n_fixed) {   /* a start on the fixed points the spec names */
-            nt_transform *list = NULL;
-            int n = 0;
-            nt_catalogue(&job->spec.model, &list, &n);
-            rc = nt_start_fixed(&job->spec.model, list, n, &job->spec.init, job->theta, &err);
-            nt_transforms_free(list, n);
-            if (rc) {   /* name the file */
-                char msg[sizeof err.msg];
-                snprintf(msg, sizeof msg, "%s", err.msg);
-                nt_fail(&err, rc, "%s: %s", job->spec.path, msg);
-            }
-        }
+    } else {   /* the spec's seeded start, on the fixed points it names (the library's call) */
+        rc = nt_spec_theta(&job->spec, NULL, 0, job->theta, &err);
     }
     if (rc) cli_die(cmd, &err);
 }

@@ -6,6 +6,7 @@
  * the symmetric solution is stable along the breaking directions iff every eigenvalue of
  * H_gamma restricted to Fix(T)^perp lies in (0, 2/lr). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
@@ -116,4 +117,30 @@ int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_
     }
     free(Tx);
     return NT_OK;
+}
+
+/* What a spec's theta is when no parameter file is given (docs/interface.md: "Without
+ * --params, theta is the spec's seeded initialization"): the seeded draw of init, then,
+ * when init.fixed_point names discrete symmetries, its projection onto the intersection of
+ * their Fix(T) and the step of `perturb` off the first (nt_start_fixed, docs/theory.md §4). */
+int nt_spec_theta(const nt_spec *spec, const nt_transform *list, int n, double *theta, nt_error *err)
+{
+    nt_init_params(&spec->model, &spec->init, theta);
+    if (!spec->init.n_fixed) return NT_OK;
+    nt_transform *own = NULL;
+    int n_own = 0, rc = NT_OK;
+    if (!list) {   /* the fixed points are the built-in catalogue's swaps and sign flips */
+        rc = nt_catalogue(&spec->model, &own, &n_own);
+        if (rc) return nt_fail(err, NT_EFAIL, "%s: the catalogue of the model could not be built", spec->path);
+        list = own;
+        n = n_own;
+    }
+    rc = nt_start_fixed(&spec->model, list, n, &spec->init, theta, err);
+    nt_transforms_free(own, n_own);
+    if (rc && err) {   /* name the file */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        nt_fail(err, rc, "%s: %s", spec->path, msg);
+    }
+    return rc;
 }
