@@ -56,49 +56,54 @@ static cJSON *numbers(const double *x, int n)
     return a;
 }
 
-/* the two ends as soon as they are known (text output) */
-static void print_ends(FILE *f, int64_t d, const char *block, const char *method, int products, double seconds,
-                       const double *top, int nt, const double *bottom, int nb)
+/* numbers into o under keys, in order: put(o, KEYS("a", "b"), (double[]){a, b}) */
+#define KEYS(...) ((const char *const[]){__VA_ARGS__, NULL})
+static void put(cJSON *o, const char *const *keys, const double *v)
 {
-    fprintf(f, "d = %lld%s%s, %s, %d products, %.2f s\n", (long long)d, block ? ", block " : "", block ? block : "",
-            method, products, seconds);
-    if (nt) fprintf(f, "top:   ");
-    for (int i = 0; i < nt; i++) fprintf(f, " %.6g%s", top[i], i == nt - 1 ? "\n" : "");
-    if (nb) fprintf(f, "bottom:");
-    for (int i = 0; i < nb; i++) fprintf(f, " %.6g%s", bottom[i], i == nb - 1 ? "\n" : "");
-    fflush(f);
+    for (int i = 0; keys[i]; i++) cJSON_AddNumberToObject(o, keys[i], v[i]);
 }
 
-static void print_flat(FILE *f, const cJSON *fl, double gamma)
-{
-    const cJSON *rank = cJSON_GetObjectItem(fl, "orbit_rank"), *it;
-    if (cJSON_IsNumber(rank))
-        fprintf(f, "flat:   %d continuous symmetry generators span %d dimensions (tolerance %g)",
-                cJSON_GetObjectItem(fl, "generators")->valueint, rank->valueint,
-                cJSON_GetObjectItem(fl, "rank_tolerance")->valuedouble);
-    else
-        fprintf(f, "flat:   %d continuous symmetry generators (too many for the orbit rank)",
-                cJSON_GetObjectItem(fl, "generators")->valueint);
-    fprintf(f, "; (S1) on %d random combinations: worst relative difference %.1e\n",
-            cJSON_GetObjectItem(fl, "s1_random_combinations")->valueint,
-            cJSON_GetObjectItem(fl, "worst_relative_difference")->valuedouble);
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(fl, "at_critical_point")) {
-        double v = cJSON_GetObjectItem(it, "value")->valuedouble;
-        fprintf(f, "        at a critical point of L_gamma: eigenvalue %g (%s) %d times",
-                v, v == 0 ? "0" : v == gamma ? "gamma" : "2 gamma", cJSON_GetObjectItem(it, "multiplicity")->valueint);
-        if (cJSON_GetObjectItem(it, "found")) fprintf(f, "; %d there now", cJSON_GetObjectItem(it, "found")->valueint);
-        fprintf(f, "\n");
-    }
-}
-
-/* the ends printed as soon as they are known (text output) */
-typedef struct { const char *block; int print; } ends_ctx;
-
+/* text output: the two ends as soon as they are known */
 static void ends_known(void *ctx, const nt_spectrum *r)
 {
-    const ends_ctx *c = ctx;
-    if (c->print) print_ends(stdout, r->d, c->block, r->dense ? "dense" : "lanczos", r->products, r->t_eigenvalues,
-                             r->top_values, r->top, r->bottom_values, r->bottom);
+    const char *block = ctx;
+    printf("d = %lld%s%s, %s, %d products, %.2f s\n", (long long)r->d, block ? ", block " : "", block ? block : "",
+           r->dense ? "dense" : "lanczos", r->products, r->t_eigenvalues);
+    if (r->top) printf("top:   ");
+    for (int i = 0; i < r->top; i++) printf(" %.6g%s", r->top_values[i], i == r->top - 1 ? "\n" : "");
+    if (r->bottom) printf("bottom:");
+    for (int i = 0; i < r->bottom; i++) printf(" %.6g%s", r->bottom_values[i], i == r->bottom - 1 ? "\n" : "");
+    fflush(stdout);
+}
+
+/* text output: the predictions */
+static void print_predictions(const nt_spectrum *r, double gamma)
+{
+    const nt_flat_view *f = &r->flat;
+    if (!r->has_flat) return;
+    if (f->orbit.rank >= 0)
+        printf("flat:   %d continuous symmetry generators span %d dimensions (tolerance %g)", f->orbit.generators,
+               f->orbit.rank, f->orbit.tol);
+    else
+        printf("flat:   %d continuous symmetry generators (too many for the orbit rank)", f->orbit.generators);
+    printf("; (S1) on %d random combinations: worst relative difference %.1e\n", f->s1_combinations, f->s1_worst);
+    for (int v = 0; f->orbit.rank >= 0 && v < f->orbit.n_values; v++) {
+        double x = f->orbit.value[v];
+        printf("        at a critical point of L_gamma: eigenvalue %g (%s) %d times", x,
+               x == 0 ? "0" : x == gamma ? "gamma" : "2 gamma", f->orbit.multiplicity[v]);
+        if (f->found[v] >= 0) printf("; %d there now", f->found[v]);
+        printf("\n");
+    }
+    if (r->sharp.applies)
+        printf("sharp:  radial curvature %.6g, closed form %.6g, lambda_max %.6g\n", r->sharp.radial_curvature,
+               r->sharp.closed_form, r->sharp.lambda_max);
+    printf("align:  %.4f of |g|^2 in the top-%d eigenspace\n", r->gradient_fraction_in_top, r->top);
+    for (int i = 0; i < r->n_sectors; i++) {
+        const nt_sector *S = &r->sectors[i];
+        if (!S->skipped)
+            printf("sector: layer %d, %d units: multiplicity %d (groups of %d to %d; predicted %d), margin %.4g\n",
+                   S->layer, S->units, S->found, S->min, S->max, S->predicted, S->lambda_min);
+    }
 }
 
 /* predictions.flat (docs/theory.md §3) */
@@ -120,21 +125,17 @@ static cJSON *flat_json(const nt_flat_view *f)
         cJSON *cp = cJSON_AddArrayToObject(o, "at_critical_point");
         for (int v = 0; v < orb->n_values; v++) {
             cJSON *it = cJSON_CreateObject();
-            cJSON_AddNumberToObject(it, "value", orb->value[v]);
-            cJSON_AddNumberToObject(it, "multiplicity", orb->multiplicity[v]);
+            put(it, KEYS("value", "multiplicity"), (double[]){orb->value[v], orb->multiplicity[v]});
             cJSON_AddStringToObject(it, "from", orb->what[v]);
-            if (f->found[v] >= 0) {
-                cJSON_AddNumberToObject(it, "found", f->found[v]);
-                cJSON_AddNumberToObject(it, "found_tolerance", f->found_tol);
-            }
+            if (f->found[v] >= 0) put(it, KEYS("found", "found_tolerance"), (double[]){f->found[v], f->found_tol});
             cJSON_AddItemToArray(cp, it);
         }
-        cJSON_AddNumberToObject(o, "unpredicted_generators", orb->unpredicted);
-        cJSON_AddNumberToObject(o, "shifts_at_gamma_everywhere", orb->shift_rank);   /* H_gamma c = gamma c (A = 0) */
+        /* the shifts: H_gamma c = gamma c (A = 0) at every theta */
+        put(o, KEYS("unpredicted_generators", "shifts_at_gamma_everywhere"),
+            (double[]){orb->unpredicted, orb->shift_rank});
     }
-    cJSON_AddNumberToObject(o, "s1_random_combinations", f->s1_combinations);
-    cJSON_AddNumberToObject(o, "worst_relative_difference", f->s1_worst);
-    cJSON_AddNumberToObject(o, "curvature_scale", f->curvature_scale);
+    put(o, KEYS("s1_random_combinations", "worst_relative_difference", "curvature_scale"),
+        (double[]){f->s1_combinations, f->s1_worst, f->curvature_scale});
     if (f->h_xi_norm) {
         cJSON_AddItemToObject(o, "H_xi_norm", numbers(f->h_xi_norm, f->n_each));
         cJSON_AddItemToObject(o, "predicted_H_xi_norm", numbers(f->h_xi_predicted, f->n_each));
@@ -150,20 +151,14 @@ static cJSON *sectors_json(const nt_spectrum *r)
     for (int i = 0; i < r->n_sectors; i++) {
         const nt_sector *S = &r->sectors[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "layer", S->layer);
-        cJSON_AddNumberToObject(o, "dimension", S->dimension);
+        put(o, KEYS("layer", "dimension"), (double[]){S->layer, S->dimension});
         if (S->skipped) {
             cJSON_AddStringToObject(o, "skipped", "breaking subspace larger than 4000");
-        } else {
-            cJSON_AddNumberToObject(o, "units", S->units);
-            cJSON_AddNumberToObject(o, "predicted_multiplicity", S->predicted);
-            cJSON_AddNumberToObject(o, "multiplicity_found", S->found);
-            cJSON_AddNumberToObject(o, "multiplicity_min", S->min);
-            cJSON_AddNumberToObject(o, "multiplicity_max", S->max);
-            cJSON_AddNumberToObject(o, "groups", S->groups);
-            cJSON_AddNumberToObject(o, "lambda_min", S->lambda_min);
-            cJSON_AddNumberToObject(o, "lambda_max", S->lambda_max);
-            cJSON_AddNumberToObject(o, "stability_margin", S->lambda_min);   /* H_gamma: gamma included */
+        } else {   /* the stability margin: lambda_min of H_gamma, gamma included */
+            put(o, KEYS("units", "predicted_multiplicity", "multiplicity_found", "multiplicity_min", "multiplicity_max",
+                        "groups", "lambda_min", "lambda_max", "stability_margin"),
+                (double[]){S->units, S->predicted, S->found, S->min, S->max, S->groups, S->lambda_min, S->lambda_max,
+                           S->lambda_min});
             cJSON_AddItemToObject(o, "eigenvalues", numbers(S->eigenvalues, S->dimension));
         }
         cJSON_AddItemToArray(arr, o);
@@ -171,8 +166,7 @@ static cJSON *sectors_json(const nt_spectrum *r)
     for (int i = 0; i < r->n_mirrors; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "mirror", r->mirrors[i].name);
-        cJSON_AddNumberToObject(o, "dimension", r->mirrors[i].dimension);
-        cJSON_AddNumberToObject(o, "stability_margin", r->mirrors[i].margin);
+        put(o, KEYS("dimension", "stability_margin"), (double[]){r->mirrors[i].dimension, r->mirrors[i].margin});
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -183,13 +177,9 @@ static void predictions_json(cJSON *pred, const nt_spectrum *r, int sectors)
 {
     if (!r->has_flat) return;
     cJSON_AddItemToObject(pred, "flat", flat_json(&r->flat));
-    if (r->sharp.applies) {
-        cJSON *o = cJSON_AddObjectToObject(pred, "sharp");
-        cJSON_AddNumberToObject(o, "degree", r->sharp.degree);
-        cJSON_AddNumberToObject(o, "radial_curvature", r->sharp.radial_curvature);
-        cJSON_AddNumberToObject(o, "closed_form", r->sharp.closed_form);
-        cJSON_AddNumberToObject(o, "lambda_max", r->sharp.lambda_max);
-    }
+    if (r->sharp.applies)
+        put(cJSON_AddObjectToObject(pred, "sharp"), KEYS("degree", "radial_curvature", "closed_form", "lambda_max"),
+            (double[]){r->sharp.degree, r->sharp.radial_curvature, r->sharp.closed_form, r->sharp.lambda_max});
     if (sectors) cJSON_AddItemToObject(pred, "sectors", sectors_json(r));
     if (r->n_scale == 0) return;
     cJSON *sa = cJSON_AddArrayToObject(pred, "alignment_scale_invariant");
@@ -197,10 +187,8 @@ static void predictions_json(cJSON *pred, const nt_spectrum *r, int sectors)
         const nt_scale_alignment *a = &r->scale[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", a->name);
-        cJSON_AddNumberToObject(o, "k", a->k);
-        cJSON_AddNumberToObject(o, "block_gradient_norm", a->gradient_norm);
-        cJSON_AddNumberToObject(o, "fraction_in_top_measured", a->measured);
-        cJSON_AddNumberToObject(o, "fraction_in_top_predicted", a->predicted);
+        put(o, KEYS("k", "block_gradient_norm", "fraction_in_top_measured", "fraction_in_top_predicted"),
+            (double[]){a->k, a->gradient_norm, a->measured, a->predicted});
         cJSON_AddItemToArray(sa, o);
     }
 }
@@ -215,11 +203,11 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
         while (block < m->n_tensors && strcmp(m->tensors[block].name, o->block)) block++;
         if (block == m->n_tensors) cli_usage_error("spectrum", "--block: no parameter tensor '%s' (see noether info)", o->block);
     }
-    ends_ctx ec = { .block = o->block, .print = o->print_ends };
     nt_spectrum_opts so = { .top = o->top, .bottom = o->bottom, .block = block, .deflate = o->deflate,
                             .trace = o->trace, .density = o->density, .sectors = o->sectors,
                             .each_generator = o->each_generator, .progress = o->verbose ? progress : NULL,
-                            .ends_known = ends_known, .ctx = &ec,
+                            .ends_known = o->print_ends ? ends_known : NULL,
+                            .ctx = (void *)o->block,
                             .method = !strcmp(o->method, "dense") ? NT_METHOD_DENSE
                                       : !strcmp(o->method, "lanczos") ? NT_METHOD_LANCZOS : NT_METHOD_AUTO };
     nt_spectrum r;
@@ -228,19 +216,15 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
     const int64_t n = r.n;
 
     cJSON *doc = cJSON_CreateObject();
-    cJSON_AddNumberToObject(doc, "d", (double)r.d);
-    cJSON_AddNumberToObject(doc, "n", (double)n);
+    put(doc, KEYS("d", "n"), (double[]){r.d, n});
     if (o->block) cJSON_AddStringToObject(doc, "block", o->block);
     cJSON_AddStringToObject(doc, "method", r.dense ? "dense" : "lanczos");
-    cJSON_AddNumberToObject(doc, "loss", r.loss);
-    cJSON_AddNumberToObject(doc, "grad_norm", r.grad_norm);
+    put(doc, KEYS("loss", "grad_norm"), (double[]){r.loss, r.grad_norm});
     cJSON_AddItemToObject(doc, "top", numbers(r.top_values, r.top));
     cJSON_AddItemToObject(doc, "bottom", numbers(r.bottom_values, r.bottom));
-    cJSON_AddNumberToObject(doc, "hessian_vector_products", r.products);
-    cJSON_AddNumberToObject(doc, "seconds", r.t_eigenvalues);
+    put(doc, KEYS("hessian_vector_products", "seconds"), (double[]){r.products, r.t_eigenvalues});
     if (r.at_gamma >= 0) {   /* the whole spectrum: how many eigenvalues sit at gamma (flat up to weight decay) */
-        cJSON_AddNumberToObject(doc, "eigenvalues_at_gamma", r.at_gamma);
-        cJSON_AddNumberToObject(doc, "eigenvalues_at_gamma_tolerance", r.at_gamma_tol);
+        put(doc, KEYS("eigenvalues_at_gamma", "eigenvalues_at_gamma_tolerance"), (double[]){r.at_gamma, r.at_gamma_tol});
         if (o->all_values) cJSON_AddItemToObject(doc, "eigenvalues", numbers(r.values, (int)n));
     }
     if (o->deflate) {
@@ -250,16 +234,13 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
     }
     if (o->trace) {
         cJSON *tr = cJSON_AddObjectToObject(doc, "trace");
-        cJSON_AddNumberToObject(tr, "hutchinson", r.trace);
-        cJSON_AddNumberToObject(tr, "std_error", r.trace_std_error);
-        cJSON_AddNumberToObject(tr, "probes", r.trace_probes);
+        put(tr, KEYS("hutchinson", "std_error", "probes"), (double[]){r.trace, r.trace_std_error, r.trace_probes});
         if (r.values) cJSON_AddNumberToObject(tr, "exact", r.trace_exact);
     }
     if (o->density) {
         cJSON *de = cJSON_AddObjectToObject(doc, "density");
         const int P = r.density_probes, S = r.density_steps;
-        cJSON_AddNumberToObject(de, "probes", P);
-        cJSON_AddNumberToObject(de, "steps", S);
+        put(de, KEYS("probes", "steps"), (double[]){P, S});
         cJSON_AddItemToObject(de, "nodes", numbers(r.nodes, P * S));
         cJSON_AddItemToObject(de, "weights", numbers(r.weights, P * S));
         for (int k = 1; k <= 2; k++) {   /* tr(H^k)/n with its standard error over the probes */
@@ -275,17 +256,13 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
         }
     }
     if (!o->block) {
-        cJSON *al = cJSON_AddObjectToObject(doc, "alignment");
-        cJSON_AddNumberToObject(al, "k", r.top);
-        cJSON_AddNumberToObject(al, "gradient_fraction_in_top", r.gradient_fraction_in_top);
+        put(cJSON_AddObjectToObject(doc, "alignment"), KEYS("k", "gradient_fraction_in_top"),
+            (double[]){r.top, r.gradient_fraction_in_top});
     }
     predictions_json(cJSON_AddObjectToObject(doc, "predictions"), &r, o->sectors);
-    cJSON *tm = cJSON_AddObjectToObject(doc, "timings");   /* seconds of each phase */
-    cJSON_AddNumberToObject(tm, "gradient", r.t_gradient);
-    cJSON_AddNumberToObject(tm, "operator", r.t_operator);   /* deflation basis, frozen engine */
-    cJSON_AddNumberToObject(tm, "eigenvalues", r.t_eigenvalues);
-    cJSON_AddNumberToObject(tm, "predictions", r.t_predictions);
-    cJSON_AddNumberToObject(tm, "total", r.t_total);
+    /* seconds of each phase (operator: the deflation basis, the frozen engine) */
+    put(cJSON_AddObjectToObject(doc, "timings"), KEYS("gradient", "operator", "eigenvalues", "predictions", "total"),
+        (double[]){r.t_gradient, r.t_operator, r.t_eigenvalues, r.t_predictions, r.t_total});
     if (o->vectors) {   /* top then bottom, rows */
         int64_t shape[2] = {r.top + r.bottom, n};
         double *V = malloc(sizeof(double) * (size_t)(shape[0] * n));
@@ -294,6 +271,7 @@ cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_
         if (nt_npy_write(o->vectors, V, 2, shape, &err)) cli_die("spectrum", &err);
         free(V);
     }
+    if (o->print_ends) print_predictions(&r, m->weight_decay);
     nt_spectrum_free(&r);
     return doc;
 }
@@ -324,33 +302,8 @@ int cmd_spectrum(int argc, char **argv)
     int n_list = 0;
     cli_load_transforms("spectrum", &job, &list, &n_list);
     cJSON *doc = cli_spectrum(&job, e, list, n_list, &o);
-    cJSON *pred = cJSON_GetObjectItem(doc, "predictions");
-    const int top = cJSON_GetArraySize(cJSON_GetObjectItem(doc, "top"));
-    if (json) {
-        cli_print_json(doc);
-    } else {
-        const cJSON *fl = cJSON_GetObjectItem(pred, "flat"), *it;
-        if (fl) print_flat(stdout, fl, job.spec.model.weight_decay);
-        const cJSON *sh = cJSON_GetObjectItem(pred, "sharp");
-        if (sh)
-            printf("sharp:  radial curvature %.6g, closed form %.6g, lambda_max %.6g\n",
-                   cJSON_GetObjectItem(sh, "radial_curvature")->valuedouble,
-                   cJSON_GetObjectItem(sh, "closed_form")->valuedouble, cJSON_GetObjectItem(sh, "lambda_max")->valuedouble);
-        const cJSON *al = cJSON_GetObjectItem(doc, "alignment");
-        if (al) printf("align:  %.4f of |g|^2 in the top-%d eigenspace\n",
-                       cJSON_GetObjectItem(al, "gradient_fraction_in_top")->valuedouble, top);
-        cJSON_ArrayForEach(it, cJSON_GetObjectItem(pred, "sectors")) {
-            if (cJSON_GetObjectItem(it, "layer") && cJSON_GetObjectItem(it, "multiplicity_min"))
-                printf("sector: layer %d, %d units: multiplicity %d (groups of %d to %d; predicted %d), margin %.4g\n",
-                       cJSON_GetObjectItem(it, "layer")->valueint, cJSON_GetObjectItem(it, "units")->valueint,
-                       cJSON_GetObjectItem(it, "multiplicity_found")->valueint,
-                       cJSON_GetObjectItem(it, "multiplicity_min")->valueint,
-                       cJSON_GetObjectItem(it, "multiplicity_max")->valueint,
-                       cJSON_GetObjectItem(it, "predicted_multiplicity")->valueint,
-                       cJSON_GetObjectItem(it, "stability_margin")->valuedouble);
-        }
-        cJSON_Delete(doc);
-    }
+    if (json) cli_print_json(doc);
+    else cJSON_Delete(doc);
     nt_transforms_free(list, n_list);
     nt_engine_free(e);
     cli_job_free(&job);
