@@ -163,8 +163,8 @@ Test(analysis, sharp_view_and_wrong_degree)
 }
 
 /* The S_n sectors at the point where each layer's units are equal: multiplicity n - 1 found
- * (the verdict holds); negative control: at the generic point the same eigenvalue groups
- * have gcd 1.  Each tanh unit's mirror margin is lambda_min of O H_gamma O^T at the point
+ * (the verdict holds); negative controls: at the generic point the same eigenvalue groups
+ * have a group of 1, and a list claiming one unit fewer is refused by the verdict.  Each tanh unit's mirror margin is lambda_min of O H_gamma O^T at the point
  * where the unit is dead, from the explicit Hessian. */
 Test(analysis, sectors_and_mirrors, .timeout = 120)
 {
@@ -189,6 +189,15 @@ Test(analysis, sectors_and_mirrors, .timeout = 120)
         cr_expect_eq(small, 1, "layer %d at a generic point: smallest group %d", S->layer, small);
         free(lam); free(sym); free(mult);
     }
+    /* negative control of the verdict: a list claiming 4 units in layer 1 (swaps up to unit 3)
+     * predicts multiplicity 3; the 5 units' sector shows 4, not a multiple of 3 */
+    nt_transform claim = {.kind = NT_TR_SWAP, .discrete = 1, .generators = 1, .layer = 1, .a = 2, .b = 3};
+    nt_spectrum w = analyse(&f, &claim, 1, (nt_spectrum_opts){ .top = 1, .bottom = 0, .block = -1, .sectors = 1 });
+    cr_assert_eq(w.n_sectors, 1);
+    cr_expect(w.sectors[0].predicted == 3 && w.sectors[0].found == 4 && !w.sectors[0].holds,
+              "claimed 4 units: predicted %d, found %d, holds %d", w.sectors[0].predicted, w.sectors[0].found,
+              w.sectors[0].holds);
+    nt_spectrum_free(&w);
     cr_assert_eq(r.n_mirrors, 9, "a sign flip per tanh unit");
     const int64_t d = f.m.d;
     for (int t = 0, k = 0; t < f.n; t++) {
