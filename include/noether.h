@@ -813,8 +813,8 @@ typedef struct {
     int top, bottom;             /* eigenvalues at each end (clipped to n) */
     nt_spectrum_method method;   /* AUTO: dense up to n = 3000; Lanczos falls back to dense when
                                     an end asks for n - 1 or more (ARPACK needs nev < n - 1) */
-    int block;                   /* H restricted to tensor `block` of m->tensors; -1: all of theta
-                                    (then also the alignment and the predictions) */
+    const char *block;           /* H restricted to the tensor of m->tensors so named; NULL: all of
+                                    theta (and only then the alignment and the predictions) */
     int deflate;                 /* P H P, P the projector off the orbit span (no sharp view) */
     int trace;                   /* Hutchinson, 100 probes (seed 17); exact beside it when dense */
     int density;                 /* SLQ, 10 probes x min(n, 80) steps (seed 23), with its moments */
@@ -900,7 +900,7 @@ typedef struct nt_spectrum {
     double t_gradient, t_operator, t_eigenvalues, t_predictions, t_total;
 } nt_spectrum;
 
-/* NT_EINPUT: a block out of range, top or bottom negative, or a dense spectrum needing more
+/* NT_EINPUT: no tensor named block, top or bottom negative, or a dense spectrum needing more
  * than half the machine's memory (naming the bytes); NT_EFAIL: a loss or gradient that is
  * not finite at theta (before LAPACK or ARPACK sees it), ARPACK or LAPACK failing, or out of
  * memory.  On error r holds nothing to free. */

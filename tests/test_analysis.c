@@ -49,7 +49,7 @@ Test(analysis, ends_trace_and_count_at_gamma, .timeout = 120)
     const int64_t d = f.m.d;
     double *lam = malloc(sizeof(double) * d);
     explicit_spectrum(f.e, &f.m, &f.ds, f.theta, lam, NULL);
-    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 4, .bottom = 3, .block = -1, .trace = 1,
+    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 4, .bottom = 3, .trace = 1,
                                                                  .density = 1 });
     cr_assert(r.dense && r.values && r.n == d);
     const double scale = fmax(fabs(lam[0]), fabs(lam[d - 1]));
@@ -69,7 +69,7 @@ Test(analysis, ends_trace_and_count_at_gamma, .timeout = 120)
     for (int v = 0; v < r.flat.orbit.n_values; v++)
         if (r.flat.orbit.value[v] == 0.01) cr_expect_eq(r.flat.found[v], r.at_gamma, "found at gamma");
     cr_expect(r.gradient_fraction_in_top > 0 && r.gradient_fraction_in_top < 1);
-    nt_spectrum L = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 4, .bottom = 3, .block = -1,
+    nt_spectrum L = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 4, .bottom = 3,
                                                                  .method = NT_METHOD_LANCZOS });
     cr_expect(!L.dense && !L.values && L.at_gamma == -1 && L.flat.found[0] == -1, "Lanczos: no whole spectrum");
     for (int i = 0; i < 4; i++) cr_expect_leq(fabs(L.top_values[i] - r.top_values[i]), 1e-8 * scale, "Lanczos top %d", i);
@@ -78,7 +78,7 @@ Test(analysis, ends_trace_and_count_at_gamma, .timeout = 120)
     mf_free(&f);
     /* negative control */
     mf_new(&f, 3, 2, (int[]){5, 4}, NT_ACT_TANH, 3, NT_LOSS_MSE, 1, 0.01, 40, 40, 8, 11);
-    r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 2, .bottom = 2, .block = -1 });
+    r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 2, .bottom = 2 });
     cr_expect_eq(r.flat.orbit.shift_rank, 0);
     cr_expect_eq(r.at_gamma, 0, "mse at a generic point: %d eigenvalues at gamma", r.at_gamma);
     nt_spectrum_free(&r);
@@ -93,7 +93,7 @@ Test(analysis, each_generator_and_block, .timeout = 120)
 {
     model_fixture f;
     mf_new(&f, 3, 2, (int[]){5, 4}, NT_ACT_RELU, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.02, 40, 40, 8, 12);
-    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 1, .block = -1, .each_generator = 1 });
+    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 1, .each_generator = 1 });
     cr_assert_eq(r.flat.n_each, r.flat.orbit.generators);
     cr_expect_leq(r.flat.each_worst, 1e-12, "the catalogue: %.2e", r.flat.each_worst);
     cr_expect_leq(r.flat.s1_worst, 1e-12);
@@ -102,7 +102,7 @@ Test(analysis, each_generator_and_block, .timeout = 120)
     bad[1] = f.list[0];
     model_fixture t;
     mf_new(&t, 3, 2, (int[]){5, 4}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.02, 40, 40, 8, 12);
-    r = analyse(&t, bad, 2, (nt_spectrum_opts){ .top = 1, .bottom = 1, .block = -1, .each_generator = 1 });
+    r = analyse(&t, bad, 2, (nt_spectrum_opts){ .top = 1, .bottom = 1, .each_generator = 1 });
     cr_expect_gt(r.flat.each_worst, 1e-4, "a rescaling through tanh: %.2e", r.flat.each_worst);
     nt_spectrum_free(&r);
     mf_free(&t);
@@ -115,7 +115,8 @@ Test(analysis, each_generator_and_block, .timeout = 120)
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < n; j++) B[i * n + j] = H[(off + i) * d + off + j];
     LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', (int)n, B, (int)n, mu);
-    r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 2, .bottom = 2, .block = 2 });
+    cr_assert_str_eq(T->name, "2.weight");
+    r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 2, .bottom = 2, .block = "2.weight" });
     cr_assert_eq(r.n, n);
     const double scale = fmax(fabs(mu[0]), fabs(mu[n - 1]));
     cr_expect_leq(fabs(r.top_values[0] - mu[n - 1]), 1e-12 * scale);
@@ -134,7 +135,7 @@ Test(analysis, sharp_view_and_wrong_degree)
 {
     model_fixture f;
     mf_new(&f, 3, 1, (int[]){6}, NT_ACT_RELU, 2, NT_LOSS_MSE, 0, 0.01, 40, 40, 8, 13);
-    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 3, .bottom = 0, .block = -1 });
+    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 3, .bottom = 0 });
     cr_assert(r.sharp.applies);
     cr_expect_eq(r.sharp.degree, 2.0);
     cr_expect_leq(r.sharp.relative_difference, 1e-13, "radial %.17g, closed form %.17g", r.sharp.radial_curvature,
@@ -147,16 +148,16 @@ Test(analysis, sharp_view_and_wrong_degree)
     int found = 0;
     for (int t = 0; t < f.n; t++) if (wrong[t].kind == NT_TR_HOMOGENEOUS) { wrong[t].p = 3; found = 1; }
     cr_assert(found, "the catalogue lists the homogeneity");
-    r = analyse(&f, wrong, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 0, .block = -1 });
+    r = analyse(&f, wrong, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 0 });
     cr_expect_gt(r.sharp.relative_difference, 1e-3, "degree 3: %.2e", r.sharp.relative_difference);
     nt_spectrum_free(&r);
-    r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 0, .block = -1, .deflate = 1 });
+    r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 0, .deflate = 1 });
     cr_expect(!r.sharp.applies && r.deflated == r.flat.orbit.rank, "deflated %d, rank %d", r.deflated, r.flat.orbit.rank);
     nt_spectrum_free(&r);
     free(wrong);
     mf_free(&f);
     mf_new(&f, 3, 1, (int[]){6}, NT_ACT_RELU, 2, NT_LOSS_MSE, 1, 0.01, 40, 40, 8, 13);
-    r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 0, .block = -1 });
+    r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 0 });
     cr_expect(!r.sharp.applies, "biases: not homogeneous with A = I");
     nt_spectrum_free(&r);
     mf_free(&f);
@@ -170,7 +171,7 @@ Test(analysis, sectors_and_mirrors, .timeout = 120)
 {
     model_fixture f;
     mf_new(&f, 3, 2, (int[]){5, 4}, NT_ACT_TANH, 3, NT_LOSS_MSE, 1, 0.01, 40, 40, 8, 14);
-    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 1, .block = -1, .sectors = 1 });
+    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 1, .bottom = 1, .sectors = 1 });
     cr_assert_eq(r.n_sectors, 2);
     for (int i = 0; i < 2; i++) {
         const nt_sector *S = &r.sectors[i];
@@ -192,7 +193,7 @@ Test(analysis, sectors_and_mirrors, .timeout = 120)
     /* negative control of the verdict: a list claiming 4 units in layer 1 (swaps up to unit 3)
      * predicts multiplicity 3; the 5 units' sector shows 4, not a multiple of 3 */
     nt_transform claim = {.kind = NT_TR_SWAP, .discrete = 1, .generators = 1, .layer = 1, .a = 2, .b = 3};
-    nt_spectrum w = analyse(&f, &claim, 1, (nt_spectrum_opts){ .top = 1, .bottom = 0, .block = -1, .sectors = 1 });
+    nt_spectrum w = analyse(&f, &claim, 1, (nt_spectrum_opts){ .top = 1, .bottom = 0, .sectors = 1 });
     cr_assert_eq(w.n_sectors, 1);
     cr_expect(w.sectors[0].predicted == 3 && w.sectors[0].found == 4 && !w.sectors[0].holds,
               "claimed 4 units: predicted %d, found %d, holds %d", w.sectors[0].predicted, w.sectors[0].found,
@@ -273,7 +274,7 @@ Test(analysis, scale_alignment_and_eps, .timeout = 120)
     nt_spec s;
     nt_data data;
     spec_fixture(&f, &s, &data, LN_SPEC("0"));
-    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 8, .bottom = 0, .block = -1 });
+    nt_spectrum r = analyse(&f, f.list, f.n, (nt_spectrum_opts){ .top = 8, .bottom = 0 });
     cr_assert_eq(r.n_scale, 1, "one scale-invariant block");
     const nt_scale_alignment *a = &r.scale[0];
     cr_expect_eq(a->k, 8);
@@ -286,7 +287,7 @@ Test(analysis, scale_alignment_and_eps, .timeout = 120)
     spec_fixture_free(&f, &s, &data);
     /* negative control: the same generator where eps breaks the scale symmetry */
     spec_fixture(&f, &s, &data, LN_SPEC("0.5"));
-    r = analyse(&f, &scale, 1, (nt_spectrum_opts){ .top = 8, .bottom = 0, .block = -1 });
+    r = analyse(&f, &scale, 1, (nt_spectrum_opts){ .top = 8, .bottom = 0 });
     cr_assert_eq(r.n_scale, 1);
     cr_expect_gt(fabs(r.scale[0].measured - r.scale[0].predicted), 1e-4, "eps 0.5: measured %.6g, predicted %.6g",
                  r.scale[0].measured, r.scale[0].predicted);
@@ -294,7 +295,7 @@ Test(analysis, scale_alignment_and_eps, .timeout = 120)
     spec_fixture_free(&f, &s, &data);
 }
 
-/* Refused: a block out of range, a negative end (NT_EINPUT); a loss that is not finite
+/* Refused: a block naming no tensor, a negative end (NT_EINPUT); a loss that is not finite
  * (NT_EFAIL, before LAPACK sees it), each with nothing to free.  Control: the same call on
  * finite parameters succeeds. */
 Test(analysis, errors)
@@ -303,10 +304,10 @@ Test(analysis, errors)
     mf_new(&f, 3, 1, (int[]){4}, NT_ACT_TANH, 2, NT_LOSS_MSE, 1, 0.0, 20, 20, 4, 15);
     nt_spectrum r;
     nt_error err = {0};
-    nt_spectrum_opts o = { .top = 1, .bottom = 1, .block = f.m.n_tensors };
+    nt_spectrum_opts o = { .top = 1, .bottom = 1, .block = "1.weight" };   /* layer 1 is the activation */
     cr_expect_eq(nt_spectrum_analyse(f.e, &f.m, &f.ds, f.list, f.n, f.theta, &o, &r, &err), NT_EINPUT);
-    cr_expect(strstr(err.msg, "block"), "%s", err.msg);
-    o.block = -1;
+    cr_expect(strstr(err.msg, "'1.weight'"), "%s", err.msg);
+    o.block = NULL;
     o.top = -1;
     cr_expect_eq(nt_spectrum_analyse(f.e, &f.m, &f.ds, f.list, f.n, f.theta, &o, &r, &err), NT_EINPUT);
     o.top = 1;

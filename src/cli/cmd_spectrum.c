@@ -197,13 +197,10 @@ static void predictions_json(cJSON *pred, const nt_spectrum *r, int sectors)
 cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o)
 {
     const nt_model *m = &job->spec.model;
-    int block = -1;
-    if (o->block) {
-        block = 0;
-        while (block < m->n_tensors && strcmp(m->tensors[block].name, o->block)) block++;
-        if (block == m->n_tensors) cli_usage_error("spectrum", "--block: no parameter tensor '%s' (see noether info)", o->block);
-    }
-    nt_spectrum_opts so = { .top = o->top, .bottom = o->bottom, .block = block, .deflate = o->deflate,
+    int t = 0;
+    while (o->block && t < m->n_tensors && strcmp(m->tensors[t].name, o->block)) t++;
+    if (o->block && t == m->n_tensors) cli_usage_error("spectrum", "--block: no parameter tensor '%s' (see noether info)", o->block);
+    nt_spectrum_opts so = { .top = o->top, .bottom = o->bottom, .block = o->block, .deflate = o->deflate,
                             .trace = o->trace, .density = o->density, .sectors = o->sectors,
                             .each_generator = o->each_generator, .progress = o->verbose ? progress : NULL,
                             .ends_known = o->print_ends ? ends_known : NULL,

@@ -4,7 +4,6 @@
  * of eigenvalues at gamma, the trace (Hutchinson, exact beside it), the density (SLQ) with
  * its moments and their standard errors, the gradient's alignment with the top eigenspace,
  * and the symmetry predictions of predict.c (flat, sharp, sectors, scale alignment). */
-#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,10 +117,10 @@ static int require_finite(double loss, const double *g, int64_t d, nt_error *err
 
 /* the analyses after the gradient g: the operator, its ends, trace, density, predictions */
 static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n_list,
-                   const double *theta, const nt_spectrum_opts *o, nt_spectrum *r, const double *g, double t_start,
-                   nt_error *err)
+                   const double *theta, const nt_spectrum_opts *o, int64_t off, nt_spectrum *r, const double *g,
+                   double t_start, nt_error *err)
 {
-    const int64_t d = m->d, n = r->n, off = o->block >= 0 ? m->tensors[o->block].offset : 0;
+    const int64_t n = r->n;
     const double tol = 1e-10;   /* the orbit rank's, relative to the largest singular value */
     double *Q = NULL, *sv = NULL;
     int n_gen = 0, rc = NT_OK;
@@ -166,10 +165,10 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
         if ((rc = nt_slq(&op, P, S, 23, r->nodes, r->weights, err))) goto done;
         density_moments(r);
     }
-    r->gradient_fraction_in_top = o->block >= 0 ? NAN : alignment(r->top_vectors, r->top, n, g);
+    r->gradient_fraction_in_top = o->block ? NAN : alignment(r->top_vectors, r->top, n, g);
     phase(o, "the symmetry predictions");
     double t_pred = now();
-    if (o->block < 0) {
+    if (!o->block) {
         r->has_flat = 1;
         if ((rc = nt_predict_flat(e, m, ds, list, n_list, theta, g, r->values, n, tol, o->each_generator, &r->flat, err)))
             goto done;
@@ -181,7 +180,6 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
     }
     r->t_predictions = now() - t_pred;
     r->t_total = now() - t_start;
-    (void)d;
 done:
     nt_hessian_operator_free(&hc);
     free(Q);
@@ -193,10 +191,11 @@ int nt_spectrum_analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, c
                         const double *theta, const nt_spectrum_opts *o, nt_spectrum *r, nt_error *err)
 {
     memset(r, 0, sizeof *r);
-    if (o->block < -1 || o->block >= m->n_tensors)
-        return nt_fail(err, NT_EINPUT, "block %d: the model has %d parameter tensors", o->block, m->n_tensors);
+    int b = 0;
+    while (o->block && b < m->n_tensors && strcmp(m->tensors[b].name, o->block)) b++;
+    if (o->block && b == m->n_tensors) return nt_fail(err, NT_EINPUT, "block: no parameter tensor '%s'", o->block);
     if (o->top < 0 || o->bottom < 0) return nt_fail(err, NT_EINPUT, "top and bottom must not be negative");
-    const int64_t d = m->d, n = o->block >= 0 ? m->tensors[o->block].size : d;
+    const int64_t d = m->d, n = o->block ? m->tensors[b].size : d, off = o->block ? m->tensors[b].offset : 0;
     r->d = d;
     r->n = n;
     r->top = o->top;
@@ -215,7 +214,7 @@ int nt_spectrum_analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, c
     int rc = require_finite(r->loss, g, d, err);   /* before LAPACK or ARPACK sees a NaN */
     if (!rc) {
         r->grad_norm = nt_norm2(d, g);
-        rc = analyse(e, m, ds, list, n_list, theta, o, r, g, t_start, err);
+        rc = analyse(e, m, ds, list, n_list, theta, o, off, r, g, t_start, err);
     }
     free(g);
     if (rc) nt_spectrum_free(r);
