@@ -955,6 +955,116 @@ NT_API void nt_verdicts_free(nt_verdicts *v);
 /* "holds", "fails", "not applicable", "none" or "absent". */
 NT_API const char *nt_verdict_name(nt_verdict v);
 
+/* ------------------------------------------------------------------ the spectrum's analyses */
+
+/* Everything noether spectrum reports at theta, computed by one call (src/spectrum/analysis.c
+ * and predict.c), every verdict decided there: both ends of the spectrum of H_gamma (dense or
+ * Lanczos), its trace and density, the gradient's alignment, and what the symmetries predict
+ * beside them (docs/theory.md §3-§4): the flat view (nt_orbit), the sharp view of a
+ * homogeneous model, the S_n sectors and mirror margins, the scale-invariant alignment. */
+typedef enum { NT_METHOD_AUTO, NT_METHOD_DENSE, NT_METHOD_LANCZOS } nt_spectrum_method;
+
+struct nt_spectrum;
+typedef struct {
+    int top, bottom;             /* eigenvalues at each end (clipped to n) */
+    nt_spectrum_method method;   /* AUTO: dense up to n = 3000; Lanczos falls back to dense when
+                                    an end asks for n - 1 or more (ARPACK needs nev < n - 1) */
+    const char *block;           /* H restricted to the tensor of m->tensors so named; NULL: all of
+                                    theta (and only then the alignment and the predictions) */
+    int deflate;                 /* P H P, P the projector off the orbit span (no sharp view) */
+    int trace;                   /* Hutchinson, 100 probes (seed 17); exact beside it when dense */
+    int density;                 /* SLQ, 10 probes x min(n, 80) steps (seed 23), with its moments */
+    int sectors;                 /* S_n sectors of the hidden layers and mirror margins */
+    int each_generator;          /* |H xi| of every symmetry generator, a product each */
+    /* optional: called with a phase's description as it starts, and once the ends are known */
+    void (*progress)(void *ctx, const char *phase);
+    void (*ends_known)(void *ctx, const struct nt_spectrum *r);
+    void *ctx;
+} nt_spectrum_opts;
+
+/* The flat view (theory.md §3, (S1gamma)): nt_orbit_analyse at rank tolerance 1e-10, each
+ * predicted eigenvalue beside the count found in the whole spectrum, (S1gamma) on random
+ * combinations (nt_orbit_s1_check), and per generator |H xi| against |-A^T g + gamma (xi +
+ * A^T theta)| (each_generator), each difference relative to the two sides plus s_H |xi|. */
+typedef struct {
+    nt_orbit orbit;          /* orbit.rank -1: more than 4000 generators, not analysed */
+    int found[3];            /* eigenvalues within found_tol of orbit.value[v]; -1 without the whole spectrum */
+    double found_tol;        /* 1e-9 max |lambda| (theory.md §6) */
+    int s1_combinations;     /* random combinations checked (0 without generators) */
+    double s1_worst, curvature_scale;
+    int n_each;              /* each_generator: symmetry generators, and per generator: */
+    double *h_xi_norm, *h_xi_predicted;
+    double each_worst;
+} nt_flat_view;
+
+/* The sharp view of a bias-free k-homogeneous model (theory.md §3): theta^T H_gamma theta /
+ * |theta|^2 against (k(k-1) E[u^T f] + k^2 E[f^T U f] + gamma |theta|^2) / |theta|^2. */
+typedef struct {
+    int applies;             /* 0: not homogeneous, biases, a block or deflation: nothing below */
+    double degree, radial_curvature, closed_form, lambda_max;
+    double relative_difference;   /* nt_rel_diff of the two: round-off when the identity holds */
+} nt_sharp_view;
+
+/* H_gamma on the breaking subspace of S_n at the point where a hidden layer's units are equal
+ * (theory.md §4): every eigenvalue n - 1 times (a repeated one a multiple of it), so the
+ * multiplicity found is the greatest common divisor of the sizes of the groups of eigenvalues
+ * closer than tol = 1e-9 max |lambda|. */
+typedef struct {
+    int layer, units, dimension;
+    int skipped;             /* dimension beyond 4000: nothing below */
+    int predicted, found, min, max, groups;   /* multiplicities: n - 1, the gcd, the group sizes */
+    int holds;               /* found a positive multiple of predicted */
+    double tol, lambda_min, lambda_max;       /* lambda_min: the stability margin (gamma included) */
+    double *eigenvalues;     /* dimension of them, ascending */
+} nt_sector;
+
+/* A mirror (sign flip of an odd unit) at the point where the unit is dead: lambda_min of
+ * H_gamma on Fix(T)^perp, stable when positive (theory.md §4). */
+typedef struct { char name[96]; int dimension; double margin; int stable; } nt_mirror;
+
+/* A scale-invariant block S (xi = P_S theta, theory.md §3): the fraction of |P_S g|^2 in the
+ * top-k eigenspace, measured, beside the one (S1gamma) predicts, sum_i (lambda_i - 2 gamma)^2
+ * (v_i^T P_S theta)^2 / |(H_gamma - 2 gamma) P_S theta|^2. */
+typedef struct { char name[96]; int k; double gradient_norm, measured, predicted; } nt_scale_alignment;
+
+typedef struct nt_spectrum {
+    int64_t d, n;            /* parameters; the operator's size (a block's, or d) */
+    int dense, top, bottom, products;
+    double loss, grad_norm;  /* L_gamma and |g_gamma| at theta */
+    double *top_values, *bottom_values;       /* descending / ascending */
+    double *top_vectors, *bottom_vectors;     /* rows of n */
+    double *values;          /* dense: all n, ascending; NULL otherwise */
+    int at_gamma;            /* dense: eigenvalues within at_gamma_tol of gamma; -1 otherwise */
+    double at_gamma_tol;     /* 1e-9 max |lambda| */
+    int deflated;            /* deflate: the dimensions removed (the orbit rank at tolerance 1e-10) */
+    int trace_probes;        /* trace: */
+    double trace, trace_std_error, trace_exact;   /* exact: NAN unless dense */
+    int density_probes, density_steps;       /* density: nodes and weights (probes x steps) */
+    double *nodes, *weights;
+    /* moments k = 1, 2 (tr(H^k)/n) over the probes, their standard errors, the probes that
+     * would bring each under 1 % of its moment, and (dense) the exact ones (NAN otherwise) */
+    double moment[2], moment_std_error[2], moment_probes_for_1_percent[2], moment_exact[2];
+    double gradient_fraction_in_top;         /* |P_top g|^2 / |g|^2; NAN with a block */
+    int has_flat;            /* the predictions (no block): */
+    nt_flat_view flat;
+    nt_sharp_view sharp;
+    int n_sectors, n_mirrors, n_scale;
+    nt_sector *sectors;
+    nt_mirror *mirrors;
+    nt_scale_alignment *scale;
+    /* seconds of each phase */
+    double t_gradient, t_operator, t_eigenvalues, t_predictions, t_total;
+} nt_spectrum;
+
+/* NT_EINPUT: no tensor named block, top or bottom negative, or a dense spectrum needing more
+ * than half the machine's memory (naming the bytes); NT_EFAIL: a loss or gradient that is
+ * not finite at theta (before LAPACK or ARPACK sees it), ARPACK or LAPACK failing, or out of
+ * memory.  On error r holds nothing to free. */
+NT_API int nt_spectrum_analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list,
+                               int n_list, const double *theta, const nt_spectrum_opts *o, nt_spectrum *r,
+                               nt_error *err);
+NT_API void nt_spectrum_free(nt_spectrum *r);
+
 /* ------------------------------------------------------------------ the BLAS kernel */
 
 /* OpenBLAS picks its kernel when it loads; on a CPU it does not know it falls back to a

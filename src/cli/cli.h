@@ -120,9 +120,10 @@ typedef struct {
     const char *vectors;      /* an NPY path for the eigenvectors, or NULL */
     int verbose;              /* phases on stderr when it is a terminal */
     int each_generator;       /* |H xi| of every symmetry generator (one product each) */
-    int print_ends;           /* text: print the eigenvalues as soon as they are known */
+    int print_ends;           /* text: print the eigenvalues as soon as they are known, then the predictions */
 } cli_spectrum_opts;
-/* The spectrum document of noether spectrum --json at job->theta, with its predictions. */
+/* The spectrum document of noether spectrum --json at job->theta, with its predictions: the
+ * JSON of nt_spectrum_analyse's result (exits through cli_die when it fails). */
 cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o);
 
 int cmd_info(int argc, char **argv);
