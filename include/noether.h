@@ -140,6 +140,8 @@ typedef struct {
 /* The most layers a model may have (spec and nt_model_init refuse more): per-layer tables
  * of the transformations are sized by it. */
 #define NT_MAX_LAYERS 1024
+/* The deepest nesting of residual blocks (spec and nt_model_init refuse deeper). */
+#define NT_MAX_RESIDUAL_DEPTH 16
 
 typedef struct {
     int input;          /* features per sample */
@@ -341,6 +343,12 @@ NT_API int nt_params_read(const char *path, const nt_model *m, double *theta, nt
  * the chunk are processed chunk by chunk, the per-sample sums accumulated and divided by N
  * once at the end.  All entry points evaluate L_gamma, with weight decay included. */
 typedef struct nt_engine nt_engine;
+
+/* The chunk of samples the library's own engines (nt_train's) and the noether commands'
+ * take: a data set of up to NT_ENGINE_CHUNK samples is one chunk, a larger one is processed
+ * NT_ENGINE_CHUNK samples at a time.  The chunk sets the order of the sums (so their
+ * round-off), not their values. */
+#define NT_ENGINE_CHUNK 1024
 
 NT_API nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
 NT_API void nt_engine_free(nt_engine *e);
@@ -784,7 +792,7 @@ typedef struct {
 } nt_fixed_points;
 
 /* theta0: the run's start; e: any engine of the model (its chunk sets the order of the sums:
- * noether train's has one chunk of up to 1024 samples and 16 tangents); tr: the run's track on
+ * noether train's has one chunk of up to NT_ENGINE_CHUNK samples and 16 tangents); tr: the run's track on
  * the same list (NT_EINPUT otherwise), or NULL (no run: the distances at theta0, nothing
  * measured).  A name that matches no entry, or only entries without breaking directions (not
  * a built-in swap or sign flip), is left out.  NT_EFAIL out of memory. */
@@ -965,6 +973,10 @@ NT_API const char *nt_verdict_name(nt_verdict v);
 typedef enum { NT_METHOD_AUTO, NT_METHOD_DENSE, NT_METHOD_LANCZOS } nt_spectrum_method;
 
 struct nt_spectrum;
+/* The seeds of the random probes of nt_spectrum_analyse: the trace's Hutchinson probes and
+ * the density's SLQ probes (nt_hutchinson, nt_slq). */
+#define NT_TRACE_SEED 17
+#define NT_DENSITY_SEED 23
 typedef struct {
     int top, bottom;             /* eigenvalues at each end (clipped to n) */
     nt_spectrum_method method;   /* AUTO: dense up to n = 3000; Lanczos falls back to dense when
@@ -972,8 +984,8 @@ typedef struct {
     const char *block;           /* H restricted to the tensor of m->tensors so named; NULL: all of
                                     theta (and only then the alignment and the predictions) */
     int deflate;                 /* P H P, P the projector off the orbit span (no sharp view) */
-    int trace;                   /* Hutchinson, 100 probes (seed 17); exact beside it when dense */
-    int density;                 /* SLQ, 10 probes x min(n, 80) steps (seed 23), with its moments */
+    int trace;                   /* Hutchinson, 100 probes (seed NT_TRACE_SEED = 17); exact beside it when dense */
+    int density;                 /* SLQ, 10 probes x min(n, 80) steps (seed NT_DENSITY_SEED = 23), with its moments */
     int sectors;                 /* S_n sectors of the hidden layers and mirror margins */
     int each_generator;          /* |H xi| of every symmetry generator, a product each */
     /* optional: called with a phase's description as it starts, and once the ends are known */

@@ -97,7 +97,7 @@ void cli_job_free(cli_job *job)
 
 nt_engine *cli_engine(const cli_job *job, int k)
 {
-    int64_t chunk = job->data.train.n < 1024 ? job->data.train.n : 1024;
+    int64_t chunk = job->data.train.n < NT_ENGINE_CHUNK ? job->data.train.n : NT_ENGINE_CHUNK;
     /* the vectors of d that come with blocks of k: the engine's k tangents and a block of
      * products beside theta, the gradient and a tangent (the largest allocations) */
     const double d = (double)job->spec.model.d;

@@ -13,6 +13,10 @@
 #include <lapacke.h>
 #include "../transform/units.h"
 
+/* the stream of init->seed that nt_start_fixed's perturbation draws from (nt_init_params
+ * draws tensor t's values from stream t) */
+#define PERTURB_STREAM 4242
+
 int nt_breaking_dim(const nt_model *m, const nt_transform *t)
 {
     if (t->kind != NT_TR_SWAP && t->kind != NT_TR_SIGN_FLIP) return 0;
@@ -108,7 +112,7 @@ int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_
     }
     if (first && init->perturb > 0) {   /* (r - T r)/2 lies in Fix(T)^perp */
         double *r = malloc(sizeof(double) * d);
-        for (int64_t i = 0; i < d; i++) r[i] = nt_rand_normal(init->seed, 4242, (uint64_t)i);
+        for (int64_t i = 0; i < d; i++) r[i] = nt_rand_normal(init->seed, PERTURB_STREAM, (uint64_t)i);
         nt_tr_apply_T(m, first, r, Tx);
         for (int64_t i = 0; i < d; i++) r[i] = 0.5 * (r[i] - Tx[i]);
         double s = init->perturb / nt_norm2(d, r);

@@ -158,7 +158,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     const int64_t B = ts->optimizer != NT_OPT_GD && ts->batch > 0 && ts->batch < N ? ts->batch : N;   /* as select_batch */
     const double gam = m->weight_decay, lr = ts->lr;
     trainer T = { spec, m, data, list, n_list, NULL, { .dim = all->dim, .ydim = all->ydim }, NULL, -1, 0, NULL };
-    T.e = nt_engine_new(m, B < 1024 ? B : 1024, 1);
+    T.e = nt_engine_new(m, B < NT_ENGINE_CHUNK ? B : NT_ENGINE_CHUNK, 1);
     T.batch.x = malloc(sizeof(double) * (size_t)(B * all->dim));
     T.batch.y = malloc(sizeof(double) * (size_t)(B * all->ydim));
     T.perm = malloc(sizeof(int64_t) * (size_t)N);

@@ -38,7 +38,7 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     nt_node *nodes = e->nodes;
     nodes[0] = (nt_node){ .op = NT_OP_INPUT, .in = -1, .width = m->input };
     int64_t off = 0;
-    int open[17], depth = 0, cur = 0;   /* open: the branch nodes of the residual blocks open here */
+    int open[NT_MAX_RESIDUAL_DEPTH + 1], depth = 0, cur = 0;   /* open: the branch nodes of the residual blocks open here */
     for (int i = 0; i < m->n_layers; i++) {
         const nt_layer *L = &m->layers[i];
         nt_node *q = &nodes[cur], *p = &nodes[++cur];

@@ -29,6 +29,8 @@
 #include "noether.h"
 
 #define N_PROBES 2
+/* the seed of the probe vectors P (N(0, 1) entries, stream 1): s_H and (D1gamma)'s probes */
+#define PROBE_SEED 2024
 
 typedef struct {
     nt_engine *e;
@@ -307,7 +309,7 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
     for (int i = 0; i < 4; i++) ok &= c.wp[i] != NULL;
     if (!ok) goto done;
     /* shared at theta: g, outputs, u, probes and H times them, the curvature scale */
-    for (int64_t j = 0; j < N_PROBES * d; j++) c.P[j] = nt_rand_normal(2024, 1, (uint64_t)j);
+    for (int64_t j = 0; j < N_PROBES * d; j++) c.P[j] = nt_rand_normal(PROBE_SEED, 1, (uint64_t)j);
     nt_hvp(e, theta, ds, N_PROBES, c.P, c.HP, c.g);
     c.s_H = nt_norm2(d, c.HP) / nt_norm2(d, c.P);
     nt_outputs(e, theta, ds, c.F);

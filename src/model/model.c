@@ -71,10 +71,11 @@ static int layer_shape(const nt_layer *L, int i, const int sh[3], int *tok, int 
  * checks the blocks and the output.  Returns the output width. */
 static int derive_shapes(nt_layer *L, int n_layers, int sh[3], int T, nt_loss loss, int *width, nt_error *err)
 {
-    int n_dense = 0, stack[17][4], depth = 0;
+    int n_dense = 0, stack[NT_MAX_RESIDUAL_DEPTH + 1][4], depth = 0;
     for (int i = 0; i < n_layers; i++) {
         if (L[i].kind == NT_LAYER_BRANCH) {
-            if (depth == 16) return nt_fail(err, NT_EINPUT, "model.layers: residual blocks nest at most 16 deep");
+            if (depth == NT_MAX_RESIDUAL_DEPTH)
+                return nt_fail(err, NT_EINPUT, "model.layers: residual blocks nest at most %d deep", NT_MAX_RESIDUAL_DEPTH);
             memcpy(stack[depth], sh, sizeof(int) * 3);
             stack[depth++][3] = T;
         } else if (L[i].kind == NT_LAYER_ADD) {

@@ -263,7 +263,7 @@ static int parse_layer(ctx *c, const cJSON *o, const char *where, nt_layer *L)
 typedef struct { nt_layer *v; int n, cap; } layer_list;
 
 /* the layers of an array, a residual block {"residual": [...]} flattened into BRANCH, its
- * layers, ADD (blocks may nest, up to 16 deep) */
+ * layers, ADD (blocks may nest, up to NT_MAX_RESIDUAL_DEPTH deep) */
 static int parse_layers(ctx *c, const cJSON *arr, const char *path, layer_list *out, int depth)
 {
     int i = 0;
@@ -284,7 +284,8 @@ static int parse_layers(ctx *c, const cJSON *arr, const char *path, layer_list *
             return FAIL(c, "%s: %s: a residual block is {\"residual\": [layers]} and nothing else", c->spec->path, where);
         if (!cJSON_IsArray(res) || cJSON_GetArraySize(res) == 0)
             return FAIL(c, "%s: %s.residual: must be a non-empty array of layers", c->spec->path, where);
-        if (depth >= 16) return FAIL(c, "%s: %s: residual blocks nest at most 16 deep", c->spec->path, where);
+        if (depth >= NT_MAX_RESIDUAL_DEPTH)
+            return FAIL(c, "%s: %s: residual blocks nest at most %d deep", c->spec->path, where, NT_MAX_RESIDUAL_DEPTH);
         out->v[out->n++] = (nt_layer){ .kind = NT_LAYER_BRANCH };
         char inner[300];
         snprintf(inner, sizeof inner, "%s.residual", where);

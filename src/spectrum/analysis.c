@@ -148,7 +148,7 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
     if (o->trace) {
         phase(o, "trace (Hutchinson, 100 probes)");
         r->trace_probes = 100;
-        r->trace = nt_hutchinson(&op, r->trace_probes, 17, &r->trace_std_error);
+        r->trace = nt_hutchinson(&op, r->trace_probes, NT_TRACE_SEED, &r->trace_std_error);
         if (r->values) {   /* the sum of every eigenvalue */
             r->trace_exact = 0;
             for (int64_t i = 0; i < n; i++) r->trace_exact += r->values[i];
@@ -162,7 +162,7 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
         r->weights = malloc(sizeof(double) * P * S);
         if (!r->nodes || !r->weights) { rc = nt_fail(err, NT_EFAIL, "out of memory for the density"); goto done; }
         phase(o, "spectral density (stochastic Lanczos quadrature)");
-        if ((rc = nt_slq(&op, P, S, 23, r->nodes, r->weights, err))) goto done;
+        if ((rc = nt_slq(&op, P, S, NT_DENSITY_SEED, r->nodes, r->weights, err))) goto done;
         density_moments(r);
     }
     r->gradient_fraction_in_top = o->block ? NAN : alignment(r->top_vectors, r->top, n, g);

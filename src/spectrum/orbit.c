@@ -26,6 +26,9 @@
 
 /* generators past which the Gram matrix (m^2 doubles, an m^3 decomposition) is not formed */
 #define MAX_GENERATORS 4000
+/* the seed of the random vector r (N(0, 1) entries) on which classify tells the generators'
+ * kinds apart (symmetric, shift, antisymmetric or general) */
+#define CLASSIFY_SEED 0x0b17
 
 /* A sparse accumulator: y (d, zero between uses) and the coordinates touched since the last
  * gather, each once (mark[j] == stamp). */
@@ -248,7 +251,7 @@ int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const d
     acc_init(&s1, d);
     acc_init(&s2, d);
     double *r = malloc(sizeof(double) * (size_t)d);
-    for (int64_t j = 0; j < d; j++) r[j] = nt_rand_normal(0x0b17, 0, (uint64_t)j);
+    for (int64_t j = 0; j < d; j++) r[j] = nt_rand_normal(CLASSIFY_SEED, 0, (uint64_t)j);
     for (int t = 0; t < n; t++) {
         const nt_transform *T = &list[t];
         if (T->discrete || T->equivariance) continue;

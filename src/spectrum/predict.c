@@ -15,6 +15,10 @@
 #include "noether.h"
 #include "analysis.h"
 
+/* the seed of nt_orbit_s1_check's random combinations of the generators (and of its random
+ * direction v for s_H) in the flat view */
+#define S1_SEED 0x51
+
 /* the symmetry generators (continuous, B = 0) of list */
 static int symmetry_generators(const nt_transform *list, int n)
 {
@@ -91,7 +95,7 @@ int nt_predict_flat(nt_engine *e, const nt_model *m, const nt_dataset *ds, const
         for (int64_t i = 0; i < n_values; i++) f->found[v] += fabs(values[i] - f->orbit.value[v]) <= f->found_tol;
     }
     const int q = 2;   /* each random combination alone tests every generator (with probability 1) */
-    f->s1_worst = nt_orbit_s1_check(e, m, ds, list, n, theta, g, q, 0x51, &f->curvature_scale);
+    f->s1_worst = nt_orbit_s1_check(e, m, ds, list, n, theta, g, q, S1_SEED, &f->curvature_scale);
     f->s1_combinations = f->orbit.generators ? q : 0;
     return each ? each_generator(e, m, ds, list, n, theta, g, f, err) : NT_OK;
 }

@@ -18,6 +18,10 @@
 #include <lapacke.h>
 #include "units.h"
 
+/* theta NULL: the seed ("noether" in ASCII) and stream of the generic point's N(0, 1) entries */
+#define GENERIC_SEED 0x6e6f6574686572ULL
+#define GENERIC_STREAM 13
+
 /* the sparse form of one gradient: its nonzero coordinates and values */
 typedef struct { int64_t nnz, *at; double *v; } sparse;
 
@@ -38,7 +42,7 @@ int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n,
     double *th = malloc(sizeof(double) * (size_t)d), *xi = malloc(sizeof(double) * (size_t)d);
     double *x2 = malloc(sizeof(double) * (size_t)d), *w = calloc((size_t)d, sizeof(double));
     for (int64_t j = 0; j < d; j++)   /* NULL: a seeded generic point, N(0, 1) entries */
-        th[j] = theta ? theta[j] : nt_rand_normal(0x6e6f6574686572ULL, 13, (uint64_t)j);
+        th[j] = theta ? theta[j] : nt_rand_normal(GENERIC_SEED, GENERIC_STREAM, (uint64_t)j);
     sparse *u = calloc((size_t)nq + 1, sizeof *u);
     for (int i = 0; i < nq; i++) {
         if (q[i].equivariance) continue;   /* tracked, not conserved */
