@@ -33,7 +33,8 @@ typedef struct {
     int64_t start, count, stride, inner;
 } nt_range;
 
-/* coordinate i of a range */
+/* coordinate i of a range (the header's only function body: one line, inline because the
+ * moves' loops call it once per coordinate) */
 static inline int64_t nt_at(const nt_range *r, int64_t i)
 {
     return r->inner > 1 ? r->start + (i / r->inner) * r->stride + i % r->inner : r->start + i * r->stride;
