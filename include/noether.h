@@ -353,13 +353,15 @@ typedef struct nt_engine nt_engine;
 NT_API nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
 NT_API void nt_engine_free(nt_engine *e);
 NT_API int nt_engine_k(const nt_engine *e);
-/* Keeps the forward values and adjoints of every chunk at theta on ds (at most max_bytes of
- * them), so that nt_hvp there with g == NULL runs only the tangent and adjoint-tangent
- * sweeps, with bitwise the same results.  "There" means theta's value (the engine keeps a
- * copy and compares the d doubles at each product; a buffer changed in place is another
- * point, computed in full) and the same data set (n, dim, ydim and the x, y addresses: the
- * samples' values must not change in place until nt_engine_thaw).  Returns 1 when frozen,
- * 0 when declined (too large, or an op it cannot keep). */
+/* Keeps the forward values, adjoints and layers' derivatives of every chunk at theta on ds
+ * (at most max_bytes of them), so that nt_hvp there with g == NULL runs only the tangent and
+ * adjoint-tangent sweeps, with bitwise the same results (every other call runs in full).
+ * "There" means theta's value (the engine keeps a copy and compares the d doubles at each
+ * product; a buffer changed in place is another point, computed in full) and the same data
+ * set (n, dim, ydim and the x, y addresses: the samples' values must not change in place
+ * until nt_engine_thaw, nor the engine's output map: nt_engine_set_output_map does not
+ * thaw).  A freeze replaces the previous one.  Returns 1 when frozen, 0 when declined (more
+ * than max_bytes, or out of memory). */
 NT_API int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes);
 NT_API void nt_engine_thaw(nt_engine *e);
 
@@ -389,9 +391,10 @@ NT_API int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_err
 NT_API double nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds);
 /* L_gamma and g = grad L_gamma (length d). */
 NT_API double nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *g);
-/* Exact Hessian-vector products by forward-over-reverse: V is k x d (row j = v_j,
- * k <= nt_engine_k(e)), HV is k x d with row j = H_gamma v_j.  g (may be NULL) receives the
- * gradient, computed on the way.  Returns L_gamma. */
+/* Exact Hessian-vector products by forward-over-reverse: V is k x d (row j = v_j, k >= 1; run
+ * in blocks of nt_engine_k(e) rows), HV is k x d with row j = H_gamma v_j.  g (may be NULL)
+ * receives the gradient, computed on the way; with g NULL on an engine frozen at (theta, ds)
+ * only the tangent and adjoint-tangent sweeps run (nt_engine_freeze).  Returns L_gamma. */
 NT_API double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
               const double *V, double *HV, double *g);
 /* Dense d x d Hessian of L_gamma from blocks of products with unit vectors. */
@@ -831,7 +834,9 @@ NT_API double nt_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, 
 
 /* The Hessian H_gamma at theta as an operator on the coordinates [off, off + n) of theta
  * (a restriction to named tensors), deflated by the orthonormal rows of Q (r x d) when Q is
- * not NULL: x -> P H P x, P = I - Q^T Q.  The context owns workspaces of the engine's block. */
+ * not NULL: x -> P H P x, P = I - Q^T Q.  The context owns workspaces of the engine's block;
+ * theta, ds and Q are borrowed, not copied.  It freezes e at (theta, ds) (nt_engine_freeze,
+ * up to 2 GiB kept) until nt_hessian_operator_free, which thaws e and frees the workspaces. */
 typedef struct {
     nt_engine *e;
     const nt_dataset *ds;
@@ -846,9 +851,10 @@ NT_API nt_operator nt_hessian_operator(nt_hessian_ctx *h, nt_engine *e, const nt
                                 const double *theta, int64_t off, int64_t n, const double *Q, int r);
 NT_API void nt_hessian_operator_free(nt_hessian_ctx *h);
 
-/* An orthonormal basis Q (rank x d, malloc'd) of the orbit span of the continuous symmetries
- * (B = 0) of list at theta; sv (malloc'd, n_gen entries) the singular values of the
- * generator matrix, descending; the rank counts those above tol * sv[0]. */
+/* An orthonormal basis Q (rank x d, malloc'd; NULL without generators) of the orbit span of
+ * the continuous symmetries (B = 0) of list at theta, by a dense SVD of the n_gen x d
+ * generator matrix; sv (malloc'd, n_gen entries) its singular values, descending.  Returns
+ * the rank, the count of those above tol * sv[0].  The caller frees Q and sv. */
 NT_API int nt_orbit_basis(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol,
                    double **Q, double **sv, int *n_gen);
 
@@ -871,13 +877,16 @@ typedef struct {
     int shift_rank;      /* the pure shifts' span: eigenvalue gamma of H_gamma at every theta */
 } nt_orbit;
 
+/* Fills o (freed with nt_orbit_free); returns o->rank, 0 when not analysed (rank -1). */
 NT_API int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const double *theta, double tol, nt_orbit *o);
 NT_API void nt_orbit_free(nt_orbit *o);
 /* (S1gamma) on the whole orbit span: q random combinations xi of the symmetry generators,
  * H_gamma xi against -A^T g_gamma + gamma (xi + A^T theta) (g the gradient of L_gamma at
  * theta) as vectors, one block product; the worst relative difference, each measured
  * against |lhs| + |rhs| + s_H |xi| with s_H = |H v| / |v| on a random v (into
- * *curvature_scale). */
+ * *curvature_scale, may be NULL); 0 without generators.  q is cut to nt_engine_k(e) - 1
+ * (at least 1: v takes the block's last row); the combinations' coefficients and v are
+ * N(0, 1) draws of seed. */
 NT_API double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
                          const double *theta, const double *g, int q, uint64_t seed, double *curvature_scale);
 

@@ -4,9 +4,11 @@
  * keeps them, so that each product afterwards runs only the tangent sweep and the
  * adjoint-tangent sweep (for a dense MLP about 30% less work than nt_hvp).  The products
  * are bitwise those of nt_hvp: the same operations in the same order on the same values.
- * Only tapes of input, dense, activation, layer-norm and loss nodes are frozen (their
- * tangent and adjoint-tangent rules read nothing but val, adj, d1 and d2); for others it
- * declines.
+ * Every op of tape.h is frozen: its tangent and adjoint-tangent rules read nothing of the
+ * forward and adjoint sweeps but val, adj, d1 and d2 (the work buffers of a convolution or
+ * an attention layer are scratch, filled again by each rule); a new op must be checked
+ * before it is allowed here.  It declines only when the kept values would exceed max_bytes
+ * or do not fit in memory.
  * The key is theta's value, not its address: a copy of the d doubles is kept and compared
  * (memcmp, ~d work, nothing next to a product), so a buffer changed in place (a NumPy array
  * updated by an optimizer) is a different theta and gets a full product; the products read
