@@ -81,6 +81,8 @@ typedef struct {
     double *data;
 } nt_array;
 
+/* a->data is malloc'd, freed by nt_array_free; after an error there is nothing to free (the
+ * same for every reader below that fills an nt_array). */
 NT_API int nt_npy_read(const char *path, nt_array *a, nt_error *err);
 /* Writes '<f8' version 1.0, whole or not at all (temporary file, then rename). */
 NT_API int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *shape,
@@ -157,7 +159,8 @@ typedef struct {
     nt_tensor *tensors;
 } nt_model;
 
-/* Copies layers and derives output width and layout; NT_EINPUT on impossible sizes. */
+/* Copies layers and derives output width and layout; NT_EINPUT on impossible sizes.  m's
+ * layers and tensors are malloc'd, freed by nt_model_free (nothing to free after an error). */
 NT_API int nt_model_init(nt_model *m, int input, const nt_layer *layers, int n_layers,
                   nt_loss loss, double weight_decay, nt_error *err);
 /* The same for an image input of C x H x W (input = C H W features, C-order). */
@@ -174,6 +177,7 @@ NT_API int nt_model_batch_coupled(const nt_model *m);
 NT_API int nt_layer_norm_params(const nt_layer *L);
 NT_API void nt_model_free(nt_model *m);
 
+/* Static strings (never freed). */
 NT_API const char *nt_act_name(nt_act a);
 NT_API const char *nt_loss_name(nt_loss l);
 
@@ -236,6 +240,7 @@ typedef struct {
     char desc[256];      /* one line: where the data came from */
 } nt_data;
 
+/* free()s x and y: for the library's own data sets (nt_data_load's), not a binding's arrays. */
 NT_API void nt_dataset_free(nt_dataset *ds);
 /* A data set built outside the library (a binding's arrays) against model m: at least one
  * sample, x and y present, dim == m->input, ydim 1 (cross_entropy, logistic, exponential) or
@@ -322,15 +327,17 @@ typedef struct {
 } nt_spec;
 
 /* Parses and validates a spec; unknown keys, wrong types and impossible sizes give
- * NT_EINPUT with the key named ("spec.json: model.layers[2].dense: ..."). */
+ * NT_EINPUT with the key named ("spec.json: model.layers[2].dense: ...").  A spec filled is
+ * freed with nt_spec_free; after an error there is nothing to free. */
 NT_API int nt_spec_load(const char *path, nt_spec *spec, nt_error *err);
 NT_API int nt_spec_parse(const char *json, const char *path, nt_spec *spec, nt_error *err);
 /* The same for len bytes of text (a NUL byte among them is refused). */
 NT_API int nt_spec_parse_n(const char *json, size_t len, const char *path, nt_spec *spec, nt_error *err);
 NT_API void nt_spec_free(nt_spec *spec);
-/* The built-in default: a ReLU MLP with a softmax head on the wine data. */
+/* The built-in default: a ReLU MLP with a softmax head on the wine data (a static string). */
 NT_API const char *nt_default_spec_json(void);
-/* Loads the spec's data and checks it against the model (dims, label range). */
+/* Loads the spec's data and checks it against the model (dims, label range); freed with
+ * nt_data_free (nothing to free after an error). */
 NT_API int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err);
 /* Reads a parameter vector of length d from NPY ((d,) or (1, d)). */
 NT_API int nt_params_read(const char *path, const nt_model *m, double *theta, nt_error *err);
@@ -350,6 +357,8 @@ typedef struct nt_engine nt_engine;
  * round-off), not their values. */
 #define NT_ENGINE_CHUNK 1024
 
+/* A workspace for chunks of `chunk` samples and blocks of k tangents (NULL when it cannot be
+ * allocated).  m is borrowed, not copied: it must outlive the engine (nt_engine_free). */
 NT_API nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
 NT_API void nt_engine_free(nt_engine *e);
 NT_API int nt_engine_k(const nt_engine *e);
@@ -385,6 +394,7 @@ NT_API void nt_engine_thaw(nt_engine *e);
  * the output part of (S2), the per-sample magnitudes): nt_check with a hook mixes reduced
  * products with this shard's output terms, so run it on one process. */
 typedef void (*nt_reduce_fn)(void *ctx, double *sums, int64_t len, int64_t *n);
+/* ctx is borrowed: it must outlive the hook. */
 NT_API int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err);
 
 /* L_gamma(theta). */
@@ -401,7 +411,8 @@ NT_API double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, in
 NT_API void nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H);
 
 /* The outputs f (n x K) of the last chunk of samples the engine ran, *n of them: after a
- * call on a data set that fits in one chunk, its outputs, at no extra cost. */
+ * call on a data set that fits in one chunk, its outputs, at no extra cost.  The pointer is
+ * into the engine's workspace: valid until the engine's next call. */
 NT_API const double *nt_engine_outputs(const nt_engine *e, int64_t *n);
 /* Model outputs F (n x K) for every sample. */
 NT_API void nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F);
@@ -415,7 +426,7 @@ NT_API void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, cons
 
 /* An output map rho (K x K, row-major; NULL for the identity): from then on the engine's
  * loss is L^rho(theta) = E l(rho f(theta; x), y) (docs/theory.md §4), with its gradient and
- * Hessian-vector products.  The outputs, JVP and VJP stay those of f. */
+ * Hessian-vector products.  The outputs, JVP and VJP stay those of f.  rho is copied. */
 NT_API void nt_engine_set_output_map(nt_engine *e, const double *rho);
 
 /* ------------------------------------------------------------------ transformations */
@@ -481,9 +492,11 @@ typedef struct {
     double *A, *c, *B;
 } nt_transform;
 
-/* The built-in catalogue of a model (docs/theory.md §5): only what the layer structure implies. */
+/* The built-in catalogue of a model (docs/theory.md §5): only what the layer structure implies.
+ * *list is malloc'd, freed with nt_transforms_free(*list, *n). */
 NT_API int nt_catalogue(const nt_model *m, nt_transform **list, int *n);
-/* Appends the spec's user-declared transformations (dense NPY matrices, checked in size). */
+/* Appends the spec's user-declared transformations (dense NPY matrices, checked in size) to
+ * *list (realloc'd; its entries' A, c, B malloc'd: nt_transforms_free frees them). */
 NT_API int nt_transforms_load(const nt_spec *spec, nt_transform **list, int *n, nt_error *err);
 NT_API void nt_transforms_free(nt_transform *list, int n);
 /* The name of generator i of a family ("gl[layer=2,i=0,j=1]"); the entry's name when it
@@ -573,7 +586,8 @@ typedef struct {
     double max_gap;                          /* max over steps |measured - predicted| / size */
 } nt_quantity;
 
-/* The ledger's quantities for a catalogue (every continuous entry with a symmetric A). */
+/* The ledger's quantities for a catalogue (every continuous entry with a symmetric A); *q is
+ * malloc'd (free()). */
 NT_API int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_quantity **q, int *nq);
 NT_API double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_quantity *q,
                          const double *theta);
@@ -679,6 +693,7 @@ NT_API void nt_checkpoint_put_f64(nt_checkpoint *c, const char *name, int64_t n,
 NT_API void nt_checkpoint_put_i64(nt_checkpoint *c, const char *name, int64_t n, const int64_t *x);
 NT_API void nt_checkpoint_put_bytes(nt_checkpoint *c, const char *name, int64_t n, const void *x);
 NT_API int nt_checkpoint_write(const nt_checkpoint *c, const char *path, nt_error *err);
+/* *c: a new checkpoint (nt_checkpoint_free), NULL after an error. */
 NT_API int nt_checkpoint_read(const char *path, nt_checkpoint **c, nt_error *err);
 /* Exactly n values of the named record (NT_EINPUT naming file and record otherwise). */
 NT_API int nt_checkpoint_get_f64(const nt_checkpoint *c, const char *name, int64_t n, double *x, nt_error *err);
@@ -798,7 +813,8 @@ typedef struct {
  * noether train's has one chunk of up to NT_ENGINE_CHUNK samples and 16 tangents); tr: the run's track on
  * the same list (NT_EINPUT otherwise), or NULL (no run: the distances at theta0, nothing
  * measured).  A name that matches no entry, or only entries without breaking directions (not
- * a built-in swap or sign flip), is left out.  NT_EFAIL out of memory. */
+ * a built-in swap or sign flip), is left out.  NT_EFAIL out of memory.  out is freed with
+ * nt_fixed_points_free (nothing to free after an error). */
 NT_API int nt_fixed_points_analyse(nt_engine *e, const nt_spec *spec, const nt_dataset *ds, const nt_transform *list,
                                    int n, const double *theta0, const nt_fixed_track *tr, nt_fixed_points *out,
                                    nt_error *err);
