@@ -1,7 +1,8 @@
 /* cmd_run.c: noether run and noether demo, the main job.  Trains the spec's model with
  * the ledger (cmd_train.c) and, at every analysis checkpoint (analysis.every steps, and at
  * the start and the end), evaluates every identity of the catalogue (docs/theory.md §2, §6)
- * and the curvature views of noether spectrum (§3-§4): both ends of the spectrum,
+ * and the curvature views of noether spectrum (§3-§4, the numbers read from the struct
+ * nt_spectrum_analyse fills, the JSON only for spectrum.json): both ends of the spectrum,
  * gradient alignment, flat directions against the orbit rank, the radial curvature of a
  * homogeneous model.  At the end: the whole spectrum where it is small enough, its
  * density, and the S_n sectors.  Writes CSV time series, summary.json, the plots and
@@ -79,7 +80,12 @@ static void field(run_state *r, double x)
 
 /* docs/theory.md §4 along the run: for each fixed point the spec starts on (GD or SGD), the
  * spectrum of H_gamma on Fix(T)^perp at theta and the per-step factor of the linearized
- * dynamics there, max_i |1 - lr lambda_i|; NULL when there is none */
+ * dynamics there, max_i |1 - lr lambda_i|; NULL when there is none.  Not through
+ * nt_fixed_points_analyse: it asks nt_breaking_spectrum for theta's components on the
+ * eigenvectors too, and LAPACK's dsyev with vectors ('V', dsteqr) gives eigenvalues that
+ * differ in the last bits from those without ('N', dsterf), so lambda_min and the factor,
+ * and the growth predicted from them, would change at round-off; it also measures the
+ * distances at theta, which the run does not need here. */
 static cJSON *breaking_factors(run_state *r)
 {
     const cli_job *job = r->job;
