@@ -125,6 +125,19 @@ typedef struct {
 /* The spectrum document of noether spectrum --json at job->theta, with its predictions: the
  * JSON of nt_spectrum_analyse's result (exits through cli_die when it fails). */
 cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o);
+/* Its two halves: nt_spectrum_analyse at job->theta with the options of o into r (exits
+ * through cli_die when it fails; freed with nt_spectrum_free), and r's document (o's
+ * vectors and print_ends aside).  The pieces of the document noether run's summary.json
+ * repeats: predictions.flat.at_critical_point, .sharp, .sectors (each sector's eigenvalues
+ * or not), .alignment_scale_invariant, and alignment. */
+void cli_spectrum_analyse(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o,
+                          nt_spectrum *r);
+cJSON *cli_spectrum_doc(const nt_spectrum *r, const cli_spectrum_opts *o);
+cJSON *cli_critical_json(const nt_flat_view *f);
+cJSON *cli_sharp_json(const nt_sharp_view *s);
+cJSON *cli_sectors_json(const nt_spectrum *r, int eigenvalues);
+cJSON *cli_scale_json(const nt_spectrum *r);
+cJSON *cli_alignment_json(const nt_spectrum *r);
 
 int cmd_info(int argc, char **argv);
 int cmd_grad(int argc, char **argv);

@@ -1,7 +1,8 @@
 /* cmd_run.c: noether run and noether demo, the main job.  Trains the spec's model with
  * the ledger (cmd_train.c) and, at every analysis checkpoint (analysis.every steps, and at
  * the start and the end), evaluates every identity of the catalogue (docs/theory.md §2, §6)
- * and the curvature views of noether spectrum (§3-§4): both ends of the spectrum,
+ * and the curvature views of noether spectrum (§3-§4, the numbers read from the struct
+ * nt_spectrum_analyse fills, the JSON only for spectrum.json): both ends of the spectrum,
  * gradient alignment, flat directions against the orbit rank, the radial curvature of a
  * homogeneous model.  At the end: the whole spectrum where it is small enough, its
  * density, and the S_n sectors.  Writes CSV time series, summary.json, the plots and
@@ -56,7 +57,10 @@ typedef struct {
     int64_t every, last_analysed;
     nt_check_result *res;
     cJSON *checkpoints;      /* per checkpoint: the compact analysis */
-    cJSON *final;            /* the last checkpoint's full spectrum document */
+    nt_spectrum fin;         /* the last checkpoint's spectrum (has_final) */
+    cJSON *final;            /* its document, spectrum.json */
+    int has_final;
+    double sigma;            /* the broadening of the final density (density.csv) */
     cli_buf csv;
     double seconds;
 } run_state;
@@ -76,7 +80,12 @@ static void field(run_state *r, double x)
 
 /* docs/theory.md §4 along the run: for each fixed point the spec starts on (GD or SGD), the
  * spectrum of H_gamma on Fix(T)^perp at theta and the per-step factor of the linearized
- * dynamics there, max_i |1 - lr lambda_i|; NULL when there is none */
+ * dynamics there, max_i |1 - lr lambda_i|; NULL when there is none.  Not through
+ * nt_fixed_points_analyse: it asks nt_breaking_spectrum for theta's components on the
+ * eigenvectors too, and LAPACK's dsyev with vectors ('V', dsteqr) gives eigenvalues that
+ * differ in the last bits from those without ('N', dsterf), so lambda_min and the factor,
+ * and the growth predicted from them, would change at round-off; it also measures the
+ * distances at theta, which the run does not need here. */
 static cJSON *breaking_factors(run_state *r)
 {
     const cli_job *job = r->job;
@@ -123,61 +132,67 @@ static void analyse(run_state *r, int64_t step, int final, double loss, double l
     }
     cli_spectrum_opts o = { .top = as->top, .bottom = as->bottom, .method = "auto", .density = final,
                             .sectors = final && job->spec.model.d <= 20000, .all_values = final };
-    cJSON *sp = cli_spectrum(job, r->e, r->list, r->n_list, &o);
-    const cJSON *pred = cJSON_GetObjectItem(sp, "predictions"), *flat = cJSON_GetObjectItem(pred, "flat"),
-                *sharp = cJSON_GetObjectItem(pred, "sharp"), *top = cJSON_GetObjectItem(sp, "top"),
-                *bottom = cJSON_GetObjectItem(sp, "bottom");
-    double lmax = cJSON_GetArraySize(top) ? cJSON_GetArrayItem(top, 0)->valuedouble : NAN;
-    double lmin = cJSON_GetArraySize(bottom) ? cJSON_GetArrayItem(bottom, 0)->valuedouble : NAN;
-    double align = num(cJSON_GetObjectItem(sp, "alignment"), "gradient_fraction_in_top");
+    nt_spectrum sp;
+    cli_spectrum_analyse(job, r->e, r->list, r->n_list, &o, &sp);
+    /* the numbers of a checkpoint; NAN where the spectrum has none (an empty CSV field, null
+     * in summary.json): no end asked for, not every eigenvalue known, too many generators
+     * for the orbit rank, not a homogeneous model */
+    const double lmax = sp.top ? sp.top_values[0] : NAN, lmin = sp.bottom ? sp.bottom_values[0] : NAN,
+                 align = sp.gradient_fraction_in_top, at_gamma = sp.at_gamma >= 0 ? sp.at_gamma : NAN,
+                 rank = sp.has_flat && sp.flat.orbit.rank >= 0 ? sp.flat.orbit.rank : NAN,
+                 radial = sp.sharp.applies ? sp.sharp.radial_curvature : NAN,
+                 closed = sp.sharp.applies ? sp.sharp.closed_form : NAN;
 
     if (r->csv.len == 0) {
         cli_printf(&r->csv, "step,loss,loss_gamma,grad_norm,identities,identities_holding,worst_residual,lambda_max,lambda_min,"
                   "gradient_fraction_in_top,orbit_rank,flat_predicted_everywhere,eigenvalues_at_gamma,"
                   "radial_curvature,radial_closed_form");
-        for (int i = 0; i < cJSON_GetArraySize(top); i++) cli_printf(&r->csv, ",top_%d", i + 1);
-        for (int i = 0; i < cJSON_GetArraySize(bottom); i++) cli_printf(&r->csv, ",bottom_%d", i + 1);
+        for (int i = 0; i < sp.top; i++) cli_printf(&r->csv, ",top_%d", i + 1);
+        for (int i = 0; i < sp.bottom; i++) cli_printf(&r->csv, ",bottom_%d", i + 1);
         cli_printf(&r->csv, "\n");
     }
     cli_printf(&r->csv, "%lld", (long long)step);
     field(r, loss);
     field(r, loss_gamma);
-    field(r, num(sp, "grad_norm"));
+    field(r, sp.grad_norm);
     cli_printf(&r->csv, ",%d,%d", r->n_checks, held);
     field(r, worst);
     field(r, lmax);
     field(r, lmin);
     field(r, align);
-    field(r, num(flat, "orbit_rank"));
+    field(r, rank);
     cli_printf(&r->csv, ",%d", r->translations);
-    field(r, num(sp, "eigenvalues_at_gamma"));
-    field(r, num(sharp, "radial_curvature"));
-    field(r, num(sharp, "closed_form"));
-    const cJSON *it;
-    cJSON_ArrayForEach(it, top) field(r, it->valuedouble);
-    cJSON_ArrayForEach(it, bottom) field(r, it->valuedouble);
+    field(r, at_gamma);
+    field(r, radial);
+    field(r, closed);
+    for (int i = 0; i < sp.top; i++) field(r, sp.top_values[i]);
+    for (int i = 0; i < sp.bottom; i++) field(r, sp.bottom_values[i]);
     cli_printf(&r->csv, "\n");
 
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "step", (double)step);
     cJSON_AddNumberToObject(c, "loss", loss);
     cJSON_AddNumberToObject(c, "loss_gamma", loss_gamma);
-    cJSON_AddNumberToObject(c, "grad_norm", num(sp, "grad_norm"));
+    cJSON_AddNumberToObject(c, "grad_norm", sp.grad_norm);
     cJSON_AddNumberToObject(c, "identities", r->n_checks);
     cJSON_AddNumberToObject(c, "identities_holding", held);
     cJSON_AddNumberToObject(c, "worst_residual", worst);
     if (!isnan(lmax)) cJSON_AddNumberToObject(c, "lambda_max", lmax);
     if (!isnan(lmin)) cJSON_AddNumberToObject(c, "lambda_min", lmin);
     if (!isnan(align)) cJSON_AddNumberToObject(c, "gradient_fraction_in_top", align);
-    cJSON_AddNumberToObject(c, "orbit_rank", num(flat, "orbit_rank"));
-    if (cJSON_GetObjectItem(sp, "eigenvalues_at_gamma"))
-        cJSON_AddNumberToObject(c, "eigenvalues_at_gamma", num(sp, "eigenvalues_at_gamma"));
+    cJSON_AddNumberToObject(c, "orbit_rank", rank);
+    if (!isnan(at_gamma)) cJSON_AddNumberToObject(c, "eigenvalues_at_gamma", at_gamma);
     cJSON *brk = breaking_factors(r);
     if (brk) cJSON_AddItemToObject(c, "breaking", brk);
     cJSON_AddNumberToObject(c, "seconds", cli_now() - t0);
     cJSON_AddItemToArray(r->checkpoints, c);
-    if (final) r->final = sp;
-    else cJSON_Delete(sp);
+    if (final) {   /* kept for the final outputs, spectrum.json the document noether spectrum --json writes */
+        r->fin = sp;
+        r->final = cli_spectrum_doc(&sp, &o);
+        r->has_final = 1;
+    } else {
+        nt_spectrum_free(&sp);
+    }
     r->last_analysed = step;
     r->seconds += cli_now() - t0;
 }
@@ -229,16 +244,14 @@ static int load_state(void *ctx, const nt_checkpoint *c, nt_error *err)
  * sector spectra as CSV, one column per layer */
 static void write_final(run_state *r, const char *dir)
 {
-    const cJSON *de = cJSON_GetObjectItem(r->final, "density");
+    const nt_spectrum *sp = &r->fin;
     cli_buf t = {0};
-    if (de) {
-        int n = cJSON_GetArraySize(cJSON_GetObjectItem(de, "nodes"));
-        double *x = malloc(sizeof(double) * n), *w = malloc(sizeof(double) * n), lo = INFINITY, hi = -INFINITY;
-        for (int i = 0; i < n; i++) {
-            x[i] = cJSON_GetArrayItem(cJSON_GetObjectItem(de, "nodes"), i)->valuedouble;
-            w[i] = cJSON_GetArrayItem(cJSON_GetObjectItem(de, "weights"), i)->valuedouble;
+    if (sp->nodes) {
+        const int n = sp->density_probes * sp->density_steps;
+        const double *x = sp->nodes, *w = sp->weights;
+        double lo = INFINITY, hi = -INFINITY;
+        for (int i = 0; i < n; i++)
             if (w[i] > 0) { lo = fmin(lo, x[i]); hi = fmax(hi, x[i]); }
-        }
         /* Gaussian broadening of the quadrature: sigma a hundredth of the spectral range */
         enum { NPTS = 500 };
         double sigma = fmax((hi - lo) / 100, 1e-12), grid[NPTS], rho[NPTS];
@@ -246,27 +259,26 @@ static void write_final(run_state *r, const char *dir)
         nt_density_grid(x, w, n, sigma, grid, NPTS, rho);
         cli_printf(&t, "lambda,density\n");
         for (int i = 0; i < NPTS; i++) cli_printf(&t, "%.10g,%.10g\n", grid[i], rho[i]);
-        cJSON_AddNumberToObject((cJSON *)de, "sigma", sigma);
+        r->sigma = sigma;
+        cJSON_AddNumberToObject(cJSON_GetObjectItem(r->final, "density"), "sigma", sigma);
         cli_write_in("run", dir, "density.csv", t.s);
         t.len = 0;
-        free(x);
-        free(w);
     }
-    const cJSON *sec = cJSON_GetObjectItem(cJSON_GetObjectItem(r->final, "predictions"), "sectors"), *it;
     int cols = 0, rows = 0;
-    cJSON_ArrayForEach(it, sec) {
-        int n = cJSON_GetArraySize(cJSON_GetObjectItem(it, "eigenvalues"));
-        if (n) { cli_printf(&t, "%slayer_%d", cols++ ? "," : "index,", cJSON_GetObjectItem(it, "layer")->valueint); }
-        rows = n > rows ? n : rows;
+    for (int s = 0; s < sp->n_sectors; s++) {   /* the sectors computed, their eigenvalues ascending */
+        const nt_sector *S = &sp->sectors[s];
+        if (S->skipped || !S->dimension) continue;
+        cli_printf(&t, "%slayer_%d", cols++ ? "," : "index,", S->layer);
+        rows = S->dimension > rows ? S->dimension : rows;
     }
     if (cols) {
         cli_printf(&t, "\n");
         for (int i = 0; i < rows; i++) {
             cli_printf(&t, "%d", i + 1);
-            cJSON_ArrayForEach(it, sec) {
-                const cJSON *ev = cJSON_GetObjectItem(it, "eigenvalues");
-                if (!cJSON_GetArraySize(ev)) continue;
-                if (i < cJSON_GetArraySize(ev)) cli_printf(&t, ",%.17g", cJSON_GetArrayItem(ev, i)->valuedouble);
+            for (int s = 0; s < sp->n_sectors; s++) {
+                const nt_sector *S = &sp->sectors[s];
+                if (S->skipped || !S->dimension) continue;
+                if (i < S->dimension) cli_printf(&t, ",%.17g", S->eigenvalues[i]);
                 else cli_printf(&t, ",");
             }
             cli_printf(&t, "\n");
@@ -346,41 +358,33 @@ static cJSON *growth(const run_state *r, const char *dir)
 }
 
 /* the headline numbers of the final checkpoint, for summary.json */
-static cJSON *final_view(run_state *r)
+static cJSON *final_view(const run_state *r)
 {
-    const cJSON *sp = r->final, *pred = cJSON_GetObjectItem(sp, "predictions"), *it;
+    const nt_spectrum *sp = &r->fin;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "method", cJSON_GetObjectItem(sp, "method")->valuestring);
-    cJSON_AddItemToObject(o, "top", cJSON_Duplicate(cJSON_GetObjectItem(sp, "top"), 1));
-    cJSON_AddItemToObject(o, "bottom", cJSON_Duplicate(cJSON_GetObjectItem(sp, "bottom"), 1));
+    cJSON_AddStringToObject(o, "method", sp->dense ? "dense" : "lanczos");
+    cJSON *top = cJSON_AddArrayToObject(o, "top"), *bottom = cJSON_AddArrayToObject(o, "bottom");
+    for (int i = 0; i < sp->top; i++) cJSON_AddItemToArray(top, cJSON_CreateNumber(sp->top_values[i]));
+    for (int i = 0; i < sp->bottom; i++) cJSON_AddItemToArray(bottom, cJSON_CreateNumber(sp->bottom_values[i]));
     cJSON *flat = cJSON_AddObjectToObject(o, "flat");
     cJSON_AddNumberToObject(flat, "predicted_everywhere", r->translations);
-    cJSON_AddItemToObject(flat, "at_critical_point",   /* eigenvalues with multiplicities (S1gamma) */
-                          cJSON_Duplicate(cJSON_GetObjectItem(cJSON_GetObjectItem(pred, "flat"), "at_critical_point"), 1));
-    if (cJSON_GetObjectItem(sp, "eigenvalues_at_gamma")) {
-        cJSON_AddNumberToObject(flat, "found", num(sp, "eigenvalues_at_gamma"));
-        cJSON_AddNumberToObject(flat, "tolerance", num(sp, "eigenvalues_at_gamma_tolerance"));
+    if (sp->has_flat && sp->flat.orbit.rank >= 0)   /* eigenvalues with multiplicities (S1gamma) */
+        cJSON_AddItemToObject(flat, "at_critical_point", cli_critical_json(&sp->flat));
+    if (sp->at_gamma >= 0) {
+        cJSON_AddNumberToObject(flat, "found", sp->at_gamma);
+        cJSON_AddNumberToObject(flat, "tolerance", sp->at_gamma_tol);
     }
     cJSON_AddNumberToObject(flat, "gamma", r->job->spec.model.weight_decay);
-    cJSON_AddItemToObject(o, "alignment", cJSON_Duplicate(cJSON_GetObjectItem(sp, "alignment"), 1));
-    if (cJSON_GetObjectItem(pred, "sharp"))
-        cJSON_AddItemToObject(o, "sharp", cJSON_Duplicate(cJSON_GetObjectItem(pred, "sharp"), 1));
-    if (cJSON_GetObjectItem(pred, "alignment_scale_invariant"))
-        cJSON_AddItemToObject(o, "alignment_scale_invariant",
-                              cJSON_Duplicate(cJSON_GetObjectItem(pred, "alignment_scale_invariant"), 1));
-    const cJSON *de = cJSON_GetObjectItem(sp, "density");
-    if (de) {
+    cJSON_AddItemToObject(o, "alignment", cli_alignment_json(sp));
+    if (sp->has_flat && sp->sharp.applies) cJSON_AddItemToObject(o, "sharp", cli_sharp_json(&sp->sharp));
+    if (sp->has_flat && sp->n_scale) cJSON_AddItemToObject(o, "alignment_scale_invariant", cli_scale_json(sp));
+    if (sp->nodes) {
         cJSON *dd = cJSON_AddObjectToObject(o, "density");
-        cJSON_AddNumberToObject(dd, "moment1", num(de, "moment1"));
-        cJSON_AddNumberToObject(dd, "moment2", num(de, "moment2"));
-        cJSON_AddNumberToObject(dd, "sigma", num(de, "sigma"));
+        cJSON_AddNumberToObject(dd, "moment1", sp->moment[0]);
+        cJSON_AddNumberToObject(dd, "moment2", sp->moment[1]);
+        cJSON_AddNumberToObject(dd, "sigma", r->sigma);
     }
-    cJSON *sec = cJSON_AddArrayToObject(o, "sectors");
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(pred, "sectors")) {
-        cJSON *s = cJSON_Duplicate(it, 1);
-        cJSON_DeleteItemFromObject(s, "eigenvalues");
-        cJSON_AddItemToArray(sec, s);
-    }
+    cJSON_AddItemToObject(o, "sectors", cli_sectors_json(sp, 0));
     return o;
 }
 
@@ -391,38 +395,39 @@ static int int_of(const cJSON *o, const char *key, int absent)
     return cJSON_IsNumber(v) ? v->valueint : absent;
 }
 
-/* Every verdict of the run, decided once (nt_verdicts_decide, src/analysis/verdict.c) from the
- * numbers of summary.json's pieces: doc's ledger and stopped, the checkpoints (each with
- * n_checks identities), the final view fin.  summary.json's all_identities_hold, the exit
- * code, the report's "At a glance" marks and the closing lines all read v. */
-static int decide(const cJSON *doc, const cJSON *checkpoints, int n_checks, const cJSON *fin, nt_verdicts *v,
-                  nt_error *err)
+/* Every verdict of the run, decided once (nt_verdicts_decide, src/analysis/verdict.c): from
+ * doc's ledger and stopped, the checkpoints' identities (r->checkpoints, restored on a
+ * resume), and the final spectrum r->fin.  summary.json's all_identities_hold, the exit
+ * code, the report's "At a glance" marks and the closing lines all read v.  The sectors are
+ * those of summary.json's final.sectors: the S_n sectors (a skipped one counts -1 found, 0
+ * predicted), then the mirrors (-1, 0). */
+static int decide(const cJSON *doc, const run_state *r, nt_verdicts *v, nt_error *err)
 {
-    const cJSON *led = cJSON_GetObjectItem(doc, "ledger"), *flat = cJSON_GetObjectItem(fin, "flat"),
-                *sharp = cJSON_GetObjectItem(fin, "sharp"), *blocks = cJSON_GetObjectItem(fin, "alignment_scale_invariant"),
-                *sec = cJSON_GetObjectItem(fin, "sectors"), *it;
-    const int n_cp = cJSON_GetArraySize(checkpoints), n_bl = cJSON_GetArraySize(blocks), n_sec = cJSON_GetArraySize(sec);
+    const nt_spectrum *sp = &r->fin;
+    const cJSON *led = cJSON_GetObjectItem(doc, "ledger"), *it;
+    const int n_cp = cJSON_GetArraySize(r->checkpoints), n_bl = sp->has_flat ? sp->n_scale : 0,
+              n_sec = sp->n_sectors + sp->n_mirrors;
     int *holding = malloc(sizeof(int) * (size_t)(n_cp + 1)), *found = malloc(sizeof(int) * (size_t)(n_sec + 1)),
         *predicted = malloc(sizeof(int) * (size_t)(n_sec + 1)), k = 0;
     double *measured = malloc(sizeof(double) * (size_t)(n_bl + 1)), *fraction = malloc(sizeof(double) * (size_t)(n_bl + 1));
-    cJSON_ArrayForEach(it, checkpoints) holding[k++] = int_of(it, "identities_holding", 0);
-    k = 0;
-    cJSON_ArrayForEach(it, blocks) {
-        measured[k] = num(it, "fraction_in_top_measured");
-        fraction[k++] = num(it, "fraction_in_top_predicted");
+    cJSON_ArrayForEach(it, r->checkpoints) holding[k++] = int_of(it, "identities_holding", 0);
+    for (int i = 0; i < n_bl; i++) {
+        measured[i] = sp->scale[i].measured;
+        fraction[i] = sp->scale[i].predicted;
     }
-    k = 0;
-    cJSON_ArrayForEach(it, sec) {
-        found[k] = int_of(it, "multiplicity_found", -1);
-        predicted[k++] = int_of(it, "predicted_multiplicity", 0);
+    for (int i = 0; i < n_sec; i++) {
+        const nt_sector *S = i < sp->n_sectors && !sp->sectors[i].skipped ? &sp->sectors[i] : NULL;
+        found[i] = S ? S->found : -1;
+        predicted[i] = S ? S->predicted : 0;
     }
+    const int sharp = sp->has_flat && sp->sharp.applies;
     const nt_run_facts f = {
-        .identities = n_checks, .checkpoints = n_cp, .identities_holding = holding,
+        .identities = r->n_checks, .checkpoints = n_cp, .identities_holding = holding,
         .quantities = int_of(led, "quantities", 0), .ledger_max_gap = num(led, "max_gap"),
         .stopped = !cJSON_IsNull(cJSON_GetObjectItem(doc, "stopped")),
-        .flat_found = int_of(flat, "found", -1), .flat_predicted = int_of(flat, "predicted_everywhere", 0),
-        .sharp = sharp != NULL, .radial_curvature = num(sharp, "radial_curvature"),
-        .radial_closed_form = num(sharp, "closed_form"),
+        .flat_found = sp->at_gamma, .flat_predicted = r->translations,
+        .sharp = sharp, .radial_curvature = sharp ? sp->sharp.radial_curvature : NAN,
+        .radial_closed_form = sharp ? sp->sharp.closed_form : NAN,
         .blocks = n_bl, .block_measured = measured, .block_predicted = fraction,
         .sectors = n_sec, .sector_found = found, .sector_predicted = predicted };
     int rc = nt_verdicts_decide(&f, v, err);
@@ -442,8 +447,9 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     nt_transform *list = NULL;
     int n_list = 0;
     cli_load_transforms(cmd, job, &list, &n_list);
-    run_state r = { job, cli_engine(job, 16), list, n_list, quiet, nt_check_count(list, n_list), 0,
-                    job->spec.analysis.every, -1, NULL, cJSON_CreateArray(), NULL, { NULL, 0, 0 }, 0 };
+    run_state r = { .job = job, .e = cli_engine(job, 16), .list = list, .n_list = n_list, .quiet = quiet,
+                    .n_checks = nt_check_count(list, n_list), .every = job->spec.analysis.every, .last_analysed = -1,
+                    .checkpoints = cJSON_CreateArray() };
     nt_orbit orb;   /* the pure shifts (A = 0): H_gamma c = gamma c at every theta, their span's rank */
     nt_orbit_analyse(&job->spec.model, list, n_list, job->theta, 1e-10, &orb);
     r.translations = orb.shift_rank;
@@ -478,7 +484,7 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     write_final(&r, dir);
     cli_write_json(cmd, dir, "spectrum.json", r.final);
     cJSON *fin = final_view(&r);
-    if (decide(doc, r.checkpoints, r.n_checks, fin, &v, err)) {
+    if (decide(doc, &r, &v, err)) {
         rc = err->code;
         cJSON_Delete(fin);
         cJSON_Delete(r.checkpoints);
@@ -527,6 +533,7 @@ done:
     nt_verdicts_free(&v);
     cJSON_Delete(doc);
     cJSON_Delete(r.final);
+    if (r.has_final) nt_spectrum_free(&r.fin);
     free(r.res);
     free(r.csv.s);
     nt_engine_free(r.e);
