@@ -368,8 +368,8 @@ NT_API int nt_engine_k(const nt_engine *e);
  * "There" means theta's value (the engine keeps a copy and compares the d doubles at each
  * product; a buffer changed in place is another point, computed in full) and the same data
  * set (n, dim, ydim and the x, y addresses: the samples' values must not change in place
- * until nt_engine_thaw, nor the engine's output map: nt_engine_set_output_map does not
- * thaw).  A freeze replaces the previous one.  Returns 1 when frozen, 0 when declined (more
+ * until nt_engine_thaw; nt_engine_set_output_map thaws, its loss being another).  A
+ * freeze replaces the previous one.  Returns 1 when frozen, 0 when declined (more
  * than max_bytes, or out of memory). */
 NT_API int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes);
 NT_API void nt_engine_thaw(nt_engine *e);

@@ -346,6 +346,34 @@ static int not_public(const char *args, const char *path, const char *names, cha
     return pclose(f) == 0 ? listed : -1;
 }
 
+/* An output map set after a freeze changes the loss the kept values were computed for: the
+ * engine thaws, and its products are the ones under the map (they were the old loss's) */
+Test(seam, an_output_map_after_a_freeze_is_the_maps_product)
+{
+    fixture f;
+    fixture_new(&f);
+    const int64_t d = f.d;
+    const double rho[9] = {0, 1, 0, 1, 0, 0, 0, 0, 1};   /* outputs 0 and 1 exchanged */
+    nt_engine *frozen = nt_engine_new(&f.m, CHUNK, K), *plain = nt_engine_new(&f.m, CHUNK, K);
+    double *HVf = malloc(sizeof(double) * (size_t)(K * d)), *HVp = malloc(sizeof(double) * (size_t)(K * d));
+    cr_assert_eq(nt_engine_freeze(frozen, f.theta, &f.ds, 1e9), 1);
+    nt_hvp(frozen, f.theta, &f.ds, K, f.V, HVf, NULL);
+    nt_hvp(plain, f.theta, &f.ds, K, f.V, HVp, NULL);
+    cr_assert_eq(memcmp(HVf, HVp, sizeof(double) * (size_t)(K * d)), 0, "frozen and plain agree without a map");
+    nt_engine_set_output_map(frozen, rho);
+    nt_engine_set_output_map(plain, rho);
+    nt_hvp(frozen, f.theta, &f.ds, K, f.V, HVf, NULL);
+    double *HVmap = malloc(sizeof(double) * (size_t)(K * d));
+    nt_hvp(plain, f.theta, &f.ds, K, f.V, HVmap, NULL);
+    cr_expect_eq(memcmp(HVf, HVmap, sizeof(double) * (size_t)(K * d)), 0,
+                 "after the map the product is the map's (%.3g from it)", nt_rel_diff(K * d, HVf, HVmap));
+    cr_expect_gt(nt_rel_diff(K * d, HVp, HVmap), 1e-3, "control: the map changes the product");
+    free(HVf); free(HVp); free(HVmap);
+    nt_engine_free(frozen);
+    nt_engine_free(plain);
+    fixture_free(&f);
+}
+
 Test(seam, the_shared_library_exports_the_public_names_only)
 {
     if (system("nm --version > /dev/null 2>&1") != 0) cr_skip_test("no nm");

@@ -210,6 +210,7 @@ int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err
 void nt_engine_set_output_map(nt_engine *e, const double *rho)
 {
     const size_t K = (size_t)e->m->output;
+    nt_engine_thaw(e);   /* the kept adjoints were of the loss under the old map */
     free(e->rho);
     e->rho = NULL;
     if (!rho) return;
