@@ -122,12 +122,9 @@ typedef struct {
     int each_generator;       /* |H xi| of every symmetry generator (one product each) */
     int print_ends;           /* text: print the eigenvalues as soon as they are known, then the predictions */
 } cli_spectrum_opts;
-/* The spectrum document of noether spectrum --json at job->theta, with its predictions: the
- * JSON of nt_spectrum_analyse's result (exits through cli_die when it fails). */
-cJSON *cli_spectrum(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o);
-/* Its two halves: nt_spectrum_analyse at job->theta with the options of o into r (exits
- * through cli_die when it fails; freed with nt_spectrum_free), and r's document (o's
- * vectors and print_ends aside).  The pieces of the document noether run's summary.json
+/* The spectrum of noether spectrum and noether run: nt_spectrum_analyse at job->theta with the options of o into r (exits
+ * through cli_die when it fails; freed with nt_spectrum_free), and r's document
+ * (spectrum_doc.c; o's vectors and print_ends aside).  The pieces of the document noether run's summary.json
  * repeats: predictions.flat.at_critical_point, .sharp, .sectors (each sector's eigenvalues
  * or not), .alignment_scale_invariant, and alignment. */
 void cli_spectrum_analyse(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o,
