@@ -1134,6 +1134,9 @@ NT_API const char *nt_blas_better_kernel(const char *kernel, int cpu_tier);
 NT_API uint64_t nt_hash64(const void *data, size_t n, uint64_t h);
 NT_API double nt_norm2(int64_t n, const double *x);                       /* Euclidean norm */
 NT_API double nt_rel_diff(int64_t n, const double *a, const double *b);   /* |a-b| / max(|a|+|b|, tiny) */
+/* NT_EFAIL naming what is not finite: the loss, or entries of x (n of them; `what`: "gradient",
+ * "Hessian-vector products"; x may be NULL), so that nothing non-finite is handed on. */
+NT_API int nt_require_finite(double loss, const double *x, int64_t n, const char *what, nt_error *err);
 
 #ifdef __cplusplus
 }

@@ -123,16 +123,7 @@ int cli_write_file(const char *path, const char *text, nt_error *err)
 void cli_require_finite(const char *cmd, double loss, const double *x, int64_t n, const char *what)
 {
     nt_error err;
-    if (!isfinite(loss))
-        nt_fail(&err, NT_EFAIL, "the loss is not finite (%g) at these parameters: no %s computed", loss, what);
-    int64_t bad = 0, first = -1;
-    for (int64_t i = 0; x && i < n; i++)
-        if (!isfinite(x[i])) { bad++; if (first < 0) first = i; }
-    if (isfinite(loss) && !bad) return;
-    if (isfinite(loss))
-        nt_fail(&err, NT_EFAIL, "the %s has %lld entries that are not finite (the first at index %lld, %g)", what,
-                (long long)bad, (long long)first, x[first]);
-    cli_die(cmd, &err);
+    if (nt_require_finite(loss, x, n, what, &err)) cli_die(cmd, &err);
 }
 
 double cli_physical_bytes(void)

@@ -102,19 +102,6 @@ static double alignment(const double *U, int k, int64_t n, const double *g)
     return gg > 0 ? in / gg : 0;
 }
 
-/* NT_EFAIL naming what is not finite: the loss, or the gradient's entries */
-static int require_finite(double loss, const double *g, int64_t d, nt_error *err)
-{
-    if (!isfinite(loss))
-        return nt_fail(err, NT_EFAIL, "the loss is not finite (%g) at these parameters: no gradient computed", loss);
-    int64_t bad = 0, first = -1;
-    for (int64_t i = 0; i < d; i++)
-        if (!isfinite(g[i])) { bad++; if (first < 0) first = i; }
-    if (!bad) return NT_OK;
-    return nt_fail(err, NT_EFAIL, "the gradient has %lld entries that are not finite (the first at index %lld, %g)",
-                   (long long)bad, (long long)first, g[first]);
-}
-
 /* the analyses after the gradient g: the operator, its ends, trace, density, predictions */
 static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n_list,
                    const double *theta, const nt_spectrum_opts *o, int64_t off, nt_spectrum *r, const double *g,
@@ -211,7 +198,7 @@ int nt_spectrum_analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, c
     if (!g) return nt_fail(err, NT_EFAIL, "out of memory for the gradient (d = %lld)", (long long)d);
     r->loss = nt_grad(e, theta, ds, g);
     r->t_gradient = now() - t_start;
-    int rc = require_finite(r->loss, g, d, err);   /* before LAPACK or ARPACK sees a NaN */
+    int rc = nt_require_finite(r->loss, g, d, "gradient", err);   /* before LAPACK or ARPACK sees a NaN */
     if (!rc) {
         r->grad_norm = nt_norm2(d, g);
         rc = analyse(e, m, ds, list, n_list, theta, o, off, r, g, t_start, err);
