@@ -740,6 +740,11 @@ NT_API void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_
 NT_API int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
                         nt_train_state *s, double *theta, nt_quantity *q, int nq, nt_error *err);
 
+/* A logged row (nt_train_log) as a 9-value float64 record in field order (noether train's
+ * cli.last_log, kept for the summary of a resumed run) and back. */
+NT_API void nt_train_log_save(nt_checkpoint *c, const char *name, const nt_train_log *L);
+NT_API int nt_train_log_load(const nt_checkpoint *c, const char *name, nt_train_log *L, nt_error *err);
+
 /* Projects theta onto Fix(T) = {T theta = theta} of each named discrete symmetry of list
  * (built-in swaps and sign flips: orthogonal involutions, so the projection is
  * (theta + T theta)/2), then adds a seeded step of norm `perturb` in Fix(T)^perp of the

@@ -4,11 +4,11 @@
  * checkpoint (DIR/checkpoint.bin, also every train.checkpoint_every steps), and --resume
  * continues it bit for bit.  The run's state is the dynamics layer's (resume.c), and so is
  * every number this file writes: the distances to Fix(T) and the stability report of the
- * starting fixed points come from src/dynamics/fixed_track.c.  This file formats them and
+ * starting fixed points come from src/dynamics/fixed_track.c.  This file keeps them and
  * adds its own records (the fixed-point track, theta0, the last logged row); the ledger
  * rows go to DIR/checkpoint.rows through nt_checkpoint_rows (src/dynamics/checkpoint_rows.c),
- * appended at each checkpoint, so a checkpoint costs O(new rows); summary.json's and the
- * fixed-point report's fields are written by train_output.c.  The
+ * appended at each checkpoint, so a checkpoint costs O(new rows); the ledger.csv rows,
+ * summary.json and the fixed-point report are formatted by train_output.c.  The
  * checkpoint outlives the training: it goes only when every output is written
  * (cli_checkpoint_done), so no signal or kill loses a run. */
 #include <math.h>
@@ -55,29 +55,12 @@ typedef struct {
     double *theta0;         /* the start */
 } run_ctx;
 
-static void header(run_ctx *c, const nt_quantity *q, int nq)
-{
-    cli_printf(&c->csv, "step,loss,loss_gamma,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
-    for (int j = 0; j < nq; j++)
-        cli_printf(&c->csv, ",\"%s:measured\",\"%s:predicted\",\"%s:gradient_flow\"", q[j].name, q[j].name, q[j].name);
-    for (int t = 0; t < c->n_list; t++)
-        if (nt_fixed_tracked(&c->list[t])) cli_printf(&c->csv, ",\"%s:distance\"", c->list[t].name);
-    cli_printf(&c->csv, "\n");
-}
-
 static void on_log(void *ctx, const nt_train_log *L, const double *theta, const nt_quantity *q, int nq)
 {
     run_ctx *c = ctx;
     const nt_model *m = &c->job->spec.model;
-    if (c->csv.len == 0) header(c, q, nq);
-    cli_printf(&c->csv, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->loss_gamma,
-           L->accuracy, L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
-    for (int j = 0; j < nq; j++)
-        cli_printf(&c->csv, ",%.17g,%.17g,%.17g", q[j].measured, q[j].predicted, q[j].gradient_flow);
     nt_fixed_track_log(&c->track, m, c->list, L->step, theta);   /* dist_T = |theta - T theta| / 2 */
-    for (int t = 0; t < c->n_list; t++)
-        if (nt_fixed_tracked(&c->list[t])) cli_printf(&c->csv, ",%.17g", c->track.latest[t]);
-    cli_printf(&c->csv, "\n");
+    cli_train_csv_row(&c->csv, L, q, nq, c->list, c->n_list, c->track.latest);
     const int64_t steps = c->job->spec.train.steps;
     double t = L->seconds;
     if (!c->quiet && (c->tty || t - c->last_print > 2 || L->step == steps)) {
@@ -90,7 +73,6 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta, const 
         c->last_print = t;
     }
 }
-
 
 /* the last row logged, kept for the summary */
 typedef struct { run_ctx run; nt_train_log last; const cli_train_hook *hook; } train_ctx;
@@ -120,9 +102,6 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
 {
     ckpt_ctx *k = ctx;
     const run_ctx *r = &k->t->run;
-    const nt_train_log *L = &k->t->last;
-    const double last[9] = {(double)L->step, L->loss, L->loss_gamma, L->accuracy, L->test_loss, L->test_accuracy,
-                            L->norm2, L->margin, L->seconds};
     int rc = nt_checkpoint_rows_append(&k->rows, r->csv.s, r->csv.len, err);
     if (rc) return rc;
     nt_checkpoint *c = nt_checkpoint_new();
@@ -130,7 +109,7 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
     nt_checkpoint_rows_put(c, &k->rows, "cli.rows");
     nt_checkpoint_put_f64(c, "cli.theta0", st->d, r->theta0);
     nt_fixed_track_save(c, &r->track, "cli.distances", "cli.logs");
-    nt_checkpoint_put_f64(c, "cli.last_log", 9, last);
+    nt_train_log_save(c, "cli.last_log", &k->t->last);
     if (k->t->hook && k->t->hook->save) k->t->hook->save(k->t->hook->ctx, c);
     rc = nt_checkpoint_write(c, k->path, err);
     nt_checkpoint_free(c);
@@ -141,7 +120,6 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
 static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int nq)
 {
     run_ctx *r = &k->t->run;
-    double last[9];
     char *rows = NULL;
     size_t n_rows = 0;
     nt_checkpoint *c = NULL;
@@ -150,7 +128,7 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
     if (!rc) rc = nt_train_state_load(c, &k->job->spec, &k->job->data, st, k->job->theta, q, nq, &err);
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.theta0", k->job->spec.model.d, r->theta0, &err);
     if (!rc) rc = nt_fixed_track_load(c, &r->track, "cli.distances", "cli.logs", &err);
-    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 9, last, &err);
+    if (!rc) rc = nt_train_log_load(c, "cli.last_log", &k->t->last, &err);
     if (!rc) rc = nt_checkpoint_rows_load(&k->rows, c, "cli.rows", &rows, &n_rows, &err);
     if (!rc && k->t->hook && k->t->hook->load) rc = k->t->hook->load(k->t->hook->ctx, c, &err);
     nt_checkpoint_free(c);
@@ -158,7 +136,6 @@ static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int
     r->csv.len = 0;
     if (n_rows) cli_printf(&r->csv, "%.*s", (int)n_rows, rows);
     free(rows);
-    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7], last[8] };
 }
 
 cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const cli_train_hook *hook, int *rc,

@@ -1,11 +1,31 @@
-/* train_output.c: what noether train (and run, through cli_train_run) writes besides the
- * ledger rows: summary.json's fields, the fixed-point report (the numbers are the library's,
+/* train_output.c: what noether train (and run, through cli_train_run) writes: the
+ * ledger.csv rows, summary.json's fields, the fixed-point report (the numbers are the library's,
  * nt_fixed_points_analyse), the interruption message and the JSON writer. */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+
+void cli_train_csv_row(cli_buf *csv, const nt_train_log *L, const nt_quantity *q, int nq, const nt_transform *list,
+                       int n_list, const double *distance)
+{
+    if (csv->len == 0) {   /* the header */
+        cli_printf(csv, "step,loss,loss_gamma,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
+        for (int j = 0; j < nq; j++)
+            cli_printf(csv, ",\"%s:measured\",\"%s:predicted\",\"%s:gradient_flow\"", q[j].name, q[j].name, q[j].name);
+        for (int t = 0; t < n_list; t++)
+            if (nt_fixed_tracked(&list[t])) cli_printf(csv, ",\"%s:distance\"", list[t].name);
+        cli_printf(csv, "\n");
+    }
+    cli_printf(csv, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->loss_gamma,
+               L->accuracy, L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
+    for (int j = 0; j < nq; j++)
+        cli_printf(csv, ",%.17g,%.17g,%.17g", q[j].measured, q[j].predicted, q[j].gradient_flow);
+    for (int t = 0; t < n_list; t++)
+        if (nt_fixed_tracked(&list[t])) cli_printf(csv, ",%.17g", distance[t]);
+    cli_printf(csv, "\n");
+}
 
 cJSON *cli_train_summary(const cli_job *job, const nt_quantity *q, int nq, const char *stopped,
                          const nt_train_log *last)
