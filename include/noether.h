@@ -706,6 +706,29 @@ NT_API int64_t nt_checkpoint_count(const nt_checkpoint *c, const char *name);
 /* The file it was read from ("<checkpoint>" for a new one). */
 NT_API const char *nt_checkpoint_path(const nt_checkpoint *c);
 
+/* A text side file beside a checkpoint (noether train's DIR/checkpoint.rows: the ledger
+ * rows so far), appended at each checkpoint so that a checkpoint costs O(new rows); the
+ * checkpoint records the file's length and hash (a 2-value int64 record), and a resume
+ * verifies the file's first length bytes against it and cuts what a later, unfinished
+ * checkpoint appended.  A plain struct; nothing to free. */
+typedef struct {
+    char path[NT_PATH_MAX + 64];
+    size_t saved;       /* bytes of the file the checkpoint vouches for ... */
+    uint64_t hash;      /* ... and their nt_hash64 */
+} nt_checkpoint_rows;
+/* Names the file (empty, hash NT_HASH_INIT); fresh: removes it (a new run's rows start empty). */
+NT_API void nt_checkpoint_rows_init(nt_checkpoint_rows *r, const char *path, int fresh);
+/* Appends text[r->saved, len) (text: every row so far), flushed to the disk at most once a
+ * second (as nt_checkpoint_write); on failure NT_EFAIL and the file cut back to r->saved. */
+NT_API int nt_checkpoint_rows_append(nt_checkpoint_rows *r, const char *text, size_t len, nt_error *err);
+/* Records r's length and hash in c as the int64 record name. */
+NT_API void nt_checkpoint_rows_put(nt_checkpoint *c, const nt_checkpoint_rows *r, const char *name);
+/* Reads record name of c, checks the file's first bytes against it and cuts the file to
+ * them; *text (malloc, NUL-terminated; the caller frees) and *len the rows.  NT_EINPUT
+ * when the file is missing, short or damaged (hash differs), naming it and c's file. */
+NT_API int nt_checkpoint_rows_load(nt_checkpoint_rows *r, const nt_checkpoint *c, const char *name, char **text,
+                                   size_t *len, nt_error *err);
+
 /* The run's records: what it is a run of (spec hash and path, a hash of the data, d, the
  * ledger's quantity names, a hash of every file the spec refers to) and its state (step,
  * optimizer, loss sums, wall time, theta, every ledger accumulator: Q(0), measured,
@@ -716,6 +739,11 @@ NT_API void nt_train_state_save(nt_checkpoint *c, const nt_spec *spec, const nt_
                          const nt_train_state *s, const double *theta, const nt_quantity *q, int nq);
 NT_API int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_data *data,
                         nt_train_state *s, double *theta, nt_quantity *q, int nq, nt_error *err);
+
+/* A logged row (nt_train_log) as a 9-value float64 record in field order (noether train's
+ * cli.last_log, kept for the summary of a resumed run) and back. */
+NT_API void nt_train_log_save(nt_checkpoint *c, const char *name, const nt_train_log *L);
+NT_API int nt_train_log_load(const nt_checkpoint *c, const char *name, nt_train_log *L, nt_error *err);
 
 /* Projects theta onto Fix(T) = {T theta = theta} of each named discrete symmetry of list
  * (built-in swaps and sign flips: orthogonal involutions, so the projection is

@@ -80,6 +80,17 @@ void cli_describe(FILE *f, const cli_job *job);
 cJSON *cli_info_json(const cli_job *job);
 /* The gradient's norm per parameter tensor, as a JSON array of {name, grad_norm}. */
 cJSON *cli_tensor_norms(const nt_model *m, const double *g);
+/* train_output.c: summary.json's fields of a run stopped (stopped: the reason) or not after
+ * the last logged row, and the fixed-point report of a spec starting on fixed points. */
+/* One ledger.csv row (the header first when csv is empty): the logged numbers, each
+ * quantity's measured, predicted and gradient-flow values, the distance to each tracked
+ * fixed-point set (distance[t] for list[t]). */
+void cli_train_csv_row(cli_buf *csv, const nt_train_log *L, const nt_quantity *q, int nq, const nt_transform *list,
+                       int n_list, const double *distance);
+cJSON *cli_train_summary(const cli_job *job, const nt_quantity *q, int nq, const char *stopped,
+                         const nt_train_log *last);
+cJSON *cli_train_fixed_points(cli_job *job, const nt_transform *list, int n_list, const double *theta0,
+                              const nt_fixed_track *track);
 
 /* Called at every logged step of cli_train_run, after the ledger row is written
  * (noether run analyses theta there). */

@@ -4,15 +4,14 @@
  * checkpoint (DIR/checkpoint.bin, also every train.checkpoint_every steps), and --resume
  * continues it bit for bit.  The run's state is the dynamics layer's (resume.c), and so is
  * every number this file writes: the distances to Fix(T) and the stability report of the
- * starting fixed points come from src/dynamics/fixed_track.c.  This file formats them and
- * adds its own records (the fixed-point track, theta0, the last logged row)
- * and keeps the ledger rows in DIR/checkpoint.rows, appended at each checkpoint (the
- * checkpoint records their length and hash), so a checkpoint costs O(new rows).  The
+ * starting fixed points come from src/dynamics/fixed_track.c.  This file keeps them and
+ * adds its own records (the fixed-point track, theta0, the last logged row); the ledger
+ * rows go to DIR/checkpoint.rows through nt_checkpoint_rows (src/dynamics/checkpoint_rows.c),
+ * appended at each checkpoint, so a checkpoint costs O(new rows); the ledger.csv rows,
+ * summary.json and the fixed-point report are formatted by train_output.c.  The
  * checkpoint outlives the training: it goes only when every output is written
  * (cli_checkpoint_done), so no signal or kill loses a run. */
 #include <math.h>
-#include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,29 +55,12 @@ typedef struct {
     double *theta0;         /* the start */
 } run_ctx;
 
-static void header(run_ctx *c, const nt_quantity *q, int nq)
-{
-    cli_printf(&c->csv, "step,loss,loss_gamma,accuracy,test_loss,test_accuracy,norm2,margin,seconds");
-    for (int j = 0; j < nq; j++)
-        cli_printf(&c->csv, ",\"%s:measured\",\"%s:predicted\",\"%s:gradient_flow\"", q[j].name, q[j].name, q[j].name);
-    for (int t = 0; t < c->n_list; t++)
-        if (nt_fixed_tracked(&c->list[t])) cli_printf(&c->csv, ",\"%s:distance\"", c->list[t].name);
-    cli_printf(&c->csv, "\n");
-}
-
 static void on_log(void *ctx, const nt_train_log *L, const double *theta, const nt_quantity *q, int nq)
 {
     run_ctx *c = ctx;
     const nt_model *m = &c->job->spec.model;
-    if (c->csv.len == 0) header(c, q, nq);
-    cli_printf(&c->csv, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.3f", (long long)L->step, L->loss, L->loss_gamma,
-           L->accuracy, L->test_loss, L->test_accuracy, L->norm2, L->margin, L->seconds);
-    for (int j = 0; j < nq; j++)
-        cli_printf(&c->csv, ",%.17g,%.17g,%.17g", q[j].measured, q[j].predicted, q[j].gradient_flow);
     nt_fixed_track_log(&c->track, m, c->list, L->step, theta);   /* dist_T = |theta - T theta| / 2 */
-    for (int t = 0; t < c->n_list; t++)
-        if (nt_fixed_tracked(&c->list[t])) cli_printf(&c->csv, ",%.17g", c->track.latest[t]);
-    cli_printf(&c->csv, "\n");
+    cli_train_csv_row(&c->csv, L, q, nq, c->list, c->n_list, c->track.latest);
     const int64_t steps = c->job->spec.train.steps;
     double t = L->seconds;
     if (!c->quiet && (c->tty || t - c->last_print > 2 || L->step == steps)) {
@@ -92,50 +74,6 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta, const 
     }
 }
 
-static cJSON *summary(const cli_job *job, const nt_quantity *q, int nq, const char *stopped,
-                      const nt_train_log *last)
-{
-    cJSON *doc = cJSON_CreateObject();
-    const nt_train_spec *ts = &job->spec.train;
-    static const char *opts[] = {"gd", "sgd", "momentum", "adam"};
-    cJSON_AddStringToObject(doc, "spec", job->spec.path);
-    cJSON_AddNumberToObject(doc, "d", (double)job->spec.model.d);
-    cJSON_AddStringToObject(doc, "optimizer", opts[ts->optimizer]);
-    cJSON_AddNumberToObject(doc, "lr", ts->lr);
-    cJSON_AddNumberToObject(doc, "weight_decay", job->spec.model.weight_decay);
-    cJSON_AddNumberToObject(doc, "steps", (double)last->step);
-    if (stopped) cJSON_AddStringToObject(doc, "stopped", stopped);
-    else cJSON_AddNullToObject(doc, "stopped");
-    cJSON_AddNumberToObject(doc, "final_loss", last->loss);               /* L(theta_final), training set */
-    cJSON_AddNumberToObject(doc, "final_loss_gamma", last->loss_gamma);   /* L_gamma(theta_final) */
-    if (!isnan(last->accuracy)) cJSON_AddNumberToObject(doc, "train_accuracy", last->accuracy);
-    if (!isnan(last->test_loss)) cJSON_AddNumberToObject(doc, "test_loss", last->test_loss);
-    if (!isnan(last->test_accuracy)) cJSON_AddNumberToObject(doc, "test_accuracy", last->test_accuracy);
-    if (!isnan(last->margin)) cJSON_AddNumberToObject(doc, "normalized_margin", last->margin);
-    cJSON_AddNumberToObject(doc, "seconds", last->seconds);
-    double worst = 0;
-    for (int j = 0; j < nq; j++) worst = fmax(worst, q[j].max_gap);
-    cJSON *led = cJSON_AddObjectToObject(doc, "ledger");
-    cJSON_AddNumberToObject(led, "quantities", nq);
-    cJSON_AddNumberToObject(led, "max_gap", worst);
-    cJSON *arr = cJSON_AddArrayToObject(led, "per_quantity");
-    for (int j = 0; j < nq; j++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", q[j].name);
-        cJSON_AddStringToObject(o, "type", q[j].equivariance ? "equivariance" : "symmetry");
-        cJSON_AddNumberToObject(o, "initial", q[j].initial);
-        cJSON_AddNumberToObject(o, "measured", q[j].measured);
-        cJSON_AddNumberToObject(o, "predicted", q[j].predicted);
-        cJSON_AddNumberToObject(o, "gradient_flow", q[j].gradient_flow);
-        cJSON_AddNumberToObject(o, "max_gap", q[j].max_gap);
-        cJSON_AddNumberToObject(o, "first_order", q[j].first);
-        cJSON_AddNumberToObject(o, "weight_decay", q[j].decay);
-        cJSON_AddNumberToObject(o, "second_order", q[j].second);
-        cJSON_AddItemToArray(arr, o);
-    }
-    return doc;
-}
-
 /* the last row logged, kept for the summary */
 typedef struct { run_ctx run; nt_train_log last; const cli_train_hook *hook; } train_ctx;
 
@@ -147,42 +85,6 @@ static void on_log_keep(void *ctx, const nt_train_log *L, const double *theta, c
     if (t->hook) t->hook->fn(t->hook->ctx, L, theta);
 }
 
-/* docs/theory.md §4: the stability of each fixed point the spec starts on, computed by the
- * library (nt_fixed_points_analyse, src/dynamics/fixed_track.c); the predictions of GD/SGD
- * (the factor max |1 - lr lambda| and the linearized distance at the first log) only for them */
-static cJSON *fixed_points(cli_job *job, const nt_transform *list, int n_list, const run_ctx *c)
-{
-    nt_fixed_points fp;
-    nt_error err = {0};
-    nt_engine *e = cli_engine(job, 16);
-    int rc = nt_fixed_points_analyse(e, &job->spec, &job->data.train, list, n_list, c->theta0, &c->track, &fp, &err);
-    nt_engine_free(e);
-    if (rc) cli_die(job->cmd, &err);
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < fp.n; i++) {
-        const nt_fixed_point *p = &fp.points[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", p->name);
-        cJSON_AddNumberToObject(o, "breaking_dimension", p->breaking_dimension);
-        cJSON_AddNumberToObject(o, "lambda_min", p->lambda_min);
-        cJSON_AddNumberToObject(o, "lambda_max", p->lambda_max);
-        cJSON_AddNumberToObject(o, "distance_initial", p->distance_initial);
-        cJSON_AddNumberToObject(o, "distance_final", p->distance_final);
-        if (p->predicted) {
-            cJSON_AddBoolToObject(o, "stable_predicted", p->stable_predicted);
-            cJSON_AddNumberToObject(o, "predicted_factor", p->predicted_factor);
-            if (p->first_log_step >= 0) {
-                cJSON_AddNumberToObject(o, "first_log_step", (double)p->first_log_step);
-                cJSON_AddNumberToObject(o, "predicted_distance_first_log", p->predicted_distance_first_log);
-                cJSON_AddNumberToObject(o, "measured_distance_first_log", p->measured_distance_first_log);
-            }
-        }
-        if (!isnan(p->measured_factor)) cJSON_AddNumberToObject(o, "measured_factor", p->measured_factor);
-        cJSON_AddItemToArray(arr, o);
-    }
-    nt_fixed_points_free(&fp);
-    return arr;
-}
 
 /* ------------------------------------------------------------------ checkpoint and resume */
 
@@ -190,68 +92,8 @@ typedef struct {
     cli_job *job;
     train_ctx *t;
     const char *path;
-    char rows[NT_PATH_MAX + 64];   /* DIR/checkpoint.rows: the ledger rows, appended */
-    size_t rows_saved;             /* bytes of the CSV in it ... */
-    uint64_t rows_hash;            /* ... and their hash */
+    nt_checkpoint_rows rows;   /* DIR/checkpoint.rows: the ledger rows, appended (checkpoint_rows.c) */
 } ckpt_ctx;
-
-/* the CSV rows since the last checkpoint onto DIR/checkpoint.rows, flushed to the disk at
- * most once a second (as nt_checkpoint_write);
- * on failure the file is cut back to the rows saved before */
-static int append_rows(ckpt_ctx *k, nt_error *err)
-{
-    const cli_buf *csv = &k->t->run.csv;
-    const size_t n = csv->len - k->rows_saved;
-    if (n == 0) return NT_OK;
-    static double last = -1e300;   /* fsync at most once a second, as nt_checkpoint_write */
-    const double now = cli_now();
-    const int sync = now - last >= 1.0;
-    FILE *f = fopen(k->rows, "ab");
-    int ok = f && fwrite(csv->s + k->rows_saved, 1, n, f) == n && fflush(f) == 0 && (!sync || fsync(fileno(f)) == 0);
-    if (ok && sync) last = now;
-    int e = errno;
-    if (f && fclose(f) != 0 && ok) ok = 0, e = errno;
-    if (!ok) {
-        if (truncate(k->rows, (off_t)k->rows_saved) != 0) { /* the checkpoint's length still bounds what is read */ }
-        return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", k->rows, strerror(e ? e : EIO));
-    }
-    k->rows_hash = nt_hash64(csv->s + k->rows_saved, n, k->rows_hash);
-    k->rows_saved = csv->len;
-    return NT_OK;
-}
-
-/* the first len bytes of DIR/checkpoint.rows into the CSV, checked against the hash the
- * checkpoint holds; the file cut to them (rows a later, unfinished checkpoint appended) */
-static int load_rows(ckpt_ctx *k, const int64_t rec[2], nt_error *err)
-{
-    const int64_t len = rec[0];
-    FILE *f = fopen(k->rows, "rb");
-    if (!f && len > 0) return nt_fail(err, NT_EINPUT, "%s: cannot open: %s (the ledger rows of %s)", k->rows,
-                                      strerror(errno), k->path);
-    char *buf = malloc((size_t)(len > 0 ? len : 0) + 1);
-    size_t got = f && len > 0 ? fread(buf, 1, (size_t)len, f) : 0;
-    if (f) fclose(f);
-    if (len < 0 || (int64_t)got != len) {
-        free(buf);
-        return nt_fail(err, NT_EINPUT, "%s: %zu bytes, %s needs its first %lld: truncated", k->rows, got, k->path,
-                       (long long)len);
-    }
-    if (nt_hash64(buf, (size_t)len, NT_HASH_INIT) != (uint64_t)rec[1]) {
-        free(buf);
-        return nt_fail(err, NT_EINPUT, "%s: damaged: its first %lld bytes are not the ledger rows %s recorded (their "
-                       "hash differs)", k->rows, (long long)len, k->path);
-    }
-    if (len > 0 && truncate(k->rows, (off_t)len) != 0) {
-        free(buf);
-        return nt_fail(err, NT_EFAIL, "%s: cannot write: %s", k->rows, strerror(errno));
-    }
-    k->t->run.csv.len = 0;
-    if (len) cli_printf(&k->t->run.csv, "%.*s", (int)len, buf);
-    k->rows_saved = (size_t)len;
-    k->rows_hash = (uint64_t)rec[1];
-    free(buf);
-    return NT_OK;
-}
 
 /* the run's records (resume.c) and this file's: the ledger rows so far, theta0, the
  * distances to fixed points and the log bookkeeping, the last logged row */
@@ -260,18 +102,14 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
 {
     ckpt_ctx *k = ctx;
     const run_ctx *r = &k->t->run;
-    const nt_train_log *L = &k->t->last;
-    const double last[9] = {(double)L->step, L->loss, L->loss_gamma, L->accuracy, L->test_loss, L->test_accuracy,
-                            L->norm2, L->margin, L->seconds};
-    int rc = append_rows(k, err);
+    int rc = nt_checkpoint_rows_append(&k->rows, r->csv.s, r->csv.len, err);
     if (rc) return rc;
-    const int64_t rows[2] = {(int64_t)k->rows_saved, (int64_t)k->rows_hash};
     nt_checkpoint *c = nt_checkpoint_new();
     nt_train_state_save(c, &k->job->spec, &k->job->data, st, theta, q, nq);
-    nt_checkpoint_put_i64(c, "cli.rows", 2, rows);
+    nt_checkpoint_rows_put(c, &k->rows, "cli.rows");
     nt_checkpoint_put_f64(c, "cli.theta0", st->d, r->theta0);
     nt_fixed_track_save(c, &r->track, "cli.distances", "cli.logs");
-    nt_checkpoint_put_f64(c, "cli.last_log", 9, last);
+    nt_train_log_save(c, "cli.last_log", &k->t->last);
     if (k->t->hook && k->t->hook->save) k->t->hook->save(k->t->hook->ctx, c);
     rc = nt_checkpoint_write(c, k->path, err);
     nt_checkpoint_free(c);
@@ -282,21 +120,22 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
 static void load_checkpoint(ckpt_ctx *k, nt_train_state *st, nt_quantity *q, int nq)
 {
     run_ctx *r = &k->t->run;
-    int64_t rows[2];
-    double last[9];
+    char *rows = NULL;
+    size_t n_rows = 0;
     nt_checkpoint *c = NULL;
     nt_error err = {0};
     int rc = nt_checkpoint_read(k->path, &c, &err);
     if (!rc) rc = nt_train_state_load(c, &k->job->spec, &k->job->data, st, k->job->theta, q, nq, &err);
     if (!rc) rc = nt_checkpoint_get_f64(c, "cli.theta0", k->job->spec.model.d, r->theta0, &err);
     if (!rc) rc = nt_fixed_track_load(c, &r->track, "cli.distances", "cli.logs", &err);
-    if (!rc) rc = nt_checkpoint_get_f64(c, "cli.last_log", 9, last, &err);
-    if (!rc) rc = nt_checkpoint_get_i64(c, "cli.rows", 2, rows, &err);
-    if (!rc) rc = load_rows(k, rows, &err);
+    if (!rc) rc = nt_train_log_load(c, "cli.last_log", &k->t->last, &err);
+    if (!rc) rc = nt_checkpoint_rows_load(&k->rows, c, "cli.rows", &rows, &n_rows, &err);
     if (!rc && k->t->hook && k->t->hook->load) rc = k->t->hook->load(k->t->hook->ctx, c, &err);
     nt_checkpoint_free(c);
     if (rc) cli_die(k->job->cmd, &err);
-    k->t->last = (nt_train_log){ (int64_t)last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7], last[8] };
+    r->csv.len = 0;
+    if (n_rows) cli_printf(&r->csv, "%.*s", (int)n_rows, rows);
+    free(rows);
 }
 
 cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const cli_train_hook *hook, int *rc,
@@ -317,8 +156,10 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     memcpy(t.run.theta0, job->theta, sizeof(double) * (size_t)m->d);
     char path[NT_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
-    ckpt_ctx k = { job, &t, path, "", 0, NT_HASH_INIT };
-    snprintf(k.rows, sizeof k.rows, "%s/checkpoint.rows", dir);
+    ckpt_ctx k = { job, &t, path, { "", 0, 0 } };
+    char rows[NT_PATH_MAX + 64];
+    snprintf(rows, sizeof rows, "%s/checkpoint.rows", dir);
+    nt_checkpoint_rows_init(&k.rows, rows, !resume);   /* a fresh run: its rows start empty */
     nt_train_state st;
     if (nt_train_state_init(&st, m->d)) {
         nt_fail(err, NT_EFAIL, "out of memory for the optimizer's state (d = %lld)", (long long)m->d);
@@ -326,7 +167,6 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     }
     nt_train_state_files(&st, &job->spec, &job->data);
     if (resume) load_checkpoint(&k, &st, q, nq);
-    else remove(k.rows);   /* a fresh run: its rows start empty */
     const int64_t from = st.step;
     cli_write_npy(job->cmd, dir, "params_init.npy", t.run.theta0, 1, &m->d);
     /* SIGINT/SIGTERM set cli_stop (cli_claim_dir): the run stops at the next step boundary */
@@ -342,12 +182,12 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     }
     cli_write_npy(job->cmd, dir, "params_final.npy", job->theta, 1, &m->d);
     cli_write_in(job->cmd, dir, "ledger.csv", t.run.csv.s ? t.run.csv.s : "");
-    cJSON *doc = summary(job, q, nq, *rc ? err->msg : NULL, &t.last);
+    cJSON *doc = cli_train_summary(job, q, nq, *rc ? err->msg : NULL, &t.last);
     cli_add_independent(cJSON_GetObjectItem(doc, "ledger"), m, list, n_list);
     cJSON_AddNumberToObject(doc, "steps_taken", (double)st.step);
     if (resume) cJSON_AddNumberToObject(doc, "resumed_from", (double)from);
     nt_train_state_free(&st);
-    if (job->spec.init.n_fixed) cJSON_AddItemToObject(doc, "fixed_points", fixed_points(job, list, n_list, &t.run));
+    if (job->spec.init.n_fixed) cJSON_AddItemToObject(doc, "fixed_points", cli_train_fixed_points(job, list, n_list, t.run.theta0, &t.run.track));
     free(t.run.csv.s);
     nt_fixed_track_free(&t.run.track);
     free(t.run.theta0);
@@ -356,26 +196,6 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     return doc;
 }
 
-int cli_interrupted(nt_error *err, const cli_job *job, const char *dir, const char *where)
-{
-    const int sig = cli_stop;
-    const int builtin = !strcmp(job->spec.path, "<built-in default>");
-    return nt_fail(err, 128 + sig, "interrupted by %s %s; checkpoint %s/checkpoint.bin; resume with: noether %s %s%s-o %s "
-                   "--resume", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", where, dir, job->cmd,
-                   builtin ? "" : job->spec.path, builtin ? "" : " ", dir);
-}
-
-void cli_write_json(const char *cmd, const char *dir, const char *name, const cJSON *doc)
-{
-    char *text = cJSON_Print(doc), path[NT_PATH_MAX + 64];
-    size_t len = strlen(text);
-    nt_error err;
-    text = realloc(text, len + 2);
-    strcpy(text + len, "\n");
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (cli_write_file(path, text, &err)) cli_die(cmd, &err);
-    free(text);
-}
 
 int cmd_train(int argc, char **argv)
 {

@@ -208,3 +208,18 @@ int nt_train_state_load(const nt_checkpoint *c, const nt_spec *spec, const nt_da
     s->stopped = 0;
     return rc;
 }
+
+void nt_train_log_save(nt_checkpoint *c, const char *name, const nt_train_log *L)
+{
+    const double x[9] = {(double)L->step, L->loss, L->loss_gamma, L->accuracy, L->test_loss, L->test_accuracy,
+                         L->norm2, L->margin, L->seconds};
+    nt_checkpoint_put_f64(c, name, 9, x);
+}
+
+int nt_train_log_load(const nt_checkpoint *c, const char *name, nt_train_log *L, nt_error *err)
+{
+    double x[9];
+    int rc = nt_checkpoint_get_f64(c, name, 9, x, err);
+    if (!rc) *L = (nt_train_log){ (int64_t)x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8] };
+    return rc;
+}
