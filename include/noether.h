@@ -1013,6 +1013,49 @@ typedef struct {
  * identities holding than checked); NT_EFAIL out of memory. */
 NT_API int nt_verdicts_decide(const nt_run_facts *f, nt_verdicts *v, nt_error *err);
 NT_API void nt_verdicts_free(nt_verdicts *v);
+
+/* ------------------------------------------------------------------ a run's computations */
+
+/* The tally of a checkpoint's identities (src/analysis/run.c): how many of res[0..n) hold,
+ * and the worst of their first- and second-order residuals (0 when n = 0). */
+NT_API void nt_check_tally(const nt_check_result *res, int n, int *held, double *worst);
+
+/* docs/theory.md §4 along a run: for each fixed point the spec starts on (spec->init.fixed_point,
+ * each name as it matches entries of list), the spectrum of H_gamma on Fix(T)^perp at theta
+ * (nt_breaking_spectrum without coefficients: dsyev 'N') and the per-step factor of the
+ * linearized GD/SGD dynamics there, max_i |1 - lr lambda_i|. */
+typedef struct {
+    char name[96];
+    double lambda_min;   /* the lowest breaking eigenvalue */
+    double factor;       /* max_i |1 - lr lambda_i| (0 without breaking directions) */
+} nt_breaking_factor;
+/* *out (malloc'd, free()) gets one per (name, matching entry), *n_out their number; *out NULL
+ * and *n_out -1 when none applies (no fixed point, or an optimizer other than gd and sgd).
+ * NT_EFAIL out of memory. */
+NT_API int nt_breaking_factors(nt_engine *e, const nt_spec *spec, const nt_dataset *ds, const double *theta,
+                               const nt_transform *list, int n, nt_breaking_factor **out, int *n_out,
+                               nt_error *err);
+
+/* The growth of the distance to a starting fixed point against the linearized dynamics along
+ * the run: per step the breaking part grows by at most f (nt_breaking_factor), measured at
+ * each of n_cp analysis checkpoints (steps[k], factor[k]; NAN where not measured); log f is
+ * taken linear in the step between checkpoints (trapezoids), so predicted =
+ * exp(sum_k (s_{k+1} - s_k) (log f_k + log f_{k+1}) / 2) over the window from checkpoint 1 to
+ * the last (the first steps leave out: the start's round-off is not yet along the most
+ * unstable direction).  measured = d_to / d_from, the distances at the window's ends;
+ * predicted_from_start = factor[0]^(window's steps).  NT_EINPUT with n_cp < 3. */
+typedef struct {
+    double from_step, to_step;
+    double measured, predicted, predicted_from_start;
+} nt_growth;
+NT_API int nt_fixed_point_growth(int n_cp, const double *steps, const double *factor, double d_from, double d_to,
+                                 nt_growth *g, nt_error *err);
+
+/* The density of SLQ nodes and weights (n of them) broadened by a Gaussian of sigma a
+ * hundredth of the spectral range of the weighted nodes (at least 1e-12), on npts >= 2 grid
+ * points from lo - 5 sigma to hi + 5 sigma; returns sigma. */
+NT_API double nt_density_broaden(const double *nodes, const double *weights, int n, int npts, double *grid,
+                                 double *rho);
 /* "holds", "fails", "not applicable", "none" or "absent". */
 NT_API const char *nt_verdict_name(nt_verdict v);
 
