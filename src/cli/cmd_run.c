@@ -109,10 +109,6 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     run_state r = { .job = job, .e = cli_engine(job, 16), .list = list, .n_list = n_list, .quiet = quiet,
                     .n_checks = nt_check_count(list, n_list), .every = job->spec.analysis.every, .last_analysed = -1,
                     .checkpoints = cJSON_CreateArray() };
-    nt_orbit orb;   /* the pure shifts (A = 0): H_gamma c = gamma c at every theta, their span's rank */
-    nt_orbit_analyse(&job->spec.model, list, n_list, job->theta, 1e-10, &orb);
-    r.translations = orb.shift_rank;
-    nt_orbit_free(&orb);
     r.res = malloc(sizeof(nt_check_result) * (size_t)(r.n_checks + 1));
     /* analysis steps must be logged steps: log every gcd(log_every, every) */
     nt_train_spec *ts = &job->spec.train;

@@ -7,7 +7,7 @@ typedef struct {
     cli_job *job;
     nt_engine *e;
     const nt_transform *list;
-    int n_list, quiet, n_checks, translations;   /* translations: the rank of the pure shifts (A = 0) */
+    int n_list, quiet, n_checks;
     int64_t every, last_analysed;
     nt_check_result *res;
     cJSON *checkpoints;      /* per checkpoint: the compact analysis */

@@ -51,7 +51,7 @@ cJSON *run_row(run_state *r, const nt_spectrum *spp, int64_t step, double loss, 
     field(r, lmin);
     field(r, align);
     field(r, rank);
-    cli_printf(&r->csv, ",%d", r->translations);
+    cli_printf(&r->csv, ",%d", sp.flat.orbit.shift_rank);   /* flat at every theta: the pure shifts' rank */
     field(r, at_gamma);
     field(r, radial);
     field(r, closed);

@@ -15,7 +15,7 @@ cJSON *run_final_view(const run_state *r)
     for (int i = 0; i < sp->top; i++) cJSON_AddItemToArray(top, cJSON_CreateNumber(sp->top_values[i]));
     for (int i = 0; i < sp->bottom; i++) cJSON_AddItemToArray(bottom, cJSON_CreateNumber(sp->bottom_values[i]));
     cJSON *flat = cJSON_AddObjectToObject(o, "flat");
-    cJSON_AddNumberToObject(flat, "predicted_everywhere", r->translations);
+    cJSON_AddNumberToObject(flat, "predicted_everywhere", sp->flat.orbit.shift_rank);
     if (sp->has_flat && sp->flat.orbit.rank >= 0)   /* eigenvalues with multiplicities (S1gamma) */
         cJSON_AddItemToObject(flat, "at_critical_point", cli_critical_json(&sp->flat));
     if (sp->at_gamma >= 0) {
@@ -73,7 +73,7 @@ int run_decide(const cJSON *doc, const run_state *r, nt_verdicts *v, nt_error *e
         .identities = r->n_checks, .checkpoints = n_cp, .identities_holding = holding,
         .quantities = int_of(led, "quantities", 0), .ledger_max_gap = run_num(led, "max_gap"),
         .stopped = !cJSON_IsNull(cJSON_GetObjectItem(doc, "stopped")),
-        .flat_found = sp->at_gamma, .flat_predicted = r->translations,
+        .flat_found = sp->at_gamma, .flat_predicted = sp->flat.orbit.shift_rank,
         .sharp = sharp, .radial_curvature = sharp ? sp->sharp.radial_curvature : NAN,
         .radial_closed_form = sharp ? sp->sharp.closed_form : NAN,
         .blocks = n_bl, .block_measured = measured, .block_predicted = fraction,
