@@ -71,8 +71,12 @@ NT_API int nt_memory_fits(nt_error *err, double need, double limit, const char *
 
 /* ------------------------------------------------------------------ arrays (NPY) */
 
-/* A dense C-order array held as float64 whatever its dtype on disk.  NPY files are
- * version 1.0/2.0, little-endian '<f8', '<i8' or '<i4' (integers converted, is_int set). */
+/* A dense C-order array held as float64 whatever its dtype on disk.  NPY files are version
+ * 1.0 to 3.0, any real or integer dtype (float16/32/64, int8..int64, uint8..uint64, bool;
+ * either byte order; each value converted exactly to float64, integers beyond 2^53 rounded;
+ * is_int set for integers), C or Fortran order (read into C order).  Complex, string,
+ * object, date and structured dtypes are refused naming the dtype; a zip or pickle file (a
+ * PyTorch .pt) is refused saying how to export theta as .npy. */
 typedef struct {
     int ndim;
     int64_t shape[4];
@@ -84,6 +88,17 @@ typedef struct {
 /* a->data is malloc'd, freed by nt_array_free; after an error there is nothing to free (the
  * same for every reader below that fills an nt_array). */
 NT_API int nt_npy_read(const char *path, nt_array *a, nt_error *err);
+/* The header of an NPY file (its dtype checked as nt_npy_read does, no data read). */
+typedef struct {
+    char descr[16];     /* the dtype as written: '<f8', '<f4', '|u1', ... */
+    int fortran;        /* the data is in Fortran (column-major) order */
+    int ndim;
+    int64_t shape[4];
+} nt_npy_header;
+NT_API int nt_npy_header_read(const char *path, nt_npy_header *h, nt_error *err);
+/* 1 when h's dtype is a float narrower than float64 (float32, float16): its values are exact
+ * in float64, but they are the data as given, not the data they were rounded from. */
+NT_API int nt_npy_is_narrow_float(const nt_npy_header *h);
 /* Writes '<f8' version 1.0, whole or not at all (temporary file, then rename). */
 NT_API int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *shape,
                  nt_error *err);

@@ -37,6 +37,10 @@ typedef struct {
  * Exits through cli_die on error. */
 void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const char *params_path);
 void cli_job_free(cli_job *job);
+/* One note on stderr naming the NPY files among paths (NULLs skipped) that hold float32 or
+ * float16: exact results are exact for the values as given.  cli_job_load calls it for
+ * --params and the spec's npy data. */
+void cli_note_narrow_inputs(const char *cmd, const char *const *paths, int n);
 /* An engine for the job's training set with room for k tangents. */
 nt_engine *cli_engine(const cli_job *job, int k);
 

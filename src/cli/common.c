@@ -61,6 +61,23 @@ void cli_usage_error(const char *cmd, const char *fmt, ...)
     exit(NT_EINPUT);
 }
 
+/* One line on stderr when any NPY input holds float32 or float16: exactness is relative to
+ * the values as given (each converted exactly to float64), not to what they were rounded from. */
+void cli_note_narrow_inputs(const char *cmd, const char *const *paths, int n)
+{
+    char names[512] = "";
+    for (int i = 0; i < n; i++) {
+        nt_npy_header h;
+        nt_error ignored;
+        if (!paths[i] || nt_npy_header_read(paths[i], &h, &ignored) || !nt_npy_is_narrow_float(&h)) continue;
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s (%s)", len ? ", " : "", paths[i], h.descr);
+    }
+    if (names[0])
+        fprintf(stderr, "noether %s: note: %s converted to float64; results are exact for these values as given, "
+                "not for the data before it was rounded to float32\n", cmd, names);
+}
+
 void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const char *params_path)
 {
     nt_error err = {0};
@@ -86,6 +103,9 @@ void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const ch
         rc = nt_spec_theta(&job->spec, NULL, 0, job->theta, &err);
     }
     if (rc) cli_die(cmd, &err);
+    const nt_data_spec *ds = &job->spec.data;
+    const char *inputs[3] = { params_path, ds->source == NT_DATA_NPY ? ds->x : NULL, ds->source == NT_DATA_NPY ? ds->y : NULL };
+    cli_note_narrow_inputs(cmd, inputs, 3);
 }
 
 void cli_job_free(cli_job *job)
