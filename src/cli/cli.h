@@ -62,12 +62,14 @@ void cli_mkdir(const char *cmd, const char *dir);
 
 /* The signal (SIGINT or SIGTERM) that asked the command to stop, 0 while none did. */
 extern volatile sig_atomic_t cli_stop;
-/* The folder of a train, run or demo, claimed for the whole command: created (with !resume),
+/* The folder of a train, run or demo, claimed for the whole command: refused (exit 2) when it
+ * holds files and is neither an earlier run of the spec with this hash (DIR/.noether, written
+ * here) nor forced; created (with !resume),
  * locked (DIR/.lock; a second command into it exits 2, "DIR: folder in use by pid N"), a
  * fresh run refused (exit 2) over another run's checkpoint unless force (which deletes
  * it), resume refused when there is no checkpoint; and SIGINT/SIGTERM from then on only
  * set cli_stop (once: a second one kills). */
-void cli_claim_dir(const char *cmd, const char *dir, int resume, int force);
+void cli_claim_dir(const char *cmd, const char *dir, uint64_t spec_hash, int resume, int force);
 /* The checkpoint's files in dir (checkpoint.bin, then the rows it refers to), removed once
  * every output of the command is written. */
 void cli_checkpoint_done(const char *dir);

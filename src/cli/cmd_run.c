@@ -102,7 +102,7 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta)
  * run, a failed report): the caller frees the job, then exits through cli_die. */
 static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, int resume, int force, nt_error *err)
 {
-    cli_claim_dir(cmd, dir, resume, force);   /* locked; SIGINT/SIGTERM set cli_stop from here to the end */
+    cli_claim_dir(cmd, dir, job->spec.hash, resume, force);   /* locked; SIGINT/SIGTERM set cli_stop from here to the end */
     nt_transform *list = NULL;
     int n_list = 0;
     cli_load_transforms(cmd, job, &list, &n_list);

@@ -62,6 +62,31 @@ static void ends_known(void *ctx, const nt_spectrum *r)
     fflush(stdout);
 }
 
+/* text output: every other figure asked for (the JSON document's numbers, in words) */
+static void print_estimates(const nt_spectrum *r, const cli_spectrum_opts *o, double gamma)
+{
+    if (r->at_gamma >= 0)
+        printf("at gamma: %d of %lld eigenvalues within %.2g of gamma = %g\n", r->at_gamma, (long long)r->n,
+               r->at_gamma_tol, gamma);
+    if (o->deflate)
+        printf("deflate: %d dimensions removed (the orbit span); top and bottom are of P H P\n", r->deflated);
+    if (o->trace) {
+        printf("trace:   %.6g +- %.2g (Hutchinson, %d probes)", r->trace, r->trace_std_error, r->trace_probes);
+        if (r->values) printf("; exact %.6g", r->trace_exact);
+        printf("\n");
+    }
+    if (o->density) {
+        printf("density: %d probes x %d steps (SLQ; nodes and weights in --json)\n", r->density_probes,
+               r->density_steps);
+        for (int k = 0; k < 2; k++) {
+            printf("         tr(H^%d)/n = %.6g +- %.2g (%.0f probes for 1%%)", k + 1, r->moment[k],
+                   r->moment_std_error[k], r->moment_probes_for_1_percent[k]);
+            if (r->values) printf("; exact %.6g", r->moment_exact[k]);
+            printf("\n");
+        }
+    }
+}
+
 /* text output: the predictions */
 static void print_predictions(const nt_spectrum *r, double gamma)
 {
@@ -152,7 +177,10 @@ int cmd_spectrum(int argc, char **argv)
     cli_spectrum_analyse(&job, e, list, n_list, &o, &r);
     if (vectors) write_vectors(vectors, &r);
     if (json) cli_print_json(cli_spectrum_doc(&r, &o));
-    else print_predictions(&r, job.spec.model.weight_decay);
+    else {
+        print_estimates(&r, &o, job.spec.model.weight_decay);
+        print_predictions(&r, job.spec.model.weight_decay);
+    }
     nt_spectrum_free(&r);
     nt_transforms_free(list, n_list);
     nt_engine_free(e);

@@ -208,7 +208,7 @@ int cmd_train(int argc, char **argv)
     if (resume && force) cli_usage_error("train", "--force starts afresh: it excludes --resume");
     cli_job job;
     cli_job_load(&job, "train", spec, params);
-    cli_claim_dir("train", dir, resume != NULL, force != NULL);   /* resuming: DIR must hold the checkpoint */
+    cli_claim_dir("train", dir, job.spec.hash, resume != NULL, force != NULL);   /* resuming: DIR must hold the checkpoint */
     nt_error err = {0};
     int rc;
     cJSON *doc = cli_train_run(&job, dir, quiet != NULL, resume != NULL, NULL, &rc, &err);

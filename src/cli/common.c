@@ -1,4 +1,5 @@
 /* common.c: see cli.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -214,8 +215,33 @@ static void __attribute__((noreturn, format(printf, 2, 3))) refuse(const char *c
     cli_die(cmd, &err);
 }
 
-void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
+/* What DIR holds besides noether's own bookkeeping (.lock, .noether): 0 nothing, or an
+ * earlier noether run of the spec with this hash (DIR/.noether says "spec HASH"); 1 files of
+ * something else (the first into example); 2 an earlier noether run of another spec. */
+static int dir_holds_other(const char *dir, uint64_t spec_hash, char *example, size_t cap)
 {
+    DIR *d = opendir(dir);
+    if (!d) return 0;   /* a new folder (or one mkdir will report on) */
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, ".lock") && strcmp(e->d_name, ".noether"))
+            if (!files++) snprintf(example, cap, "%s", e->d_name);
+    closedir(d);
+    if (!files) return 0;
+    char mark[NT_PATH_MAX + 64], text[64] = "", want[64];
+    snprintf(mark, sizeof mark, "%s/.noether", dir);
+    FILE *f = fopen(mark, "r");
+    if (!f) return 1;
+    if (!fgets(text, sizeof text, f)) text[0] = 0;
+    fclose(f);
+    snprintf(want, sizeof want, "spec %016llx\n", (unsigned long long)spec_hash);
+    return strncmp(text, "spec ", 5) ? 1 : strcmp(text, want) ? 2 : 0;
+}
+
+void cli_claim_dir(const char *cmd, const char *dir, uint64_t spec_hash, int resume, int force)
+{
+
     static int lock_fd = -1;   /* held until the process ends */
     char lock[NT_PATH_MAX + 64], ckpt[NT_PATH_MAX + 64], rows[NT_PATH_MAX + 64];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", dir);
@@ -223,6 +249,7 @@ void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
     snprintf(lock, sizeof lock, "%s/.lock", dir);
     if (resume && access(ckpt, F_OK) != 0) refuse(cmd, "%s: cannot open: %s", ckpt, strerror(errno));
     if (!resume) cli_mkdir(cmd, dir);
+    const int had_lock = access(lock, F_OK) == 0;
     lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (lock_fd < 0) refuse(cmd, "%s: cannot create the lock file: %s", lock, strerror(errno));
     if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {   /* no locks there (ENOLCK): go on */
@@ -234,12 +261,29 @@ void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(lock_fd, 0) != 0 || pwrite(lock_fd, pid, (size_t)n, 0) != n) { /* the lock holds without it */ }
+    /* after the lock (a folder in use says so first); a refused folder keeps no lock file of ours */
+    char other[256] = "";
+    int holds = resume || force ? 0 : dir_holds_other(dir, spec_hash, other, sizeof other);
+    if (holds && !had_lock) unlink(lock);
+    if (holds == 1)
+        refuse(cmd, "%s: the folder is not empty ('%s', ...) and is not an earlier noether run: choose another -o, "
+               "or write into it anyway with --force", dir, other);
+    if (holds == 2)
+        refuse(cmd, "%s: the folder holds an earlier noether run of another spec: choose another -o, or replace "
+               "its files with --force", dir);
     if (!resume && access(ckpt, F_OK) == 0) {
         if (!force)
             refuse(cmd, "%s: the folder holds the checkpoint of an unfinished run: continue it with --resume, or "
                    "start afresh with --force (which deletes it)", ckpt);
         remove(ckpt);
         remove(rows);
+    }
+    if (!resume) {   /* marks DIR as this spec's run, for the next command into it */
+        char mark[NT_PATH_MAX + 64], text[64];
+        snprintf(mark, sizeof mark, "%s/.noether", dir);
+        snprintf(text, sizeof text, "spec %016llx\n", (unsigned long long)spec_hash);
+        nt_error err;
+        if (nt_text_write(mark, text, &err)) cli_die(cmd, &err);
     }
     struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESETHAND };
     sigemptyset(&sa.sa_mask);

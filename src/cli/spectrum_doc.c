@@ -143,7 +143,7 @@ cJSON *cli_spectrum_doc(const nt_spectrum *r, const cli_spectrum_opts *o)
     const int64_t n = r->n;
 
     cJSON *doc = cJSON_CreateObject();
-    put(doc, KEYS("d", "n"), (double[]){r->d, n});
+    put(doc, KEYS("d", "dim"), (double[]){r->d, n});   /* dim: the operator's size (a block's, or d) */
     if (o->block) cJSON_AddStringToObject(doc, "block", o->block);
     cJSON_AddStringToObject(doc, "method", r->dense ? "dense" : "lanczos");
     put(doc, KEYS("loss", "grad_norm"), (double[]){r->loss, r->grad_norm});
