@@ -1,0 +1,264 @@
+/* test_usability.c: the command line a researcher meets (issue #20), through the built noether
+ * binary: spectrum's text output carries every figure asked for, the same numbers as --json;
+ * float32, integer and Fortran-order NPY inputs give the results of their float64 C-order
+ * twins, with one note on stderr for float32; a PyTorch file given to --params says how to
+ * export theta; -o refuses a folder that is not an earlier run of the same spec.  Each with
+ * a negative control. */
+#include <criterion/criterion.h>
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "helpers.h"
+
+static int have_numpy(void)
+{
+    return system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0;
+}
+
+/* runs `/usr/bin/python3 -c CODE` in dir (CODE without double quotes) */
+static void python_in(const char *dir, const char *code)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && /usr/bin/python3 -c \"%s\"", dir, code);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static char *run_ok(const char *args, char **err)
+{
+    char *out;
+    int rc = run_noether(args, &out, err);
+    cr_assert_eq(rc, 0, "noether %s: exit %d: %s", args, rc, err ? *err : "");
+    return out;
+}
+
+/* the number after `label` in text, or NAN */
+static double number_after(const char *text, const char *label)
+{
+    const char *p = strstr(text, label);
+    return p ? strtod(p + strlen(label), NULL) : NAN;
+}
+
+/* ------------------------------------------------------------------ spectrum's text output */
+
+/* Every requested figure is in the text output, equal (at the printed precision) to the JSON's;
+ * control: without the flags none of those lines is printed. */
+Test(usability, spectrum_text_prints_every_requested_figure)
+{
+    char dir[256], spec[NT_PATH_MAX], args[2 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(spec, dir, "spec.json");
+    tiny_spec(spec, 10, 0, 10, "");
+    const char *flags = "--density --trace --deflate --top 3 --bottom 3 --method dense";
+    snprintf(args, sizeof args, "spectrum %s %s", spec, flags);
+    char *text = run_ok(args, NULL);
+    snprintf(args, sizeof args, "spectrum %s %s --json", spec, flags);
+    char *js = run_ok(args, NULL);
+    cJSON *doc = cJSON_Parse(js);
+    cr_assert_not_null(doc, "not JSON: %s", js);
+    const cJSON *tr = cJSON_GetObjectItem(doc, "trace"), *de = cJSON_GetObjectItem(doc, "density"),
+                *df = cJSON_GetObjectItem(doc, "deflated");
+    struct { const char *label; double json; } want[] = {
+        {"at gamma: ", json_num(doc, "eigenvalues_at_gamma")},
+        {"deflate: ", json_num(df, "removed_dimensions")},
+        {"trace:   ", json_num(tr, "hutchinson")},
+        {"(Hutchinson, ", json_num(tr, "probes")},
+        {"; exact ", json_num(tr, "exact")},
+        {"density: ", json_num(de, "probes")},
+        {"tr(H^1)/n = ", json_num(de, "moment1")},
+        {"tr(H^2)/n = ", json_num(de, "moment2")},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        double shown = number_after(text, want[i].label);
+        cr_assert(isfinite(shown), "no '%s' in:\n%s", want[i].label, text);
+        cr_assert_leq(fabs(shown - want[i].json), 1e-5 * fabs(want[i].json), "'%s' %.17g, JSON %.17g", want[i].label,
+                      shown, want[i].json);
+    }
+    /* the removed rank is the orbit rank: a real figure, not a zero */
+    cr_assert_gt(json_num(df, "removed_dimensions"), 0);
+    cJSON_Delete(doc);
+    free(js);
+    free(text);
+    /* control: no flag, no line */
+    snprintf(args, sizeof args, "spectrum %s --top 3 --bottom 3 --method lanczos", spec);
+    text = run_ok(args, NULL);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert_null(strstr(text, want[i].label), "'%s' printed without its flag:\n%s", want[i].label, text);
+    free(text);
+}
+
+/* spectrum --json names the operator's size "dim" (a block's size, or d); "n" is grad's
+ * sample count.  Control: without --block, dim = d. */
+Test(usability, spectrum_dim_is_the_operator_size)
+{
+    char *js = run_ok("spectrum --block 2.bias --top 2 --bottom 2 --json", NULL);
+    cJSON *doc = cJSON_Parse(js);
+    cr_assert_eq(json_num(doc, "dim"), 16);
+    cr_assert_null(cJSON_GetObjectItem(doc, "n"), "spectrum --json still has \"n\"");
+    const double d = json_num(doc, "d");
+    cJSON_Delete(doc);
+    free(js);
+    js = run_ok("spectrum --top 2 --bottom 2 --json", NULL);
+    doc = cJSON_Parse(js);
+    cr_assert_eq(json_num(doc, "dim"), d);
+    cr_assert_gt(d, 16);
+    cJSON_Delete(doc);
+    free(js);
+    js = run_ok("grad --json", NULL);
+    doc = cJSON_Parse(js);
+    cr_assert_neq(json_num(doc, "n"), d, "grad's n is the sample count");
+    cJSON_Delete(doc);
+    free(js);
+}
+
+/* ------------------------------------------------------------------ NPY inputs */
+
+/* theta in float32 gives exactly the results of the same values in float64 (loss bit for bit,
+ * the gradient file byte for byte), with one note naming the file on stderr; control: the
+ * float64 file prints nothing on stderr; the float32 values differ from the float64 draw they
+ * were rounded from, so the loss there is different. */
+Test(usability, float32_params_are_exact_for_the_values_given)
+{
+    if (!have_numpy()) cr_skip_test("/usr/bin/python3 cannot import numpy");
+    char dir[256], args[4 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    python_in(dir, "import numpy as np; t = np.random.default_rng(0).normal(size=547) * 0.3; "
+                   "np.save('t32.npy', t.astype(np.float32)); "
+                   "np.save('t64.npy', t.astype(np.float32).astype(np.float64)); np.save('raw.npy', t)");
+    char *err32, *err64, *errraw;
+    snprintf(args, sizeof args, "grad --params %s/t32.npy --out %s/g32.npy --json", dir, dir);
+    char *a = run_ok(args, &err32);
+    snprintf(args, sizeof args, "grad --params %s/t64.npy --out %s/g64.npy --json", dir, dir);
+    char *b = run_ok(args, &err64);
+    snprintf(args, sizeof args, "grad --params %s/raw.npy --json", dir);
+    char *c = run_ok(args, &errraw);
+    cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b), *jc = cJSON_Parse(c);
+    cr_assert_eq(json_num(ja, "loss"), json_num(jb, "loss"));
+    cr_assert_neq(json_num(ja, "loss"), json_num(jc, "loss"), "control: the float64 draw gives the same loss");
+    char g32[NT_PATH_MAX], g64[NT_PATH_MAX];
+    path_join(g32, dir, "g32.npy");
+    path_join(g64, dir, "g64.npy");
+    cr_assert(same_file(g32, g64), "the gradients differ");
+    cr_assert_not_null(strstr(err32, "t32.npy (<f4)"), "no note naming the file: '%s'", err32);
+    cr_assert_not_null(strstr(err32, "float32"), "'%s'", err32);
+    cr_assert(strchr(err32, '\n') == err32 + strlen(err32) - 1, "the note is not one line: '%s'", err32);
+    cr_assert_str_empty(err64, "float64 input printed: '%s'", err64);
+    cr_assert_str_empty(errraw, "float64 input printed: '%s'", errraw);
+    cJSON_Delete(ja), cJSON_Delete(jb), cJSON_Delete(jc);
+    free(a), free(b), free(c), free(err32), free(err64), free(errraw);
+}
+
+/* Data as float32 features with uint8 or int32 labels, and hvp vectors in Fortran order, give
+ * the results of their float64 / int64 C-order twins exactly; control: complex labels are
+ * refused naming the dtype. */
+Test(usability, integer_labels_and_fortran_order)
+{
+    if (!have_numpy()) cr_skip_test("/usr/bin/python3 cannot import numpy");
+    char dir[256], args[4 * NT_PATH_MAX], p[NT_PATH_MAX];
+    tmpdir_new(dir);
+    python_in(dir, "import numpy as np; r = np.random.default_rng(1); x = r.normal(size=(40, 4)).astype(np.float32); "
+                   "y = r.integers(0, 3, size=40); np.save('x32.npy', x); np.save('x64.npy', x.astype(np.float64)); "
+                   "np.save('yu8.npy', y.astype(np.uint8)); np.save('yi32.npy', y.astype(np.int32)); "
+                   "np.save('yi64.npy', y.astype(np.int64)); np.save('yc.npy', y.astype(np.complex64)); "
+                   "V = r.normal(size=(3, 43)); np.save('VC.npy', V); np.save('VF.npy', np.asfortranarray(V))");
+    const char *variants[][2] = {{"x64", "yi64"}, {"x32", "yu8"}, {"x32", "yi32"}};
+    double loss[3], hv[3][3];
+    for (int v = 0; v < 3; v++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 5}, {\"act\": \"tanh\"}, {\"dense\": 3}],"
+                 " \"loss\": \"cross_entropy\"}, \"data\": {\"source\": \"npy\", \"x\": \"%s.npy\", \"y\": \"%s.npy\"}}",
+                 variants[v][0], variants[v][1]);
+        snprintf(p, sizeof p, "%s/spec%d.json", dir, v);
+        write_text(p, text);
+        snprintf(args, sizeof args, "hvp %s --vectors %s/%s.npy --json", p, dir, v == 2 ? "VF" : "VC");
+        char *err, *out = run_ok(args, &err);
+        cJSON *doc = cJSON_Parse(out);
+        loss[v] = json_num(doc, "loss");
+        const cJSON *n = cJSON_GetObjectItem(doc, "hv_norm");
+        for (int k = 0; k < 3; k++) hv[v][k] = cJSON_GetArrayItem(n, k)->valuedouble;
+        cr_assert_eq(!!strstr(err, "x32.npy (<f4)"), v > 0, "the float32 note: '%s'", err);
+        cJSON_Delete(doc);
+        free(out), free(err);
+    }
+    for (int v = 1; v < 3; v++) {
+        cr_assert_eq(loss[v], loss[0], "%s/%s", variants[v][0], variants[v][1]);
+        for (int k = 0; k < 3; k++) cr_assert_eq(hv[v][k], hv[0][k], "vector %d of %s", k, v == 2 ? "VF" : "VC");
+    }
+    write_text(p, "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 3}], \"loss\": \"cross_entropy\"},"
+                  " \"data\": {\"source\": \"npy\", \"x\": \"x64.npy\", \"y\": \"yc.npy\"}}");
+    snprintf(args, sizeof args, "grad %s", p);
+    expect_refused(args, "yc.npy", "'<c8' holds complex");
+}
+
+/* A PyTorch file (a zip archive, or a legacy pickle) given to --params says how to export
+ * theta; control: the exported .npy is accepted. */
+Test(usability, pytorch_file_says_how_to_export)
+{
+    char dir[256], p[NT_PATH_MAX], args[2 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(p, dir, "model.pt");
+    write_text(p, "PK\x03\x04 archive/data.pkl");
+    snprintf(args, sizeof args, "grad --params %s", p);
+    expect_refused(args, "model.pt", "python3 -m noether export");
+    expect_refused(args, "model.pt", "parameters_to_vector(model.parameters()).detach().double().numpy()");
+    path_join(p, dir, "legacy.pt");
+    write_text(p, "\x80\x02\x8a\x0alegacy");
+    snprintf(args, sizeof args, "grad --params %s", p);
+    expect_refused(args, "legacy.pt", "python3 -m noether export");
+    /* control: theta written as .npy is read */
+    path_join(p, dir, "theta.npy");
+    double *theta = calloc(547, sizeof *theta);
+    nt_error err;
+    cr_assert_eq(nt_npy_write(p, theta, 1, (int64_t[]){547}, &err), NT_OK, "%s", err.msg);
+    free(theta);
+    snprintf(args, sizeof args, "grad --params %s --json", p);
+    free(run_ok(args, NULL));
+}
+
+/* ------------------------------------------------------------------ the output folder */
+
+/* -o onto a folder that holds someone else's files is refused, naming the folder and --force,
+ * and nothing in it is touched; --force writes into it; an earlier run of the same spec is
+ * overwritten without --force; one of another spec is refused. */
+Test(usability, output_folder_of_something_else_is_refused)
+{
+    char dir[256], spec[NT_PATH_MAX], spec2[NT_PATH_MAX], out[NT_PATH_MAX], mine[NT_PATH_MAX], args[4 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(spec, dir, "spec.json");
+    path_join(spec2, dir, "spec2.json");
+    tiny_spec(spec, 20, 0, 10, "");
+    tiny_spec(spec2, 30, 0, 10, "");
+    path_join(out, dir, "thesis");
+    cr_assert_eq(mkdir(out, 0777), 0);
+    path_join(mine, out, "chapter1.tex");
+    write_text(mine, "my thesis\n");
+    snprintf(args, sizeof args, "train %s -o %s --quiet", spec, out);
+    expect_refused(args, out, "--force");
+    size_t n;
+    char *kept = read_file(mine, &n);
+    cr_assert_str_eq(kept, "my thesis\n");
+    free(kept);
+    char p[NT_PATH_MAX];
+    path_join(p, out, "params_init.npy");
+    cr_assert_neq(access(p, F_OK), 0, "a refused folder was written into");
+    path_join(p, out, ".lock");
+    cr_assert_neq(access(p, F_OK), 0, "a refused folder kept a lock file");
+    /* control: --force writes into it (and keeps the user's file) */
+    snprintf(args, sizeof args, "train %s -o %s --quiet --force", spec, out);
+    expect_rc(args, 0, NULL);
+    path_join(p, out, "params_init.npy");
+    cr_assert_eq(access(p, F_OK), 0);
+    /* an earlier run of the same spec: rerun without --force */
+    char empty[NT_PATH_MAX];
+    path_join(empty, dir, "fresh");
+    snprintf(args, sizeof args, "train %s -o %s --quiet", spec, empty);
+    expect_rc(args, 0, NULL);
+    expect_rc(args, 0, NULL);
+    /* ... of another spec: refused */
+    snprintf(args, sizeof args, "train %s -o %s --quiet", spec2, empty);
+    expect_refused(args, empty, "another spec");
+}
