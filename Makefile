@@ -2,7 +2,7 @@
 # Each installs what it needs (scripts/setup.sh), builds with Meson/Ninja, and runs.
 BUILD   ?= build
 PREFIX  ?= /usr/local
-OUT     ?= demo-out
+OUT     ?= noether-demo
 NOETHER := $(BUILD)/noether
 
 .PHONY: all setup build demo test sanitize fuzz bench install clean
@@ -22,8 +22,9 @@ demo: build
 	$(NOETHER) demo -o $(OUT)
 
 # Exact comparisons need one BLAS thread (OpenBLAS differs in the last bits otherwise).
+# --verbose: a line as each test starts and ends (progress), the failures in full.
 test: build
-	OPENBLAS_NUM_THREADS=1 $(BUILD)/noether-tests --jobs 2
+	OPENBLAS_NUM_THREADS=1 $(BUILD)/noether-tests --jobs 2 --verbose
 
 # The test suite under AddressSanitizer and UndefinedBehaviorSanitizer (leaks included),
 # in a build of its own; the tests also run the sanitized noether binary.
@@ -32,7 +33,7 @@ sanitize: setup
 	  -Db_lundef=false -Dbuildtype=debugoptimized
 	ninja -C $(BUILD)-asan
 	OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(BUILD)-asan/noether-tests --jobs 2
+	  $(BUILD)-asan/noether-tests --jobs 2 --verbose
 
 # Every reader under libFuzzer for FUZZ_SECONDS (default 60) each; not part of make test.
 fuzz: build
