@@ -69,6 +69,18 @@ NT_API double nt_memory_bytes(void);
 NT_API int nt_memory_fits(nt_error *err, double need, double limit, const char *limit_name, const char *fmt, ...)
     NT_PRINTF(5, 6);
 
+/* ------------------------------------------------------------------ progress */
+
+/* Progress of long work (src/util/progress.c): fn(ctx, phase, done, total) as the units of a
+ * phase complete (Hessian-vector products, probes, layers, generators): done 0 as it starts,
+ * done = total as it ends; total 0 when it is not known in advance (ARPACK stops when it has
+ * converged).  fn NULL: nothing is reported.  The library never prints: noether prints it on
+ * stderr (docs/interface.md, "Progress"). */
+typedef void (*nt_progress_fn)(void *ctx, const char *phase, int64_t done, int64_t total);
+typedef struct { nt_progress_fn fn; void *ctx; } nt_progress;
+/* Calls p->fn when p and p->fn are not NULL. */
+NT_API void nt_progress_report(const nt_progress *p, const char *phase, int64_t done, int64_t total);
+
 /* ------------------------------------------------------------------ arrays (NPY) */
 
 /* A dense C-order array held as float64 whatever its dtype on disk.  NPY files are version
@@ -870,6 +882,12 @@ NT_API void nt_fixed_points_free(nt_fixed_points *fp);
 typedef void (*nt_apply_fn)(void *ctx, int k, const double *X, double *Y);
 typedef struct { int64_t n; int block; nt_apply_fn apply; void *ctx; } nt_operator;
 
+/* inner with each product counted as progress of phase (total: the products expected, 0 not
+ * known); reports done 0 at once.  c holds the count and must outlive the operator. */
+typedef struct { nt_operator inner; const nt_progress *p; const char *phase; int64_t done, total; } nt_counted_operator;
+NT_API nt_operator nt_counted_operator_new(nt_counted_operator *c, const nt_operator *inner, const nt_progress *p,
+                                           const char *phase, int64_t total);
+
 /* All eigenvalues, ascending, of the matrix built from products with unit vectors
  * (symmetrized, LAPACK dsyevr); vectors (n x n, row i = eigenvector i) when not NULL. */
 NT_API int nt_eigen_dense(const nt_operator *op, double *values, double *vectors, nt_error *err);
@@ -1099,8 +1117,10 @@ typedef struct {
     int density;                 /* SLQ, 10 probes x min(n, 80) steps (seed NT_DENSITY_SEED = 23), with its moments */
     int sectors;                 /* S_n sectors of the hidden layers and mirror margins */
     int each_generator;          /* |H xi| of every symmetry generator, a product each */
-    /* optional: called with a phase's description as it starts, and once the ends are known */
-    void (*progress)(void *ctx, const char *phase);
+    /* optional: the progress of every phase (the products of the ends, the trace's and the
+     * density's probes, the sectors' layers, the predictions), and a call once the ends are
+     * known (with ctx) */
+    nt_progress progress;
     void (*ends_known)(void *ctx, const struct nt_spectrum *r);
     void *ctx;
 } nt_spectrum_opts;

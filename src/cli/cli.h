@@ -81,6 +81,21 @@ double cli_physical_bytes(void);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 
+/* The library's progress reports printed on stderr (progress.c; docs/interface.md, "Progress"). */
+typedef struct {
+    const char *cmd;
+    int tty, off;           /* stderr is a terminal; nothing printed (--quiet, NOETHER_PROGRESS=off) */
+    double delay, every;    /* seconds before a phase's first line; between its lines */
+    char phase[128];        /* the phase reported last, since start */
+    double start, last;
+    int shown, open;        /* the phase has printed; a terminal line is not yet ended */
+} cli_progress;
+void cli_progress_init(cli_progress *p, const char *cmd, int quiet);
+/* the nt_progress that prints through p (fn NULL when p is off) */
+nt_progress cli_progress_hook(cli_progress *p);
+/* ends a terminal line left open */
+void cli_progress_end_line(cli_progress *p);
+
 /* The model, layout and data of a job: as text, and as the JSON of noether info. */
 void cli_describe(FILE *f, const cli_job *job);
 cJSON *cli_info_json(const cli_job *job);
@@ -135,7 +150,7 @@ typedef struct {
     int all_values;           /* dense: every eigenvalue into the document too */
     const char *block;        /* one parameter tensor, or NULL for all of theta */
     const char *vectors;      /* an NPY path for the eigenvectors, or NULL */
-    int verbose;              /* phases on stderr when it is a terminal */
+    int verbose;              /* progress on stderr (cli_progress) */
     int each_generator;       /* |H xi| of every symmetry generator (one product each) */
     int print_ends;           /* text: print the eigenvalues as soon as they are known, then the predictions */
 } cli_spectrum_opts;

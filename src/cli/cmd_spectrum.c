@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "cli.h"
 
 static const char usage[] =
@@ -41,13 +40,6 @@ static const char usage[] =
     "  --each-generator     also |H xi| of every generator beside its (S1gamma) value (a product each)\n"
     "  --vectors OUT        write the eigenvectors (top then bottom, rows) to OUT.npy\n"
     "  --json               one JSON document on stdout\n";
-
-/* a phase of long work, on stderr when it is a terminal */
-static void progress(void *ctx, const char *what)
-{
-    (void)ctx;
-    if (isatty(2)) fprintf(stderr, "spectrum: %s\n", what);
-}
 
 /* text output: the two ends as soon as they are known */
 static void ends_known(void *ctx, const nt_spectrum *r)
@@ -127,13 +119,18 @@ void cli_spectrum_analyse(cli_job *job, nt_engine *e, const nt_transform *list, 
     if (o->block && t == m->n_tensors) cli_usage_error("spectrum", "--block: no parameter tensor '%s' (see noether info)", o->block);
     nt_spectrum_opts so = { .top = o->top, .bottom = o->bottom, .block = o->block, .deflate = o->deflate,
                             .trace = o->trace, .density = o->density, .sectors = o->sectors,
-                            .each_generator = o->each_generator, .progress = o->verbose ? progress : NULL,
+                            .each_generator = o->each_generator,
                             .ends_known = o->print_ends ? ends_known : NULL,
                             .ctx = (void *)o->block,
                             .method = !strcmp(o->method, "dense") ? NT_METHOD_DENSE
                                       : !strcmp(o->method, "lanczos") ? NT_METHOD_LANCZOS : NT_METHOD_AUTO };
+    cli_progress p;   /* every phase over a few seconds, on stderr (progress.c) */
+    cli_progress_init(&p, job->cmd, !o->verbose);
+    so.progress = cli_progress_hook(&p);
     nt_error err = {0};
-    if (nt_spectrum_analyse(e, m, &job->data.train, list, n_list, job->theta, &so, r, &err)) cli_die("spectrum", &err);
+    int rc = nt_spectrum_analyse(e, m, &job->data.train, list, n_list, job->theta, &so, r, &err);
+    cli_progress_end_line(&p);
+    if (rc) cli_die("spectrum", &err);
 }
 
 /* the eigenvectors, top then bottom, as the rows of OUT.npy */
