@@ -203,6 +203,10 @@ NT_API int nt_model_batch_coupled(const nt_model *m);
  * it normalizes, except a batch normalization of an image, per channel (nn.BatchNorm2d): C. */
 NT_API int nt_layer_norm_params(const nt_layer *L);
 NT_API void nt_model_free(nt_model *m);
+/* The coordinates [*off, *off + *n) of theta a block name selects: a tensor name ("2.weight"),
+ * or a layer by its model.layers index, "2" or "layer=2" (all its tensors: the index the
+ * generator names carry).  NT_EINPUT naming the block when nothing matches. */
+NT_API int nt_layout_block(const nt_model *m, const char *name, int64_t *off, int64_t *n, nt_error *err);
 
 /* Static strings (never freed). */
 NT_API const char *nt_act_name(nt_act a);
@@ -1153,7 +1157,7 @@ typedef struct {
  * multiplicity found is the greatest common divisor of the sizes of the groups of eigenvalues
  * closer than tol = 1e-9 max |lambda|. */
 typedef struct {
-    int layer, units, dimension;
+    int layer, units, dimension;   /* layer: the model.layers index of the dense layer computing the units */
     int skipped;             /* dimension beyond 4000: nothing below */
     int predicted, found, min, max, groups;   /* multiplicities: n - 1, the gcd, the group sizes */
     int holds;               /* found a positive multiple of predicted */

@@ -262,3 +262,138 @@ Test(usability, output_folder_of_something_else_is_refused)
     snprintf(args, sizeof args, "train %s -o %s --quiet", spec2, empty);
     expect_refused(args, empty, "another spec");
 }
+
+/* ------------------------------------------------------------------ names */
+
+/* layer=i in a generator name is the model.layers index: each rescale[layer=i,...] moves the
+ * rows of the tensor i.weight (as many units as it has rows), translation[layer=i] the last
+ * dense layer's; --block takes the same i (all the layer's tensors) beside a tensor name.
+ * Controls: the old ordinal (layer=1 for the first hidden layer) names nothing; --block of a
+ * layer without parameters is refused. */
+Test(usability, layer_in_names_is_the_model_layers_index)
+{
+    char *js = run_ok("info --json", NULL), *sy = run_ok("symmetries --json", NULL);
+    cJSON *info = cJSON_Parse(js), *sym = cJSON_Parse(sy);
+    const cJSON *t, *layout = cJSON_GetObjectItem(info, "layout");
+    int rescales = 0, translations = 0;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(sym, "transformations")) {
+        const char *name = cJSON_GetObjectItem(t, "name")->valuestring;
+        int layer, unit;
+        char tensor[32];
+        if (sscanf(name, "rescale[layer=%d,unit=%d]", &layer, &unit) == 2 ||
+            sscanf(name, "translation[layer=%d]", &layer) == 1) {
+            snprintf(tensor, sizeof tensor, "%d.weight", layer);
+            const cJSON *L, *hit = NULL;
+            cJSON_ArrayForEach(L, layout) if (!strcmp(cJSON_GetObjectItem(L, "name")->valuestring, tensor)) hit = L;
+            cr_assert_not_null(hit, "%s: no tensor %s", name, tensor);
+            const double rows = cJSON_GetArrayItem(cJSON_GetObjectItem(hit, "shape"), 0)->valuedouble;
+            if (name[0] == 'r') {
+                cr_assert_lt(unit, rows, "%s: %s has %.0f rows", name, tensor, rows);
+                rescales++;
+            } else {
+                cr_assert_eq(rows, json_num(info, "output"), "%s: %s is not the head", name, tensor);
+                translations++;
+            }
+        }
+        cr_assert_null(strstr(name, "[layer=1,"), "%s: model.layers[1] is an activation", name);
+    }
+    cr_assert_eq(rescales, 32);
+    cr_assert_eq(translations, 1);
+    /* --block 2 = --block layer=2 = 2.weight and 2.bias together */
+    char *a = run_ok("spectrum --block 2 --top 2 --bottom 0 --json", NULL), *b = run_ok("spectrum --block layer=2 --top 2 --bottom 0 --json", NULL);
+    cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+    cr_assert_eq(json_num(ja, "dim"), json_num(jb, "dim"));
+    cr_assert_eq(json_num(ja, "dim"), 16 * 16 + 16, "layer 2: W (16 x 16) and b");
+    cr_assert_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(ja, "top"), 0)->valuedouble,
+                 cJSON_GetArrayItem(cJSON_GetObjectItem(jb, "top"), 0)->valuedouble);
+    expect_refused("spectrum --block 1", "--block", "'1'");
+    expect_refused("spectrum --block layer=9", "--block", "layer=9");
+    cJSON_Delete(ja), cJSON_Delete(jb), cJSON_Delete(info), cJSON_Delete(sym);
+    free(a), free(b), free(js), free(sy);
+}
+
+/* ------------------------------------------------------------------ progress */
+
+/* NOETHER_PROGRESS=0 (every report printed, no delay: no timing in the test): each phase of
+ * spectrum on stderr with its count against its total, the dense products counted to d in
+ * blocks, each phase closed with its time; stdout unchanged.  Control: NOETHER_PROGRESS=off
+ * prints nothing on stderr. */
+Test(usability, progress_of_every_phase_on_stderr)
+{
+    const char *args = "spectrum --density --trace --sectors --top 2 --bottom 2 --method dense";
+    cr_assert_eq(setenv("NOETHER_PROGRESS", "0", 1), 0);
+    char *err, *out = run_ok(args, &err);
+    const char *phases[] = {"dense Hessian (products with unit vectors)  547/547  done in",
+                            "trace (Hutchinson probes)  100/100  done in", "spectral density (SLQ products)  800/800  done in",
+                            "S_n sectors and mirror margins (layers and mirrors)  2/2  done in",
+                            "the symmetry predictions (flat, sharp)  1/1  done in"};
+    for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++)
+        cr_assert_not_null(strstr(err, phases[i]), "no '%s' in:\n%.2000s", phases[i], err);
+    cr_assert_not_null(strstr(err, "dense Hessian (products with unit vectors)  16/547  "), "no intermediate count");
+    cr_assert_not_null(strstr(err, " s left"), "no time left");
+    cr_assert_eq(setenv("NOETHER_PROGRESS", "off", 1), 0);
+    char *off, *out2 = run_ok(args, &off);
+    unsetenv("NOETHER_PROGRESS");
+    cr_assert_str_empty(off, "NOETHER_PROGRESS=off printed: %s", off);
+    /* stdout the same but for the first line's seconds */
+    cr_assert_str_eq(strchr(out, '\n'), strchr(out2, '\n'), "progress changed stdout");
+    free(err), free(out), free(off), free(out2);
+}
+
+/* the library's side: nt_spectrum_analyse reports every phase through nt_progress, each
+ * count non-decreasing to its total, the dense products to n = d; with the hook the results
+ * are bitwise those without it.  Control: without --trace and --density their phases are not
+ * reported. */
+typedef struct { char phase[8][96]; int64_t last[8], total[8]; int n, monotone; } progress_record;
+
+static void record(void *ctx, const char *phase, int64_t done, int64_t total)
+{
+    progress_record *r = ctx;
+    int i = 0;
+    while (i < r->n && strcmp(r->phase[i], phase)) i++;
+    if (i == r->n && r->n < 8) snprintf(r->phase[r->n++], sizeof r->phase[0], "%s", phase), r->last[i] = -1;
+    if (i == 8) return;
+    r->monotone &= done >= r->last[i];
+    r->last[i] = done;
+    r->total[i] = total;
+}
+
+Test(usability, library_progress_reports_each_phase)
+{
+    model_fixture f;
+    mf_new(&f, 4, 2, (const int[]){6, 5}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.01, 40, 16, 4, 7);
+    progress_record rec = {.monotone = 1};
+    nt_spectrum_opts o = {.top = 3, .bottom = 3, .method = NT_METHOD_DENSE, .trace = 1, .density = 1, .sectors = 1,
+                          .progress = {record, &rec}};
+    nt_spectrum a, b;
+    nt_error err;
+    cr_assert_eq(nt_spectrum_analyse(f.e, &f.m, &f.ds, f.list, f.n, f.theta, &o, &a, &err), NT_OK, "%s", err.msg);
+    o.progress.fn = NULL;
+    cr_assert_eq(nt_spectrum_analyse(f.e, &f.m, &f.ds, f.list, f.n, f.theta, &o, &b, &err), NT_OK, "%s", err.msg);
+    for (int i = 0; i < 3; i++) cr_assert_eq(a.top_values[i], b.top_values[i]);
+    cr_assert_eq(a.trace, b.trace);
+    cr_assert(rec.monotone, "a count went down");
+    cr_assert_geq(rec.n, 5, "%d phases", rec.n);
+    int dense = 0;
+    for (int i = 0; i < rec.n; i++) {
+        cr_assert_eq(rec.last[i], rec.total[i], "%s: ended at %lld of %lld", rec.phase[i], (long long)rec.last[i],
+                     (long long)rec.total[i]);
+        if (strstr(rec.phase[i], "dense Hessian")) {
+            dense = 1;
+            cr_assert_eq(rec.total[i], f.m.d);
+        }
+    }
+    cr_assert(dense, "no dense products reported");
+    /* control: what is not asked for is not reported (no trace, no density phase) */
+    progress_record only = {.monotone = 1};
+    o.trace = o.density = 0;
+    o.progress = (nt_progress){record, &only};
+    nt_spectrum c;
+    cr_assert_eq(nt_spectrum_analyse(f.e, &f.m, &f.ds, f.list, f.n, f.theta, &o, &c, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(only.n, rec.n - 2, "%d phases without trace and density, %d with", only.n, rec.n);
+    for (int i = 0; i < only.n; i++) cr_assert(!strstr(only.phase[i], "trace") && !strstr(only.phase[i], "density"));
+    nt_spectrum_free(&c);
+    nt_spectrum_free(&a);
+    nt_spectrum_free(&b);
+    mf_free(&f);
+}

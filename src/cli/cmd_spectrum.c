@@ -35,7 +35,9 @@ static const char usage[] =
     "                       its moments with their standard errors over the probes\n"
     "  --trace              Hutchinson trace estimate (100 probes) with its standard error; with\n"
     "                       the dense method the exact trace beside it\n"
-    "  --block NAME         restrict H to one parameter tensor (a name from noether info)\n"
+    "  --block NAME         restrict H to one parameter tensor (a name from noether info: 2.weight)\n"
+    "                       or to one layer's tensors by its model.layers index (2 or layer=2, as\n"
+    "                       in the generator names)\n"
     "  --deflate            project the orbit span out of H and report what that removed\n"
     "  --each-generator     also |H xi| of every generator beside its (S1gamma) value (a product each)\n"
     "  --vectors OUT        write the eigenvectors (top then bottom, rows) to OUT.npy\n"
@@ -114,9 +116,9 @@ void cli_spectrum_analyse(cli_job *job, nt_engine *e, const nt_transform *list, 
                           nt_spectrum *r)
 {
     const nt_model *m = &job->spec.model;
-    int t = 0;
-    while (o->block && t < m->n_tensors && strcmp(m->tensors[t].name, o->block)) t++;
-    if (o->block && t == m->n_tensors) cli_usage_error("spectrum", "--block: no parameter tensor '%s' (see noether info)", o->block);
+    int64_t off, n;
+    nt_error bad;
+    if (o->block && nt_layout_block(m, o->block, &off, &n, &bad)) cli_usage_error("spectrum", "--block: %s", bad.msg);
     nt_spectrum_opts so = { .top = o->top, .bottom = o->bottom, .block = o->block, .deflate = o->deflate,
                             .trace = o->trace, .density = o->density, .sectors = o->sectors,
                             .each_generator = o->each_generator,

@@ -194,11 +194,10 @@ int nt_spectrum_analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, c
                         const double *theta, const nt_spectrum_opts *o, nt_spectrum *r, nt_error *err)
 {
     memset(r, 0, sizeof *r);
-    int b = 0;
-    while (o->block && b < m->n_tensors && strcmp(m->tensors[b].name, o->block)) b++;
-    if (o->block && b == m->n_tensors) return nt_fail(err, NT_EINPUT, "block: no parameter tensor '%s'", o->block);
+    int64_t off = 0, n = m->d;   /* the block: a tensor or a layer (nt_layout_block), else all of theta */
+    if (o->block && nt_layout_block(m, o->block, &off, &n, err)) return NT_EINPUT;
     if (o->top < 0 || o->bottom < 0) return nt_fail(err, NT_EINPUT, "top and bottom must not be negative");
-    const int64_t d = m->d, n = o->block ? m->tensors[b].size : d, off = o->block ? m->tensors[b].offset : 0;
+    const int64_t d = m->d;
     r->d = d;
     r->n = n;
     r->top = o->top;

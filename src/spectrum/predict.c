@@ -14,6 +14,7 @@
 #include <cblas.h>
 #include "noether.h"
 #include "analysis.h"
+#include "../transform/units.h"
 
 /* the seed of nt_orbit_s1_check's random combinations of the generators (and of its random
  * direction v for s_H) in the flat view */
@@ -149,7 +150,9 @@ static int sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const d
 {
     const int dim = nt_sn_sector_dim(m, layer);
     memset(S, 0, sizeof *S);
-    S->layer = layer;
+    nt_dense D[NT_MAX_LAYERS];   /* named as the generators are: the model.layers index of the dense layer */
+    nt_dense_layers(m, D);
+    S->layer = D[layer - 1].layer;
     S->units = units;
     S->dimension = dim;
     S->predicted = units - 1;
