@@ -10,12 +10,14 @@ void nt_progress_report(const nt_progress *p, const char *phase, int64_t done, i
 }
 
 /* the inner operator's product, then the count of products so far */
-static void counted_apply(void *ctx, int k, const double *X, double *Y)
+static int counted_apply(void *ctx, int k, const double *X, double *Y, nt_error *err)
 {
     nt_counted_operator *c = ctx;
-    c->inner.apply(c->inner.ctx, k, X, Y);
+    int rc = c->inner.apply(c->inner.ctx, k, X, Y, err);
+    if (rc) return rc;
     c->done += k;
     nt_progress_report(c->p, c->phase, c->done, c->total);
+    return NT_OK;
 }
 
 nt_operator nt_counted_operator_new(nt_counted_operator *c, const nt_operator *inner, const nt_progress *p,
