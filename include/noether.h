@@ -448,6 +448,9 @@ NT_API int nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k
                   double *g, double *loss, nt_error *err);
 /* Dense d x d Hessian of L_gamma from blocks of products with unit vectors. */
 NT_API int nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H, nt_error *err);
+/* The same, reporting its progress (the products, d of them) through p (may be NULL). */
+NT_API int nt_hessian_progress(nt_engine *e, const double *theta, const nt_dataset *ds, double *H, const nt_progress *p,
+                               nt_error *err);
 
 /* The outputs f (n x K) of the last chunk of samples the engine ran, *n of them: after a
  * call on a data set that fits in one chunk, its outputs, at no extra cost.  The pointer is
@@ -592,6 +595,11 @@ NT_API int nt_check_count(const nt_transform *list, int n);
 /* (Not for a sharded engine: see nt_engine_set_reduce.) */
 NT_API int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
                     const nt_transform *list, int n, double tol, nt_check_result *results, nt_error *err);
+/* The same, reporting its progress (the generators checked, of nt_check_count) through p
+ * (may be NULL). */
+NT_API int nt_check_progress(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+                             const nt_transform *list, int n, double tol, nt_check_result *results,
+                             const nt_progress *p, nt_error *err);
 
 /* ------------------------------------------------------------------ dynamics */
 

@@ -59,13 +59,18 @@ static void analyse(run_state *r, int64_t step, int final, double loss, double l
     if (!r->quiet) fprintf(stderr, "%srun: analysis at step %lld: identities, spectrum%s\n", isatty(2) ? "\r" : "",
                            (long long)step, final ? ", density, sectors" : "");
     nt_error err = {0};
-    if (nt_check(r->e, &job->spec.model, &job->data.train, job->theta, r->list, r->n_list, NT_IDENTITY_TOL, r->res, &err))
+    cli_progress prog;   /* the identities' progress on stderr, as the spectrum's (progress.c) */
+    cli_progress_init(&prog, job->cmd, r->quiet);
+    const nt_progress hook = cli_progress_hook(&prog);
+    if (nt_check_progress(r->e, &job->spec.model, &job->data.train, job->theta, r->list, r->n_list, NT_IDENTITY_TOL,
+                          r->res, &hook, &err))
         cli_die("run", &err);
+    cli_progress_end_line(&prog);
     int held, n_bf;
     double worst;
     nt_check_tally(r->res, r->n_checks, &held, &worst);
     cli_spectrum_opts o = { .top = as->top, .bottom = as->bottom, .method = "auto", .density = final,
-                            .sectors = final && job->spec.model.d <= 20000, .all_values = final };
+                            .sectors = final && job->spec.model.d <= 20000, .all_values = final, .verbose = !r->quiet };
     nt_spectrum sp;
     cli_spectrum_analyse(job, r->e, r->list, r->n_list, &o, &sp);
     nt_breaking_factor *bf;
