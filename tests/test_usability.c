@@ -323,6 +323,7 @@ Test(usability, progress_of_every_phase_on_stderr)
     const char *args = "spectrum --density --trace --sectors --top 2 --bottom 2 --method dense";
     cr_assert_eq(setenv("NOETHER_PROGRESS", "0", 1), 0);
     char *err, *out = run_ok(args, &err);
+    /* the default model: d = 547, the density 10 probes x 80 steps, 2 hidden layers, 100 trace probes */
     const char *phases[] = {"dense Hessian (products with unit vectors)  547/547  done in",
                             "trace (Hutchinson probes)  100/100  done in", "spectral density (SLQ products)  800/800  done in",
                             "S_n sectors and mirror margins (layers and mirrors)  2/2  done in",
@@ -331,6 +332,21 @@ Test(usability, progress_of_every_phase_on_stderr)
         cr_assert_not_null(strstr(err, phases[i]), "no '%s' in:\n%.2000s", phases[i], err);
     cr_assert_not_null(strstr(err, "dense Hessian (products with unit vectors)  16/547  "), "no intermediate count");
     cr_assert_not_null(strstr(err, " s left"), "no time left");
+    /* check counts the generators (as many as check --json lists), hessian the products (d) */
+    char *cerr, args2[NT_PATH_MAX + 64], dir[256], want[160];
+    char *cj = run_ok("check --json", &cerr);
+    cJSON *doc = cJSON_Parse(cj);
+    const int count = cJSON_GetArraySize(cJSON_GetObjectItem(doc, "transformations")), d = (int)json_num(doc, "d");
+    snprintf(want, sizeof want, "noether check: identities (generators checked)  %d/%d  done in", count, count);
+    cr_assert_not_null(strstr(cerr, want), "no '%s' in %.2000s", want, cerr);
+    cJSON_Delete(doc);
+    free(cj), free(cerr);
+    tmpdir_new(dir);
+    snprintf(args2, sizeof args2, "hessian --out %s/H.npy", dir);
+    free(run_ok(args2, &cerr));
+    snprintf(want, sizeof want, "noether hessian: dense Hessian (products with unit vectors)  %d/%d  done in", d, d);
+    cr_assert_not_null(strstr(cerr, want), "no '%s' in %.2000s", want, cerr);
+    free(cerr);
     cr_assert_eq(setenv("NOETHER_PROGRESS", "off", 1), 0);
     char *off, *out2 = run_ok(args, &off);
     unsetenv("NOETHER_PROGRESS");
