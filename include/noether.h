@@ -1139,7 +1139,7 @@ typedef struct {
     int top, bottom;             /* eigenvalues at each end (clipped to n) */
     nt_spectrum_method method;   /* AUTO: dense up to n = 3000; Lanczos falls back to dense when
                                     an end asks for n - 1 or more (ARPACK needs nev < n - 1) */
-    const char *block;           /* H restricted to the tensor of m->tensors so named; NULL: all of
+    const char *block;           /* H restricted to a tensor or a layer (nt_layout_block); NULL: all of
                                     theta (and only then the alignment and the predictions) */
     int deflate;                 /* P H P, P the projector off the orbit span (no sharp view) */
     int trace;                   /* Hutchinson, 100 probes (seed NT_TRACE_SEED = 17); exact beside it when dense */

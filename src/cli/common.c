@@ -241,7 +241,6 @@ static int dir_holds_other(const char *dir, uint64_t spec_hash, char *example, s
 
 void cli_claim_dir(const char *cmd, const char *dir, uint64_t spec_hash, int resume, int force)
 {
-
     static int lock_fd = -1;   /* held until the process ends */
     char lock[NT_PATH_MAX + 64], ckpt[NT_PATH_MAX + 64], rows[NT_PATH_MAX + 64];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", dir);
