@@ -53,7 +53,7 @@ static void report(void *ctx, const char *phase, int64_t done, int64_t total)
 {
     cli_progress *p = ctx;
     const double now = cli_now();
-    if (strncmp(p->phase, phase, sizeof p->phase - 1)) {   /* a new phase */
+    if (done == 0 || strncmp(p->phase, phase, sizeof p->phase - 1)) {   /* a phase starts (again) */
         cli_progress_end_line(p);
         snprintf(p->phase, sizeof p->phase, "%s", phase);
         p->start = now;
