@@ -1182,7 +1182,9 @@ typedef struct {
  * multiplicity found is the greatest common divisor of the sizes of the groups of eigenvalues
  * closer than tol = 1e-9 max |lambda|. */
 typedef struct {
-    int layer, units, dimension;   /* layer: the model.layers index of the dense layer computing the units */
+    int layer, units, dimension;   /* layer: the hidden layer's place (1: the first), as nt_sn_sector takes it */
+    int layer_index;               /* the model.layers index of the dense layer computing the units (the
+                                      index generator names and noether's outputs carry) */
     int skipped;             /* dimension beyond 4000: nothing below */
     int predicted, found, min, max, groups;   /* multiplicities: n - 1, the gcd, the group sizes */
     int holds;               /* found a positive multiple of predicted */

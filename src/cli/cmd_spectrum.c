@@ -107,7 +107,7 @@ static void print_predictions(const nt_spectrum *r, double gamma)
         const nt_sector *S = &r->sectors[i];
         if (!S->skipped)
             printf("sector: layer %d, %d units: multiplicity %d (groups of %d to %d; predicted %d), margin %.4g\n",
-                   S->layer, S->units, S->found, S->min, S->max, S->predicted, S->lambda_min);
+                   S->layer_index, S->units, S->found, S->min, S->max, S->predicted, S->lambda_min);
     }
 }
 

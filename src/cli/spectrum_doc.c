@@ -74,7 +74,7 @@ cJSON *cli_sectors_json(const nt_spectrum *r, int eigenvalues)
     for (int i = 0; i < r->n_sectors; i++) {
         const nt_sector *S = &r->sectors[i];
         cJSON *o = cJSON_CreateObject();
-        put(o, KEYS("layer", "dimension"), (double[]){S->layer, S->dimension});
+        put(o, KEYS("layer", "dimension"), (double[]){S->layer_index, S->dimension});
         if (S->skipped) {
             cJSON_AddStringToObject(o, "skipped", "breaking subspace larger than 4000");
         } else {   /* the stability margin: lambda_min of H_gamma, gamma included */

@@ -160,7 +160,8 @@ static int sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const d
     memset(S, 0, sizeof *S);
     nt_dense D[NT_MAX_LAYERS];   /* named as the generators are: the model.layers index of the dense layer */
     nt_dense_layers(m, D);
-    S->layer = D[layer - 1].layer;
+    S->layer = layer;
+    S->layer_index = D[layer - 1].layer;
     S->units = units;
     S->dimension = dim;
     S->predicted = units - 1;
