@@ -40,7 +40,8 @@ static const char run_usage[] =
     "              and at the end of training, kept until the report is written: a run\n"
     "              stopped in its final analysis or report resumes there)\n"
     "  --force     start afresh in a DIR that holds an unfinished run's checkpoint\n"
-    "              (deleting it; without --force or --resume that is refused, exit 2)\n"
+    "              (deleting it), or write into a DIR that is not an earlier run of this\n"
+    "              SPEC; without --force or --resume both are refused, exit 2\n"
     "  --quiet     no progress on stderr, no summary on stdout\n";
 
 static const char demo_usage[] =

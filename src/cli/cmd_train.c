@@ -41,7 +41,8 @@ static const char usage[] =
     "              exit 2, when the checkpoint is damaged or of another spec, data, file\n"
     "              or model)\n"
     "  --force     start afresh in a DIR that holds an unfinished run's checkpoint\n"
-    "              (deleting it; without --force or --resume that is refused, exit 2)\n"
+    "              (deleting it), or write into a DIR that is not an earlier run of this\n"
+    "              SPEC; without --force or --resume both are refused, exit 2\n"
     "  --quiet     no progress on stderr\n";
 
 typedef struct {
