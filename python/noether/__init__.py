@@ -71,7 +71,7 @@ def from_torch(module, X, y, loss="cross_entropy", weight_decay=0.0):
         raise Error(f"X: dtype {X.dtype} is not numeric")
     if X.ndim < 2 or X.ndim > 4 or len(X) == 0:
         raise Error(f"X: shape {X.shape}; expected (N, features), (N, C, H, W) or (N, T, D) with N >= 1")
-    shape = list(X.shape[1:])
+    shape = [int(s) for s in X.shape[1:]]
     layers, out = walk(module, shape)
     if len(out) != 1:
         raise Error(f"model: its output has shape {tuple(out)} per sample; it must be a vector "
@@ -86,7 +86,8 @@ def from_torch(module, X, y, loss="cross_entropy", weight_decay=0.0):
     if len(params) != len(p.layout):
         raise Error(f"model: {len(params)} parameter tensors, noether's layout has {len(p.layout)}")
     for name, t, lay in zip(names, params, p.layout):
-        if tuple(t.shape) != tuple(lay["shape"]):
+        # a layer norm over an image holds its (C, H, W) weight flat, in the same C order
+        if t.numel() != int(np.prod(lay["shape"])) or (len(lay["shape"]) > 1 and tuple(t.shape) != tuple(lay["shape"])):
             raise Error(f"{name}: shape {tuple(t.shape)}, noether's layout has {lay['name']} {tuple(lay['shape'])}")
     return p
 

@@ -51,8 +51,8 @@ def _conv(path, m, shape):
     if m.padding_mode != "zeros":
         _refuse(path, m, f"padding_mode={m.padding_mode!r}")
     k, s, p = _pair(path, m, "kernel_size", m.kernel_size), _pair(path, m, "stride", m.stride), _pair(path, m, "padding", m.padding)
-    layer = {"conv": m.out_channels, "kernel": k, "stride": s, "padding": p, "bias": m.bias is not None}
-    return layer, [m.out_channels, (shape[1] + 2 * p - k) // s + 1, (shape[2] + 2 * p - k) // s + 1]
+    layer = {"conv": int(m.out_channels), "kernel": k, "stride": s, "padding": p, "bias": m.bias is not None}
+    return layer, [int(m.out_channels), (shape[1] + 2 * p - k) // s + 1, (shape[2] + 2 * p - k) // s + 1]
 
 
 def _pool(path, m, shape):
@@ -102,7 +102,7 @@ def _attention(path, m, shape):
         _refuse(path, m, f"dropout={a.dropout}")
     if a.bias_k is not None or a.add_zero_attn or not a._qkv_same_embed_dim or not a.batch_first:
         _refuse(path, m, "add_bias_kv, add_zero_attn, kdim/vdim or batch_first=False")
-    return {"attention": a.num_heads, "causal": m.causal, "bias": a.in_proj_bias is not None}
+    return {"attention": int(a.num_heads), "causal": m.causal, "bias": a.in_proj_bias is not None}
 
 
 def _leaf(path, m, shape):
@@ -112,7 +112,7 @@ def _leaf(path, m, shape):
             raise Error(f"{path}: nn.Linear: in_features {m.in_features}, the value here has {shape[-1]} features")
         if len(shape) == 3:
             raise Error(f"{path}: nn.Linear on an image: put nn.Flatten() before it")
-        return {"dense": m.out_features, "bias": m.bias is not None}, shape[:-1] + [m.out_features]
+        return {"dense": int(m.out_features), "bias": m.bias is not None}, shape[:-1] + [int(m.out_features)]
     if type(m) in ACTS:
         return {"act": ACTS[type(m)]}, shape
     if isinstance(m, nn.LeakyReLU):
