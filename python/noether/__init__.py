@@ -96,12 +96,9 @@ def load(spec_path):
     """A Problem from a spec file: its model, its training set (as noether's commands load
     it) and its seeded initial theta."""
     from . import _noether
+    x, yb, n, dim, ydim = _noether.load_data(str(spec_path))   # the library's reading, with its messages
     with open(spec_path) as f:
-        try:
-            spec = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise Error(f"{spec_path}: not JSON ({exc})") from None
-    x, yb, n, dim, ydim = _noether.load_data(spec_path)
+        spec = json.load(f)
     X = np.frombuffer(x, dtype=np.float64).reshape(n, dim)
     Y = np.frombuffer(yb, dtype=np.float64).reshape(n, ydim)
     return Problem(spec, X, Y, path=spec_path)

@@ -15,6 +15,28 @@ import numpy as np
 from . import Error, Problem, from_torch, targets
 
 
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def state_tensors(path, sd, layout):
+    """the state_dict's parameters in noether's layout: by name when every layout name is in
+    it (a flat nn.Sequential), else in the state_dict's order of parameters (its buffers, the
+    batch norms' running statistics, left out): torch's parameters() order"""
+    if all(t["name"] in sd for t in layout):
+        tensors = [(t["name"], sd[t["name"]]) for t in layout]
+    else:
+        tensors = [(k, v) for k, v in sd.items() if not k.endswith(BUFFERS)]
+        if len(tensors) != len(layout):
+            raise Error(f"{path}: {len(tensors)} parameter tensors, the architecture has {len(layout)}")
+    parts = []
+    for (name, v), t in zip(tensors, layout):
+        v = v.detach().double().numpy()
+        if v.size != int(np.prod(t["shape"])) or (len(t["shape"]) > 1 and list(v.shape) != t["shape"]):
+            raise Error(f"{path}: {name}: shape {tuple(v.shape)}, the architecture's {t['name']} has {tuple(t['shape'])}")
+        parts.append(v.reshape(-1))
+    return parts
+
+
 def export(a):
     import torch
     X = np.load(a.data[0])
@@ -34,15 +56,7 @@ def export(a):
         model = spec["model"]
         p = Problem(spec, X.reshape(len(X), -1), targets(y, len(X), model["loss"], 1 if model["loss"] != "mse"
                                                           else np.load(a.data[1]).reshape(len(X), -1).shape[1]))
-        parts = []
-        for t in p.layout:
-            if t["name"] not in obj:
-                raise Error(f"{a.model}: no tensor '{t['name']}' (noether's layout: {[u['name'] for u in p.layout]})")
-            v = obj[t["name"]].detach().double().numpy()
-            if list(v.shape) != t["shape"]:
-                raise Error(f"{a.model}: {t['name']}: shape {tuple(v.shape)}, the architecture has {tuple(t['shape'])}")
-            parts.append(v.reshape(-1))
-        p.theta = np.concatenate(parts)
+        p.theta = np.concatenate(state_tensors(a.model, obj, p.layout))
     out = p.to_spec(f"{a.out}/spec.json")
     print(f"{out['spec']} (d = {p.d}); theta in {out['params']}")
 
