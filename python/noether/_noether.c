@@ -42,6 +42,13 @@ static int get_f64(PyObject *o, Py_buffer *b, int64_t n, int writable, const cha
     return 0;
 }
 
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 typedef struct {
     PyObject_HEAD
     int ready;
@@ -210,6 +217,34 @@ static PyObject *problem_hvp(Problem *p, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* hvp_seconds(theta, V, HV, reps) -> [seconds of each of reps calls of the library's product,
+ * timed in C]: the reference against which the bench measures the per-call cost of p.hvp */
+static PyObject *problem_hvp_seconds(Problem *p, PyObject *args)
+{
+    PyObject *o, *vo, *ho;
+    int reps;
+    Py_buffer th, V, HV;
+    const int64_t d = p->spec.model.d;
+    if (!ready(p) || !PyArg_ParseTuple(args, "OOOi", &o, &vo, &ho, &reps) || get_f64(o, &th, d, 0, "theta")) return NULL;
+    if (get_f64(vo, &V, d, 0, "V")) { PyBuffer_Release(&th); return NULL; }
+    if (get_f64(ho, &HV, d, 1, "HV")) { PyBuffer_Release(&th); PyBuffer_Release(&V); return NULL; }
+    PyObject *l = PyList_New(0);
+    nt_error err = {0};
+    int rc = NT_OK;
+    for (int r = 0; l && !rc && r < reps; r++) {
+        double t0 = now();
+        rc = ntpy_hvp(p->e, th.buf, &p->ds, 1, V.buf, HV.buf, &err);
+        PyObject *t = PyFloat_FromDouble(now() - t0);
+        if (!t || PyList_Append(l, t)) rc = nt_fail(&err, NT_EFAIL, "out of memory");
+        Py_XDECREF(t);
+    }
+    PyBuffer_Release(&th);
+    PyBuffer_Release(&V);
+    PyBuffer_Release(&HV);
+    if (rc) { Py_XDECREF(l); return fail(&err); }
+    return l;
+}
+
 /* hessian_fits() -> None, or an Error naming the bytes (as noether hessian: half the memory) */
 static PyObject *problem_hessian_fits(Problem *p, PyObject *unused)
 {
@@ -256,13 +291,6 @@ static PyObject *problem_symmetries(Problem *p, PyObject *unused)
     return Py_BuildValue("(Nii)", l, listed, independent);
 }
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* check(theta, tol) -> (loss, |g|, seconds, seconds in gradients,
  *                       [(name, entry, first, second, s1, s2, fixed_g, fixed_h, holds)]) */
 static PyObject *problem_check(Problem *p, PyObject *args)
@@ -307,6 +335,7 @@ static PyMethodDef problem_methods[] = {
     {"loss", (PyCFunction)problem_loss, METH_VARARGS, "L_gamma(theta)"},
     {"grad", (PyCFunction)problem_grad, METH_VARARGS, "L_gamma; the gradient into g"},
     {"hvp", (PyCFunction)problem_hvp, METH_VARARGS, "H_gamma V into HV (k x d)"},
+    {"hvp_seconds", (PyCFunction)problem_hvp_seconds, METH_VARARGS, "seconds of each library product (bench)"},
     {"hessian_fits", (PyCFunction)problem_hessian_fits, METH_NOARGS, "Error when the dense Hessian is too large"},
     {"hessian", (PyCFunction)problem_hessian, METH_VARARGS, "the dense Hessian into H (d x d)"},
     {"symmetries", (PyCFunction)problem_symmetries, METH_NOARGS, "the catalogue"},
