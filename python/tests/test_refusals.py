@@ -90,6 +90,12 @@ def test_bad_inputs_raise_the_library_message():
         p.grad(bad)
     with pytest.raises(noether.Error, match="not finite"):
         p.hvp(np.ones(p.d), theta=bad)
+    with pytest.raises(noether.Error, match="not finite"):
+        p.hessian(theta=bad)
+    with pytest.raises(noether.Error, match="not finite"):
+        p.check(theta=bad)
+    with pytest.raises(noether.Error, match="not finite"):
+        p.spectrum(theta=bad)
     with pytest.raises(noether.Error, match="method: 'qr'"):
         p.spectrum(method="qr")
     with pytest.raises(noether.Error, match="tol"):
