@@ -58,6 +58,7 @@ typedef struct {
     nt_engine *e;
     nt_transform *list;
     int n_list;
+    int busy;   /* a call is running with the GIL released: the engine is in use */
 } Problem;
 
 static void problem_dealloc(Problem *p)
@@ -121,7 +122,8 @@ static int problem_init(Problem *p, PyObject *args, PyObject *kw)
 static int ready(Problem *p)
 {
     if (!p->ready) PyErr_SetString(Error, "Problem: not initialized");
-    return p->ready;
+    else if (p->busy) PyErr_SetString(Error, "Problem: in use by another thread (one call at a time per Problem)");
+    return p->ready && !p->busy;
 }
 
 /* layout() -> (d, input, output, [(name, offset, shape), ...]) */
@@ -161,9 +163,11 @@ static PyObject *problem_loss(Problem *p, PyObject *args)
     nt_error err = {0};
     double loss = 0;
     int rc;
+    p->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = ntpy_loss(p->e, th.buf, &p->ds, &loss, &err);
     Py_END_ALLOW_THREADS
+    p->busy = 0;
     PyBuffer_Release(&th);
     if (rc) return fail(&err);
     return PyFloat_FromDouble(loss);
@@ -180,9 +184,11 @@ static PyObject *problem_grad(Problem *p, PyObject *args)
     nt_error err = {0};
     double loss = 0;
     int rc;
+    p->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = ntpy_grad(p->e, th.buf, &p->ds, &loss, g.buf, &err);
     Py_END_ALLOW_THREADS
+    p->busy = 0;
     PyBuffer_Release(&th);
     PyBuffer_Release(&g);
     if (rc) return fail(&err);
@@ -207,9 +213,11 @@ static PyObject *problem_hvp(Problem *p, PyObject *args)
     if (get_f64(ho, &HV, k * d, 1, "HV")) { PyBuffer_Release(&th); PyBuffer_Release(&V); return NULL; }
     nt_error err = {0};
     int rc;
+    p->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = ntpy_hvp(p->e, th.buf, &p->ds, (int)k, V.buf, HV.buf, &err);
     Py_END_ALLOW_THREADS
+    p->busy = 0;
     PyBuffer_Release(&th);
     PyBuffer_Release(&V);
     PyBuffer_Release(&HV);
@@ -268,9 +276,11 @@ static PyObject *problem_hessian(Problem *p, PyObject *args)
     if (get_f64(ho, &H, d * d, 1, "H")) { PyBuffer_Release(&th); return NULL; }
     nt_error err = {0};
     int rc;
+    p->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = ntpy_hessian(p->e, th.buf, &p->ds, H.buf, &err);
     Py_END_ALLOW_THREADS
+    p->busy = 0;
     PyBuffer_Release(&th);
     PyBuffer_Release(&H);
     if (rc) return fail(&err);
@@ -306,6 +316,7 @@ static PyObject *problem_check(Problem *p, PyObject *args)
     double *g = malloc(sizeof(double) * (size_t)(m->d > 0 ? m->d : 1));
     double loss = 0, t_grad = 0, t_check = 0;
     int rc = !res || !g ? nt_fail(&err, NT_EFAIL, "out of memory for the identities (d = %lld)", (long long)m->d) : NT_OK;
+    p->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     if (!rc) rc = ntpy_grad(p->e, th.buf, &p->ds, &loss, g, &err);   /* a warm-up, then one timed (as noether check) */
     double t0 = now();
@@ -315,6 +326,7 @@ static PyObject *problem_check(Problem *p, PyObject *args)
     if (!rc) rc = ntpy_check(p->e, m, &p->ds, th.buf, p->list, p->n_list, tol, res, &err);
     t_check = now() - t0;
     Py_END_ALLOW_THREADS
+    p->busy = 0;
     PyBuffer_Release(&th);
     PyObject *l = rc ? NULL : PyList_New(count);
     for (int i = 0; l && i < count; i++) {
@@ -361,6 +373,7 @@ const nt_dataset *ntpy_data(PyObject *o) { return &((Problem *)o)->ds; }
 nt_engine *ntpy_engine(PyObject *o) { return ((Problem *)o)->e; }
 const nt_transform *ntpy_list(PyObject *o, int *n) { *n = ((Problem *)o)->n_list; return ((Problem *)o)->list; }
 int ntpy_ready(PyObject *o) { return ready((Problem *)o); }
+void ntpy_busy(PyObject *o, int busy) { ((Problem *)o)->busy = busy; }
 PyObject *ntpy_fail(const nt_error *err) { return fail(err); }
 int ntpy_get_f64(PyObject *o, Py_buffer *b, int64_t n, int writable, const char *what)
 {

@@ -18,7 +18,8 @@ int ntpy_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const doub
                int n, double tol, nt_check_result *res, nt_error *err);
 
 /* A Problem's parts (o must be a Problem; ntpy_ready sets the Python error when it is not). */
-int ntpy_ready(PyObject *o);
+int ntpy_ready(PyObject *o);   /* also refuses a Problem busy in another thread */
+void ntpy_busy(PyObject *o, int busy);   /* set around a release of the GIL */
 const nt_spec *ntpy_spec(PyObject *o);
 const nt_dataset *ntpy_data(PyObject *o);
 nt_engine *ntpy_engine(PyObject *o);

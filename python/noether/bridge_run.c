@@ -28,9 +28,11 @@ PyObject *ntpy_spectrum(PyObject *self, PyObject *args)
                            .sectors = sectors};
     nt_spectrum r;
     int rc;
+    ntpy_busy(self, 1);
     Py_BEGIN_ALLOW_THREADS
     rc = nt_spectrum_analyse(ntpy_engine(self), m, ntpy_data(self), list, n_list, th.buf, &so, &r, &err);
     Py_END_ALLOW_THREADS
+    ntpy_busy(self, 0);
     PyBuffer_Release(&th);
     if (rc) return ntpy_fail(&err);
     nt_spectrum_doc_opts d = {.trace = trace, .density = density, .sectors = sectors, .all_values = 1};

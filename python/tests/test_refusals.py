@@ -114,3 +114,30 @@ def test_hessian_refused_when_too_large():
     p = noether.from_torch(m, torch.randn(4, 8), Y3[:4])
     with pytest.raises(noether.Error, match="the dense Hessian of d = .* needs .* bytes"):
         p.hessian()
+
+
+def test_threads_share_a_problem_safely():
+    """the GIL is released during the library's work: a second call on the same Problem from
+    another thread is refused (noether.Error), never run on the engine at the same time"""
+    import threading
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(16, 64), nn.Tanh(), nn.Linear(64, 3))
+    p = noether.from_torch(m, torch.randn(256, 16), torch.randint(0, 3, (256,)))
+    v = np.random.default_rng(0).standard_normal((8, p.d))
+    want = p.hvp(v)
+    errors, results = [], []
+
+    def work():
+        for _ in range(20):
+            try:
+                results.append(p.hvp(v))
+            except noether.Error as exc:
+                errors.append(str(exc))
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all("in use by another thread" in e for e in errors)
+    assert len(results) + len(errors) == 60 and results
+    assert all(np.array_equal(r, want) for r in results)
