@@ -107,7 +107,7 @@ def noether_binary():
         return env
     here = os.path.dirname(os.path.abspath(__file__))
     built = os.path.normpath(os.path.join(here, "..", "..", "noether"))
-    if os.access(built, os.X_OK):
+    if os.path.isfile(built) and os.access(built, os.X_OK):
         return built
     found = shutil.which("noether")
     if not found:
