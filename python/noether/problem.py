@@ -18,6 +18,8 @@ IDENTITY_TOL = 1e-8
 
 def _f64(a, what):
     """a float64 C-contiguous view of a (a copy only when the dtype or layout needs one)"""
+    if hasattr(a, "detach"):   # a torch tensor
+        a = a.detach().cpu().numpy()
     try:
         return np.ascontiguousarray(a, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -86,6 +86,23 @@ def test_load_reads_a_spec(tmp_path):
         noether.load(str(tmp_path / "nowhere.json"))
 
 
+def test_declared_transformations_are_checked(tmp_path):
+    """a spec read by noether.load keeps its declared transformations; a random generator
+    (not a symmetry: the negative control) fails its identities while the catalogue holds"""
+    _, _, _, p = problem(6, wd=0.0)
+    path = p.to_spec(str(tmp_path / "s.json"))["spec"]
+    spec = json.load(open(path))
+    np.save(tmp_path / "A.npy", np.random.default_rng(0).standard_normal((p.d, p.d)))
+    spec["transformations"] = [{"name": "random_flow", "kind": "continuous", "generator": "A.npy"}]
+    json.dump(spec, open(path, "w"))
+    q = noether.load(path)
+    doc = q.check(p.theta)
+    bad = [t["name"] for t in doc["transformations"] if not t["holds"]]
+    assert bad == ["random_flow"] and not doc["all_hold"]
+    assert doc["transformations"][-1]["first_order_residual"] > 1e-3
+    assert "random_flow" in [t["name"] for t in q.symmetries()["transformations"]]
+
+
 def test_train_equals_noether_train(tmp_path, binary):
     _, _, _, p = problem(3)
     keys = {"optimizer": "momentum", "lr": 0.05, "steps": 60, "batch": 8, "seed": 4, "log_every": 20}
@@ -121,6 +138,7 @@ def test_run_writes_the_report(tmp_path):
 
 def test_export_a_whole_module_and_a_state_dict(tmp_path, binary):
     m, X, y, p = problem(5)
+    p.theta = torch.tensor(p.theta, requires_grad=True)   # a tensor is taken as theta too
     np.save(tmp_path / "X.npy", X.numpy())
     np.save(tmp_path / "y.npy", y.numpy())
     torch.save(m, tmp_path / "model.pt")
