@@ -10,6 +10,10 @@
 #include "noether.h"
 
 #define NPY_MAX_HEADER (1 << 20)
+/* what a PyTorch file given for an NPY file is told (the README's one-liner, the Python module) */
+#define EXPORT_HINT "export theta as .npy: python3 -m noether export MODEL.pt --data X.npy Y.npy -o DIR (the " \
+    "spec and DIR/spec_theta.npy), or numpy.save('theta.npy', " \
+    "torch.nn.utils.parameters_to_vector(model.parameters()).detach().double().numpy())"
 
 void nt_array_free(nt_array *a)
 {
@@ -219,13 +223,10 @@ static int read_header(FILE *f, const char *path, nt_npy_header *out, long *data
     size_t got = fread(pre, 1, 10, f);
     if (ferror(f)) return nt_fail(err, NT_EINPUT, "%s: cannot read: %s", path, strerror(errno));
     if (got >= 2 && pre[0] == 'P' && pre[1] == 'K')
-        return nt_fail(err, NT_EINPUT, "%s: a zip archive (a PyTorch .pt or NumPy .npz file), not an NPY file; "
-                       "export theta as .npy: python3 -m noether export, or numpy.save('theta.npy', "
-                       "torch.nn.utils.parameters_to_vector(model.parameters()).detach().double().numpy())", path);
+        return nt_fail(err, NT_EINPUT, "%s: a zip archive (a PyTorch .pt or NumPy .npz file), not an NPY file; " EXPORT_HINT,
+                       path);
     if (got >= 2 && pre[0] == 0x80 && pre[1] >= 2 && pre[1] <= 5)
-        return nt_fail(err, NT_EINPUT, "%s: a Python pickle (a PyTorch .pt file?), not an NPY file; "
-                       "export theta as .npy: python3 -m noether export, or numpy.save('theta.npy', "
-                       "torch.nn.utils.parameters_to_vector(model.parameters()).detach().double().numpy())", path);
+        return nt_fail(err, NT_EINPUT, "%s: a Python pickle (a PyTorch .pt file?), not an NPY file; " EXPORT_HINT, path);
     if (got < 8 || memcmp(pre, "\x93NUMPY", 6))
         return nt_fail(err, NT_EINPUT, "%s: not an NPY file (bad magic)", path);
     int major = pre[6];
