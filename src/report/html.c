@@ -243,7 +243,7 @@ int report_build(const char *dir, const cJSON *summary, const nt_verdicts *v, co
     nt_buf_printf(&b, "<h2>At a glance</h2>\n");
     at_a_glance(&b, summary, v);
     const char *sections[][2] = {
-        {"Training", "loss"}, {"Conservation laws and what broke them", "ledger"}, {NULL, "ledger_gaps"},
+        {"Training", "loss"}, {NULL, "margin"}, {"Conservation laws and what broke them", "ledger"}, {NULL, "ledger_gaps"},
         {NULL, "distances"}, {"The identities", "identities"}, {"Curvature", "ritz"}, {NULL, "alignment"},
         {NULL, "radial"}, {"Flat directions and symmetry sectors", "density"}, {NULL, "sectors"}};
     for (size_t k = 0; k < sizeof sections / sizeof sections[0]; k++)
