@@ -200,3 +200,41 @@ cJSON *run_growth(const run_state *r, const char *dir)
     report_table_free(&L);
     return arr;
 }
+
+/* Lyu & Li along the run (nt_margin_analyse) from ledger.csv's margin and norm2, for
+ * summary.json's analysis.margin_growth and the verdict; NULL (r->has_margin 0) for a model
+ * without a margin (every row nan) */
+cJSON *run_margin(run_state *r, const char *dir)
+{
+    report_table L;
+    r->has_margin = 0;
+    if (!report_table_read(dir, "ledger.csv", &L)) return NULL;
+    const int st = report_col(&L, "step"), mg = report_col(&L, "margin"), n2 = report_col(&L, "norm2");
+    double *col = malloc(sizeof(double) * 3 * (size_t)(L.rows + 1));
+    for (int i = 0; i < L.rows && st >= 0 && mg >= 0 && n2 >= 0; i++) {
+        col[i] = report_at(&L, i, st);
+        col[L.rows + i] = report_at(&L, i, mg);
+        col[2 * L.rows + i] = report_at(&L, i, n2);
+    }
+    nt_margin_growth *g = &r->margin;
+    cJSON *o = NULL;
+    if (st >= 0 && mg >= 0 && n2 >= 0 && !nt_margin_analyse(L.rows, col, col + L.rows, col + 2 * L.rows, g, NULL) &&
+        g->rows > 0) {
+        r->has_margin = 1;
+        o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "separated", g->separated);
+        if (g->separated) {
+            cJSON_AddNumberToObject(o, "separated_step", g->separated_step);
+            cJSON_AddNumberToObject(o, "margin_at_separation", g->margin_at_separation);
+            cJSON_AddNumberToObject(o, "norm2_at_separation", g->norm2_at_separation);
+        }
+        cJSON_AddNumberToObject(o, "margin_final", g->margin_final);
+        cJSON_AddNumberToObject(o, "norm2_final", g->norm2_final);
+        cJSON_AddNumberToObject(o, "margin_falls", g->margin_falls);
+        cJSON_AddNumberToObject(o, "norm2_falls", g->norm2_falls);
+        cJSON_AddNumberToObject(o, "largest_fall", g->largest_fall);
+    }
+    free(col);
+    report_table_free(&L);
+    return o;
+}

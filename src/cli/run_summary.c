@@ -77,7 +77,8 @@ int run_decide(const cJSON *doc, const run_state *r, nt_verdicts *v, nt_error *e
         .sharp = sharp, .radial_curvature = sharp ? sp->sharp.radial_curvature : NAN,
         .radial_closed_form = sharp ? sp->sharp.closed_form : NAN,
         .blocks = n_bl, .block_measured = measured, .block_predicted = fraction,
-        .sectors = n_sec, .sector_found = found, .sector_predicted = predicted };
+        .sectors = n_sec, .sector_found = found, .sector_predicted = predicted,
+        .margin = r->has_margin ? &r->margin : NULL };
     int rc = nt_verdicts_decide(&f, v, err);
     free(holding);
     free(found);

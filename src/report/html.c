@@ -106,6 +106,11 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
                  "at a critical point of L<sub>&gamma;</sub>: %s (docs/theory.md (S1&gamma;))",
                  (int)num(flat, "predicted_everywhere"), cp);
         glance(b, "How many flat directions?", m, e, v->flat);
+    } else if (flat) {   /* said, not left out: why there is no count */
+        snprintf(m, sizeof m, "not counted: the final spectrum is %s's, only its ends are known, so the eigenvalues "
+                 "at &gamma; = %g cannot be counted", str(fin, "method"), num(flat, "gamma"));
+        snprintf(e, sizeof e, "at least %d (pure shifts, at every &theta;)", (int)num(flat, "predicted_everywhere"));
+        glance(b, "How many flat directions?", m, e, NT_VERDICT_NONE);
     }
     const cJSON *al = cJSON_GetObjectItem(fin, "alignment");
     if (al) {
@@ -129,11 +134,28 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
     k = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "sectors")) {
         const nt_verdict vs = nth(v->sector, v->sectors, k++);
+        if (vs == NT_VERDICT_ABSENT && cJSON_IsString(cJSON_GetObjectItem(it, "skipped"))) {
+            snprintf(m, sizeof m, "layer %d: not computed: %s", (int)num(it, "layer"), str(it, "skipped"));
+            glance(b, "S<sub>n</sub> sectors at the symmetric point", m, "", NT_VERDICT_NONE);
+        }
         if (vs == NT_VERDICT_ABSENT) continue;
         snprintf(m, sizeof m, "layer %d, %d units: eigenvalues in groups of %d (margin %.3g)", (int)num(it, "layer"),
                  (int)num(it, "units"), (int)num(it, "multiplicity_found"), num(it, "stability_margin"));
         snprintf(e, sizeof e, "multiplicity n&minus;1 = %d", (int)num(it, "predicted_multiplicity"));
         glance(b, "S<sub>n</sub> sectors at the symmetric point", m, e, vs);
+    }
+    const cJSON *mg = cJSON_GetObjectItem(an, "margin_growth");
+    if (v->margin != NT_VERDICT_ABSENT && mg) {
+        if (v->margin == NT_VERDICT_NOT_APPLICABLE)
+            snprintf(m, sizeof m, "the data were never separated: the normalized margin is %.3g at the end",
+                     num(mg, "margin_final"));
+        else
+            snprintf(m, sizeof m, "separated from step %d: normalized margin %.3g &rarr; %.3g (fell at %d logged "
+                     "steps), |&theta;|&sup2; %.4g &rarr; %.4g (fell at %d)", (int)num(mg, "separated_step"),
+                     num(mg, "margin_at_separation"), num(mg, "margin_final"), (int)num(mg, "margin_falls"),
+                     num(mg, "norm2_at_separation"), num(mg, "norm2_final"), (int)num(mg, "norm2_falls"));
+        glance(b, "Does the margin grow (Lyu &amp; Li)?", m, "once separated, both rise at every step "
+               "(docs/theory.md &sect;2)", v->margin);
     }
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "fixed_points")) {
         snprintf(m, sizeof m, "%s: distance %.3g &rarr; %.3g", str(it, "name"), num(it, "distance_initial"), num(it, "distance_final"));
@@ -299,6 +321,12 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s, const nt_ver
                    "at a critical point: %s\n", (int)num(flat, "found"), num(flat, "gamma"),
                 (int)num(flat, "predicted_everywhere"), cp);
     }
+    const cJSON *mg = cJSON_GetObjectItem(an, "margin_growth");
+    if (v->margin == NT_VERDICT_HOLDS || v->margin == NT_VERDICT_FAILS)
+        fprintf(f, "margin       separated from step %d: normalized margin %.3g -> %.3g, |theta|^2 %.4g -> %.4g; "
+                "%d + %d falls\n", (int)num(mg, "separated_step"), num(mg, "margin_at_separation"),
+                num(mg, "margin_final"), num(mg, "norm2_at_separation"), num(mg, "norm2_final"),
+                (int)num(mg, "margin_falls"), (int)num(mg, "norm2_falls"));
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
     if (v->sharp != NT_VERDICT_ABSENT) fprintf(f, "sharp        radial curvature %.10g, closed form %.10g\n", num(sh, "radial_curvature"),
                     num(sh, "closed_form"));

@@ -70,7 +70,8 @@ static void loss_figure(plotter *p, const report_table *L)
     nt_buf b = {0};
     int pos = report_col_has(L, lo, 1) && (!report_col_has(L, tl, 0) || report_col_has(L, tl, 1));
     nt_buf_printf(&b, "set title 'Loss and accuracy'\nset xlabel 'step'\nset ylabel 'loss (mean over samples)%s'\n"
-                   "%s\nset key outside below horizontal\n", pos ? ", log scale" : "", pos ? "set logscale y" : "");
+                   "%s\nset bmargin 6\nset key at screen 0.5, screen 0.01 center bottom horizontal maxrows 1\n",
+                   pos ? ", log scale" : "", pos ? "set logscale y" : "");
     int acc = report_col_has(L, ac, 0);
     if (acc) nt_buf_printf(&b, "set y2label 'accuracy'\nset y2range [0:1.02]\nset y2tics 0.1\nset ytics nomirror\n");
     nt_buf_printf(&b, "plot 'ledger.csv' every ::1 using %d:%d with lines lt 1 title 'training loss'", st + 1, lo + 1);
