@@ -973,6 +973,7 @@ typedef enum {
 typedef struct {
     int rows;                        /* logged rows with a finite margin */
     int separated;                   /* 1 when the margin is positive from some row to the last */
+    int rows_separated;              /* the rows of that stretch (1: no step after separation logged) */
     double separated_step;           /* the first step of that stretch (NAN when not separated) */
     double margin_at_separation, margin_final;
     double norm2_at_separation, norm2_final;
@@ -1021,7 +1022,8 @@ typedef struct {
  *   sharp       ABSENT when not measured, HOLDS within NT_CLOSED_FORM_TOL;
  *   block[i]    HOLDS within NT_CLOSED_FORM_TOL;
  *   sector[i]   ABSENT when not computed, HOLDS when the multiplicity found is n - 1;
- *   margin      ABSENT when not measured, NOT_APPLICABLE when the data were never separated,
+ *   margin      ABSENT when not measured, NOT_APPLICABLE when the data were never separated
+ *               or no logged row follows separation,
  *               HOLDS when neither the normalized margin nor |theta|^2 fell after separation. */
 typedef struct {
     nt_verdict identities, ledger, training, flat, sharp, margin;

@@ -26,6 +26,7 @@ int nt_margin_analyse(int n, const double *step, const double *margin, const dou
     g->norm2_final = norm2[last];
     if (from < 0) return NT_OK;
     g->separated = 1;
+    for (int i = from; i <= last; i++) g->rows_separated += isfinite(margin[i]) != 0;
     g->separated_step = step[from];
     g->margin_at_separation = margin[from];
     g->norm2_at_separation = norm2[from];

@@ -90,7 +90,7 @@ static nt_verdict sector(int found, int predicted)
 static nt_verdict margin(const nt_margin_growth *g)
 {
     if (!g) return NT_VERDICT_ABSENT;
-    if (!g->separated) return NT_VERDICT_NOT_APPLICABLE;
+    if (!g->separated || g->rows_separated < 2) return NT_VERDICT_NOT_APPLICABLE;   /* nothing after separation */
     return holds(g->margin_falls == 0 && g->norm2_falls == 0);
 }
 

@@ -163,6 +163,7 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cJSON_AddNumberToObject(an, "seconds", r.seconds);
     cJSON_AddItemToObject(an, "identities_final", run_identities_json(&r));
     cJSON_AddItemToObject(doc, "info", cli_info_json(job));
+    cJSON_AddItemToObject(doc, "theta_origin", run_theta_origin(job));
     cJSON_AddNumberToObject(doc, "seconds_total", cli_now() - t0);
     cJSON_AddStringToObject(doc, "report", "report.html");
     cli_write_json(cmd, dir, "summary.json", doc);

@@ -29,6 +29,7 @@ void run_write_final(run_state *r, const char *dir);
 cJSON *run_distances(const char *dir);
 cJSON *run_growth(const run_state *r, const char *dir);
 cJSON *run_margin(run_state *r, const char *dir);
+cJSON *run_theta_origin(const cli_job *job);
 cJSON *run_final_view(const run_state *r);
 int run_decide(const cJSON *doc, const run_state *r, nt_verdicts *v, nt_error *err);
 cJSON *run_identities_json(const run_state *r);

@@ -223,6 +223,7 @@ cJSON *run_margin(run_state *r, const char *dir)
         r->has_margin = 1;
         o = cJSON_CreateObject();
         cJSON_AddBoolToObject(o, "separated", g->separated);
+        cJSON_AddNumberToObject(o, "rows_separated", g->rows_separated);
         if (g->separated) {
             cJSON_AddNumberToObject(o, "separated_step", g->separated_step);
             cJSON_AddNumberToObject(o, "margin_at_separation", g->margin_at_separation);
@@ -236,5 +237,33 @@ cJSON *run_margin(run_state *r, const char *dir)
     }
     free(col);
     report_table_free(&L);
+    return o;
+}
+
+/* where the run's theta came from: the --params file (its path, size and FNV-1a 64 hash of
+ * its bytes, nt_hash64) or the spec's seeded initialization */
+cJSON *run_theta_origin(const cli_job *job)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!job->params) {
+        cJSON_AddStringToObject(o, "from", "init");
+        cJSON_AddNumberToObject(o, "seed", (double)job->spec.init.seed);
+        return o;
+    }
+    cJSON_AddStringToObject(o, "from", "params");
+    cJSON_AddStringToObject(o, "file", job->params);
+    FILE *f = fopen(job->params, "rb");
+    if (!f) return o;
+    unsigned char buf[1 << 16];
+    uint64_t h = NT_HASH_INIT;
+    size_t got, bytes = 0;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) { h = nt_hash64(buf, got, h); bytes += got; }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return o;
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    cJSON_AddNumberToObject(o, "bytes", (double)bytes);
+    cJSON_AddStringToObject(o, "fnv1a64", hex);
     return o;
 }

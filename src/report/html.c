@@ -146,7 +146,11 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
     }
     const cJSON *mg = cJSON_GetObjectItem(an, "margin_growth");
     if (v->margin != NT_VERDICT_ABSENT && mg) {
-        if (v->margin == NT_VERDICT_NOT_APPLICABLE)
+        if (v->margin == NT_VERDICT_NOT_APPLICABLE && cJSON_IsTrue(cJSON_GetObjectItem(mg, "separated")))
+            snprintf(m, sizeof m, "separated at step %d, the last logged step (normalized margin %.3g, |&theta;|&sup2; "
+                     "%.4g): no step after it to compare", (int)num(mg, "separated_step"), num(mg, "margin_final"),
+                     num(mg, "norm2_final"));
+        else if (v->margin == NT_VERDICT_NOT_APPLICABLE)
             snprintf(m, sizeof m, "the data were never separated: the normalized margin is %.3g at the end",
                      num(mg, "margin_final"));
         else
@@ -239,7 +243,18 @@ static void model_section(nt_buf *b, const cJSON *s)
     }
     nt_buf_printf(b, "&rarr; %s loss; d = %d parameters. Data: ", str(info, "loss"), (int)num(info, "d"));
     esc(b, str(cJSON_GetObjectItem(info, "data"), "description"));
-    nt_buf_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.</p>\n", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
+    nt_buf_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
+    const cJSON *from = cJSON_GetObjectItem(s, "theta_origin");
+    if (!strcmp(str(from, "from"), "params")) {
+        nt_buf_printf(b, " &theta; at the start: read from <code>");
+        esc(b, str(from, "file"));
+        nt_buf_printf(b, "</code> (%.0f bytes, FNV-1a 64 hash <code>%s</code>)", num(from, "bytes"), str(from, "fnv1a64"));
+    } else if (from) {
+        nt_buf_printf(b, " &theta; at the start: the spec's seeded initialization (seed %.0f)", num(from, "seed"));
+    }
+    if ((int)num(s, "steps") == 0)
+        nt_buf_printf(b, ". No training: every analysis below is at this one &theta;, so the report has no curves over steps");
+    nt_buf_printf(b, ".</p>\n");
 }
 
 int report_build(const char *dir, const cJSON *summary, const nt_verdicts *v, const volatile sig_atomic_t *stop,

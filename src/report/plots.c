@@ -545,10 +545,12 @@ int report_plots(const char *dir, const cJSON *summary, const volatile sig_atomi
         report_margin_figure(&p, &L);
         report_distance_figure(&p, &L);
     }
-    identities_figure(&p, &A);
-    ritz_figure(&p, &A);
-    alignment_figure(&p, &A, summary);
-    radial_figure(&p, &A);
+    if (A.rows > 1) {   /* curves over the checkpoints; one checkpoint (steps: 0) has its numbers in the tables */
+        identities_figure(&p, &A);
+        ritz_figure(&p, &A);
+        alignment_figure(&p, &A, summary);
+        radial_figure(&p, &A);
+    }
     density_figure(&p, &D, summary);
     sectors_figure(&p, &S, summary);
     report_table_free(&L);
