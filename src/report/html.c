@@ -303,7 +303,10 @@ int report_build(const char *dir, const cJSON *summary, const nt_verdicts *v, co
                    "docs/theory.md in the repository; equation labels like (F3) refer to it.</p>\n"
                    "<script>window.addEventListener('load',function(){var i=document.images,n=0;"
                    "for(var k=0;k<i.length;k++)if(i[k].complete&&i[k].naturalWidth>0)n++;"
-                   "document.body.setAttribute('data-images-loaded',n+'/'+i.length);});</script>\n"
+                   "document.body.setAttribute('data-images-loaded',n+'/'+i.length);"
+                   "var r=performance.getEntriesByType('resource'),x=0;"
+                   "for(var k=0;k<r.length;k++)if(!/^file:/.test(r[k].name))x++;"
+                   "document.body.setAttribute('data-external-requests',x+'');});</script>\n"
                    "</body></html>\n");
     int rc = report_write(dir, "report.html", b.s, err);
     free(b.s);

@@ -70,7 +70,7 @@ static void loss_figure(plotter *p, const report_table *L)
     nt_buf b = {0};
     int pos = report_col_has(L, lo, 1) && (!report_col_has(L, tl, 0) || report_col_has(L, tl, 1));
     nt_buf_printf(&b, "set title 'Loss and accuracy'\nset xlabel 'step'\nset ylabel 'loss (mean over samples)%s'\n"
-                   "%s\nset bmargin 6\nset key at screen 0.5, screen 0.01 center bottom horizontal maxrows 1\n",
+                   "%s\nset bmargin 7\nset xlabel offset 0,0.6\nset key at screen 0.5, screen 0.01 center bottom horizontal maxrows 1\n",
                    pos ? ", log scale" : "", pos ? "set logscale y" : "");
     int acc = report_col_has(L, ac, 0);
     if (acc) nt_buf_printf(&b, "set y2label 'accuracy'\nset y2range [0:1.02]\nset y2tics 0.1\nset ytics nomirror\n");
