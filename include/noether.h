@@ -983,6 +983,14 @@ typedef enum {
  * eigenspace against (S1gamma)'s prediction p, within NT_CLOSED_FORM_TOL |p|. */
 #define NT_CLOSED_FORM_TOL 1e-8
 
+/* ReLU units dead on every sample of ds at theta (src/spectrum/dead.c): each one's incoming
+ * weights, bias and outgoing weights are coordinates where every derivative of L vanishes,
+ * eigenvectors of H_gamma with eigenvalue gamma beside the symmetries' (docs/theory.md §3).
+ * units: how many; directions: their coordinates, each counted once.  Both -1 (not computed)
+ * for models other than chains of dense layers and activations. */
+typedef struct { int units; int64_t directions; } nt_dead;
+NT_API int nt_dead_units(const nt_model *m, const nt_dataset *ds, const double *theta, nt_dead *out, nt_error *err);
+
 /* Lyu & Li (docs/theory.md §2, a k-homogeneous model under a margin loss) along a run's
  * logged rows (src/analysis/margin.c): the normalized margin min_n y_n f_n / |theta|^k and
  * |theta|^2 from the stretch where the margin stays positive (the data separated) to the end.

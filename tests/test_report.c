@@ -2,6 +2,9 @@
  *   - Lyu & Li's margin growth as the library finds it in logged rows (nt_margin_analyse) and
  *     its verdict, with the controls on the other side of each rule (a fall after separation,
  *     data never separated, nothing logged after separation, a missing array);
+ *   - dead ReLU units (nt_dead_units): units killed on purpose account, coordinate for
+ *     coordinate, for the eigenvalues of the exact Hessian at gamma that killing them adds;
+ *     the control at the living theta counts none;
  *   - an analysis of a given theta without training (steps: 0, --params): summary.json and the
  *     report say where theta came from (the file and its FNV-1a 64 hash, recomputed here), and
  *     the report draws no curves over steps; the control without --params names the seed. */
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <criterion/criterion.h>
 #include <cJSON.h>
+#include <lapacke.h>
 #include "helpers.h"
 #include "browser.h"
 
@@ -162,4 +166,62 @@ Test(report, analysis_at_given_params_without_training, .timeout = 300)
     cr_assert_not_null(strstr(html, "seeded initialization"));
     cr_assert_null(strstr(html, "No training"));
     free(html);
+}
+
+/* eigenvalues of the exact H_gamma within 1e-9 of its scale from gamma */
+static int at_gamma(model_fixture *f, const double *theta)
+{
+    const int64_t d = f->m.d;
+    double *H = malloc(sizeof(double) * (size_t)(d * d)), *w = malloc(sizeof(double) * (size_t)d);
+    cr_assert_eq(nt_hessian(f->e, theta, &f->ds, H, NULL), NT_OK);
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (int)d, H, (int)d, w), 0);
+    double scale = fmax(fabs(w[0]), fabs(w[d - 1]));
+    int n = 0;
+    for (int64_t i = 0; i < d; i++) n += fabs(w[i] - f->m.weight_decay) <= 1e-9 * scale;
+    free(H);
+    free(w);
+    return n;
+}
+
+static const nt_tensor *named(const nt_model *m, const char *name)
+{
+    for (int t = 0; t < m->n_tensors; t++)
+        if (!strcmp(m->tensors[t].name, name)) return &m->tensors[t];
+    cr_assert_fail("no tensor %s", name);
+    return NULL;
+}
+
+Test(report, dead_relu_units_explain_the_extra_flat_directions)
+{
+    model_fixture f;
+    const int widths[2] = {5, 6};
+    mf_new(&f, 4, 2, widths, NT_ACT_RELU, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.01, 300, 300, 8, 7);
+    nt_dead dead;
+    cr_assert_eq(nt_dead_units(&f.m, &f.ds, f.theta, &dead, NULL), NT_OK);
+    cr_assert_eq(dead.units, 0, "a unit dead at the random theta");
+    cr_assert_eq(dead.directions, 0);
+    int n0 = at_gamma(&f, f.theta);
+    cr_assert_geq(n0, 1, "the logit translation is at gamma at every theta");
+
+    /* units 0 and 2 of the first hidden layer and unit 1 of the second: biases far below
+     * every pre-activation */
+    f.theta[named(&f.m, "0.bias")->offset + 0] = -100;
+    f.theta[named(&f.m, "0.bias")->offset + 2] = -100;
+    f.theta[named(&f.m, "2.bias")->offset + 1] = -100;
+    cr_assert_eq(nt_dead_units(&f.m, &f.ds, f.theta, &dead, NULL), NT_OK);
+    cr_assert_eq(dead.units, 3);
+    /* each first-layer unit: 4 incoming weights, its bias, 6 outgoing weights; the second
+     * layer's: 5 + 1 + 3, two of its incoming weights being the dead units' outgoing ones */
+    const int64_t want = 2 * (4 + 1 + 6) + (5 + 1 + 3) - 2;
+    cr_assert_eq(dead.directions, want, "%lld directions, want %lld", (long long)dead.directions, (long long)want);
+    /* the spectrum at gamma grows by exactly the dead units' coordinates (the living theta has
+     * its own count: the shift, and what else this small network leaves flat) */
+    const int n1 = at_gamma(&f, f.theta);
+    cr_assert_eq(n1 - n0, want, "the exact spectrum at gamma: %d before, %d after killing the units, %lld predicted",
+                 n0, n1, (long long)want);
+
+    nt_error err = {0};
+    cr_assert_eq(nt_dead_units(&f.m, &f.ds, NULL, &dead, &err), NT_EINPUT);
+    cr_assert_not_null(strstr(err.msg, "theta"), "%s", err.msg);
+    mf_free(&f);
 }

@@ -23,6 +23,11 @@ cJSON *run_final_view(const run_state *r)
         cJSON_AddNumberToObject(flat, "tolerance", sp->at_gamma_tol);
     }
     cJSON_AddNumberToObject(flat, "gamma", r->job->spec.model.weight_decay);
+    nt_dead dead;   /* more eigenvalues at gamma than the symmetries force: dead ReLU units' (dead.c) */
+    if (!nt_dead_units(&r->job->spec.model, &r->job->data.train, r->job->theta, &dead, NULL) && dead.units >= 0) {
+        cJSON_AddNumberToObject(flat, "dead_units", dead.units);
+        cJSON_AddNumberToObject(flat, "dead_unit_directions", (double)dead.directions);
+    }
     cJSON_AddItemToObject(o, "alignment", cli_alignment_json(sp));
     if (sp->has_flat && sp->sharp.applies) cJSON_AddItemToObject(o, "sharp", cli_sharp_json(&sp->sharp));
     if (sp->has_flat && sp->n_scale) cJSON_AddItemToObject(o, "alignment_scale_invariant", cli_scale_json(sp));

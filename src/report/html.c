@@ -100,6 +100,10 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
     if (v->flat != NT_VERDICT_ABSENT) {
         snprintf(m, sizeof m, "%d eigenvalues at &gamma; = %g (within %.1e)", (int)num(flat, "found"), num(flat, "gamma"),
                  num(flat, "tolerance"));
+        if (num(flat, "dead_units") > 0)   /* what the shifts do not account for */
+            snprintf(m + strlen(m), sizeof m - strlen(m), "; %d ReLU units are dead on every training sample: their "
+                     "incoming weights, biases and outgoing weights, %d coordinates, are flat at this &theta;",
+                     (int)num(flat, "dead_units"), (int)num(flat, "dead_unit_directions"));
         char cp[128];
         report_critical_point(flat, cp, sizeof cp);
         snprintf(e, sizeof e, "at least %d (pure shifts: logit translations, biases before a normalization; at every &theta;); "
