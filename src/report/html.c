@@ -113,6 +113,10 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
     } else if (flat) {   /* said, not left out: why there is no count */
         snprintf(m, sizeof m, "not counted: the final spectrum is %s's, only its ends are known, so the eigenvalues "
                  "at &gamma; = %g cannot be counted", str(fin, "method"), num(flat, "gamma"));
+        if (num(flat, "dead_units") > 0)
+            snprintf(m + strlen(m), sizeof m - strlen(m), "; %d ReLU units are dead on every training sample, %d "
+                     "coordinates flat at this &theta; beside the shifts", (int)num(flat, "dead_units"),
+                     (int)num(flat, "dead_unit_directions"));
         snprintf(e, sizeof e, "at least %d (pure shifts, at every &theta;)", (int)num(flat, "predicted_everywhere"));
         glance(b, "How many flat directions?", m, e, NT_VERDICT_NONE);
     }
