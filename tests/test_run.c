@@ -332,6 +332,21 @@ Test(examples, lyu_li_margin)
         row_marked(o, "Does the margin grow", "&#10003;");
         cr_assert_gt(file_size(o, "plots/margin.png"), 5000);
         cr_assert_gt(file_size(o, "plots/radial.png"), 5000);
+        /* lambda_max 300 at the start, under 1 at the end: the Ritz values and the radial
+         * curvature on scales that keep the end apart (not a linear axis from 0 to 300) */
+        char gpath[NT_PATH_MAX];
+        path_join(gpath, o, "plots/plots.gp");
+        char *gp = slurp(gpath, NULL);
+        const char *stems[2] = {"# ---- ritz\n", "# ---- radial\n"}, *want[2] = {"set nonlinear y via asinh", "set logscale y"};
+        for (int k = 0; k < 2; k++) {   /* each figure's section of plots.gp, to the next one */
+            char *from = strstr(gp, stems[k]);
+            cr_assert_not_null(from, "plots.gp has no %s", stems[k]);
+            char *to = strstr(from + 1, "# ---- "), keep = to ? *to : 0;
+            if (to) *to = 0;
+            cr_assert_not_null(strstr(from, want[k]), "%s drawn without '%s'", stems[k], want[k]);
+            if (to) *to = keep;
+        }
+        free(gp);
     }
     const cJSON *sh = obj(s, "analysis.final.sharp");
     cr_assert(fabs(num(sh, "radial_curvature") - num(sh, "closed_form")) <= 1e-10 * fabs(num(sh, "closed_form")));

@@ -72,8 +72,9 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
     char m[512], e[512];
     nt_buf_printf(b, "<table><tr><th>question</th><th>measured</th><th>expected</th><th></th></tr>\n");
     int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
-    snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoints; worst residual %.1e",
-             (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, num(an, "worst_residual"));
+    snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoint%s; worst residual %.1e",
+             (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, n_cp == 1 ? "" : "s",
+             num(an, "worst_residual"));
     glance(b, "Do the symmetry identities hold?", m, "all below " NT_STR(NT_IDENTITY_TOL) " (round-off)", v->identities);
     double flow = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(led, "per_quantity")) {
