@@ -33,6 +33,11 @@ static const char *kind_title(const char *kind)
     if (!strcmp(kind, "sign_flip")) return "sign flips of odd units (mirror planes)";
     if (!strcmp(kind, "swap")) return "swaps of two units";
     if (!strcmp(kind, "norm_flip")) return "sign flips of a normalization";
+    if (!strcmp(kind, "norm_swap")) return "swaps of two normalized units";
+    if (!strcmp(kind, "head_swap")) return "swaps of two attention heads";
+    if (!strcmp(kind, "channel_swap")) return "swaps of two channels";
+    if (!strcmp(kind, "channel_sign_flip")) return "sign flips of odd channels";
+    if (!strcmp(kind, "even_flip") || !strcmp(kind, "channel_even_flip")) return "sign flips into an even activation";
     return kind;
 }
 
@@ -77,7 +82,7 @@ static void distance_panel(nt_buf *b, const report_table *L, const char *kind, c
 void report_distance_figure(plotter *p, const report_table *L)
 {
     char kinds[MAX_KINDS][32], kind[32];
-    int nk = 0, *cols[MAX_KINDS], nc[MAX_KINDS] = {0};
+    int nk = 0, *cols[MAX_KINDS], nc[MAX_KINDS] = {0}, dropped = 0;
     for (int pass = 0; pass < 2; pass++)   /* sign flips first: the mirrors are what collapse */
         for (int c = 0; c < L->cols; c++) {
             size_t len = strlen(L->names[c]);
@@ -87,7 +92,10 @@ void report_distance_figure(plotter *p, const report_table *L)
             int k = 0;
             while (k < nk && strcmp(kinds[k], kind)) k++;
             if (k == nk) {
-                if (nk == MAX_KINDS) continue;
+                if (nk == MAX_KINDS) {   /* said on the figure, not dropped in silence */
+                    dropped = 1;
+                    continue;
+                }
                 snprintf(kinds[nk], sizeof kinds[nk], "%s", kind);
                 cols[nk] = malloc(sizeof(int) * (size_t)L->cols);
                 nk++;
@@ -96,8 +104,8 @@ void report_distance_figure(plotter *p, const report_table *L)
         }
     if (nk == 0) return;
     nt_buf b = {0};
-    nt_buf_printf(&b, "set multiplot layout %d,1 title 'Distance to the fixed-point sets of discrete symmetries'\n"
-                  "set xlabel 'step'\n", nk);
+    nt_buf_printf(&b, "set multiplot layout %d,1 title 'Distance to the fixed-point sets of discrete symmetries%s'\n"
+                  "set xlabel 'step'\n", nk, dropped ? " (the first " NT_STR(MAX_KINDS) " kinds; ledger.csv has every map)" : "");
     report_linear_tics(&b, "x", report_at(L, 0, report_col(L, "step")), report_at(L, L->rows - 1, report_col(L, "step")), 6);
     for (int k = 0; k < nk; k++) {
         distance_panel(&b, L, kinds[k], cols[k], nc[k], k);
