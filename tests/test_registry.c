@@ -4,10 +4,12 @@
  * every layer has a description and an `info --json` object; the tape's parameter offsets
  * are the model's tensors', each tensor read by exactly one node.  Each checker has a
  * negative control: an incomplete entry, a shifted tensor, a tape offset off by one. */
+#define _GNU_SOURCE   /* strcasestr */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
 #include "../src/model/registry.h"
@@ -193,4 +195,62 @@ Test(registry, activation_traits_match_the_functions)
         cr_expect_eq(even, t.even, "%s: even claimed %d, holds %d", nt_act_name((nt_act)a), t.even, even);
         cr_expect_eq(lin, t.linear, "%s: linear claimed %d, holds %d", nt_act_name((nt_act)a), t.linear, lin);
     }
+}
+
+/* docs/adding-a-layer.md walks through what a new kind touches: every file it names in
+ * backticks exists, and every nt_/NT_ name it cites is declared or defined in the files a
+ * new kind touches (the running example's own names, *rmsnorm*, excepted); the control: a
+ * name that is nowhere is reported */
+static char *slurp(const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", NOETHER_SOURCE_DIR, rel);
+    size_t n;
+    char *s = read_file(path, &n);
+    cr_assert_not_null(s, "cannot read %s", path);
+    return s;
+}
+
+static int cited_somewhere(const char *name, char *const *texts, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strstr(texts[i], name)) return 1;
+    return 0;
+}
+
+Test(registry, the_walkthrough_names_real_files_and_tables)
+{
+    const char *touched[] = { "include/noether.h", "src/model/registry.h", "src/model/registry.c", "src/model/act.c",
+                              "src/engine/tape.h", "src/engine/op_table.c", "src/engine/tape_layers.c",
+                              "src/spec/spec_internal.h", "tests/helpers.h" };
+    enum { N_TOUCHED = sizeof touched / sizeof touched[0] };
+    char *texts[N_TOUCHED];
+    for (int i = 0; i < N_TOUCHED; i++) texts[i] = slurp(touched[i]);
+    char *doc = slurp("docs/adding-a-layer.md");
+    int files = 0, names = 0;
+    for (char *p = strchr(doc, '`'); p; p = strchr(p + 1, '`')) {
+        char *end = strchr(p + 1, '`');
+        if (!end) break;
+        char tok[256];
+        snprintf(tok, sizeof tok, "%.*s", (int)(end - p - 1) < 255 ? (int)(end - p - 1) : 255, p + 1);
+        p = end;
+        if (!strncmp(tok, "src/", 4) || !strncmp(tok, "tests/", 6) || !strncmp(tok, "include/", 8) ||
+            !strncmp(tok, "docs/", 5)) {
+            if (strchr(tok, '<')) continue;   /* a pattern: ops_<kind>.c */
+            char path[1024];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", NOETHER_SOURCE_DIR, tok);
+            cr_expect_eq(stat(path, &st), 0, "docs/adding-a-layer.md names %s, which does not exist", tok);
+            files++;
+        } else if ((!strncmp(tok, "nt_", 3) || !strncmp(tok, "NT_", 3)) && !strcasestr(tok, "rmsnorm")) {
+            tok[strcspn(tok, " (")] = 0;
+            cr_expect(cited_somewhere(tok, texts, N_TOUCHED), "docs/adding-a-layer.md cites %s, defined nowhere", tok);
+            names++;
+        }
+    }
+    cr_expect_geq(files, 10, "only %d files named", files);
+    cr_expect_geq(names, 15, "only %d names cited", names);
+    cr_expect_not(cited_somewhere("nt_tape_groupnorm", texts, N_TOUCHED), "control: a name that is nowhere was found");
+    for (int i = 0; i < N_TOUCHED; i++) free(texts[i]);
+    free(doc);
 }

@@ -125,7 +125,7 @@ int nt_model_init_sequence(nt_model *m, int tokens, int features, const nt_layer
 int nt_model_batch_coupled(const nt_model *m)
 {
     for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].kind == NT_LAYER_BATCHNORM) return 1;
+        if (nt_layer_registry(m->layers[i].kind)->couples_samples) return 1;
     return 0;
 }
 

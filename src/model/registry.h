@@ -48,6 +48,7 @@ typedef struct {
     void (*describe)(const nt_layer *L, char *buf, size_t cap);
     void (*to_json)(const nt_layer *L, cJSON *o);
     int unit_gain;                /* initialized weight 1, bias 0 (a normalization) instead of drawn */
+    int couples_samples;          /* its value depends on the whole batch (batch statistics) */
     /* elementwise per unit (channel, token): its traits; NULL: not elementwise */
     nt_traits (*traits)(const nt_layer *L);
 } nt_layer_info;

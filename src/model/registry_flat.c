@@ -175,7 +175,7 @@ const nt_layer_info nt_reg_batchnorm = {
     .example = "{\"input\": 3, \"layers\": [{\"dense\": 4}, {\"norm\": \"batch\", \"eps\": 0.001}, {\"dense\": 1}], "
                "\"loss\": \"mse\"}",
     .parse = norm_parse, .shape = batchnorm_shape, .tensors = norm_tensors, .tape = nt_tape_norm,
-    .describe = norm_describe, .to_json = norm_json, .unit_gain = 1,
+    .describe = norm_describe, .to_json = norm_json, .unit_gain = 1, .couples_samples = 1,
 };
 
 /* ---- residual: {"residual": [layers]} is BRANCH, its layers, ADD (spec.c flattens it) -- */

@@ -169,7 +169,7 @@ static int parse_layer(ctx *c, const cJSON *o, const char *where, nt_layer *L)
         char forms[512] = "";
         for (int k = 0; k < NT_LAYER_COUNT; k++) {
             const nt_layer_info *R = nt_layer_registry((nt_layer_kind)k);
-            if (!R || !R->key || !R->parse) continue;
+            if (!R || !R->key) continue;
             snprintf(forms + strlen(forms), sizeof forms - strlen(forms), "%s%s", forms[0] ? ", " : "", R->form);
         }
         return FAIL(c, "%s: %s: a layer is one of %s", c->path, where, forms);
@@ -241,22 +241,22 @@ static int parse_layers(ctx *c, const cJSON *arr, const char *path, layer_list *
  * logistic loss (docs/interface.md) */
 static int loss_alias(ctx *c, const cJSON *v, const char *const *losses)
 {
-    static const struct { const char *alias, *hint; } aliases[] = {
-        { "bce", "'logistic' with one output (binary cross-entropy on the logit, log(1 + e^(-y f)), labels -1/+1 or 0/1)" },
-        { "binary_cross_entropy", "'logistic' with one output (binary cross-entropy on the logit, log(1 + e^(-y f)), "
-                                  "labels -1/+1 or 0/1)" },
-        { "BCEWithLogitsLoss", "'logistic' with one output (binary cross-entropy on the logit, log(1 + e^(-y f)), "
-                               "labels -1/+1 or 0/1)" },
-        { "CrossEntropyLoss", "'cross_entropy'" },
-        { "MSELoss", "'mse'" },
+    static const char bce[] = " binary cross-entropy on a logit f is the logistic loss log(1 + e^(-y f)), labels "
+                              "-1/+1 or 0/1";
+    static const struct { const char *alias, *meant, *note; } aliases[] = {
+        { "bce", "'logistic' with one output", bce },
+        { "binary_cross_entropy", "'logistic' with one output", bce },
+        { "BCEWithLogitsLoss", "'logistic' with one output", bce },
+        { "CrossEntropyLoss", "'cross_entropy'", "" },
+        { "MSELoss", "'mse'", "" },
     };
     if (!cJSON_IsString(v)) return NT_OK;
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
         if (strcasecmp(v->valuestring, aliases[i].alias)) continue;
         char list[256] = "";
         for (int k = 0; k < NT_LOSS_COUNT; k++) { strcat(list, k ? ", " : ""); strcat(list, losses[k]); }
-        return FAIL(c, "%s: model.loss: '%s' is not one of %s (did you mean %s?)", c->path, v->valuestring, list,
-                    aliases[i].hint);
+        return FAIL(c, "%s: model.loss: '%s' is not one of %s (did you mean %s?%s)", c->path, v->valuestring, list,
+                    aliases[i].meant, aliases[i].note);
     }
     return NT_OK;
 }

@@ -96,6 +96,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
                 normed = 1;
                 continue;
             }
+            if (Ln->kind != NT_LAYER_ACT) { crossed = 1; continue; }   /* a kind these rules do not know: a barrier */
             nt_act a = m->layers[li].act;
             /* an even map after odd ones only, before any mixing: the composite is even */
             even |= nt_act_traits(a).even && odd && !normed && !crossed;

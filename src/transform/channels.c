@@ -118,7 +118,10 @@ static path path_of(const nt_model *m, int i, int has_bias)
             w.odd &= nt_act_traits(L->act).odd;
             only_pools = 0;
             break;
-        default:              /* flatten */
+        case NT_LAYER_FLATTEN:
+            break;
+        default:              /* a kind these rules do not know: a barrier */
+            w.crossed = 1;
             break;
         }
     }
