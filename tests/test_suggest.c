@@ -1,5 +1,6 @@
 /* test_suggest.c: the spec reader's errors suggest the fix (src/spec/suggest.c, the keys of
- * src/model/registry.h), through the noether binary: an unknown layer key or a misspelt
+ * src/model/registry.h), through the noether binary: an unknown key (of a layer: its
+ * registry's keys and PyTorch's names for them; of a section: its keys) or a misspelt
  * value gets "did you mean" with the nearest name, a PyTorch name its noether name
  * ("linear" -> dense, "bce" -> logistic with one output), dropout a refusal saying why; each
  * message names the file and the field, exits 2; a far-off name gets no suggestion (the
@@ -51,6 +52,8 @@ Test(suggest, unknown_layer_keys_suggest_the_nearest)
         {"[{\"dense\": 4}, {\"atc\": \"relu\"}, {\"dense\": 1}]", "mse", "", "model.layers[1].atc",
          "(did you mean 'act'?)", 1},
         {"[{\"Conv2d\": 4, \"kernel\": 3}, {\"dense\": 1}]", "mse", "", "model.layers[0].Conv2d", "(did you mean 'conv'?)", 1},
+        {"[{\"dense\": 1}]", "mse", ", \"standardise\": true", "data.standardise",
+         "unknown key (did you mean 'standardize'?)", 1},
         /* controls: a made-up key is unknown, with no suggestion */
         {"[{\"dense\": 4, \"qqqqzzzz\": 1}, {\"dense\": 1}]", "mse", "", "model.layers[0].qqqqzzzz", "unknown key", 0},
         {"[{\"xyz\": 4}, {\"dense\": 1}]", "mse", "", "model.layers[0].xyz", "unknown key", 0},

@@ -55,11 +55,14 @@ static int check_keys(ctx *c, const cJSON *obj, const char *where, const char *c
 {
     if (!cJSON_IsObject(obj))
         return FAIL(c, "%s: %s: must be an object", c->path, where);
+    int n = 0;
+    while (allowed[n]) n++;
     for (const cJSON *it = obj->child; it; it = it->next) {
         int ok = 0;
         for (const char *const *a = allowed; *a; a++) ok |= strcmp(it->string, *a) == 0;
-        char cut[NT_CUT_BUF];
-        if (!ok) return FAIL(c, "%s: %s%s%s: unknown key", c->path, where, *where ? "." : "", nt_json_cut(it->string, cut));
+        char cut[NT_CUT_BUF], hint[96];
+        if (!ok) return FAIL(c, "%s: %s%s%s: unknown key%s", c->path, where, *where ? "." : "", nt_json_cut(it->string, cut),
+                             nt_did_you_mean(it->string, (const char *const *)allowed, n, hint, sizeof hint));
     }
     return NT_OK;
 }
