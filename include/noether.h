@@ -106,7 +106,7 @@ typedef enum {
  * each token alone; ATTENTION mixes the tokens; MEAN_TOKENS averages them into one vector. */
 typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM, NT_LAYER_BATCHNORM, NT_LAYER_BRANCH,
                NT_LAYER_ADD, NT_LAYER_CONV, NT_LAYER_POOL, NT_LAYER_FLATTEN, NT_LAYER_ATTENTION,
-               NT_LAYER_MEAN_TOKENS } nt_layer_kind;
+               NT_LAYER_MEAN_TOKENS, NT_LAYER_COUNT } nt_layer_kind;
 
 typedef struct {
     nt_layer_kind kind;
