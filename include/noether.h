@@ -432,6 +432,13 @@ NT_API int nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k
 NT_API int nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, double *out,
                   nt_error *err);
 
+/* The second order of the outputs weighted by a constant Fbar (n x K): g = sum_n J_n^T Fbar_n
+ * (as nt_vjp; may be NULL) and HV row j = sum_n sum_k Fbar_nk (Hess_theta f_k(theta; x_n)) v_j,
+ * the Hessian of the weighted outputs along each row v_j of V (k x d): the first Lie brackets
+ * of the fields grad f_k (docs/theory.md §7).  No 1/N, no weight decay, not reduced. */
+NT_API int nt_output_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, int k,
+                         const double *V, double *HV, double *g, nt_error *err);
+
 /* An output map rho (K x K, row-major; NULL for the identity): from then on the engine's
  * loss is L^rho(theta) = E l(rho f(theta; x), y) (docs/theory.md §4), with its gradient and
  * Hessian-vector products.  The outputs, JVP and VJP stay those of f.  rho is copied. */
@@ -856,6 +863,47 @@ NT_API int nt_fixed_points_analyse(nt_engine *e, const nt_spec *spec, const nt_d
                                    int n, const double *theta0, const nt_fixed_track *tr, nt_fixed_points *out,
                                    nt_error *err);
 NT_API void nt_fixed_points_free(nt_fixed_points *fp);
+
+/* ------------------------------------------------------------------ discovery */
+
+/* The conservation laws of gradient flow a model has (docs/theory.md §7): d - dim Lie(W)(theta),
+ * W the fields grad_theta f_k(theta; x) over outputs k and inputs x, Lie(W) what their
+ * brackets generate.  A count for the model under any data and loss (x ~ N(0, I) stands for
+ * "any data"), measured at theta. */
+#define NT_DISCOVER_TOL 1e-7   /* a candidate joins the span when its residual exceeds this part of it */
+#define NT_DISCOVER_SEED 31
+
+typedef struct {
+    int samples;     /* random inputs (0: 2d/K + 16, enough rows for every field) */
+    double tol;      /* rank tolerance (0: NT_DISCOVER_TOL) */
+    double step;     /* depth 3's differences: h |X_c| = step max(1, |theta|) (0: 1e-4) */
+    int depth;       /* bracket depth computed, 1..3 (0: 3) */
+    uint64_t seed;   /* the inputs and the random combinations (0: NT_DISCOVER_SEED) */
+    void (*progress)(void *ctx, const char *phase);
+    void *ctx;
+} nt_conservation_opts;
+
+typedef struct {
+    int conserved;          /* d - rank at the deepest level */
+    int depth;              /* levels computed: 1 the fields, 2 their brackets (exact), 3 brackets of
+                             * brackets (central differences of exact brackets) */
+    int stagnated;          /* the deepest level added nothing: the count is final */
+    int rank[3];            /* the span's dimension after levels 1..depth */
+    int candidates[3];      /* random combinations tried at each level */
+    int discarded;          /* depth-3 candidates whose differences crossed a kink of an activation */
+    int samples, products;  /* inputs, and products with the engine */
+    double tol, step;
+    double accepted_min;    /* the smallest residual ratio that joined the span, */
+    double rejected_max;    /* the largest that did not: the gap the tolerance sits in */
+    int sv_first, n_sv;     /* singular values of the normalized candidates number sv_first..+n_sv, */
+    double sv[8], sv_max;   /* relative to the largest (sv_max), around the rank (n_sv 0: d too large) */
+    double seconds;
+} nt_conservation;
+
+/* e: an engine of m (any chunk, k >= 1); theta borrowed.  NT_EFAIL out of memory (a d x d
+ * basis) or an engine error. */
+NT_API int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta,
+                                 const nt_conservation_opts *opts, nt_conservation *o, nt_error *err);
 
 /* ------------------------------------------------------------------ spectra */
 

@@ -1,0 +1,238 @@
+/* lie.c: the number of conservation laws of gradient flow (docs/theory.md §7).  A function
+ * h(theta) is conserved by the flow of every loss of the outputs exactly when grad h is
+ * orthogonal to every field X_{k,x}(theta) = grad_theta f_k(theta; x) (over outputs k and
+ * inputs x) and so, by Frobenius, to the Lie algebra Lie(W) they generate under the
+ * bracket [X, Y] = DY X - DX Y.  The number of independent laws near theta is
+ *     d - dim Lie(W)(theta)                  (Marcotte, Gribonval & Peyre 2023).
+ * Fields are sampled as random combinations over random inputs x_n ~ N(0, I) ("any
+ * data"): X_a = J^T a (a vector-Jacobian product), and their brackets
+ *     [X_a, X_b] = H_b X_a - H_a X_b,     H_a = Hess (a . f)      (exact: nt_output_hvp)
+ *     [X_c, Y]   = DY X_c - H_c Y         (DY X_c by central differences of the exact Y at
+ *                                          theta +- h X_c, Richardson-extrapolated)
+ * Each candidate joins an orthonormal basis when its residual off the basis is above tol
+ * of its norm; a level ends when STALL candidates in a row add nothing (a random
+ * combination has a component in every direction not yet spanned, with probability 1). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cblas.h>
+#include <lapacke.h>
+#include "noether.h"
+
+enum { STALL = 6 };
+#define MAX_SV_DOUBLES 2.5e7   /* the candidates kept for their singular values (n_cand x d) */
+
+typedef struct {
+    nt_engine *e;
+    const nt_model *m;
+    const nt_dataset *ds;
+    const double *theta;
+    int64_t d, NK;
+    double tol;
+    double *Q;                 /* r x d, orthonormal rows: the span so far */
+    int r;
+    double *cand;              /* normalized candidates (NULL when too many for an SVD) */
+    int n_cand, cap_cand;
+    nt_conservation *out;
+    uint64_t seed, draw;       /* the random combinations: stream `draw` of seed */
+    double *a, *b, *c, *Xa, *Xb, *Xc, *Y, *Z, *HY, *th, *w, *U;   /* workspaces; U the candidate */
+} lie;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void combination(lie *L, double *a)
+{
+    const uint64_t s = L->draw++;
+    for (int64_t i = 0; i < L->NK; i++) a[i] = nt_rand_normal(L->seed, s, (uint64_t)i);
+}
+
+/* v's residual off span(Q), by classical Gram-Schmidt twice (the second pass removes what
+ * round-off left of the first); it joins Q when |residual| / |v| > tol.  1 when it joined. */
+static int offer(lie *L, const double *v)
+{
+    const int64_t d = L->d;
+    const double nv = nt_norm2(d, v);
+    if (!(nv > 0)) return 0;
+    if (L->cand && L->n_cand < L->cap_cand) {
+        double *row = L->cand + (int64_t)L->n_cand++ * d;
+        for (int64_t i = 0; i < d; i++) row[i] = v[i] / nv;
+    }
+    double *w = L->w, *coef = L->HY;   /* HY is free here: r <= d doubles */
+    memcpy(w, v, sizeof(double) * (size_t)d);
+    for (int pass = 0; pass < 2 && L->r > 0; pass++) {
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, L->r, (int)d, 1.0, L->Q, (int)d, w, 1, 0.0, coef, 1);
+        cblas_dgemv(CblasRowMajor, CblasTrans, L->r, (int)d, -1.0, L->Q, (int)d, coef, 1, 1.0, w, 1);
+    }
+    const double res = nt_norm2(d, w), ratio = res / nv;
+    if (ratio > L->tol && L->r < d) {
+        cblas_dscal((int)d, 1.0 / res, w, 1);
+        memcpy(L->Q + (int64_t)L->r++ * d, w, sizeof(double) * (size_t)d);
+        L->out->accepted_min = fmin(L->out->accepted_min, ratio);
+        return 1;
+    }
+    L->out->rejected_max = fmax(L->out->rejected_max, ratio);
+    return 0;
+}
+
+/* X_a = J^T a at theta */
+static int field(lie *L, const double *theta, const double *a, double *X, nt_error *err)
+{
+    L->out->products++;
+    return nt_vjp(L->e, theta, L->ds, a, X, err);
+}
+
+/* Y = [X_a, X_b](theta) = H_b X_a - H_a X_b (three products: X_a; then H_b X_a with X_b on the
+ * way; then H_a X_b) */
+static int bracket(lie *L, const double *theta, double *Y, nt_error *err)
+{
+    const int64_t d = L->d;
+    int rc = field(L, theta, L->a, L->Xa, err);
+    if (!rc) rc = nt_output_hvp(L->e, theta, L->ds, L->b, 1, L->Xa, Y, L->Xb, err);
+    if (!rc) rc = nt_output_hvp(L->e, theta, L->ds, L->a, 1, L->Xb, L->HY, NULL, err);
+    L->out->products += 2;
+    if (!rc) cblas_daxpy((int)d, -1.0, L->HY, 1, Y, 1);
+    return rc;
+}
+
+/* D(h) = (Y(theta + h u) - Y(theta - h u)) / 2h into D */
+static int central(lie *L, const double *u, double h, double *D, nt_error *err)
+{
+    const int64_t d = L->d;
+    for (int64_t i = 0; i < d; i++) L->th[i] = L->theta[i] + h * u[i];
+    int rc = bracket(L, L->th, D, err);
+    for (int64_t i = 0; !rc && i < d; i++) L->th[i] = L->theta[i] - h * u[i];
+    if (!rc) rc = bracket(L, L->th, L->Z, err);
+    for (int64_t i = 0; !rc && i < d; i++) D[i] = (D[i] - L->Z[i]) / (2 * h);
+    return rc;
+}
+
+/* Z = [X_c, [X_a, X_b]](theta) = DY X_c - H_c Y; *reliable = 0 when the two steps of the
+ * Richardson pair disagree beyond their truncation error (a kink of a piecewise-linear
+ * activation crossed: the difference is not a derivative there). */
+static int bracket3(lie *L, double *Zout, int *reliable, nt_error *err)
+{
+    const int64_t d = L->d;
+    int rc = field(L, L->theta, L->c, L->Xc, err);
+    if (!rc) rc = bracket(L, L->theta, L->Y, err);
+    if (rc) return rc;
+    const double h = L->out->step * fmax(1.0, nt_norm2(d, L->theta)) / fmax(nt_norm2(d, L->Xc), 1e-300);
+    double *D1 = Zout, *D2 = malloc(sizeof(double) * (size_t)d);
+    if (!D2) return nt_fail(err, NT_EFAIL, "discover: out of memory (d = %lld)", (long long)d);
+    rc = central(L, L->Xc, h, D1, err);
+    if (!rc) rc = central(L, L->Xc, h / 2, D2, err);
+    if (!rc) rc = nt_output_hvp(L->e, L->theta, L->ds, L->c, 1, L->Y, L->HY, NULL, err);
+    L->out->products++;
+    if (!rc) {
+        double diff = 0;
+        for (int64_t i = 0; i < d; i++) diff += (D2[i] - D1[i]) * (D2[i] - D1[i]);
+        const double size = nt_norm2(d, D2) + nt_norm2(d, L->HY);
+        *reliable = sqrt(diff) <= 1e-5 * size;
+        for (int64_t i = 0; i < d; i++) Zout[i] = (4 * D2[i] - D1[i]) / 3 - L->HY[i];
+    }
+    free(D2);
+    return rc;
+}
+
+/* one level: candidates until STALL in a row add nothing (or the span is everything) */
+static int level(lie *L, int depth, nt_error *err)
+{
+    nt_conservation *o = L->out;
+    int rc = NT_OK, stall = 0;
+    while (stall < STALL && L->r < L->d) {
+        int reliable = 1;
+        combination(L, L->a);
+        combination(L, L->b);
+        if (depth == 1) rc = field(L, L->theta, L->a, L->U, err);
+        else if (depth == 2) rc = bracket(L, L->theta, L->U, err);
+        else {
+            combination(L, L->c);
+            rc = bracket3(L, L->U, &reliable, err);
+        }
+        if (rc) return rc;
+        if (!reliable) {   /* discarded, and not counted towards the stall */
+            if (++o->discarded > 4 * STALL + o->candidates[depth - 1])
+                return nt_fail(err, NT_EFAIL, "discover: the differences for depth 3 keep crossing kinks (%d "
+                               "discarded); try a smaller --step", o->discarded);
+            continue;
+        }
+        o->candidates[depth - 1]++;
+        stall = offer(L, L->U) ? 0 : stall + 1;
+    }
+    o->rank[depth - 1] = L->r;
+    o->depth = depth;
+    return rc;
+}
+
+/* the singular values of the normalized candidates around the cut at the rank */
+static int singular_values(lie *L, nt_error *err)
+{
+    nt_conservation *o = L->out;
+    if (!L->cand || L->n_cand == 0) return NT_OK;
+    const int mn = L->n_cand < L->d ? L->n_cand : (int)L->d;
+    double *s = malloc(sizeof(double) * (size_t)mn);
+    if (!s) return nt_fail(err, NT_EFAIL, "discover: out of memory for %d singular values", mn);
+    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', L->n_cand, (lapack_int)L->d, L->cand, (lapack_int)L->d,
+                                     s, NULL, L->n_cand, NULL, (lapack_int)L->d);   /* U, V^T not referenced */
+    if (info != 0) {
+        free(s);
+        return nt_fail(err, NT_EFAIL, "discover: LAPACK dgesdd failed (info %d)", (int)info);
+    }
+    const int rank = o->rank[o->depth - 1], lo = rank - 4 > 0 ? rank - 4 : 0, hi = rank + 4 < mn ? rank + 4 : mn;
+    o->sv_first = lo;
+    o->n_sv = hi - lo;
+    o->sv_max = s[0];
+    for (int i = 0; i < o->n_sv; i++) o->sv[i] = s[lo + i] / s[0];
+    free(s);
+    return NT_OK;
+}
+
+int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, const nt_conservation_opts *opts,
+                          nt_conservation *o, nt_error *err)
+{
+    memset(o, 0, sizeof *o);
+    const int64_t d = m->d, K = m->output;
+    o->samples = opts && opts->samples > 0 ? opts->samples : (int)((2 * d + K - 1) / K + 16);
+    o->tol = opts && opts->tol > 0 ? opts->tol : NT_DISCOVER_TOL;
+    o->step = opts && opts->step > 0 ? opts->step : 1e-4;
+    const int depth = opts && opts->depth > 0 ? (opts->depth < 3 ? opts->depth : 3) : 3;
+    o->accepted_min = INFINITY;
+    const double t0 = now();
+    const int64_t N = o->samples;
+    nt_dataset ds = { .n = N, .dim = m->input, .ydim = 0 };
+    ds.x = malloc(sizeof(double) * (size_t)(N * m->input));
+    lie L = { .e = e, .m = m, .ds = &ds, .theta = theta, .d = d, .NK = N * K, .tol = o->tol, .out = o,
+              .seed = opts && opts->seed ? opts->seed : NT_DISCOVER_SEED, .draw = 1 };
+    L.Q = malloc(sizeof(double) * (size_t)(d * d));
+    double **vec[] = { &L.Xa, &L.Xb, &L.Xc, &L.Y, &L.Z, &L.HY, &L.th, &L.w, &L.U };
+    int ok = ds.x && L.Q;
+    for (size_t i = 0; i < sizeof vec / sizeof *vec; i++) ok &= (*vec[i] = malloc(sizeof(double) * (size_t)d)) != NULL;
+    double **comb[] = { &L.a, &L.b, &L.c };
+    for (size_t i = 0; i < 3; i++) ok &= (*comb[i] = malloc(sizeof(double) * (size_t)(N * K))) != NULL;
+    L.cap_cand = (int)(2 * d + 8 * STALL);
+    if ((double)L.cap_cand * (double)d <= MAX_SV_DOUBLES) L.cand = malloc(sizeof(double) * (size_t)L.cap_cand * (size_t)d);
+    int rc = ok ? NT_OK : nt_fail(err, NT_EFAIL, "discover: out of memory for a basis of %lld x %lld", (long long)d,
+                                  (long long)d);
+    for (int64_t i = 0; ok && i < N * m->input; i++) ds.x[i] = nt_rand_normal(L.seed, 0, (uint64_t)i);
+    for (int l = 1; rc == NT_OK && l <= depth; l++) {
+        if (opts && opts->progress) opts->progress(opts->ctx, l == 1 ? "conservation laws: the fields grad f_k"
+                                                   : l == 2 ? "conservation laws: their brackets"
+                                                            : "conservation laws: brackets of brackets (differences)");
+        rc = level(&L, l, err);
+    }
+    if (rc == NT_OK) rc = singular_values(&L, err);
+    if (rc == NT_OK) {
+        o->conserved = (int)(d - o->rank[o->depth - 1]);
+        o->stagnated = o->depth > 1 && o->rank[o->depth - 1] == o->rank[o->depth - 2];
+    }
+    o->seconds = now() - t0;
+    free(ds.x); free(L.Q); free(L.cand);
+    for (size_t i = 0; i < sizeof vec / sizeof *vec; i++) free(*vec[i]);
+    for (size_t i = 0; i < 3; i++) free(*comb[i]);
+    return rc;
+}

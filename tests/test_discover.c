@@ -1,0 +1,166 @@
+/* Discovery (docs/theory.md §7): the number of conservation laws of gradient flow against
+ * the counts the literature proves (Marcotte, Gribonval & Peyre 2023), on sizes drawn here;
+ * and the engine's second order of the outputs it is built on. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <criterion/criterion.h>
+#include "noether.h"
+#include "helpers.h"
+
+typedef struct {
+    nt_spec spec;
+    nt_engine *e;
+    double *theta;
+} net;
+
+/* a model of the layers JSON on `input` features, at a random theta (init seed) */
+static void net_new(net *n, int input, const char *layers, const char *loss, uint64_t seed)
+{
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"model\": {\"input\": %d, \"layers\": %s, \"loss\": \"%s\"}, \"data\": {\"source\": \"teacher\", "
+             "\"n\": 8, \"seed\": 1}, \"init\": {\"seed\": %llu, \"bias_std\": 0.5}}",
+             input, layers, loss, (unsigned long long)seed);
+    nt_error err = {0};
+    cr_assert_eq(nt_spec_parse(json, "discover.json", &n->spec, &err), NT_OK, "%s: %s", json, err.msg);
+    n->theta = malloc(sizeof(double) * (size_t)n->spec.model.d);
+    nt_init_params(&n->spec.model, &n->spec.init, n->theta);
+    n->e = nt_engine_new(&n->spec.model, 256, 4);
+    cr_assert(n->e);
+}
+
+static void net_free(net *n)
+{
+    nt_engine_free(n->e);
+    free(n->theta);
+    nt_spec_free(&n->spec);
+}
+
+static nt_conservation count(net *n)
+{
+    nt_conservation c;
+    nt_error err = {0};
+    cr_assert_eq(nt_conservation_count(n->e, &n->spec.model, n->theta, NULL, &c, &err), NT_OK, "%s", err.msg);
+    cr_log_info("d %lld: ranks %d %d %d, conserved %d, gap %.2g | %.2g, %d products, %.2f s",
+                (long long)n->spec.model.d, c.rank[0], c.rank[1], c.rank[2], c.conserved, c.rejected_max,
+                c.accepted_min, c.products, c.seconds);
+    cr_assert_eq(c.depth, 3);
+    cr_assert(c.stagnated, "the rank still grew at depth 3");
+    cr_assert_lt(c.rejected_max, 1e-3 * c.accepted_min, "no gap: rejected %.3g, accepted %.3g", c.rejected_max,
+                 c.accepted_min);
+    return c;
+}
+
+static int draw(uint64_t stream, int lo, int hi)
+{
+    return lo + (int)(nt_rand_u64(77, stream, 0) % (uint64_t)(hi - lo + 1));
+}
+
+Test(discover, the_output_second_order_is_the_mse_hessian_minus_its_gauss_newton_part)
+{
+    /* per sample l = |f - y|^2 / 2: Hess l = J^T J + sum_k (f_k - y_k) Hess f_k, so with
+     * Fbar = F - Y:  N (H v - gamma v) = J^T (J v) + nt_output_hvp(Fbar, v) */
+    nt_spec spec;
+    nt_data data;
+    nt_error err = {0};
+    const char *json = "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 6}, {\"act\": \"tanh\"}, {\"dense\": 3}],"
+                       " \"loss\": \"mse\"}, \"data\": {\"source\": \"teacher\", \"n\": 30, \"seed\": 2},"
+                       " \"init\": {\"seed\": 3, \"bias_std\": 0.3}, \"weight_decay\": 0.01}";
+    cr_assert_eq(nt_spec_parse(json, "o.json", &spec, &err), NT_OK, "%s", err.msg);
+    cr_assert_eq(nt_data_load(&spec, &data, &err), NT_OK, "%s", err.msg);
+    const nt_model *m = &spec.model;
+    const nt_dataset *ds = &data.train;
+    const int64_t d = m->d, N = ds->n, K = m->output;
+    nt_engine *e = nt_engine_new(m, 8, 2);   /* chunks of 8: the sums over chunks too */
+    double *theta = malloc(sizeof(double) * d), *v = malloc(sizeof(double) * 2 * d), *Hv = malloc(sizeof(double) * 2 * d);
+    double *Jv = malloc(sizeof(double) * N * 2 * K), *JtJv = malloc(sizeof(double) * d), *F = malloc(sizeof(double) * N * K);
+    double *rhs = malloc(sizeof(double) * 2 * d), *g = malloc(sizeof(double) * d), *g2 = malloc(sizeof(double) * d);
+    nt_init_params(m, &spec.init, theta);
+    for (int64_t i = 0; i < 2 * d; i++) v[i] = nt_rand_normal(4, 0, (uint64_t)i);
+    t_hvp(e, theta, ds, 2, v, Hv, NULL);
+    t_outputs(e, theta, ds, F);
+    for (int64_t i = 0; i < N * K; i++) F[i] -= ds->y[i];
+    cr_assert_eq(nt_output_hvp(e, theta, ds, F, 2, v, rhs, g, &err), NT_OK, "%s", err.msg);
+    t_vjp(e, theta, ds, F, g2);
+    cr_assert_eq(nt_rel_diff(d, g, g2), 0, "its gradient is nt_vjp's");
+    t_jvp(e, theta, ds, 2, v, Jv);   /* n x k x K */
+    double worst = 0, control = 0;
+    for (int j = 0; j < 2; j++) {
+        double *Jvj = malloc(sizeof(double) * N * K);
+        for (int64_t n = 0; n < N; n++) memcpy(Jvj + n * K, Jv + (n * 2 + j) * K, sizeof(double) * K);
+        t_vjp(e, theta, ds, Jvj, JtJv);
+        double *lhs = malloc(sizeof(double) * d), *r = malloc(sizeof(double) * d);
+        for (int64_t i = 0; i < d; i++) {
+            lhs[i] = N * (Hv[j * d + i] - m->weight_decay * v[j * d + i]);
+            r[i] = JtJv[i] + rhs[j * d + i];
+        }
+        worst = fmax(worst, nt_rel_diff(d, lhs, r));
+        control = fmax(control, nt_rel_diff(d, lhs, JtJv));   /* without the second-order term */
+        free(Jvj); free(lhs); free(r);
+    }
+    cr_log_info("N(H v - gamma v) against J^T J v + output second order: %.3g (without it: %.3g)", worst, control);
+    cr_assert_leq(worst, 1e-13);
+    cr_assert_geq(control, 1e-3);
+    nt_engine_free(e);
+    free(theta); free(v); free(Hv); free(Jv); free(JtJv); free(F); free(rhs); free(g); free(g2);
+    nt_data_free(&data);
+    nt_spec_free(&spec);
+}
+
+Test(discover, two_layer_linear_networks_conserve_r_r_plus_1_over_2, .timeout = 300)
+{
+    for (int r = 2; r <= 6; r++) {
+        const int in = draw((uint64_t)r, r + 1, r + 4), out = draw(100 + (uint64_t)r, r + 1, r + 3);
+        char layers[256];
+        snprintf(layers, sizeof layers, "[{\"dense\": %d, \"bias\": false}, {\"dense\": %d, \"bias\": false}]", r, out);
+        net n;
+        net_new(&n, in, layers, "mse", (uint64_t)r);
+        nt_conservation c = count(&n);
+        cr_assert_eq(c.conserved, r * (r + 1) / 2, "x -> U V^T x, %d-%d-%d: %d laws, expected r(r+1)/2 = %d", in, r,
+                     out, c.conserved, r * (r + 1) / 2);
+        cr_assert_gt(c.rank[1], c.rank[0], "the brackets add directions to W (linear networks)");
+        net_free(&n);
+    }
+}
+
+Test(discover, two_layer_relu_networks_conserve_r_with_or_without_biases, .timeout = 300)
+{
+    for (int bias = 0; bias <= 1; bias++)
+        for (int r = 2; r <= 5; r += 3) {
+            const int in = draw(10 + (uint64_t)r, 2, 5), out = draw(20 + (uint64_t)r, 1, 3);
+            char layers[256];
+            snprintf(layers, sizeof layers, "[{\"dense\": %d, \"bias\": %s}, {\"act\": \"relu\"}, {\"dense\": %d, "
+                     "\"bias\": false}]", r, bias ? "true" : "false", out);
+            net n;
+            net_new(&n, in, layers, "mse", 7 + (uint64_t)r);
+            nt_conservation c = count(&n);
+            cr_assert_eq(c.conserved, r, "relu %d-%d-%d, bias %d: %d laws, expected %d", in, r, out, bias,
+                         c.conserved, r);
+            net_free(&n);
+        }
+}
+
+Test(discover, deep_linear_networks_conserve_the_sum_over_hidden_layers, .timeout = 300)
+{
+    const int r1 = draw(1, 2, 4), r2 = draw(2, 2, 3), in = r1 + 1, out = r2 + 1;
+    char layers[256];
+    snprintf(layers, sizeof layers, "[{\"dense\": %d, \"bias\": false}, {\"dense\": %d, \"bias\": false}, "
+             "{\"dense\": %d, \"bias\": false}]", r1, r2, out);
+    net n;
+    net_new(&n, in, layers, "mse", 5);
+    nt_conservation c = count(&n);
+    const int want = r1 * (r1 + 1) / 2 + r2 * (r2 + 1) / 2;
+    cr_assert_eq(c.conserved, want, "%d-%d-%d-%d: %d laws, expected %d", in, r1, r2, out, c.conserved, want);
+    net_free(&n);
+}
+
+Test(discover, tanh_networks_conserve_nothing)
+{
+    net n;
+    net_new(&n, 3, "[{\"dense\": 4}, {\"act\": \"tanh\"}, {\"dense\": 2}]", "mse", 3);
+    nt_conservation c = count(&n);
+    cr_assert_eq(c.conserved, 0, "%d laws", c.conserved);
+    net_free(&n);
+}
