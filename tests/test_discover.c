@@ -164,3 +164,59 @@ Test(discover, tanh_networks_conserve_nothing)
     cr_assert_eq(c.conserved, 0, "%d laws", c.conserved);
     net_free(&n);
 }
+
+static nt_discrete discrete(net *n, int use_catalogue)
+{
+    nt_transform *list = NULL;
+    int count = 0;
+    nt_error err = {0};
+    if (use_catalogue) cr_assert_eq(nt_catalogue(&n->spec.model, &list, &count), NT_OK);
+    nt_discrete o;
+    cr_assert_eq(nt_discover_discrete(n->e, &n->spec.model, n->theta, list, count, 0, &o, &err), NT_OK, "%s", err.msg);
+    for (int i = 0; i < o.n_layers; i++)
+        cr_log_info("layer %d: %d units, %d orbits, log10 |G| %.3f (catalogue %.3f), flips odd %d even %d",
+                    o.layers[i].layer, o.layers[i].units, o.layers[i].orbits, o.layers[i].log10_order,
+                    o.layers[i].catalogue_log10_order, o.layers[i].odd_flips, o.layers[i].even_flips);
+    for (int i = 0; i < o.n_missing; i++) cr_log_info("missing: %s", o.missing[i]);
+    nt_transforms_free(list, count);
+    return o;
+}
+
+Test(discover, the_units_of_a_hidden_layer_are_exchanged_and_negated_as_the_activation_allows)
+{
+    const struct { const char *act; int odd, even; } cases[] = { {"tanh", 1, 0}, {"square", 0, 1}, {"relu", 0, 0} };
+    for (int c = 0; c < 3; c++) {
+        const int units = draw(30 + (uint64_t)c, 3, 6);
+        char layers[256];
+        snprintf(layers, sizeof layers, "[{\"dense\": %d}, {\"act\": \"%s\"}, {\"dense\": 2}]", units, cases[c].act);
+        net n;
+        net_new(&n, 3, layers, "mse", 11);
+        nt_discrete o = discrete(&n, 1);
+        cr_assert_eq(o.n_layers, 1);
+        const nt_discrete_layer *L = &o.layers[0];
+        cr_assert_eq(L->layer, 0, "the units are the outputs of model.layers[0]");
+        cr_assert_eq(L->orbits, 1, "%s: every exchange of units is a symmetry", cases[c].act);
+        cr_assert_float_eq(L->log10_order, lgamma(units + 1.0) / log(10.0), 1e-12, "|S_%d|", units);
+        cr_assert_float_eq(L->catalogue_log10_order, L->log10_order, 1e-12);
+        cr_assert_eq(L->odd_flips, cases[c].odd * units, "%s", cases[c].act);
+        cr_assert_eq(L->even_flips, cases[c].even * units, "%s", cases[c].act);
+        cr_assert_eq(o.n_missing, 0, "the catalogue generates all of them (%s)", o.n_missing ? o.missing[0] : "");
+        nt_discrete_free(&o);
+        /* the control: without the catalogue every exchange and flip found is missing */
+        o = discrete(&n, 0);
+        cr_assert_eq(o.n_missing, (units - 1) + (cases[c].odd + cases[c].even) * units);
+        nt_discrete_free(&o);
+        net_free(&n);
+    }
+}
+
+Test(discover, units_bound_to_a_layer_norm_are_not_exchanged_alone)
+{
+    net n;
+    net_new(&n, 3, "[{\"dense\": 4}, {\"norm\": \"layer\"}, {\"act\": \"tanh\"}, {\"dense\": 2}]", "mse", 5);
+    nt_discrete o = discrete(&n, 1);
+    cr_assert_eq(o.layers[0].orbits, 4, "the gains differ at random points: no exchange without them");
+    cr_assert_eq(o.n_missing, 0);
+    nt_discrete_free(&o);
+    net_free(&n);
+}
