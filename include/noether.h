@@ -905,6 +905,33 @@ typedef struct {
 NT_API int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta,
                                  const nt_conservation_opts *opts, nt_conservation *o, nt_error *err);
 
+/* The Lie algebra of the affine symmetries xi = A theta + c (J_x(theta) xi = 0 for every x and
+ * theta), a null space over random inputs and points (docs/theory.md §7); the equivariances
+ * (J xi = B f) beside it in the full space; the quadratic charges of its symmetric part. */
+#define NT_DISCOVER_FULL_MAX 48          /* d up to this: the full space (d^2 + d + K^2 unknowns) */
+#define NT_DISCOVER_STRUCTURED_MAX 4096  /* unknowns of the structured space (hidden layers taken in order) */
+#define NT_DISCOVER_DENSE_MAX 2048       /* d up to this: the basis as dense d x d generators */
+#define NT_DISCOVER_ALGEBRA_TOL 1e-9     /* singular values below this part of the largest are zero */
+typedef struct {
+    char search_space[160];     /* which space was searched, in words */
+    int lie_algebra_dim;        /* symmetries found (B = 0) */
+    int equivariances;          /* further dimensions with B != 0 (full space; -1: not searched) */
+    int charges;                /* symmetric generators: charges theta^T A theta / 2 + c^T theta */
+    int charges_independent;    /* the rank of their gradients A theta + c at theta */
+    int missing_from_catalogue; /* dimensions of the algebra's span at theta outside the catalogue's */
+    int catalogue_rank;         /* the span of the catalogue's continuous symmetries at theta */
+    int points, samples;        /* random points (theta first) and inputs */
+    double tol, sv_cut[2];      /* the largest singular value counted zero, the smallest counted not (relative) */
+    int n_generators;           /* the basis as dense generators (0 when d > NT_DISCOVER_DENSE_MAX): */
+    double *A, *c;              /* n_generators x d x d and n_generators x d */
+    double seconds;
+} nt_algebra;
+
+/* list: the catalogue to compare with (continuous symmetries only).  nt_algebra_free after NT_OK. */
+NT_API int nt_discover_algebra(nt_engine *e, const nt_model *m, const double *theta, const nt_transform *list, int n,
+                               nt_algebra *o, nt_error *err);
+NT_API void nt_algebra_free(nt_algebra *o);
+
 /* The permutations and sign flips of hidden units that are symmetries (docs/theory.md §7),
  * found from the outputs on random inputs at theta and two random points, against what
  * the catalogue's discrete entries (list) generate. */

@@ -220,3 +220,64 @@ Test(discover, units_bound_to_a_layer_norm_are_not_exchanged_alone)
     nt_discrete_free(&o);
     net_free(&n);
 }
+
+static nt_algebra algebra(net *n, int use_catalogue)
+{
+    nt_transform *list = NULL;
+    int count = 0;
+    nt_error err = {0};
+    if (use_catalogue) cr_assert_eq(nt_catalogue(&n->spec.model, &list, &count), NT_OK);
+    nt_algebra o;
+    cr_assert_eq(nt_discover_algebra(n->e, &n->spec.model, n->theta, list, count, &o, &err), NT_OK, "%s", err.msg);
+    cr_log_info("%s: dim %d (+%d equivariances), charges %d (%d independent), missing %d, cut %.2g | %.2g, "
+                "%d points, %.2f s", o.search_space, o.lie_algebra_dim, o.equivariances, o.charges,
+                o.charges_independent, o.missing_from_catalogue, o.sv_cut[0], o.sv_cut[1], o.points, o.seconds);
+    cr_assert_lt(o.sv_cut[0], 1e-6 * o.sv_cut[1], "no gap at the cut: %.3g | %.3g", o.sv_cut[0], o.sv_cut[1]);
+    nt_transforms_free(list, count);
+    return o;
+}
+
+Test(discover, the_symmetry_algebra_and_its_charges_match_the_conservation_count, .timeout = 300)
+{
+    /* linear: gl(r) (r^2), its symmetric part r(r+1)/2 = the laws; relu: the r rescalings;
+     * tanh: none (its symmetries are discrete) */
+    const struct { const char *layers; int dim, charges; } cases[] = {
+        { "[{\"dense\": 2, \"bias\": false}, {\"dense\": 3, \"bias\": false}]", 4, 3 },
+        { "[{\"dense\": 3, \"bias\": false}, {\"act\": \"relu\"}, {\"dense\": 2, \"bias\": false}]", 3, 3 },
+        { "[{\"dense\": 3}, {\"act\": \"relu\"}, {\"dense\": 2, \"bias\": false}]", 3, 3 },
+        { "[{\"dense\": 3}, {\"act\": \"tanh\"}, {\"dense\": 2}]", 0, 0 },
+    };
+    for (int c = 0; c < 4; c++) {
+        net n;
+        net_new(&n, 3, cases[c].layers, "mse", 21 + (uint64_t)c);
+        cr_assert_leq(n.spec.model.d, NT_DISCOVER_FULL_MAX);
+        nt_algebra o = algebra(&n, 1);
+        nt_conservation laws = count(&n);
+        cr_assert_eq(o.lie_algebra_dim, cases[c].dim, "%s", cases[c].layers);
+        cr_assert_eq(o.charges_independent, cases[c].charges, "%s", cases[c].layers);
+        cr_assert_eq(o.charges_independent, laws.conserved, "the charges are all the laws (%s)", cases[c].layers);
+        cr_assert_eq(o.missing_from_catalogue, 0, "%s", cases[c].layers);
+        nt_algebra_free(&o);
+        if (cases[c].dim) {   /* the control: without the catalogue the whole algebra is missing */
+            o = algebra(&n, 0);
+            cr_assert_gt(o.missing_from_catalogue, 0);
+            nt_algebra_free(&o);
+        }
+        net_free(&n);
+    }
+}
+
+Test(discover, a_larger_model_is_searched_in_the_structured_space, .timeout = 300)
+{
+    net n;
+    net_new(&n, 6, "[{\"dense\": 8}, {\"act\": \"relu\"}, {\"dense\": 3}]", "mse", 4);
+    cr_assert_gt(n.spec.model.d, NT_DISCOVER_FULL_MAX);
+    nt_algebra o = algebra(&n, 1);
+    cr_assert(strstr(o.search_space, "structured"), "%s", o.search_space);
+    cr_assert_eq(o.lie_algebra_dim, 8, "the rescalings of the 8 units");
+    cr_assert_eq(o.charges_independent, 8);
+    cr_assert_eq(o.missing_from_catalogue, 0);
+    cr_assert_eq(o.equivariances, -1, "not searched there");
+    nt_algebra_free(&o);
+    net_free(&n);
+}

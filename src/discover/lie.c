@@ -37,6 +37,7 @@ typedef struct {
     nt_conservation *out;
     uint64_t seed, draw;       /* the random combinations: stream `draw` of seed */
     double *a, *b, *c, *Xa, *Xb, *Xc, *Y, *Z, *HY, *th, *w, *U;   /* workspaces; U the candidate */
+    double *x3;                /* depth 3's inputs (SPARSE rows) */
 } lie;
 
 static double now(void)
@@ -133,19 +134,45 @@ static int bracket3(lie *L, double *Zout, int *reliable, nt_error *err)
         for (int64_t i = 0; i < d; i++) diff += (D2[i] - D1[i]) * (D2[i] - D1[i]);
         const double size = nt_norm2(d, D2) + nt_norm2(d, L->HY);
         *reliable = sqrt(diff) <= 1e-5 * size;
+        if (getenv("NT_DEBUG_DISCOVER")) fprintf(stderr, "depth 3: %.3g (h %.3g, |D| %.3g |HY| %.3g)\n", sqrt(diff) / size, h, nt_norm2(d, D2), nt_norm2(d, L->HY));
         for (int64_t i = 0; i < d; i++) Zout[i] = (4 * D2[i] - D1[i]) / 3 - L->HY[i];
     }
     free(D2);
     return rc;
 }
 
+/* Depth 3 differences Y(theta +- h X_c): a kink of a piecewise-linear activation between the
+ * two points is no derivative.  Its combinations are drawn over a few of the inputs (SPARSE
+ * of them, so few pre-activations can cross), the inputs drawn afresh for each candidate:
+ * the brackets of the fields of every choice of inputs span the same algebra. */
+enum { SPARSE = 6 };
+
+static void pick_inputs(lie *L, nt_dataset *few, double *x)
+{
+    const nt_dataset *all = L->ds;
+    const uint64_t s = L->draw++;
+    for (int i = 0; i < SPARSE; i++) {
+        const int64_t row = (int64_t)(nt_rand_u64(L->seed, s, (uint64_t)i) % (uint64_t)all->n);
+        memcpy(x + (int64_t)i * all->dim, all->x + row * all->dim, sizeof(double) * (size_t)all->dim);
+    }
+    *few = (nt_dataset){ .n = SPARSE, .dim = all->dim, .x = x };
+}
+
 /* one level: candidates until STALL in a row add nothing (or the span is everything) */
 static int level(lie *L, int depth, nt_error *err)
 {
     nt_conservation *o = L->out;
+    const nt_dataset *all = L->ds;
+    const int64_t NK = L->NK, stall_max = depth < 3 ? STALL : 3 * STALL;
+    nt_dataset few;
     int rc = NT_OK, stall = 0;
-    while (stall < STALL && L->r < L->d) {
+    while (stall < stall_max && L->r < L->d) {
         int reliable = 1;
+        if (depth == 3) {
+            pick_inputs(L, &few, L->x3);
+            L->ds = &few;
+            L->NK = SPARSE * L->m->output;
+        }
         combination(L, L->a);
         combination(L, L->b);
         if (depth == 1) rc = field(L, L->theta, L->a, L->U, err);
@@ -154,9 +181,11 @@ static int level(lie *L, int depth, nt_error *err)
             combination(L, L->c);
             rc = bracket3(L, L->U, &reliable, err);
         }
+        L->ds = all;
+        L->NK = NK;
         if (rc) return rc;
         if (!reliable) {   /* discarded, and not counted towards the stall */
-            if (++o->discarded > 4 * STALL + o->candidates[depth - 1])
+            if (++o->discarded > 4 * stall_max + o->candidates[depth - 1])
                 return nt_fail(err, NT_EFAIL, "discover: the differences for depth 3 keep crossing kinks (%d "
                                "discarded); try a smaller --step", o->discarded);
             continue;
@@ -210,7 +239,8 @@ int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, 
               .seed = opts && opts->seed ? opts->seed : NT_DISCOVER_SEED, .draw = 1 };
     L.Q = malloc(sizeof(double) * (size_t)(d * d));
     double **vec[] = { &L.Xa, &L.Xb, &L.Xc, &L.Y, &L.Z, &L.HY, &L.th, &L.w, &L.U };
-    int ok = ds.x && L.Q;
+    L.x3 = malloc(sizeof(double) * SPARSE * (size_t)m->input);
+    int ok = ds.x && L.Q && L.x3;
     for (size_t i = 0; i < sizeof vec / sizeof *vec; i++) ok &= (*vec[i] = malloc(sizeof(double) * (size_t)d)) != NULL;
     double **comb[] = { &L.a, &L.b, &L.c };
     for (size_t i = 0; i < 3; i++) ok &= (*comb[i] = malloc(sizeof(double) * (size_t)(N * K))) != NULL;
@@ -231,7 +261,7 @@ int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, 
         o->stagnated = o->depth > 1 && o->rank[o->depth - 1] == o->rank[o->depth - 2];
     }
     o->seconds = now() - t0;
-    free(ds.x); free(L.Q); free(L.cand);
+    free(ds.x); free(L.Q); free(L.cand); free(L.x3);
     for (size_t i = 0; i < sizeof vec / sizeof *vec; i++) free(*vec[i]);
     for (size_t i = 0; i < 3; i++) free(*comb[i]);
     return rc;
