@@ -956,6 +956,24 @@ NT_API int nt_discover_discrete(nt_engine *e, const nt_model *m, const double *t
                                 int samples, nt_discrete *o, nt_error *err);
 NT_API void nt_discrete_free(nt_discrete *o);
 
+/* All three, and whether the catalogue explains them: the count at a generic point near
+ * theta (laws; at_theta beside it: theta itself can be special) equal to the catalogue's
+ * independent conserved quantities that hold for any loss (catalogue_laws; -1 not computed),
+ * and nothing found that the catalogue lacks. */
+typedef struct {
+    nt_conservation laws, at_theta;
+    nt_algebra algebra;
+    nt_discrete discrete;
+    int catalogue_laws;
+    int missing;     /* discrete maps and continuous directions the catalogue does not generate */
+    int explained;
+} nt_discovery;
+
+/* nt_discovery_free after NT_OK (nothing to free otherwise). */
+NT_API int nt_discover(nt_engine *e, const nt_model *m, const double *theta, const nt_transform *list, int n,
+                       const nt_conservation_opts *opts, nt_discovery *o, nt_error *err);
+NT_API void nt_discovery_free(nt_discovery *o);
+
 /* ------------------------------------------------------------------ spectra */
 
 /* A symmetric linear operator on R^n, applied to a block of k vectors at once:

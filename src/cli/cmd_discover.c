@@ -69,11 +69,16 @@ static cJSON *numbers(const int *x, int n)
     return a;
 }
 
-static cJSON *document(int64_t d, const nt_conservation *c, const nt_algebra *a, const nt_discrete *q)
+static cJSON *document(int64_t d, const nt_discovery *D)
 {
+    const nt_conservation *c = &D->laws;
+    const nt_algebra *a = &D->algebra;
+    const nt_discrete *q = &D->discrete;
     cJSON *doc = cJSON_CreateObject(), *o;
     cJSON_AddNumberToObject(doc, "d", (double)d);
     cJSON_AddNumberToObject(doc, "conserved", c->conserved);
+    cJSON_AddNumberToObject(doc, "conserved_at_theta", D->at_theta.conserved);
+    cJSON_AddNumberToObject(doc, "catalogue_conserved", D->catalogue_laws);
     cJSON_AddNumberToObject(doc, "lie_algebra_dim", a->lie_algebra_dim);
     cJSON_AddNumberToObject(doc, "charges_independent", a->charges_independent);
     cJSON *miss = cJSON_AddArrayToObject(doc, "missing_from_catalogue");
@@ -85,9 +90,10 @@ static cJSON *document(int64_t d, const nt_conservation *c, const nt_algebra *a,
         cJSON_AddItemToArray(miss, cJSON_CreateString(s));
     }
     cJSON_AddStringToObject(doc, "search_space", a->search_space);
-    cJSON_AddBoolToObject(doc, "explained", c->conserved == a->charges_independent && cJSON_GetArraySize(miss) == 0);
+    cJSON_AddBoolToObject(doc, "explained", D->explained);
     o = cJSON_AddObjectToObject(doc, "conservation");
-    cJSON_AddStringToObject(o, "scope", "the model under any data and loss (random inputs), at theta");
+    cJSON_AddStringToObject(o, "scope", "the model under any data and loss (random inputs), at a generic point near "
+                            "theta");
     cJSON_AddNumberToObject(o, "depth", c->depth);
     cJSON_AddBoolToObject(o, "stagnated", c->stagnated);
     cJSON_AddItemToObject(o, "rank", numbers(c->rank, c->depth));
@@ -133,14 +139,19 @@ static cJSON *document(int64_t d, const nt_conservation *c, const nt_algebra *a,
     return doc;
 }
 
-static void text(int64_t d, const nt_conservation *c, const nt_algebra *a, const nt_discrete *q)
+static void text(int64_t d, const nt_discovery *D)
 {
+    const nt_conservation *c = &D->laws;
+    const nt_algebra *a = &D->algebra;
+    const nt_discrete *q = &D->discrete;
     printf("conservation laws: %d (d = %lld, dim Lie(W) = %d; ranks by depth:", c->conserved, (long long)d,
            c->rank[c->depth - 1]);
     for (int i = 0; i < c->depth; i++) printf(" %d", c->rank[i]);
     printf("%s)\n", c->stagnated ? ", stagnated" : ", still growing at the last depth: an upper bound");
-    printf("  for the model under any data and loss, at theta; %d random inputs, %d products, %.2f s\n", c->samples,
-           c->products, c->seconds);
+    printf("  for the model under any data and loss, at a generic point near theta; %d random inputs, %d products, "
+           "%.2f s\n", c->samples, c->products, c->seconds);
+    if (D->at_theta.conserved != c->conserved)
+        printf("  at theta itself: %d (theta is special: the fields' rank drops there)\n", D->at_theta.conserved);
     printf("  residual gap: largest rejected %.2g, smallest accepted %.2g (tolerance %.0e)\n", c->rejected_max,
            isfinite(c->accepted_min) ? c->accepted_min : 0, c->tol);
     printf("symmetry algebra: dimension %d", a->lie_algebra_dim);
@@ -152,15 +163,15 @@ static void text(int64_t d, const nt_conservation *c, const nt_algebra *a, const
                "%d sign flips, %d even flips\n", L->layer, L->units, L->log10_order, L->catalogue_log10_order,
                L->odd_flips, L->even_flips);
     }
-    const int missing = q->n_missing + q->missing_more + a->missing_from_catalogue;
-    if (c->conserved == a->charges_independent && missing == 0)
+    if (D->explained)
         printf("conservation laws: %d (all explained by the catalogue's symmetries)\n", c->conserved);
     else {
-        printf("not explained by the catalogue: %d laws against %d independent charges; missing:", c->conserved,
-               a->charges_independent);
+        printf("not explained by the catalogue: %d laws against its %d independent conserved quantities for any "
+               "loss%s; missing:", c->conserved, D->catalogue_laws, c->stagnated ? "" : " (the count is an upper bound)");
         for (int i = 0; i < q->n_missing; i++) printf(" %s", q->missing[i]);
+        if (q->missing_more) printf(" and %d more", q->missing_more);
         if (a->missing_from_catalogue) printf(" %d continuous direction(s)", a->missing_from_catalogue);
-        printf("%s\n", missing ? "" : " none");
+        printf("%s\n", D->missing ? "" : " nothing");
     }
 }
 
@@ -188,19 +199,12 @@ int cmd_discover(int argc, char **argv)
     cli_load_transforms("discover", &job, &list, &n);
     nt_engine *e = cli_engine(&job, 8);
     nt_error err = {0};
-    nt_conservation c;
-    nt_algebra a;
-    nt_discrete q;
-    if (nt_conservation_count(e, m, job.theta, &co, &c, &err)) cli_die("discover", &err);
-    progress(&quiet, "the symmetry algebra (a null space over random inputs and points)");
-    if (nt_discover_algebra(e, m, job.theta, list, n, &a, &err)) cli_die("discover", &err);
-    progress(&quiet, "exchanges and sign flips of hidden units");
-    if (nt_discover_discrete(e, m, job.theta, list, n, 0, &q, &err)) cli_die("discover", &err);
-    if (out) write_generators(out, &a, m->d);
-    if (json) cli_print_json(document(m->d, &c, &a, &q));
-    else text(m->d, &c, &a, &q);
-    nt_algebra_free(&a);
-    nt_discrete_free(&q);
+    nt_discovery D;
+    if (nt_discover(e, m, job.theta, list, n, &co, &D, &err)) cli_die("discover", &err);
+    if (out) write_generators(out, &D.algebra, m->d);
+    if (json) cli_print_json(document(m->d, &D));
+    else text(m->d, &D);
+    nt_discovery_free(&D);
     nt_transforms_free(list, n);
     nt_engine_free(e);
     cli_job_free(&job);

@@ -278,7 +278,8 @@ int nt_discover_algebra(nt_engine *e, const nt_model *m, const double *theta, co
     double *M = calloc((size_t)((rows + n_skew) * S.n_all), sizeof(double)), *W = malloc(sizeof(double) * (size_t)((rows + n_skew) * S.n_all));
     double *x = malloc(sizeof(double) * (size_t)(N * m->input)), *th = malloc(sizeof(double) * (size_t)d);
     double *F = malloc(sizeof(double) * (size_t)(N * K)), *j = malloc(sizeof(double) * (size_t)d);
-    double *seed = calloc((size_t)K, sizeof(double));
+    const int coupled = nt_model_batch_coupled(m);
+    double *seed = calloc((size_t)(N * K), sizeof(double));
     double *basis = NULL, *charges = NULL;
     if (!M || !W || !x || !th || !F || !j || !seed) {
         rc = nt_fail(err, NT_EFAIL, "discover: out of memory for %lld equations", (long long)rows);
@@ -289,15 +290,17 @@ int nt_discover_algebra(nt_engine *e, const nt_model *m, const double *theta, co
     int64_t r = 0;
     for (int s = 0; s < o->points && !rc; s++) {
         for (int64_t i = 0; i < d; i++)
-            th[i] = s == 0 ? theta[i] : rms * nt_rand_normal(NT_DISCOVER_SEED, 3 + (uint64_t)s, (uint64_t)i);
+            th[i] = theta[i] + (s ? rms * nt_rand_normal(NT_DISCOVER_SEED, 3 + (uint64_t)s, (uint64_t)i) : 0);
         nt_dataset all = { .n = N, .dim = m->input, .x = x };
         if ((rc = nt_outputs(e, th, &all, F, err))) break;
+        /* row (x, k): J_{x,k} by a vector-Jacobian product seeded with e_k on x alone (on the
+         * whole batch when a batch normalization couples the samples) */
         for (int64_t xn = 0; xn < N && !rc; xn++) {
             nt_dataset one = { .n = 1, .dim = m->input, .x = x + xn * m->input };
             for (int k = 0; k < K && !rc; k++, r++) {
-                seed[k] = 1;
-                rc = nt_vjp(e, th, &one, seed, j, err);
-                seed[k] = 0;
+                seed[(coupled ? xn * K : 0) + k] = 1;
+                rc = nt_vjp(e, th, coupled ? &all : &one, seed, j, err);
+                seed[(coupled ? xn * K : 0) + k] = 0;
                 equation(&S, j, th, F + xn * K, k, M + r * S.n_all);
             }
         }

@@ -1,7 +1,8 @@
 /* discrete.c: which permutations and sign flips of hidden units are symmetries, found from
  * the outputs (docs/theory.md §7): a map T of the parameters is a symmetry when
  * f(T theta; x) = f(theta; x) for every x and theta, tested on random inputs at theta and at
- * two random points.  Searched: the units of every hidden dense layer (its row of W_l and
+ * three random points theta + rms(theta) z, z ~ N(0, I) (theta alone can be special: a
+ * normalization's gains are all 1 at initialization, which makes its units exchangeable).  Searched: the units of every hidden dense layer (its row of W_l and
  * bias, its column of the reader), exchanged in pairs (the transpositions found generate a
  * product of symmetric groups, one per orbit of units: order prod_orbits |orbit|!) and
  * negated, all three parts (odd activations) or the inputs only (even ones).  What the
@@ -13,7 +14,7 @@
 #include "noether.h"
 #include "../transform/units.h"
 
-enum { POINTS = 3 };   /* theta and two random points */
+enum { POINTS = 4 };   /* theta and three random points near it */
 
 typedef struct {
     nt_engine *e;
@@ -176,7 +177,8 @@ int nt_discover_discrete(nt_engine *e, const nt_model *m, const double *theta, c
         const double rms = nt_norm2(d, theta) / sqrt((double)d);
         memcpy(P.pts, theta, sizeof(double) * (size_t)d);
         for (int s = 1; s < POINTS; s++)
-            for (int64_t i = 0; i < d; i++) P.pts[s * d + i] = rms * nt_rand_normal(NT_DISCOVER_SEED, 1 + (uint64_t)s, (uint64_t)i);
+            for (int64_t i = 0; i < d; i++)
+                P.pts[s * d + i] = theta[i] + rms * nt_rand_normal(NT_DISCOVER_SEED, 1 + (uint64_t)s, (uint64_t)i);
         for (int s = 0; s < POINTS && !rc; s++) rc = nt_outputs(e, P.pts + s * d, &P.ds, P.F0 + s * NK, err);
         for (int64_t i = 0; i < POINTS * NK; i++) P.scale = fmax(P.scale, fabs(P.F0[i]));
     }
