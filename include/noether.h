@@ -872,12 +872,14 @@ NT_API void nt_fixed_points_free(nt_fixed_points *fp);
  * "any data"), measured at theta. */
 #define NT_DISCOVER_TOL 1e-7   /* a candidate joins the span when its residual exceeds this part of it */
 #define NT_DISCOVER_SEED 31
+#define NT_DISCOVER_MAX_DEPTH 4
 
 typedef struct {
     int samples;     /* random inputs (0: 2d/K + 16, enough rows for every field) */
     double tol;      /* rank tolerance (0: NT_DISCOVER_TOL) */
-    double step;     /* depth 3's differences: h |X_c| = step max(1, |theta|) (0: 1e-4) */
-    int depth;       /* bracket depth computed, 1..3 (0: 3) */
+    double step;     /* depth 3's differences: h |X_c| = step max(1, |theta|) (0: 1e-4), x10 per level */
+    int depth;       /* deepest bracket level, 1..NT_DISCOVER_MAX_DEPTH (0: that); from 3 on, the
+                      * levels stop at the first that adds nothing */
     uint64_t seed;   /* the inputs and the random combinations (0: NT_DISCOVER_SEED) */
     void (*progress)(void *ctx, const char *phase);
     void *ctx;
@@ -886,11 +888,11 @@ typedef struct {
 typedef struct {
     int conserved;          /* d - rank at the deepest level */
     int depth;              /* levels computed: 1 the fields, 2 their brackets (exact), 3 brackets of
-                             * brackets (central differences of exact brackets) */
+                             * brackets (central differences of exact brackets), 4 (differences of those) */
     int stagnated;          /* the deepest level added nothing: the count is final */
-    int rank[3];            /* the span's dimension after levels 1..depth */
-    int candidates[3];      /* random combinations tried at each level */
-    int discarded;          /* depth-3 candidates whose differences crossed a kink of an activation */
+    int rank[NT_DISCOVER_MAX_DEPTH];         /* the span's dimension after levels 1..depth */
+    int candidates[NT_DISCOVER_MAX_DEPTH];   /* random combinations tried at each level */
+    int discarded;          /* candidates of levels 3.. whose differences crossed a kink of an activation */
     int samples, products;  /* inputs, and products with the engine */
     double tol, step;
     double accepted_min;    /* the smallest residual ratio that joined the span, */

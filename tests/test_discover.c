@@ -7,6 +7,7 @@
 #include <string.h>
 #include <criterion/criterion.h>
 #include "noether.h"
+#include <cjson/cJSON.h>
 #include "helpers.h"
 
 typedef struct {
@@ -280,4 +281,108 @@ Test(discover, a_larger_model_is_searched_in_the_structured_space, .timeout = 30
     cr_assert_eq(o.equivariances, -1, "not searched there");
     nt_algebra_free(&o);
     net_free(&n);
+}
+
+/* noether discover SPEC --json [args]: the document (the test fails unless it exits 0) */
+static cJSON *discover_json(const char *spec, const char *args)
+{
+    char cmd[4096], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, "discover '%s' --json %s", spec, args);
+    int rc = run_noether(cmd, &out, &err);
+    cr_assert_eq(rc, 0, "noether %s: exit %d: %s", cmd, rc, err);
+    cJSON *doc = cJSON_Parse(out);
+    cr_assert(doc, "not JSON: %s", out);
+    free(out);
+    free(err);
+    return doc;
+}
+
+static int json_int(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    cr_assert(cJSON_IsNumber(v), "no number %s", key);
+    return (int)v->valuedouble;
+}
+
+Test(discover, the_command_writes_generators_that_noether_check_runs, .timeout = 300)
+{
+    char dir[256], spec[NT_PATH_MAX], gen[NT_PATH_MAX], with[NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(spec, dir, "linear.json");
+    path_join(gen, dir, "gen");
+    const char *model = "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 3, \"bias\": false}, {\"dense\": 4, "
+                        "\"bias\": false}], \"loss\": \"mse\"}, \"data\": {\"source\": \"teacher\", \"n\": 20, \"seed\": 1}";
+    char text[8192];
+    snprintf(text, sizeof text, "%s}", model);
+    write_text(spec, text);
+    char args[NT_PATH_MAX + 32];
+    snprintf(args, sizeof args, "--out-generators '%s'", gen);
+    cJSON *doc = discover_json(spec, args);
+    cr_assert_eq(json_int(doc, "conserved"), 6, "r(r+1)/2 for r = 3");
+    cr_assert_eq(json_int(doc, "lie_algebra_dim"), 9, "gl(3)");
+    cr_assert_eq(json_int(doc, "charges_independent"), 6);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "missing_from_catalogue")), 0);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(doc, "explained")));
+    cr_assert(strstr(cJSON_GetObjectItem(doc, "search_space")->valuestring, "full"));
+    cJSON_Delete(doc);
+    /* the spec with the generators declared: every identity of each holds */
+    char frag_path[NT_PATH_MAX];
+    path_join(frag_path, gen, "transformations.json");
+    size_t len;
+    char *frag = read_file(frag_path, &len);
+    cr_assert(frag);
+    cJSON *f = cJSON_Parse(frag);
+    char *list = cJSON_PrintUnformatted(cJSON_GetObjectItem(f, "transformations"));
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(f, "transformations")), 9);
+    snprintf(text, sizeof text, "%s, \"transformations\": %s}", model, list);
+    path_join(with, dir, "with.json");
+    write_text(with, text);
+    snprintf(args, sizeof args, "check '%s'", with);
+    char *out = NULL, *err = NULL;
+    int rc = run_noether(args, &out, &err);
+    cr_assert_eq(rc, 0, "noether check of the discovered generators: exit %d\n%s%s", rc, out, err);
+    cr_assert(strstr(out, "discovered_8"), "%s", out);
+    free(out); free(err);
+    /* the control: one generator's matrix replaced by a random one (not a symmetry) */
+    char A0[NT_PATH_MAX];
+    path_join(A0, gen, "A_0.npy");
+    nt_array a = {0};
+    nt_error e = {0};
+    cr_assert_eq(nt_npy_read(A0, &a, &e), NT_OK, "%s", e.msg);
+    fill_normal(a.data, a.size, 1.0, 5);
+    int64_t shape[2] = {a.shape[0], a.shape[1]};
+    cr_assert_eq(nt_npy_write(A0, a.data, 2, shape, &e), NT_OK);
+    nt_array_free(&a);
+    rc = run_noether(args, NULL, NULL);
+    cr_assert_eq(rc, 3, "a transposed generator must fail its identities (exit %d)", rc);
+    free(list); free(frag);
+    cJSON_Delete(f);
+}
+
+Test(discover, every_example_is_explained_by_the_catalogue_or_refused_by_size, .timeout = 900)
+{
+    const char *names[] = { "attention_heads", "batchnorm_wine", "cnn_batchnorm_fashion", "collapsed_units",
+                            "deep_linear", "layernorm_scale", "lyu_li_margin", "ziyin_mirror" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char spec[NT_PATH_MAX];
+        snprintf(spec, sizeof spec, "%s/examples/%s.json", NOETHER_SOURCE_DIR, names[i]);
+        cJSON *doc = discover_json(spec, "");
+        const cJSON *laws = cJSON_GetObjectItem(doc, "conservation");
+        const int stagnated = cJSON_IsTrue(cJSON_GetObjectItem(laws, "stagnated"));
+        cr_log_info("%s: %d laws (catalogue %d), algebra %d, %s, explained %d", names[i], json_int(doc, "conserved"),
+                    json_int(doc, "catalogue_conserved"), json_int(doc, "lie_algebra_dim"),
+                    stagnated ? "stagnated" : "still growing at depth 3", cJSON_IsTrue(cJSON_GetObjectItem(doc, "explained")));
+        cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "missing_from_catalogue")), 0, "%s", names[i]);
+        if (stagnated) {
+            cr_assert_eq(json_int(doc, "conserved"), json_int(doc, "catalogue_conserved"), "%s", names[i]);
+            cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(doc, "explained")), "%s", names[i]);
+        } else   /* an upper bound: never below what the catalogue proves */
+            cr_assert_geq(json_int(doc, "conserved"), json_int(doc, "catalogue_conserved"), "%s", names[i]);
+        cJSON_Delete(doc);
+    }
+    char args[NT_PATH_MAX + 32], *err = NULL;
+    snprintf(args, sizeof args, "discover %s/examples/fashion_mlp.json", NOETHER_SOURCE_DIR);
+    cr_assert_eq(run_noether(args, NULL, &err), 2);
+    cr_assert(strstr(err, "d x d basis: d = 269322"), "%s", err);
+    free(err);
 }

@@ -7,7 +7,7 @@
 
 static const char usage[] =
     "usage: noether discover [SPEC] [--params P.npy] [--json] [--out-generators DIR]\n"
-    "                        [--samples N] [--depth 1|2|3]\n\n"
+    "                        [--samples N] [--depth 1..4]\n\n"
     "Finds, from the model itself rather than from its layer structure (docs/theory.md §7):\n"
     "  - the number of conservation laws of gradient flow, d - dim Lie(W)(theta) (Marcotte,\n"
     "    Gribonval & Peyre 2023): W the fields grad f_k(theta; x), their brackets exact, the\n"
@@ -186,8 +186,8 @@ int cmd_discover(int argc, char **argv)
     co.ctx = &quiet;
     if (samples && (sscanf(samples, "%d", &co.samples) != 1 || co.samples < 1))
         cli_usage_error("discover", "--samples %s: a positive integer", samples);
-    if (depth && (sscanf(depth, "%d", &co.depth) != 1 || co.depth < 1 || co.depth > 3))
-        cli_usage_error("discover", "--depth %s: 1, 2 or 3", depth);
+    if (depth && (sscanf(depth, "%d", &co.depth) != 1 || co.depth < 1 || co.depth > NT_DISCOVER_MAX_DEPTH))
+        cli_usage_error("discover", "--depth %s: 1 to " NT_STR(NT_DISCOVER_MAX_DEPTH), depth);
     cli_job job;
     cli_job_load(&job, "discover", spec, params);
     const nt_model *m = &job.spec.model;

@@ -7,8 +7,9 @@
  * Fields are sampled as random combinations over random inputs x_n ~ N(0, I) ("any
  * data"): X_a = J^T a (a vector-Jacobian product), and their brackets
  *     [X_a, X_b] = H_b X_a - H_a X_b,     H_a = Hess (a . f)      (exact: nt_output_hvp)
- *     [X_c, Y]   = DY X_c - H_c Y         (DY X_c by central differences of the exact Y at
- *                                          theta +- h X_c, Richardson-extrapolated)
+ *     [X_c, Y]   = DY X_c - H_c Y         (DY X_c by central differences of Y at theta +- h X_c,
+ *                                          Richardson-extrapolated; Y exact at depth 3, itself
+ *                                          such a difference at depth 4)
  * Each candidate joins an orthonormal basis when its residual off the basis is above tol
  * of its norm; a level ends when STALL candidates in a row add nothing (a random
  * combination has a component in every direction not yet spanned, with probability 1). */
@@ -20,7 +21,13 @@
 #include <lapacke.h>
 #include "noether.h"
 
-enum { STALL = 6 };
+enum { STALL = 6, MAX_DEPTH = NT_DISCOVER_MAX_DEPTH };
+
+/* the workspaces of one level from 3 on: its combination c, X_c, the field below Y, the
+ * differences at h/2 and h/4, the point theta +- h X_c and the field there Z, H_c Y */
+typedef struct {
+    double *c, *Xc, *Y, *D, *D2, *th, *Z, *HY;
+} deep;
 #define MAX_SV_DOUBLES 2.5e7   /* the candidates kept for their singular values (n_cand x d) */
 
 typedef struct {
@@ -36,8 +43,9 @@ typedef struct {
     int n_cand, cap_cand;
     nt_conservation *out;
     uint64_t seed, draw;       /* the random combinations: stream `draw` of seed */
-    double *a, *b, *c, *Xa, *Xb, *Xc, *Y, *Z, *HY, *th, *w, *U;   /* workspaces; U the candidate */
-    double *x3;                /* depth 3's inputs (SPARSE rows) */
+    double *a, *b, *Xa, *Xb, *HY, *w, *U;   /* workspaces of levels 1 and 2; U the candidate */
+    deep lv[MAX_DEPTH + 1];                 /* of levels 3.. */
+    double *x3;                /* the inputs of levels 3.. (SPARSE rows) */
 } lie;
 
 static double now(void)
@@ -101,44 +109,47 @@ static int bracket(lie *L, const double *theta, double *Y, nt_error *err)
     return rc;
 }
 
-/* D(h) = (Y(theta + h u) - Y(theta - h u)) / 2h into D */
-static int central(lie *L, const double *u, double h, double *D, nt_error *err)
+/* The field of a level at theta into out: 1 X_a, 2 [X_a, X_b] (exact), and from 3 on
+ *     [X_c, Y](theta) = DY X_c - H_c Y,   Y the field of the level below,
+ * DY X_c from central differences D(h), D(h/2), D(h/4) of Y along X_c, extrapolated
+ * (Richardson) to (64 D(h/4) - 20 D(h/2) + D(h)) / 45, error O(h^6).  A smooth Y has
+ * D(h) - D(h/2) = 4 (D(h/2) - D(h/4)) to leading order; *reliable is cleared when the
+ * ratio is far from 4 (and the differences above round-off): a kink of a piecewise-linear
+ * activation lies between the points, and the difference is no derivative.  The step grows
+ * tenfold per level, above the round-off of the level below (itself a difference). */
+static int nested(lie *L, int lvl, const double *theta, double *out, int *reliable, nt_error *err)
 {
+    if (lvl == 1) return field(L, theta, L->a, out, err);
+    if (lvl == 2) return bracket(L, theta, out, err);
     const int64_t d = L->d;
-    for (int64_t i = 0; i < d; i++) L->th[i] = L->theta[i] + h * u[i];
-    int rc = bracket(L, L->th, D, err);
-    for (int64_t i = 0; !rc && i < d; i++) L->th[i] = L->theta[i] - h * u[i];
-    if (!rc) rc = bracket(L, L->th, L->Z, err);
-    for (int64_t i = 0; !rc && i < d; i++) D[i] = (D[i] - L->Z[i]) / (2 * h);
-    return rc;
-}
-
-/* Z = [X_c, [X_a, X_b]](theta) = DY X_c - H_c Y; *reliable = 0 when the two steps of the
- * Richardson pair disagree beyond their truncation error (a kink of a piecewise-linear
- * activation crossed: the difference is not a derivative there). */
-static int bracket3(lie *L, double *Zout, int *reliable, nt_error *err)
-{
-    const int64_t d = L->d;
-    int rc = field(L, L->theta, L->c, L->Xc, err);
-    if (!rc) rc = bracket(L, L->theta, L->Y, err);
+    deep *v = &L->lv[lvl];
+    int rc = field(L, theta, v->c, v->Xc, err);
+    if (!rc) rc = nested(L, lvl - 1, theta, v->Y, reliable, err);
     if (rc) return rc;
-    const double h = L->out->step * fmax(1.0, nt_norm2(d, L->theta)) / fmax(nt_norm2(d, L->Xc), 1e-300);
-    double *D1 = Zout, *D2 = malloc(sizeof(double) * (size_t)d);
-    if (!D2) return nt_fail(err, NT_EFAIL, "discover: out of memory (d = %lld)", (long long)d);
-    rc = central(L, L->Xc, h, D1, err);
-    if (!rc) rc = central(L, L->Xc, h / 2, D2, err);
-    if (!rc) rc = nt_output_hvp(L->e, L->theta, L->ds, L->c, 1, L->Y, L->HY, NULL, err);
-    L->out->products++;
-    if (!rc) {
-        double diff = 0;
-        for (int64_t i = 0; i < d; i++) diff += (D2[i] - D1[i]) * (D2[i] - D1[i]);
-        const double size = nt_norm2(d, D2) + nt_norm2(d, L->HY);
-        *reliable = sqrt(diff) <= 1e-5 * size;
-        if (getenv("NT_DEBUG_DISCOVER")) fprintf(stderr, "depth 3: %.3g (h %.3g, |D| %.3g |HY| %.3g)\n", sqrt(diff) / size, h, nt_norm2(d, D2), nt_norm2(d, L->HY));
-        for (int64_t i = 0; i < d; i++) Zout[i] = (4 * D2[i] - D1[i]) / 3 - L->HY[i];
+    const double h = L->out->step * pow(10.0, lvl - 3) * fmax(1.0, nt_norm2(d, theta)) / fmax(nt_norm2(d, v->Xc), 1e-300);
+    double *D[3] = { out, v->D, v->D2 };
+    for (int q = 0; q < 3 && !rc; q++) {
+        const double hq = h / (double)(1 << q);
+        for (int64_t i = 0; i < d; i++) v->th[i] = theta[i] + hq * v->Xc[i];
+        rc = nested(L, lvl - 1, v->th, D[q], reliable, err);
+        for (int64_t i = 0; !rc && i < d; i++) v->th[i] = theta[i] - hq * v->Xc[i];
+        if (!rc) rc = nested(L, lvl - 1, v->th, v->Z, reliable, err);
+        for (int64_t i = 0; !rc && i < d; i++) D[q][i] = (D[q][i] - v->Z[i]) / (2 * hq);
     }
-    free(D2);
-    return rc;
+    if (!rc) rc = nt_output_hvp(L->e, theta, L->ds, v->c, 1, v->Y, v->HY, NULL, err);
+    L->out->products++;
+    if (rc) return rc;
+    double a = 0, b = 0;
+    for (int64_t i = 0; i < d; i++) {
+        a += (D[0][i] - D[1][i]) * (D[0][i] - D[1][i]);
+        b += (D[1][i] - D[2][i]) * (D[1][i] - D[2][i]);
+    }
+    a = sqrt(a);
+    b = sqrt(b);
+    const double size = nt_norm2(d, D[2]) + nt_norm2(d, v->HY);
+    if (!(a <= 1e-9 * size || (a > 2.5 * b && a < 6.5 * b))) *reliable = 0;
+    for (int64_t i = 0; i < d; i++) out[i] = (64 * D[2][i] - 20 * D[1][i] + D[0][i]) / 45 - v->HY[i];
+    return NT_OK;
 }
 
 /* Depth 3 differences Y(theta +- h X_c): a kink of a piecewise-linear activation between the
@@ -168,26 +179,22 @@ static int level(lie *L, int depth, nt_error *err)
     int rc = NT_OK, stall = 0;
     while (stall < stall_max && L->r < L->d) {
         int reliable = 1;
-        if (depth == 3) {
+        if (depth >= 3) {
             pick_inputs(L, &few, L->x3);
             L->ds = &few;
             L->NK = SPARSE * L->m->output;
         }
         combination(L, L->a);
         combination(L, L->b);
-        if (depth == 1) rc = field(L, L->theta, L->a, L->U, err);
-        else if (depth == 2) rc = bracket(L, L->theta, L->U, err);
-        else {
-            combination(L, L->c);
-            rc = bracket3(L, L->U, &reliable, err);
-        }
+        for (int k = 3; k <= depth; k++) combination(L, L->lv[k].c);
+        rc = nested(L, depth, L->theta, L->U, &reliable, err);
         L->ds = all;
         L->NK = NK;
         if (rc) return rc;
         if (!reliable) {   /* discarded, and not counted towards the stall */
             if (++o->discarded > 4 * stall_max + o->candidates[depth - 1])
-                return nt_fail(err, NT_EFAIL, "discover: the differences for depth 3 keep crossing kinks (%d "
-                               "discarded); try a smaller --step", o->discarded);
+                return nt_fail(err, NT_EFAIL, "discover: the differences for depth %d keep crossing kinks (%d "
+                               "discarded)", depth, o->discarded);
             continue;
         }
         o->candidates[depth - 1]++;
@@ -229,31 +236,46 @@ int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, 
     o->samples = opts && opts->samples > 0 ? opts->samples : (int)((2 * d + K - 1) / K + 16);
     o->tol = opts && opts->tol > 0 ? opts->tol : NT_DISCOVER_TOL;
     o->step = opts && opts->step > 0 ? opts->step : 1e-4;
-    const int depth = opts && opts->depth > 0 ? (opts->depth < 3 ? opts->depth : 3) : 3;
+    const int depth = opts && opts->depth > 0 ? (opts->depth < MAX_DEPTH ? opts->depth : MAX_DEPTH) : MAX_DEPTH;
     o->accepted_min = INFINITY;
     const double t0 = now();
     const int64_t N = o->samples;
+    const double keep = 8.0 * (double)d * (double)d + 8.0 * (double)N * (double)(m->input + 3 * K);
+    int rc = nt_memory_fits(err, keep, 0, "on this machine", "the count keeps a d x d basis: d = %lld", (long long)d);
+    if (rc) return rc;
     nt_dataset ds = { .n = N, .dim = m->input, .ydim = 0 };
     ds.x = malloc(sizeof(double) * (size_t)(N * m->input));
     lie L = { .e = e, .m = m, .ds = &ds, .theta = theta, .d = d, .NK = N * K, .tol = o->tol, .out = o,
               .seed = opts && opts->seed ? opts->seed : NT_DISCOVER_SEED, .draw = 1 };
     L.Q = malloc(sizeof(double) * (size_t)(d * d));
-    double **vec[] = { &L.Xa, &L.Xb, &L.Xc, &L.Y, &L.Z, &L.HY, &L.th, &L.w, &L.U };
+    double **vec[5 + 7 * MAX_DEPTH], **comb[2 + MAX_DEPTH];   /* d each; N K each */
+    int nv = 0, nc = 0;
+    vec[nv++] = &L.Xa; vec[nv++] = &L.Xb; vec[nv++] = &L.HY; vec[nv++] = &L.w; vec[nv++] = &L.U;
+    comb[nc++] = &L.a; comb[nc++] = &L.b;
+    for (int k = 3; k <= MAX_DEPTH; k++) {
+        deep *v = &L.lv[k];
+        vec[nv++] = &v->Xc; vec[nv++] = &v->Y; vec[nv++] = &v->D; vec[nv++] = &v->D2; vec[nv++] = &v->th;
+        vec[nv++] = &v->Z;
+        vec[nv++] = &v->HY;
+        comb[nc++] = &v->c;
+    }
     L.x3 = malloc(sizeof(double) * SPARSE * (size_t)m->input);
     int ok = ds.x && L.Q && L.x3;
-    for (size_t i = 0; i < sizeof vec / sizeof *vec; i++) ok &= (*vec[i] = malloc(sizeof(double) * (size_t)d)) != NULL;
-    double **comb[] = { &L.a, &L.b, &L.c };
-    for (size_t i = 0; i < 3; i++) ok &= (*comb[i] = malloc(sizeof(double) * (size_t)(N * K))) != NULL;
+    for (int i = 0; i < nv; i++) ok &= (*vec[i] = malloc(sizeof(double) * (size_t)d)) != NULL;
+    for (int i = 0; i < nc; i++) ok &= (*comb[i] = malloc(sizeof(double) * (size_t)(N * K))) != NULL;
     L.cap_cand = (int)(2 * d + 8 * STALL);
     if ((double)L.cap_cand * (double)d <= MAX_SV_DOUBLES) L.cand = malloc(sizeof(double) * (size_t)L.cap_cand * (size_t)d);
-    int rc = ok ? NT_OK : nt_fail(err, NT_EFAIL, "discover: out of memory for a basis of %lld x %lld", (long long)d,
-                                  (long long)d);
+    rc = ok ? NT_OK : nt_fail(err, NT_EFAIL, "discover: out of memory for a basis of %lld x %lld", (long long)d,
+                              (long long)d);
     for (int64_t i = 0; ok && i < N * m->input; i++) ds.x[i] = nt_rand_normal(L.seed, 0, (uint64_t)i);
+    /* levels until one from 3 on adds nothing (the rank stagnated), or the deepest */
+    static const char *phase[] = { "", "conservation laws: the fields grad f_k", "conservation laws: their brackets",
+                                   "conservation laws: brackets of brackets (differences)",
+                                   "conservation laws: depth 4 (differences of differences)" };
     for (int l = 1; rc == NT_OK && l <= depth; l++) {
-        if (opts && opts->progress) opts->progress(opts->ctx, l == 1 ? "conservation laws: the fields grad f_k"
-                                                   : l == 2 ? "conservation laws: their brackets"
-                                                            : "conservation laws: brackets of brackets (differences)");
+        if (opts && opts->progress) opts->progress(opts->ctx, phase[l]);
         rc = level(&L, l, err);
+        if (rc == NT_OK && l >= 3 && o->rank[l - 1] == o->rank[l - 2]) break;
     }
     if (rc == NT_OK) rc = singular_values(&L, err);
     if (rc == NT_OK) {
@@ -262,7 +284,7 @@ int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, 
     }
     o->seconds = now() - t0;
     free(ds.x); free(L.Q); free(L.cand); free(L.x3);
-    for (size_t i = 0; i < sizeof vec / sizeof *vec; i++) free(*vec[i]);
-    for (size_t i = 0; i < 3; i++) free(*comb[i]);
+    for (int i = 0; i < nv; i++) free(*vec[i]);
+    for (int i = 0; i < nc; i++) free(*comb[i]);
     return rc;
 }
