@@ -900,12 +900,16 @@ typedef struct {
     int sv_first, n_sv;     /* singular values of the normalized candidates number sv_first..+n_sv, */
     double sv[8], sv_max;   /* relative to the largest (sv_max), around the rank (n_sv 0: d too large) */
     double seconds;
+    int n_laws;             /* = conserved: an orthonormal basis of the laws' gradients at theta, */
+    double *laws;           /* the complement of Lie(W)(theta) (n_laws x d) */
 } nt_conservation;
 
-/* e: an engine of m (any chunk, k >= 1); theta borrowed.  NT_EFAIL out of memory (a d x d
- * basis) or an engine error. */
+/* e: an engine of m (any chunk, k >= 1); theta borrowed.  NT_EINPUT when the d x d basis does
+ * not fit in memory, NT_EFAIL out of memory or an engine error.  nt_conservation_free after
+ * NT_OK (nothing to free otherwise). */
 NT_API int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta,
                                  const nt_conservation_opts *opts, nt_conservation *o, nt_error *err);
+NT_API void nt_conservation_free(nt_conservation *o);
 
 /* The Lie algebra of the affine symmetries xi = A theta + c (J_x(theta) xi = 0 for every x and
  * theta), a null space over random inputs and points (docs/theory.md §7); the equivariances
@@ -962,12 +966,16 @@ NT_API void nt_discrete_free(nt_discrete *o);
  * theta (laws; at_theta beside it: theta itself can be special) equal to the catalogue's
  * independent conserved quantities that hold for any loss (catalogue_laws; -1 not computed),
  * and nothing found that the catalogue lacks. */
+#define NT_DISCOVER_MAX_UNEXPLAINED 8
 typedef struct {
     nt_conservation laws, at_theta;
     nt_algebra algebra;
     nt_discrete discrete;
     int catalogue_laws;
-    int missing;     /* discrete maps and continuous directions the catalogue does not generate */
+    int missing;         /* discrete maps and continuous directions the catalogue does not generate */
+    int unexplained;     /* the laws' directions outside its quantities' gradients at the point, */
+    char unexplained_where[NT_DISCOVER_MAX_UNEXPLAINED][160];   /* each: the tensors carrying it */
+    int not_conserved;   /* its quantities whose gradient leaves the laws' span (claimed, not conserved) */
     int explained;
 } nt_discovery;
 

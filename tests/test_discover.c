@@ -51,6 +51,8 @@ static nt_conservation count(net *n)
     cr_assert(c.stagnated, "the rank still grew at depth 3");
     cr_assert_lt(c.rejected_max, 1e-3 * c.accepted_min, "no gap: rejected %.3g, accepted %.3g", c.rejected_max,
                  c.accepted_min);
+    cr_assert_eq(c.n_laws, c.conserved);
+    nt_conservation_free(&c);
     return c;
 }
 
@@ -359,7 +361,7 @@ Test(discover, the_command_writes_generators_that_noether_check_runs, .timeout =
     cJSON_Delete(f);
 }
 
-Test(discover, every_example_is_explained_by_the_catalogue_or_refused_by_size, .timeout = 900)
+Test(discover, every_example_is_explained_by_the_catalogue_but_one_known_gap, .timeout = 900)
 {
     const char *names[] = { "attention_heads", "batchnorm_wine", "cnn_batchnorm_fashion", "collapsed_units",
                             "deep_linear", "layernorm_scale", "lyu_li_margin", "ziyin_mirror" };
@@ -372,12 +374,25 @@ Test(discover, every_example_is_explained_by_the_catalogue_or_refused_by_size, .
         cr_log_info("%s: %d laws (catalogue %d), algebra %d, %s, explained %d", names[i], json_int(doc, "conserved"),
                     json_int(doc, "catalogue_conserved"), json_int(doc, "lie_algebra_dim"),
                     stagnated ? "stagnated" : "still growing at depth 3", cJSON_IsTrue(cJSON_GetObjectItem(doc, "explained")));
-        cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "missing_from_catalogue")), 0, "%s", names[i]);
-        if (stagnated) {
-            cr_assert_eq(json_int(doc, "conserved"), json_int(doc, "catalogue_conserved"), "%s", names[i]);
-            cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(doc, "explained")), "%s", names[i]);
-        } else   /* an upper bound: never below what the catalogue proves */
-            cr_assert_geq(json_int(doc, "conserved"), json_int(doc, "catalogue_conserved"), "%s", names[i]);
+        cr_assert(stagnated, "%s: the rank still grows at the deepest level", names[i]);
+        cr_assert_eq(json_int(doc, "catalogue_not_conserved"), 0, "%s: a catalogue quantity is not a law", names[i]);
+        const cJSON *miss = cJSON_GetObjectItem(doc, "missing_from_catalogue");
+        if (strcmp(names[i], "attention_heads") == 0) {
+            /* the one known gap: a layer norm inside a residual block ignores the residual
+             * stream's uniform direction 1, so b_0 += s 1, b_O -= s 1 (and the rank-one maps
+             * I + s 1 w^T of the stream) are symmetries the catalogue does not list: two laws */
+            cr_assert_eq(json_int(doc, "conserved") - json_int(doc, "catalogue_conserved"), 2);
+            cr_assert_eq(cJSON_GetArraySize(miss), 2);
+            cr_assert(strstr(cJSON_GetArrayItem(miss, 0)->valuestring, "0.bias") &&
+                      strstr(cJSON_GetArrayItem(miss, 0)->valuestring, "out_proj.bias"), "%s",
+                      cJSON_GetArrayItem(miss, 0)->valuestring);
+            cJSON_Delete(doc);
+            continue;
+        }
+        cr_assert_eq(cJSON_GetArraySize(miss), 0, "%s: %s", names[i],
+                     cJSON_GetArraySize(miss) ? cJSON_GetArrayItem(miss, 0)->valuestring : "");
+        cr_assert_eq(json_int(doc, "conserved"), json_int(doc, "catalogue_conserved"), "%s", names[i]);
+        cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(doc, "explained")), "%s", names[i]);
         cJSON_Delete(doc);
     }
     char args[NT_PATH_MAX + 32], *err = NULL;

@@ -79,10 +79,16 @@ static cJSON *document(int64_t d, const nt_discovery *D)
     cJSON_AddNumberToObject(doc, "conserved", c->conserved);
     cJSON_AddNumberToObject(doc, "conserved_at_theta", D->at_theta.conserved);
     cJSON_AddNumberToObject(doc, "catalogue_conserved", D->catalogue_laws);
+    cJSON_AddNumberToObject(doc, "catalogue_not_conserved", D->not_conserved);
     cJSON_AddNumberToObject(doc, "lie_algebra_dim", a->lie_algebra_dim);
     cJSON_AddNumberToObject(doc, "charges_independent", a->charges_independent);
     cJSON *miss = cJSON_AddArrayToObject(doc, "missing_from_catalogue");
     for (int i = 0; i < q->n_missing; i++) cJSON_AddItemToArray(miss, cJSON_CreateString(q->missing[i]));
+    for (int i = 0; i < D->unexplained && i < NT_DISCOVER_MAX_UNEXPLAINED; i++) {
+        char s[224];
+        snprintf(s, sizeof s, "conservation law beyond the catalogue's quantities: %s", D->unexplained_where[i]);
+        cJSON_AddItemToArray(miss, cJSON_CreateString(s));
+    }
     for (int i = 0; i < a->missing_from_catalogue; i++) {
         char s[96];
         snprintf(s, sizeof s, "continuous: direction %d of %d of the algebra outside the catalogue's span",
@@ -170,8 +176,11 @@ static void text(int64_t d, const nt_discovery *D)
                "loss%s; missing:", c->conserved, D->catalogue_laws, c->stagnated ? "" : " (the count is an upper bound)");
         for (int i = 0; i < q->n_missing; i++) printf(" %s", q->missing[i]);
         if (q->missing_more) printf(" and %d more", q->missing_more);
+        for (int i = 0; i < D->unexplained && i < NT_DISCOVER_MAX_UNEXPLAINED; i++)
+            printf("%s a law in %s", i ? ";" : "", D->unexplained_where[i]);
+        if (D->not_conserved) printf("; %d of its quantities are not conserved for every loss", D->not_conserved);
         if (a->missing_from_catalogue) printf(" %d continuous direction(s)", a->missing_from_catalogue);
-        printf("%s\n", D->missing ? "" : " nothing");
+        printf("%s\n", D->missing || D->unexplained || D->not_conserved ? "" : " nothing");
     }
 }
 

@@ -228,6 +228,48 @@ static int singular_values(lie *L, nt_error *err)
     return NT_OK;
 }
 
+/* An orthonormal basis of the orthogonal complement of the span (the laws' gradients at
+ * theta: grad h is orthogonal to Lie(W)), by Gram-Schmidt of random vectors against the span
+ * and each other (twice, as in offer) */
+static int complement(lie *L, nt_error *err)
+{
+    nt_conservation *o = L->out;
+    const int64_t d = L->d, n = d - L->r;
+    if (n == 0) return NT_OK;
+    o->laws = malloc(sizeof(double) * (size_t)(n * d));
+    double *coef = malloc(sizeof(double) * (size_t)d);
+    if (!o->laws || !coef) {
+        free(coef);
+        return nt_fail(err, NT_EFAIL, "discover: out of memory for %lld law gradients", (long long)n);
+    }
+    for (int64_t k = 0, tries = 0; k < n; tries++) {
+        double *w = o->laws + k * d;
+        for (int64_t i = 0; i < d; i++) w[i] = nt_rand_normal(L->seed, 1000000 + (uint64_t)tries, (uint64_t)i);
+        const double nv = nt_norm2(d, w);
+        for (int pass = 0; pass < 2; pass++) {
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, L->r, (int)d, 1.0, L->Q, (int)d, w, 1, 0.0, coef, 1);
+            cblas_dgemv(CblasRowMajor, CblasTrans, L->r, (int)d, -1.0, L->Q, (int)d, coef, 1, 1.0, w, 1);
+            if (k == 0) continue;
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)d, 1.0, o->laws, (int)d, w, 1, 0.0, coef, 1);
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)d, -1.0, o->laws, (int)d, coef, 1, 1.0, w, 1);
+        }
+        const double res = nt_norm2(d, w);
+        if (res <= 1e-6 * nv) continue;   /* (probability 0) */
+        cblas_dscal((int)d, 1.0 / res, w, 1);
+        k++;
+    }
+    o->n_laws = (int)n;
+    free(coef);
+    return NT_OK;
+}
+
+void nt_conservation_free(nt_conservation *o)
+{
+    free(o->laws);
+    o->laws = NULL;
+    o->n_laws = 0;
+}
+
 int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, const nt_conservation_opts *opts,
                           nt_conservation *o, nt_error *err)
 {
@@ -278,11 +320,13 @@ int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, 
         if (rc == NT_OK && l >= 3 && o->rank[l - 1] == o->rank[l - 2]) break;
     }
     if (rc == NT_OK) rc = singular_values(&L, err);
+    if (rc == NT_OK) rc = complement(&L, err);
     if (rc == NT_OK) {
         o->conserved = (int)(d - o->rank[o->depth - 1]);
         o->stagnated = o->depth > 1 && o->rank[o->depth - 1] == o->rank[o->depth - 2];
     }
     o->seconds = now() - t0;
+    if (rc) nt_conservation_free(o);
     free(ds.x); free(L.Q); free(L.cand); free(L.x3);
     for (int i = 0; i < nv; i++) free(*vec[i]);
     for (int i = 0; i < nc; i++) free(*comb[i]);
