@@ -4,8 +4,8 @@
  * inputs x) and so, by Frobenius, to the Lie algebra Lie(W) they generate under the
  * bracket [X, Y] = DY X - DX Y.  The number of independent laws near theta is
  *     d - dim Lie(W)(theta)                  (Marcotte, Gribonval & Peyre 2023).
- * Fields are sampled as random combinations over random inputs x_n ~ N(0, I) ("any
- * data"): X_a = J^T a (a vector-Jacobian product), and their brackets
+ * Fields are the rows of J on random inputs x_n ~ N(0, I) ("any data"), then random
+ * combinations X_a = J^T a (a vector-Jacobian product) over all of them, and their brackets
  *     [X_a, X_b] = H_b X_a - H_a X_b,     H_a = Hess (a . f)      (exact: nt_output_hvp)
  *     [X_c, Y]   = DY X_c - H_c Y         (DY X_c by central differences of Y at theta +- h X_c,
  *                                          Richardson-extrapolated; Y exact at depth 3, itself
@@ -21,7 +21,7 @@
 #include <lapacke.h>
 #include "noether.h"
 
-enum { STALL = 6, MAX_DEPTH = NT_DISCOVER_MAX_DEPTH };
+enum { STALL = 6, MAX_DEPTH = NT_DISCOVER_MAX_DEPTH, BLOCK = 128 };
 
 /* the workspaces of one level from 3 on: its combination c, X_c, the field below Y, the
  * differences at h/2 and h/4, the point theta +- h X_c and the field there Z, H_c Y */
@@ -43,9 +43,11 @@ typedef struct {
     int n_cand, cap_cand;
     nt_conservation *out;
     uint64_t seed, draw;       /* the random combinations: stream `draw` of seed */
-    double *a, *b, *Xa, *Xb, *HY, *w, *U;   /* workspaces of levels 1 and 2; U the candidate */
+    double *a, *b, *Xa, *Xb, *HY, *U;       /* workspaces of levels 1 and 2; U the candidate */
     deep lv[MAX_DEPTH + 1];                 /* of levels 3.. */
     double *x3;                /* the inputs of levels 3.. (SPARSE rows) */
+    double *pend, *pnorm, *coef;   /* candidates waiting (block x d), their norms, block x d */
+    int64_t np, block;
 } lie;
 
 static double now(void)
@@ -61,32 +63,54 @@ static void combination(lie *L, double *a)
     for (int64_t i = 0; i < L->NK; i++) a[i] = nt_rand_normal(L->seed, s, (uint64_t)i);
 }
 
-/* v's residual off span(Q), by classical Gram-Schmidt twice (the second pass removes what
- * round-off left of the first); it joins Q when |residual| / |v| > tol.  1 when it joined. */
-static int offer(lie *L, const double *v)
+/* The candidates waiting (pend, np of them, their norms pnorm) join the span in order: each
+ * one's residual off span(Q), by classical Gram-Schmidt twice (the second pass removes what
+ * round-off left of the first; against the rows already there in one GEMM pair for the
+ * block, then against those this block added), joins Q when |residual| / |v| > tol.
+ * *stall counts the candidates in a row that did not join. */
+static void flush(lie *L, int *stall)
+{
+    const int64_t d = L->d, np = L->np, r0 = L->r;
+    double *P = L->pend, *C = L->coef;
+    for (int pass = 0; pass < 2 && r0 > 0; pass++) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)np, (int)r0, (int)d, 1.0, P, (int)d, L->Q, (int)d,
+                    0.0, C, (int)r0);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)np, (int)d, (int)r0, -1.0, C, (int)r0, L->Q,
+                    (int)d, 1.0, P, (int)d);
+    }
+    for (int64_t i = 0; i < np; i++) {
+        double *w = P + i * d;
+        for (int pass = 0; pass < 2; pass++)
+            for (int64_t q = r0; q < L->r; q++) {
+                const double *b = L->Q + q * d;
+                cblas_daxpy((int)d, -cblas_ddot((int)d, b, 1, w, 1), b, 1, w, 1);
+            }
+        const double res = nt_norm2(d, w), ratio = res / L->pnorm[i];
+        if (ratio > L->tol && L->r < d) {
+            cblas_dscal((int)d, 1.0 / res, w, 1);
+            memcpy(L->Q + (int64_t)L->r++ * d, w, sizeof(double) * (size_t)d);
+            L->out->accepted_min = fmin(L->out->accepted_min, ratio);
+            *stall = 0;
+        } else {
+            L->out->rejected_max = fmax(L->out->rejected_max, ratio);
+            (*stall)++;
+        }
+    }
+    L->np = 0;
+}
+
+/* v joins the block waiting for flush (kept normalized for the singular values too) */
+static void push(lie *L, const double *v)
 {
     const int64_t d = L->d;
     const double nv = nt_norm2(d, v);
-    if (!(nv > 0)) return 0;
+    if (!(nv > 0)) return;
     if (L->cand && L->n_cand < L->cap_cand) {
         double *row = L->cand + (int64_t)L->n_cand++ * d;
         for (int64_t i = 0; i < d; i++) row[i] = v[i] / nv;
     }
-    double *w = L->w, *coef = L->HY;   /* HY is free here: r <= d doubles */
-    memcpy(w, v, sizeof(double) * (size_t)d);
-    for (int pass = 0; pass < 2 && L->r > 0; pass++) {
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, L->r, (int)d, 1.0, L->Q, (int)d, w, 1, 0.0, coef, 1);
-        cblas_dgemv(CblasRowMajor, CblasTrans, L->r, (int)d, -1.0, L->Q, (int)d, coef, 1, 1.0, w, 1);
-    }
-    const double res = nt_norm2(d, w), ratio = res / nv;
-    if (ratio > L->tol && L->r < d) {
-        cblas_dscal((int)d, 1.0 / res, w, 1);
-        memcpy(L->Q + (int64_t)L->r++ * d, w, sizeof(double) * (size_t)d);
-        L->out->accepted_min = fmin(L->out->accepted_min, ratio);
-        return 1;
-    }
-    L->out->rejected_max = fmax(L->out->rejected_max, ratio);
-    return 0;
+    memcpy(L->pend + L->np * d, v, sizeof(double) * (size_t)d);
+    L->pnorm[L->np++] = nv;
 }
 
 /* X_a = J^T a at theta */
@@ -169,7 +193,35 @@ static void pick_inputs(lie *L, nt_dataset *few, double *x)
     *few = (nt_dataset){ .n = SPARSE, .dim = all->dim, .x = x };
 }
 
-/* one level: candidates until STALL in a row add nothing (or the span is everything) */
+/* The rows of J one by one, X_{k,x} = J_{x,k}^T (a vector-Jacobian product on x alone, cheap),
+ * for the first inputs, in blocks; not for a batch-coupled model (its outputs depend on the
+ * whole batch, a single input is another model). */
+static int rows(lie *L, int64_t inputs, nt_error *err)
+{
+    const nt_dataset *all = L->ds;
+    const int K = L->m->output;
+    int rc = NT_OK, stall = 0;
+    memset(L->a, 0, sizeof(double) * (size_t)K);
+    for (int64_t n = 0; n < inputs && !rc && L->r < L->d; n++) {
+        nt_dataset one = { .n = 1, .dim = all->dim, .x = all->x + n * all->dim };
+        for (int k = 0; k < K && !rc; k++) {
+            L->a[k] = 1;
+            L->out->products++;
+            rc = nt_vjp(L->e, L->theta, &one, L->a, L->U, err);
+            L->a[k] = 0;
+            if (!rc) {
+                L->out->candidates[0]++;
+                push(L, L->U);
+            }
+            if (L->np == L->block) flush(L, &stall);
+        }
+    }
+    flush(L, &stall);
+    return rc;
+}
+
+/* one level: random combinations until STALL in a row add nothing (or the span is
+ * everything); level 1 starts from the rows of J */
 static int level(lie *L, int depth, nt_error *err)
 {
     nt_conservation *o = L->out;
@@ -177,7 +229,8 @@ static int level(lie *L, int depth, nt_error *err)
     const int64_t NK = L->NK, stall_max = depth < 3 ? STALL : 3 * STALL;
     nt_dataset few;
     int rc = NT_OK, stall = 0;
-    while (stall < stall_max && L->r < L->d) {
+    if (depth == 1 && !nt_model_batch_coupled(L->m)) rc = rows(L, (L->d + L->m->output - 1) / L->m->output + 1, err);
+    while (!rc && stall < stall_max && L->r < L->d) {
         int reliable = 1;
         if (depth >= 3) {
             pick_inputs(L, &few, L->x3);
@@ -198,7 +251,8 @@ static int level(lie *L, int depth, nt_error *err)
             continue;
         }
         o->candidates[depth - 1]++;
-        stall = offer(L, L->U) ? 0 : stall + 1;
+        push(L, L->U);
+        flush(L, &stall);
     }
     o->rank[depth - 1] = L->r;
     o->depth = depth;
@@ -230,7 +284,7 @@ static int singular_values(lie *L, nt_error *err)
 
 /* An orthonormal basis of the orthogonal complement of the span (the laws' gradients at
  * theta: grad h is orthogonal to Lie(W)), by Gram-Schmidt of random vectors against the span
- * and each other (twice, as in offer) */
+ * and each other (twice, as in flush) */
 static int complement(lie *L, nt_error *err)
 {
     nt_conservation *o = L->out;
@@ -292,7 +346,7 @@ int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, 
     L.Q = malloc(sizeof(double) * (size_t)(d * d));
     double **vec[5 + 7 * MAX_DEPTH], **comb[2 + MAX_DEPTH];   /* d each; N K each */
     int nv = 0, nc = 0;
-    vec[nv++] = &L.Xa; vec[nv++] = &L.Xb; vec[nv++] = &L.HY; vec[nv++] = &L.w; vec[nv++] = &L.U;
+    vec[nv++] = &L.Xa; vec[nv++] = &L.Xb; vec[nv++] = &L.HY; vec[nv++] = &L.U;
     comb[nc++] = &L.a; comb[nc++] = &L.b;
     for (int k = 3; k <= MAX_DEPTH; k++) {
         deep *v = &L.lv[k];
@@ -302,7 +356,11 @@ int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, 
         comb[nc++] = &v->c;
     }
     L.x3 = malloc(sizeof(double) * SPARSE * (size_t)m->input);
-    int ok = ds.x && L.Q && L.x3;
+    L.block = BLOCK < d ? BLOCK : d;
+    L.pend = malloc(sizeof(double) * (size_t)(L.block * d));
+    L.coef = malloc(sizeof(double) * (size_t)(L.block * d));
+    L.pnorm = malloc(sizeof(double) * (size_t)L.block);
+    int ok = ds.x && L.Q && L.x3 && L.pend && L.coef && L.pnorm;
     for (int i = 0; i < nv; i++) ok &= (*vec[i] = malloc(sizeof(double) * (size_t)d)) != NULL;
     for (int i = 0; i < nc; i++) ok &= (*comb[i] = malloc(sizeof(double) * (size_t)(N * K))) != NULL;
     L.cap_cand = (int)(2 * d + 8 * STALL);
@@ -327,7 +385,7 @@ int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, 
     }
     o->seconds = now() - t0;
     if (rc) nt_conservation_free(o);
-    free(ds.x); free(L.Q); free(L.cand); free(L.x3);
+    free(ds.x); free(L.Q); free(L.cand); free(L.x3); free(L.pend); free(L.coef); free(L.pnorm);
     for (int i = 0; i < nv; i++) free(*vec[i]);
     for (int i = 0; i < nc; i++) free(*comb[i]);
     return rc;
