@@ -151,6 +151,7 @@ int cmd_hessian(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_symmetries(int argc, char **argv);
+int cmd_discover(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);
