@@ -1164,6 +1164,8 @@ typedef struct {
     const int *sector_predicted;     /* n - 1 */
     /* a homogeneous model under a margin loss (Lyu & Li): NULL when not measured */
     const nt_margin_growth *margin;
+    /* noether discover's verdict on the catalogue (nt_discover): NULL when not computed */
+    const nt_discovery *discovery;
 } nt_run_facts;
 
 /* The verdicts, each a nt_verdict:
@@ -1176,9 +1178,12 @@ typedef struct {
  *   sector[i]   ABSENT when not computed, HOLDS when the multiplicity found is n - 1;
  *   margin      ABSENT when not measured, NOT_APPLICABLE when the data were never separated
  *               or no logged row follows separation,
- *               HOLDS when neither the normalized margin nor |theta|^2 fell after separation. */
+ *               HOLDS when neither the normalized margin nor |theta|^2 fell after separation;
+ *   laws        ABSENT when not computed, HOLDS when the catalogue explains every conservation
+ *               law the model has (nt_discovery.explained); informative: the exit code does
+ *               not read it (it judges the catalogue, not the run). */
 typedef struct {
-    nt_verdict identities, ledger, training, flat, sharp, margin;
+    nt_verdict identities, ledger, training, flat, sharp, margin, laws;
     int blocks, sectors;
     nt_verdict *block;    /* blocks of them (malloc'd) */
     nt_verdict *sector;   /* sectors of them (malloc'd) */
