@@ -238,6 +238,9 @@ typedef struct {
     nt_dataset train;
     nt_dataset test;     /* n == 0 when the source has no held-out split */
     char desc[256];      /* one line: where the data came from */
+    /* a shard (nt_data_shard): train holds rows [shard_start, shard_start + train.n) of the
+     * shard_total rows of the whole training set; shard_total 0: not sharded */
+    int64_t shard_start, shard_total;
 } nt_data;
 
 /* free()s x and y: for the library's own data sets (nt_data_load's), not a binding's arrays. */
@@ -249,6 +252,10 @@ NT_API void nt_dataset_free(nt_dataset *ds);
  * nt_hvp, ...) return no status: they assume a data set that passes this check. */
 NT_API int nt_dataset_check(const nt_model *m, const nt_dataset *ds, nt_error *err);
 NT_API void nt_data_free(nt_data *data);
+/* Keeps part `part` of `parts` of the training rows (nt_parallel_shard's balanced contiguous
+ * shares; the test set stays whole), recording where they sit in shard_start, shard_total.
+ * NT_EINPUT when there are fewer rows than parts, NT_EFAIL out of memory. */
+NT_API int nt_data_shard(nt_data *data, int part, int parts, nt_error *err);
 
 /* Readers behind the data sources (also usable on their own). */
 /* CSV (plain or gzipped): rows of numbers; a first line with a non-numeric field is a
@@ -397,6 +404,13 @@ typedef void (*nt_reduce_fn)(void *ctx, double *sums, int64_t len, int64_t *n);
 /* ctx is borrowed: it must outlive the hook. */
 NT_API int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err);
 
+/* Sums of the caller's own over samples (R, magnitudes, a VJP of per-sample seeds) through
+ * the engine's hook, as the engine reduces its products: sums (len doubles) and *n become
+ * the totals over every shard.  Without a hook nothing changes. */
+NT_API void nt_engine_reduce(nt_engine *e, double *sums, int64_t len, int64_t *n);
+/* 1 when the engine has a reduction hook (its sums are those of every shard). */
+NT_API int nt_engine_sharded(const nt_engine *e);
+
 /* L_gamma(theta). */
 NT_API double nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds);
 /* L_gamma and g = grad L_gamma (length d). */
@@ -428,6 +442,38 @@ NT_API void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, cons
  * loss is L^rho(theta) = E l(rho f(theta; x), y) (docs/theory.md §4), with its gradient and
  * Hessian-vector products.  The outputs, JVP and VJP stay those of f.  rho is copied. */
 NT_API void nt_engine_set_output_map(nt_engine *e, const double *rho);
+
+/* ------------------------------------------------------------------ data parallelism (MPI) */
+
+/* src/parallel/parallel.c, the only place that calls MPI.  A process started by mpirun (and
+ * a library built with MPI) is one of nt_parallel_size() ranks; any other process is rank 0
+ * of 1 and every call below is the identity (no MPI_Init needed to use the library).
+ * nt_parallel_init: MPI_Init when started by mpirun (NT_EFAIL when it fails); NT_OK and
+ * nothing else otherwise.  nt_parallel_finalize: MPI_Finalize when initialized. */
+NT_API int nt_parallel_init(int *argc, char ***argv, nt_error *err);
+NT_API void nt_parallel_finalize(void);
+NT_API int nt_parallel_rank(void);
+NT_API int nt_parallel_size(void);
+/* Part `part` of `parts` balanced contiguous shares of n rows: [floor(part n / parts),
+ * floor((part + 1) n / parts)), sizes differing by at most one. */
+NT_API void nt_parallel_shard(int64_t n, int part, int parts, int64_t *start, int64_t *count);
+/* The engine's reduction hook (nt_engine_set_reduce, ctx NULL): one MPI_Allreduce (sum) of
+ * the sums and the sample count; NT_EFAIL with err filled when it fails. */
+NT_API int nt_parallel_reduce(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err);
+/* The minimum of x over the ranks. */
+NT_API double nt_parallel_min(double x);
+/* Collective agreement on an error: every rank calls it with its status (rc, and err filled
+ * when rc != 0); every rank gets back the code of the lowest failing rank, and err its
+ * message (NT_OK when none failed). */
+NT_API int nt_parallel_agree(int rc, nt_error *err);
+/* This rank has failed with err: agree on it with the other ranks (which meet it in
+ * nt_parallel_agree or fail themselves) within `timeout` seconds and return the agreed
+ * code (err holding the lowest failing rank's message); when they do not come, print err
+ * on this rank's stderr and end every rank (MPI_Abort with err's code).  Without MPI:
+ * err's code. */
+NT_API int nt_parallel_fail(nt_error *err, double timeout);
+/* The file descriptor nt_parallel_fail prints on (a rank > 0 whose stderr is silenced). */
+NT_API void nt_parallel_set_stderr(int fd);
 
 /* ------------------------------------------------------------------ transformations */
 

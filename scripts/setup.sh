@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(pkg-config gcc make meson ninja-build python3
           libopenblas-dev liblapacke-dev libarpack2-dev libcjson-dev zlib1g-dev
           libcriterion-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
-          chromium)  # chromium: the report test opens report.html headless
+          libopenmpi-dev openmpi-bin
+          chromium)  # libopenmpi-dev, openmpi-bin: noether under mpirun (src/parallel/); chromium: the report test opens report.html headless
 # shellcheck disable=SC2206
 packages+=(${NOETHER_EXTRA_PACKAGES:-})
 

@@ -144,6 +144,7 @@ cJSON *cli_spectrum_doc(const nt_spectrum *r, const cli_spectrum_opts *o)
 
     cJSON *doc = cJSON_CreateObject();
     put(doc, KEYS("d", "n"), (double[]){r->d, n});
+    cli_add_ranks(doc);
     if (o->block) cJSON_AddStringToObject(doc, "block", o->block);
     cJSON_AddStringToObject(doc, "method", r->dense ? "dense" : "lanczos");
     put(doc, KEYS("loss", "grad_norm"), (double[]){r->loss, r->grad_norm});

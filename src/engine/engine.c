@@ -83,6 +83,16 @@ static double reduce(nt_engine *e, double sum, double *g, int kk, double *HV, in
     return b[0];
 }
 
+void nt_engine_reduce(nt_engine *e, double *sums, int64_t len, int64_t *n)
+{
+    if (e->reduce) e->reduce(e->reduce_ctx, sums, len, n);
+}
+
+int nt_engine_sharded(const nt_engine *e)
+{
+    return e->reduce != NULL;
+}
+
 /* sum / N + gamma-term, for the loss, the gradient and the products; N and the sums are
  * first those of every shard when a hook is set */
 static double finish(nt_engine *e, const double *theta, const nt_dataset *ds, double sum,

@@ -49,7 +49,22 @@ typedef struct {
     double *wp[4];  /* scratch blocks of N_PROBES x d */
     double *seed;   /* N x K */
     double *kw;     /* 3 K + 2 K^2: Bf, BBf, UBf of one sample, B and rho (K x K) */
+    double *red;    /* d + 4: a vector's and four scalars' sums on their way through the engine's hook */
 } ctx;
+
+/* A sharded engine (nt_engine_set_reduce): v (d) and s (ns <= 4) summed over every shard's
+ * samples, *N their count; the sums this check forms itself from the outputs are then the
+ * whole set's, as the engine's products are (docs/theory.md §7).  Unsharded: nothing. */
+static void reduce_sums(ctx *c, double *v, double *s, int ns, int64_t *N)
+{
+    if (!nt_engine_sharded(c->e)) return;
+    const int64_t d = c->d;
+    memcpy(c->red, v, sizeof(double) * (size_t)d);
+    memcpy(c->red + d, s, sizeof(double) * (size_t)ns);
+    nt_engine_reduce(c->e, c->red, d + ns, N);
+    memcpy(v, c->red, sizeof(double) * (size_t)d);
+    memcpy(s, c->red + d, sizeof(double) * (size_t)ns);
+}
 
 static double dot(int64_t n, const double *a, const double *b) { return cblas_ddot((int)n, a, 1, b, 1); }
 
@@ -112,7 +127,11 @@ static void output_terms(ctx *c, const double *B, double *R, double *R_size, dou
         *s2_size += fabs(bub);
     }
     nt_vjp(c->e, c->theta, c->ds, seed, gradR);
-    const double inv = 1.0 / (double)c->N;
+    double sums[4] = {*R, *R_size, *s2, *s2_size};
+    int64_t N = c->N;
+    reduce_sums(c, gradR, sums, 4, &N);
+    *R = sums[0]; *R_size = sums[1]; *s2 = sums[2]; *s2_size = sums[3];
+    const double inv = 1.0 / (double)N;
     cblas_dscal((int)c->d, inv, gradR, 1);
     *R *= inv; *R_size *= inv; *s2 *= inv; *s2_size *= inv;
 }
@@ -273,9 +292,13 @@ static void gradient_magnitude(ctx *c)
             c->gabs[i] += fabs(gn[i]);
         }
     }
+    double broken = !finite;   /* over the shards: finite only where every one is */
+    int64_t Nall = N;
+    reduce_sums(c, c->gabs, &broken, 1, &Nall);
+    finite = broken == 0;
     const double rms = nt_norm2(d, c->g) / sqrt((double)d);
     for (int64_t i = 0; i < d; i++)
-        c->gabs[i] = finite ? c->gabs[i] / (double)N + c->gam * fabs(c->theta[i]) : fabs(c->g[i]) + rms;
+        c->gabs[i] = finite ? c->gabs[i] / (double)Nall + c->gam * fabs(c->theta[i]) : fabs(c->g[i]) + rms;
     /* Per-sample terms can vanish too: each sample's loss is invariant to an attention
      * layer's key bias, its gradient cancels inside the softmax's adjoint (a sum over keys),
      * so |J_n^T m_n| there is that sum's round-off, not a scale.  No entry is sized below the
@@ -301,10 +324,11 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
     for (int i = 0; i < 8; i++) c.w[i] = malloc(sizeof(double) * d);
     for (int i = 0; i < 4; i++) c.wp[i] = malloc(sizeof(double) * N_PROBES * d);
     c.kw = malloc(sizeof(double) * (size_t)(3 * K + 2 * K * K));
+    c.red = malloc(sizeof(double) * (size_t)(d + 4));
     block b = { malloc(sizeof(double) * kb * d), malloc(sizeof(double) * kb * d),
                 malloc(sizeof(int) * kb), malloc(sizeof(int) * kb), 0 };
     int *counter = calloc((size_t)(n > 0 ? n : 1), sizeof(int));
-    int ok = c.g && c.gabs && c.F && c.u && c.P && c.HP && c.seed && c.kw && b.Xi && b.HXi && b.gen && b.slot && counter;
+    int ok = c.g && c.gabs && c.F && c.u && c.P && c.HP && c.seed && c.kw && c.red && b.Xi && b.HXi && b.gen && b.slot && counter;
     for (int i = 0; i < 8; i++) ok &= c.w[i] != NULL;
     for (int i = 0; i < 4; i++) ok &= c.wp[i] != NULL;
     if (!ok) goto done;
@@ -347,7 +371,7 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
                    !(x->fixed_gradient > tol) && !(x->fixed_hessian > tol);
     }
 done:
-    free(b.Xi); free(b.HXi); free(b.gen); free(b.slot); free(counter); free(c.kw);
+    free(b.Xi); free(b.HXi); free(b.gen); free(b.slot); free(counter); free(c.kw); free(c.red);
     free(c.g); free(c.gabs); free(c.F); free(c.u); free(c.P); free(c.HP); free(c.seed);
     for (int i = 0; i < 8; i++) free(c.w[i]);
     for (int i = 0; i < 4; i++) free(c.wp[i]);
