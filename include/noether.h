@@ -241,6 +241,7 @@ typedef struct {
     /* a shard (nt_data_shard): train holds rows [shard_start, shard_start + train.n) of the
      * shard_total rows of the whole training set; shard_total 0: not sharded */
     int64_t shard_start, shard_total;
+    uint64_t train_hash;   /* a shard: nt_dataset_hash of the whole training set (checkpoints) */
 } nt_data;
 
 /* free()s x and y: for the library's own data sets (nt_data_load's), not a binding's arrays. */
@@ -256,6 +257,8 @@ NT_API void nt_data_free(nt_data *data);
  * shares; the test set stays whole), recording where they sit in shard_start, shard_total.
  * NT_EINPUT when there are fewer rows than parts, NT_EFAIL out of memory. */
 NT_API int nt_data_shard(nt_data *data, int part, int parts, nt_error *err);
+/* FNV-1a of a data set's sizes and values, continuing from h (NT_HASH_INIT to start). */
+NT_API uint64_t nt_dataset_hash(const nt_dataset *ds, uint64_t h);
 
 /* Readers behind the data sources (also usable on their own). */
 /* CSV (plain or gzipped): rows of numbers; a first line with a non-numeric field is a

@@ -109,6 +109,11 @@ static void cli_reduce(void *ctx, double *sums, int64_t len, int64_t *n)
     if (nt_parallel_reduce(ctx, sums, len, n, &err)) cli_die("engine", &err);
 }
 
+nt_reduce_fn cli_reduce_hook(void)
+{
+    return nt_parallel_size() > 1 ? cli_reduce : NULL;
+}
+
 /* Under mpirun: this rank's share of the training rows.  Batch normalization normalizes with
  * the statistics of the samples in the pass, which a shard does not have: refused, naming
  * the layer (docs/interface.md, "Under MPI"). */
@@ -176,7 +181,7 @@ nt_engine *cli_engine(const cli_job *job, int k)
                 (long long)chunk, k);
         cli_die("engine", &err);
     }
-    if (nt_parallel_size() > 1 && nt_engine_set_reduce(e, cli_reduce, NULL, &err)) cli_die("engine", &err);
+    if (cli_reduce_hook() && nt_engine_set_reduce(e, cli_reduce_hook(), NULL, &err)) cli_die("engine", &err);
     return e;
 }
 

@@ -13,6 +13,7 @@ int nt_data_shard(nt_data *data, int part, int parts, nt_error *err)
         return nt_fail(err, NT_EINPUT, "data: %lld training samples cannot be shared among %d ranks (at least one each)",
                        (long long)total, parts);
     int64_t start, count;
+    const uint64_t whole = nt_dataset_hash(tr, NT_HASH_INIT);
     nt_parallel_shard(total, part, parts, &start, &count);
     double *x = malloc(sizeof(double) * (size_t)(count * tr->dim));
     double *y = malloc(sizeof(double) * (size_t)(count * tr->ydim));
@@ -29,5 +30,6 @@ int nt_data_shard(nt_data *data, int part, int parts, nt_error *err)
     tr->n = count;
     data->shard_start = start;
     data->shard_total = total;
+    data->train_hash = whole;
     return NT_OK;
 }
