@@ -84,6 +84,12 @@ typedef struct {
 /* a->data is malloc'd, freed by nt_array_free; after an error there is nothing to free (the
  * same for every reader below that fills an nt_array). */
 NT_API int nt_npy_read(const char *path, nt_array *a, nt_error *err);
+/* The same for part `part` of `parts` balanced contiguous shares of the rows (nt_parallel_shard;
+ * parts <= 1: the whole array): only those rows are read and checked (the file's size is
+ * checked whole), shape[0] their count; *first, *rows (may be NULL): where they start, and
+ * how many rows the file holds. */
+NT_API int nt_npy_read_rows(const char *path, int part, int parts, nt_array *a, int64_t *first, int64_t *rows,
+                            nt_error *err);
 /* Writes '<f8' version 1.0, whole or not at all (temporary file, then rename). */
 NT_API int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *shape,
                  nt_error *err);
@@ -349,6 +355,11 @@ NT_API const char *nt_default_spec_json(void);
 /* Loads the spec's data and checks it against the model (dims, label range); freed with
  * nt_data_free (nothing to free after an error). */
 NT_API int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err);
+/* nt_data_load of part `part` of `parts` of the training rows (parts <= 1: nt_data_load).  NPY
+ * data (without limit, test_fraction or standardize) is read as a shard: each rank reads and
+ * checks only its rows; every other source is loaded whole, then cut (nt_data_shard).
+ * Collective under MPI (every rank calls it); an error on one rank is every rank's. */
+NT_API int nt_data_load_shard(const nt_spec *spec, int part, int parts, nt_data *data, nt_error *err);
 /* Reads a parameter vector of length d from NPY ((d,) or (1, d)). */
 NT_API int nt_params_read(const char *path, const nt_model *m, double *theta, nt_error *err);
 
@@ -475,6 +486,9 @@ NT_API int nt_parallel_agree(int rc, nt_error *err);
  * on this rank's stderr and end every rank (MPI_Abort with err's code).  Without MPI:
  * err's code. */
 NT_API int nt_parallel_fail(nt_error *err, double timeout);
+/* FNV-1a continued over every rank's bytes in rank order (h from rank 0, the result on every
+ * rank): the hash of the concatenation of the shards, as one process takes it. */
+NT_API uint64_t nt_parallel_chain(uint64_t h, const void *bytes, size_t n);
 /* The file descriptor nt_parallel_fail prints on (a rank > 0 whose stderr is silenced). */
 NT_API void nt_parallel_set_stderr(int fd);
 

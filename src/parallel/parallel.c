@@ -177,3 +177,17 @@ int nt_parallel_fail(nt_error *err, double timeout)
 }
 
 void nt_parallel_set_stderr(int fd) { err_fd = fd; }
+
+uint64_t nt_parallel_chain(uint64_t h, const void *bytes, size_t n)
+{
+#ifdef NT_HAVE_MPI
+    if (active && the_size > 1) {   /* rank r continues the hash rank r - 1 handed on, in row order */
+        if (the_rank > 0) MPI_Recv(&h, 1, MPI_UINT64_T, the_rank - 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        h = nt_hash64(bytes, n, h);
+        if (the_rank + 1 < the_size) MPI_Send(&h, 1, MPI_UINT64_T, the_rank + 1, 0, MPI_COMM_WORLD);
+        MPI_Bcast(&h, 1, MPI_UINT64_T, the_size - 1, MPI_COMM_WORLD);
+        return h;
+    }
+#endif
+    return nt_hash64(bytes, n, h);
+}

@@ -140,14 +140,18 @@ static int take_features(const nt_model *m, const char *src, nt_array *x, double
     return NT_OK;
 }
 
-static int load_npy(const nt_model *m, const nt_data_spec *d, nt_dataset *ds, nt_error *err)
+/* x and y, or (parts > 1) only part `part` of `parts` of their rows (a shard, nt_data_load_shard) */
+static int load_npy(const nt_model *m, const nt_data_spec *d, int part, int parts, nt_data *data, nt_error *err)
 {
+    nt_dataset *ds = &data->train;
     nt_array x = {0}, y = {0};
-    int rc = nt_npy_read(d->x, &x, err);
-    if (!rc) rc = nt_npy_read(d->y, &y, err);
+    int64_t rows_x = 0, rows_y = 0;
+    int rc = nt_npy_read_rows(d->x, part, parts, &x, &data->shard_start, &rows_x, err);
+    if (!rc) rc = nt_npy_read_rows(d->y, part, parts, &y, NULL, &rows_y, err);
     if (!rc) rc = take_features(m, d->x, &x, 1.0, ds, err);
-    if (!rc && y.shape[0] != ds->n)
-        rc = nt_fail(err, NT_EINPUT, "%s: has %lld rows, x has %lld", d->y, (long long)y.shape[0], (long long)ds->n);
+    if (!rc && rows_y != rows_x)
+        rc = nt_fail(err, NT_EINPUT, "%s: has %lld rows, x has %lld", d->y, (long long)rows_y, (long long)rows_x);
+    if (parts > 1) data->shard_total = rows_x;
     if (!rc && m->loss == NT_LOSS_MSE && y.ndim == 2 && y.shape[1] == m->output) {
         ds->ydim = m->output;   /* float targets, as given */
         ds->y = y.data;
@@ -367,7 +371,7 @@ int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err)
     int rc = NT_OK;
     nt_array t = {0};
     switch (d->source) {
-    case NT_DATA_NPY: rc = load_npy(m, d, &data->train, err); break;
+    case NT_DATA_NPY: rc = load_npy(m, d, 0, 1, data, err); break;
     case NT_DATA_IDX:
         rc = load_idx(m, d->images, d->labels, d->limit, &data->train, err);
         if (!rc && d->test_images[0]) rc = load_idx(m, d->test_images, d->test_labels, d->limit, &data->test, err);
@@ -393,6 +397,33 @@ int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err)
              source_names[d->source], d->source == NT_DATA_BUILTIN ? ":" : "",
              d->source == NT_DATA_BUILTIN ? d->name : "", (long long)data->train.n,
              (long long)data->test.n, data->train.dim);
+    return NT_OK;
+}
+
+/* A shard read as such where the format allows it (NPY without limit, split or
+ * standardization, which need every row): only its rows are read and checked, and the
+ * whole set's hash is chained through the ranks in row order (nt_parallel_chain), equal to
+ * the one a single process takes.  Otherwise the whole set is loaded, then cut. */
+int nt_data_load_shard(const nt_spec *spec, int part, int parts, nt_data *data, nt_error *err)
+{
+    const nt_data_spec *d = &spec->data;
+    if (parts <= 1) return nt_data_load(spec, data, err);
+    if (d->source != NT_DATA_NPY || d->limit > 0 || d->test_fraction > 0 || d->standardize) {
+        int rc = nt_data_load(spec, data, err);
+        if (!rc && (rc = nt_data_shard(data, part, parts, err))) nt_data_free(data);
+        return rc;
+    }
+    memset(data, 0, sizeof *data);
+    int rc = load_npy(&spec->model, d, part, parts, data, err);
+    if (rc) nt_data_free(data);
+    if ((rc = nt_parallel_agree(rc, err))) return rc;   /* the hash below needs every rank */
+    const nt_dataset *tr = &data->train;
+    int64_t dims[3] = {data->shard_total, tr->dim, tr->ydim};
+    uint64_t h = nt_hash64(dims, sizeof dims, NT_HASH_INIT);   /* nt_dataset_hash's order: sizes, x, y */
+    h = nt_parallel_chain(h, tr->x, sizeof(double) * (size_t)(tr->n * tr->dim));
+    data->train_hash = nt_parallel_chain(h, tr->y, sizeof(double) * (size_t)(tr->n * tr->ydim));
+    snprintf(data->desc, sizeof data->desc, "npy: %lld train, 0 test samples of %d features",
+             (long long)data->shard_total, tr->dim);
     return NT_OK;
 }
 
