@@ -28,8 +28,8 @@ void cli_die(const char *cmd, const nt_error *err) __attribute__((noreturn));
 #define CLI_AGREE_SECONDS 5.0
 /* MPI_Init when started by mpirun; ranks > 0 silenced (stdout, stderr); MPI_Finalize at exit. */
 void cli_parallel_start(int *argc, char ***argv);
-/* The engines' reduction hook under mpirun (an allreduce per product; a failure ends every
- * rank), NULL in one process. */
+/* The engines' reduction hook under mpirun (nt_parallel_reduce: an allreduce per product),
+ * NULL in one process. */
 nt_reduce_fn cli_reduce_hook(void);
 /* 1 on the rank that writes files and prints (rank 0; the only one without mpirun). */
 int cli_writer(void);

@@ -101,17 +101,9 @@ void cli_parallel_start(int *argc, char ***argv)
     }
 }
 
-/* The engine's reduction hook under mpirun (nt_parallel_reduce); a failed allreduce ends the
- * command on every rank. */
-static void cli_reduce(void *ctx, double *sums, int64_t len, int64_t *n)
-{
-    nt_error err = {0};
-    if (nt_parallel_reduce(ctx, sums, len, n, &err)) cli_die("engine", &err);
-}
-
 nt_reduce_fn cli_reduce_hook(void)
 {
-    return nt_parallel_size() > 1 ? cli_reduce : NULL;
+    return nt_parallel_size() > 1 ? nt_parallel_reduce : NULL;
 }
 
 /* Under mpirun: batch normalization normalizes with the statistics of the samples in the

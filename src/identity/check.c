@@ -50,18 +50,28 @@ typedef struct {
     double *seed;   /* N x K */
     double *kw;     /* 3 K + 2 K^2: Bf, BBf, UBf of one sample, B and rho (K x K) */
     double *red;    /* d + 4: a vector's and four scalars' sums on their way through the engine's hook */
+    int rc;         /* the first engine error (the check stops there) */
+    nt_error *err;
 } ctx;
+
+/* An engine call's status: the first error is kept, with its message (later calls, if any,
+ * do not overwrite it). */
+static void keep(ctx *c, int rc)
+{
+    if (c->rc == NT_OK) c->rc = rc;
+}
+#define ERR(c) ((c)->rc == NT_OK ? (c)->err : NULL)
 
 /* A sharded engine (nt_engine_set_reduce): v (d) and s (ns <= 4) summed over every shard's
  * samples, *N their count; the sums this check forms itself from the outputs are then the
  * whole set's, as the engine's products are (docs/theory.md §7).  Unsharded: nothing. */
 static void reduce_sums(ctx *c, double *v, double *s, int ns, int64_t *N)
 {
-    if (!nt_engine_sharded(c->e)) return;
+    if (!nt_engine_sharded(c->e) || c->rc != NT_OK) return;   /* no exchange after an error */
     const int64_t d = c->d;
     memcpy(c->red, v, sizeof(double) * (size_t)d);
     memcpy(c->red + d, s, sizeof(double) * (size_t)ns);
-    nt_engine_reduce(c->e, c->red, d + ns, N);
+    keep(c, nt_engine_reduce(c->e, c->red, d + ns, N, ERR(c)));
     memcpy(v, c->red, sizeof(double) * (size_t)d);
     memcpy(s, c->red + d, sizeof(double) * (size_t)ns);
 }
@@ -126,7 +136,7 @@ static void output_terms(ctx *c, const double *B, double *R, double *R_size, dou
         *s2 += bub;
         *s2_size += fabs(bub);
     }
-    nt_vjp(c->e, c->theta, c->ds, seed, gradR);
+    keep(c, nt_vjp(c->e, c->theta, c->ds, seed, gradR, ERR(c)));
     double sums[4] = {*R, *R_size, *s2, *s2_size};
     int64_t N = c->N;
     reduce_sums(c, gradR, sums, 4, &N);
@@ -188,13 +198,14 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
     nt_tr_apply_T(c->m, t, c->theta, Tth);
     for (int p = 0; p < N_PROBES; p++) nt_tr_apply_T(c->m, t, c->P + p * d, TP + p * d);
     /* left: T^T g_gamma(T theta), T^T H_gamma(T theta) T v */
-    nt_hvp(c->e, Tth, c->ds, N_PROBES, TP, HTP, gT);
+    keep(c, nt_hvp(c->e, Tth, c->ds, N_PROBES, TP, HTP, gT, NULL, ERR(c)));
+    if (c->rc != NT_OK) return;   /* no product after an error (a sharded engine's ranks stop together) */
     /* right: grad L^rho(theta) and its Hessian products, from the engine with the output map */
     if (t->equivariance) {
         double *rho = c->kw + 3 * K + K * K;
         nt_tr_output_rho(c->m, t, rho);
         nt_engine_set_output_map(c->e, rho);
-        nt_hvp(c->e, c->theta, c->ds, N_PROBES, c->P, HPrho, grho);
+        keep(c, nt_hvp(c->e, c->theta, c->ds, N_PROBES, c->P, HPrho, grho, NULL, ERR(c)));
         nt_engine_set_output_map(c->e, NULL);
     } else {
         memcpy(grho, c->g, sizeof(double) * d);
@@ -215,12 +226,12 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
     /* fixed point of a built-in symmetry (each is an orthogonal involution, so
      * (theta + T theta)/2 is the projection onto Fix(T)): T g = g and T H v = H T v */
     r->fixed_gradient = r->fixed_hessian = NAN;
-    if (!t->equivariance && t->kind != NT_TR_DENSE) {
+    if (!t->equivariance && t->kind != NT_TR_DENSE && c->rc == NT_OK) {
         double *V2 = c->wp[0], *HV2 = c->wp[1];   /* N_PROBES >= 2 */
         for (int64_t j = 0; j < d; j++) Tth[j] = 0.5 * (c->theta[j] + Tth[j]);
         memcpy(V2, c->P, sizeof(double) * d);
         nt_tr_apply_T(c->m, t, c->P, V2 + d);
-        nt_hvp(c->e, Tth, c->ds, 2, V2, HV2, gT);
+        keep(c, nt_hvp(c->e, Tth, c->ds, 2, V2, HV2, gT, NULL, ERR(c)));
         nt_tr_apply_T(c->m, t, gT, lhs);
         r->fixed_gradient = resid(diffnorm(d, lhs, gT), 2 * fmax(nt_norm2(d, gT), c->gabs_norm));
         nt_tr_apply_T(c->m, t, HV2, lhs);
@@ -237,9 +248,9 @@ typedef struct {
 
 static void flush(ctx *c, const nt_transform *list, block *b, nt_check_result *results)
 {
-    if (b->n == 0) return;
-    nt_hvp(c->e, c->theta, c->ds, b->n, b->Xi, b->HXi, NULL);
-    for (int j = 0; j < b->n; j++) {
+    if (b->n == 0 || c->rc != NT_OK) { b->n = 0; return; }   /* nothing more after an error */
+    keep(c, nt_hvp(c->e, c->theta, c->ds, b->n, b->Xi, b->HXi, NULL, NULL, ERR(c)));
+    for (int j = 0; j < b->n && c->rc == NT_OK; j++) {
         nt_check_result *r = &results[b->slot[j]];
         check_generator(c, &list[r->entry], b->gen[j], b->Xi + (int64_t)j * c->d, b->HXi + (int64_t)j * c->d, r);
     }
@@ -286,7 +297,7 @@ static void gradient_magnitude(ctx *c)
         part.n = N - s < G ? N - s : G;
         part.x = c->ds->x + s * c->ds->dim;
         part.y = c->ds->y ? c->ds->y + s * c->ds->ydim : NULL;
-        nt_vjp(c->e, c->theta, &part, c->seed + s * K, gn);
+        keep(c, nt_vjp(c->e, c->theta, &part, c->seed + s * K, gn, ERR(c)));
         for (int64_t i = 0; i < d; i++) {
             finite &= isfinite(gn[i]);
             c->gabs[i] += fabs(gn[i]);
@@ -309,11 +320,11 @@ static void gradient_magnitude(ctx *c)
 }
 
 int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
-             const nt_transform *list, int n, double tol, nt_check_result *results)
+             const nt_transform *list, int n, double tol, nt_check_result *results, nt_error *err)
 {
     const int64_t d = m->d, N = ds->n;
     const int K = m->output, kb = nt_engine_k(e);
-    ctx c = { .e = e, .m = m, .ds = ds, .theta = theta, .d = d, .N = N, .K = K, .gam = m->weight_decay };
+    ctx c = { .e = e, .m = m, .ds = ds, .theta = theta, .d = d, .N = N, .K = K, .gam = m->weight_decay, .err = err };
     c.g = malloc(sizeof(double) * d);
     c.gabs = malloc(sizeof(double) * d);
     c.F = malloc(sizeof(double) * (size_t)(N * K));
@@ -331,19 +342,24 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
     int ok = c.g && c.gabs && c.F && c.u && c.P && c.HP && c.seed && c.kw && c.red && b.Xi && b.HXi && b.gen && b.slot && counter;
     for (int i = 0; i < 8; i++) ok &= c.w[i] != NULL;
     for (int i = 0; i < 4; i++) ok &= c.wp[i] != NULL;
-    if (!ok) goto done;
+    if (!ok) {
+        c.rc = nt_fail(err, NT_EFAIL, "check: out of memory for the workspace (%lld samples, %lld parameters)",
+                       (long long)N, (long long)d);
+        goto done;
+    }
     /* shared at theta: g, outputs, u, probes and H times them, the curvature scale */
     for (int64_t j = 0; j < N_PROBES * d; j++) c.P[j] = nt_rand_normal(PROBE_SEED, 1, (uint64_t)j);
-    nt_hvp(e, theta, ds, N_PROBES, c.P, c.HP, c.g);
+    keep(&c, nt_hvp(e, theta, ds, N_PROBES, c.P, c.HP, c.g, NULL, ERR(&c)));
+    keep(&c, nt_outputs(e, theta, ds, c.F, ERR(&c)));
+    if (c.rc != NT_OK) goto done;
     c.s_H = nt_norm2(d, c.HP) / nt_norm2(d, c.P);
-    nt_outputs(e, theta, ds, c.F);
     for (int64_t s = 0; s < N; s++) nt_loss_eval(m->loss, K, c.F + s * K, ds->y + s * ds->ydim, c.u + s * K);
     gradient_magnitude(&c);
 
     /* continuous generators in blocks of kb (one block HVP each); discrete maps one by one */
     memset(results, 0, sizeof *results * (size_t)nt_check_count(list, n));
     int out = 0;
-    for (int t = 0; t < n; t++) {
+    for (int t = 0; t < n && c.rc == NT_OK; t++) {
         if (list[t].discrete) {
             results[out].entry = t;
             check_map(&c, &list[t], &results[out++]);
@@ -358,6 +374,7 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
         }
     }
     flush(&c, list, &b, results);
+    if (c.rc != NT_OK) goto done;
     /* names, kinds, verdicts */
     for (int r = 0; r < out; r++) {
         nt_check_result *x = &results[r];
@@ -375,5 +392,5 @@ done:
     free(c.g); free(c.gabs); free(c.F); free(c.u); free(c.P); free(c.HP); free(c.seed);
     for (int i = 0; i < 8; i++) free(c.w[i]);
     for (int i = 0; i < 4; i++) free(c.wp[i]);
-    return ok ? NT_OK : NT_EFAIL;
+    return c.rc;
 }
