@@ -406,15 +406,17 @@ NT_API void nt_engine_thaw(nt_engine *e);
  * divides by the new *n.  It returns NT_OK, or an error code with err filled (a failed
  * exchange, an error on another shard), which the engine's call returns.  The sums are unscaled: no 1/N, no weight decay (each shard's
  * gamma terms would otherwise be counted once per shard).  fn NULL removes the hook; with
- * no hook the results are bitwise those of an engine that never had one.  A batch-coupled
+ * no hook the results are bitwise those of an engine that never had one.  With a hook a
+ * shard may hold no samples (a minibatch none of whose rows it holds).  A batch-coupled
  * model (batch normalization) normalizes with its own shard's statistics: its sums are
- * not those of the whole set.  NT_EFAIL when the buffer (1 + (k + 1) d doubles) does not
- * fit in memory.  Everything built on nt_grad and nt_hvp is reduced with them (nt_hessian,
- * the Hessian operator and so the spectra, nt_train's steps).  Not reduced: nt_outputs and
- * nt_jvp (per sample: each shard has its own rows), nt_vjp (a sum, but of the caller's
- * seeds: the caller reduces it), and the sums nt_check forms itself from the outputs (R,
- * the output part of (S2), the per-sample magnitudes): nt_check with a hook mixes reduced
- * products with this shard's output terms, so run it on one process. */
+ * not those of the whole set (the noether command refuses it under MPI).  NT_EFAIL when
+ * the buffer (1 + (k + 1) d doubles) does not fit in memory.  Everything built on nt_grad
+ * and nt_hvp is reduced with them (nt_hessian, the Hessian operator and so the spectra,
+ * nt_train's steps), and nt_check reduces the sums it forms itself from the outputs (R, the
+ * output part of (S2), the per-sample magnitudes) through nt_engine_reduce.  Not reduced:
+ * nt_outputs and nt_jvp (per sample: each shard has its own rows) and nt_vjp (a sum, but of
+ * the caller's seeds: the caller reduces it, nt_engine_reduce).  src/parallel's
+ * nt_parallel_reduce is the MPI hook. */
 typedef int (*nt_reduce_fn)(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err);
 /* ctx is borrowed: it must outlive the hook. */
 NT_API int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err);
@@ -622,7 +624,7 @@ typedef struct {
  * generators (nt_check_count).  NT_OK, or the engine's error, or NT_EFAIL when its workspace
  * does not fit in memory, with err filled (results unset). */
 NT_API int nt_check_count(const nt_transform *list, int n);
-/* (Not for a sharded engine: see nt_engine_set_reduce.) */
+/* (A sharded engine: its own sums reduced too, see nt_engine_set_reduce.) */
 NT_API int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
                     const nt_transform *list, int n, double tol, nt_check_result *results, nt_error *err);
 
@@ -734,11 +736,13 @@ typedef struct {
     nt_checkpoint_fn checkpoint;   /* may be NULL; an error from it stops the run with it */
     void *ctx;
     /* may be NULL: the reduction hook of the run's engine (nt_engine_set_reduce), so that
-     * each step's gradient is that of every shard's samples.  With optimizer "gd" a run on
-     * each shard then takes the steps of one run on the whole set.  Not reduced: the logged
-     * row (loss, accuracy, margin, test loss: this shard's samples), R of an equivariance's
-     * gradient-flow column (this shard's batch), and the minibatches of sgd, momentum and
-     * adam (a permutation of this shard's samples, not of the whole set's). */
+     * each step's gradient is that of every shard's samples.  With data sharded
+     * (nt_data_shard, nt_data_load_shard) the minibatches are drawn from the permutation of
+     * the whole set's rows, each shard taking the rows of a batch it holds; the logged
+     * training loss and accuracy, the margin and R of an equivariance's gradient-flow column
+     * are reduced too, and the stop flag is agreed at each step (the largest signal of any
+     * rank): a run on every shard then takes the steps of one run on the whole set, to the
+     * order of the sums.  The test set is each rank's whole copy. */
     nt_reduce_fn reduce;
     void *reduce_ctx;
 } nt_train_control;
