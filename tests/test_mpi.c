@@ -2,9 +2,10 @@
  * docs/theory.md §7) against one process on the same job, 101 samples so that no rank count
  * divides them (shards 50/51 and 33/34/34): gradient, Hessian-vector products, both ends of
  * the spectrum and the identity residuals equal to 1e-12 relative (the order of the sums
- * aside), a 300-step momentum run to 1e-10, a checkpoint of a 2-rank run resumed on 3 ranks
- * and on one process, batch normalization refused naming the layer, and a NaN in the rows of
- * one rank ending every rank with exit 2 and one line.  Negative controls: one shard's
+ * aside), a 300-step momentum run and noether run to 1e-10, a checkpoint of a 2-rank run
+ * resumed on 3 ranks and on one process, info's ranks and shards, batch normalization
+ * refused naming the layer, and a NaN in the rows of one rank ending every rank with exit 2
+ * and one line.  Negative controls: one shard's
  * gradient is not the whole set's; a resumed run without the checkpoint's steps differs; the
  * same specs without the fault run. */
 #include <math.h>
@@ -467,4 +468,69 @@ Test(mpi, nan_in_one_ranks_shard_ends_every_rank, .timeout = 120)
     free(err);
     snprintf(args, sizeof args, "grad %s/spec.json", dir);
     free(ok(3, args));   /* control: the same job without the NaN */
+}
+
+Test(mpi, info_names_the_ranks_and_their_shards, .timeout = 120)
+{
+    char dir[256], args[2 * NT_PATH_MAX];
+    setup(dir);
+    snprintf(args, sizeof args, "info %s/spec.json --json", dir);
+    for (int np = 1; np <= 3; np += 2) {
+        cJSON *doc = ok_json(np, args);
+        const cJSON *data = cJSON_GetObjectItem(doc, "data"), *shards = cJSON_GetObjectItem(data, "shards");
+        cr_assert_eq(json_num(data, "ranks"), np);
+        cr_assert_eq(json_num(data, "train"), N_SAMPLES);
+        cr_assert_eq(cJSON_GetArraySize(shards), np);
+        int64_t sum = 0;
+        for (int r = 0; r < np; r++) {   /* balanced: within one of N / np, adding up to N */
+            double c = cJSON_GetArrayItem(shards, r)->valuedouble;
+            cr_assert(fabs(c - (double)N_SAMPLES / np) < 1, "rank %d of %d holds %g rows", r, np, c);
+            sum += (int64_t)c;
+        }
+        cr_assert_eq(sum, N_SAMPLES);
+        cJSON_Delete(doc);
+    }
+    snprintf(args, sizeof args, "info %s/spec.json", dir);
+    char *out = ok(3, args);
+    cr_assert_not_null(strstr(out, "ranks:   3 (training samples per rank: 33, 34, 34)"), "%s", out);
+    free(out);
+}
+
+/* noether run on 2 ranks: one set of outputs (rank 0's), the same numbers as one process */
+Test(mpi, run_on_two_ranks_equals_one_process, .timeout = 600)
+{
+    char dir[256], args[3 * NT_PATH_MAX], o1[NT_PATH_MAX], o2[NT_PATH_MAX];
+    tmpdir_new(dir);
+    write_data(dir, "x.npy", N_SAMPLES, -1);
+    write_spec(dir, "spec.json", "x.npy", "y.npy", "\"analysis\": {\"every\": 150, \"spectrum\": {\"top\": 3, \"bottom\": 3}},");
+    path_join(o1, dir, "one");
+    path_join(o2, dir, "two");
+    snprintf(args, sizeof args, "run %s/spec.json -o %s --quiet", dir, o1);
+    free(ok(1, args));
+    snprintf(args, sizeof args, "run %s/spec.json -o %s --quiet", dir, o2);
+    char *out = ok(2, args);
+    free(out);
+    cJSON *a = json_file(o1, "summary.json"), *b = json_file(o2, "summary.json");
+    const cJSON *aa = cJSON_GetObjectItem(a, "analysis"), *ab = cJSON_GetObjectItem(b, "analysis");
+    cr_assert(aa && ab);
+    double dl = rel(json_num(a, "final_loss"), json_num(b, "final_loss"));
+    cr_assert_eq(cJSON_IsTrue(cJSON_GetObjectItem(aa, "all_identities_hold")),
+                 cJSON_IsTrue(cJSON_GetObjectItem(ab, "all_identities_hold")));
+    cJSON *sa = json_file(o1, "spectrum.json"), *sb = json_file(o2, "spectrum.json");
+    double ea[6], eb[6], worst = 0;
+    numbers(sa, "top", ea, 3);
+    numbers(sa, "bottom", ea + 3, 3);
+    numbers(sb, "top", eb, 3);
+    numbers(sb, "bottom", eb + 3, 3);
+    for (int i = 0; i < 6; i++) worst = fmax(worst, fabs(ea[i] - eb[i]) / fabs(ea[0]));
+    cr_assert_eq(json_num(sb, "ranks"), 2);
+    cr_log_info("run on 2 ranks: final loss %.1e, final spectrum ends %.1e relative to one process", dl, worst);
+    cr_assert_lt(dl, 1e-10);
+    cr_assert_lt(worst, 1e-10);
+    char p[NT_PATH_MAX];
+    path_join(p, o2, "report.html");
+    cr_assert_eq(access(p, F_OK), 0, "rank 0 wrote the report");
+    path_join(p, o2, "checkpoint.bin");
+    cr_assert_neq(access(p, F_OK), 0, "the finished run's checkpoint is removed");
+    cJSON_Delete(a); cJSON_Delete(b); cJSON_Delete(sa); cJSON_Delete(sb);
 }
