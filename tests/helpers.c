@@ -77,7 +77,8 @@ int run_noether(const char *args, char **out, char **err)
 int run_mpi(int np, const char *args, char **out, char **err)
 {
     /* as root Open MPI wants the two variables; more ranks than cores need --oversubscribe;
-     * Open MPI's own allocations are not noether's leaks (a sanitized build) */
+     * -q: no notice of mpirun's own after a non-zero exit (stderr is noether's); Open MPI's
+     * own allocations are not noether's leaks (a sanitized build) */
     char dir[256], o[NT_PATH_MAX], e[NT_PATH_MAX];
     tmpdir_new(dir);
     path_join(o, dir, "stdout");
@@ -86,7 +87,7 @@ int run_mpi(int np, const char *args, char **out, char **err)
     char *cmd = malloc(clen);
     snprintf(cmd, clen, "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
              "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" "
-             "mpirun --oversubscribe -np %d %s %s >%s 2>%s </dev/null", np, NOETHER_BIN, args, o, e);
+             "mpirun -q --oversubscribe -np %d %s %s >%s 2>%s </dev/null", np, NOETHER_BIN, args, o, e);
     int st = system(cmd);
     free(cmd);
     if (out) *out = slurp(o);
