@@ -424,22 +424,99 @@ Test(mpi, checkpoint_of_two_ranks_resumes_on_three_and_on_one, .timeout = 600)
     }
 }
 
-Test(mpi, batch_norm_refused_naming_the_layer, .timeout = 120)
+/* synchronized batch normalization: the statistics of every shard's rows (examples/
+ * batchnorm_wine.json, two batch norms, 134 samples); training in batches of 8 over 3 ranks
+ * (batches of which a rank holds no row among them) */
+Test(mpi, batch_norm_synchronized_equals_one_process, .timeout = 300)
 {
-    char args[NT_PATH_MAX];
-    snprintf(args, sizeof args, "grad %s/examples/batchnorm_wine.json", NOETHER_SOURCE_DIR);
-    char *out, *err;
-    int rc = run_mpi(2, args, &out, &err);
-    cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
-    cr_assert_str_empty(out);
-    const char *line = err;   /* one line: rank 0's (mpirun -q adds nothing) */
-    cr_assert(strncmp(err, "noether grad: ", 14) == 0 && strchr(err, '\n') == err + strlen(err) - 1,
-              "stderr is not noether's one line: '%s'", err);
-    cr_assert_not_null(strstr(line, "model.layers["), "%s", line);
-    cr_assert_not_null(strstr(line, "batch_norm"), "%s", line);
-    free(out);
-    free(err);
-    free(ok(1, args));   /* control: one process runs it */
+    char dir[256], args[3 * NT_PATH_MAX], spec[NT_PATH_MAX], vp[NT_PATH_MAX];
+    tmpdir_new(dir);
+    snprintf(spec, sizeof spec, "%s/examples/batchnorm_wine.json", NOETHER_SOURCE_DIR);
+    cJSON *g1 = NULL;
+    {
+        snprintf(args, sizeof args, "grad %s --json", spec);
+        g1 = ok_json(1, args);
+    }
+    const int64_t d = (int64_t)json_num(g1, "d");
+    double *V = malloc(sizeof(double) * (size_t)(2 * d));
+    fill_normal(V, 2 * d, 1.0, 13);
+    path_join(vp, dir, "V.npy");
+    nt_error err;
+    cr_assert_eq(nt_npy_write(vp, V, 2, (int64_t[]){2, d}, &err), NT_OK, "%s", err.msg);
+    free(V);
+    for (int np = 1; np <= 3; np++) {
+        snprintf(args, sizeof args, "grad %s --out %s/g%d.npy", spec, dir, np);
+        free(ok(np, args));
+        snprintf(args, sizeof args, "hvp %s --vectors %s --out %s/hv%d.npy", spec, vp, dir, np);
+        free(ok(np, args));
+    }
+    nt_array ga = npy(dir, "g1.npy"), ha = npy(dir, "hv1.npy");
+    for (int np = 2; np <= 3; np++) {
+        char name[32];
+        snprintf(name, sizeof name, "g%d.npy", np);
+        nt_array gb = npy(dir, name);
+        snprintf(name, sizeof name, "hv%d.npy", np);
+        nt_array hb = npy(dir, name);
+        double dg = reldiff(&ga, &gb), dh = reldiff(&ha, &hb);
+        cr_log_info("batch norm on %d ranks: gradient %.1e, H V %.1e relative to one process", np, dg, dh);
+        cr_assert_lt(dg, 1e-12);
+        cr_assert_lt(dh, 1e-12);
+        nt_array_free(&gb);
+        nt_array_free(&hb);
+    }
+    /* negative control: without synchronization each shard normalizes with its own statistics;
+     * the count-weighted mean of the two shards' gradients (a plain reduction) is not the set's */
+    nt_spec sp;
+    cr_assert_eq(nt_spec_load(spec, &sp, &err), NT_OK, "%s", err.msg);
+    double *theta = malloc(sizeof(double) * (size_t)d), *gs = calloc((size_t)d, sizeof(double));
+    double *gr = malloc(sizeof(double) * (size_t)d);
+    cr_assert_eq(nt_spec_theta(&sp, NULL, 0, theta, &err), NT_OK, "%s", err.msg);
+    int64_t total = 0;
+    for (int part = 0; part < 2; part++) {
+        nt_data data;
+        cr_assert_eq(nt_data_load(&sp, &data, &err), NT_OK, "%s", err.msg);
+        cr_assert_eq(nt_data_shard(&data, part, 2, &err), NT_OK, "%s", err.msg);
+        nt_engine *e = nt_engine_new(&sp.model, data.train.n, 1);
+        double loss;
+        cr_assert_eq(nt_grad(e, theta, &data.train, &loss, gr, &err), NT_OK, "%s", err.msg);
+        for (int64_t i = 0; i < d; i++) gs[i] += (double)data.train.n * gr[i];
+        total += data.train.n;
+        nt_engine_free(e);
+        nt_data_free(&data);
+    }
+    for (int64_t i = 0; i < d; i++) gs[i] /= (double)total;
+    nt_array plain = { .ndim = 1, .shape = {d}, .size = d, .data = gs };
+    const double unsynced = reldiff(&ga, &plain);
+    cr_log_info("batch norm with each shard's own statistics: gradient %.1e from the whole set's", unsynced);
+    cr_assert_gt(unsynced, 1e-3);
+    free(theta); free(gs); free(gr);
+    nt_spec_free(&sp);
+    cJSON_Delete(g1);
+    nt_array_free(&ga);
+    nt_array_free(&ha);
+    /* minibatches of 8 over 3 ranks: momentum, 300 steps */
+    char tspec[NT_PATH_MAX];
+    path_join(tspec, dir, "bn_sgd.json");
+    char *text = read_file(spec, &(size_t){0});
+    char *at = strstr(text, "\"train\":");
+    cr_assert_not_null(at);
+    char *end = strstr(at, "},");
+    cr_assert_not_null(end);
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%.*s\"train\": {\"optimizer\": \"momentum\", \"momentum\": 0.9, \"lr\": 0.05, \"steps\": 300, "
+             "\"batch\": 8, \"seed\": 2, \"log_every\": 50%s", (int)(at - text), text, end);
+    write_text(tspec, buf);
+    free(text);
+    char o1[NT_PATH_MAX], o3[NT_PATH_MAX];
+    path_join(o1, dir, "t1");
+    path_join(o3, dir, "t3");
+    snprintf(args, sizeof args, "train %s -o %s --quiet", tspec, o1);
+    free(ok(1, args));
+    snprintf(args, sizeof args, "train %s -o %s --quiet", tspec, o3);
+    free(ok(3, args));
+    double dp = params_diff(o1, o3);
+    cr_log_info("batch norm, 300 momentum steps in batches of 8 on 3 ranks: parameters %.1e relative to one process", dp);
+    cr_assert_lt(dp, 1e-10);
 }
 
 Test(mpi, nan_in_one_ranks_shard_ends_every_rank, .timeout = 120)

@@ -106,19 +106,6 @@ nt_reduce_fn cli_reduce_hook(void)
     return nt_parallel_size() > 1 ? nt_parallel_reduce : NULL;
 }
 
-/* Under mpirun: batch normalization normalizes with the statistics of the samples in the
- * pass, which a shard does not have: refused, naming the layer (docs/interface.md). */
-static int cli_parallel_model(cli_job *job, nt_error *err)
-{
-    const nt_model *m = &job->spec.model;
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].kind == NT_LAYER_BATCHNORM)
-            return nt_fail(err, NT_EINPUT, "%s: model.layers[%d]: batch_norm couples the samples of a pass; "
-                           "it is not supported across %d MPI ranks (run it on one process)", job->spec.path, i,
-                           nt_parallel_size());
-    return NT_OK;
-}
-
 void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const char *params_path)
 {
     nt_error err = {0};
@@ -131,7 +118,6 @@ void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const ch
     const int64_t d = rc ? 0 : job->spec.model.d;
     if (!rc) rc = nt_memory_fits(&err, 24.0 * (double)d, 0, NULL, "%s: model: d = %lld parameters (theta, its gradient and a tangent)",
                                  job->spec.path, (long long)d);
-    if (!rc && nt_parallel_size() > 1) rc = cli_parallel_model(job, &err);
     if (!rc) rc = nt_data_load_shard(&job->spec, nt_parallel_rank(), nt_parallel_size(), &job->data, &err);
     if (rc) cli_die(cmd, &err);
     job->theta = malloc(sizeof(double) * (size_t)d);

@@ -130,9 +130,10 @@ static int64_t aux_size(const nt_node *p)
 /* scratch doubles of an op, not kept by freezing: the im2col matrices of one sample (conv:
  * three (C_in k k) x (H' W')), five T x T matrices (attention), four rows of one token
  * (layer norm), four output rows (the loss head) */
-static int64_t work_size(const nt_node *p)
+static int64_t work_size(const nt_node *p, int64_t k)
 {
     const nt_layer *L = p->layer;
+    if (p->op == NT_OP_BNORM) return (2 + 3 * k) * (int64_t)nt_layer_norm_params(L);   /* ops.c: the channels' sums */
     if (p->op == NT_OP_NORM) return 4 * (int64_t)(p->width / p->tokens);
     if (p->op == NT_OP_LOSS) return 4 * (int64_t)p->width;
     if (p->op == NT_OP_CONV) return 3 * (int64_t)L->shape_in[0] * L->kernel * L->kernel * L->shape_out[1] * L->shape_out[2];
@@ -157,7 +158,7 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
         p->aux = aux_size(p);
-        total += p->op == NT_OP_LOSS ? nw + work_size(p) : 2 * nw + 2 * k * nw + 2 * chunk * p->aux + work_size(p);
+        total += p->op == NT_OP_LOSS ? nw + work_size(p, k) : 2 * nw + 2 * k * nw + 2 * chunk * p->aux + work_size(p, k);
     }
     double *mem = malloc(sizeof(double) * (size_t)total);
     if (!mem) return NT_EFAIL;
@@ -170,13 +171,13 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
     for (int i = 1; i < e->n_nodes; i++) {
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
-        if (p->op == NT_OP_LOSS) { p->d1 = at; at += nw; p->work = at; at += work_size(p); continue; }
+        if (p->op == NT_OP_LOSS) { p->d1 = at; at += nw; p->work = at; at += work_size(p, k); continue; }
         p->val = at; at += nw;
         p->adj = at; at += nw;
         p->tan = at; at += k * nw;
         p->adjtan = at; at += k * nw;
         if (p->aux) { p->d1 = at; at += chunk * p->aux; p->d2 = at; at += chunk * p->aux; }
-        if (work_size(p)) { p->work = at; at += work_size(p); }
+        if (work_size(p, k)) { p->work = at; at += work_size(p, k); }
     }
     return NT_OK;
 }
