@@ -407,9 +407,11 @@ NT_API void nt_engine_thaw(nt_engine *e);
  * exchange, an error on another shard), which the engine's call returns.  The sums are unscaled: no 1/N, no weight decay (each shard's
  * gamma terms would otherwise be counted once per shard).  fn NULL removes the hook; with
  * no hook the results are bitwise those of an engine that never had one.  With a hook a
- * shard may hold no samples (a minibatch none of whose rows it holds).  A batch-coupled
- * model (batch normalization) normalizes with its own shard's statistics: its sums are
- * not those of the whole set (the noether command refuses it under MPI).  NT_EFAIL when
+ * shard may hold no samples (a minibatch none of whose rows it holds).  Batch
+ * normalization is synchronized through the same hook: each of its means over the batch is
+ * reduced inside the pass (the channels' sums of a phase at once), so every shard
+ * normalizes with the whole set's statistics; every shard must then make the same calls
+ * (outputs, JVP and VJP included), a shard without rows running them empty.  NT_EFAIL when
  * the buffer (1 + (k + 1) d doubles) does not fit in memory.  Everything built on nt_grad
  * and nt_hvp is reduced with them (nt_hessian, the Hessian operator and so the spectra,
  * nt_train's steps), and nt_check reduces the sums it forms itself from the outputs (R, the

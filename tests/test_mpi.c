@@ -3,11 +3,10 @@
  * divides them (shards 50/51 and 33/34/34): gradient, Hessian-vector products, both ends of
  * the spectrum and the identity residuals equal to 1e-12 relative (the order of the sums
  * aside), a 300-step momentum run and noether run to 1e-10, a checkpoint of a 2-rank run
- * resumed on 3 ranks and on one process, info's ranks and shards, batch normalization
- * refused naming the layer, and a NaN in the rows of one rank ending every rank with exit 2
- * and one line.  Negative controls: one shard's
- * gradient is not the whole set's; a resumed run without the checkpoint's steps differs; the
- * same specs without the fault run. */
+ * resumed on 3 ranks and on one process, info's ranks and shards, synchronized batch
+ * normalization, and a NaN in the rows of one rank ending every rank with exit 2 and one
+ * line.  Negative controls: one shard's gradient is not the whole set's, nor batch norm's
+ * with each shard's own statistics; the same spec without the fault runs. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
