@@ -21,6 +21,14 @@
 
 #define N_SAMPLES 101
 
+/* Meson builds with Open MPI when it finds it (scripts/setup.sh installs it); without it
+ * there is no mpirun to test under */
+#ifdef NT_HAVE_MPI
+#define NEED_MPI() ((void)0)
+#else
+#define NEED_MPI() cr_skip_test("built without MPI (scripts/setup.sh installs Open MPI)")
+#endif
+
 /* x (N x 5) ~ N(0, 1), labels in 0..2; `nan_row` >= 0 puts a NaN in that row (rows < keep only) */
 static void write_data(const char *dir, const char *xname, int64_t keep, int64_t nan_row)
 {
@@ -105,6 +113,7 @@ static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(a), 1e-30
 
 Test(mpi, grad_and_hvp_equal_one_process_on_uneven_shards, .timeout = 300)
 {
+    NEED_MPI();
     char dir[256], args[4 * NT_PATH_MAX];
     setup(dir);
     double V[3 * 66];
@@ -161,6 +170,7 @@ static void numbers(const cJSON *doc, const char *key, double *x, int n)
 
 Test(mpi, spectrum_ends_equal_one_process, .timeout = 300)
 {
+    NEED_MPI();
     char dir[256], args[2 * NT_PATH_MAX];
     setup(dir);
     const char *methods[2] = {"dense", "lanczos"};
@@ -215,6 +225,7 @@ static void write_fakes(const char *dir)
 
 Test(mpi, check_residuals_equal_one_process, .timeout = 300)
 {
+    NEED_MPI();
     char dir[256], args[2 * NT_PATH_MAX];
     setup(dir);
     write_fakes(dir);
@@ -313,6 +324,7 @@ static double params_diff(const char *a, const char *b)
 
 Test(mpi, momentum_run_equals_one_process, .timeout = 300)
 {
+    NEED_MPI();
     char dir[256], args[2 * NT_PATH_MAX], o[4][NT_PATH_MAX];
     setup(dir);
     for (int np = 1; np <= 3; np++) {
@@ -385,6 +397,7 @@ static int mpirun_stopped_at(int np, const char *spec, const char *dir, const ch
 
 Test(mpi, checkpoint_of_two_ranks_resumes_on_three_and_on_one, .timeout = 600)
 {
+    NEED_MPI();
     char dir[256], args[3 * NT_PATH_MAX], spec[NT_PATH_MAX], whole[NT_PATH_MAX], ck[NT_PATH_MAX];
     tmpdir_new(dir);
     write_data(dir, "x.npy", N_SAMPLES, -1);
@@ -428,6 +441,7 @@ Test(mpi, checkpoint_of_two_ranks_resumes_on_three_and_on_one, .timeout = 600)
  * (batches of which a rank holds no row among them) */
 Test(mpi, batch_norm_synchronized_equals_one_process, .timeout = 300)
 {
+    NEED_MPI();
     char dir[256], args[3 * NT_PATH_MAX], spec[NT_PATH_MAX], vp[NT_PATH_MAX];
     tmpdir_new(dir);
     snprintf(spec, sizeof spec, "%s/examples/batchnorm_wine.json", NOETHER_SOURCE_DIR);
@@ -520,6 +534,7 @@ Test(mpi, batch_norm_synchronized_equals_one_process, .timeout = 300)
 
 Test(mpi, nan_in_one_ranks_shard_ends_every_rank, .timeout = 120)
 {
+    NEED_MPI();
     char dir[256], args[2 * NT_PATH_MAX];
     setup(dir);
     write_data(dir, "xbad.npy", N_SAMPLES, 90);   /* row 90: rank 2's of 3 (rows 67..100) */
@@ -548,6 +563,7 @@ Test(mpi, nan_in_one_ranks_shard_ends_every_rank, .timeout = 120)
 
 Test(mpi, info_names_the_ranks_and_their_shards, .timeout = 120)
 {
+    NEED_MPI();
     char dir[256], args[2 * NT_PATH_MAX];
     setup(dir);
     snprintf(args, sizeof args, "info %s/spec.json --json", dir);
@@ -575,6 +591,7 @@ Test(mpi, info_names_the_ranks_and_their_shards, .timeout = 120)
 /* noether run on 2 ranks: one set of outputs (rank 0's), the same numbers as one process */
 Test(mpi, run_on_two_ranks_equals_one_process, .timeout = 600)
 {
+    NEED_MPI();
     char dir[256], args[3 * NT_PATH_MAX], o1[NT_PATH_MAX], o2[NT_PATH_MAX];
     tmpdir_new(dir);
     write_data(dir, "x.npy", N_SAMPLES, -1);

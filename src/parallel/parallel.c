@@ -18,19 +18,22 @@
 #include <mpi.h>
 #endif
 
-static int the_rank = 0, the_size = 1, active = 0;
+static int the_rank = 0, the_size = 1;
 static int err_fd = 2;   /* rank > 0: its own stderr, kept for a message only it has */
 #ifdef NT_HAVE_MPI
+static int active = 0;   /* MPI initialized by nt_parallel_init */
 static MPI_Comm errcomm = MPI_COMM_NULL;
 static double *sumbuf;   /* [sums | n]: grown once to the largest product */
 static int64_t sumcap;
 #endif
 
+#ifdef NT_HAVE_MPI
 /* Started by a process manager (Open MPI's mpirun, or another PMI one)? */
 static int launched_by_mpirun(void)
 {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
 }
+#endif
 
 int nt_parallel_init(int *argc, char ***argv, nt_error *err)
 {
