@@ -275,6 +275,10 @@ NT_API int nt_idx_read(const char *path, nt_array *a, nt_error *err);
 /* The same keeping only the first `keep` rows (keep <= 0: all): only they are held and
  * converted, the rest of the file is read to check it; *rows = the rows the file holds. */
 NT_API int nt_idx_read_rows(const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err);
+/* The same for part `part` of `parts` balanced contiguous shares (nt_parallel_shard) of those
+ * first `keep` rows: only the part's rows are held and converted, shape[0] their count. */
+NT_API int nt_idx_read_part(const char *path, int64_t keep, int part, int parts, nt_array *a, int64_t *rows,
+                            nt_error *err);
 /* The CSVs built into the library ("iris", "wine", "breast_cancer"): same as nt_csv_read. */
 NT_API int nt_builtin_csv(const char *name, nt_array *a, nt_error *err);
 
@@ -356,8 +360,9 @@ NT_API const char *nt_default_spec_json(void);
  * nt_data_free (nothing to free after an error). */
 NT_API int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err);
 /* nt_data_load of part `part` of `parts` of the training rows (parts <= 1: nt_data_load).  NPY
- * data (without limit, test_fraction or standardize) is read as a shard: each rank reads and
- * checks only its rows; every other source is loaded whole, then cut (nt_data_shard).
+ * (without limit) and IDX data, without test_fraction or standardize, are read as shards: each
+ * rank holds and checks only its rows (an IDX test set whole); every other source is loaded
+ * whole, then cut (nt_data_shard).
  * Collective under MPI (every rank calls it); an error on one rank is every rank's. */
 NT_API int nt_data_load_shard(const nt_spec *spec, int part, int parts, nt_data *data, nt_error *err);
 /* Reads a parameter vector of length d from NPY ((d,) or (1, d)). */

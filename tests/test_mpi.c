@@ -627,3 +627,34 @@ Test(mpi, run_on_two_ranks_equals_one_process, .timeout = 600)
     cr_assert_neq(access(p, F_OK), 0, "the finished run's checkpoint is removed");
     cJSON_Delete(a); cJSON_Delete(b); cJSON_Delete(sa); cJSON_Delete(sb);
 }
+
+/* Fashion-MNIST's gzipped IDX read as shards (each rank holds its rows only): the gradient of
+ * one process, and the description of the whole set */
+Test(mpi, idx_shards_equal_one_process, .timeout = 300)
+{
+    NEED_MPI();
+    char dir[256], spec[NT_PATH_MAX], args[3 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(spec, dir, "fashion.json");
+    write_text(spec,
+               "{\"model\": {\"input\": 784, \"layers\": [{\"dense\": 16}, {\"act\": \"relu\"}, {\"dense\": 10}],"
+               " \"loss\": \"cross_entropy\"},\n"
+               " \"data\": {\"source\": \"idx\", \"images\": \"/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz\","
+               " \"labels\": \"/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz\", \"limit\": 101},\n"
+               " \"init\": {\"seed\": 0, \"scheme\": \"he\"}, \"weight_decay\": 0.0001}\n");
+    for (int np = 1; np <= 3; np += 2) {
+        snprintf(args, sizeof args, "grad %s --out %s/g%d.npy", spec, dir, np);
+        free(ok(np, args));
+    }
+    nt_array a = npy(dir, "g1.npy"), b = npy(dir, "g3.npy");
+    const double dg = reldiff(&a, &b);
+    cr_log_info("Fashion-MNIST IDX in shards of 33, 34, 34: gradient %.1e relative to one process", dg);
+    cr_assert_lt(dg, 1e-12);
+    nt_array_free(&a);
+    nt_array_free(&b);
+    snprintf(args, sizeof args, "info %s", spec);
+    char *out = ok(3, args);
+    cr_assert_not_null(strstr(out, "idx: 101 train"), "%s", out);
+    cr_assert_not_null(strstr(out, "ranks:   3 (training samples per rank: 33, 34, 34)"), "%s", out);
+    free(out);
+}
