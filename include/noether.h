@@ -112,7 +112,7 @@ typedef enum {
  * each token alone; ATTENTION mixes the tokens; MEAN_TOKENS averages them into one vector. */
 typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM, NT_LAYER_BATCHNORM, NT_LAYER_BRANCH,
                NT_LAYER_ADD, NT_LAYER_CONV, NT_LAYER_POOL, NT_LAYER_FLATTEN, NT_LAYER_ATTENTION,
-               NT_LAYER_MEAN_TOKENS } nt_layer_kind;
+               NT_LAYER_MEAN_TOKENS, NT_LAYER_COUNT } nt_layer_kind;
 
 typedef struct {
     nt_layer_kind kind;
@@ -1058,6 +1058,33 @@ typedef enum {
  * eigenspace against (S1gamma)'s prediction p, within NT_CLOSED_FORM_TOL |p|. */
 #define NT_CLOSED_FORM_TOL 1e-8
 
+/* ReLU units dead on every sample of ds at theta (src/spectrum/dead.c): each one's incoming
+ * weights, bias and outgoing weights are coordinates where every derivative of L vanishes,
+ * eigenvectors of H_gamma with eigenvalue gamma beside the symmetries' (docs/theory.md §3).
+ * units: how many; directions: their coordinates, each counted once.  Both -1 (not computed)
+ * for models other than chains of dense layers and activations. */
+typedef struct { int units; int64_t directions; } nt_dead;
+NT_API int nt_dead_units(const nt_model *m, const nt_dataset *ds, const double *theta, nt_dead *out, nt_error *err);
+
+/* Lyu & Li (docs/theory.md §2, a k-homogeneous model under a margin loss) along a run's
+ * logged rows (src/analysis/margin.c): the normalized margin min_n y_n f_n / |theta|^k and
+ * |theta|^2 from the stretch where the margin stays positive (the data separated) to the end.
+ * Gradient descent there keeps increasing |theta|^2 and the normalized margin. */
+typedef struct {
+    int rows;                        /* logged rows with a finite margin */
+    int separated;                   /* 1 when the margin is positive from some row to the last */
+    int rows_separated;              /* the rows of that stretch (1: no step after separation logged) */
+    double separated_step;           /* the first step of that stretch (NAN when not separated) */
+    double margin_at_separation, margin_final;
+    double norm2_at_separation, norm2_final;
+    int margin_falls;                /* rows after separation where the margin fell below the row before */
+    int norm2_falls;                 /* the same for |theta|^2 */
+    double largest_fall;             /* the largest such fall of the margin, relative to the value before */
+} nt_margin_growth;
+/* From n rows of (step, margin, norm2); NT_EINPUT naming the array when one is NULL or n < 0. */
+NT_API int nt_margin_analyse(int n, const double *step, const double *margin, const double *norm2,
+                             nt_margin_growth *g, nt_error *err);
+
 /* The plain numbers a run measured (the options of nt_verdicts_decide); counts of -1 mean
  * "not measured". */
 typedef struct {
@@ -1083,6 +1110,8 @@ typedef struct {
     int sectors;
     const int *sector_found;         /* -1: not computed for that layer */
     const int *sector_predicted;     /* n - 1 */
+    /* a homogeneous model under a margin loss (Lyu & Li): NULL when not measured */
+    const nt_margin_growth *margin;
 } nt_run_facts;
 
 /* The verdicts, each a nt_verdict:
@@ -1092,9 +1121,12 @@ typedef struct {
  *   flat        ABSENT when not counted, HOLDS when flat_found >= flat_predicted;
  *   sharp       ABSENT when not measured, HOLDS within NT_CLOSED_FORM_TOL;
  *   block[i]    HOLDS within NT_CLOSED_FORM_TOL;
- *   sector[i]   ABSENT when not computed, HOLDS when the multiplicity found is n - 1. */
+ *   sector[i]   ABSENT when not computed, HOLDS when the multiplicity found is n - 1;
+ *   margin      ABSENT when not measured, NOT_APPLICABLE when the data were never separated
+ *               or no logged row follows separation,
+ *               HOLDS when neither the normalized margin nor |theta|^2 fell after separation. */
 typedef struct {
-    nt_verdict identities, ledger, training, flat, sharp;
+    nt_verdict identities, ledger, training, flat, sharp, margin;
     int blocks, sectors;
     nt_verdict *block;    /* blocks of them (malloc'd) */
     nt_verdict *sector;   /* sectors of them (malloc'd) */

@@ -46,6 +46,7 @@ typedef struct {
     nt_data data;
     double *theta;
     const char *cmd;   /* the subcommand that loaded it (for messages) */
+    const char *params;   /* the --params file theta came from; NULL: the spec's initialization */
 } cli_job;
 
 /* Loads everything; theta from params_path or the spec's seeded initialization.
