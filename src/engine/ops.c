@@ -6,6 +6,7 @@
  * its branch node merges their adjoints), so an op assigns its input's adjoint (and
  * adjoint tangent) rather than adding to it, and nothing needs zeroing between passes. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
 #include "tape.h"
