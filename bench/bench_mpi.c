@@ -1,5 +1,5 @@
 /* bench_mpi.c: strong scaling of the block Hessian-vector product under MPI, for `make bench`
- * (run under mpirun -np 1, 2, ...; docs/theory.md §7 turns its numbers into a prediction for
+ * (run under mpirun -np 1, 2, ...; docs/theory.md §8 turns its numbers into a prediction for
  * a cluster).  Each rank holds its shard of SAMPLES rows of SPEC's data (nt_data_load_shard),
  * the engine reduces with one allreduce of 1 + k d doubles per block (nt_parallel_reduce):
  * printed, as one CSV row from rank 0, the seconds per block product and, timed apart on the

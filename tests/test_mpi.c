@@ -1,5 +1,5 @@
 /* test_mpi.c: the noether binary under `mpirun --oversubscribe -np 2` and `-np 3` (issue #17,
- * docs/theory.md §7) against one process on the same job, 101 samples so that no rank count
+ * docs/theory.md §8) against one process on the same job, 101 samples so that no rank count
  * divides them (shards 50/51 and 33/34/34): gradient, Hessian-vector products, both ends of
  * the spectrum and the identity residuals equal to 1e-12 relative (the order of the sums
  * aside), a 300-step momentum run and noether run to 1e-10, a checkpoint of a 2-rank run

@@ -167,6 +167,9 @@ int cmd_hessian(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_symmetries(int argc, char **argv);
+int cmd_discover(int argc, char **argv);
+/* noether discover's JSON document (docs/interface.md), shared with noether run */
+cJSON *cli_discovery_json(int64_t d, const nt_discovery *D);
 int cmd_check(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);

@@ -14,7 +14,7 @@
  * nt_train_state, nothing of it in locals, so a checkpoint at a step boundary is exact.
  * Each logged row carries L(theta_k) and L_gamma(theta_k) on the whole training set, from
  * the same pass that gives the accuracy (not the minibatch losses met on the way).
- * Sharded data (nt_data_shard, under MPI, docs/theory.md §7): the permutation is that of the
+ * Sharded data (nt_data_shard, under MPI, docs/theory.md §8): the permutation is that of the
  * whole set's N rows, each shard takes the rows of each batch that it holds, and the
  * engine's hook sums the batch's gradient and its count over the shards, so every shard
  * takes the steps of one process on the whole set (to the order of the sums); the logged

@@ -282,7 +282,7 @@ void nt_op_norm(nt_engine *e, nt_node *p, int action)
 /* the values of channel c: rows r < n, offsets o in [c P, c P + P) of each row */
 #define BN_EACH(r, o) for (int64_t r = 0; r < n; r++) for (int64_t o = c * P; o < c * P + P; o++)
 
-/* Synchronized batch normalization (docs/theory.md §7): on a sharded engine (a reduction
+/* Synchronized batch normalization (docs/theory.md §8): on a sharded engine (a reduction
  * hook) each mean over the batch is a sum over every shard's values divided by their total
  * count, so the channels' sums of a phase go through the hook together (len doubles) and
  * the count of values with them.  Without a hook nothing is exchanged: the sums and count

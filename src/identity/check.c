@@ -64,7 +64,7 @@ static void keep(ctx *c, int rc)
 
 /* A sharded engine (nt_engine_set_reduce): v (d) and s (ns <= 4) summed over every shard's
  * samples, *N their count; the sums this check forms itself from the outputs are then the
- * whole set's, as the engine's products are (docs/theory.md §7).  Unsharded: nothing. */
+ * whole set's, as the engine's products are (docs/theory.md §8).  Unsharded: nothing. */
 static void reduce_sums(ctx *c, double *v, double *s, int ns, int64_t *N)
 {
     if (!nt_engine_sharded(c->e) || c->rc != NT_OK) return;   /* no exchange after an error */

@@ -3,7 +3,7 @@
  * built without MPI) it is one rank of one and every call below is the identity, so the
  * library stays usable without MPI_Init (the Python module, the tests).
  *
- * The seam (docs/theory.md §7): every loss, gradient and product is a sum over samples
+ * The seam (docs/theory.md §8): every loss, gradient and product is a sum over samples
  * divided once by N, L = (1/N) sum_r sum_{n in shard r} l_n, so a shard's sums and its
  * count, summed over the ranks by one allreduce per product, are the whole set's; the
  * engine divides by the global N once (nt_engine_set_reduce).  Errors travel on a

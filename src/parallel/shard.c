@@ -1,4 +1,4 @@
-/* shard.c: a rank's share of the training set (docs/theory.md §7): contiguous rows, balanced
+/* shard.c: a rank's share of the training set (docs/theory.md §8): contiguous rows, balanced
  * to within one (nt_parallel_shard), so that the shards' sums add up to the whole set's. */
 #include <stdlib.h>
 #include <string.h>
