@@ -168,7 +168,8 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cli_write_json(cmd, dir, "summary.json", doc);
     if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, "before the report (training done)"); goto done; }
     if (!quiet) fprintf(stderr, "run: plots (gnuplot) and report\n");
-    if (!rc) {
+    if (!cli_writer()) {   /* under mpirun rank 0 draws the report */
+    } else if (!rc) {
         rc = report_build(dir, doc, &v, &cli_stop, err);
         if (rc >= 128 || (!rc && cli_stop)) rc = cli_interrupted(err, job, dir, "while the report was drawn (training done)");
         if (!rc) cli_checkpoint_done(dir);   /* every output written */
