@@ -7,6 +7,7 @@ packages=(pkg-config gcc make meson ninja-build python3
           libopenblas-dev liblapacke-dev libarpack2-dev libcjson-dev zlib1g-dev
           libcriterion-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
           chromium   # chromium: the report test opens report.html headless
+          libopenmpi-dev openmpi-bin   # noether under mpirun (src/parallel/)
           python3-dev python3-numpy python3-torch python3-pytest)  # import noether and its tests
 # shellcheck disable=SC2206
 packages+=(${NOETHER_EXTRA_PACKAGES:-})

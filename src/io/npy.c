@@ -277,7 +277,14 @@ static int64_t fortran_offset(int64_t c, int ndim, const int64_t *shape)
     return off;
 }
 
-static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
+/* The whole array, or (parts > 1) part `part` of `parts` balanced contiguous shares of its
+ * rows (nt_parallel_shard): only they are read, seeking past the others (a Fortran-order
+ * file's rows are not contiguous: it is read whole and the part kept); *first and *rows (may
+ * be NULL) receive where they start and how many rows the file holds.  Every item is
+ * converted to float64, in C order (a Fortran-order file's element (i, j, ...) is read from
+ * its column-major offset). */
+static int read_npy(FILE *f, const char *path, int part, int parts, nt_array *a, int64_t *first, int64_t *rows,
+                    nt_error *err)
 {
     nt_npy_header hd;
     long data_at;
@@ -286,14 +293,19 @@ static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
     if (!rc) rc = parse_dtype(path, hd.descr, &t, err);
     if (rc) return rc;
     const int ndim = hd.ndim;
-    const int64_t *shape = hd.shape;
-    int64_t size = 1;
+    int64_t *shape = hd.shape, size = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] && size > INT64_MAX / 8 / shape[i])
             return nt_fail(err, NT_EINPUT, "%s: shape is too large (the size overflows)", path);
         size *= shape[i];
     }
-    int64_t want = size * t.itemsize;
+    const int64_t want = size * t.itemsize;
+    int64_t start = 0, count = ndim ? shape[0] : 1, row = count ? size / count : 0;   /* row: items per row */
+    if (rows) *rows = count;
+    if (parts > 1) {
+        if (ndim < 1) return nt_fail(err, NT_EINPUT, "%s: a scalar has no rows to share among %d ranks", path, parts);
+        nt_parallel_shard(shape[0], part, parts, &start, &count);
+    }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
         int64_t have = (int64_t)st.st_size - data_at;
@@ -304,54 +316,64 @@ static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
             return nt_fail(err, NT_EINPUT, "%s: %lld bytes after the data (shape and size disagree)",
                            path, (long long)(have - want));
     }
-
-    /* the raw items, then each converted to float64 (in C order: a Fortran-order file's
-     * element (i, j, ...) is read from its column-major offset) */
-    double *d = malloc((size_t)(size ? size : 1) * sizeof *d);
-    unsigned char *raw = malloc((size_t)(want ? want : 1));
+    const int fortran = hd.fortran && ndim > 1, whole = parts <= 1 || fortran;
+    const int64_t out = parts > 1 ? count * row : size, items = whole ? size : out;
+    if (!whole && fseek(f, (long)(start * row * t.itemsize), SEEK_CUR) != 0)
+        return nt_fail(err, NT_EINPUT, "%s: cannot seek to row %lld: %s", path, (long long)start, strerror(errno));
+    double *d = malloc((size_t)(out ? out : 1) * sizeof *d);
+    unsigned char *raw = malloc(items > 0 ? (size_t)(items * t.itemsize) : 1);
     if (!d || !raw) {
         free(d);
         free(raw);
-        return nt_fail(err, NT_EFAIL, "%s: out of memory (%lld elements)", path, (long long)size);
+        return nt_fail(err, NT_EFAIL, "%s: out of memory (%lld elements)", path, (long long)items);
     }
-    size_t n = fread(raw, 1, (size_t)want, f);
-    if (n != (size_t)want || fgetc(f) != EOF) {
+    const size_t bytes = (size_t)(items * t.itemsize), n = fread(raw, 1, bytes, f);
+    if (n != bytes || (whole && fgetc(f) != EOF)) {
         free(d);
         free(raw);
-        if (n != (size_t)want)
+        if (n != bytes)
             return nt_fail(err, NT_EINPUT, "%s: truncated: expected %lld bytes of data, got %lld",
-                           path, (long long)want, (long long)n);
+                           path, (long long)bytes, (long long)n);
         return nt_fail(err, NT_EINPUT, "%s: bytes after the data (shape and size disagree)", path);
     }
-    for (int64_t i = 0; i < size; i++)
-        d[i] = item_value(raw, hd.fortran && ndim > 1 ? fortran_offset(i, ndim, shape) : i, &t);
+    for (int64_t i = 0; i < out; i++) {
+        const int64_t c = (parts > 1 ? start * row : 0) + i;   /* C-order index in the whole array */
+        d[i] = item_value(raw, fortran ? fortran_offset(c, ndim, shape) : whole ? c : i, &t);
+    }
     free(raw);
+    if (parts > 1) shape[0] = count;
     if (t.kind == 'f')
-        for (int64_t i = 0; i < size; i++)
-            if (!isfinite(d[i])) {   /* named by flat index, and by (row, column) for a matrix */
+        for (int64_t i = 0; i < out; i++)
+            if (!isfinite(d[i])) {   /* named by flat index, and by (row, column) for a matrix, in the whole file */
                 char at[64] = "";
                 if (ndim == 2 && shape[1] > 0)
-                    snprintf(at, sizeof at, " (row %lld, column %lld)", (long long)(i / shape[1]),
+                    snprintf(at, sizeof at, " (row %lld, column %lld)", (long long)(start + i / shape[1]),
                              (long long)(i % shape[1]));
-                int rc = nt_fail(err, NT_EINPUT, "%s: element %lld is %s%s", path, (long long)i,
-                                 isnan(d[i]) ? "nan" : "infinite", at);
+                int rc2 = nt_fail(err, NT_EINPUT, "%s: element %lld is %s%s", path, (long long)(start * row + i),
+                                  isnan(d[i]) ? "nan" : "infinite", at);
                 free(d);
-                return rc;
+                return rc2;
             }
     a->ndim = ndim;
     for (int i = 0; i < ndim; i++) a->shape[i] = shape[i];
-    a->size = size;
+    a->size = out;
     a->is_int = t.kind != 'f';
     a->data = d;
+    if (first) *first = start;
     return NT_OK;
 }
 
 int nt_npy_read(const char *path, nt_array *a, nt_error *err)
 {
+    return nt_npy_read_rows(path, 0, 1, a, NULL, NULL, err);
+}
+
+int nt_npy_read_rows(const char *path, int part, int parts, nt_array *a, int64_t *first, int64_t *rows, nt_error *err)
+{
     memset(a, 0, sizeof *a);
     FILE *f = fopen(path, "rb");
     if (!f) return nt_fail(err, NT_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    int rc = read_npy(f, path, a, err);
+    int rc = read_npy(f, path, part, parts, a, first, rows, err);
     fclose(f);
     if (rc) nt_array_free(a);
     return rc;
