@@ -2,7 +2,7 @@
 # Each installs what it needs (scripts/setup.sh), builds with Meson/Ninja, and runs.
 BUILD   ?= build
 PREFIX  ?= /usr/local
-OUT     ?= demo-out
+OUT     ?= noether-demo
 NOETHER := $(BUILD)/noether
 
 .PHONY: all setup build demo test sanitize fuzz bench install clean
@@ -22,10 +22,11 @@ demo: build
 	$(NOETHER) demo -o $(OUT)
 
 # Exact comparisons need one BLAS thread (OpenBLAS differs in the last bits otherwise).
+# --verbose: a line as each test starts and ends (progress), the failures in full.
 # Then the Python module's tests (python/tests, pytest with Debian's python3 and torch).
 PYTEST := PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$(BUILD)/python NOETHER_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -p no:cacheprovider
 test: build
-	OPENBLAS_NUM_THREADS=1 $(BUILD)/noether-tests --jobs 2
+	OPENBLAS_NUM_THREADS=1 $(BUILD)/noether-tests --jobs 2 --verbose
 	OPENBLAS_NUM_THREADS=1 $(PYTEST) -q python/tests
 
 # The test suite under AddressSanitizer and UndefinedBehaviorSanitizer (leaks included),
@@ -35,7 +36,7 @@ sanitize: setup
 	  -Db_lundef=false -Dbuildtype=debugoptimized
 	ninja -C $(BUILD)-asan
 	OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(BUILD)-asan/noether-tests --jobs 2
+	  $(BUILD)-asan/noether-tests --jobs 2 --verbose
 
 # Every reader under libFuzzer for FUZZ_SECONDS (default 60) each; not part of make test.
 fuzz: build

@@ -69,10 +69,26 @@ NT_API double nt_memory_bytes(void);
 NT_API int nt_memory_fits(nt_error *err, double need, double limit, const char *limit_name, const char *fmt, ...)
     NT_PRINTF(5, 6);
 
+/* ------------------------------------------------------------------ progress */
+
+/* Progress of long work (src/util/progress.c): fn(ctx, phase, done, total) as the units of a
+ * phase complete (Hessian-vector products, probes, layers, generators): done 0 as it starts,
+ * done = total as it ends; total 0 when it is not known in advance (ARPACK stops when it has
+ * converged).  fn NULL: nothing is reported.  The library never prints: noether prints it on
+ * stderr (docs/interface.md, "Progress"). */
+typedef void (*nt_progress_fn)(void *ctx, const char *phase, int64_t done, int64_t total);
+typedef struct { nt_progress_fn fn; void *ctx; } nt_progress;
+/* Calls p->fn when p and p->fn are not NULL. */
+NT_API void nt_progress_report(const nt_progress *p, const char *phase, int64_t done, int64_t total);
+
 /* ------------------------------------------------------------------ arrays (NPY) */
 
-/* A dense C-order array held as float64 whatever its dtype on disk.  NPY files are
- * version 1.0/2.0, little-endian '<f8', '<i8' or '<i4' (integers converted, is_int set). */
+/* A dense C-order array held as float64 whatever its dtype on disk.  NPY files are version
+ * 1.0 to 3.0, any real or integer dtype (float16/32/64, int8..int64, uint8..uint64, bool;
+ * either byte order; each value converted exactly to float64, integers beyond 2^53 rounded;
+ * is_int set for integers), C or Fortran order (read into C order).  Complex, string,
+ * object, date and structured dtypes are refused naming the dtype; a zip or pickle file (a
+ * PyTorch .pt) is refused saying how to export theta as .npy. */
 typedef struct {
     int ndim;
     int64_t shape[4];
@@ -84,6 +100,17 @@ typedef struct {
 /* a->data is malloc'd, freed by nt_array_free; after an error there is nothing to free (the
  * same for every reader below that fills an nt_array). */
 NT_API int nt_npy_read(const char *path, nt_array *a, nt_error *err);
+/* The header of an NPY file (its dtype checked as nt_npy_read does, no data read). */
+typedef struct {
+    char descr[16];     /* the dtype as written: '<f8', '<f4', '|u1', ... */
+    int fortran;        /* the data is in Fortran (column-major) order */
+    int ndim;
+    int64_t shape[4];
+} nt_npy_header;
+NT_API int nt_npy_header_read(const char *path, nt_npy_header *h, nt_error *err);
+/* 1 when h's dtype is a float narrower than float64 (float32, float16): its values are exact
+ * in float64, but they are the data as given, not the data they were rounded from. */
+NT_API int nt_npy_is_narrow_float(const nt_npy_header *h);
 /* The same for part `part` of `parts` balanced contiguous shares of the rows (nt_parallel_shard;
  * parts <= 1: the whole array): only those rows are read and checked (the file's size is
  * checked whole), shape[0] their count; *first, *rows (may be NULL): where they start, and
@@ -182,6 +209,10 @@ NT_API int nt_model_batch_coupled(const nt_model *m);
  * it normalizes, except a batch normalization of an image, per channel (nn.BatchNorm2d): C. */
 NT_API int nt_layer_norm_params(const nt_layer *L);
 NT_API void nt_model_free(nt_model *m);
+/* The coordinates [*off, *off + *n) of theta a block name selects: a tensor name ("2.weight"),
+ * or a layer by its model.layers index, "2" or "layer=2" (all its tensors: the index the
+ * generator names carry).  NT_EINPUT naming the block when nothing matches. */
+NT_API int nt_layout_block(const nt_model *m, const char *name, int64_t *off, int64_t *n, nt_error *err);
 
 /* Static strings (never freed). */
 NT_API const char *nt_act_name(nt_act a);
@@ -455,6 +486,9 @@ NT_API int nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k
                   double *g, double *loss, nt_error *err);
 /* Dense d x d Hessian of L_gamma from blocks of products with unit vectors. */
 NT_API int nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H, nt_error *err);
+/* The same, reporting its progress (the products, d of them) through p (may be NULL). */
+NT_API int nt_hessian_progress(nt_engine *e, const double *theta, const nt_dataset *ds, double *H, const nt_progress *p,
+                               nt_error *err);
 
 /* The outputs f (n x K) of the last chunk of samples the engine ran, *n of them: after a
  * call on a data set that fits in one chunk, its outputs, at no extra cost.  The pointer is
@@ -641,6 +675,11 @@ NT_API int nt_check_count(const nt_transform *list, int n);
 /* (A sharded engine: its own sums reduced too, see nt_engine_set_reduce.) */
 NT_API int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
                     const nt_transform *list, int n, double tol, nt_check_result *results, nt_error *err);
+/* The same, reporting its progress (the generators checked, of nt_check_count) through p
+ * (may be NULL). */
+NT_API int nt_check_progress(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+                             const nt_transform *list, int n, double tol, nt_check_result *results,
+                             const nt_progress *p, nt_error *err);
 
 /* ------------------------------------------------------------------ dynamics */
 
@@ -1068,6 +1107,12 @@ NT_API void nt_discovery_free(nt_discovery *o);
 typedef int (*nt_apply_fn)(void *ctx, int k, const double *X, double *Y, nt_error *err);
 typedef struct { int64_t n; int block; nt_apply_fn apply; void *ctx; } nt_operator;
 
+/* inner with each product counted as progress of phase (total: the products expected, 0 not
+ * known); reports done 0 at once.  c holds the count and must outlive the operator. */
+typedef struct { nt_operator inner; const nt_progress *p; const char *phase; int64_t done, total; } nt_counted_operator;
+NT_API nt_operator nt_counted_operator_new(nt_counted_operator *c, const nt_operator *inner, const nt_progress *p,
+                                           const char *phase, int64_t total);
+
 /* All eigenvalues, ascending, of the matrix built from products with unit vectors
  * (symmetrized, LAPACK dsyevr); vectors (n x n, row i = eigenvector i) when not NULL. */
 NT_API int nt_eigen_dense(const nt_operator *op, double *values, double *vectors, nt_error *err);
@@ -1333,15 +1378,17 @@ typedef struct {
     int top, bottom;             /* eigenvalues at each end (clipped to n) */
     nt_spectrum_method method;   /* AUTO: dense up to n = 3000; Lanczos falls back to dense when
                                     an end asks for n - 1 or more (ARPACK needs nev < n - 1) */
-    const char *block;           /* H restricted to the tensor of m->tensors so named; NULL: all of
+    const char *block;           /* H restricted to a tensor or a layer (nt_layout_block); NULL: all of
                                     theta (and only then the alignment and the predictions) */
     int deflate;                 /* P H P, P the projector off the orbit span (no sharp view) */
     int trace;                   /* Hutchinson, 100 probes (seed NT_TRACE_SEED = 17); exact beside it when dense */
     int density;                 /* SLQ, 10 probes x min(n, 80) steps (seed NT_DENSITY_SEED = 23), with its moments */
     int sectors;                 /* S_n sectors of the hidden layers and mirror margins */
     int each_generator;          /* |H xi| of every symmetry generator, a product each */
-    /* optional: called with a phase's description as it starts, and once the ends are known */
-    void (*progress)(void *ctx, const char *phase);
+    /* optional: the progress of every phase (the products of the ends, the trace's and the
+     * density's probes, the sectors' layers, the predictions), and a call once the ends are
+     * known (with ctx) */
+    nt_progress progress;
     void (*ends_known)(void *ctx, const struct nt_spectrum *r);
     void *ctx;
 } nt_spectrum_opts;
@@ -1374,7 +1421,9 @@ typedef struct {
  * multiplicity found is the greatest common divisor of the sizes of the groups of eigenvalues
  * closer than tol = 1e-9 max |lambda|. */
 typedef struct {
-    int layer, units, dimension;
+    int layer, units, dimension;   /* layer: the hidden layer's place (1: the first), as nt_sn_sector takes it */
+    int layer_index;               /* the model.layers index of the dense layer computing the units (the
+                                      index generator names and noether's outputs carry) */
     int skipped;             /* dimension beyond 4000: nothing below */
     int predicted, found, min, max, groups;   /* multiplicities: n - 1, the gcd, the group sizes */
     int holds;               /* found a positive multiple of predicted */

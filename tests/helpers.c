@@ -63,7 +63,9 @@ int run_noether(const char *args, char **out, char **err)
     path_join(e, dir, "stderr");
     size_t len = strlen(args) + 3 * NT_PATH_MAX;
     char *cmd = malloc(len);
-    snprintf(cmd, len, "%s %s >%s 2>%s </dev/null", NOETHER_BIN, args, o, e);
+    /* progress on stderr is timed (after 2 s of a phase): off unless a test sets it, so that
+     * a slow machine or a sanitizer build does not change what a test reads there */
+    snprintf(cmd, len, "NOETHER_PROGRESS=${NOETHER_PROGRESS:-off} %s %s >%s 2>%s </dev/null", NOETHER_BIN, args, o, e);
     int st = system(cmd);
     free(cmd);
     if (out) *out = slurp(o);
@@ -205,6 +207,7 @@ int spawn_noether(const char *const *argv, const char *out_path, const char *err
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        setenv("NOETHER_PROGRESS", "off", 0);   /* as run_noether: no timed lines on stderr */
         int in = open("/dev/null", O_RDONLY);
         int o = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int e = open(err_path ? err_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);

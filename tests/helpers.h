@@ -13,7 +13,7 @@ void path_join(char *buf, const char *dir, const char *name);
 /* Writes text to a file; aborts the test on failure. */
 void write_text(const char *path, const char *text);
 /* Runs `NOETHER_BIN args` through /bin/sh, stdout and stderr captured (malloc'd, may be
- * NULL-ed by passing NULL).  Returns the exit code, or -1 if it did not exit normally. */
+ * NULL-ed by passing NULL), with NOETHER_PROGRESS=off unless the test set it.  Returns the exit code, or -1 if it did not exit normally. */
 int run_noether(const char *args, char **out, char **err);
 /* The same under `mpirun -q --oversubscribe -np np` (as root too: the OMPI_ALLOW_RUN_AS_ROOT
  * variables are set; leak detection off for Open MPI's own allocations). */

@@ -95,10 +95,10 @@ Test(attention, catalogue_of_a_transformer_block)
         cr_assert_not_null(find(list, n, name), "%s", name);
     }
     cr_assert_not_null(find(list, n, "head_swap[layer=3,heads=0,1]"));
-    cr_assert_not_null(find(list, n, "swap[layer=2,units=0,1]"), "the MLP's units are exchangeable per token");
-    cr_assert_null(find(list, n, "rescale[layer=2,unit=0]"), "gelu is not homogeneous");
-    cr_assert_null(find(list, n, "swap[layer=1,units=0,1]"), "the residual stream's units cross skips");
-    cr_assert_null(find(list, n, "swap[layer=3,units=0,1]"), "the block's output crosses a skip");
+    cr_assert_not_null(find(list, n, "swap[layer=7,units=0,1]"), "the MLP's units are exchangeable per token");
+    cr_assert_null(find(list, n, "rescale[layer=7,unit=0]"), "gelu is not homogeneous");
+    cr_assert_null(find(list, n, "swap[layer=0,units=0,1]"), "the residual stream's units cross skips");
+    cr_assert_null(find(list, n, "swap[layer=9,units=0,1]"), "the block's output crosses a skip");
     for (int i = 0; i < n; i++) cr_expect(!strstr(list[i].name, "homogeneous"), "%s", list[i].name);
     cr_assert_geq(check_all(&m, list, n, 41), 2 * 2 * 16 + 1);
     nt_transforms_free(list, n);
@@ -115,8 +115,8 @@ Test(attention, catalogue_through_the_mean_and_across_attention)
     nt_transform *list;
     int n;
     nt_catalogue(&m, &list, &n);
-    cr_assert_not_null(find(list, n, "rescale[layer=1,unit=4]"), "relu, then the mean: degree 1");
-    cr_assert_not_null(find(list, n, "gl[layer=2]"), "nothing between: gl(4)");
+    cr_assert_not_null(find(list, n, "rescale[layer=0,unit=4]"), "relu, then the mean: degree 1");
+    cr_assert_not_null(find(list, n, "gl[layer=3]"), "nothing between: gl(4)");
     cr_assert_not_null(find(list, n, "homogeneous[degree=3]"));
     check_all(&m, list, n, 43);
     nt_transforms_free(list, n);
@@ -127,8 +127,8 @@ Test(attention, catalogue_through_the_mean_and_across_attention)
     nt_catalogue(&m, &list, &n);
     /* the attention layer reads dense 0's units through columns of its in-projection: they
      * rescale and swap against those (and hold); nothing reaches dense 4 across it */
-    cr_assert_not_null(find(list, n, "rescale[layer=1,unit=0]"), "a rescaling against the in-projection");
-    cr_assert_not_null(find(list, n, "swap[layer=1,units=0,1]"), "a swap against the in-projection");
+    cr_assert_not_null(find(list, n, "rescale[layer=0,unit=0]"), "a rescaling against the in-projection");
+    cr_assert_not_null(find(list, n, "swap[layer=0,units=0,1]"), "a swap against the in-projection");
     for (int i = 0; i < n; i++) cr_expect(!strstr(list[i].name, "homogeneous"), "%s", list[i].name);
     cr_assert_not_null(find(list, n, "gl_vo[layer=2,head=1]"));
     check_all(&m, list, n, 45);

@@ -91,14 +91,14 @@ Test(catalogue, layernorm_units_hold)
     nt_layer L[] = { dense(6), ln(0), act(NT_ACT_RELU), dense(3) };
     fx f;
     fx_new(&f, NULL, L, 4, NT_LOSS_MSE, 0.01, 301);
-    const char *names[] = { "scale[layer=1]", "norm_shift[layer=1]", "norm_rescale[layer=1,unit=0]",
+    const char *names[] = { "scale[layer=0]", "norm_shift[layer=0]", "norm_rescale[layer=1,unit=0]",
                             "norm_rescale[layer=1,unit=5]", "norm_swap[layer=1,units=0,1]",
                             "norm_swap[layer=1,units=4,5]", "norm_flip[layer=1]", NULL };
     all_hold(&f, names);
-    cr_expect_eq(get(&f, "norm_shift[layer=1]")->generators, 1 + 5, "the bias and each of the 5 columns of W");
+    cr_expect_eq(get(&f, "norm_shift[layer=0]")->generators, 1 + 5, "the bias and each of the 5 columns of W");
     char buf[96];
-    nt_generator_name(&f.m, get(&f, "norm_shift[layer=1]"), 3, buf, sizeof buf);
-    cr_expect_str_eq(buf, "norm_shift[layer=1,column=2]");
+    nt_generator_name(&f.m, get(&f, "norm_shift[layer=0]"), 3, buf, sizeof buf);
+    cr_expect_str_eq(buf, "norm_shift[layer=0,column=2]");
 
     nt_transform bad = *get(&f, "norm_rescale[layer=1,unit=2]");
     bad.p = 2;   /* relu has degree 1 */
@@ -123,7 +123,7 @@ Test(catalogue, normalization_negative_controls)
     const char *names[] = { "norm_swap[layer=2,units=0,1]", "norm_rescale[layer=2,unit=0]", NULL };
     all_hold(&f, names);   /* any eps: both act outside the division */
     cr_expect_null(get(&f, "norm_flip[layer=2]"), "relu is not odd");
-    cr_expect_null(get(&f, "norm_shift[layer=2]"), "an activation between: no shift");
+    cr_expect_null(get(&f, "norm_shift[layer=0]"), "an activation between: no shift");
     nt_transform bad = { .kind = NT_TR_NORM_FLIP, .discrete = 1, .generators = 1, .layer = 2, .a = -1 };
     snprintf(bad.name, sizeof bad.name, "norm_flip through relu");
     FAILS(&f, &bad, "a layer norm's flip through relu");
@@ -131,10 +131,10 @@ Test(catalogue, normalization_negative_controls)
 
     nt_layer B[] = { dense(6), bn(1e-5), act(NT_ACT_TANH), dense(3) };
     fx_new(&f, NULL, B, 4, NT_LOSS_CROSS_ENTROPY, 0.0, 312);
-    const char *bnames[] = { "norm_shift[layer=1]", NULL };
+    const char *bnames[] = { "norm_shift[layer=0]", NULL };
     all_hold(&f, bnames);
-    cr_expect_eq(get(&f, "norm_shift[layer=1]")->generators, 6, "a batch norm: each unit's bias alone, no column");
-    bad = *get(&f, "norm_shift[layer=1]");
+    cr_expect_eq(get(&f, "norm_shift[layer=0]")->generators, 6, "a batch norm: each unit's bias alone, no column");
+    bad = *get(&f, "norm_shift[layer=0]");
     bad.p = 1;   /* the layer norm's: every bias together, then each column of W */
     bad.generators = 1 + 5;
     int nc = nt_check_count(&bad, 1);
@@ -192,9 +192,9 @@ Test(catalogue, even_flips_hold)
     nt_layer L[] = { dense(4), act(NT_ACT_TANH), act(NT_ACT_SQUARE), ln(1e-5), dense(3), act(NT_ACT_SQUARE) };
     fx f;
     fx_new(&f, NULL, L, 6, NT_LOSS_MSE, 0.01, 341);
-    const char *names[] = { "even_flip[layer=1,unit=0]", "even_flip[layer=1,unit=3]", "even_flip[layer=2,unit=2]", NULL };
+    const char *names[] = { "even_flip[layer=0,unit=0]", "even_flip[layer=0,unit=3]", "even_flip[layer=4,unit=2]", NULL };
     all_hold(&f, names);
-    nt_transform bad = *get(&f, "even_flip[layer=1,unit=1]");
+    nt_transform bad = *get(&f, "even_flip[layer=0,unit=1]");
     bad.kind = NT_TR_SIGN_FLIP;   /* the odd flip: its column of the next layer negated too */
     FAILS(&f, &bad, "a unit's inputs and outputs negated under square");
     fx_free(&f);
@@ -207,7 +207,7 @@ Test(catalogue, even_flips_hold)
 
     nt_layer R[] = { dense(4), act(NT_ACT_RELU), act(NT_ACT_SQUARE), dense(3) };
     fx_new(&f, NULL, R, 4, NT_LOSS_MSE, 0.0, 343);
-    cr_expect_null(get(&f, "even_flip[layer=1,unit=0]"), "relu then square is not even");
+    cr_expect_null(get(&f, "even_flip[layer=0,unit=0]"), "relu then square is not even");
     bad = (nt_transform){ .kind = NT_TR_EVEN_FLIP, .discrete = 1, .generators = 1, .layer = 1, .a = 0 };
     snprintf(bad.name, sizeof bad.name, "even_flip under relu");
     FAILS(&f, &bad, "an even flip through relu then square");
@@ -256,7 +256,7 @@ Test(catalogue, layernorm_orbit_rank_is_12)
     free(out); free(errs);
     snprintf(args, sizeof args, "check %s --json --tol 1e-10", spec);
     cr_expect_eq(run_noether(args, &out, &errs), 0, "noether check: %s", out);
-    cr_expect_not_null(strstr(out, "\"norm_shift[layer=1,column=3]\""));
+    cr_expect_not_null(strstr(out, "\"norm_shift[layer=0,column=3]\""));
     cr_expect_not_null(strstr(out, "\"norm_swap[layer=1,units=4,5]\""));
     free(out); free(errs);
 }
@@ -379,12 +379,12 @@ Test(catalogue, units_read_by_attention)
         f.theta = malloc(sizeof(double) * (size_t)f.m.d);
         fill_normal(f.theta, f.m.d, 0.6, 382);
         nt_catalogue(&f.m, &f.list, &f.n);
-        const char *lin[] = { "gl[layer=1]", "bias_shift[layer=1]", "rescale[layer=1,unit=5]", "swap[layer=1,units=0,1]",
-                              "sign_flip[layer=1,unit=2]", NULL };
-        const char *rel[] = { "rescale[layer=1,unit=5]", "swap[layer=1,units=4,5]", NULL };
+        const char *lin[] = { "gl[layer=0]", "bias_shift[layer=0]", "rescale[layer=0,unit=5]", "swap[layer=0,units=0,1]",
+                              "sign_flip[layer=0,unit=2]", NULL };
+        const char *rel[] = { "rescale[layer=0,unit=5]", "swap[layer=0,units=4,5]", NULL };
         all_hold(&f, relu ? rel : lin);
         if (relu) {
-            cr_expect_null(get(&f, "sign_flip[layer=1,unit=0]"));
+            cr_expect_null(get(&f, "sign_flip[layer=0,unit=0]"));
             nt_transform bad = { .kind = NT_TR_SIGN_FLIP, .discrete = 1, .generators = 1, .layer = 1, .a = 0 };
             snprintf(bad.name, sizeof bad.name, "sign flip under relu");
             FAILS(&f, &bad, "a sign flip under relu into attention");

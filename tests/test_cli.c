@@ -329,11 +329,11 @@ Test(cli, params_of_wrong_dtype)
     fixture f;
     fixture_new(&f, NULL, NULL, NULL);
     char p[NT_PATH_MAX], dict[128];
-    float v[FX_D] = {0};
-    snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }", FX_D);
-    fx_path(&f, "p32.npy", p);
+    float v[2 * FX_D] = {0};   /* complex64: what cannot be a real number is refused */
+    snprintf(dict, sizeof dict, "{'descr': '<c8', 'fortran_order': False, 'shape': (%d,), }", FX_D);
+    fx_path(&f, "pc.npy", p);
     write_npy_raw(p, dict, v, sizeof v);
-    expect_bad(&f, p, "'<f4'", "grad %s --params %s --out %s", f.spec, p, f.out);
+    expect_bad(&f, p, "'<c8' holds complex", "grad %s --params %s --out %s", f.spec, p, f.out);
 }
 
 Test(cli, csv_ragged_row)

@@ -264,7 +264,7 @@ Test(dynamics, start_on_fixed_point_stays)
         snprintf(json, sizeof json,
                  "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 6}, {\"act\": \"tanh\"}, {\"dense\": 3}], \"loss\": \"cross_entropy\"},"
                  " \"data\": {\"source\": \"builtin\", \"name\": \"iris\", \"standardize\": true},"
-                 " \"init\": {\"seed\": 1, \"bias_std\": 0.1, \"fixed_point\": [\"swap[layer=1,units=1,2]\", \"sign_flip[layer=1,unit=4]\"]},"
+                 " \"init\": {\"seed\": 1, \"bias_std\": 0.1, \"fixed_point\": [\"swap[layer=0,units=1,2]\", \"sign_flip[layer=0,unit=4]\"]},"
                  " \"weight_decay\": 0.01, \"train\": %s}", opt[o]);
         cJSON *doc = train_cli(json);
         const cJSON *fp = cJSON_GetObjectItem(doc, "fixed_points"), *it;
@@ -288,7 +288,7 @@ Test(dynamics, perturbed_start_grows_or_decays_as_predicted)
         snprintf(json, sizeof json,
                  "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 6}, {\"act\": \"tanh\"}, {\"dense\": 3}], \"loss\": \"cross_entropy\"},"
                  " \"data\": {\"source\": \"builtin\", \"name\": \"iris\", \"standardize\": true},"
-                 " \"init\": {\"seed\": 1, \"fixed_point\": [\"sign_flip[layer=1,unit=2]\"], \"perturb\": 1e-6},"
+                 " \"init\": {\"seed\": 1, \"fixed_point\": [\"sign_flip[layer=0,unit=2]\"], \"perturb\": 1e-6},"
                  " \"weight_decay\": %g, \"train\": {\"optimizer\": \"gd\", \"lr\": 0.02, \"steps\": 200, \"log_every\": 16}}",
                  stable ? 2.0 : 0.0);
         cJSON *doc = train_cli(json);

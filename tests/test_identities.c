@@ -303,7 +303,7 @@ Test(identities_cli, symmetries_and_check_json)
     /* rescale x4, swaps x3, translation (4 columns + bias), homogeneous, output swaps x2 */
     cr_expect_eq(cJSON_GetArraySize(arr), 4 + 3 + 1 + 1 + 2);
     cJSON *first = cJSON_GetArrayItem(arr, 0);
-    cr_expect_str_eq(cJSON_GetObjectItem(first, "name")->valuestring, "rescale[layer=1,unit=0]");
+    cr_expect_str_eq(cJSON_GetObjectItem(first, "name")->valuestring, "rescale[layer=0,unit=0]");
     cr_expect_str_eq(cJSON_GetObjectItem(first, "kind")->valuestring, "continuous");
     cr_expect_str_eq(cJSON_GetObjectItem(first, "type")->valuestring, "symmetry");
     cr_expect_eq(cJSON_GetObjectItem(first, "generators")->valueint, 1);

@@ -193,10 +193,16 @@ Test(npy, rejects)
 {
     double d[4] = { 1, 2, 3, 4 };
     const char *f8_4 = "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }";
-    npy_reject("f4.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", d, 16,
-               "dtype '<f4' is not supported");
-    npy_reject("fortran.npy", 1, "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }", d,
-               32, "fortran_order");
+    npy_reject("c8.npy", 1, "{'descr': '<c8', 'fortran_order': False, 'shape': (4,), }", d, 32,
+               "dtype '<c8' holds complex, not real numbers");
+    npy_reject("str.npy", 1, "{'descr': '<U2', 'fortran_order': False, 'shape': (4,), }", d, 32,
+               "dtype '<U2' holds a string");
+    npy_reject("obj.npy", 1, "{'descr': '|O', 'fortran_order': False, 'shape': (4,), }", d, 32,
+               "dtype '|O' holds Python objects");
+    npy_reject("f16.npy", 1, "{'descr': '<f16', 'fortran_order': False, 'shape': (2,), }", d, 32,
+               "dtype '<f16' is not supported");
+    npy_reject("rec.npy", 1, "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (4,), }", d, 32,
+               "expected a quoted string");
     npy_reject("trunc.npy", 1, f8_4, d, 31, "truncated: expected 32 bytes of data, got 31");
     npy_reject("trail.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", d,
                32, "8 bytes after the data");
@@ -241,6 +247,52 @@ Test(npy, rejects)
 static int have_numpy(void)
 {
     return system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0;
+}
+
+/* Every real and integer dtype numpy writes, in either byte order and in Fortran order, reads
+ * as the float64 values numpy itself converts them to (exactly: a.astype(float64) bit for bit),
+ * in C order; the negative control: the same Fortran file read as if it were C order differs. */
+Test(npy, every_real_dtype_and_fortran_order)
+{
+    if (!have_numpy()) cr_skip_test("/usr/bin/python3 cannot import numpy");
+    static const char *dtypes[] = { "<f8", ">f8", "<f4", ">f4", "<f2", "|i1", "<i2", ">i2", "<i4", ">i4", "<i8",
+                                    "|u1", "<u2", ">u4", "<u8", "|b1" };
+    char dir[256], p[NT_PATH_MAX], ref[NT_PATH_MAX], cmd[4 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(ref, dir, "ref.npy");
+    for (size_t k = 0; k < sizeof dtypes / sizeof dtypes[0]; k++)
+        for (int fortran = 0; fortran < 2; fortran++) {
+            path_join(p, dir, "a.npy");
+            /* a (3, 4, 2) array of values that fit every dtype, and its float64 twin in C order */
+            snprintf(cmd, sizeof cmd,
+                     "/usr/bin/python3 -c \"import numpy as np; r = np.random.default_rng(%zu); "
+                     "x = (r.normal(size=(3, 4, 2)) * 40).astype('%s'); x = np.asfortranarray(x) if %d else x; "
+                     "np.save('%s', x); np.save('%s', np.ascontiguousarray(x.astype(np.float64)))\"",
+                     k, dtypes[k], fortran, p, ref);
+            cr_assert_eq(system(cmd), 0, "%s", cmd);
+            nt_error err = {0};
+            nt_array a, b;
+            cr_assert_eq(nt_npy_read(p, &a, &err), NT_OK, "%s: %s", dtypes[k], err.msg);
+            cr_assert_eq(nt_npy_read(ref, &b, &err), NT_OK, "%s", err.msg);
+            cr_assert(a.ndim == 3 && a.shape[0] == 3 && a.shape[1] == 4 && a.shape[2] == 2, "%s", dtypes[k]);
+            cr_assert_eq(a.is_int, dtypes[k][1] != 'f', "%s", dtypes[k]);
+            int same = 0, differ_as_c = 0;
+            for (int64_t i = 0; i < 24; i++) same += a.data[i] == b.data[i];
+            cr_assert_eq(same, 24, "%s%s: %d of 24 equal", dtypes[k], fortran ? " (Fortran)" : "", same);
+            nt_npy_header h;
+            cr_assert_eq(nt_npy_header_read(p, &h, &err), NT_OK, "%s", err.msg);
+            cr_assert_eq(h.fortran, fortran);
+            cr_assert_eq(nt_npy_is_narrow_float(&h), dtypes[k][1] == 'f' && dtypes[k][2] != '8', "%s", dtypes[k]);
+            if (fortran && dtypes[k][1] != 'b') {
+                /* negative control: the file's items taken in the order they are stored (what a
+                 * reader ignoring fortran_order would return) are not the array: storage index
+                 * i holds x[i % 3, i / 3 % 4, i / 12], C index (i % 3) * 8 + (i / 3 % 4) * 2 + i / 12 */
+                for (int64_t i = 0; i < 24; i++) differ_as_c += b.data[(i % 3) * 8 + (i / 3 % 4) * 2 + i / 12] != b.data[i];
+                cr_assert_gt(differ_as_c, 0, "%s: the storage order reads the same as C order", dtypes[k]);
+            }
+            nt_array_free(&a);
+            nt_array_free(&b);
+        }
 }
 
 Test(npy, numpy_interop)

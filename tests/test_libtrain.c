@@ -22,8 +22,8 @@ static void fixed_spec(const char *path, double wd, double perturb, const char *
     snprintf(text, sizeof text,
              "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 6}, {\"act\": \"tanh\"}, {\"dense\": 3}],"
              " \"loss\": \"cross_entropy\"},\n \"data\": {\"source\": \"builtin\", \"name\": \"iris\", \"standardize\": true},\n"
-             " \"init\": {\"seed\": 1, \"bias_std\": 0.1, \"fixed_point\": [\"sign_flip[layer=1,unit=2]\","
-             " \"swap[layer=1,units=3,4]\"], \"perturb\": %.17g},\n \"weight_decay\": %.17g,\n \"train\": %s}\n",
+             " \"init\": {\"seed\": 1, \"bias_std\": 0.1, \"fixed_point\": [\"sign_flip[layer=0,unit=2]\","
+             " \"swap[layer=0,units=3,4]\"], \"perturb\": %.17g},\n \"weight_decay\": %.17g,\n \"train\": %s}\n",
              perturb, wd, train);
     write_text(path, text);
 }
@@ -127,7 +127,7 @@ Test(libtrain, spec_theta_refuses_an_unknown_fixed_point)
         snprintf(text, sizeof text,
                  "{\"model\": {\"input\": 4, \"layers\": [{\"dense\": 6}, {\"act\": \"tanh\"}, {\"dense\": 3}],"
                  " \"loss\": \"cross_entropy\"}, \"data\": {\"source\": \"builtin\", \"name\": \"iris\"},"
-                 " \"init\": {\"fixed_point\": [\"%s\"]}}", valid ? "sign_flip[layer=1,unit=0]" : "output_swap[outputs=0,1]");
+                 " \"init\": {\"fixed_point\": [\"%s\"]}}", valid ? "sign_flip[layer=0,unit=0]" : "output_swap[outputs=0,1]");
         write_text(path, text);
         nt_spec spec;
         load_spec(path, &spec);
@@ -404,7 +404,7 @@ Test(libtrain, stability_report_predicts_the_run)
         cr_assert_eq(nt_fixed_points_analyse(e, &spec, &data.train, list, n, theta0, &r.tr, &fp, &err), NT_OK, "%s",
                      err.msg);
         const nt_fixed_point *p = &fp.points[0];
-        cr_assert_str_eq(p->name, "sign_flip[layer=1,unit=2]");
+        cr_assert_str_eq(p->name, "sign_flip[layer=0,unit=2]");
         cr_expect_eq(p->stable_predicted, stable, "predicted %s", p->stable_predicted ? "stable" : "unstable");
         cr_expect(stable ? p->distance_final < p->distance_initial : p->distance_final > p->distance_initial,
                   "distance %.3e -> %.3e", p->distance_initial, p->distance_final);
@@ -494,7 +494,7 @@ Test(libtrain, track_survives_a_resume, .timeout = 300)
     double *dist = malloc(sizeof(double) * (size_t)(4 * nd));
     cr_assert_eq(nt_checkpoint_get_f64(cp, "cli.distances", 4 * nd, dist, &err), NT_OK, "%s", err.msg);
     int flip = -1;
-    for (int t = 0; t < n; t++) if (!strcmp(list[t].name, "sign_flip[layer=1,unit=2]")) flip = t;
+    for (int t = 0; t < n; t++) if (!strcmp(list[t].name, "sign_flip[layer=0,unit=2]")) flip = t;
     cr_assert_geq(flip, 0);
     dist[flip] *= 2;
     dist[2 * nd + flip] *= 2;

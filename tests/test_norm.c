@@ -95,18 +95,18 @@ Test(layernorm, catalogue_follows_the_structure)
     int n;
     model_of(&m, a, 7, NT_LOSS_CROSS_ENTROPY);
     nt_catalogue(&m, &list, &n);
-    cr_assert_not_null(find(list, n, "scale[layer=1]"), "relu then a normalization: a scale symmetry");
-    cr_assert_null(find(list, n, "scale[layer=2]"), "tanh is not homogeneous: no scale symmetry through it");
-    cr_assert_null(find(list, n, "rescale[layer=1,unit=0]"), "a unit rescaling across a normalization");
-    cr_assert_null(find(list, n, "swap[layer=1,units=0,1]"), "a swap across an affine normalization");
+    cr_assert_not_null(find(list, n, "scale[layer=0]"), "relu then a normalization: a scale symmetry");
+    cr_assert_null(find(list, n, "scale[layer=3]"), "tanh is not homogeneous: no scale symmetry through it");
+    cr_assert_null(find(list, n, "rescale[layer=0,unit=0]"), "a unit rescaling across a normalization");
+    cr_assert_null(find(list, n, "swap[layer=0,units=0,1]"), "a swap across an affine normalization");
     cr_assert_null(find(list, n, "homogeneous[degree=2]"), "homogeneity with a normalization");
-    cr_assert_not_null(find(list, n, "translation[layer=3]"));
+    cr_assert_not_null(find(list, n, "translation[layer=6]"));
     nt_transforms_free(list, n);
     nt_model_free(&m);
     a[2].eps = 1e-5;   /* PyTorch's default breaks the scale symmetry */
     model_of(&m, a, 7, NT_LOSS_CROSS_ENTROPY);
     nt_catalogue(&m, &list, &n);
-    cr_assert_null(find(list, n, "scale[layer=1]"), "eps > 0: not a symmetry");
+    cr_assert_null(find(list, n, "scale[layer=0]"), "eps > 0: not a symmetry");
     nt_transforms_free(list, n);
     nt_model_free(&m);
 }
@@ -145,10 +145,10 @@ Test(layernorm, scale_symmetry_H_w_equals_minus_g_w)
     nt_check_result *r = malloc(sizeof *r * (size_t)nc);
     t_check(e, &m, &ds, theta, list, n, 1e-10, r);
     for (int i = 0; i < nc; i++) cr_expect(r[i].holds, "%s: %.2e %.2e", r[i].name, r[i].first_order, r[i].second_order);
-    const nt_transform *sc = find(list, n, "scale[layer=1]");
+    const nt_transform *sc = find(list, n, "scale[layer=0]");
     cr_assert_not_null(sc);
     nt_transform fake[2] = { *sc, { .kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 0, .p = 1 } };
-    snprintf(fake[1].name, sizeof fake[1].name, "rescale[layer=1,unit=0]");
+    snprintf(fake[1].name, sizeof fake[1].name, "rescale[layer=0,unit=0]");
     t_check(e, &m, &ds, theta, fake + 1, 1, 1e-10, r);
     cr_expect(!r[0].holds && r[0].first_order > 1e-6, "a unit rescaling across the normalization held: %.2e",
               r[0].first_order);
@@ -191,7 +191,7 @@ Test(layernorm, binary_check_and_scale_alignment)
     write_text(spec, ln_spec);
     snprintf(args, sizeof args, "check %s --json --tol 1e-10", spec);
     cr_assert_eq(run_noether(args, &out, &err), 0, "check failed: %s", err);
-    cr_assert_not_null(strstr(out, "\"scale[layer=1]\""), "no scale symmetry listed: %s", out);
+    cr_assert_not_null(strstr(out, "\"scale[layer=0]\""), "no scale symmetry listed: %s", out);
     free(out);
     free(err);
     snprintf(args, sizeof args, "spectrum %s --json --top 10 --bottom 1 --vectors %s", spec, vec);
@@ -247,15 +247,15 @@ Test(batchnorm, catalogue_follows_the_structure)
     int n;
     model_of(&m, a, 9, NT_LOSS_CROSS_ENTROPY);
     nt_catalogue(&m, &list, &n);
-    cr_assert_not_null(find(list, n, "unit_scale[layer=1,unit=5]"));
-    const nt_transform *sh = find(list, n, "norm_shift[layer=1]");
+    cr_assert_not_null(find(list, n, "unit_scale[layer=0,unit=5]"));
+    const nt_transform *sh = find(list, n, "norm_shift[layer=0]");
     cr_assert(sh && sh->generators == 6, "a batch norm right after dense 1: 6 shifts");
-    cr_assert_null(find(list, n, "unit_scale[layer=2,unit=0]"), "eps > 0: no unit scaling");
-    cr_assert_null(find(list, n, "norm_shift[layer=2]"), "an activation before the normalization: no shift");
-    sh = find(list, n, "norm_shift[layer=3]");
+    cr_assert_null(find(list, n, "unit_scale[layer=3,unit=0]"), "eps > 0: no unit scaling");
+    cr_assert_null(find(list, n, "norm_shift[layer=3]"), "an activation before the normalization: no shift");
+    sh = find(list, n, "norm_shift[layer=6]");
     cr_assert(sh && sh->generators == 1 + 5, "a layer norm right after dense 3 (5 inputs): the bias and each column of W");
-    cr_assert_null(find(list, n, "scale[layer=3]"), "layer norm with eps > 0: no scale symmetry");
-    cr_assert_null(find(list, n, "rescale[layer=1,unit=0]"));
+    cr_assert_null(find(list, n, "scale[layer=6]"), "layer norm with eps > 0: no scale symmetry");
+    cr_assert_null(find(list, n, "rescale[layer=0,unit=0]"));
     nt_transforms_free(list, n);
     nt_model_free(&m);
 }
@@ -297,9 +297,9 @@ Test(batchnorm, scale_symmetry_in_training_mode)
     nt_check_result *r = malloc(sizeof *r * (size_t)nc);
     t_check(e, &m, &ds, theta, list, n, 1e-10, r);
     for (int i = 0; i < nc; i++) cr_expect(r[i].holds, "%s: %.2e %.2e", r[i].name, r[i].first_order, r[i].second_order);
-    cr_assert_not_null(find(list, n, "unit_scale[layer=1,unit=0]"));
-    cr_assert_not_null(find(list, n, "norm_shift[layer=1]"));
-    nt_transform fake[2] = { *find(list, n, "unit_scale[layer=1,unit=0]"), *find(list, n, "norm_shift[layer=1]") };
+    cr_assert_not_null(find(list, n, "unit_scale[layer=0,unit=0]"));
+    cr_assert_not_null(find(list, n, "norm_shift[layer=0]"));
+    nt_transform fake[2] = { *find(list, n, "unit_scale[layer=0,unit=0]"), *find(list, n, "norm_shift[layer=0]") };
     nt_transforms_free(list, n);
     free(r);
 

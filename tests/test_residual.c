@@ -64,10 +64,10 @@ Test(residual, catalogue_inside_and_across)
     nt_transform *list;
     int n;
     nt_catalogue(&m, &list, &n);
-    cr_assert_not_null(find(list, n, "rescale[layer=2,unit=0]"), "a unit inside the block");
-    cr_assert_not_null(find(list, n, "swap[layer=2,units=0,1]"));
-    cr_assert_null(find(list, n, "rescale[layer=1,unit=0]"), "a unit feeding the skip connection");
-    cr_assert_null(find(list, n, "rescale[layer=3,unit=0]"), "a unit of the block's output, summed with the skip");
+    cr_assert_not_null(find(list, n, "rescale[layer=3,unit=0]"), "a unit inside the block");
+    cr_assert_not_null(find(list, n, "swap[layer=3,units=0,1]"));
+    cr_assert_null(find(list, n, "rescale[layer=0,unit=0]"), "a unit feeding the skip connection");
+    cr_assert_null(find(list, n, "rescale[layer=5,unit=0]"), "a unit of the block's output, summed with the skip");
     for (int i = 0; i < n; i++) cr_assert(list[i].kind != NT_TR_HOMOGENEOUS, "x + g(x) listed as homogeneous");
     nt_engine *e = nt_engine_new(&m, 8, 4);
     double *theta = malloc(sizeof(double) * m.d);
@@ -103,7 +103,7 @@ Test(residual, binary_check_and_bad_width)
                      " \"init\": {\"seed\": 1, \"scheme\": \"he\", \"bias_std\": 0.1}}");
     snprintf(args, sizeof args, "check %s --tol 1e-10", spec);
     cr_assert_eq(run_noether(args, &out, &err), 0, "check: %s%s", out, err);
-    cr_assert_not_null(strstr(out, "rescale[layer=2,unit=0]"), "%s", out);
+    cr_assert_not_null(strstr(out, "rescale[layer=3,unit=0]"), "%s", out);
     free(out);
     free(err);
     write_text(spec, "{\"model\": {\"input\": 13, \"layers\": [{\"dense\": 8}, {\"residual\": [{\"dense\": 5}]},"

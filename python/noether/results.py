@@ -137,6 +137,14 @@ class RunResult(dict):
 
 def run(p, out_dir, keys):
     """`noether run` (the main job) on p's spec, data and theta, in out_dir"""
+    # a folder of someone else's files is refused as noether run refuses it (docs/interface.md):
+    # the inputs written below into out_dir/input would otherwise make any folder look taken,
+    # so the command is then told --force, and the check is made here first
+    if os.path.isdir(out_dir):
+        others = [f for f in os.listdir(out_dir) if f not in ("input", ".lock", ".noether")]
+        if others and not os.path.exists(os.path.join(out_dir, ".noether")):
+            raise Error(f"{out_dir}: the folder is not empty ({others[0]!r}, ...) and is not an earlier noether run: "
+                        "choose another out_dir")
     os.makedirs(out_dir, exist_ok=True)
     saved = p.spec
     try:
@@ -144,7 +152,7 @@ def run(p, out_dir, keys):
         files = to_spec(p, os.path.join(out_dir, "input", "spec.json"))
     finally:
         p.spec = saved
-    cmd = [noether_binary(), "run", files["spec"], "-o", out_dir, "--params", files["params"], "--quiet"]
+    cmd = [noether_binary(), "run", files["spec"], "-o", out_dir, "--params", files["params"], "--quiet", "--force"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode not in (0, 3):   # 3: an identity did not hold, still a result
         lines = proc.stderr.strip().splitlines()

@@ -136,6 +136,20 @@ def test_run_writes_the_report(tmp_path):
     assert "<html" in html.lower() and "data:image/" in html
 
 
+def test_run_refuses_a_folder_of_other_files(tmp_path):
+    _, _, _, p = problem(4)
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "chapter1.tex").write_text("mine")
+    keys = dict(train={"optimizer": "gd", "lr": 0.1, "steps": 4}, analysis={"every": 0, "spectrum": {"top": 2, "bottom": 2}})
+    with pytest.raises(noether.Error, match="chapter1.tex"):
+        p.run(str(tmp_path / "thesis"), **keys)
+    assert (tmp_path / "thesis" / "chapter1.tex").read_text() == "mine"
+    assert not (tmp_path / "thesis" / "input").exists()
+    # control: an earlier run's folder is reused
+    p.run(str(tmp_path / "run"), **keys)
+    p.run(str(tmp_path / "run"), **keys)
+
+
 def test_export_a_whole_module_and_a_state_dict(tmp_path, binary):
     m, X, y, p = problem(5)
     p.theta = torch.tensor(p.theta, requires_grad=True)   # a tensor is taken as theta too

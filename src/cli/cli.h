@@ -53,6 +53,10 @@ typedef struct {
  * Exits through cli_die on error. */
 void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const char *params_path);
 void cli_job_free(cli_job *job);
+/* One note on stderr naming the NPY files among paths (NULLs skipped) that hold float32 or
+ * float16: exact results are exact for the values as given.  cli_job_load calls it for
+ * --params and the spec's npy data. */
+void cli_note_narrow_inputs(const char *cmd, const char *const *paths, int n);
 /* The training samples of the whole job (every rank's shard). */
 int64_t cli_samples(const cli_job *job);
 /* An engine for the job's training set with room for k tangents. */
@@ -76,12 +80,14 @@ void cli_mkdir(const char *cmd, const char *dir);
 
 /* The signal (SIGINT or SIGTERM) that asked the command to stop, 0 while none did. */
 extern volatile sig_atomic_t cli_stop;
-/* The folder of a train, run or demo, claimed for the whole command: created (with !resume),
+/* The folder of a train, run or demo, claimed for the whole command: refused (exit 2) when it
+ * holds files and is neither an earlier run of the spec with this hash (DIR/.noether, written
+ * here) nor forced; created (with !resume),
  * locked (DIR/.lock; a second command into it exits 2, "DIR: folder in use by pid N"), a
  * fresh run refused (exit 2) over another run's checkpoint unless force (which deletes
  * it), resume refused when there is no checkpoint; and SIGINT/SIGTERM from then on only
  * set cli_stop (once: a second one kills). */
-void cli_claim_dir(const char *cmd, const char *dir, int resume, int force);
+void cli_claim_dir(const char *cmd, const char *dir, uint64_t spec_hash, int resume, int force);
 /* The checkpoint's files in dir (checkpoint.bin, then the rows it refers to), removed once
  * every output of the command is written. */
 void cli_checkpoint_done(const char *dir);
@@ -92,6 +98,21 @@ void cli_require_finite(const char *cmd, double loss, const double *x, int64_t n
 double cli_physical_bytes(void);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
+
+/* The library's progress reports printed on stderr (progress.c; docs/interface.md, "Progress"). */
+typedef struct {
+    const char *cmd;
+    int tty, off;           /* stderr is a terminal; nothing printed (--quiet, NOETHER_PROGRESS=off) */
+    double delay, every;    /* seconds before a phase's first line; between its lines */
+    char phase[128];        /* the phase reported last, since start */
+    double start, last;
+    int shown, open;        /* the phase has printed; a terminal line is not yet ended */
+} cli_progress;
+void cli_progress_init(cli_progress *p, const char *cmd, int quiet);
+/* the nt_progress that prints through p (fn NULL when p is off) */
+nt_progress cli_progress_hook(cli_progress *p);
+/* ends a terminal line left open */
+void cli_progress_end_line(cli_progress *p);
 
 /* The model, layout and data of a job: as text, and as the JSON of noether info. */
 void cli_describe(FILE *f, const cli_job *job);
@@ -147,7 +168,7 @@ typedef struct {
     int all_values;           /* dense: every eigenvalue into the document too */
     const char *block;        /* one parameter tensor, or NULL for all of theta */
     const char *vectors;      /* an NPY path for the eigenvectors, or NULL */
-    int verbose;              /* phases on stderr when it is a terminal */
+    int verbose;              /* progress on stderr (cli_progress) */
     int each_generator;       /* |H xi| of every symmetry generator (one product each) */
     int print_ends;           /* text: print the eigenvalues as soon as they are known, then the predictions */
 } cli_spectrum_opts;

@@ -54,7 +54,11 @@ int cmd_check(int argc, char **argv)
     double t_grad = cli_now() - t0;
     t0 = cli_now();
     if (!res) nt_fail(&err, NT_EFAIL, "out of memory for %d identities' results", count);
-    if (!res || nt_check(e, m, &job.data.train, job.theta, list, n, tol, res, &err)) cli_die("check", &err);
+    cli_progress prog;   /* on stderr for a check over a few seconds (progress.c) */
+    cli_progress_init(&prog, "check", 0);
+    const nt_progress hook = cli_progress_hook(&prog);
+    if (!res || nt_check_progress(e, m, &job.data.train, job.theta, list, n, tol, res, &hook, &err)) cli_die("check", &err);
+    cli_progress_end_line(&prog);
     double t_check = cli_now() - t0;
     int all = 1, failed = 0;
     for (int i = 0; i < count; i++) { all &= res[i].holds; failed += !res[i].holds; }

@@ -26,6 +26,7 @@ int cmd_hvp(int argc, char **argv)
     nt_error err = {0};
     nt_array V = {0};
     if (nt_npy_read(vectors, &V, &err)) cli_die("hvp", &err);
+    cli_note_narrow_inputs("hvp", (const char *const[]){ vectors }, 1);
     int64_t k = V.ndim == 2 ? V.shape[0] : 1, cols = V.ndim == 2 ? V.shape[1] : V.shape[0];
     if ((V.ndim != 1 && V.ndim != 2) || cols != m->d || k < 1) {
         nt_fail(&err, NT_EINPUT, "%s: shape must be (%lld,) or (k, %lld) for d = %lld parameters",

@@ -40,7 +40,8 @@ static const char run_usage[] =
     "              and at the end of training, kept until the report is written: a run\n"
     "              stopped in its final analysis or report resumes there)\n"
     "  --force     start afresh in a DIR that holds an unfinished run's checkpoint\n"
-    "              (deleting it; without --force or --resume that is refused, exit 2)\n"
+    "              (deleting it), or write into a DIR that is not an earlier run of this\n"
+    "              SPEC; without --force or --resume both are refused, exit 2\n"
     "  --quiet     no progress on stderr, no summary on stdout\n";
 
 static const char demo_usage[] =
@@ -59,13 +60,18 @@ static void analyse(run_state *r, int64_t step, int final, double loss, double l
     if (!r->quiet) fprintf(stderr, "%srun: analysis at step %lld: identities, spectrum%s\n", isatty(2) ? "\r" : "",
                            (long long)step, final ? ", density, sectors" : "");
     nt_error err = {0};
-    if (nt_check(r->e, &job->spec.model, &job->data.train, job->theta, r->list, r->n_list, NT_IDENTITY_TOL, r->res, &err))
+    cli_progress prog;   /* the identities' progress on stderr, as the spectrum's (progress.c) */
+    cli_progress_init(&prog, job->cmd, r->quiet);
+    const nt_progress hook = cli_progress_hook(&prog);
+    if (nt_check_progress(r->e, &job->spec.model, &job->data.train, job->theta, r->list, r->n_list, NT_IDENTITY_TOL,
+                          r->res, &hook, &err))
         cli_die("run", &err);
+    cli_progress_end_line(&prog);
     int held, n_bf;
     double worst;
     nt_check_tally(r->res, r->n_checks, &held, &worst);
     cli_spectrum_opts o = { .top = as->top, .bottom = as->bottom, .method = "auto", .density = final,
-                            .sectors = final && job->spec.model.d <= 20000, .all_values = final };
+                            .sectors = final && job->spec.model.d <= 20000, .all_values = final, .verbose = !r->quiet };
     nt_spectrum sp;
     cli_spectrum_analyse(job, r->e, r->list, r->n_list, &o, &sp);
     nt_breaking_factor *bf;
@@ -99,7 +105,7 @@ static void on_log(void *ctx, const nt_train_log *L, const double *theta)
  * run, a failed report): the caller frees the job, then exits through cli_die. */
 static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, int resume, int force, nt_error *err)
 {
-    cli_claim_dir(cmd, dir, resume, force);   /* locked; SIGINT/SIGTERM set cli_stop from here to the end */
+    cli_claim_dir(cmd, dir, job->spec.hash, resume, force);   /* locked; SIGINT/SIGTERM set cli_stop from here to the end */
     nt_transform *list = NULL;
     int n_list = 0;
     cli_load_transforms(cmd, job, &list, &n_list);

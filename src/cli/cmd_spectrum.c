@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "cli.h"
 
 static const char usage[] =
@@ -36,18 +35,13 @@ static const char usage[] =
     "                       its moments with their standard errors over the probes\n"
     "  --trace              Hutchinson trace estimate (100 probes) with its standard error; with\n"
     "                       the dense method the exact trace beside it\n"
-    "  --block NAME         restrict H to one parameter tensor (a name from noether info)\n"
+    "  --block NAME         restrict H to one parameter tensor (a name from noether info: 2.weight)\n"
+    "                       or to one layer's tensors by its model.layers index (2 or layer=2, as\n"
+    "                       in the generator names)\n"
     "  --deflate            project the orbit span out of H and report what that removed\n"
     "  --each-generator     also |H xi| of every generator beside its (S1gamma) value (a product each)\n"
     "  --vectors OUT        write the eigenvectors (top then bottom, rows) to OUT.npy\n"
     "  --json               one JSON document on stdout\n";
-
-/* a phase of long work, on stderr when it is a terminal */
-static void progress(void *ctx, const char *what)
-{
-    (void)ctx;
-    if (isatty(2)) fprintf(stderr, "spectrum: %s\n", what);
-}
 
 /* text output: the two ends as soon as they are known */
 static void ends_known(void *ctx, const nt_spectrum *r)
@@ -60,6 +54,31 @@ static void ends_known(void *ctx, const nt_spectrum *r)
     if (r->bottom) printf("bottom:");
     for (int i = 0; i < r->bottom; i++) printf(" %.6g%s", r->bottom_values[i], i == r->bottom - 1 ? "\n" : "");
     fflush(stdout);
+}
+
+/* text output: every other figure asked for (the JSON document's numbers, in words) */
+static void print_estimates(const nt_spectrum *r, const cli_spectrum_opts *o, double gamma)
+{
+    if (r->at_gamma >= 0)
+        printf("at gamma: %d of %lld eigenvalues within %.2g of gamma = %g\n", r->at_gamma, (long long)r->n,
+               r->at_gamma_tol, gamma);
+    if (o->deflate)
+        printf("deflate: %d dimensions removed (the orbit span); top and bottom are of P H P\n", r->deflated);
+    if (o->trace) {
+        printf("trace:   %.6g +- %.2g (Hutchinson, %d probes)", r->trace, r->trace_std_error, r->trace_probes);
+        if (r->values) printf("; exact %.6g", r->trace_exact);
+        printf("\n");
+    }
+    if (o->density) {
+        printf("density: %d probes x %d steps (SLQ; nodes and weights in --json)\n", r->density_probes,
+               r->density_steps);
+        for (int k = 0; k < 2; k++) {
+            printf("         tr(H^%d)/n = %.6g +- %.2g (%.0f probes for 1%%)", k + 1, r->moment[k],
+                   r->moment_std_error[k], r->moment_probes_for_1_percent[k]);
+            if (r->values) printf("; exact %.6g", r->moment_exact[k]);
+            printf("\n");
+        }
+    }
 }
 
 /* text output: the predictions */
@@ -88,7 +107,7 @@ static void print_predictions(const nt_spectrum *r, double gamma)
         const nt_sector *S = &r->sectors[i];
         if (!S->skipped)
             printf("sector: layer %d, %d units: multiplicity %d (groups of %d to %d; predicted %d), margin %.4g\n",
-                   S->layer, S->units, S->found, S->min, S->max, S->predicted, S->lambda_min);
+                   S->layer_index, S->units, S->found, S->min, S->max, S->predicted, S->lambda_min);
     }
 }
 
@@ -97,18 +116,23 @@ void cli_spectrum_analyse(cli_job *job, nt_engine *e, const nt_transform *list, 
                           nt_spectrum *r)
 {
     const nt_model *m = &job->spec.model;
-    int t = 0;
-    while (o->block && t < m->n_tensors && strcmp(m->tensors[t].name, o->block)) t++;
-    if (o->block && t == m->n_tensors) cli_usage_error("spectrum", "--block: no parameter tensor '%s' (see noether info)", o->block);
+    int64_t off, n;
+    nt_error bad;
+    if (o->block && nt_layout_block(m, o->block, &off, &n, &bad)) cli_usage_error("spectrum", "--block: %s", bad.msg);
     nt_spectrum_opts so = { .top = o->top, .bottom = o->bottom, .block = o->block, .deflate = o->deflate,
                             .trace = o->trace, .density = o->density, .sectors = o->sectors,
-                            .each_generator = o->each_generator, .progress = o->verbose ? progress : NULL,
+                            .each_generator = o->each_generator,
                             .ends_known = o->print_ends ? ends_known : NULL,
                             .ctx = (void *)o->block,
                             .method = !strcmp(o->method, "dense") ? NT_METHOD_DENSE
                                       : !strcmp(o->method, "lanczos") ? NT_METHOD_LANCZOS : NT_METHOD_AUTO };
+    cli_progress p;   /* every phase over a few seconds, on stderr (progress.c) */
+    cli_progress_init(&p, job->cmd, !o->verbose);
+    so.progress = cli_progress_hook(&p);
     nt_error err = {0};
-    if (nt_spectrum_analyse(e, m, &job->data.train, list, n_list, job->theta, &so, r, &err)) cli_die("spectrum", &err);
+    int rc = nt_spectrum_analyse(e, m, &job->data.train, list, n_list, job->theta, &so, r, &err);
+    cli_progress_end_line(&p);
+    if (rc) cli_die("spectrum", &err);
 }
 
 /* the document of the library (src/spectrum/doc.c) for what o asked */
@@ -160,7 +184,10 @@ int cmd_spectrum(int argc, char **argv)
     cli_spectrum_analyse(&job, e, list, n_list, &o, &r);
     if (vectors) write_vectors(vectors, &r);
     if (json) cli_print_json(cli_spectrum_doc(&r, &o));
-    else print_predictions(&r, job.spec.model.weight_decay);
+    else {
+        print_estimates(&r, &o, job.spec.model.weight_decay);
+        print_predictions(&r, job.spec.model.weight_decay);
+    }
     nt_spectrum_free(&r);
     nt_transforms_free(list, n_list);
     nt_engine_free(e);

@@ -41,7 +41,8 @@ static const char usage[] =
     "              exit 2, when the checkpoint is damaged or of another spec, data, file\n"
     "              or model)\n"
     "  --force     start afresh in a DIR that holds an unfinished run's checkpoint\n"
-    "              (deleting it; without --force or --resume that is refused, exit 2)\n"
+    "              (deleting it), or write into a DIR that is not an earlier run of this\n"
+    "              SPEC; without --force or --resume both are refused, exit 2\n"
     "  --quiet     no progress on stderr\n";
 
 typedef struct {
@@ -209,7 +210,7 @@ int cmd_train(int argc, char **argv)
     if (resume && force) cli_usage_error("train", "--force starts afresh: it excludes --resume");
     cli_job job;
     cli_job_load(&job, "train", spec, params);
-    cli_claim_dir("train", dir, resume != NULL, force != NULL);   /* resuming: DIR must hold the checkpoint */
+    cli_claim_dir("train", dir, job.spec.hash, resume != NULL, force != NULL);   /* resuming: DIR must hold the checkpoint */
     nt_error err = {0};
     int rc;
     cJSON *doc = cli_train_run(&job, dir, quiet != NULL, resume != NULL, NULL, &rc, &err);

@@ -1,4 +1,5 @@
 /* common.c: see cli.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -106,6 +107,23 @@ nt_reduce_fn cli_reduce_hook(void)
     return nt_parallel_size() > 1 ? nt_parallel_reduce : NULL;
 }
 
+/* One line on stderr when any NPY input holds float32 or float16: exactness is relative to
+ * the values as given (each converted exactly to float64), not to what they were rounded from. */
+void cli_note_narrow_inputs(const char *cmd, const char *const *paths, int n)
+{
+    char names[512] = "";
+    for (int i = 0; i < n; i++) {
+        nt_npy_header h;
+        nt_error ignored;
+        if (!paths[i] || nt_npy_header_read(paths[i], &h, &ignored) || !nt_npy_is_narrow_float(&h)) continue;
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s (%s)", len ? ", " : "", paths[i], h.descr);
+    }
+    if (names[0])
+        fprintf(stderr, "noether %s: note: %s converted to float64; results are exact for these values as given, "
+                "not for the data before it was rounded to float32\n", cmd, names);
+}
+
 void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const char *params_path)
 {
     nt_error err = {0};
@@ -133,6 +151,12 @@ void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const ch
     }
     if (rc) cli_die(cmd, &err);
     if (nt_parallel_agree(NT_OK, &err)) cli_die(cmd, &err);   /* a rank that failed above: its message, every rank's exit */
+    if (cli_writer()) {   /* the note once, from rank 0 */
+        const nt_data_spec *ds = &job->spec.data;
+        const char *inputs[3] = { params_path, ds->source == NT_DATA_NPY ? ds->x : NULL,
+                                  ds->source == NT_DATA_NPY ? ds->y : NULL };
+        cli_note_narrow_inputs(cmd, inputs, 3);
+    }
 }
 
 void cli_job_free(cli_job *job)
@@ -242,7 +266,31 @@ static void __attribute__((noreturn, format(printf, 2, 3))) refuse(const char *c
     cli_die(cmd, &err);
 }
 
-void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
+/* What DIR holds besides noether's own bookkeeping (.lock, .noether): 0 nothing, or an
+ * earlier noether run of the spec with this hash (DIR/.noether says "spec HASH"); 1 files of
+ * something else (the first into example); 2 an earlier noether run of another spec. */
+static int dir_holds_other(const char *dir, uint64_t spec_hash, char *example, size_t cap)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;   /* a new folder (or one mkdir will report on) */
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, ".lock") && strcmp(e->d_name, ".noether"))
+            if (!files++) snprintf(example, cap, "%s", e->d_name);
+    closedir(d);
+    if (!files) return 0;
+    char mark[NT_PATH_MAX + 64], text[64] = "", want[64];
+    snprintf(mark, sizeof mark, "%s/.noether", dir);
+    FILE *f = fopen(mark, "r");
+    if (!f) return 1;
+    if (!fgets(text, sizeof text, f)) text[0] = 0;
+    fclose(f);
+    snprintf(want, sizeof want, "spec %016llx\n", (unsigned long long)spec_hash);
+    return strncmp(text, "spec ", 5) ? 1 : strcmp(text, want) ? 2 : 0;
+}
+
+void cli_claim_dir(const char *cmd, const char *dir, uint64_t spec_hash, int resume, int force)
 {
     static int lock_fd = -1;   /* held until the process ends */
     char lock[NT_PATH_MAX + 64], ckpt[NT_PATH_MAX + 64], rows[NT_PATH_MAX + 64];
@@ -252,6 +300,7 @@ void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
     if (resume && access(ckpt, F_OK) != 0) refuse(cmd, "%s: cannot open: %s", ckpt, strerror(errno));
     if (!resume) cli_mkdir(cmd, dir);
     if (!cli_writer()) goto signals;   /* rank 0 holds the folder for every rank */
+    const int had_lock = access(lock, F_OK) == 0;
     lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (lock_fd < 0) refuse(cmd, "%s: cannot create the lock file: %s", lock, strerror(errno));
     if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {   /* no locks there (ENOLCK): go on */
@@ -263,12 +312,29 @@ void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(lock_fd, 0) != 0 || pwrite(lock_fd, pid, (size_t)n, 0) != n) { /* the lock holds without it */ }
+    /* after the lock (a folder in use says so first); a refused folder keeps no lock file of ours */
+    char other[256] = "";
+    int holds = resume || force ? 0 : dir_holds_other(dir, spec_hash, other, sizeof other);
+    if (holds && !had_lock) unlink(lock);
+    if (holds == 1)
+        refuse(cmd, "%s: the folder is not empty ('%s', ...) and is not an earlier noether run: choose another -o, "
+               "or write into it anyway with --force", dir, other);
+    if (holds == 2)
+        refuse(cmd, "%s: the folder holds an earlier noether run of another spec: choose another -o, or replace "
+               "its files with --force", dir);
     if (!resume && access(ckpt, F_OK) == 0) {
         if (!force)
             refuse(cmd, "%s: the folder holds the checkpoint of an unfinished run: continue it with --resume, or "
                    "start afresh with --force (which deletes it)", ckpt);
         remove(ckpt);
         remove(rows);
+    }
+    if (!resume) {   /* marks DIR as this spec's run, for the next command into it */
+        char mark[NT_PATH_MAX + 64], text[64];
+        snprintf(mark, sizeof mark, "%s/.noether", dir);
+        snprintf(text, sizeof text, "spec %016llx\n", (unsigned long long)spec_hash);
+        nt_error werr;
+        if (nt_text_write(mark, text, &werr)) cli_die(cmd, &werr);
     }
 signals:;
     nt_error err = {0};

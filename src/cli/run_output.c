@@ -108,7 +108,7 @@ void run_write_final(run_state *r, const char *dir)
     for (int s = 0; s < sp->n_sectors; s++) {   /* the sectors computed, their eigenvalues ascending */
         const nt_sector *S = &sp->sectors[s];
         if (S->skipped || !S->dimension) continue;
-        cli_printf(&t, "%slayer_%d", cols++ ? "," : "index,", S->layer);
+        cli_printf(&t, "%slayer_%d", cols++ ? "," : "index,", S->layer_index);
         rows = S->dimension > rows ? S->dimension : rows;
     }
     if (cols) {

@@ -12,6 +12,14 @@
 #include "ledger.h"
 #include "../transform/units.h"
 
+/* the model.layers index of dense layer l (1-based), the index generator names carry */
+static int dense_index(const nt_model *m, int l)
+{
+    nt_dense D[NT_MAX_LAYERS];
+    nt_dense_layers(m, D);
+    return D[l - 1].layer;
+}
+
 /* 2 when the generator's A is not zero, 1 for a pure shift (A = 0): the rate, in units of
  * gamma, at which weight decay alone makes Q decay under gradient flow (docs/theory.md (F2)) */
 static int decay_rate(const nt_model *m, const nt_transform *T, int gen)
@@ -68,7 +76,7 @@ int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_
             Q->equivariance = T->equivariance;
             Q->rate = decay_rate(m, T, i);
             if (T->kind == NT_TR_GL) {
-                snprintf(Q->name, sizeof Q->name, "gl_sym[layer=%d,i=%d,j=%d]", T->layer, i / w, i % w);
+                snprintf(Q->name, sizeof Q->name, "gl_sym[layer=%d,i=%d,j=%d]", dense_index(m, T->layer), i / w, i % w);
             } else if (gl) {
                 snprintf(Q->name, sizeof Q->name, "%s_sym[layer=%d,head=%d,i=%d,j=%d]",
                          T->kind == NT_TR_GL_QK ? "gl_qk" : "gl_vo", T->layer, T->a, i / w, i % w);

@@ -192,14 +192,22 @@ int nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const
 
 int nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H, nt_error *err)
 {
+    return nt_hessian_progress(e, theta, ds, H, NULL, err);
+}
+
+int nt_hessian_progress(nt_engine *e, const double *theta, const nt_dataset *ds, double *H, const nt_progress *p,
+                        nt_error *err)
+{
     const int64_t d = e->d;
     int rc = NT_OK;
+    nt_progress_report(p, "dense Hessian (products with unit vectors)", 0, d);
     for (int64_t j0 = 0; rc == NT_OK && j0 < d; j0 += e->k) {
         int kk = d - j0 < e->k ? (int)(d - j0) : e->k;
         memset(e->vbuf, 0, sizeof(double) * (size_t)(kk * d));
         for (int j = 0; j < kk; j++) e->vbuf[j * d + j0 + j] = 1.0;
         /* row j0 + j of H is (H e_{j0+j})^T: H is symmetric */
         rc = nt_hvp(e, theta, ds, kk, e->vbuf, H + j0 * d, NULL, NULL, err);
+        if (rc == NT_OK) nt_progress_report(p, "dense Hessian (products with unit vectors)", j0 + kk, d);
     }
     return rc;
 }

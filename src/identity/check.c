@@ -322,6 +322,16 @@ static void gradient_magnitude(ctx *c)
 int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
              const nt_transform *list, int n, double tol, nt_check_result *results, nt_error *err)
 {
+    return nt_check_progress(e, m, ds, theta, list, n, tol, results, NULL, err);
+}
+
+int nt_check_progress(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+                      const nt_transform *list, int n, double tol, nt_check_result *results, const nt_progress *p,
+                      nt_error *err)
+{
+    const char *phase = "identities (generators checked)";
+    const int total = nt_check_count(list, n);
+    nt_progress_report(p, phase, 0, total);
     const int64_t d = m->d, N = ds->n;
     const int K = m->output, kb = nt_engine_k(e);
     ctx c = { .e = e, .m = m, .ds = ds, .theta = theta, .d = d, .N = N, .K = K, .gam = m->weight_decay, .err = err };
@@ -363,6 +373,7 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
         if (list[t].discrete) {
             results[out].entry = t;
             check_map(&c, &list[t], &results[out++]);
+            nt_progress_report(p, phase, out - b.n, total);   /* the queued block is not done yet */
             continue;
         }
         for (int i = 0; i < list[t].generators; i++) {
@@ -370,11 +381,15 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
             results[out].entry = t;
             b.gen[b.n] = i;
             b.slot[b.n++] = out++;
-            if (b.n == kb) flush(&c, list, &b, results);
+            if (b.n == kb) {
+                flush(&c, list, &b, results);
+                nt_progress_report(p, phase, out, total);
+            }
         }
     }
     flush(&c, list, &b, results);
     if (c.rc != NT_OK) goto done;
+    nt_progress_report(p, phase, total, total);
     /* names, kinds, verdicts */
     for (int r = 0; r < out; r++) {
         nt_check_result *x = &results[r];

@@ -1,6 +1,6 @@
-/* npy.c: NumPy .npy files: reading (versions 1.0-3.0; '<f8', '<i8', '<i4', '|u1'; C order;
- * 0 to 4 dimensions) into float64 nt_arrays, writing '<f8' version 1.0 whole or not at all,
- * and nt_array_free. */
+/* npy.c: NumPy .npy files: reading (versions 1.0-3.0; every real and integer dtype, either
+ * byte order, C or Fortran order; 0 to 4 dimensions) into float64 C-order nt_arrays, writing
+ * '<f8' version 1.0 whole or not at all, and nt_array_free. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +10,10 @@
 #include "noether.h"
 
 #define NPY_MAX_HEADER (1 << 20)
+/* what a PyTorch file given for an NPY file is told (the README's one-liner, the Python module) */
+#define EXPORT_HINT "export theta as .npy: python3 -m noether export MODEL.pt --data X.npy Y.npy -o DIR (the " \
+    "spec and DIR/spec_theta.npy), or numpy.save('theta.npy', " \
+    "torch.nn.utils.parameters_to_vector(model.parameters()).detach().double().numpy())"
 
 void nt_array_free(nt_array *a)
 {
@@ -144,15 +148,85 @@ static int hdr_parse(hdr *h, char *descr, size_t dcap, int *fortran, int *ndim,
 
 /* ------------------------------------------------------------------ reading */
 
-/* The whole array, or (parts > 1) part `part` of `parts` balanced contiguous shares of its
- * rows (nt_parallel_shard): only they are read, seeking past the others; *first and *rows
- * (may be NULL) receive where they start and how many rows the file holds. */
-static int read_npy(FILE *f, const char *path, int part, int parts, nt_array *a, int64_t *first, int64_t *rows,
-                    nt_error *err)
+/* A dtype string '<f4', '>i2', '|u1', '=f8', '|b1' as kind, item size and byte order. */
+typedef struct {
+    char kind;       /* 'f' float, 'i' signed, 'u' unsigned, 'b' bool */
+    int itemsize;
+    int big;         /* the items are big-endian */
+} npy_dtype;
+
+/* Any real or integer dtype is accepted (and converted to float64); what cannot be a number
+ * (complex, strings, objects, dates, records) is refused naming it. */
+static int parse_dtype(const char *path, const char *descr, npy_dtype *t, nt_error *err)
+{
+    static const char *what[][2] = { {"c", "complex"}, {"U", "a string"}, {"S", "a byte string"},
+                                     {"a", "a byte string"}, {"O", "Python objects"}, {"M", "a date"},
+                                     {"m", "a time delta"}, {"V", "raw records"} };
+    char order = descr[0];
+    if (order != '<' && order != '>' && order != '|' && order != '=')
+        return nt_fail(err, NT_EINPUT, "%s: dtype '%s' is not a plain NumPy dtype (structured arrays are not numbers)",
+                       path, descr);
+    t->kind = descr[1];
+    t->itemsize = atoi(descr + 2);
+    t->big = order == '>' || (order == '=' && !host_is_le());
+    for (size_t i = 0; i < sizeof what / sizeof what[0]; i++)
+        if (t->kind == what[i][0][0])
+            return nt_fail(err, NT_EINPUT, "%s: dtype '%s' holds %s, not real numbers (save a real or integer array)",
+                           path, descr, what[i][1]);
+    int ok = (t->kind == 'f' && (t->itemsize == 2 || t->itemsize == 4 || t->itemsize == 8)) ||
+             ((t->kind == 'i' || t->kind == 'u') &&
+              (t->itemsize == 1 || t->itemsize == 2 || t->itemsize == 4 || t->itemsize == 8)) ||
+             (t->kind == 'b' && t->itemsize == 1);
+    if (!ok || strspn(descr + 2, "0123456789") != strlen(descr + 2))
+        return nt_fail(err, NT_EINPUT, "%s: dtype '%s' is not supported (any float16/32/64, signed or unsigned "
+                       "integer, or bool)", path, descr);
+    return NT_OK;
+}
+
+/* IEEE binary16 to double, exactly (every half is a double). */
+static double half_to_double(unsigned h)
+{
+    int e = (h >> 10) & 0x1f;
+    unsigned f = h & 0x3ff;
+    double v = e == 0 ? ldexp(f, -24) : e == 31 ? (f ? NAN : INFINITY) : ldexp(f | 0x400, e - 25);
+    return h & 0x8000 ? -v : v;
+}
+
+/* item i of the raw bytes as a double: exact for every float and for integers below 2^53 */
+static double item_value(const unsigned char *raw, int64_t i, const npy_dtype *t)
+{
+    unsigned char b[8];
+    const unsigned char *p = raw + i * t->itemsize;
+    for (int k = 0; k < t->itemsize; k++) b[k] = p[t->big ? t->itemsize - 1 - k : k];   /* little-endian */
+    uint64_t u = le_get(b, t->itemsize);
+    if (t->kind == 'f') {
+        if (t->itemsize == 2) return half_to_double((unsigned)u);
+        if (t->itemsize == 4) {
+            uint32_t w = (uint32_t)u;
+            float x;
+            memcpy(&x, &w, 4);
+            return (double)x;
+        }
+        double x;
+        memcpy(&x, &u, 8);
+        return x;
+    }
+    if (t->kind == 'u' || t->kind == 'b') return (double)u;
+    int shift = 64 - 8 * t->itemsize;   /* sign-extend */
+    return (double)((int64_t)(u << shift) >> shift);
+}
+
+/* The header of an open file, the cursor left on the first data byte; *data_at its offset. */
+static int read_header(FILE *f, const char *path, nt_npy_header *out, long *data_at, nt_error *err)
 {
     unsigned char pre[12];
     size_t got = fread(pre, 1, 10, f);
     if (ferror(f)) return nt_fail(err, NT_EINPUT, "%s: cannot read: %s", path, strerror(errno));
+    if (got >= 2 && pre[0] == 'P' && pre[1] == 'K')
+        return nt_fail(err, NT_EINPUT, "%s: a zip archive (a PyTorch .pt or NumPy .npz file), not an NPY file; " EXPORT_HINT,
+                       path);
+    if (got >= 2 && pre[0] == 0x80 && pre[1] >= 2 && pre[1] <= 5)
+        return nt_fail(err, NT_EINPUT, "%s: a Python pickle (a PyTorch .pt file?), not an NPY file; " EXPORT_HINT, path);
     if (got < 8 || memcmp(pre, "\x93NUMPY", 6))
         return nt_fail(err, NT_EINPUT, "%s: not an NPY file (bad magic)", path);
     int major = pre[6];
@@ -174,33 +248,58 @@ static int read_npy(FILE *f, const char *path, int part, int parts, nt_array *a,
                        (unsigned long long)hlen);
     }
     text[hlen] = '\0';
-    char descr[16];
-    int fortran = 0, ndim = 0, rc;
-    int64_t shape[4] = {0};
+    memset(out, 0, sizeof *out);
     hdr h = { text, text, path, base, err };
-    rc = hdr_parse(&h, descr, sizeof descr, &fortran, &ndim, shape);
+    int rc = hdr_parse(&h, out->descr, sizeof out->descr, &out->fortran, &out->ndim, out->shape);
     free(text);
-    if (rc) return rc;
+    *data_at = base + (long)hlen;
+    return rc;
+}
 
-    int itemsize, is_int = 1;
-    if (!strcmp(descr, "<f8")) itemsize = 8, is_int = 0;
-    else if (!strcmp(descr, "<i8")) itemsize = 8;
-    else if (!strcmp(descr, "<i4")) itemsize = 4;
-    else if (!strcmp(descr, "|u1")) itemsize = 1;
-    else
-        return nt_fail(err, NT_EINPUT,
-                       "%s: dtype '%s' is not supported (want '<f8', '<i8', '<i4' or '|u1')",
-                       path, descr);
-    if (fortran)
-        return nt_fail(err, NT_EINPUT, "%s: fortran_order True is not supported (save C order)",
-                       path);
-    int64_t size = 1;
+int nt_npy_header_read(const char *path, nt_npy_header *h, nt_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return nt_fail(err, NT_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    long at;
+    int rc = read_header(f, path, h, &at, err);
+    npy_dtype t;
+    if (!rc) rc = parse_dtype(path, h->descr, &t, err);
+    fclose(f);
+    return rc;
+}
+
+/* C-order index c of an array of this shape to its offset in Fortran order */
+static int64_t fortran_offset(int64_t c, int ndim, const int64_t *shape)
+{
+    int64_t off = 0, stride = 1, idx[4];
+    for (int k = ndim - 1; k >= 0; k--) idx[k] = c % shape[k], c /= shape[k];
+    for (int k = 0; k < ndim; k++) off += idx[k] * stride, stride *= shape[k];
+    return off;
+}
+
+/* The whole array, or (parts > 1) part `part` of `parts` balanced contiguous shares of its
+ * rows (nt_parallel_shard): only they are read, seeking past the others (a Fortran-order
+ * file's rows are not contiguous: it is read whole and the part kept); *first and *rows (may
+ * be NULL) receive where they start and how many rows the file holds.  Every item is
+ * converted to float64, in C order (a Fortran-order file's element (i, j, ...) is read from
+ * its column-major offset). */
+static int read_npy(FILE *f, const char *path, int part, int parts, nt_array *a, int64_t *first, int64_t *rows,
+                    nt_error *err)
+{
+    nt_npy_header hd;
+    long data_at;
+    npy_dtype t;
+    int rc = read_header(f, path, &hd, &data_at, err);
+    if (!rc) rc = parse_dtype(path, hd.descr, &t, err);
+    if (rc) return rc;
+    const int ndim = hd.ndim;
+    int64_t *shape = hd.shape, size = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] && size > INT64_MAX / 8 / shape[i])
             return nt_fail(err, NT_EINPUT, "%s: shape is too large (the size overflows)", path);
         size *= shape[i];
     }
-    int64_t want = size * itemsize;
+    const int64_t want = size * t.itemsize;
     int64_t start = 0, count = ndim ? shape[0] : 1, row = count ? size / count : 0;   /* row: items per row */
     if (rows) *rows = count;
     if (parts > 1) {
@@ -209,7 +308,7 @@ static int read_npy(FILE *f, const char *path, int part, int parts, nt_array *a,
     }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
-        int64_t have = (int64_t)st.st_size - base - (int64_t)hlen;
+        int64_t have = (int64_t)st.st_size - data_at;
         if (have < want)
             return nt_fail(err, NT_EINPUT, "%s: truncated: expected %lld bytes of data, got %lld",
                            path, (long long)want, (long long)have);
@@ -217,59 +316,48 @@ static int read_npy(FILE *f, const char *path, int part, int parts, nt_array *a,
             return nt_fail(err, NT_EINPUT, "%s: %lld bytes after the data (shape and size disagree)",
                            path, (long long)(have - want));
     }
-
-    if (parts > 1) {   /* this part's rows only */
-        if (fseek(f, (long)(start * row * itemsize), SEEK_CUR) != 0)
-            return nt_fail(err, NT_EINPUT, "%s: cannot seek to row %lld: %s", path, (long long)start, strerror(errno));
-        size = count * row;
-        want = size * itemsize;
-        shape[0] = count;
-    }
-    /* Read the raw items into the double buffer, then widen in place from the end. */
-    double *d = malloc((size_t)(size ? size : 1) * sizeof *d);
-    if (!d) return nt_fail(err, NT_EFAIL, "%s: out of memory (%lld elements)", path,
-                           (long long)size);
-    unsigned char *raw = (unsigned char *)d;
-    size_t n = fread(raw, 1, (size_t)want, f);
-    if (n != (size_t)want || (parts <= 1 && fgetc(f) != EOF)) {
+    const int fortran = hd.fortran && ndim > 1, whole = parts <= 1 || fortran;
+    const int64_t out = parts > 1 ? count * row : size, items = whole ? size : out;
+    if (!whole && fseek(f, (long)(start * row * t.itemsize), SEEK_CUR) != 0)
+        return nt_fail(err, NT_EINPUT, "%s: cannot seek to row %lld: %s", path, (long long)start, strerror(errno));
+    double *d = malloc((size_t)(out ? out : 1) * sizeof *d);
+    unsigned char *raw = malloc(items > 0 ? (size_t)(items * t.itemsize) : 1);
+    if (!d || !raw) {
         free(d);
-        if (n != (size_t)want)
+        free(raw);
+        return nt_fail(err, NT_EFAIL, "%s: out of memory (%lld elements)", path, (long long)items);
+    }
+    const size_t bytes = (size_t)(items * t.itemsize), n = fread(raw, 1, bytes, f);
+    if (n != bytes || (whole && fgetc(f) != EOF)) {
+        free(d);
+        free(raw);
+        if (n != bytes)
             return nt_fail(err, NT_EINPUT, "%s: truncated: expected %lld bytes of data, got %lld",
-                           path, (long long)want, (long long)n);
+                           path, (long long)bytes, (long long)n);
         return nt_fail(err, NT_EINPUT, "%s: bytes after the data (shape and size disagree)", path);
     }
-    for (int64_t i = size - 1; i >= 0; i--) {
-        const unsigned char *b = raw + i * itemsize;
-        uint64_t u = le_get(b, itemsize);
-        double v;
-        if (!is_int) {
-            if (host_is_le()) continue;               /* already in place */
-            memcpy(&v, &u, 8);
-        } else if (itemsize == 8) {
-            v = (double)(int64_t)u;
-        } else if (itemsize == 4) {
-            v = (double)(int32_t)(uint32_t)u;
-        } else {
-            v = (double)u;
-        }
-        d[i] = v;
+    for (int64_t i = 0; i < out; i++) {
+        const int64_t c = (parts > 1 ? start * row : 0) + i;   /* C-order index in the whole array */
+        d[i] = item_value(raw, fortran ? fortran_offset(c, ndim, shape) : whole ? c : i, &t);
     }
-    if (!is_int)
-        for (int64_t i = 0; i < size; i++)
+    free(raw);
+    if (parts > 1) shape[0] = count;
+    if (t.kind == 'f')
+        for (int64_t i = 0; i < out; i++)
             if (!isfinite(d[i])) {   /* named by flat index, and by (row, column) for a matrix, in the whole file */
                 char at[64] = "";
                 if (ndim == 2 && shape[1] > 0)
                     snprintf(at, sizeof at, " (row %lld, column %lld)", (long long)(start + i / shape[1]),
                              (long long)(i % shape[1]));
-                int rc = nt_fail(err, NT_EINPUT, "%s: element %lld is %s%s", path, (long long)(start * row + i),
-                                 isnan(d[i]) ? "nan" : "infinite", at);
+                int rc2 = nt_fail(err, NT_EINPUT, "%s: element %lld is %s%s", path, (long long)(start * row + i),
+                                  isnan(d[i]) ? "nan" : "infinite", at);
                 free(d);
-                return rc;
+                return rc2;
             }
     a->ndim = ndim;
     for (int i = 0; i < ndim; i++) a->shape[i] = shape[i];
-    a->size = size;
-    a->is_int = is_int;
+    a->size = out;
+    a->is_int = t.kind != 'f';
     a->data = d;
     if (first) *first = start;
     return NT_OK;
@@ -345,4 +433,9 @@ int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *
 
     npy_body b = { pre, dict, hlen, data, size };
     return nt_file_write(path, write_npy_body, &b, err);
+}
+
+int nt_npy_is_narrow_float(const nt_npy_header *h)
+{
+    return h->descr[1] == 'f' && atoi(h->descr + 2) < 8;
 }

@@ -142,3 +142,29 @@ void nt_model_free(nt_model *m)
     free(m->tensors);
     memset(m, 0, sizeof *m);
 }
+
+int nt_layout_block(const nt_model *m, const char *name, int64_t *off, int64_t *n, nt_error *err)
+{
+    for (int t = 0; t < m->n_tensors; t++)
+        if (!strcmp(m->tensors[t].name, name)) {
+            *off = m->tensors[t].offset;
+            *n = m->tensors[t].size;
+            return NT_OK;
+        }
+    /* a layer: its tensors are contiguous in the layout (one layer after another) */
+    const char *digits = strncmp(name, "layer=", 6) ? name : name + 6;
+    int found = 0;
+    if (*digits && strspn(digits, "0123456789") == strlen(digits) && strlen(digits) < 6) {
+        const int layer = atoi(digits);
+        for (int t = 0; t < m->n_tensors; t++) {
+            if (m->tensors[t].layer != layer) continue;
+            if (!found++) *off = m->tensors[t].offset, *n = 0;
+            *n += m->tensors[t].size;
+        }
+    }
+    if (!found)
+        return nt_fail(err, NT_EINPUT, "block '%s': no parameter tensor (e.g. %s) or layer with parameters (e.g. %d) "
+                       "of that name (see noether info)", name, m->n_tensors ? m->tensors[0].name : "0.weight",
+                       m->n_tensors ? m->tensors[0].layer : 0);
+    return NT_OK;
+}

@@ -19,15 +19,23 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void phase(const nt_spectrum_opts *o, const char *what)
+/* a phase without products of its own to count: started (done 0) or ended (done 1 of 1) */
+static void phase(const nt_spectrum_opts *o, const char *what, int ended)
 {
-    if (o->progress) o->progress(o->ctx, what);
+    nt_progress_report(&o->progress, what, ended, 1);
 }
 
 /* both ends of op's spectrum with their eigenvectors (rows of n); dense: every eigenvalue,
  * ascending, into r->values */
-static int spectrum_ends(const nt_operator *op, nt_spectrum *r, nt_error *err)
+static int spectrum_ends(const nt_operator *hessian, const nt_progress *p, nt_spectrum *r, nt_error *err)
 {
+    /* progress: the products, n of them for the dense matrix; Lanczos stops when converged */
+    nt_counted_operator count;
+    const nt_operator counted = nt_counted_operator_new(&count, hessian, p,
+                                                        r->dense ? "dense Hessian (products with unit vectors)"
+                                                                 : "Lanczos (ARPACK), both ends (products)",
+                                                        r->dense ? hessian->n : 0),
+                      *op = &counted;
     const int64_t n = op->n;
     r->top = r->top < n ? r->top : (int)n;
     r->bottom = r->bottom < n ? r->bottom : (int)n;
@@ -42,6 +50,7 @@ static int spectrum_ends(const nt_operator *op, nt_spectrum *r, nt_error *err)
         r->values = all;
         if (!all || !U) { free(U); return nt_fail(err, NT_EFAIL, "out of memory for the dense spectrum"); }
         if (nt_eigen_dense(op, all, U, err)) { free(U); return err ? err->code : NT_EFAIL; }
+        nt_progress_report(p, "dense eigendecomposition (LAPACK)", 1, 1);
         for (int i = 0; i < r->top; i++) {
             r->top_values[i] = all[n - 1 - i];
             memcpy(r->top_vectors + i * n, U + (n - 1 - i) * n, sizeof(double) * (size_t)n);
@@ -59,6 +68,7 @@ static int spectrum_ends(const nt_operator *op, nt_spectrum *r, nt_error *err)
     if (r->bottom && (rc = nt_eigen_lanczos(op, r->bottom, 0, 0, r->bottom_values, r->bottom_vectors, &p2, err)))
         return rc;
     r->products = p1 + p2;
+    nt_progress_report(p, count.phase, count.done, count.done);   /* the end: done = total */
     return NT_OK;
 }
 
@@ -112,8 +122,9 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
     double *Q = NULL, *sv = NULL;
     int n_gen = 0, rc = NT_OK;
     if (o->deflate) {   /* the orbit span's orthonormal basis, only to deflate it (a dense SVD of rank x d) */
-        phase(o, "the orbit span of the continuous symmetries (SVD, for the deflation)");
+        phase(o, "the orbit span of the continuous symmetries (SVD, for the deflation)", 0);
         r->deflated = nt_orbit_basis(m, list, n_list, theta, tol, &Q, &sv, &n_gen);
+        phase(o, "the orbit span of the continuous symmetries (SVD, for the deflation)", 1);
     }
     nt_hessian_ctx hc;
     nt_operator op;
@@ -122,8 +133,7 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
         goto done;
     double t0 = now();
     r->t_operator = t0 - t_start - r->t_gradient;
-    phase(o, r->dense ? "dense eigendecomposition" : "Lanczos (ARPACK), both ends");
-    if ((rc = spectrum_ends(&op, r, err))) goto done;
+    if ((rc = spectrum_ends(&op, &o->progress, r, err))) goto done;
     r->t_eigenvalues = now() - t0;
     r->at_gamma = -1;
     r->at_gamma_tol = NAN;
@@ -136,9 +146,11 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
     if (o->ends_known) o->ends_known(o->ctx, r);
     r->trace = r->trace_std_error = r->trace_exact = NAN;
     if (o->trace) {
-        phase(o, "trace (Hutchinson, 100 probes)");
         r->trace_probes = 100;
-        if ((rc = nt_hutchinson(&op, r->trace_probes, NT_TRACE_SEED, &r->trace, &r->trace_std_error, err))) goto done;
+        nt_counted_operator count;
+        const nt_operator counted = nt_counted_operator_new(&count, &op, &o->progress, "trace (Hutchinson probes)",
+                                                            r->trace_probes);
+        if ((rc = nt_hutchinson(&counted, r->trace_probes, NT_TRACE_SEED, &r->trace, &r->trace_std_error, err))) goto done;
         if (r->values) {   /* the sum of every eigenvalue */
             r->trace_exact = 0;
             for (int64_t i = 0; i < n; i++) r->trace_exact += r->values[i];
@@ -151,21 +163,25 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
         r->nodes = malloc(sizeof(double) * P * S);
         r->weights = malloc(sizeof(double) * P * S);
         if (!r->nodes || !r->weights) { rc = nt_fail(err, NT_EFAIL, "out of memory for the density"); goto done; }
-        phase(o, "spectral density (stochastic Lanczos quadrature)");
-        if ((rc = nt_slq(&op, P, S, NT_DENSITY_SEED, r->nodes, r->weights, err))) goto done;
+        nt_counted_operator count;   /* at most P x S products (a probe's Lanczos ends early on an invariant subspace) */
+        const nt_operator counted = nt_counted_operator_new(&count, &op, &o->progress,
+                                                            "spectral density (SLQ products)", (int64_t)P * S);
+        if ((rc = nt_slq(&counted, P, S, NT_DENSITY_SEED, r->nodes, r->weights, err))) goto done;
+        nt_progress_report(&o->progress, count.phase, count.total, count.total);
         density_moments(r);
     }
     r->gradient_fraction_in_top = o->block ? NAN : alignment(r->top_vectors, r->top, n, g);
-    phase(o, "the symmetry predictions");
     double t_pred = now();
     if (!o->block) {
+        phase(o, "the symmetry predictions (flat, sharp)", 0);
         r->has_flat = 1;
         if ((rc = nt_predict_flat(e, m, ds, list, n_list, theta, g, r->values, n, tol, o->each_generator, &r->flat, err)))
             goto done;
         if (!o->deflate &&
             (rc = nt_predict_sharp(e, m, ds, list, n_list, theta, r->top ? r->top_values[0] : NAN, &r->sharp, err)))
             goto done;
-        if (o->sectors && (rc = nt_predict_sectors(e, m, ds, list, n_list, theta, r, err))) goto done;
+        phase(o, "the symmetry predictions (flat, sharp)", 1);
+        if (o->sectors && (rc = nt_predict_sectors(e, m, ds, list, n_list, theta, &o->progress, r, err))) goto done;
         if ((rc = nt_predict_scale_alignment(e, m, ds, list, n_list, theta, g, r->top_vectors, r->top_values, r->top,
                                              &r->scale, &r->n_scale, err)))
             goto done;
@@ -183,11 +199,10 @@ int nt_spectrum_analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, c
                         const double *theta, const nt_spectrum_opts *o, nt_spectrum *r, nt_error *err)
 {
     memset(r, 0, sizeof *r);
-    int b = 0;
-    while (o->block && b < m->n_tensors && strcmp(m->tensors[b].name, o->block)) b++;
-    if (o->block && b == m->n_tensors) return nt_fail(err, NT_EINPUT, "block: no parameter tensor '%s'", o->block);
+    int64_t off = 0, n = m->d;   /* the block: a tensor or a layer (nt_layout_block), else all of theta */
+    if (o->block && nt_layout_block(m, o->block, &off, &n, err)) return NT_EINPUT;
     if (o->top < 0 || o->bottom < 0) return nt_fail(err, NT_EINPUT, "top and bottom must not be negative");
-    const int64_t d = m->d, n = o->block ? m->tensors[b].size : d, off = o->block ? m->tensors[b].offset : 0;
+    const int64_t d = m->d;
     r->d = d;
     r->n = n;
     r->top = o->top;

@@ -14,7 +14,7 @@ int nt_predict_sharp(nt_engine *e, const nt_model *m, const nt_dataset *ds, cons
                      const double *theta, double lambda_max, nt_sharp_view *s, nt_error *err);
 /* The S_n sectors and the mirrors into r->sectors, r->mirrors. */
 int nt_predict_sectors(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
-                       const double *theta, nt_spectrum *r, nt_error *err);
+                       const double *theta, const nt_progress *p, nt_spectrum *r, nt_error *err);
 /* Per scale-invariant block, the alignment of its gradient with the top k eigenpairs (U rows, lam). */
 int nt_predict_scale_alignment(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
                                const double *theta, const double *g, const double *U, const double *lam, int k,

@@ -75,7 +75,7 @@ cJSON *nt_sectors_json(const nt_spectrum *r, int eigenvalues)
     for (int i = 0; i < r->n_sectors; i++) {
         const nt_sector *S = &r->sectors[i];
         cJSON *o = cJSON_CreateObject();
-        put(o, KEYS("layer", "dimension"), (double[]){S->layer, S->dimension});
+        put(o, KEYS("layer", "dimension"), (double[]){S->layer_index, S->dimension});
         if (S->skipped) {
             cJSON_AddStringToObject(o, "skipped", "breaking subspace larger than 4000");
         } else {   /* the stability margin: lambda_min of H_gamma, gamma included */
@@ -144,7 +144,7 @@ cJSON *nt_spectrum_doc(const nt_spectrum *r, const nt_spectrum_doc_opts *o)
     const int64_t n = r->n;
 
     cJSON *doc = cJSON_CreateObject();
-    put(doc, KEYS("d", "n"), (double[]){r->d, n});
+    put(doc, KEYS("d", "dim"), (double[]){r->d, n});   /* dim: the operator's size (a block's, or d) */
     cJSON_AddNumberToObject(doc, "ranks", nt_parallel_size());   /* MPI ranks (1 without mpirun) */
     if (o->block) cJSON_AddStringToObject(doc, "block", o->block);
     cJSON_AddStringToObject(doc, "method", r->dense ? "dense" : "lanczos");

@@ -14,6 +14,7 @@
 #include <cblas.h>
 #include "noether.h"
 #include "analysis.h"
+#include "../transform/units.h"
 
 /* the seed of nt_orbit_s1_check's random combinations of the generators (and of its random
  * direction v for s_H) in the flat view */
@@ -157,7 +158,10 @@ static int sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const d
 {
     const int dim = nt_sn_sector_dim(m, layer);
     memset(S, 0, sizeof *S);
+    nt_dense D[NT_MAX_LAYERS];   /* named as the generators are: the model.layers index of the dense layer */
+    nt_dense_layers(m, D);
     S->layer = layer;
+    S->layer_index = D[layer - 1].layer;
     S->units = units;
     S->dimension = dim;
     S->predicted = units - 1;
@@ -192,7 +196,7 @@ static int sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const d
 /* S_n sectors of the hidden layers (those with swaps: a normalization mixes the units) and
  * the mirror margins of odd units, each at the point where its unit is dead */
 int nt_predict_sectors(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
-                       const double *theta, nt_spectrum *r, nt_error *err)
+                       const double *theta, const nt_progress *p, nt_spectrum *r, nt_error *err)
 {
     int layers = 0, mirrors = 0, rc = NT_OK;
     while (nt_sn_sector_dim(m, layers + 1) > 0) layers++;
@@ -201,6 +205,9 @@ int nt_predict_sectors(nt_engine *e, const nt_model *m, const nt_dataset *ds, co
     r->sectors = calloc((size_t)layers + 1, sizeof(nt_sector));
     r->mirrors = calloc((size_t)mirrors + 1, sizeof(nt_mirror));
     if (!sym || !r->sectors || !r->mirrors) { free(sym); return nt_fail(err, NT_EFAIL, "out of memory for the sectors"); }
+    const char *phase = "S_n sectors and mirror margins (layers and mirrors)";
+    int done = 0;   /* progress: one unit per hidden layer and per mirror */
+    nt_progress_report(p, phase, 0, layers + mirrors);
     for (int layer = 1; layer <= layers; layer++) {
         int units = 0;
         for (int t = 0; t < n; t++)
@@ -208,6 +215,7 @@ int nt_predict_sectors(nt_engine *e, const nt_model *m, const nt_dataset *ds, co
         if (units == 0) continue;
         if ((rc = sector(e, m, ds, theta, layer, units, sym, &r->sectors[r->n_sectors], err))) goto out;
         r->n_sectors++;
+        nt_progress_report(p, phase, ++done, layers + mirrors);
     }
     for (int t = 0; t < n; t++) {
         if (list[t].kind != NT_TR_SIGN_FLIP) continue;
@@ -226,7 +234,9 @@ int nt_predict_sectors(nt_engine *e, const nt_model *m, const nt_dataset *ds, co
         M->margin = lam[0];
         M->stable = lam[0] > 0;
         free(lam);
+        nt_progress_report(p, phase, ++done, layers + mirrors);
     }
+    if (done < layers + mirrors) nt_progress_report(p, phase, layers + mirrors, layers + mirrors);   /* layers without swaps */
 out:
     free(sym);
     return rc;

@@ -109,12 +109,12 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         if (scale && first->kind == NT_LAYER_LAYERNORM) {
             nt_transform *t = nt_tr_push(&L, NT_TR_SCALE, 0, 0, 1);
             t->layer = q + 1;
-            snprintf(t->name, sizeof t->name, "scale[layer=%d]", q + 1);
+            snprintf(t->name, sizeof t->name, "scale[layer=%d]", D[q].layer);
         }
         for (int j = 0; scale && first->kind == NT_LAYER_BATCHNORM && j < D[q].n_out; j++) {
             nt_transform *t = nt_tr_push(&L, NT_TR_UNIT_SCALE, 0, 0, 1);
             t->layer = q + 1; t->a = j;
-            snprintf(t->name, sizeof t->name, "unit_scale[layer=%d,unit=%d]", q + 1, j);
+            snprintf(t->name, sizeof t->name, "unit_scale[layer=%d,unit=%d]", D[q].layer, j);
         }
         /* the normalization subtracts the mean (any eps): a batch norm each unit's, so b_q[j] + s;
          * a layer norm the units' mean of each sample, so z + s 1: b_q + s 1 and W_q + s 1 e_k^T
@@ -125,12 +125,12 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
             nt_transform *t = nt_tr_push(&L, NT_TR_NORM_SHIFT, 0, 0, shifts);
             t->layer = q + 1;
             t->p = !per_unit;
-            snprintf(t->name, sizeof t->name, "norm_shift[layer=%d]", q + 1);
+            snprintf(t->name, sizeof t->name, "norm_shift[layer=%d]", D[q].layer);
         }
         for (int j = 0; even && j < D[q].n_out; j++) {   /* sigma(-z) = sigma(z): unit j's inputs negated */
             nt_transform *t = nt_tr_push(&L, NT_TR_EVEN_FLIP, 1, 0, 1);
             t->layer = q + 1; t->a = j;
-            snprintf(t->name, sizeof t->name, "even_flip[layer=%d,unit=%d]", q + 1, j);
+            snprintf(t->name, sizeof t->name, "even_flip[layer=%d,unit=%d]", D[q].layer, j);
         }
         if (q == nd - 1) { trailing_acts = li - D[q].layer - 1; break; }
         if (!attn_reads && (normed || crossed)) continue;
@@ -138,27 +138,27 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
         for (int j = 0; p > 0 && j < n; j++) {
             nt_transform *t = nt_tr_push(&L, NT_TR_RESCALE, 0, 0, 1);
             t->layer = l; t->a = j; t->p = p;
-            snprintf(t->name, sizeof t->name, "rescale[layer=%d,unit=%d]", l, j);
+            snprintf(t->name, sizeof t->name, "rescale[layer=%d,unit=%d]", D[q].layer, j);
         }
         if (linear) {
             nt_transform *t = nt_tr_push(&L, NT_TR_GL, 0, 0, n * n);
             t->layer = l;
-            snprintf(t->name, sizeof t->name, "gl[layer=%d]", l);
+            snprintf(t->name, sizeof t->name, "gl[layer=%d]", D[q].layer);
         }
         if (linear && D[q].off_b >= 0 && D[q].rd_b >= 0) {
             nt_transform *t = nt_tr_push(&L, NT_TR_BIAS_SHIFT, 0, 0, n);
             t->layer = l;
-            snprintf(t->name, sizeof t->name, "bias_shift[layer=%d]", l);
+            snprintf(t->name, sizeof t->name, "bias_shift[layer=%d]", D[q].layer);
         }
         for (int j = 0; j + 1 < n; j++) {
             nt_transform *t = nt_tr_push(&L, NT_TR_SWAP, 1, 0, 1);
             t->layer = l; t->a = j; t->b = j + 1;
-            snprintf(t->name, sizeof t->name, "swap[layer=%d,units=%d,%d]", l, j, j + 1);
+            snprintf(t->name, sizeof t->name, "swap[layer=%d,units=%d,%d]", D[q].layer, j, j + 1);
         }
         for (int j = 0; odd && j < n; j++) {
             nt_transform *t = nt_tr_push(&L, NT_TR_SIGN_FLIP, 1, 0, 1);
             t->layer = l; t->a = j;
-            snprintf(t->name, sizeof t->name, "sign_flip[layer=%d,unit=%d]", l, j);
+            snprintf(t->name, sizeof t->name, "sign_flip[layer=%d,unit=%d]", D[q].layer, j);
         }
     }
     nt_norm_catalogue(m, &L);   /* the normalizations' units (norms.c) */
@@ -189,7 +189,7 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
     if (m->loss == NT_LOSS_CROSS_ENTROPY && trailing_acts == 0) {
         nt_transform *t = nt_tr_push(&L, NT_TR_TRANSLATION, 0, 0, last->n_in + (last->off_b >= 0));
         t->layer = nd;
-        snprintf(t->name, sizeof t->name, "translation[layer=%d]", nd);
+        snprintf(t->name, sizeof t->name, "translation[layer=%d]", last->layer);
     }
     if (all_homogeneous) {
         nt_transform *t = nt_tr_push(&L, NT_TR_HOMOGENEOUS, 0, 1, 1);
@@ -212,24 +212,24 @@ void nt_generator_name(const nt_model *m, const nt_transform *t, int i, char *bu
     nt_dense_layers(m, D);
     if (t->kind == NT_TR_GL) {
         int n = D[t->layer - 1].n_out;
-        snprintf(buf, cap, "gl[layer=%d,i=%d,j=%d]", t->layer, i / n, i % n);
+        snprintf(buf, cap, "gl[layer=%d,i=%d,j=%d]", D[t->layer - 1].layer, i / n, i % n);
     } else if (t->kind == NT_TR_GL_QK || t->kind == NT_TR_GL_VO) {
         int n = m->layers[t->layer].shape_in[0] / m->layers[t->layer].heads;
         snprintf(buf, cap, "%s[layer=%d,head=%d,i=%d,j=%d]", t->kind == NT_TR_GL_QK ? "gl_qk" : "gl_vo", t->layer, t->a,
                  i / n, i % n);
     } else if (t->kind == NT_TR_BIAS_SHIFT) {
-        snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", t->layer, i);
+        snprintf(buf, cap, "bias_shift[layer=%d,unit=%d]", D[t->layer - 1].layer, i);
     } else if (t->kind == NT_TR_KEY_SHIFT || t->kind == NT_TR_VALUE_SHIFT) {
         snprintf(buf, cap, "%s[layer=%d,i=%d]", t->kind == NT_TR_KEY_SHIFT ? "key_shift" : "value_shift", t->layer, i);
     } else if (t->kind == NT_TR_CHANNEL_SHIFT && t->p != 1) {
         snprintf(buf, cap, "channel_shift[layer=%d,channel=%d]", t->layer, i);
     } else if (t->kind == NT_TR_NORM_SHIFT && t->p != 1) {
-        snprintf(buf, cap, "norm_shift[layer=%d,unit=%d]", t->layer, i);
+        snprintf(buf, cap, "norm_shift[layer=%d,unit=%d]", D[t->layer - 1].layer, i);
     } else if (t->kind == NT_TR_TRANSLATION || t->kind == NT_TR_NORM_SHIFT) {
         const char *what = t->kind == NT_TR_TRANSLATION ? "translation" : "norm_shift";
         int has_bias = D[t->layer - 1].off_b >= 0;
-        if (has_bias && i == 0) snprintf(buf, cap, "%s[layer=%d,bias]", what, t->layer);
-        else snprintf(buf, cap, "%s[layer=%d,column=%d]", what, t->layer, i - has_bias);
+        if (has_bias && i == 0) snprintf(buf, cap, "%s[layer=%d,bias]", what, D[t->layer - 1].layer);
+        else snprintf(buf, cap, "%s[layer=%d,column=%d]", what, D[t->layer - 1].layer, i - has_bias);
     } else if (t->generators > 1) {
         snprintf(buf, cap, "%s[%d]", t->name, i);
     } else {
