@@ -4,7 +4,7 @@ command's own --help (the top level and every command's), so that neither can di
 with it: every command, flag, exit status and environment variable comes from there; the
 template adds the prose, FILES and EXAMPLES around it.
 
-usage: cli_docs.py NOETHER TEMPLATE.1.in CHANGELOG.md DATADIR OUT.1 OUT.bash
+usage: cli_docs.py NOETHER TEMPLATE.1.in CHANGELOG.md DATADIR OUT.1 OUT_COMPLETION
 
 In the template, @VERSION@, @DATE@ (the release date of that version in CHANGELOG.md),
 @DATADIR@, @SYNOPSIS@, @DESCRIPTION@, @COMMANDS@, @EXIT_STATUS@ and @ENVIRONMENT@ are
