@@ -163,6 +163,10 @@ Test(install, layout_then_uninstall_removes_exactly_it, .timeout = 300)
 
 /* ------------------------------------------------------------------ manual and completion */
 
+/* 0 while a negative control runs: the gaps it must find are not errors of the installation */
+static int log_gaps = 1;
+#define GAP(...) do { if (log_gaps) cr_log_error(__VA_ARGS__); } while (0)
+
 #define MAX_CMDS 32
 #define MAX_FLAGS 32
 typedef struct {
@@ -228,33 +232,33 @@ static int manual_gaps(const char *page, const command_help *cmds, int n)
     int gaps = 0;
     const char *exit_status = strstr(page, "\nEXIT STATUS\n");
     if (!exit_status || !strstr(page, "\nNAME\n") || !strstr(page, "\nFILES\n")) {
-        cr_log_error("manual: no NAME, EXIT STATUS or FILES section");
+        GAP("manual: no NAME, EXIT STATUS or FILES section");
         return 1 + n;
     }
     for (int i = 0; i < n; i++) {
         char head[64];
         snprintf(head, sizeof head, "\n   noether %s\n", cmds[i].name);
         const char *at = strstr(page, head);
-        if (!at) { cr_log_error("manual: no section for 'noether %s'", cmds[i].name); gaps++; continue; }
+        if (!at) { GAP("manual: no section for 'noether %s'", cmds[i].name); gaps++; continue; }
         const char *end = strstr(at + 1, "\n   noether ");
         if (!end || end > exit_status) end = exit_status;
         for (int f = 0; f < cmds[i].n; f++)
-            if (!has_word(at, end, cmds[i].flag[f])) { cr_log_error("manual: noether %s %s missing", cmds[i].name, cmds[i].flag[f]); gaps++; }
+            if (!has_word(at, end, cmds[i].flag[f])) { GAP("manual: noether %s %s missing", cmds[i].name, cmds[i].flag[f]); gaps++; }
     }
     const char *ex = strstr(page, "\nEXAMPLES\n"), *ex_end = ex ? strstr(ex, "\nSEE ALSO\n") : NULL;
-    if (!ex || !ex_end) { cr_log_error("manual: no EXAMPLES section"); return gaps + 1; }
+    if (!ex || !ex_end) { GAP("manual: no EXAMPLES section"); return gaps + 1; }
     for (const char *line = ex + 10; line < ex_end; line = strchr(line, '\n') + 1) {
         char cmd[32], tok[256];
         int used = 0;
         if (sscanf(line, " noether %31s%n", cmd, &used) != 1) continue;
         const command_help *c = NULL;
         for (int i = 0; i < n; i++) if (!strcmp(cmds[i].name, cmd)) c = &cmds[i];
-        if (!c) { cr_log_error("manual: example of an unknown command '%s'", cmd); gaps++; continue; }
+        if (!c) { GAP("manual: example of an unknown command '%s'", cmd); gaps++; continue; }
         const char *eol = strchr(line, '\n');
         for (const char *p = line + used; p < eol && sscanf(p, " %255s%n", tok, &used) == 1 && tok[0] != '#'; p += used) {
             int known = tok[0] != '-';
             for (int f = 0; f < c->n; f++) known |= !strcmp(tok, c->flag[f]);
-            if (!known) { cr_log_error("manual: example 'noether %s %s': no such flag", cmd, tok); gaps++; }
+            if (!known) { GAP("manual: example 'noether %s %s': no such flag", cmd, tok); gaps++; }
         }
     }
     return gaps;
@@ -272,9 +276,9 @@ static int completion_gaps(const char *script, const command_help *cmds, int n)
     if (sh(&words, call, "\"\"", 1, script) != 0) return 1;
     for (int i = 0; i < n; i++) {
         snprintf(probe, sizeof probe, " %s ", cmds[i].name);
-        if (!strstr(words, probe)) { cr_log_error("completion: command %s not offered", cmds[i].name); gaps++; }
+        if (!strstr(words, probe)) { GAP("completion: command %s not offered", cmds[i].name); gaps++; }
     }
-    if (!strstr(words, " --help ") || !strstr(words, " --version ")) { cr_log_error("completion: --help, --version"); gaps++; }
+    if (!strstr(words, " --help ") || !strstr(words, " --version ")) { GAP("completion: --help, --version"); gaps++; }
     free(words);
     for (int i = 0; i < n; i++) {
         char args[64];
@@ -285,10 +289,10 @@ static int completion_gaps(const char *script, const command_help *cmds, int n)
         for (const char *p = words; sscanf(p, " %255s%n", word, &used) == 1; p += used) offered++;
         for (int f = 0; f < cmds[i].n; f++) {
             snprintf(probe, sizeof probe, " %s ", cmds[i].flag[f]);
-            if (!strstr(words, probe)) { cr_log_error("completion: noether %s %s not offered", cmds[i].name, cmds[i].flag[f]); gaps++; }
+            if (!strstr(words, probe)) { GAP("completion: noether %s %s not offered", cmds[i].name, cmds[i].flag[f]); gaps++; }
         }
         if (offered != cmds[i].n + 1)   /* its flags and --help, nothing else */
-            { cr_log_error("completion: noether %s - offers %d words, --help has %d:%s", cmds[i].name, offered, cmds[i].n + 1, words); gaps++; }
+            { GAP("completion: noether %s - offers %d words, --help has %d:%s", cmds[i].name, offered, cmds[i].n + 1, words); gaps++; }
         free(words);
     }
     return gaps;
@@ -310,6 +314,7 @@ Test(install, manual_and_completion_cover_every_command_and_flag_of_help, .timeo
     cr_expect_eq(completion_gaps(script, cmds, n), 0);
     /* controls: a page without one flag, with an example of a flag that does not exist, and a
      * completion without one flag are each caught */
+    log_gaps = 0;
     char *doctored = strdup(page);
     for (char *p = strstr(doctored, "--each-generator"); p; p = strstr(p, "--each-generator")) memcpy(p, "--each-xxxxxxxxx", 16);
     cr_expect_geq(manual_gaps(doctored, cmds, n), 1, "control: a flag missing from the page");
@@ -324,6 +329,7 @@ Test(install, manual_and_completion_cover_every_command_and_flag_of_help, .timeo
     snprintf(bad, sizeof bad, "%s.bad", script);
     cr_assert_eq(sh(NULL, "sed 's/ --deflate / /' '%s' > '%s'", script, bad), 0);
     cr_expect_geq(completion_gaps(bad, cmds, n), 1, "control: a flag missing from the completion");
+    log_gaps = 1;
     free(page);
     install_free(&in);
 }
