@@ -129,7 +129,8 @@ Test(install, layout_then_uninstall_removes_exactly_it, .timeout = 300)
     }
     char *so = NULL;
     cr_assert_eq(sh(&so, "readelf -d '%s/../libnoether.so' | sed -n 's/.*Library soname: \\[\\(.*\\)\\]/\\1/p'", in.pcdir), 0);
-    cr_expect_eq(strncmp(so, soname, strlen(soname)), 0, "soname '%s', expected %s for version %s", so, soname, v);
+    so[strcspn(so, "\n")] = 0;
+    cr_expect_str_eq(so, soname, "soname '%s', expected %s for version %s", so, soname, v);
     /* the installed header carries the version written in; the source one takes it from the build */
     char *hdr = NULL, want[96];
     snprintf(want, sizeof want, "#define NT_VERSION \"%s\"\n", v);
@@ -139,6 +140,16 @@ Test(install, layout_then_uninstall_removes_exactly_it, .timeout = 300)
     cr_assert_eq(sh(&hdr, "grep '^#define NT_VERSION' '%s/include/noether.h'", NOETHER_SOURCE_DIR), 0);
     cr_expect_str_neq(hdr, want, "control: the source header does not carry the version");
     free(hdr);
+    /* the version's other homes agree with meson.build's: the installed CHANGELOG.md's latest
+     * entry and CITATION.cff */
+    char *latest = NULL, *cited = NULL;
+    cr_assert_eq(sh(&latest, "sed -n 's/^## \\[\\([^]]*\\)\\].*/\\1/p' '%s/share/doc/noether/CHANGELOG.md' | head -1", in.prefix), 0);
+    cr_assert_eq(sh(&cited, "sed -n 's/^version: *//p' '%s/share/doc/noether/CITATION.cff'", in.prefix), 0);
+    latest[strcspn(latest, "\n")] = 0;
+    cited[strcspn(cited, "\n")] = 0;
+    cr_expect_str_eq(latest, v, "CHANGELOG.md's latest entry is %s, noether --version %s", latest, v);
+    cr_expect_str_eq(cited, v, "CITATION.cff's version is %s, noether --version %s", cited, v);
+    free(latest); free(cited);
     /* make uninstall's script: every file of the manifest goes, a file it did not install stays */
     char other[NT_PATH_MAX];
     snprintf(other, sizeof other, "%s/share/doc/noether/notes-of-the-user.txt", in.prefix);
@@ -148,7 +159,8 @@ Test(install, layout_then_uninstall_removes_exactly_it, .timeout = 300)
     char copy[NT_PATH_MAX + 8];
     snprintf(copy, sizeof copy, "%s.kept", in.manifest);
     cr_assert_eq(sh(NULL, "cp '%s' '%s'", in.manifest, copy), 0);
-    cr_assert_eq(sh(NULL, "'%s/scripts/uninstall.sh' '%s' >&2", NOETHER_SOURCE_DIR, in.manifest), 0);
+    cr_assert_eq(sh(NULL, "'%s/scripts/uninstall.sh' '%s' > /dev/null 2>&1", NOETHER_SOURCE_DIR, in.manifest), 0,
+                 "scripts/uninstall.sh %s failed", in.manifest);
     cr_expect_eq(manifest_files_present(copy), 0, "uninstall left installed files behind");
     cr_expect_eq(access(other, R_OK), 0, "uninstall removed a file it did not install");
     char *left = NULL;
