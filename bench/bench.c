@@ -62,8 +62,10 @@ typedef struct {
 
 static void run_job(job *j)
 {
-    j->loss = j->k ? nt_hvp(j->e, j->theta, j->ds, j->k, j->V, j->HV, j->g)
-                   : nt_grad(j->e, j->theta, j->ds, j->g);
+    nt_error err;
+    int rc = j->k ? nt_hvp(j->e, j->theta, j->ds, j->k, j->V, j->HV, j->g, &j->loss, &err)
+                  : nt_grad(j->e, j->theta, j->ds, &j->loss, j->g, &err);
+    if (rc) { fprintf(stderr, "noether-bench: %s\n", err.msg); exit(1); }
 }
 
 /* Median wall time (ms) of `reps` calls after one warm-up call. */
@@ -194,7 +196,11 @@ static int bench_spectrum(nt_spec *spec, const double *theta, const char *src, c
     const nt_model *m = &spec->model;
     nt_engine *e = nt_engine_new(m, N_SPEC, 1);
     nt_hessian_ctx hc;
-    nt_operator op = nt_hessian_operator(&hc, e, m, &data.train, theta, 0, m->d, NULL, 0);
+    nt_operator op;
+    if (nt_hessian_operator(&hc, &op, e, m, &data.train, theta, 0, m->d, NULL, 0, &err)) {
+        fprintf(stderr, "noether-bench: %s\n", err.msg);
+        return 1;
+    }
     double vals[2][K], secs[2];
     int products[2], rc = 0;
     for (int end = 0; end < 2; end++) {

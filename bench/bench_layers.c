@@ -36,8 +36,11 @@ static double timed(nt_engine *e, const double *theta, const nt_dataset *ds, int
     double t[32];
     for (int r = -1; r < reps; r++) {
         double t0 = now_ms();
-        if (k) nt_hvp(e, theta, ds, k, V, HV, NULL);
-        else nt_grad(e, theta, ds, g);
+        nt_error err;
+        if (k ? nt_hvp(e, theta, ds, k, V, HV, NULL, NULL, &err) : nt_grad(e, theta, ds, NULL, g, &err)) {
+            fprintf(stderr, "noether-bench: %s\n", err.msg);
+            exit(1);
+        }
         if (r >= 0) t[r] = now_ms() - t0;
     }
     qsort(t, (size_t)reps, sizeof *t, cmp);
@@ -66,7 +69,8 @@ static void one(const char *name, const char *model_json, const char *data_json,
     double tg = timed(e, theta, ds, 0, V, HV, g, 9);
     double t1 = timed(e, theta, ds, 1, V, HV, g, 7);
     double t16 = timed(e, theta, ds, K_BLOCK, V, HV, g, 3) / K_BLOCK;
-    double loss = nt_hvp(e, theta, ds, 1, V, HV, g);
+    double loss = NAN;
+    if (nt_hvp(e, theta, ds, 1, V, HV, g, &loss, &err)) printf("   %s: %s\n", name, err.msg);
     printf("\n   %s: %s; d = %lld\n", name, data.desc, (long long)d);
     printf("   noether  gradient %8.2f ms   HVP %8.2f ms = %.2f x gradient   block of 16 per vector %8.2f ms = %.2f x gradient\n",
            tg, t1, t1 / tg, t16, t16 / tg);

@@ -251,7 +251,7 @@ NT_API void nt_dataset_free(nt_dataset *ds);
  * sample, x and y present, dim == m->input, ydim 1 (cross_entropy, logistic, exponential) or
  * K (mse), every value finite, class ids in 0..K-1 (cross_entropy), labels -1 or +1
  * (logistic, exponential).  NT_EINPUT naming the first fault.  The engine's calls (nt_grad,
- * nt_hvp, ...) return no status: they assume a data set that passes this check. */
+ * nt_hvp, ...) check only the shapes, per call: values are checked here, once. */
 NT_API int nt_dataset_check(const nt_model *m, const nt_dataset *ds, nt_error *err);
 NT_API void nt_data_free(nt_data *data);
 
@@ -387,7 +387,8 @@ NT_API void nt_engine_thaw(nt_engine *e);
  *     sums = [loss sum | g sums (d, when the call computes g) | H v sums (kk x d, nt_hvp)]
  * (len doubles, contiguous) and on *n, this process's sample count: it replaces both by the
  * totals over every shard (an MPI allreduce of the buffer and of n), and the engine then
- * divides by the new *n.  The sums are unscaled: no 1/N, no weight decay (each shard's
+ * divides by the new *n.  It returns NT_OK, or an error code with err filled (a failed
+ * exchange, an error on another shard), which the engine's call returns.  The sums are unscaled: no 1/N, no weight decay (each shard's
  * gamma terms would otherwise be counted once per shard).  fn NULL removes the hook; with
  * no hook the results are bitwise those of an engine that never had one.  A batch-coupled
  * model (batch normalization) normalizes with its own shard's statistics: its sums are
@@ -398,36 +399,43 @@ NT_API void nt_engine_thaw(nt_engine *e);
  * seeds: the caller reduces it), and the sums nt_check forms itself from the outputs (R,
  * the output part of (S2), the per-sample magnitudes): nt_check with a hook mixes reduced
  * products with this shard's output terms, so run it on one process. */
-typedef void (*nt_reduce_fn)(void *ctx, double *sums, int64_t len, int64_t *n);
+typedef int (*nt_reduce_fn)(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err);
 /* ctx is borrowed: it must outlive the hook. */
 NT_API int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err);
 
-/* L_gamma(theta). */
-NT_API double nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds);
-/* L_gamma and g = grad L_gamma (length d). */
-NT_API double nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *g);
+/* Every call below returns NT_OK, or NT_EINPUT (a data set not shaped for the model: input
+ * width, target width; no samples; no vectors), or NT_EFAIL (out of memory: batch
+ * normalization needs the whole data set in one chunk; a failed reduction hook), with err
+ * filled (err may be NULL).  The outputs are unset after an error.  They check shapes, not
+ * values: a data set from outside is checked once with nt_dataset_check.  Out-parameters
+ * named loss may be NULL. */
+
+/* *loss = L_gamma(theta). */
+NT_API int nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds, double *loss, nt_error *err);
+/* *loss = L_gamma and g = grad L_gamma (length d). */
+NT_API int nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *loss, double *g, nt_error *err);
 /* Exact Hessian-vector products by forward-over-reverse: V is k x d (row j = v_j, k >= 1; run
  * in blocks of nt_engine_k(e) rows), HV is k x d with row j = H_gamma v_j.  g (may be NULL)
  * receives the gradient, computed on the way; with g NULL on an engine frozen at (theta, ds)
- * only the tangent and adjoint-tangent sweeps run (nt_engine_freeze).  Returns L_gamma. */
-NT_API double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
-              const double *V, double *HV, double *g);
+ * only the tangent and adjoint-tangent sweeps run (nt_engine_freeze).  *loss = L_gamma. */
+NT_API int nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *HV,
+                  double *g, double *loss, nt_error *err);
 /* Dense d x d Hessian of L_gamma from blocks of products with unit vectors. */
-NT_API void nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H);
+NT_API int nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H, nt_error *err);
 
 /* The outputs f (n x K) of the last chunk of samples the engine ran, *n of them: after a
  * call on a data set that fits in one chunk, its outputs, at no extra cost.  The pointer is
  * into the engine's workspace: valid until the engine's next call. */
 NT_API const double *nt_engine_outputs(const nt_engine *e, int64_t *n);
-/* Model outputs F (n x K) for every sample. */
-NT_API void nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F);
+/* Model outputs F (n x K) for every sample (targets not needed). */
+NT_API int nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F, nt_error *err);
 /* Output Jacobian-vector products: Fdot[n, j, :] = J_n v_j, Fdot is n x k x K. */
-NT_API void nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
-            const double *V, double *Fdot);
+NT_API int nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *Fdot,
+                  nt_error *err);
 /* Output vector-Jacobian product summed over samples: out = sum_n J_n^T Fbar[n, :]
  * (Fbar is n x K; no 1/N, no weight decay). */
-NT_API void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar,
-            double *out);
+NT_API int nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, double *out,
+                  nt_error *err);
 
 /* An output map rho (K x K, row-major; NULL for the identity): from then on the engine's
  * loss is L^rho(theta) = E l(rho f(theta; x), y) (docs/theory.md §4), with its gradient and
@@ -552,11 +560,12 @@ typedef struct {
 
 /* Evaluates every identity of every transformation at theta on the data set.  The engine
  * is used for products (any chunk, k >= 1).  results has room for the total number of
- * generators (nt_check_count).  Returns NT_EFAIL (results unset) when its workspace does not fit in memory. */
+ * generators (nt_check_count).  NT_OK, or the engine's error, or NT_EFAIL when its workspace
+ * does not fit in memory, with err filled (results unset). */
 NT_API int nt_check_count(const nt_transform *list, int n);
 /* (Not for a sharded engine: see nt_engine_set_reduce.) */
 NT_API int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
-             const nt_transform *list, int n, double tol, nt_check_result *results);
+                    const nt_transform *list, int n, double tol, nt_check_result *results, nt_error *err);
 
 /* ------------------------------------------------------------------ dynamics */
 
@@ -771,7 +780,7 @@ NT_API int nt_breaking_dim(const nt_model *m, const nt_transform *t);
  * the coordinates x of unit a. */
 NT_API void nt_breaking_basis(const nt_model *m, const nt_transform *t, double *O);
 NT_API int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
-                         const nt_transform *t, double *lam, double *coef);
+                                const nt_transform *t, double *lam, double *coef, nt_error *err);
 
 /* ------------------------------------------------------------------ fixed points along a run */
 
@@ -856,8 +865,10 @@ NT_API void nt_fixed_points_free(nt_fixed_points *fp);
 /* ------------------------------------------------------------------ spectra */
 
 /* A symmetric linear operator on R^n, applied to a block of k vectors at once:
- * Y (k x n, rows) = A X (k x n, rows).  block: the largest k the callback takes at once. */
-typedef void (*nt_apply_fn)(void *ctx, int k, const double *X, double *Y);
+ * Y (k x n, rows) = A X (k x n, rows).  block: the largest k the callback takes at once.
+ * The callback returns NT_OK or an error code with err filled; the spectral routines stop
+ * at the first error and return it. */
+typedef int (*nt_apply_fn)(void *ctx, int k, const double *X, double *Y, nt_error *err);
 typedef struct { int64_t n; int block; nt_apply_fn apply; void *ctx; } nt_operator;
 
 /* All eigenvalues, ascending, of the matrix built from products with unit vectors
@@ -878,14 +889,18 @@ NT_API int nt_slq(const nt_operator *op, int n_probes, int m, uint64_t seed, dou
 /* The density sum_j w_j N(x; theta_j, sigma^2) on a grid. */
 NT_API void nt_density_grid(const double *nodes, const double *weights, int n_nodes, double sigma,
                      const double *x, int npts, double *rho);
-/* tr(A) ~ (1/P) sum_p v_p^T A v_p over P Rademacher probes; *std_error (may be NULL). */
-NT_API double nt_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double *std_error);
+/* *trace = tr(A) ~ (1/P) sum_p v_p^T A v_p over P Rademacher probes; *std_error (may be
+ * NULL; NAN for one probe).  NT_EINPUT for n or n_probes below 1. */
+NT_API int nt_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double *trace, double *std_error,
+                         nt_error *err);
 
 /* The Hessian H_gamma at theta as an operator on the coordinates [off, off + n) of theta
  * (a restriction to named tensors), deflated by the orthonormal rows of Q (r x d) when Q is
  * not NULL: x -> P H P x, P = I - Q^T Q.  The context owns workspaces of the engine's block;
  * theta, ds and Q are borrowed, not copied.  It freezes e at (theta, ds) (nt_engine_freeze,
- * up to 2 GiB kept) until nt_hessian_operator_free, which thaws e and frees the workspaces. */
+ * up to 2 GiB kept) until nt_hessian_operator_free, which thaws e and frees the workspaces.
+ * nt_hessian_operator fills op; NT_EINPUT for coordinates outside theta, NT_EFAIL out of
+ * memory; nt_hessian_operator_free is safe after either. */
 typedef struct {
     nt_engine *e;
     const nt_dataset *ds;
@@ -896,8 +911,9 @@ typedef struct {
     double *X, *Y;
 } nt_hessian_ctx;
 
-NT_API nt_operator nt_hessian_operator(nt_hessian_ctx *h, nt_engine *e, const nt_model *m, const nt_dataset *ds,
-                                const double *theta, int64_t off, int64_t n, const double *Q, int r);
+NT_API int nt_hessian_operator(nt_hessian_ctx *h, nt_operator *op, nt_engine *e, const nt_model *m,
+                               const nt_dataset *ds, const double *theta, int64_t off, int64_t n, const double *Q,
+                               int r, nt_error *err);
 NT_API void nt_hessian_operator_free(nt_hessian_ctx *h);
 
 /* An orthonormal basis Q (rank x d, malloc'd; NULL without generators) of the orbit span of
@@ -936,16 +952,17 @@ NT_API void nt_orbit_free(nt_orbit *o);
  * *curvature_scale, may be NULL); 0 without generators.  q is cut to nt_engine_k(e) - 1
  * (at least 1: v takes the block's last row); the combinations' coefficients and v are
  * N(0, 1) draws of seed. */
-NT_API double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
-                         const double *theta, const double *g, int q, uint64_t seed, double *curvature_scale);
+NT_API int nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
+                             const double *theta, const double *g, int q, uint64_t seed, double *worst,
+                             double *curvature_scale, nt_error *err);
 
 /* The S_n sector of hidden layer `layer`: theta projected onto Fix(S_n) into theta_sym
  * (copied as is unless `project`), and the eigenvalues (ascending) of H_gamma there on the
- * breaking subspace into lam (room for nt_sn_sector_dim); returns that dimension, (n - 1)
- * times the size of a unit. */
+ * breaking subspace into lam (room for nt_sn_sector_dim: (n - 1) times the size of a
+ * unit). */
 NT_API int nt_sn_sector_dim(const nt_model *m, int layer);
 NT_API int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, int layer,
-                 int project, double *theta_sym, double *lam);
+                        int project, double *theta_sym, double *lam, nt_error *err);
 /* Groups of ascending values closer than tol: their sizes into mult; returns the count. */
 NT_API int nt_multiplicities(const double *lam, int n, double tol, int *mult);
 

@@ -126,7 +126,7 @@ double fd_loss_dir(nt_engine *e, int64_t d, const double *theta, const nt_datase
 {
     double *buf = malloc(sizeof(double) * (size_t)d), f[4];
     const double t[4] = {2 * h, h, -h, -2 * h};
-    for (int s = 0; s < 4; s++) { shift(d, theta, v, t[s], buf); f[s] = nt_loss_value(e, buf, ds); }
+    for (int s = 0; s < 4; s++) { shift(d, theta, v, t[s], buf); f[s] = t_loss_value(e, buf, ds); }
     free(buf);
     return (-f[0] + 8 * f[1] - 8 * f[2] + f[3]) / (12 * h);
 }
@@ -139,7 +139,7 @@ void fd_grad_dir(nt_engine *e, int64_t d, const double *theta, const nt_dataset 
     for (int64_t i = 0; i < d; i++) out[i] = 0;
     for (int s = 0; s < 4; s++) {
         shift(d, theta, v, t[s], buf);
-        nt_grad(e, buf, ds, g);
+        t_grad(e, buf, ds, g);
         for (int64_t i = 0; i < d; i++) out[i] += c[s] * g[i] / (12 * h);
     }
     free(buf);
@@ -256,14 +256,14 @@ static void fd_check_model(nt_model m, uint64_t seed, double scale, const char *
     double *V = malloc(sizeof(double) * 3 * d), *HV = malloc(sizeof(double) * 3 * d), *unit = calloc((size_t)d, sizeof(double));
     fill_normal(theta, d, scale, seed + 1);
     fill_normal(V, 3 * d, 1.0, seed + 2);
-    nt_grad(e, theta, &ds, g);
+    t_grad(e, theta, &ds, g);
     for (int64_t i = 0; i < d; i++) {
         unit[i] = 1;
         fd[i] = fd_loss_dir(e, d, theta, &ds, unit, 1e-5);
         unit[i] = 0;
     }
     double eg = nt_rel_diff(d, g, fd), eh = 0;
-    nt_hvp(e, theta, &ds, 3, V, HV, NULL);
+    t_hvp(e, theta, &ds, 3, V, HV, NULL);
     for (int j = 0; j < 3; j++) {
         fd_grad_dir(e, d, theta, &ds, V + j * d, 1e-5, fd);
         eh = fmax(eh, nt_rel_diff(d, HV + j * d, fd));
@@ -293,7 +293,7 @@ void torch_diffs(const nt_model *m, const char *prelude, const char *net, const 
     fill_normal(theta, d, 0.5, seed + 1);
     fill_normal(v, d, 1.0, seed + 2);
     nt_engine *e = nt_engine_new(m, n, 1);
-    double L = nt_hvp(e, theta, &ds, 1, v, hv, g);
+    double L = t_hvp(e, theta, &ds, 1, v, hv, g);
     char dir[256], p[6][NT_PATH_MAX];
     tmpdir_new(dir);
     const char *names[6] = {"theta.npy", "v.npy", "x.npy", "y.npy", "out.npy", "script.py"};
@@ -457,4 +457,95 @@ double json_num(const cJSON *o, const char *key)
     const cJSON *v = cJSON_GetObjectItem(o, key);
     cr_assert(cJSON_IsNumber(v), "no number '%s' in %s", key, o && o->string ? o->string : "document");
     return v->valuedouble;
+}
+
+/* ---- the status-returning calls, asserted ------------------------------------------ */
+
+#define T_OK(call)                                                                    \
+    do {                                                                              \
+        nt_error err_ = {0};                                                          \
+        int rc_ = (call);                                                             \
+        cr_assert_eq(rc_, NT_OK, "%s: %s", #call, err_.msg);                          \
+    } while (0)
+
+double t_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds)
+{
+    double L;
+    T_OK(nt_loss_value(e, theta, ds, &L, &err_));
+    return L;
+}
+
+double t_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *g)
+{
+    double L;
+    T_OK(nt_grad(e, theta, ds, &L, g, &err_));
+    return L;
+}
+
+double t_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *HV, double *g)
+{
+    double L;
+    T_OK(nt_hvp(e, theta, ds, k, V, HV, g, &L, &err_));
+    return L;
+}
+
+void t_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H)
+{
+    T_OK(nt_hessian(e, theta, ds, H, &err_));
+}
+
+void t_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F)
+{
+    T_OK(nt_outputs(e, theta, ds, F, &err_));
+}
+
+void t_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *Fdot)
+{
+    T_OK(nt_jvp(e, theta, ds, k, V, Fdot, &err_));
+}
+
+void t_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, double *out)
+{
+    T_OK(nt_vjp(e, theta, ds, Fbar, out, &err_));
+}
+
+void t_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, const nt_transform *list,
+             int n, double tol, nt_check_result *results)
+{
+    T_OK(nt_check(e, m, ds, theta, list, n, tol, results, &err_));
+}
+
+nt_operator t_hessian_operator(nt_hessian_ctx *h, nt_engine *e, const nt_model *m, const nt_dataset *ds,
+                               const double *theta, int64_t off, int64_t n, const double *Q, int r)
+{
+    nt_operator op;
+    T_OK(nt_hessian_operator(h, &op, e, m, ds, theta, off, n, Q, r, &err_));
+    return op;
+}
+
+double t_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double *std_error)
+{
+    double trace;
+    T_OK(nt_hutchinson(op, n_probes, seed, &trace, std_error, &err_));
+    return trace;
+}
+
+void t_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+                         const nt_transform *t, double *lam, double *coef)
+{
+    T_OK(nt_breaking_spectrum(e, m, ds, theta, t, lam, coef, &err_));
+}
+
+void t_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, int layer, int project,
+                 double *theta_sym, double *lam)
+{
+    T_OK(nt_sn_sector(e, m, ds, theta, layer, project, theta_sym, lam, &err_));
+}
+
+double t_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
+                        const double *theta, const double *g, int q, uint64_t seed, double *curvature_scale)
+{
+    double worst;
+    T_OK(nt_orbit_s1_check(e, m, ds, list, n, theta, g, q, seed, &worst, curvature_scale, &err_));
+    return worst;
 }

@@ -91,3 +91,25 @@ void tiny_spec(const char *path, long steps, long every, long log_every, const c
 void expect_rc(const char *args, int want, char **err_out);
 /* Runs noether ARGS expecting exit 2, nothing on stdout and one stderr line naming a and b. */
 void expect_refused(const char *args, const char *a, const char *b);
+
+/* The library's calls that return a status, for tests of what they compute: each asserts
+ * NT_OK (the test fails with the library's message otherwise) and returns the value.
+ * t_grad, t_hvp and t_loss_value return L_gamma. */
+double t_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds);
+double t_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *g);
+double t_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *HV, double *g);
+void t_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H);
+void t_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F);
+void t_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *Fdot);
+void t_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, double *out);
+void t_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, const nt_transform *list,
+             int n, double tol, nt_check_result *results);
+nt_operator t_hessian_operator(nt_hessian_ctx *h, nt_engine *e, const nt_model *m, const nt_dataset *ds,
+                               const double *theta, int64_t off, int64_t n, const double *Q, int r);
+double t_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double *std_error);
+void t_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
+                         const nt_transform *t, double *lam, double *coef);
+void t_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, int layer, int project,
+                 double *theta_sym, double *lam);
+double t_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
+                        const double *theta, const double *g, int q, uint64_t seed, double *curvature_scale);

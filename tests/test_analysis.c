@@ -18,7 +18,7 @@ static void explicit_spectrum(nt_engine *e, const nt_model *m, const nt_dataset 
 {
     const int64_t d = m->d;
     double *H = malloc(sizeof(double) * d * d), *A = malloc(sizeof(double) * d * d);
-    nt_hessian(e, theta, ds, H);
+    t_hessian(e, theta, ds, H);
     for (int64_t i = 0; i < d; i++)
         for (int64_t j = 0; j < i; j++) H[i * d + j] = H[j * d + i] = 0.5 * (H[i * d + j] + H[j * d + i]);
     memcpy(A, H, sizeof(double) * d * d);
@@ -184,7 +184,7 @@ Test(analysis, sectors_and_mirrors, .timeout = 120)
         const int dim = S->dimension;
         double *lam = malloc(sizeof(double) * dim), *sym = malloc(sizeof(double) * f.m.d);
         int *mult = malloc(sizeof(int) * dim);
-        nt_sn_sector(f.e, &f.m, &f.ds, f.theta, S->layer, 0, sym, lam);
+        t_sn_sector(f.e, &f.m, &f.ds, f.theta, S->layer, 0, sym, lam);
         int groups = nt_multiplicities(lam, dim, 1e-9 * fmax(fabs(lam[0]), fabs(lam[dim - 1])), mult), small = dim;
         for (int k = 0; k < groups; k++) small = mult[k] < small ? mult[k] : small;
         cr_expect_eq(small, 1, "layer %d at a generic point: smallest group %d", S->layer, small);

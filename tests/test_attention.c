@@ -59,7 +59,7 @@ static int check_all(const nt_model *m, const nt_transform *list, int n, uint64_
     fill_normal(theta, m->d, 0.5, seed + 1);
     int nc = nt_check_count(list, n);
     nt_check_result *r = malloc(sizeof *r * (size_t)nc);
-    nt_check(e, m, &ds, theta, list, n, 1e-10, r);
+    t_check(e, m, &ds, theta, list, n, 1e-10, r);
     double worst = 0;
     for (int i = 0; i < nc; i++) {
         cr_expect(r[i].holds, "%s: first order %.2e, second order %.2e", r[i].name, r[i].first_order, r[i].second_order);
@@ -149,7 +149,7 @@ Test(attention, catalogue_through_the_mean_and_across_attention)
     double *theta = malloc(sizeof(double) * m.d);
     fill_normal(theta, m.d, 0.5, 47);
     nt_check_result r;
-    nt_check(e, &m, &ds, theta, &fake, 1, 1e-10, &r);
+    t_check(e, &m, &ds, theta, &fake, 1, 1e-10, &r);
     cr_expect(!r.holds && r.first_order > 1e-6, "a rescaling across attention held: %.2e", r.first_order);
     free(fake.A);
     free(theta);
@@ -199,7 +199,7 @@ Test(attention, head_symmetries_negative_controls)
     double *theta = malloc(sizeof(double) * d);
     fill_normal(theta, d, 0.5, 52);
     nt_check_result r[3];
-    nt_check(e, &m, &ds, theta, bad, 3, 1e-10, r);
+    t_check(e, &m, &ds, theta, bad, 3, 1e-10, r);
     for (int i = 0; i < 3; i++) cr_expect(!r[i].holds, "negative control %d held", i);
     cr_expect_gt(r[0].first_order, 1e-6, "gl on the queries alone: %.2e", r[0].first_order);
     cr_expect_gt(r[1].first_order, 1e-6, "gl_vo the wrong way: %.2e", r[1].first_order);
@@ -297,14 +297,14 @@ Test(attention, frozen_products_are_bitwise_the_full_ones)
     double *A = malloc(sizeof(double) * k * d), *B = malloc(sizeof(double) * k * d);
     fill_normal(theta, d, 0.5, 72);
     fill_normal(V, k * d, 1.0, 73);
-    nt_hvp(e, theta, &ds, k, V, A, NULL);
+    t_hvp(e, theta, &ds, k, V, A, NULL);
     cr_assert_eq(nt_engine_freeze(e, theta, &ds, 1e9), 1);
-    nt_hvp(e, theta, &ds, k, V, B, NULL);
+    t_hvp(e, theta, &ds, k, V, B, NULL);
     cr_assert_eq(memcmp(A, B, sizeof(double) * k * d), 0, "frozen products differ: %.2e", nt_rel_diff(k * d, A, B));
     double *other = malloc(sizeof(double) * d);   /* control: another theta takes the full sweep */
     memcpy(other, theta, sizeof(double) * d);
     other[0] += 0.1;
-    nt_hvp(e, other, &ds, k, V, B, NULL);
+    t_hvp(e, other, &ds, k, V, B, NULL);
     cr_assert_gt(nt_rel_diff(k * d, A, B), 1e-6);
     free(other); free(theta); free(V); free(A); free(B);
     nt_engine_free(e);

@@ -61,7 +61,7 @@ static double worst(fx *f, const nt_transform *list, int n)
 {
     int nc = nt_check_count(list, n);
     nt_check_result *r = malloc(sizeof *r * (size_t)nc);
-    nt_check(f->e, &f->m, &f->ds, f->theta, list, n, 1e-10, r);
+    t_check(f->e, &f->m, &f->ds, f->theta, list, n, 1e-10, r);
     double w = 0;
     for (int i = 0; i < nc; i++) w = fmax(w, fmax(r[i].first_order, r[i].second_order));
     free(r);
@@ -74,7 +74,7 @@ static void all_hold(fx *f, const char *const *names)
     for (int i = 0; names[i]; i++) cr_assert_not_null(get(f, names[i]), "%s not listed", names[i]);
     int nc = nt_check_count(f->list, f->n);
     nt_check_result *r = malloc(sizeof *r * (size_t)nc);
-    nt_check(f->e, &f->m, &f->ds, f->theta, f->list, f->n, 1e-10, r);
+    t_check(f->e, &f->m, &f->ds, f->theta, f->list, f->n, 1e-10, r);
     for (int i = 0; i < nc; i++)
         cr_expect(r[i].holds && r[i].first_order < 1e-12, "%s: %.2e %.2e", r[i].name, r[i].first_order, r[i].second_order);
     free(r);
@@ -139,7 +139,7 @@ Test(catalogue, normalization_negative_controls)
     bad.generators = 1 + 5;
     int nc = nt_check_count(&bad, 1);
     nt_check_result r[6];
-    nt_check(f.e, &f.m, &f.ds, f.theta, &bad, 1, 1e-10, r);
+    t_check(f.e, &f.m, &f.ds, f.theta, &bad, 1, 1e-10, r);
     cr_expect(r[0].holds, "every bias shifted together before a batch norm: %.2e", r[0].first_order);
     for (int i = 1; i < nc; i++)
         cr_expect(!r[i].holds && r[i].first_order > 1e-6, "%s before a batch norm held: %.2e", r[i].name, r[i].first_order);

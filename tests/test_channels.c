@@ -68,7 +68,7 @@ Test(channels, batchnorm2d_statistics_per_channel)
     for (int c = 0; c < C; c++) theta[c] = 1;                           /* gain 1, bias 0 */
     for (int i = 0; i < w; i++) theta[2 * C + i * w + i] = 1;           /* identity read-out */
     nt_engine *e = nt_engine_new(&m, 3, 1);
-    nt_outputs(e, theta, &ds, F);
+    t_outputs(e, theta, &ds, F);
     double worst = 0, per_value = 0;
     for (int c = 0; c < C; c++) {
         double s = 0, s2 = 0;
@@ -108,14 +108,14 @@ Test(channels, batchnorm2d_frozen_products_are_bitwise_the_full_ones)
     double *A = malloc(sizeof(double) * k * d), *B = malloc(sizeof(double) * k * d);
     fill_normal(theta, d, 0.5, 97);
     fill_normal(V, k * d, 1.0, 98);
-    nt_hvp(e, theta, &ds, k, V, A, NULL);
+    t_hvp(e, theta, &ds, k, V, A, NULL);
     cr_assert_eq(nt_engine_freeze(e, theta, &ds, 1e9), 1);
-    nt_hvp(e, theta, &ds, k, V, B, NULL);
+    t_hvp(e, theta, &ds, k, V, B, NULL);
     cr_assert_eq(memcmp(A, B, sizeof(double) * k * d), 0, "frozen products differ from the full sweep");
     double *theta2 = malloc(sizeof(double) * d);   /* another theta: the full sweep */
     memcpy(theta2, theta, sizeof(double) * d);
     theta2[d - 1] += 0.1;
-    nt_hvp(e, theta2, &ds, k, V, B, NULL);
+    t_hvp(e, theta2, &ds, k, V, B, NULL);
     cr_assert_gt(nt_rel_diff(k * d, A, B), 1e-8, "a product at another theta used the frozen values");
     free(theta); free(theta2); free(V); free(A); free(B);
     nt_engine_free(e);
@@ -192,7 +192,7 @@ static double worst_residual(net *f, const nt_transform *list, int n, double tol
 {
     int nc = nt_check_count(list, n);
     nt_check_result *r = malloc(sizeof *r * (size_t)nc);
-    nt_check(f->e, &f->m, &f->ds, f->theta, list, n, tol, r);
+    t_check(f->e, &f->m, &f->ds, f->theta, list, n, tol, r);
     double worst = 0;
     *all = 1;
     for (int i = 0; i < nc; i++) {
@@ -318,7 +318,7 @@ static double scale_identity(double eps, double *size)
         memset(xi, 0, sizeof(double) * d);
         memcpy(xi + j * fan, f.theta + j * fan, sizeof(double) * fan);   /* filter j */
         xi[C * fan + j] = f.theta[C * fan + j];                           /* bias j */
-        nt_hvp(f.e, f.theta, &f.ds, 1, xi, Hxi, g);
+        t_hvp(f.e, f.theta, &f.ds, 1, xi, Hxi, g);
         double diff = 0, s = 0;
         for (int64_t i = 0; i < d; i++) {
             double want = xi[i] != 0 ? -g[i] : 0;

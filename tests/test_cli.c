@@ -553,7 +553,7 @@ Test(cli, grad_matches_library)
     ref r;
     ref_load(&r, &f, p, 1);
     double g[FX_D];
-    double loss = nt_grad(r.e, r.theta, &r.data.train, g);
+    double loss = t_grad(r.e, r.theta, &r.data.train, g);
     assert_rel(FX_D, G.data, g, 1e-15, "gradient");
     cr_assert_eq(json_num(doc, "d"), FX_D);
     double jl = json_num(doc, "loss");
@@ -581,7 +581,7 @@ static void check_hvp(int k)
     read_npy(f.out, &A, k ? 2 : 1, k ? k : FX_D, FX_D);
     ref r;
     ref_load(&r, &f, p, rows);
-    nt_hvp(r.e, r.theta, &r.data.train, rows, V, HV, NULL);
+    t_hvp(r.e, r.theta, &r.data.train, rows, V, HV, NULL);
     assert_rel(rows * FX_D, A.data, HV, 1e-15, "Hessian-vector products");
     ref_free(&r);
     nt_array_free(&A);
@@ -603,7 +603,7 @@ Test(cli, hessian_matches_library)
     ref r;
     ref_load(&r, &f, p, FX_D < 32 ? FX_D : 32);
     double *want = malloc(sizeof(double) * FX_D * FX_D);
-    nt_hessian(r.e, r.theta, &r.data.train, want);
+    t_hessian(r.e, r.theta, &r.data.train, want);
     assert_rel(FX_D * FX_D, H.data, want, 1e-15, "Hessian");
     free(want);
     ref_free(&r);

@@ -35,14 +35,14 @@ static fd_result fd_check(nt_act act, nt_loss loss, const config *c, uint64_t se
     double *fd = malloc(sizeof(double) * d), *unit = calloc((size_t)d, sizeof(double));
     fill_normal(theta, d, 0.5, seed + 1);
     fill_normal(V, 3 * d, 1.0, seed + 2);
-    nt_grad(e, theta, &ds, g);
+    t_grad(e, theta, &ds, g);
     for (int64_t i = 0; i < d; i++) {   /* every coordinate of the gradient */
         unit[i] = 1;
         fd[i] = fd_loss_dir(e, d, theta, &ds, unit, 1e-5);
         unit[i] = 0;
     }
     fd_result r = { nt_rel_diff(d, g, fd), 0 };
-    nt_hvp(e, theta, &ds, 3, V, HV, NULL);
+    t_hvp(e, theta, &ds, 3, V, HV, NULL);
     for (int j = 0; j < 3; j++) {
         fd_grad_dir(e, d, theta, &ds, V + j * d, 1e-5, fd);
         double err = nt_rel_diff(d, HV + j * d, fd);
@@ -92,7 +92,7 @@ Test(engine_fd, check_detects_a_wrong_product)
     double *hv = malloc(sizeof(double) * d), *fd = malloc(sizeof(double) * d);
     fill_normal(theta, d, 0.5, 4);
     fill_normal(v, d, 1.0, 5);
-    nt_hvp(e, theta, &ds, 1, v, hv, NULL);
+    t_hvp(e, theta, &ds, 1, v, hv, NULL);
     fd_grad_dir(e, d, theta, &ds, v, 1e-5, fd);
     cr_assert_leq(nt_rel_diff(d, hv, fd), FD_TOL);
     hv[d / 2] += 1e-5 * nt_norm2(d, hv);
@@ -100,10 +100,10 @@ Test(engine_fd, check_detects_a_wrong_product)
     /* Gauss-Newton product sum_n J^T U J v / N, from the engine's own JVP/VJP */
     double *Jv = malloc(sizeof(double) * 20 * 3), *UJv = malloc(sizeof(double) * 20 * 3);
     double *F = malloc(sizeof(double) * 20 * 3);
-    nt_outputs(e, theta, &ds, F);
-    nt_jvp(e, theta, &ds, 1, v, Jv);
+    t_outputs(e, theta, &ds, F);
+    t_jvp(e, theta, &ds, 1, v, Jv);
     for (int n = 0; n < 20; n++) nt_loss_hess_apply(m.loss, 3, F + 3 * n, ds.y + n, Jv + 3 * n, UJv + 3 * n);
-    nt_vjp(e, theta, &ds, UJv, hv);
+    t_vjp(e, theta, &ds, UJv, hv);
     for (int64_t i = 0; i < d; i++) hv[i] /= 20;
     double gn = nt_rel_diff(d, hv, fd);
     cr_assert_gt(gn, 1e-3, "the Gauss-Newton product is not the Hessian's (%.3e)", gn);
@@ -129,10 +129,10 @@ Test(engine, block_equals_single_products)
     double *hv = malloc(sizeof(double) * d);
     fill_normal(theta, d, 0.4, 12);
     fill_normal(V, k * d, 1.0, 13);
-    nt_hvp(eb, theta, &ds, k, V, HV, NULL);
-    nt_hvp(e4, theta, &ds, k, V, HV4, NULL);
+    t_hvp(eb, theta, &ds, k, V, HV, NULL);
+    t_hvp(e4, theta, &ds, k, V, HV4, NULL);
     for (int j = 0; j < k; j++) {
-        nt_hvp(e1, theta, &ds, 1, V + j * d, hv, NULL);
+        t_hvp(e1, theta, &ds, 1, V + j * d, hv, NULL);
         cr_expect_leq(nt_rel_diff(d, HV + j * d, hv), 1e-14, "vector %d: block vs single %.3e", j,
                       nt_rel_diff(d, HV + j * d, hv));
         cr_expect_leq(nt_rel_diff(d, HV4 + j * d, hv), 1e-14, "vector %d: blocks of 4 vs single", j);
@@ -158,9 +158,9 @@ Test(engine, hvp_returns_the_gradient)
     double *HV = malloc(sizeof(double) * 2 * d), *g1 = malloc(sizeof(double) * d), *g2 = malloc(sizeof(double) * d);
     fill_normal(theta, d, 0.7, 22);
     fill_normal(V, 2 * d, 1.0, 23);
-    double l1 = nt_hvp(e, theta, &ds, 2, V, HV, g1);
-    double l2 = nt_grad(e, theta, &ds, g2);
-    double l3 = nt_loss_value(e, theta, &ds);
+    double l1 = t_hvp(e, theta, &ds, 2, V, HV, g1);
+    double l2 = t_grad(e, theta, &ds, g2);
+    double l3 = t_loss_value(e, theta, &ds);
     cr_expect_leq(nt_rel_diff(d, g1, g2), 1e-15);
     cr_expect_leq(fabs(l1 - l2), 1e-15 * fabs(l2));
     cr_expect_leq(fabs(l3 - l2), 1e-15 * fabs(l2));
@@ -187,7 +187,7 @@ Test(engine, weight_decay_terms)
     double *g0 = malloc(sizeof(double) * d), *g1 = malloc(sizeof(double) * d);
     fill_normal(theta, d, 1.0, 32);
     fill_normal(v, d, 1.0, 33);
-    double L0 = nt_hvp(e0, theta, &ds, 1, v, h0, g0), L1 = nt_hvp(e1, theta, &ds, 1, v, h1, g1);
+    double L0 = t_hvp(e0, theta, &ds, 1, v, h0, g0), L1 = t_hvp(e1, theta, &ds, 1, v, h1, g1);
     double tt = 0;
     for (int64_t i = 0; i < d; i++) {
         tt += theta[i] * theta[i];
@@ -218,8 +218,8 @@ Test(engine, jvp_vjp_adjoint_and_fd)
     fill_normal(theta, d, 0.6, 42);
     fill_normal(V, 2 * d, 1.0, 43);
     fill_normal(W, n * K, 1.0, 44);
-    nt_jvp(e, theta, &ds, 2, V, Jv);
-    nt_vjp(e, theta, &ds, W, JtW);
+    t_jvp(e, theta, &ds, 2, V, Jv);
+    t_vjp(e, theta, &ds, W, JtW);
     for (int j = 0; j < 2; j++) {
         double lhs = 0, rhs = 0;
         for (int64_t s = 0; s < n; s++)
@@ -229,9 +229,9 @@ Test(engine, jvp_vjp_adjoint_and_fd)
         /* central difference of the outputs along v_j (2 points; h^2 error ~ 1e-12) */
         const double h = 1e-6;
         for (int64_t i = 0; i < d; i++) tp[i] = theta[i] + h * V[j * d + i];
-        nt_outputs(e, tp, &ds, Fp);
+        t_outputs(e, tp, &ds, Fp);
         for (int64_t i = 0; i < d; i++) tp[i] = theta[i] - h * V[j * d + i];
-        nt_outputs(e, tp, &ds, Fm);
+        t_outputs(e, tp, &ds, Fm);
         double num = 0, den = 0;
         for (int64_t s = 0; s < n; s++)
             for (int64_t o = 0; o < K; o++) {

@@ -33,7 +33,7 @@ Test(hessian, symmetric_and_equal_to_fd_jacobian_of_gradient)
         double *theta = malloc(sizeof(double) * d), *H = malloc(sizeof(double) * d * d);
         double *J = malloc(sizeof(double) * d * d), *unit = calloc((size_t)d, sizeof(double));
         fill_normal(theta, d, 0.5, 60 + c);
-        nt_hessian(e, theta, &ds, H);
+        t_hessian(e, theta, &ds, H);
         for (int64_t i = 0; i < d; i++) {   /* column i of the Jacobian of g, as row i of J */
             unit[i] = 1;
             fd_grad_dir(e, d, theta, &ds, unit, 1e-5, J + i * d);
@@ -66,14 +66,14 @@ Test(hessian, matches_products_and_chunking)
     double *hv = malloc(sizeof(double) * d), *Hv = malloc(sizeof(double) * d);
     fill_normal(theta, d, 0.5, 71);
     fill_normal(v, d, 1.0, 72);
-    nt_hessian(a, theta, &ds, H1);
-    nt_hessian(b, theta, &ds, H2);
+    t_hessian(a, theta, &ds, H1);
+    t_hessian(b, theta, &ds, H2);
     cr_expect_leq(nt_rel_diff(d * d, H1, H2), 1e-13);
-    nt_hvp(a, theta, &ds, 1, v, hv, NULL);
+    t_hvp(a, theta, &ds, 1, v, hv, NULL);
     cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)d, 1.0, H1, (int)d, v, 1, 0.0, Hv, 1);
     cr_expect_leq(nt_rel_diff(d, hv, Hv), 1e-13);
     theta[0] += 0.1;   /* control: the Hessian depends on theta */
-    nt_hessian(b, theta, &ds, H2);
+    t_hessian(b, theta, &ds, H2);
     cr_expect_gt(nt_rel_diff(d * d, H1, H2), 1e-6);
     free(theta); free(H1); free(H2); free(v); free(hv); free(Hv);
     nt_engine_free(a); nt_engine_free(b);
@@ -97,18 +97,18 @@ Test(hessian, frozen_products_are_bitwise_the_full_ones)
     double *V = malloc(sizeof(double) * k * d), *A = malloc(sizeof(double) * k * d), *B = malloc(sizeof(double) * k * d);
     fill_normal(theta, d, 0.5, 74);
     fill_normal(V, k * d, 1.0, 75);
-    double la = nt_hvp(e, theta, &ds, k, V, A, NULL);
+    double la = t_hvp(e, theta, &ds, k, V, A, NULL);
     cr_assert_eq(nt_engine_freeze(e, theta, &ds, 16), 0, "froze past a 16-byte cap");
     cr_assert_eq(nt_engine_freeze(e, theta, &ds, 1e9), 1);
-    double lb = nt_hvp(e, theta, &ds, k, V, B, NULL);
+    double lb = t_hvp(e, theta, &ds, k, V, B, NULL);
     cr_assert_eq(memcmp(A, B, sizeof(double) * k * d), 0, "frozen products differ from the full sweep");
     cr_assert_eq(la, lb);
     memcpy(theta2, theta, sizeof(double) * d);   /* another theta: the full sweep, not the kept values */
     theta2[0] += 0.1;
-    nt_hvp(e, theta2, &ds, k, V, B, NULL);
+    t_hvp(e, theta2, &ds, k, V, B, NULL);
     cr_assert_gt(nt_rel_diff(k * d, A, B), 1e-8, "a product at another theta used the frozen values");
     nt_engine_thaw(e);
-    nt_hvp(e, theta, &ds, k, V, B, NULL);
+    t_hvp(e, theta, &ds, k, V, B, NULL);
     cr_assert_eq(memcmp(A, B, sizeof(double) * k * d), 0);
     free(theta); free(theta2); free(V); free(A); free(B);
     nt_engine_free(e);

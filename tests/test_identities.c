@@ -21,7 +21,7 @@ static nt_check_result *run(model_fixture *f, nt_transform *list, int n, int *co
 {
     *count = nt_check_count(list, n);
     nt_check_result *r = malloc(sizeof *r * (size_t)*count);
-    nt_check(f->e, &f->m, &f->ds, f->theta, list, n, 1e-10, r);
+    t_check(f->e, &f->m, &f->ds, f->theta, list, n, 1e-10, r);
     return r;
 }
 
@@ -169,7 +169,7 @@ Test(identities, dense_twin_agrees)
             }
             int c2;
             nt_check_result *a = malloc(sizeof *a * (size_t)nt_check_count(t, 1));
-            nt_check(f.e, &f.m, &f.ds, f.theta, t, 1, 1e-10, a);
+            t_check(f.e, &f.m, &f.ds, f.theta, t, 1, 1e-10, a);
             nt_check_result *b = run(&f, &twin, 1, &c2);
             const int c1 = t->discrete ? 0 : gi;   /* the built-in's result for generator gi */
             cr_expect_leq(fabs(a[c1].first_order - b[0].first_order), 1e-14, "%s: %.3e vs %.3e", a[c1].name,
@@ -198,8 +198,8 @@ static void homogeneous_closed_form(int n_hidden, const int *w, nt_act act, doub
     cr_assert_eq(k, k_expected);
     double *g = malloc(sizeof(double) * d), *Ht = malloc(sizeof(double) * d), *JUf = malloc(sizeof(double) * d);
     double *F = malloc(sizeof(double) * N * K), *seed = malloc(sizeof(double) * N * K), *rhs = malloc(sizeof(double) * d);
-    nt_hvp(f.e, f.theta, &f.ds, 1, f.theta, Ht, g);
-    nt_outputs(f.e, f.theta, &f.ds, F);
+    t_hvp(f.e, f.theta, &f.ds, 1, f.theta, Ht, g);
+    t_outputs(f.e, f.theta, &f.ds, F);
     double uf = 0, fUf = 0;
     for (int64_t n = 0; n < N; n++) {
         double u[2];
@@ -208,7 +208,7 @@ static void homogeneous_closed_form(int n_hidden, const int *w, nt_act act, doub
         for (int j = 0; j < K; j++) { uf += u[j] * F[n * K + j]; fUf += F[n * K + j] * seed[n * K + j]; }
     }
     uf /= N; fUf /= N;
-    nt_vjp(f.e, f.theta, &f.ds, seed, JUf);
+    t_vjp(f.e, f.theta, &f.ds, seed, JUf);
     for (int64_t i = 0; i < d; i++) rhs[i] = (k - 1) * g[i] + k * JUf[i] / N;
     double e1 = nt_rel_diff(d, Ht, rhs);
     double tHt = 0;
@@ -248,7 +248,7 @@ Test(identities, fixed_points)
             nt_tr_apply_T(&f.m, t, f.theta, tt);
             for (int64_t j = 0; j < d; j++) tt[j] = at_fixed ? 0.5 * (f.theta[j] + tt[j]) : f.theta[j];
             nt_tr_apply_T(&f.m, t, V, V + d);
-            nt_hvp(f.e, tt, &f.ds, 2, V, HV, g);
+            t_hvp(f.e, tt, &f.ds, 2, V, HV, g);
             nt_tr_apply_T(&f.m, t, g, Tg);
             nt_tr_apply_T(&f.m, t, HV, THv);
             double eg = nt_rel_diff(d, Tg, g), eh = nt_rel_diff(d, THv, HV + d);

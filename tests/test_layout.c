@@ -35,14 +35,14 @@ Test(layout, hand_computed_example)
     const double hv_hand[9] = {1, 1, -1, -1, 1, -1, 3.5, 6.5, 1};
     double g[9], hv[9], v[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
     nt_engine *e = nt_engine_new(&m, 1, 1);
-    double loss = nt_grad(e, theta, &ds, g);
+    double loss = t_grad(e, theta, &ds, g);
     cr_expect_eq(loss, 3.78125);
     for (int i = 0; i < 9; i++) cr_expect_eq(g[i], g_hand[i], "g[%d] = %g, by hand %g", i, g[i], g_hand[i]);
-    nt_hvp(e, theta, &ds, 1, v, hv, NULL);
+    t_hvp(e, theta, &ds, 1, v, hv, NULL);
     for (int i = 0; i < 9; i++) cr_expect_eq(hv[i], hv_hand[i], "Hv[%d] = %g, by hand %g", i, hv[i], hv_hand[i]);
     /* control: the transposed layout (W stored column-major) gives another loss */
     double swapped[9] = {1, 3, 2, 4, 0.5, -0.5, 1, -1, 0.25};
-    cr_expect_neq(nt_loss_value(e, swapped, &ds), loss);
+    cr_expect_neq(t_loss_value(e, swapped, &ds), loss);
     nt_engine_free(e);
     nt_model_free(&m);
 }

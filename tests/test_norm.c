@@ -128,7 +128,7 @@ Test(layernorm, scale_symmetry_H_w_equals_minus_g_w)
     double *Hxi = malloc(sizeof(double) * d);
     fill_normal(theta, d, 0.7, 32);
     memcpy(xi, theta, sizeof(double) * nw);
-    nt_hvp(e, theta, &ds, 1, xi, Hxi, g);
+    t_hvp(e, theta, &ds, 1, xi, Hxi, g);
     double diff = 0, size = 0;
     for (int64_t i = 0; i < d; i++) {
         double want = i < nw ? -g[i] : 0;
@@ -143,13 +143,13 @@ Test(layernorm, scale_symmetry_H_w_equals_minus_g_w)
     nt_catalogue(&m, &list, &n);
     int nc = nt_check_count(list, n);
     nt_check_result *r = malloc(sizeof *r * (size_t)nc);
-    nt_check(e, &m, &ds, theta, list, n, 1e-10, r);
+    t_check(e, &m, &ds, theta, list, n, 1e-10, r);
     for (int i = 0; i < nc; i++) cr_expect(r[i].holds, "%s: %.2e %.2e", r[i].name, r[i].first_order, r[i].second_order);
     const nt_transform *sc = find(list, n, "scale[layer=1]");
     cr_assert_not_null(sc);
     nt_transform fake[2] = { *sc, { .kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 0, .p = 1 } };
     snprintf(fake[1].name, sizeof fake[1].name, "rescale[layer=1,unit=0]");
-    nt_check(e, &m, &ds, theta, fake + 1, 1, 1e-10, r);
+    t_check(e, &m, &ds, theta, fake + 1, 1, 1e-10, r);
     cr_expect(!r[0].holds && r[0].first_order > 1e-6, "a unit rescaling across the normalization held: %.2e",
               r[0].first_order);
     nt_transforms_free(list, n);
@@ -159,7 +159,7 @@ Test(layernorm, scale_symmetry_H_w_equals_minus_g_w)
     nt_model m2;
     model_of(&m2, b, 3, NT_LOSS_CROSS_ENTROPY);
     nt_engine *e2 = nt_engine_new(&m2, 8, 4);
-    nt_check(e2, &m2, &ds, theta, fake, 1, 1e-10, r);
+    t_check(e2, &m2, &ds, theta, fake, 1, 1e-10, r);
     cr_expect(!r[0].holds && r[0].first_order > 1e-6, "a scale symmetry without a normalization held: %.2e",
               r[0].first_order);
     free(r); free(theta); free(g); free(xi); free(Hxi);
@@ -281,7 +281,7 @@ Test(batchnorm, scale_symmetry_in_training_mode)
         memset(xi, 0, sizeof(double) * d);
         for (int c = 0; c < 5; c++) xi[j * 5 + c] = theta[j * 5 + c];
         xi[30 + j] = theta[30 + j];
-        nt_hvp(e, theta, &ds, 1, xi, Hxi, g);
+        t_hvp(e, theta, &ds, 1, xi, Hxi, g);
         for (int64_t i = 0; i < d; i++) {
             double want = xi[i] != 0 ? -g[i] : 0;
             worst = fmax(worst, fabs(Hxi[i] - want));
@@ -295,7 +295,7 @@ Test(batchnorm, scale_symmetry_in_training_mode)
     nt_catalogue(&m, &list, &n);
     int nc = nt_check_count(list, n);
     nt_check_result *r = malloc(sizeof *r * (size_t)nc);
-    nt_check(e, &m, &ds, theta, list, n, 1e-10, r);
+    t_check(e, &m, &ds, theta, list, n, 1e-10, r);
     for (int i = 0; i < nc; i++) cr_expect(r[i].holds, "%s: %.2e %.2e", r[i].name, r[i].first_order, r[i].second_order);
     cr_assert_not_null(find(list, n, "unit_scale[layer=1,unit=0]"));
     cr_assert_not_null(find(list, n, "norm_shift[layer=1]"));
@@ -310,10 +310,10 @@ Test(batchnorm, scale_symmetry_in_training_mode)
     model_of(&mc, c, 4, NT_LOSS_CROSS_ENTROPY);
     nt_engine *eb = nt_engine_new(&mb, 7, 4), *ec = nt_engine_new(&mc, 7, 4);
     nt_check_result rr[6];   /* the shift has 6 generators */
-    nt_check(eb, &mb, &ds, theta, fake, 1, 1e-10, rr);
+    t_check(eb, &mb, &ds, theta, fake, 1, 1e-10, rr);
     cr_expect(!rr[0].holds && rr[0].first_order > 1e-9, "a unit scaling with eps > 0 held: %.2e", rr[0].first_order);
     cr_assert_eq(nt_check_count(fake + 1, 1), 6);
-    nt_check(ec, &mc, &ds, theta, fake + 1, 1, 1e-10, rr);
+    t_check(ec, &mc, &ds, theta, fake + 1, 1, 1e-10, rr);
     for (int j = 0; j < 6; j++)
         cr_expect(!rr[j].holds && rr[j].first_order > 1e-6, "a shift through an activation held: %.2e", rr[j].first_order);
     free(theta); free(g); free(xi); free(Hxi);
@@ -339,9 +339,9 @@ Test(normalizations, frozen_products_are_bitwise_the_full_ones)
     double *A = malloc(sizeof(double) * k * d), *B = malloc(sizeof(double) * k * d);
     fill_normal(theta, d, 0.5, 62);
     fill_normal(V, k * d, 1.0, 63);
-    nt_hvp(e, theta, &ds, k, V, A, NULL);
+    t_hvp(e, theta, &ds, k, V, A, NULL);
     cr_assert_eq(nt_engine_freeze(e, theta, &ds, 1e9), 1);
-    nt_hvp(e, theta, &ds, k, V, B, NULL);
+    t_hvp(e, theta, &ds, k, V, B, NULL);
     cr_assert_eq(memcmp(A, B, sizeof(double) * k * d), 0, "frozen products differ: %.2e", nt_rel_diff(k * d, A, B));
     free(theta); free(V); free(A); free(B);
     nt_engine_free(e);

@@ -93,14 +93,14 @@ Test(orbit, eigenvalues_at_a_critical_point_under_weight_decay, .timeout = 120)
            *lam = malloc(sizeof(double) * d), *step = malloc(sizeof(double) * d);
     nt_init_params(&s.model, &s.init, theta);
     for (int it = 0; it < 400; it++) {   /* gradient descent, then Newton */
-        nt_grad(e, theta, &data.train, g);
+        t_grad(e, theta, &data.train, g);
         for (int64_t j = 0; j < d; j++) theta[j] -= 0.5 * g[j];
     }
     double gnorm = 1;
     for (int it = 0; it < 30 && gnorm > 1e-13; it++) {
-        nt_grad(e, theta, &data.train, g);
+        t_grad(e, theta, &data.train, g);
         gnorm = nt_norm2(d, g);
-        nt_hessian(e, theta, &data.train, H);
+        t_hessian(e, theta, &data.train, H);
         LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (int)d, H, (int)d, lam);   /* H = V diag(lam) V^T, V in columns */
         memset(step, 0, sizeof(double) * d);
         for (int k = 0; k < d; k++) {
@@ -111,7 +111,7 @@ Test(orbit, eigenvalues_at_a_critical_point_under_weight_decay, .timeout = 120)
         }
         for (int64_t j = 0; j < d; j++) theta[j] -= step[j];
     }
-    nt_grad(e, theta, &data.train, g);
+    t_grad(e, theta, &data.train, g);
     gnorm = nt_norm2(d, g);
     cr_assert_leq(gnorm, 1e-12, "|g_gamma| = %.2e after Newton", gnorm);
     int64_t shape[1] = {d};
@@ -138,7 +138,7 @@ Test(orbit, eigenvalues_at_a_critical_point_under_weight_decay, .timeout = 120)
     /* the old prediction, "orbit rank zero modes at a critical point": false here */
     int rank = cJSON_GetObjectItem(flat, "orbit_rank")->valueint;
     cr_expect_eq(rank, 7);
-    nt_hessian(e, theta, &data.train, H);
+    t_hessian(e, theta, &data.train, H);
     LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', (int)d, H, (int)d, lam);
     int zeros = 0;
     for (int64_t j = 0; j < d; j++) zeros += fabs(lam[j]) <= 1e-9 * fabs(lam[d - 1]);
@@ -158,13 +158,13 @@ Test(orbit, s1_on_random_combinations_and_its_negative_control)
     model_fixture f;
     mf_new(&f, 3, 2, (int[]){5, 4}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.01, 40, 40, 8, 6);
     double *g = malloc(sizeof(double) * f.m.d), sH;
-    nt_grad(f.e, f.theta, &f.ds, g);
-    double w = nt_orbit_s1_check(f.e, &f.m, &f.ds, f.list, f.n, f.theta, g, 4, 3, &sH);
+    t_grad(f.e, f.theta, &f.ds, g);
+    double w = t_orbit_s1_check(f.e, &f.m, &f.ds, f.list, f.n, f.theta, g, 4, 3, &sH);
     cr_expect_leq(w, 1e-13, "the catalogue: %.2e", w);
     cr_expect_gt(sH, 0);
     nt_transform bad[2] = {{.kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 0, .p = 1}};
     bad[1] = f.list[0];
-    w = nt_orbit_s1_check(f.e, &f.m, &f.ds, bad, 2, f.theta, g, 4, 3, &sH);
+    w = t_orbit_s1_check(f.e, &f.m, &f.ds, bad, 2, f.theta, g, 4, 3, &sH);
     cr_expect_gt(w, 1e-4, "a rescaling through tanh is not a symmetry: %.2e", w);
     free(g);
     mf_free(&f);

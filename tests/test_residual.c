@@ -74,11 +74,11 @@ Test(residual, catalogue_inside_and_across)
     fill_normal(theta, m.d, 0.6, 55);
     int nc = nt_check_count(list, n);
     nt_check_result *r = malloc(sizeof *r * (size_t)(nc + 2));
-    nt_check(e, &m, &ds, theta, list, n, 1e-10, r);
+    t_check(e, &m, &ds, theta, list, n, 1e-10, r);
     for (int i = 0; i < nc; i++) cr_expect(r[i].holds, "%s: %.2e %.2e", r[i].name, r[i].first_order, r[i].second_order);
     nt_transform fake[2] = { { .kind = NT_TR_RESCALE, .generators = 1, .layer = 1, .a = 0, .p = 1 },
                              { .kind = NT_TR_RESCALE, .generators = 1, .layer = 3, .a = 0, .p = 1 } };
-    nt_check(e, &m, &ds, theta, fake, 2, 1e-10, r);
+    t_check(e, &m, &ds, theta, fake, 2, 1e-10, r);
     cr_expect(!r[0].holds && r[0].first_order > 1e-6, "a rescaling into the skip held: %.2e", r[0].first_order);
     cr_expect(!r[1].holds && r[1].first_order > 1e-6, "a rescaling out of the block held: %.2e", r[1].first_order);
     free(r); free(theta);

@@ -55,7 +55,7 @@ Test(runlib, breaking_factors)
     cr_assert_eq(n, 1);
     int dim = nt_breaking_dim(&f.m, &f.list[t]);
     double *lam = malloc(sizeof(double) * (size_t)dim), factor = 0;
-    nt_breaking_spectrum(f.e, &f.m, &f.ds, f.theta, &f.list[t], lam, NULL);
+    t_breaking_spectrum(f.e, &f.m, &f.ds, f.theta, &f.list[t], lam, NULL);
     for (int i = 0; i < dim; i++) factor = fmax(factor, fabs(1 - 0.3 * lam[i]));
     cr_assert_str_eq(bf[0].name, f.list[t].name);
     cr_assert(bf[0].lambda_min == lam[0] && bf[0].factor == factor, "not bitwise nt_breaking_spectrum's");

@@ -23,8 +23,9 @@ typedef struct {
     int calls;
 } capture;
 
-static void capture_fn(void *ctx, double *sums, int64_t len, int64_t *n)
+static int capture_fn(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err)
 {
+    (void)err;
     capture *c = ctx;
     cr_assert_lt(c->calls, MAX_CALLS);
     free(c->buf[c->calls]);
@@ -32,6 +33,7 @@ static void capture_fn(void *ctx, double *sums, int64_t len, int64_t *n)
     memcpy(c->buf[c->calls], sums, sizeof(double) * (size_t)len);
     c->len[c->calls++] = len;
     c->n = *n;
+    return NT_OK;
 }
 
 static void capture_free(capture *c)
@@ -47,19 +49,23 @@ typedef struct {
     int calls;
 } adder;
 
-static void add_fn(void *ctx, double *sums, int64_t len, int64_t *n)
+static int add_fn(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err)
 {
+    (void)err;
     adder *a = ctx;
     cr_assert_lt(a->calls, a->other->calls);
     cr_assert_eq(len, a->other->len[a->calls], "the shards' buffers differ in length");
     for (int64_t i = 0; i < len; i++) sums[i] += a->other->buf[a->calls][i];
     *n += a->other->n;
     a->calls++;
+    return NT_OK;
 }
 
-static void nothing_fn(void *ctx, double *sums, int64_t len, int64_t *n)
+static int nothing_fn(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err)
 {
+    (void)err;
     (*(int *)ctx)++;
+    return NT_OK;
 }
 
 typedef struct {
@@ -101,8 +107,8 @@ static results compute(nt_engine *e, const fixture *f, const nt_dataset *ds)
 {
     results r = { 0, 0, malloc(sizeof(double) * (size_t)f->d), malloc(sizeof(double) * (size_t)f->d),
                   malloc(sizeof(double) * (size_t)(K * f->d)) };
-    r.loss = nt_grad(e, f->theta, ds, r.g);
-    r.loss_h = nt_hvp(e, f->theta, ds, K, f->V, r.HV, r.gh);
+    r.loss = t_grad(e, f->theta, ds, r.g);
+    r.loss_h = t_hvp(e, f->theta, ds, K, f->V, r.HV, r.gh);
     return r;
 }
 
@@ -126,14 +132,14 @@ Test(seam, a_hook_that_does_nothing_changes_no_bit)
     cr_assert_eq(memcmp(a.g, b.g, sizeof(double) * (size_t)f.d), 0);
     cr_assert_eq(memcmp(a.gh, b.gh, sizeof(double) * (size_t)f.d), 0);
     cr_assert_eq(memcmp(a.HV, b.HV, sizeof(double) * (size_t)(K * f.d)), 0);
-    double la = nt_loss_value(plain, f.theta, &f.ds), lb = nt_loss_value(hooked, f.theta, &f.ds);
+    double la = t_loss_value(plain, f.theta, &f.ds), lb = t_loss_value(hooked, f.theta, &f.ds);
     cr_assert_eq(memcmp(&la, &lb, sizeof la), 0);
     cr_assert_eq(calls, 4);
     /* the frozen path too */
     double *HVa = malloc(sizeof(double) * (size_t)(K * f.d)), *HVb = malloc(sizeof(double) * (size_t)(K * f.d));
     cr_assert_eq(nt_engine_freeze(hooked, f.theta, &f.ds, 1e9), 1);
-    nt_hvp(plain, f.theta, &f.ds, K, f.V, HVa, NULL);
-    nt_hvp(hooked, f.theta, &f.ds, K, f.V, HVb, NULL);
+    t_hvp(plain, f.theta, &f.ds, K, f.V, HVa, NULL);
+    t_hvp(hooked, f.theta, &f.ds, K, f.V, HVb, NULL);
     cr_assert_eq(calls, 6);
     cr_assert_eq(memcmp(HVa, HVb, sizeof(double) * (size_t)(K * f.d)), 0);
     /* control: the comparison sees one ulp */
@@ -141,7 +147,7 @@ Test(seam, a_hook_that_does_nothing_changes_no_bit)
     cr_assert_neq(memcmp(a.g, b.g, sizeof(double) * (size_t)f.d), 0);
     /* removed, the hook is not called */
     cr_assert_eq(nt_engine_set_reduce(hooked, NULL, NULL, &err), NT_OK);
-    nt_loss_value(hooked, f.theta, &f.ds);
+    t_loss_value(hooked, f.theta, &f.ds);
     cr_assert_eq(calls, 6);
     free(HVa); free(HVb);
     results_free(&a); results_free(&b);
@@ -210,14 +216,15 @@ typedef struct {
     int calls;
 } other_rank;
 
-static void other_rank_fn(void *ctx, double *sums, int64_t len, int64_t *n)
+static int other_rank_fn(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err)
 {
+    (void)err;
     other_rank *o = ctx;
     o->cap.calls = 0;
-    nt_grad(o->e, o->theta, o->ds, o->g);
+    t_grad(o->e, o->theta, o->ds, o->g);
     adder add = { &o->cap, 0 };
-    add_fn(&add, sums, len, n);
     o->calls++;
+    return add_fn(&add, sums, len, n, NULL);
 }
 
 static const char train_json[] =
@@ -285,18 +292,18 @@ Test(seam, the_frozen_engine_sees_theta_changed_in_place)
     double *copy = malloc(sizeof(double) * (size_t)d);
     memcpy(copy, f.theta, sizeof(double) * (size_t)d);
     cr_assert_eq(nt_engine_freeze(frozen, f.theta, &f.ds, 1e9), 1);
-    nt_hvp(frozen, f.theta, &f.ds, K, f.V, stale, NULL);   /* at the frozen theta */
+    t_hvp(frozen, f.theta, &f.ds, K, f.V, stale, NULL);   /* at the frozen theta */
     for (int64_t i = 0; i < d; i++) f.theta[i] *= 1.5;     /* in place, as an optimizer on a NumPy array */
-    nt_hvp(frozen, f.theta, &f.ds, K, f.V, HVf, NULL);
-    nt_hvp(plain, f.theta, &f.ds, K, f.V, HVp, NULL);
+    t_hvp(frozen, f.theta, &f.ds, K, f.V, HVf, NULL);
+    t_hvp(plain, f.theta, &f.ds, K, f.V, HVp, NULL);
     cr_assert_eq(memcmp(HVf, HVp, sizeof(double) * (size_t)(K * d)), 0,
                  "the frozen engine's product at the changed theta is not the product there (%.3g from it)",
                  nt_rel_diff(K * d, HVf, HVp));
     cr_assert_gt(nt_rel_diff(K * d, stale, HVp), 1e-3, "control: the change of theta changes the product");
     /* the same value at another address is the frozen point: bitwise the unfrozen product */
-    nt_hvp(frozen, copy, &f.ds, K, f.V, HVf, NULL);
+    t_hvp(frozen, copy, &f.ds, K, f.V, HVf, NULL);
     cr_assert_eq(memcmp(HVf, stale, sizeof(double) * (size_t)(K * d)), 0);
-    nt_hvp(plain, copy, &f.ds, K, f.V, HVp, NULL);
+    t_hvp(plain, copy, &f.ds, K, f.V, HVp, NULL);
     cr_assert_eq(memcmp(HVf, HVp, sizeof(double) * (size_t)(K * d)), 0);
     free(copy); free(HVf); free(HVp); free(stale);
     nt_engine_free(frozen); nt_engine_free(plain);
@@ -357,14 +364,14 @@ Test(seam, an_output_map_after_a_freeze_is_the_maps_product)
     nt_engine *frozen = nt_engine_new(&f.m, CHUNK, K), *plain = nt_engine_new(&f.m, CHUNK, K);
     double *HVf = malloc(sizeof(double) * (size_t)(K * d)), *HVp = malloc(sizeof(double) * (size_t)(K * d));
     cr_assert_eq(nt_engine_freeze(frozen, f.theta, &f.ds, 1e9), 1);
-    nt_hvp(frozen, f.theta, &f.ds, K, f.V, HVf, NULL);
-    nt_hvp(plain, f.theta, &f.ds, K, f.V, HVp, NULL);
+    t_hvp(frozen, f.theta, &f.ds, K, f.V, HVf, NULL);
+    t_hvp(plain, f.theta, &f.ds, K, f.V, HVp, NULL);
     cr_assert_eq(memcmp(HVf, HVp, sizeof(double) * (size_t)(K * d)), 0, "frozen and plain agree without a map");
     nt_engine_set_output_map(frozen, rho);
     nt_engine_set_output_map(plain, rho);
-    nt_hvp(frozen, f.theta, &f.ds, K, f.V, HVf, NULL);
+    t_hvp(frozen, f.theta, &f.ds, K, f.V, HVf, NULL);
     double *HVmap = malloc(sizeof(double) * (size_t)(K * d));
-    nt_hvp(plain, f.theta, &f.ds, K, f.V, HVmap, NULL);
+    t_hvp(plain, f.theta, &f.ds, K, f.V, HVmap, NULL);
     cr_expect_eq(memcmp(HVf, HVmap, sizeof(double) * (size_t)(K * d)), 0,
                  "after the map the product is the map's (%.3g from it)", nt_rel_diff(K * d, HVf, HVmap));
     cr_expect_gt(nt_rel_diff(K * d, HVp, HVmap), 1e-3, "control: the map changes the product");

@@ -26,18 +26,22 @@
 typedef struct { int64_t n; const double *A; } dense_op;     /* Y = X A^T (A row-major) */
 typedef struct { int64_t n; const double *d; } diag_op;      /* Y = X diag(d) */
 
-static void dense_apply(void *ctx, int k, const double *X, double *Y)
+static int dense_apply(void *ctx, int k, const double *X, double *Y, nt_error *err)
 {
+    (void)err;
     const dense_op *M = ctx;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, (int)M->n, (int)M->n, 1.0, X, (int)M->n, M->A,
                 (int)M->n, 0.0, Y, (int)M->n);
+    return NT_OK;
 }
 
-static void diag_apply(void *ctx, int k, const double *X, double *Y)
+static int diag_apply(void *ctx, int k, const double *X, double *Y, nt_error *err)
 {
+    (void)err;
     const diag_op *D = ctx;
     for (int j = 0; j < k; j++)
         for (int64_t i = 0; i < D->n; i++) Y[j * D->n + i] = D->d[i] * X[j * D->n + i];
+    return NT_OK;
 }
 
 /* A = (B + B^T) / (2 sqrt(n)) (a semicircle of radius ~ sqrt(2)) plus diagonal outliers at
@@ -124,7 +128,7 @@ Test(spectrum, dense_matches_dsyev_and_symmetrizes)
     double worst = 0, resid = 0, *Au = malloc(sizeof(double) * N);
     for (int i = 0; i < N; i++) worst = fmax(worst, fabs(lam[i] - ref[i]) / scale);
     for (int i = 0; i < N; i++) {   /* |A u_i - lambda_i u_i| */
-        dense_apply(&M, 1, U + i * N, Au);
+        dense_apply(&M, 1, U + i * N, Au, NULL);
         cblas_daxpy(N, -lam[i], U + i * N, 1, Au, 1);
         resid = fmax(resid, cblas_dnrm2(N, Au, 1) / scale);
     }
@@ -271,7 +275,7 @@ static moments reference_moments(const double *A, int64_t n, int P, uint64_t see
     dense_op M = { n, A };
     for (int p = 0; p < P; p++) {
         probe(n, seed, p, v);
-        dense_apply(&M, 1, v, Av);
+        dense_apply(&M, 1, v, Av, NULL);
         a[p] = cblas_ddot((int)n, v, 1, Av, 1) / n;
         b[p] = cblas_ddot((int)n, Av, 1, Av, 1) / n;
         r.h1 += a[p] / P;
@@ -318,7 +322,7 @@ Test(spectrum, slq_weights_and_moments)
     for (int i = 0; i < P * S; i++) ws += w[i];
     cr_expect_leq(fabs(ws - 1), 1e-12, "weights sum to 1 + %.3e", ws - 1);
     moments r = reference_moments(A, N, P, seed);
-    double se, hutch = nt_hutchinson(&op, P, seed, &se) / N;   /* the same probes through nt_hutchinson */
+    double se, hutch = t_hutchinson(&op, P, seed, &se) / N;   /* the same probes through nt_hutchinson */
     cr_expect_leq(fabs(hutch - r.h1), 1e-12 * fabs(r.h1), "nt_hutchinson %.15g vs %.15g", hutch, r.h1);
     cr_expect_leq(fabs(se / N - r.se1), 1e-10 * r.se1, "standard error %.15g vs %.15g", se / N, r.se1);
     double gaps[4];
@@ -408,10 +412,10 @@ Test(spectrum, hutchinson_exact_on_diagonal)
     for (int i = 0; i < N; i++) { d[i] = d[i] / 3 + 0.1 * sin(i); tr += d[i]; }   /* not integers: no exact sums */
     diag_op D = { N, d };
     nt_operator op = { N, 6, diag_apply, &D };
-    double se = -1, est = nt_hutchinson(&op, 25, 3, &se);
+    double se = -1, est = t_hutchinson(&op, 25, 3, &se);
     cr_expect_leq(fabs(est - tr), 1e-12 * fabs(tr), "estimate %.17g, trace %.17g", est, tr);
     cr_expect_eq(se, 0.0, "standard error %.3e", se);
-    est = nt_hutchinson(&op, 1, 3, &se);   /* one probe: no standard error */
+    est = t_hutchinson(&op, 1, 3, &se);   /* one probe: no standard error */
     cr_expect_leq(fabs(est - tr), 1e-12 * fabs(tr));
     cr_expect(isnan(se));
 }
@@ -422,7 +426,7 @@ Test(spectrum, hutchinson_within_four_standard_errors)
     for (int i = 0; i < N; i++) tr += A[i * N + i];
     dense_op M = { N, A };
     nt_operator op = { N, 16, dense_apply, &M };
-    double se, est = nt_hutchinson(&op, 200, 4, &se);
+    double se, est = t_hutchinson(&op, 200, 4, &se);
     cr_expect_gt(se, 0);
     cr_expect_leq(fabs(est - tr), 4 * se, "estimate %.6g, trace %.6g, standard error %.3g", est, tr, se);
     /* the variance per probe is 2 sum_{i != j} A_ij^2: the standard error of 200 probes */
@@ -440,10 +444,10 @@ Test(spectrum, hutchinson_within_four_standard_errors)
 
 typedef struct { nt_engine *e; const double *theta; const nt_dataset *ds; } hvp_ctx;
 
-static void hvp_apply(void *ctx, int k, const double *X, double *Y)
+static int hvp_apply(void *ctx, int k, const double *X, double *Y, nt_error *err)
 {
     const hvp_ctx *h = ctx;
-    nt_hvp(h->e, h->theta, h->ds, k, X, Y, NULL);
+    return nt_hvp(h->e, h->theta, h->ds, k, X, Y, NULL, NULL, err);
 }
 
 Test(spectrum, hessian_operator, .timeout = 120)
@@ -461,7 +465,7 @@ Test(spectrum, hessian_operator, .timeout = 120)
     nt_operator op = { d, nt_engine_k(e), hvp_apply, &ctx };
     nt_error err = {0};
     cr_assert_eq(nt_eigen_dense(&op, lam, U, &err), NT_OK, "%s", err.msg);
-    nt_hessian(e, theta, &ds, H);
+    t_hessian(e, theta, &ds, H);
     for (int64_t i = 0; i < d; i++)
         for (int64_t j = 0; j < i; j++) H[i * d + j] = H[j * d + i] = 0.5 * (H[i * d + j] + H[j * d + i]);
     dsyev_values(d, H, ref);

@@ -548,7 +548,7 @@ Test(crash, wide_outputs_identities, .timeout = 120)
     cr_assert_eq(n, 2, "the catalogue lacks the homogeneity or an output swap");
     nt_check_result res[2];
     cr_assert_eq(nt_check_count(two, 2), 2);
-    nt_check(f.e, &f.m, &f.ds, f.theta, two, 2, NT_IDENTITY_TOL, res);
+    t_check(f.e, &f.m, &f.ds, f.theta, two, 2, NT_IDENTITY_TOL, res);
     for (int i = 0; i < 2; i++)
         cr_assert(res[i].holds, "%s: first order %g, second order %g", res[i].name, res[i].first_order, res[i].second_order);
     mf_free(&f);

@@ -41,7 +41,12 @@ int nt_breaking_factors(nt_engine *e, const nt_spec *spec, const nt_dataset *ds,
                 free(bf);
                 return nt_fail(err, NT_EFAIL, "out of memory for the breaking spectrum (dimension %d)", dim);
             }
-            nt_breaking_spectrum(e, &spec->model, ds, theta, &list[t], lam, NULL);
+            int rc = nt_breaking_spectrum(e, &spec->model, ds, theta, &list[t], lam, NULL, err);
+            if (rc != NT_OK) {
+                free(lam);
+                free(bf);
+                return rc;
+            }
             for (int i = 0; i < dim; i++) factor = fmax(factor, fabs(1 - ts->lr * lam[i]));
             snprintf(bf[k].name, sizeof bf[k].name, "%s", list[t].name);
             bf[k].lambda_min = lam[0];

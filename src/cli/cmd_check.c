@@ -45,18 +45,16 @@ int cmd_check(int argc, char **argv)
     nt_check_result *res = malloc(sizeof *res * (size_t)(count > 0 ? count : 1));
     nt_engine *e = cli_engine(&job, 16);
     double *g = malloc(sizeof(double) * (size_t)m->d);
-    if (!g) { nt_error err; nt_fail(&err, NT_EFAIL, "out of memory for the gradient (d = %lld)", (long long)m->d); cli_die("check", &err); }
-    double loss = nt_grad(e, job.theta, &job.data.train, g);   /* a warm-up, then one timed */
+    nt_error err = {0};
+    if (!g) { nt_fail(&err, NT_EFAIL, "out of memory for the gradient (d = %lld)", (long long)m->d); cli_die("check", &err); }
+    double loss;
+    if (nt_grad(e, job.theta, &job.data.train, &loss, g, &err)) cli_die("check", &err);   /* a warm-up, then one timed */
     double t0 = cli_now();
-    nt_grad(e, job.theta, &job.data.train, g);
+    if (nt_grad(e, job.theta, &job.data.train, NULL, g, &err)) cli_die("check", &err);
     double t_grad = cli_now() - t0;
     t0 = cli_now();
-    if (!res || !g || nt_check(e, m, &job.data.train, job.theta, list, n, tol, res)) {
-        nt_error err;
-        nt_fail(&err, NT_EFAIL, "out of memory for the identities' workspace (d = %lld, %d outputs)", (long long)m->d,
-                m->output);
-        cli_die("check", &err);
-    }
+    if (!res) nt_fail(&err, NT_EFAIL, "out of memory for %d identities' results", count);
+    if (!res || nt_check(e, m, &job.data.train, job.theta, list, n, tol, res, &err)) cli_die("check", &err);
     double t_check = cli_now() - t0;
     int all = 1, failed = 0;
     for (int i = 0; i < count; i++) { all &= res[i].holds; failed += !res[i].holds; }

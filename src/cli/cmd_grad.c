@@ -34,9 +34,10 @@ int cmd_grad(int argc, char **argv)
     nt_engine *e = cli_engine(&job, 1);
     double *g = malloc(sizeof(double) * (size_t)m->d);
     if (!g) { nt_error oom; nt_fail(&oom, NT_EFAIL, "out of memory for the gradient (d = %lld)", (long long)m->d); cli_die("grad", &oom); }
-    double loss = nt_grad(e, job.theta, &job.data.train, g);
-    cli_require_finite("grad", loss, g, m->d, "gradient");
     nt_error err = {0};
+    double loss;
+    if (nt_grad(e, job.theta, &job.data.train, &loss, g, &err)) cli_die("grad", &err);
+    cli_require_finite("grad", loss, g, m->d, "gradient");
     int64_t shape[1] = {m->d};
     if (out && nt_npy_write(out, g, 1, shape, &err)) cli_die("grad", &err);
     if (json) {

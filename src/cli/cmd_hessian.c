@@ -39,7 +39,7 @@ int cmd_hessian(int argc, char **argv)
     if (!H) { nt_fail(&err, NT_EFAIL, "out of memory for %.1f GiB", need / 1073741824.0); cli_die("hessian", &err); }
     nt_engine *e = cli_engine(&job, d < 32 ? (int)d : 32);
     double t0 = cli_now();
-    nt_hessian(e, job.theta, &job.data.train, H);
+    if (nt_hessian(e, job.theta, &job.data.train, H, &err)) cli_die("hessian", &err);
     double asym = 0, norm = 0;
     for (int64_t i = 0; i < d; i++)
         for (int64_t j = 0; j < d; j++) {

@@ -35,7 +35,8 @@ int cmd_hvp(int argc, char **argv)
     nt_engine *e = cli_engine(&job, k < 16 ? (int)k : 16);
     double *HV = malloc(sizeof(double) * (size_t)V.size);
     if (!HV) { nt_fail(&err, NT_EFAIL, "out of memory for %lld products", (long long)k); cli_die("hvp", &err); }
-    double loss = nt_hvp(e, job.theta, &job.data.train, (int)k, V.data, HV, NULL);
+    double loss;
+    if (nt_hvp(e, job.theta, &job.data.train, (int)k, V.data, HV, NULL, &loss, &err)) cli_die("hvp", &err);
     cli_require_finite("hvp", loss, HV, V.size, "Hessian-vector products");
     if (out && nt_npy_write(out, HV, V.ndim, V.shape, &err)) cli_die("hvp", &err);
     cJSON *doc = cJSON_CreateObject(), *norms = cJSON_CreateArray(), *quad = cJSON_CreateArray();

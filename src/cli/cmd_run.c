@@ -58,11 +58,9 @@ static void analyse(run_state *r, int64_t step, int final, double loss, double l
     double t0 = cli_now();
     if (!r->quiet) fprintf(stderr, "%srun: analysis at step %lld: identities, spectrum%s\n", isatty(2) ? "\r" : "",
                            (long long)step, final ? ", density, sectors" : "");
-    if (nt_check(r->e, &job->spec.model, &job->data.train, job->theta, r->list, r->n_list, NT_IDENTITY_TOL, r->res)) {
-        nt_error err;
-        nt_fail(&err, NT_EFAIL, "out of memory for the identities' workspace (d = %lld)", (long long)job->spec.model.d);
+    nt_error err = {0};
+    if (nt_check(r->e, &job->spec.model, &job->data.train, job->theta, r->list, r->n_list, NT_IDENTITY_TOL, r->res, &err))
         cli_die("run", &err);
-    }
     int held, n_bf;
     double worst;
     nt_check_tally(r->res, r->n_checks, &held, &worst);
@@ -71,7 +69,6 @@ static void analyse(run_state *r, int64_t step, int final, double loss, double l
     nt_spectrum sp;
     cli_spectrum_analyse(job, r->e, r->list, r->n_list, &o, &sp);
     nt_breaking_factor *bf;
-    nt_error err = {0};
     if (nt_breaking_factors(r->e, &job->spec, &job->data.train, job->theta, r->list, r->n_list, &bf, &n_bf, &err))
         cli_die("run", &err);
     cJSON *c = run_row(r, &sp, step, loss, loss_gamma, held, worst, bf, n_bf);

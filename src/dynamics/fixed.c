@@ -53,15 +53,24 @@ void nt_breaking_basis(const nt_model *m, const nt_transform *t, double *O)
 }
 
 int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
-                         const nt_transform *t, double *lam, double *coef)
+                         const nt_transform *t, double *lam, double *coef, nt_error *err)
 {
     const int64_t d = m->d;
     const int dim = nt_breaking_dim(m, t);
-    if (dim == 0) return 0;
+    if (dim == 0) return NT_OK;
     double *O = malloc(sizeof(double) * dim * d), *HO = malloc(sizeof(double) * dim * d);
     double *M = malloc(sizeof(double) * dim * dim);
-    nt_breaking_basis(m, t, O);
-    nt_hvp(e, theta, ds, dim, O, HO, NULL);
+    int rc = O && HO && M ? NT_OK
+                          : nt_fail(err, NT_EFAIL, "out of memory for the breaking subspace of %s (%d directions)",
+                                    t->name, dim);
+    if (rc == NT_OK) {
+        nt_breaking_basis(m, t, O);
+        rc = nt_hvp(e, theta, ds, dim, O, HO, NULL, NULL, err);
+    }
+    if (rc != NT_OK) {
+        free(O); free(HO); free(M);
+        return rc;
+    }
     for (int i = 0; i < dim; i++)   /* O H O^T, symmetrized against round-off */
         for (int j = 0; j <= i; j++) {
             double a = 0, b = 0;
@@ -75,7 +84,7 @@ int nt_breaking_spectrum(nt_engine *e, const nt_model *m, const nt_dataset *ds, 
         coef[i] = c;
     }
     free(O); free(HO); free(M);
-    return dim;
+    return NT_OK;
 }
 
 int nt_start_fixed(const nt_model *m, const nt_transform *list, int n, const nt_init *init,

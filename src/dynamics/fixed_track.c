@@ -137,7 +137,12 @@ static int analyse_one(nt_engine *e, const nt_spec *spec, const nt_dataset *ds, 
     }
     const int64_t t1 = tr ? tr->first_step : 0;   /* 0 until logged */
     double factor = 0, d1 = 0;
-    nt_breaking_spectrum(e, m, ds, theta0, &list[t], lam, coef);
+    int rc = nt_breaking_spectrum(e, m, ds, theta0, &list[t], lam, coef, err);
+    if (rc != NT_OK) {
+        free(lam);
+        free(coef);
+        return rc;
+    }
     for (int i = 0; i < dim; i++) {
         factor = fmax(factor, fabs(1 - ts->lr * lam[i]));
         d1 += coef[i] * coef[i] * pow(1 - ts->lr * lam[i], 2.0 * (double)t1);

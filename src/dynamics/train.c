@@ -67,12 +67,17 @@ static const nt_dataset *select_batch(trainer *T, int64_t step)
 }
 
 /* mean loss and accuracy (classification; NAN for mse) of theta on a data set */
-static void evaluate(trainer *T, const double *theta, const nt_dataset *ds, double *loss, double *acc,
-                     double *margin)
+static int evaluate(trainer *T, const double *theta, const nt_dataset *ds, double *loss, double *acc,
+                    double *margin, nt_error *err)
 {
     const int K = T->m->output;
     double *F = malloc(sizeof(double) * (size_t)(ds->n * K));
-    nt_outputs(T->e, theta, ds, F);
+    if (!F) return nt_fail(err, NT_EFAIL, "out of memory for the outputs of %lld samples", (long long)ds->n);
+    int rc = nt_outputs(T->e, theta, ds, F, err);
+    if (rc != NT_OK) {
+        free(F);
+        return rc;
+    }
     double L = 0, hits = 0, mg = INFINITY;
     for (int64_t n = 0; n < ds->n; n++) {
         const double *f = F + n * K, *y = ds->y + n * ds->ydim;
@@ -94,6 +99,7 @@ static void evaluate(trainer *T, const double *theta, const nt_dataset *ds, doub
                       ? mg / pow(nrm, T->k_degree) : NAN;
     }
     free(F);
+    return NT_OK;
 }
 
 /* R = E_batch[u^T B f] for an equivariant quantity (0 for a symmetry) */
@@ -128,17 +134,20 @@ static void measure(const nt_model *m, const nt_transform *list, nt_quantity *q,
 
 /* the row of step `step`: L(theta) and L_gamma(theta) = L + (gamma/2)|theta|^2 on the whole
  * training set (the decay term summed as the engine's nt_loss_value sums it) */
-static void log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, const double *theta,
-                    const nt_quantity *q, int nq, double seconds)
+static int log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, const double *theta,
+                   const nt_quantity *q, int nq, double seconds, nt_error *err)
 {
-    if (!fn) return;
+    if (!fn) return NT_OK;
     nt_train_log L = { .step = step, .test_loss = NAN, .test_accuracy = NAN, .seconds = seconds };
-    evaluate(T, theta, &T->data->train, &L.loss, &L.accuracy, &L.margin);
+    int rc = evaluate(T, theta, &T->data->train, &L.loss, &L.accuracy, &L.margin, err);
+    if (rc != NT_OK) return rc;
     L.loss_gamma = L.loss;
     if (T->m->weight_decay != 0) L.loss_gamma += 0.5 * T->m->weight_decay * cblas_ddot((int)T->m->d, theta, 1, theta, 1);
-    if (T->data->test.n > 0) evaluate(T, theta, &T->data->test, &L.test_loss, &L.test_accuracy, NULL);
+    if (T->data->test.n > 0 && (rc = evaluate(T, theta, &T->data->test, &L.test_loss, &L.test_accuracy, NULL, err)))
+        return rc;
     L.norm2 = nt_norm2(T->m->d, theta) * nt_norm2(T->m->d, theta);
     fn(ctx, &L, theta, q, nq);
+    return NT_OK;
 }
 
 int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
@@ -200,11 +209,11 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
         }
         st->step = 0;
         st->started = 1;
-        log_now(&T, fn, ctx, 0, theta, q, nq, now() - t0);
+        rc = log_now(&T, fn, ctx, 0, theta, q, nq, now() - t0, err);
     }
     st->stopped = 0;
     int64_t step, saved = -1;   /* saved: the step of the last checkpoint */
-    for (step = st->step; step < ts->steps; step++) {
+    for (step = st->step; rc == NT_OK && step < ts->steps; step++) {
         st->step = step;
         if (ctl && ctl->stop && *ctl->stop) {   /* a step boundary: save the run and stop */
             st->seconds = now() - t0;
@@ -213,7 +222,8 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
             break;
         }
         const nt_dataset *bt = select_batch(&T, step);
-        double loss = nt_grad(T.e, theta, bt, g);   /* g_gamma = p */
+        double loss;
+        if ((rc = nt_grad(T.e, theta, bt, &loss, g, err))) break;   /* g_gamma = p */
         int finite = isfinite(loss);
         for (int64_t i = 0; i < d && finite; i++) finite = isfinite(g[i]);
         if (!finite) {
@@ -252,7 +262,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
             int64_t rows;
             const double *last = nt_engine_outputs(T.e, &rows);
             if (rows == bt->n) memcpy(F, last, sizeof(double) * (size_t)(rows * m->output));
-            else nt_outputs(T.e, theta, bt, F);
+            else if ((rc = nt_outputs(T.e, theta, bt, F, err))) break;
         }
         /* One sweep for every quantity's forms: s^T A theta, s_decay^T A theta, s^T A s and
          * theta^T A theta (with Q's magnitude).  The last measures Q at this theta, closing the
@@ -289,9 +299,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
             nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
             measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
         }
-        if (logged) {
-            log_now(&T, fn, ctx, step + 1, theta, q, nq, now() - t0);
-        }
+        if (logged && (rc = log_now(&T, fn, ctx, step + 1, theta, q, nq, now() - t0, err))) break;
         st->step = step + 1;
         if (ctl && ctl->checkpoint && ctl->checkpoint_every > 0 && (step + 1) % ctl->checkpoint_every == 0 &&
             step + 1 < ts->steps) {

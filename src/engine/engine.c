@@ -37,10 +37,27 @@ static void backward(nt_engine *e, int last, int what)
     }
 }
 
-/* batch normalization: the whole data set in one chunk */
-static void fit(nt_engine *e, const nt_dataset *ds)
+/* What every entry point checks before a sweep (cheap: shapes, not values; nt_dataset_check
+ * checks the values once): a data set of the model's input width, targets of the loss's
+ * width when the loss is computed, and for batch normalization the whole data set in one
+ * chunk (its statistics are over every sample: a smaller workspace would give wrong ones). */
+int nt_engine_ready(nt_engine *e, const double *theta, const nt_dataset *ds, int with_loss, nt_error *err)
 {
-    if (e->coupled) nt_engine_fit(e, ds->n);
+    const nt_model *m = e->m;
+    if (!theta) return nt_fail(err, NT_EINPUT, "engine: no parameter vector");
+    if (!ds || ds->n < 1 || !ds->x)
+        return nt_fail(err, NT_EINPUT, "engine: the data set has no samples");
+    if (ds->dim != m->input)
+        return nt_fail(err, NT_EINPUT, "engine: the data set has %d features per sample, the model takes %d", ds->dim,
+                       m->input);
+    const int ydim = m->loss == NT_LOSS_MSE ? m->output : 1;
+    if (with_loss && (!ds->y || ds->ydim != ydim))
+        return nt_fail(err, NT_EINPUT, "engine: the data set has %d targets per sample, %s loss with %d outputs takes %d",
+                       ds->y ? ds->ydim : 0, nt_loss_name(m->loss), m->output, ydim);
+    if (e->coupled && nt_engine_fit(e, ds->n) != NT_OK)
+        return nt_fail(err, NT_EFAIL, "engine: batch normalization needs all %lld samples in one chunk: out of memory",
+                       (long long)ds->n);
+    return NT_OK;
 }
 
 /* The whole data set: loss sum, and with `what` the gradient sum (into g) and the
@@ -49,7 +66,6 @@ static double sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int
                     const double *V, double *g, double *HV, int what)
 {
     const int last = e->n_nodes - 1;
-    fit(e, ds);
     e->theta = theta;
     e->V = V;
     e->kk = kk;
@@ -69,27 +85,31 @@ static double sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int
 /* The hook's turn: [loss sum | g sums (d) | HV sums (kk x d)] (the parts computed) copied
  * into one contiguous buffer, handed with N, copied back.  Without a hook nothing is touched,
  * so the results are bitwise those of an engine that has none. */
-static double reduce(nt_engine *e, double sum, double *g, int kk, double *HV, int64_t *N)
+static int reduce(nt_engine *e, double *sum, double *g, int kk, double *HV, int64_t *N, nt_error *err)
 {
-    if (!e->reduce) return sum;
+    if (!e->reduce) return NT_OK;
     const size_t d = (size_t)e->d, nhv = HV ? (size_t)kk * d : 0;
     double *b = e->red;
-    b[0] = sum;
+    b[0] = *sum;
     if (g) memcpy(b + 1, g, sizeof(double) * d);
     if (nhv) memcpy(b + 1 + (g ? d : 0), HV, sizeof(double) * nhv);
-    e->reduce(e->reduce_ctx, b, (int64_t)(1 + (g ? d : 0) + nhv), N);
+    int rc = e->reduce(e->reduce_ctx, b, (int64_t)(1 + (g ? d : 0) + nhv), N, err);
+    if (rc != NT_OK) return rc;
+    if (*N < 1) return nt_fail(err, NT_EFAIL, "engine: the reduction hook returned %lld samples", (long long)*N);
     if (g) memcpy(g, b + 1, sizeof(double) * d);
     if (nhv) memcpy(HV, b + 1 + (g ? d : 0), sizeof(double) * nhv);
-    return b[0];
+    *sum = b[0];
+    return NT_OK;
 }
 
 /* sum / N + gamma-term, for the loss, the gradient and the products; N and the sums are
  * first those of every shard when a hook is set */
-static double finish(nt_engine *e, const double *theta, const nt_dataset *ds, double sum,
-                     double *g, int kk, const double *V, double *HV)
+static int finish(nt_engine *e, const double *theta, const nt_dataset *ds, double sum,
+                  double *g, int kk, const double *V, double *HV, double *loss, nt_error *err)
 {
     int64_t N = ds->n;
-    sum = reduce(e, sum, g, kk, HV, &N);
+    int rc = reduce(e, &sum, g, kk, HV, &N, err);
+    if (rc != NT_OK) return rc;
     const double inv = 1.0 / (double)N, gam = e->m->weight_decay;
     const int d = (int)e->d;
     if (g) {
@@ -100,70 +120,82 @@ static double finish(nt_engine *e, const double *theta, const nt_dataset *ds, do
         cblas_dscal(d, inv, HV + (int64_t)j * d, 1);
         if (gam != 0) cblas_daxpy(d, gam, V + (int64_t)j * d, 1, HV + (int64_t)j * d, 1);
     }
-    double loss = sum * inv;
-    if (gam != 0) loss += 0.5 * gam * cblas_ddot(d, theta, 1, theta, 1);
-    return loss;
+    double L = sum * inv;
+    if (gam != 0) L += 0.5 * gam * cblas_ddot(d, theta, 1, theta, 1);
+    if (loss) *loss = L;
+    return NT_OK;
 }
 
-double nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds)
+int nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds, double *loss, nt_error *err)
 {
+    int rc = nt_engine_ready(e, theta, ds, 1, err);
+    if (rc != NT_OK) return rc;
     double s = sweep(e, theta, ds, 0, NULL, NULL, NULL, 0);
-    return finish(e, theta, ds, s, NULL, 0, NULL, NULL);
+    return finish(e, theta, ds, s, NULL, 0, NULL, NULL, loss, err);
 }
 
-double nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *g)
+int nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *loss, double *g, nt_error *err)
 {
+    int rc = nt_engine_ready(e, theta, ds, 1, err);
+    if (rc != NT_OK) return rc;
     double s = sweep(e, theta, ds, 0, NULL, g, NULL, PASS_ADJ);
-    return finish(e, theta, ds, s, g, 0, NULL, NULL);
+    return finish(e, theta, ds, s, g, 0, NULL, NULL, loss, err);
 }
 
-double nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
-              const double *V, double *HV, double *g)
+int nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *HV,
+           double *g, double *loss, nt_error *err)
 {
-    double loss = 0;   /* g == NULL: the adjoints are needed, the parameter gradient is not */
-    /* blocks of at most e->k tangents */
-    for (int j0 = 0; j0 < k; j0 += e->k) {
+    int rc = nt_engine_ready(e, theta, ds, 1, err);
+    if (rc == NT_OK && (k < 1 || !V || !HV)) rc = nt_fail(err, NT_EINPUT, "engine: no vectors to multiply (k = %d)", k);
+    /* g == NULL: the adjoints are needed, the parameter gradient is not; blocks of at most
+     * e->k tangents */
+    for (int j0 = 0; rc == NT_OK && j0 < k; j0 += e->k) {
         int kk = k - j0 < e->k ? k - j0 : e->k;
         const double *Vj = V + (int64_t)j0 * e->d;
         double *HVj = HV + (int64_t)j0 * e->d;
         double s = !g && nt_engine_frozen_at(e, theta, ds) ? nt_frozen_sweep(e, kk, Vj, HVj)
                    : sweep(e, theta, ds, kk, Vj, g, HVj, PASS_TAN | PASS_ADJ | PASS_ADJTAN);
-        loss = finish(e, theta, ds, s, g, kk, Vj, HVj);
+        rc = finish(e, theta, ds, s, g, kk, Vj, HVj, loss, err);
     }
-    return loss;
+    return rc;
 }
 
-void nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H)
+int nt_hessian(nt_engine *e, const double *theta, const nt_dataset *ds, double *H, nt_error *err)
 {
     const int64_t d = e->d;
-    for (int64_t j0 = 0; j0 < d; j0 += e->k) {
+    int rc = NT_OK;
+    for (int64_t j0 = 0; rc == NT_OK && j0 < d; j0 += e->k) {
         int kk = d - j0 < e->k ? (int)(d - j0) : e->k;
         memset(e->vbuf, 0, sizeof(double) * (size_t)(kk * d));
         for (int j = 0; j < kk; j++) e->vbuf[j * d + j0 + j] = 1.0;
         /* row j0 + j of H is (H e_{j0+j})^T: H is symmetric */
-        nt_hvp(e, theta, ds, kk, e->vbuf, H + j0 * d, NULL);
+        rc = nt_hvp(e, theta, ds, kk, e->vbuf, H + j0 * d, NULL, NULL, err);
     }
+    return rc;
 }
 
 /* ---- model outputs, their JVP and VJP --------------------------------------------- */
 
-void nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F)
+int nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *F, nt_error *err)
 {
     const int out = e->n_nodes - 2, K = e->m->output;
-    fit(e, ds);
+    int rc = nt_engine_ready(e, theta, ds, 0, err);
+    if (rc != NT_OK) return rc;
     e->theta = theta;
     for (int64_t s = 0; s < ds->n; s += e->chunk) {
         int64_t n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
         forward(e, ds, s, n, out, 0);
         memcpy(F + s * K, e->nodes[out].val, sizeof(double) * (size_t)(n * K));
     }
+    return NT_OK;
 }
 
-void nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
-            const double *V, double *Fdot)
+int nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *Fdot,
+           nt_error *err)
 {
     const int out = e->n_nodes - 2, K = e->m->output;
-    fit(e, ds);
+    int rc = nt_engine_ready(e, theta, ds, 0, err);
+    if (rc != NT_OK) return rc;
     e->theta = theta;
     for (int j0 = 0; j0 < k; j0 += e->k) {
         int kk = k - j0 < e->k ? k - j0 : e->k;
@@ -177,13 +209,15 @@ void nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k,
                 memcpy(Fdot + ((s + r) * k + j0) * K, t + r * kk * K, sizeof(double) * (size_t)(kk * K));
         }
     }
+    return NT_OK;
 }
 
-void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar,
-            double *out_g)
+int nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, double *out_g,
+           nt_error *err)
 {
     const int out = e->n_nodes - 2, K = e->m->output;
-    fit(e, ds);
+    int rc = nt_engine_ready(e, theta, ds, 0, err);
+    if (rc != NT_OK) return rc;
     e->theta = theta;
     e->kk = 0;
     e->g = out_g;
@@ -194,4 +228,5 @@ void nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const doubl
         memcpy(e->nodes[out].adj, Fbar + s * K, sizeof(double) * (size_t)(n * K));
         backward(e, out, 0);
     }
+    return NT_OK;
 }

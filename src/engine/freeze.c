@@ -68,7 +68,7 @@ static void set_rows(nt_engine *e, const nt_dataset *ds, int64_t c)
 int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes)
 {
     nt_engine_thaw(e);
-    if (e->coupled) nt_engine_fit(e, ds->n);
+    if (nt_engine_ready(e, theta, ds, 1, NULL) != NT_OK) return 0;   /* the calls will report it */
     int64_t per_row = 0;
     for (int i = 1; i < e->n_nodes; i++) {
         const nt_node *p = &e->nodes[i];
@@ -77,6 +77,7 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
     }
     if ((double)per_row * (double)ds->n * sizeof(double) > max_bytes) return 0;
     struct nt_frozen *f = calloc(1, sizeof *f);
+    if (!f) return 0;
     f->theta = malloc(sizeof(double) * (size_t)e->d);
     f->ds = *ds;
     f->n_chunks = (ds->n + e->chunk - 1) / e->chunk;

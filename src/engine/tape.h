@@ -89,6 +89,9 @@ void nt_op_mean_tokens(struct nt_engine *e, nt_node *p, int action);
 void nt_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
              const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 /* freeze.c: whether the engine is frozen at (theta, ds); one block of products there. */
+/* The checks every entry point makes before a sweep (engine.c): shapes, and the whole data
+ * set in one chunk for a batch-coupled model; with_loss: targets of the loss's width. */
+int nt_engine_ready(struct nt_engine *e, const double *theta, const nt_dataset *ds, int with_loss, nt_error *err);
 int nt_engine_frozen_at(const struct nt_engine *e, const double *theta, const nt_dataset *ds);
 double nt_frozen_sweep(struct nt_engine *e, int kk, const double *V, double *HV);
 

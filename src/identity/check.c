@@ -49,7 +49,17 @@ typedef struct {
     double *wp[4];  /* scratch blocks of N_PROBES x d */
     double *seed;   /* N x K */
     double *kw;     /* 3 K + 2 K^2: Bf, BBf, UBf of one sample, B and rho (K x K) */
+    int rc;         /* the first engine error (the check stops there) */
+    nt_error *err;
 } ctx;
+
+/* An engine call's status: the first error is kept, with its message (later calls, if any,
+ * do not overwrite it). */
+static void keep(ctx *c, int rc)
+{
+    if (c->rc == NT_OK) c->rc = rc;
+}
+#define ERR(c) ((c)->rc == NT_OK ? (c)->err : NULL)
 
 static double dot(int64_t n, const double *a, const double *b) { return cblas_ddot((int)n, a, 1, b, 1); }
 
@@ -111,7 +121,7 @@ static void output_terms(ctx *c, const double *B, double *R, double *R_size, dou
         *s2 += bub;
         *s2_size += fabs(bub);
     }
-    nt_vjp(c->e, c->theta, c->ds, seed, gradR);
+    keep(c, nt_vjp(c->e, c->theta, c->ds, seed, gradR, ERR(c)));
     const double inv = 1.0 / (double)c->N;
     cblas_dscal((int)c->d, inv, gradR, 1);
     *R *= inv; *R_size *= inv; *s2 *= inv; *s2_size *= inv;
@@ -169,13 +179,13 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
     nt_tr_apply_T(c->m, t, c->theta, Tth);
     for (int p = 0; p < N_PROBES; p++) nt_tr_apply_T(c->m, t, c->P + p * d, TP + p * d);
     /* left: T^T g_gamma(T theta), T^T H_gamma(T theta) T v */
-    nt_hvp(c->e, Tth, c->ds, N_PROBES, TP, HTP, gT);
+    keep(c, nt_hvp(c->e, Tth, c->ds, N_PROBES, TP, HTP, gT, NULL, ERR(c)));
     /* right: grad L^rho(theta) and its Hessian products, from the engine with the output map */
     if (t->equivariance) {
         double *rho = c->kw + 3 * K + K * K;
         nt_tr_output_rho(c->m, t, rho);
         nt_engine_set_output_map(c->e, rho);
-        nt_hvp(c->e, c->theta, c->ds, N_PROBES, c->P, HPrho, grho);
+        keep(c, nt_hvp(c->e, c->theta, c->ds, N_PROBES, c->P, HPrho, grho, NULL, ERR(c)));
         nt_engine_set_output_map(c->e, NULL);
     } else {
         memcpy(grho, c->g, sizeof(double) * d);
@@ -201,7 +211,7 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
         for (int64_t j = 0; j < d; j++) Tth[j] = 0.5 * (c->theta[j] + Tth[j]);
         memcpy(V2, c->P, sizeof(double) * d);
         nt_tr_apply_T(c->m, t, c->P, V2 + d);
-        nt_hvp(c->e, Tth, c->ds, 2, V2, HV2, gT);
+        keep(c, nt_hvp(c->e, Tth, c->ds, 2, V2, HV2, gT, NULL, ERR(c)));
         nt_tr_apply_T(c->m, t, gT, lhs);
         r->fixed_gradient = resid(diffnorm(d, lhs, gT), 2 * fmax(nt_norm2(d, gT), c->gabs_norm));
         nt_tr_apply_T(c->m, t, HV2, lhs);
@@ -219,7 +229,7 @@ typedef struct {
 static void flush(ctx *c, const nt_transform *list, block *b, nt_check_result *results)
 {
     if (b->n == 0) return;
-    nt_hvp(c->e, c->theta, c->ds, b->n, b->Xi, b->HXi, NULL);
+    keep(c, nt_hvp(c->e, c->theta, c->ds, b->n, b->Xi, b->HXi, NULL, NULL, ERR(c)));
     for (int j = 0; j < b->n; j++) {
         nt_check_result *r = &results[b->slot[j]];
         check_generator(c, &list[r->entry], b->gen[j], b->Xi + (int64_t)j * c->d, b->HXi + (int64_t)j * c->d, r);
@@ -267,7 +277,7 @@ static void gradient_magnitude(ctx *c)
         part.n = N - s < G ? N - s : G;
         part.x = c->ds->x + s * c->ds->dim;
         part.y = c->ds->y ? c->ds->y + s * c->ds->ydim : NULL;
-        nt_vjp(c->e, c->theta, &part, c->seed + s * K, gn);
+        keep(c, nt_vjp(c->e, c->theta, &part, c->seed + s * K, gn, ERR(c)));
         for (int64_t i = 0; i < d; i++) {
             finite &= isfinite(gn[i]);
             c->gabs[i] += fabs(gn[i]);
@@ -286,11 +296,11 @@ static void gradient_magnitude(ctx *c)
 }
 
 int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
-             const nt_transform *list, int n, double tol, nt_check_result *results)
+             const nt_transform *list, int n, double tol, nt_check_result *results, nt_error *err)
 {
     const int64_t d = m->d, N = ds->n;
     const int K = m->output, kb = nt_engine_k(e);
-    ctx c = { .e = e, .m = m, .ds = ds, .theta = theta, .d = d, .N = N, .K = K, .gam = m->weight_decay };
+    ctx c = { .e = e, .m = m, .ds = ds, .theta = theta, .d = d, .N = N, .K = K, .gam = m->weight_decay, .err = err };
     c.g = malloc(sizeof(double) * d);
     c.gabs = malloc(sizeof(double) * d);
     c.F = malloc(sizeof(double) * (size_t)(N * K));
@@ -307,19 +317,24 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
     int ok = c.g && c.gabs && c.F && c.u && c.P && c.HP && c.seed && c.kw && b.Xi && b.HXi && b.gen && b.slot && counter;
     for (int i = 0; i < 8; i++) ok &= c.w[i] != NULL;
     for (int i = 0; i < 4; i++) ok &= c.wp[i] != NULL;
-    if (!ok) goto done;
+    if (!ok) {
+        c.rc = nt_fail(err, NT_EFAIL, "check: out of memory for the workspace (%lld samples, %lld parameters)",
+                       (long long)N, (long long)d);
+        goto done;
+    }
     /* shared at theta: g, outputs, u, probes and H times them, the curvature scale */
     for (int64_t j = 0; j < N_PROBES * d; j++) c.P[j] = nt_rand_normal(PROBE_SEED, 1, (uint64_t)j);
-    nt_hvp(e, theta, ds, N_PROBES, c.P, c.HP, c.g);
+    keep(&c, nt_hvp(e, theta, ds, N_PROBES, c.P, c.HP, c.g, NULL, ERR(&c)));
+    keep(&c, nt_outputs(e, theta, ds, c.F, ERR(&c)));
+    if (c.rc != NT_OK) goto done;
     c.s_H = nt_norm2(d, c.HP) / nt_norm2(d, c.P);
-    nt_outputs(e, theta, ds, c.F);
     for (int64_t s = 0; s < N; s++) nt_loss_eval(m->loss, K, c.F + s * K, ds->y + s * ds->ydim, c.u + s * K);
     gradient_magnitude(&c);
 
     /* continuous generators in blocks of kb (one block HVP each); discrete maps one by one */
     memset(results, 0, sizeof *results * (size_t)nt_check_count(list, n));
     int out = 0;
-    for (int t = 0; t < n; t++) {
+    for (int t = 0; t < n && c.rc == NT_OK; t++) {
         if (list[t].discrete) {
             results[out].entry = t;
             check_map(&c, &list[t], &results[out++]);
@@ -334,6 +349,7 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
         }
     }
     flush(&c, list, &b, results);
+    if (c.rc != NT_OK) goto done;
     /* names, kinds, verdicts */
     for (int r = 0; r < out; r++) {
         nt_check_result *x = &results[r];
@@ -351,5 +367,5 @@ done:
     free(c.g); free(c.gabs); free(c.F); free(c.u); free(c.P); free(c.HP); free(c.seed);
     for (int i = 0; i < 8; i++) free(c.w[i]);
     for (int i = 0; i < 4; i++) free(c.wp[i]);
-    return ok ? NT_OK : NT_EFAIL;
+    return c.rc;
 }

@@ -116,7 +116,10 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
         r->deflated = nt_orbit_basis(m, list, n_list, theta, tol, &Q, &sv, &n_gen);
     }
     nt_hessian_ctx hc;
-    nt_operator op = nt_hessian_operator(&hc, e, m, ds, theta, off, n, o->deflate ? Q : NULL, o->deflate ? r->deflated : 0);
+    nt_operator op;
+    if ((rc = nt_hessian_operator(&hc, &op, e, m, ds, theta, off, n, o->deflate ? Q : NULL, o->deflate ? r->deflated : 0,
+                                  err)))
+        goto done;
     double t0 = now();
     r->t_operator = t0 - t_start - r->t_gradient;
     phase(o, r->dense ? "dense eigendecomposition" : "Lanczos (ARPACK), both ends");
@@ -135,7 +138,7 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
     if (o->trace) {
         phase(o, "trace (Hutchinson, 100 probes)");
         r->trace_probes = 100;
-        r->trace = nt_hutchinson(&op, r->trace_probes, NT_TRACE_SEED, &r->trace_std_error);
+        if ((rc = nt_hutchinson(&op, r->trace_probes, NT_TRACE_SEED, &r->trace, &r->trace_std_error, err))) goto done;
         if (r->values) {   /* the sum of every eigenvalue */
             r->trace_exact = 0;
             for (int64_t i = 0; i < n; i++) r->trace_exact += r->values[i];
@@ -159,7 +162,9 @@ static int analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, const 
         r->has_flat = 1;
         if ((rc = nt_predict_flat(e, m, ds, list, n_list, theta, g, r->values, n, tol, o->each_generator, &r->flat, err)))
             goto done;
-        if (!o->deflate) nt_predict_sharp(e, m, ds, list, n_list, theta, r->top ? r->top_values[0] : NAN, &r->sharp);
+        if (!o->deflate &&
+            (rc = nt_predict_sharp(e, m, ds, list, n_list, theta, r->top ? r->top_values[0] : NAN, &r->sharp, err)))
+            goto done;
         if (o->sectors && (rc = nt_predict_sectors(e, m, ds, list, n_list, theta, r, err))) goto done;
         if ((rc = nt_predict_scale_alignment(e, m, ds, list, n_list, theta, g, r->top_vectors, r->top_values, r->top,
                                              &r->scale, &r->n_scale, err)))
@@ -196,9 +201,9 @@ int nt_spectrum_analyse(nt_engine *e, const nt_model *m, const nt_dataset *ds, c
                        need, need / 1073741824.0, have / 1073741824.0);
     double *g = malloc(sizeof(double) * (size_t)d), t_start = now();
     if (!g) return nt_fail(err, NT_EFAIL, "out of memory for the gradient (d = %lld)", (long long)d);
-    r->loss = nt_grad(e, theta, ds, g);
+    int rc = nt_grad(e, theta, ds, &r->loss, g, err);
     r->t_gradient = now() - t_start;
-    int rc = nt_require_finite(r->loss, g, d, "gradient", err);   /* before LAPACK or ARPACK sees a NaN */
+    if (!rc) rc = nt_require_finite(r->loss, g, d, "gradient", err);   /* before LAPACK or ARPACK sees a NaN */
     if (!rc) {
         r->grad_norm = nt_norm2(d, g);
         rc = analyse(e, m, ds, list, n_list, theta, o, off, r, g, t_start, err);

@@ -10,8 +10,8 @@ int nt_predict_flat(nt_engine *e, const nt_model *m, const nt_dataset *ds, const
                     const double *theta, const double *g, const double *values, int64_t n_values, double tol, int each,
                     nt_flat_view *f, nt_error *err);
 /* The sharp view into s (s->applies 0 when the model is not bias-free homogeneous). */
-void nt_predict_sharp(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
-                      const double *theta, double lambda_max, nt_sharp_view *s);
+int nt_predict_sharp(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
+                     const double *theta, double lambda_max, nt_sharp_view *s, nt_error *err);
 /* The S_n sectors and the mirrors into r->sectors, r->mirrors. */
 int nt_predict_sectors(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
                        const double *theta, nt_spectrum *r, nt_error *err);

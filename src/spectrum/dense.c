@@ -26,11 +26,16 @@ int nt_eigen_dense(const nt_operator *op, double *values, double *vectors, nt_er
                        (long long)n, (long long)n);
     }
     /* row j of A := (A e_j)^T, i.e. A^T; the symmetrization below makes the difference moot */
-    for (int64_t j0 = 0; j0 < n; j0 += kb) {
+    int rc = NT_OK;
+    for (int64_t j0 = 0; j0 < n && rc == NT_OK; j0 += kb) {
         const int k = n - j0 < kb ? (int)(n - j0) : kb;
         for (int j = 0; j < k; j++) E[(int64_t)j * n + j0 + j] = 1;
-        op->apply(op->ctx, k, E, A + j0 * n);
+        rc = op->apply(op->ctx, k, E, A + j0 * n, err);
         for (int j = 0; j < k; j++) E[(int64_t)j * n + j0 + j] = 0;
+    }
+    if (rc != NT_OK) {
+        free(A); free(E); free(support);
+        return rc;
     }
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < i; j++)

@@ -74,7 +74,8 @@ int nt_slq(const nt_operator *op, int n_probes, int m, uint64_t seed, double *no
                     row[ka++] = b;
                 }
             if (ka == 0) break;
-            op->apply(op->ctx, ka, X, Y);
+            rc = op->apply(op->ctx, ka, X, Y, err);
+            if (rc != NT_OK) goto done;
             for (int r = 0; r < ka; r++) {
                 const int b = row[r];
                 double *Qb = Q + (int64_t)b * s_max * n, *w = Y + (int64_t)r * n;
@@ -129,21 +130,27 @@ void nt_density_grid(const double *nodes, const double *weights, int n_nodes, do
     }
 }
 
-double nt_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double *std_error)
+int nt_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double *trace, double *std_error,
+                  nt_error *err)
 {
     const int64_t n = op->n;
     if (std_error) *std_error = NAN;
-    if (n < 1 || n_probes < 1) return NAN;
+    *trace = NAN;
+    if (n < 1 || n_probes < 1)
+        return nt_fail(err, NT_EINPUT, "Hutchinson: %lld probes on an operator of dimension %lld", (long long)n_probes,
+                       (long long)n);
     const int kb = op->block < 1 ? 1 : (op->block > n_probes ? n_probes : op->block);
     double *V = malloc(sizeof(double) * (size_t)kb * (size_t)n), *AV = malloc(sizeof(double) * (size_t)kb * (size_t)n);
     double *t = malloc(sizeof(double) * (size_t)n_probes);
-    if (!V || !AV || !t) { free(V); free(AV); free(t); return NAN; }
-    for (int p0 = 0; p0 < n_probes; p0 += kb) {
+    int rc = V && AV && t ? NT_OK : nt_fail(err, NT_EFAIL, "Hutchinson: out of memory (n = %lld)", (long long)n);
+    for (int p0 = 0; p0 < n_probes && rc == NT_OK; p0 += kb) {
         const int k = n_probes - p0 < kb ? n_probes - p0 : kb;
         for (int b = 0; b < k; b++) rademacher(n, seed, (uint64_t)(p0 + b), V + (int64_t)b * n);
-        op->apply(op->ctx, k, V, AV);
+        rc = op->apply(op->ctx, k, V, AV, err);
+        if (rc != NT_OK) break;
         for (int b = 0; b < k; b++) t[p0 + b] = cblas_ddot((int)n, V + (int64_t)b * n, 1, AV + (int64_t)b * n, 1);
     }
+    if (rc != NT_OK) { free(V); free(AV); free(t); return rc; }
     double mean = 0, shift = 0, ss = 0;   /* variance of t - t_0: exactly 0 when all samples agree */
     for (int p = 0; p < n_probes; p++) { mean += t[p]; shift += t[p] - t[0]; }
     mean /= n_probes;
@@ -151,5 +158,6 @@ double nt_hutchinson(const nt_operator *op, int n_probes, uint64_t seed, double 
     for (int p = 0; p < n_probes; p++) ss += (t[p] - t[0] - shift) * (t[p] - t[0] - shift);
     if (std_error && n_probes > 1) *std_error = sqrt(ss / (n_probes - 1) / n_probes);
     free(V); free(AV); free(t);
-    return mean;
+    *trace = mean;
+    return NT_OK;
 }

@@ -108,7 +108,8 @@ int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, do
     for (;;) {
         dsaupd_c(&ido, "I", n, which, nev, tol, resid, ncv, V, n, iparam, ipntr, workd, workl, lworkl, &info);
         if (ido != 1 && ido != -1) break;
-        op->apply(op->ctx, 1, workd + ipntr[0] - 1, workd + ipntr[1] - 1);
+        rc = op->apply(op->ctx, 1, workd + ipntr[0] - 1, workd + ipntr[1] - 1, err);
+        if (rc != NT_OK) goto done;
         products++;
     }
     if (n_products) *n_products = products;

@@ -317,8 +317,9 @@ int nt_orbit_analyse(const nt_model *m, const nt_transform *list, int n, const d
     return o->rank;
 }
 
-double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
-                         const double *theta, const double *g, int q, uint64_t seed, double *curvature_scale)
+int nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
+                      const double *theta, const double *g, int q, uint64_t seed, double *worst_out,
+                      double *curvature_scale, nt_error *err)
 {
     const int64_t d = m->d;
     const double gam = m->weight_decay;
@@ -328,6 +329,11 @@ double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, 
     acc_init(&s, d);
     double *X = calloc((size_t)(q + 1) * (size_t)d, sizeof(double)), *HX = malloc(sizeof(double) * (size_t)(q + 1) * (size_t)d),
            *P = calloc((size_t)q * (size_t)d, sizeof(double));
+    if (!s.y || !s.mark || !s.idx || !X || !HX || !P) {
+        acc_free(&s);
+        free(X); free(HX); free(P);
+        return nt_fail(err, NT_EFAIL, "(S1) check: out of memory for %d vectors of %lld", q + 1, (long long)d);
+    }
     int gen = 0;
     for (int t = 0; t < n; t++) {
         const nt_transform *T = &list[t];
@@ -356,7 +362,12 @@ double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, 
     }
     /* the last row: a random direction, for the curvature scale s_H = |H v| / |v| */
     for (int64_t j = 0; j < d; j++) X[(int64_t)q * d + j] = nt_rand_normal(seed, (uint64_t)q, (uint64_t)j);
-    nt_hvp(e, theta, ds, q + 1, X, HX, NULL);
+    int rc = nt_hvp(e, theta, ds, q + 1, X, HX, NULL, NULL, err);
+    if (rc != NT_OK) {
+        acc_free(&s);
+        free(X); free(HX); free(P);
+        return rc;
+    }
     const double sH = nt_norm2(d, HX + (int64_t)q * d) / nt_norm2(d, X + (int64_t)q * d);
     if (curvature_scale) *curvature_scale = sH;
     double worst = 0;
@@ -369,5 +380,6 @@ double nt_orbit_s1_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, 
     }
     acc_free(&s);
     free(X); free(HX); free(P);
-    return worst;
+    *worst_out = worst;
+    return NT_OK;
 }

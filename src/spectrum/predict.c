@@ -31,11 +31,12 @@ static int symmetry_generators(const nt_transform *list, int n)
  * difference relative to the two sides plus s |xi| (s the curvature scale): as in
  * nt_check, an identity whose two sides vanish (H c = 0 for a pure shift without weight
  * decay) is measured against the scale of H, not round-off */
-static void flat_block(nt_engine *e, const nt_dataset *ds, const double *theta, int64_t d, const double *X, double *HX,
-                       int *nb, nt_flat_view *f, int *done)
+static int flat_block(nt_engine *e, const nt_dataset *ds, const double *theta, int64_t d, const double *X, double *HX,
+                      int *nb, nt_flat_view *f, int *done, nt_error *err)
 {
-    if (*nb == 0) return;
-    nt_hvp(e, theta, ds, *nb, X, HX, NULL);
+    if (*nb == 0) return NT_OK;
+    int rc = nt_hvp(e, theta, ds, *nb, X, HX, NULL, NULL, err);
+    if (rc != NT_OK) return rc;
     for (int j = 0; j < *nb; j++, (*done)++) {
         double h = nt_norm2(d, HX + (int64_t)j * d), p = f->h_xi_predicted[*done];
         f->h_xi_norm[*done] = h;
@@ -43,6 +44,7 @@ static void flat_block(nt_engine *e, const nt_dataset *ds, const double *theta, 
         f->each_worst = fmax(f->each_worst, fabs(h - p) / fmax(size, 1e-300));
     }
     *nb = 0;
+    return NT_OK;
 }
 
 /* per symmetry generator |H xi| (block products) beside |-A^T g + gamma (xi + A^T theta)| */
@@ -62,19 +64,19 @@ static int each_generator(nt_engine *e, const nt_model *m, const nt_dataset *ds,
         rc = nt_fail(err, NT_EFAIL, "out of memory for the products of each generator (d = %lld)", (long long)d);
         goto out;
     }
-    for (int t = 0; t < n; t++) {
+    for (int t = 0; t < n && rc == NT_OK; t++) {
         int gens = !list[t].discrete && !list[t].equivariance ? list[t].generators : 0;
-        for (int i = 0; i < gens; i++) {
+        for (int i = 0; i < gens && rc == NT_OK; i++) {
             double *xi = X + (int64_t)nb * d;
             nt_tr_xi(m, &list[t], i, theta, xi);
             nt_tr_apply_At(m, &list[t], i, g, a);
             nt_tr_apply_At(m, &list[t], i, theta, b);
             for (int64_t j = 0; j < d; j++) a[j] = -a[j] + gam * (xi[j] + b[j]);
             f->h_xi_predicted[done + nb++] = nt_norm2(d, a);
-            if (nb == kb) flat_block(e, ds, theta, d, X, HX, &nb, f, &done);
+            if (nb == kb) rc = flat_block(e, ds, theta, d, X, HX, &nb, f, &done, err);
         }
     }
-    flat_block(e, ds, theta, d, X, HX, &nb, f, &done);
+    if (rc == NT_OK) rc = flat_block(e, ds, theta, d, X, HX, &nb, f, &done, err);
 out:
     free(X); free(HX); free(a); free(b);
     return rc;
@@ -95,15 +97,16 @@ int nt_predict_flat(nt_engine *e, const nt_model *m, const nt_dataset *ds, const
         for (int64_t i = 0; i < n_values; i++) f->found[v] += fabs(values[i] - f->orbit.value[v]) <= f->found_tol;
     }
     const int q = 2;   /* each random combination alone tests every generator (with probability 1) */
-    f->s1_worst = nt_orbit_s1_check(e, m, ds, list, n, theta, g, q, S1_SEED, &f->curvature_scale);
+    int rc = nt_orbit_s1_check(e, m, ds, list, n, theta, g, q, S1_SEED, &f->s1_worst, &f->curvature_scale, err);
+    if (rc != NT_OK) return rc;
     f->s1_combinations = f->orbit.generators ? q : 0;
     return each ? each_generator(e, m, ds, list, n, theta, g, f, err) : NT_OK;
 }
 
 /* sharp direction of a homogeneous model: theta^T H theta / |theta|^2 against
  * k(k-1) E[u^T f] + k^2 E[f^T U f] + gamma |theta|^2 (bias-free: A = I) */
-void nt_predict_sharp(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
-                      const double *theta, double lambda_max, nt_sharp_view *s)
+int nt_predict_sharp(nt_engine *e, const nt_model *m, const nt_dataset *ds, const nt_transform *list, int n,
+                     const double *theta, double lambda_max, nt_sharp_view *s, nt_error *err)
 {
     const int64_t d = m->d, N = ds->n;
     const int K = m->output;
@@ -112,12 +115,16 @@ void nt_predict_sharp(nt_engine *e, const nt_model *m, const nt_dataset *ds, con
     memset(s, 0, sizeof *s);
     for (int t = 0; t < n; t++) if (list[t].kind == NT_TR_HOMOGENEOUS) k = list[t].p;
     for (int t = 0; t < m->n_tensors; t++) biases |= m->tensors[t].ndim == 1;
-    if (k == 0 || biases) return;
+    if (k == 0 || biases) return NT_OK;
     double *Ht = malloc(sizeof(double) * (size_t)d), *F = malloc(sizeof(double) * (size_t)(N * K + 2 * K));
-    if (!Ht || !F) { free(Ht); free(F); return; }
+    int rc = Ht && F ? NT_OK : nt_fail(err, NT_EFAIL, "sharp direction: out of memory (%lld samples)", (long long)N);
     double *u = F + N * K, *Uf = u + K;
-    nt_hvp(e, theta, ds, 1, theta, Ht, NULL);
-    nt_outputs(e, theta, ds, F);
+    if (rc == NT_OK) rc = nt_hvp(e, theta, ds, 1, theta, Ht, NULL, NULL, err);
+    if (rc == NT_OK) rc = nt_outputs(e, theta, ds, F, err);
+    if (rc != NT_OK) {
+        free(Ht); free(F);
+        return rc;
+    }
     double uf = 0, fUf = 0, tt = cblas_ddot((int)d, theta, 1, theta, 1);
     for (int64_t i = 0; i < N; i++) {
         const double *f = F + i * K, *y = ds->y + i * ds->ydim;
@@ -133,6 +140,7 @@ void nt_predict_sharp(nt_engine *e, const nt_model *m, const nt_dataset *ds, con
     s->lambda_max = lambda_max;
     s->relative_difference = nt_rel_diff(1, &s->radial_curvature, &s->closed_form);
     free(Ht); free(F);
+    return NT_OK;
 }
 
 static int greatest_common_divisor(int a, int b)
@@ -160,7 +168,11 @@ static int sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const d
         free(lam); free(mult);
         return nt_fail(err, NT_EFAIL, "out of memory for the sector of layer %d", layer);
     }
-    nt_sn_sector(e, m, ds, theta, layer, 1, sym, lam);
+    int rc = nt_sn_sector(e, m, ds, theta, layer, 1, sym, lam, err);
+    if (rc != NT_OK) {
+        free(lam); free(mult);
+        return rc;
+    }
     S->tol = 1e-9 * fmax(fabs(lam[0]), fabs(lam[dim - 1]));
     S->groups = nt_multiplicities(lam, dim, S->tol, mult);
     S->min = dim;
@@ -204,7 +216,10 @@ int nt_predict_sectors(nt_engine *e, const nt_model *m, const nt_dataset *ds, co
         if (!lam) { rc = nt_fail(err, NT_EFAIL, "out of memory for the mirror %s", list[t].name); goto out; }
         nt_tr_apply_T(m, &list[t], theta, sym);
         for (int64_t i = 0; i < m->d; i++) sym[i] = 0.5 * (sym[i] + theta[i]);
-        nt_breaking_spectrum(e, m, ds, sym, &list[t], lam, NULL);
+        if ((rc = nt_breaking_spectrum(e, m, ds, sym, &list[t], lam, NULL, err))) {
+            free(lam);
+            goto out;
+        }
         nt_mirror *M = &r->mirrors[r->n_mirrors++];
         snprintf(M->name, sizeof M->name, "%s", list[t].name);
         M->dimension = dim;
@@ -239,11 +254,12 @@ int nt_predict_scale_alignment(nt_engine *e, const nt_model *m, const nt_dataset
         free(xi); free(Hxi); free(Pg);
         return nt_fail(err, NT_EFAIL, "out of memory for the scale alignment (d = %lld)", (long long)d);
     }
-    for (int t = 0; t < n; t++) {
+    int rc = NT_OK;
+    for (int t = 0; t < n && rc == NT_OK; t++) {
         if (list[t].kind != NT_TR_SCALE) continue;
         nt_tr_xi(m, &list[t], 0, theta, xi);        /* P_S theta */
         nt_tr_apply_A(m, &list[t], 0, g, Pg);       /* P_S g (A = P_S) */
-        nt_hvp(e, theta, ds, 1, xi, Hxi, NULL);
+        if ((rc = nt_hvp(e, theta, ds, 1, xi, Hxi, NULL, NULL, err))) break;
         double total = 0, gg = cblas_ddot((int)d, Pg, 1, Pg, 1), in_meas = 0, in_pred = 0;
         for (int64_t j = 0; j < d; j++) total += (Hxi[j] - 2 * gam * xi[j]) * (Hxi[j] - 2 * gam * xi[j]);
         for (int i = 0; i < k; i++) {
@@ -259,5 +275,5 @@ int nt_predict_scale_alignment(nt_engine *e, const nt_model *m, const nt_dataset
         a->predicted = total > 0 ? in_pred / total : 0;
     }
     free(xi); free(Hxi); free(Pg);
-    return NT_OK;
+    return rc;
 }

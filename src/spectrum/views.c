@@ -28,7 +28,7 @@ static void deflate(const nt_hessian_ctx *h, double *x)
     }
 }
 
-static void hessian_apply(void *ctx, int k, const double *X, double *Y)
+static int hessian_apply(void *ctx, int k, const double *X, double *Y, nt_error *err)
 {
     nt_hessian_ctx *h = ctx;
     const int64_t d = h->d, n = h->n;
@@ -39,23 +39,35 @@ static void hessian_apply(void *ctx, int k, const double *X, double *Y)
             memcpy(h->X + j * d + h->off, X + (int64_t)(j0 + j) * n, sizeof(double) * (size_t)n);
             if (h->Q) deflate(h, h->X + j * d);
         }
-        nt_hvp(h->e, h->theta, h->ds, kk, h->X, h->Y, NULL);
+        int rc = nt_hvp(h->e, h->theta, h->ds, kk, h->X, h->Y, NULL, NULL, err);
+        if (rc != NT_OK) return rc;
         for (int j = 0; j < kk; j++) {   /* deflate, restrict */
             if (h->Q) deflate(h, h->Y + j * d);
             memcpy(Y + (int64_t)(j0 + j) * n, h->Y + j * d + h->off, sizeof(double) * (size_t)n);
         }
     }
+    return NT_OK;
 }
 
-nt_operator nt_hessian_operator(nt_hessian_ctx *h, nt_engine *e, const nt_model *m, const nt_dataset *ds,
-                                const double *theta, int64_t off, int64_t n, const double *Q, int r)
+int nt_hessian_operator(nt_hessian_ctx *h, nt_operator *op, nt_engine *e, const nt_model *m, const nt_dataset *ds,
+                        const double *theta, int64_t off, int64_t n, const double *Q, int r, nt_error *err)
 {
     *h = (nt_hessian_ctx){ .e = e, .ds = ds, .theta = theta, .d = m->d, .off = off, .n = n, .Q = Q, .r = r,
                            .block = nt_engine_k(e) };
+    *op = (nt_operator){ .n = n, .block = h->block, .apply = hessian_apply, .ctx = h };
+    if (off < 0 || n < 1 || off + n > m->d)
+        return nt_fail(err, NT_EINPUT, "Hessian operator: coordinates [%lld, %lld) outside [0, %lld)", (long long)off,
+                       (long long)(off + n), (long long)m->d);
     h->X = malloc(sizeof(double) * (size_t)(h->block * m->d));
     h->Y = malloc(sizeof(double) * (size_t)(h->block * m->d));
+    if (!h->X || !h->Y) {
+        free(h->X); free(h->Y);
+        h->X = h->Y = NULL;
+        return nt_fail(err, NT_EFAIL, "Hessian operator: out of memory for %d vectors of %lld", h->block,
+                       (long long)m->d);
+    }
     nt_engine_freeze(e, theta, ds, 2.0 * (1 << 30));   /* theta is fixed for the operator's life */
-    return (nt_operator){ .n = n, .block = h->block, .apply = hessian_apply, .ctx = h };
+    return NT_OK;
 }
 
 void nt_hessian_operator_free(nt_hessian_ctx *h)
@@ -120,13 +132,13 @@ static int64_t unit_coord(const nt_dense *D, int layer, int j, int64_t x)
 }
 
 int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta, int layer,
-                 int project, double *theta_sym, double *lam)
+                 int project, double *theta_sym, double *lam, nt_error *err)
 {
     nt_dense D[NT_MAX_LAYERS];
     nt_dense_layers(m, D);
     const int64_t d = m->d;
     const int dim = nt_sn_sector_dim(m, layer);
-    if (dim == 0) return 0;
+    if (dim == 0) return NT_OK;
     const int n = D[layer - 1].n_out;
     const int64_t u = dim / (n - 1);
     /* theta on Fix(S_n): every unit replaced by the units' mean */
@@ -140,19 +152,27 @@ int nt_sn_sector(nt_engine *e, const nt_model *m, const nt_dataset *ds, const do
     /* the Helmert basis of the breaking subspace, rows of B (dim x d) */
     double *B = calloc((size_t)dim * (size_t)d, sizeof(double)), *HB = malloc(sizeof(double) * (size_t)dim * (size_t)d);
     double *M = malloc(sizeof(double) * (size_t)dim * dim);
+    if (!B || !HB || !M) {
+        free(B); free(HB); free(M);
+        return nt_fail(err, NT_EFAIL, "out of memory for the S_n sector of layer %d (%d directions)", layer, dim);
+    }
     for (int k = 1; k < n; k++)
         for (int64_t x = 0; x < u; x++) {
             double *b = B + ((int64_t)(k - 1) * u + x) * d, c = 1 / sqrt((double)k * (k + 1));
             for (int j = 0; j < k; j++) b[unit_coord(D, layer, j, x)] = c;
             b[unit_coord(D, layer, k, x)] = -k * c;
         }
-    nt_hvp(e, theta_sym, ds, dim, B, HB, NULL);
+    int rc = nt_hvp(e, theta_sym, ds, dim, B, HB, NULL, NULL, err);
+    if (rc != NT_OK) {
+        free(B); free(HB); free(M);
+        return rc;
+    }
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, dim, dim, (int)d, 1.0, B, (int)d, HB, (int)d, 0.0, M, dim);
     for (int i = 0; i < dim; i++)   /* symmetrize against round-off */
         for (int j = 0; j < i; j++) M[i * dim + j] = M[j * dim + i] = 0.5 * (M[i * dim + j] + M[j * dim + i]);
     LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', dim, M, dim, lam);
     free(B); free(HB); free(M);
-    return dim;
+    return NT_OK;
 }
 
 int nt_multiplicities(const double *lam, int n, double tol, int *mult)
