@@ -22,8 +22,11 @@ demo: build
 	$(NOETHER) demo -o $(OUT)
 
 # Exact comparisons need one BLAS thread (OpenBLAS differs in the last bits otherwise).
+# Then the Python module's tests (python/tests, pytest with Debian's python3 and torch).
+PYTEST := PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$(BUILD)/python NOETHER_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -p no:cacheprovider
 test: build
 	OPENBLAS_NUM_THREADS=1 $(BUILD)/noether-tests --jobs 2
+	OPENBLAS_NUM_THREADS=1 $(PYTEST) -q python/tests
 
 # The test suite under AddressSanitizer and UndefinedBehaviorSanitizer (leaks included),
 # in a build of its own; the tests also run the sanitized noether binary.
@@ -42,8 +45,9 @@ fuzz: build
 # Benchmarks are programs, not tests: they print measured ratios and never fail on time.
 bench: setup $(BUILD)/build.ninja
 	NOETHER_EXTRA_PACKAGES="python3-torch python3-numpy python3-scipy time" scripts/setup.sh
-	ninja -C $(BUILD) noether-bench
+	ninja -C $(BUILD) && ninja -C $(BUILD) noether-bench
 	$(BUILD)/noether-bench $(CURDIR) $(BUILD)/bench.csv
+	PYTHONPATH=$(BUILD)/python /usr/bin/python3 bench/bench_python.py
 
 # make install PREFIX=DIR (default /usr/local; DESTDIR=STAGE stages it for a package): the
 # command, the shared and static library, noether.h, noether.pc, the manual page, the bash

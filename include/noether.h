@@ -1195,6 +1195,13 @@ NT_API int nt_spectrum_analyse(nt_engine *e, const nt_model *m, const nt_dataset
                                nt_error *err);
 NT_API void nt_spectrum_free(nt_spectrum *r);
 
+/* The JSON document of noether spectrum --json (docs/interface.md) for r, as that command
+ * prints it (cJSON_Print), from r and what was asked: block (NULL: all of theta), deflate,
+ * trace, density, sectors as given to nt_spectrum_analyse; all_values: every eigenvalue of a
+ * dense spectrum too.  malloc'd text (free()), NULL out of memory. */
+typedef struct { const char *block; int deflate, trace, density, sectors, all_values; } nt_spectrum_doc_opts;
+NT_API char *nt_spectrum_json(const nt_spectrum *r, const nt_spectrum_doc_opts *o);
+
 /* ------------------------------------------------------------------ the BLAS kernel */
 
 /* OpenBLAS picks its kernel when it loads; on a CPU it does not know it falls back to a

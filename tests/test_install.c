@@ -468,3 +468,46 @@ Test(install, demo_and_examples_run_from_the_prefix_alone, .timeout = 600)
     free(examples);
     install_free(&in);
 }
+
+Test(install, python_module_imports_from_the_prefix, .timeout = 300)
+{
+    install in;
+    install_new(&in);
+    char *init = NULL;
+    cr_assert_eq(sh(&init, "find '%s' -path '*/noether/__init__.py' ! -path '*/share/*'", in.stage), 0);
+    cr_assert(strstr(init, "/noether/__init__.py\n"), "the Python module is not installed under %s", in.stage);
+    *strstr(init, "/noether/__init__.py\n") = 0;   /* the site-packages folder */
+    char example[NT_PATH_MAX], mine[NT_PATH_MAX], moved[NT_PATH_MAX], theirs[NT_PATH_MAX];
+    snprintf(example, sizeof example, "%s/share/noether/examples/deep_linear.json", in.prefix);
+    path_join(mine, in.stage, "g_python.npy");
+    path_join(moved, in.stage, "g_python_moved.npy");
+    path_join(theirs, in.stage, "g_noether.npy");
+    /* import noether from the prefix alone (not from the build), its version, its gradient of
+     * an installed example, and the same at theta moved by 1e-3 in one coordinate (control) */
+#ifdef __SANITIZE_ADDRESS__   /* a sanitized extension in the plain interpreter: the runtimes first, Python's own leaks aside */
+    const char *python = "LD_PRELOAD=\"$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)\" "
+                         "ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3";
+#else
+    const char *python = "/usr/bin/python3";
+#endif
+    char *said = NULL;
+    int rc = sh(&said, "cd '%s' && OPENBLAS_NUM_THREADS=1 PYTHONPATH='%s' %s -c '"
+                "import sys, numpy as np, noether\n"
+                "p = noether.load(sys.argv[1]); L, g = p.grad(); np.save(sys.argv[2], g)\n"
+                "t = p.theta.copy(); t[0] += 1e-3; L, g = p.grad(t); np.save(sys.argv[3], g)\n"
+                "print(noether.__file__); print(noether.__version__)' '%s' '%s' '%s'",
+                in.stage, init, python, example, mine, moved);
+    cr_assert_eq(rc, 0, "import noether from %s failed", init);
+    char file[NT_PATH_MAX], version[64], *bin_version = NULL, want[96];
+    cr_assert_eq(sscanf(said, "%1023s %63s", file, version), 2, "python printed '%s'", said);
+    cr_expect_eq(strncmp(file, in.stage, strlen(in.stage)), 0, "noether was imported from %s, not the prefix", file);
+    cr_assert_eq(sh(&bin_version, "'%s' --version", in.bin), 0);
+    snprintf(want, sizeof want, "noether %s\n", version);
+    cr_expect_str_eq(bin_version, want, "noether.__version__ against noether --version");
+    cr_assert_eq(sh(NULL, "cd '%s' && OPENBLAS_NUM_THREADS=1 '%s' grad '%s' --out '%s' > /dev/null", in.stage, in.bin, example, theirs), 0);
+    double same = npy_rel_diff(mine, theirs), other = npy_rel_diff(moved, theirs);
+    cr_expect_leq(same, 1e-12, "the installed module's gradient differs from noether grad's by %g", same);
+    cr_expect_gt(other, 1e-6, "control: the moved theta's gradient differs by only %g", other);
+    free(init); free(said); free(bin_version);
+    install_free(&in);
+}

@@ -6,6 +6,7 @@
 #include <cJSON.h>
 #include "noether.h"
 #include "../util/buf.h"
+#include "../spectrum/doc.h"
 
 /* One option of a command: "--name" takes a value unless flag is set. */
 typedef struct {
@@ -140,12 +141,7 @@ typedef struct {
  * or not), .alignment_scale_invariant, and alignment. */
 void cli_spectrum_analyse(cli_job *job, nt_engine *e, const nt_transform *list, int n_list, const cli_spectrum_opts *o,
                           nt_spectrum *r);
-cJSON *cli_spectrum_doc(const nt_spectrum *r, const cli_spectrum_opts *o);
-cJSON *cli_critical_json(const nt_flat_view *f);
-cJSON *cli_sharp_json(const nt_sharp_view *s);
-cJSON *cli_sectors_json(const nt_spectrum *r, int eigenvalues);
-cJSON *cli_scale_json(const nt_spectrum *r);
-cJSON *cli_alignment_json(const nt_spectrum *r);
+cJSON *cli_spectrum_doc(const nt_spectrum *r, const cli_spectrum_opts *o);   /* nt_spectrum_doc (src/spectrum/doc.c) */
 
 int cmd_info(int argc, char **argv);
 int cmd_grad(int argc, char **argv);

@@ -111,6 +111,14 @@ void cli_spectrum_analyse(cli_job *job, nt_engine *e, const nt_transform *list, 
     if (nt_spectrum_analyse(e, m, &job->data.train, list, n_list, job->theta, &so, r, &err)) cli_die("spectrum", &err);
 }
 
+/* the document of the library (src/spectrum/doc.c) for what o asked */
+cJSON *cli_spectrum_doc(const nt_spectrum *r, const cli_spectrum_opts *o)
+{
+    nt_spectrum_doc_opts d = {.block = o->block, .deflate = o->deflate, .trace = o->trace, .density = o->density,
+                              .sectors = o->sectors, .all_values = o->all_values};
+    return nt_spectrum_doc(r, &d);
+}
+
 /* the eigenvectors, top then bottom, as the rows of OUT.npy */
 static void write_vectors(const char *path, const nt_spectrum *r)
 {

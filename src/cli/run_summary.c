@@ -17,22 +17,22 @@ cJSON *run_final_view(const run_state *r)
     cJSON *flat = cJSON_AddObjectToObject(o, "flat");
     cJSON_AddNumberToObject(flat, "predicted_everywhere", sp->flat.orbit.shift_rank);
     if (sp->has_flat && sp->flat.orbit.rank >= 0)   /* eigenvalues with multiplicities (S1gamma) */
-        cJSON_AddItemToObject(flat, "at_critical_point", cli_critical_json(&sp->flat));
+        cJSON_AddItemToObject(flat, "at_critical_point", nt_critical_json(&sp->flat));
     if (sp->at_gamma >= 0) {
         cJSON_AddNumberToObject(flat, "found", sp->at_gamma);
         cJSON_AddNumberToObject(flat, "tolerance", sp->at_gamma_tol);
     }
     cJSON_AddNumberToObject(flat, "gamma", r->job->spec.model.weight_decay);
-    cJSON_AddItemToObject(o, "alignment", cli_alignment_json(sp));
-    if (sp->has_flat && sp->sharp.applies) cJSON_AddItemToObject(o, "sharp", cli_sharp_json(&sp->sharp));
-    if (sp->has_flat && sp->n_scale) cJSON_AddItemToObject(o, "alignment_scale_invariant", cli_scale_json(sp));
+    cJSON_AddItemToObject(o, "alignment", nt_alignment_json(sp));
+    if (sp->has_flat && sp->sharp.applies) cJSON_AddItemToObject(o, "sharp", nt_sharp_json(&sp->sharp));
+    if (sp->has_flat && sp->n_scale) cJSON_AddItemToObject(o, "alignment_scale_invariant", nt_scale_json(sp));
     if (sp->nodes) {
         cJSON *dd = cJSON_AddObjectToObject(o, "density");
         cJSON_AddNumberToObject(dd, "moment1", sp->moment[0]);
         cJSON_AddNumberToObject(dd, "moment2", sp->moment[1]);
         cJSON_AddNumberToObject(dd, "sigma", r->sigma);
     }
-    cJSON_AddItemToObject(o, "sectors", cli_sectors_json(sp, 0));
+    cJSON_AddItemToObject(o, "sectors", nt_sectors_json(sp, 0));
     return o;
 }
 

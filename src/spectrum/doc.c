@@ -1,9 +1,10 @@
-/* spectrum_doc.c: the spectrum's JSON document (noether spectrum --json, and run's
- * spectrum.json and summary.json parts) written from the library's nt_spectrum, every key
- * as docs/interface.md gives it.  Writing only: the numbers and verdicts are the library's
- * (src/spectrum/analysis.c, predict.c). */
+/* doc.c: the spectrum's JSON document (noether spectrum --json, run's spectrum.json and
+ * summary.json parts, and Problem.spectrum() of the Python module) written from the
+ * library's nt_spectrum, every key as docs/interface.md gives it.  Writing only: the numbers
+ * and verdicts are the library's (analysis.c, predict.c). */
 #include <stdio.h>
-#include "cli.h"
+#include <stdlib.h>
+#include "doc.h"
 
 static cJSON *numbers(const double *x, int n)
 {
@@ -21,7 +22,7 @@ static void put(cJSON *o, const char *const *keys, const double *v)
 
 /* predictions.flat.at_critical_point: the eigenvalues (S1gamma) forces at a critical point,
  * each with its multiplicity and the count found */
-cJSON *cli_critical_json(const nt_flat_view *f)
+cJSON *nt_critical_json(const nt_flat_view *f)
 {
     const nt_orbit *orb = &f->orbit;
     cJSON *cp = cJSON_CreateArray();
@@ -51,7 +52,7 @@ static cJSON *flat_json(const nt_flat_view *f)
                                 "singular values recomputed by dgesvd");
         cJSON_AddItemToObject(o, "singular_values", numbers(orb->sv, orb->generators));
         cJSON_AddNumberToObject(o, "singular_values_refined", orb->refined);
-        cJSON_AddItemToObject(o, "at_critical_point", cli_critical_json(f));
+        cJSON_AddItemToObject(o, "at_critical_point", nt_critical_json(f));
         /* the shifts: H_gamma c = gamma c (A = 0) at every theta */
         put(o, KEYS("unpredicted_generators", "shifts_at_gamma_everywhere"),
             (double[]){orb->unpredicted, orb->shift_rank});
@@ -68,7 +69,7 @@ static cJSON *flat_json(const nt_flat_view *f)
 
 /* predictions.sectors: the S_n sectors (with their eigenvalues or not), then the mirrors
  * (docs/theory.md §4) */
-cJSON *cli_sectors_json(const nt_spectrum *r, int eigenvalues)
+cJSON *nt_sectors_json(const nt_spectrum *r, int eigenvalues)
 {
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; i < r->n_sectors; i++) {
@@ -96,7 +97,7 @@ cJSON *cli_sectors_json(const nt_spectrum *r, int eigenvalues)
 }
 
 /* predictions.sharp (docs/theory.md §3) */
-cJSON *cli_sharp_json(const nt_sharp_view *s)
+cJSON *nt_sharp_json(const nt_sharp_view *s)
 {
     cJSON *o = cJSON_CreateObject();
     put(o, KEYS("degree", "radial_curvature", "closed_form", "lambda_max"),
@@ -105,7 +106,7 @@ cJSON *cli_sharp_json(const nt_sharp_view *s)
 }
 
 /* predictions.alignment_scale_invariant (docs/theory.md §3) */
-cJSON *cli_scale_json(const nt_spectrum *r)
+cJSON *nt_scale_json(const nt_spectrum *r)
 {
     cJSON *sa = cJSON_CreateArray();
     for (int i = 0; i < r->n_scale; i++) {
@@ -120,7 +121,7 @@ cJSON *cli_scale_json(const nt_spectrum *r)
 }
 
 /* alignment: the gradient's fraction in the top-k eigenspace */
-cJSON *cli_alignment_json(const nt_spectrum *r)
+cJSON *nt_alignment_json(const nt_spectrum *r)
 {
     cJSON *o = cJSON_CreateObject();
     put(o, KEYS("k", "gradient_fraction_in_top"), (double[]){r->top, r->gradient_fraction_in_top});
@@ -132,13 +133,13 @@ static void predictions_json(cJSON *pred, const nt_spectrum *r, int sectors)
 {
     if (!r->has_flat) return;
     cJSON_AddItemToObject(pred, "flat", flat_json(&r->flat));
-    if (r->sharp.applies) cJSON_AddItemToObject(pred, "sharp", cli_sharp_json(&r->sharp));
-    if (sectors) cJSON_AddItemToObject(pred, "sectors", cli_sectors_json(r, 1));
-    if (r->n_scale) cJSON_AddItemToObject(pred, "alignment_scale_invariant", cli_scale_json(r));
+    if (r->sharp.applies) cJSON_AddItemToObject(pred, "sharp", nt_sharp_json(&r->sharp));
+    if (sectors) cJSON_AddItemToObject(pred, "sectors", nt_sectors_json(r, 1));
+    if (r->n_scale) cJSON_AddItemToObject(pred, "alignment_scale_invariant", nt_scale_json(r));
 }
 
 /* the spectrum's document (noether spectrum --json) from the library's result r */
-cJSON *cli_spectrum_doc(const nt_spectrum *r, const cli_spectrum_opts *o)
+cJSON *nt_spectrum_doc(const nt_spectrum *r, const nt_spectrum_doc_opts *o)
 {
     const int64_t n = r->n;
 
@@ -182,10 +183,18 @@ cJSON *cli_spectrum_doc(const nt_spectrum *r, const cli_spectrum_opts *o)
             if (r->values) cJSON_AddNumberToObject(de, key, r->moment_exact[k - 1]);
         }
     }
-    if (!o->block) cJSON_AddItemToObject(doc, "alignment", cli_alignment_json(r));
+    if (!o->block) cJSON_AddItemToObject(doc, "alignment", nt_alignment_json(r));
     predictions_json(cJSON_AddObjectToObject(doc, "predictions"), r, o->sectors);
     /* seconds of each phase (operator: the deflation basis, the frozen engine) */
     put(cJSON_AddObjectToObject(doc, "timings"), KEYS("gradient", "operator", "eigenvalues", "predictions", "total"),
         (double[]){r->t_gradient, r->t_operator, r->t_eigenvalues, r->t_predictions, r->t_total});
     return doc;
+}
+
+char *nt_spectrum_json(const nt_spectrum *r, const nt_spectrum_doc_opts *o)
+{
+    cJSON *doc = nt_spectrum_doc(r, o);
+    char *text = doc ? cJSON_Print(doc) : NULL;
+    cJSON_Delete(doc);
+    return text;
 }
