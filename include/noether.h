@@ -111,7 +111,7 @@ typedef enum {
  * each token alone; ATTENTION mixes the tokens; MEAN_TOKENS averages them into one vector. */
 typedef enum { NT_LAYER_DENSE, NT_LAYER_ACT, NT_LAYER_LAYERNORM, NT_LAYER_BATCHNORM, NT_LAYER_BRANCH,
                NT_LAYER_ADD, NT_LAYER_CONV, NT_LAYER_POOL, NT_LAYER_FLATTEN, NT_LAYER_ATTENTION,
-               NT_LAYER_MEAN_TOKENS } nt_layer_kind;
+               NT_LAYER_MEAN_TOKENS, NT_LAYER_COUNT } nt_layer_kind;
 
 typedef struct {
     nt_layer_kind kind;
@@ -436,6 +436,13 @@ NT_API int nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k
  * (Fbar is n x K; no 1/N, no weight decay). */
 NT_API int nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, double *out,
                   nt_error *err);
+
+/* The second order of the outputs weighted by a constant Fbar (n x K): g = sum_n J_n^T Fbar_n
+ * (as nt_vjp; may be NULL) and HV row j = sum_n sum_k Fbar_nk (Hess_theta f_k(theta; x_n)) v_j,
+ * the Hessian of the weighted outputs along each row v_j of V (k x d): the first Lie brackets
+ * of the fields grad f_k (docs/theory.md §7).  No 1/N, no weight decay, not reduced. */
+NT_API int nt_output_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, int k,
+                         const double *V, double *HV, double *g, nt_error *err);
 
 /* An output map rho (K x K, row-major; NULL for the identity): from then on the engine's
  * loss is L^rho(theta) = E l(rho f(theta; x), y) (docs/theory.md §4), with its gradient and
@@ -862,6 +869,126 @@ NT_API int nt_fixed_points_analyse(nt_engine *e, const nt_spec *spec, const nt_d
                                    nt_error *err);
 NT_API void nt_fixed_points_free(nt_fixed_points *fp);
 
+/* ------------------------------------------------------------------ discovery */
+
+/* The conservation laws of gradient flow a model has (docs/theory.md §7): d - dim Lie(W)(theta),
+ * W the fields grad_theta f_k(theta; x) over outputs k and inputs x, Lie(W) what their
+ * brackets generate.  A count for the model under any data and loss (x ~ N(0, I) stands for
+ * "any data"), measured at theta. */
+#define NT_DISCOVER_TOL 1e-7   /* a candidate joins the span when its residual exceeds this part of it */
+#define NT_DISCOVER_SEED 31
+#define NT_DISCOVER_MAX_DEPTH 4
+
+typedef struct {
+    int samples;     /* random inputs (0: 2d/K + 16, enough rows for every field) */
+    double tol;      /* rank tolerance (0: NT_DISCOVER_TOL) */
+    double step;     /* depth 3's differences: h |X_c| = step max(1, |theta|) (0: 1e-4), x10 per level */
+    int depth;       /* deepest bracket level, 1..NT_DISCOVER_MAX_DEPTH (0: that); from 3 on, the
+                      * levels stop at the first that adds nothing */
+    uint64_t seed;   /* the inputs and the random combinations (0: NT_DISCOVER_SEED) */
+    void (*progress)(void *ctx, const char *phase);
+    void *ctx;
+} nt_conservation_opts;
+
+typedef struct {
+    int conserved;          /* d - rank at the deepest level */
+    int depth;              /* levels computed: 1 the fields, 2 their brackets (exact), 3 brackets of
+                             * brackets (central differences of exact brackets), 4 (differences of those) */
+    int stagnated;          /* the deepest level added nothing: the count is final */
+    int rank[NT_DISCOVER_MAX_DEPTH];         /* the span's dimension after levels 1..depth */
+    int candidates[NT_DISCOVER_MAX_DEPTH];   /* random combinations tried at each level */
+    int discarded;          /* candidates of levels 3.. whose differences crossed a kink of an activation */
+    int samples, products;  /* inputs, and products with the engine */
+    double tol, step;
+    double accepted_min;    /* the smallest residual ratio that joined the span, */
+    double rejected_max;    /* the largest that did not: the gap the tolerance sits in */
+    int sv_first, n_sv;     /* singular values of the normalized candidates number sv_first..+n_sv, */
+    double sv[8], sv_max;   /* relative to the largest (sv_max), around the rank (n_sv 0: d too large) */
+    double seconds;
+    int n_laws;             /* = conserved: an orthonormal basis of the laws' gradients at theta, */
+    double *laws;           /* the complement of Lie(W)(theta) (n_laws x d) */
+} nt_conservation;
+
+/* e: an engine of m (any chunk, k >= 1); theta borrowed.  NT_EINPUT when the d x d basis does
+ * not fit in memory, NT_EFAIL out of memory or an engine error.  nt_conservation_free after
+ * NT_OK (nothing to free otherwise). */
+NT_API int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta,
+                                 const nt_conservation_opts *opts, nt_conservation *o, nt_error *err);
+NT_API void nt_conservation_free(nt_conservation *o);
+
+/* The Lie algebra of the affine symmetries xi = A theta + c (J_x(theta) xi = 0 for every x and
+ * theta), a null space over random inputs and points (docs/theory.md §7); the equivariances
+ * (J xi = B f) beside it in the full space; the quadratic charges of its symmetric part. */
+#define NT_DISCOVER_FULL_MAX 48          /* d up to this: the full space (d^2 + d + K^2 unknowns) */
+#define NT_DISCOVER_STRUCTURED_MAX 4096  /* unknowns of the structured space (hidden layers taken in order) */
+#define NT_DISCOVER_DENSE_MAX 2048       /* d up to this: the basis as dense d x d generators */
+#define NT_DISCOVER_ALGEBRA_TOL 1e-9     /* singular values below this part of the largest are zero */
+typedef struct {
+    char search_space[160];     /* which space was searched, in words */
+    int lie_algebra_dim;        /* symmetries found (B = 0) */
+    int equivariances;          /* further dimensions with B != 0 (full space; -1: not searched) */
+    int charges;                /* symmetric generators: charges theta^T A theta / 2 + c^T theta */
+    int charges_independent;    /* the rank of their gradients A theta + c at theta */
+    int missing_from_catalogue; /* dimensions of the algebra's span at theta outside the catalogue's */
+    int catalogue_rank;         /* the span of the catalogue's continuous symmetries at theta */
+    int points, samples;        /* random points (theta first) and inputs */
+    double tol, sv_cut[2];      /* the largest singular value counted zero, the smallest counted not (relative) */
+    int n_generators;           /* the basis as dense generators (0 when d > NT_DISCOVER_DENSE_MAX): */
+    double *A, *c;              /* n_generators x d x d and n_generators x d */
+    double seconds;
+} nt_algebra;
+
+/* list: the catalogue to compare with (continuous symmetries only).  nt_algebra_free after NT_OK. */
+NT_API int nt_discover_algebra(nt_engine *e, const nt_model *m, const double *theta, const nt_transform *list, int n,
+                               nt_algebra *o, nt_error *err);
+NT_API void nt_algebra_free(nt_algebra *o);
+
+/* The permutations and sign flips of hidden units that are symmetries (docs/theory.md §7),
+ * found from the outputs on random inputs at theta and two random points, against what
+ * the catalogue's discrete entries (list) generate. */
+#define NT_DISCOVER_MAX_MISSING 64
+typedef struct {
+    int layer;                      /* model.layers index of the dense layer whose outputs are the units */
+    int units, orbits;              /* orbits of units under the exchanges found (1: all of S_n) */
+    double log10_order;             /* the group they generate: log10 prod_orbits |orbit|! */
+    double catalogue_log10_order;   /* the same for the catalogue's exchanges */
+    int odd_flips, even_flips;      /* units whose negation (all three parts / inputs only) is one */
+} nt_discrete_layer;
+
+typedef struct {
+    int n_layers;
+    nt_discrete_layer *layers;
+    int n_missing, missing_more;    /* found, not generated by the catalogue (names as the catalogue's) */
+    char missing[NT_DISCOVER_MAX_MISSING][64];
+} nt_discrete;
+
+/* samples: random inputs (0: 64).  nt_discrete_free after NT_OK (nothing to free otherwise). */
+NT_API int nt_discover_discrete(nt_engine *e, const nt_model *m, const double *theta, const nt_transform *list, int n,
+                                int samples, nt_discrete *o, nt_error *err);
+NT_API void nt_discrete_free(nt_discrete *o);
+
+/* All three, and whether the catalogue explains them: the count at a generic point near
+ * theta (laws; at_theta beside it: theta itself can be special) equal to the catalogue's
+ * independent conserved quantities that hold for any loss (catalogue_laws; -1 not computed),
+ * and nothing found that the catalogue lacks. */
+#define NT_DISCOVER_MAX_UNEXPLAINED 8
+typedef struct {
+    nt_conservation laws, at_theta;
+    nt_algebra algebra;
+    nt_discrete discrete;
+    int catalogue_laws;
+    int missing;         /* discrete maps and continuous directions the catalogue does not generate */
+    int unexplained;     /* the laws' directions outside its quantities' gradients at the point, */
+    char unexplained_where[NT_DISCOVER_MAX_UNEXPLAINED][160];   /* each: the tensors carrying it */
+    int not_conserved;   /* its quantities whose gradient leaves the laws' span (claimed, not conserved) */
+    int explained;
+} nt_discovery;
+
+/* nt_discovery_free after NT_OK (nothing to free otherwise). */
+NT_API int nt_discover(nt_engine *e, const nt_model *m, const double *theta, const nt_transform *list, int n,
+                       const nt_conservation_opts *opts, nt_discovery *o, nt_error *err);
+NT_API void nt_discovery_free(nt_discovery *o);
+
 /* ------------------------------------------------------------------ spectra */
 
 /* A symmetric linear operator on R^n, applied to a block of k vectors at once:
@@ -988,6 +1115,33 @@ typedef enum {
  * eigenspace against (S1gamma)'s prediction p, within NT_CLOSED_FORM_TOL |p|. */
 #define NT_CLOSED_FORM_TOL 1e-8
 
+/* ReLU units dead on every sample of ds at theta (src/spectrum/dead.c): each one's incoming
+ * weights, bias and outgoing weights are coordinates where every derivative of L vanishes,
+ * eigenvectors of H_gamma with eigenvalue gamma beside the symmetries' (docs/theory.md §3).
+ * units: how many; directions: their coordinates, each counted once.  Both -1 (not computed)
+ * for models other than chains of dense layers and activations. */
+typedef struct { int units; int64_t directions; } nt_dead;
+NT_API int nt_dead_units(const nt_model *m, const nt_dataset *ds, const double *theta, nt_dead *out, nt_error *err);
+
+/* Lyu & Li (docs/theory.md §2, a k-homogeneous model under a margin loss) along a run's
+ * logged rows (src/analysis/margin.c): the normalized margin min_n y_n f_n / |theta|^k and
+ * |theta|^2 from the stretch where the margin stays positive (the data separated) to the end.
+ * Gradient descent there keeps increasing |theta|^2 and the normalized margin. */
+typedef struct {
+    int rows;                        /* logged rows with a finite margin */
+    int separated;                   /* 1 when the margin is positive from some row to the last */
+    int rows_separated;              /* the rows of that stretch (1: no step after separation logged) */
+    double separated_step;           /* the first step of that stretch (NAN when not separated) */
+    double margin_at_separation, margin_final;
+    double norm2_at_separation, norm2_final;
+    int margin_falls;                /* rows after separation where the margin fell below the row before */
+    int norm2_falls;                 /* the same for |theta|^2 */
+    double largest_fall;             /* the largest such fall of the margin, relative to the value before */
+} nt_margin_growth;
+/* From n rows of (step, margin, norm2); NT_EINPUT naming the array when one is NULL or n < 0. */
+NT_API int nt_margin_analyse(int n, const double *step, const double *margin, const double *norm2,
+                             nt_margin_growth *g, nt_error *err);
+
 /* The plain numbers a run measured (the options of nt_verdicts_decide); counts of -1 mean
  * "not measured". */
 typedef struct {
@@ -1013,6 +1167,8 @@ typedef struct {
     int sectors;
     const int *sector_found;         /* -1: not computed for that layer */
     const int *sector_predicted;     /* n - 1 */
+    /* a homogeneous model under a margin loss (Lyu & Li): NULL when not measured */
+    const nt_margin_growth *margin;
 } nt_run_facts;
 
 /* The verdicts, each a nt_verdict:
@@ -1022,9 +1178,12 @@ typedef struct {
  *   flat        ABSENT when not counted, HOLDS when flat_found >= flat_predicted;
  *   sharp       ABSENT when not measured, HOLDS within NT_CLOSED_FORM_TOL;
  *   block[i]    HOLDS within NT_CLOSED_FORM_TOL;
- *   sector[i]   ABSENT when not computed, HOLDS when the multiplicity found is n - 1. */
+ *   sector[i]   ABSENT when not computed, HOLDS when the multiplicity found is n - 1;
+ *   margin      ABSENT when not measured, NOT_APPLICABLE when the data were never separated
+ *               or no logged row follows separation,
+ *               HOLDS when neither the normalized margin nor |theta|^2 fell after separation. */
 typedef struct {
-    nt_verdict identities, ledger, training, flat, sharp;
+    nt_verdict identities, ledger, training, flat, sharp, margin;
     int blocks, sectors;
     nt_verdict *block;    /* blocks of them (malloc'd) */
     nt_verdict *sector;   /* sectors of them (malloc'd) */

@@ -264,11 +264,11 @@ Test(attention, bad_specs_name_the_field)
         {"{\"input\": [4, 6], \"layers\": [{\"norm\": \"batch\"}, {\"pool\": \"tokens\"}, {\"dense\": 2}], \"loss\": \"mse\"}",
          "batch normalization of a sequence"},
         {"{\"input\": [4, 6], \"layers\": [{\"dense\": 2, \"causal\": true}, {\"pool\": \"tokens\"}], \"loss\": \"mse\"}",
-         "only attention takes causal"},
+         "model.layers[0].causal: not a key of {\"dense\": N} (its keys: dense, bias)"},
         {"{\"input\": [4, 6], \"layers\": [{\"attention\": 2, \"kernel\": 3}, {\"pool\": \"tokens\"}, {\"dense\": 2}], "
-         "\"loss\": \"mse\"}", "attention takes causal and bias only"},
+         "\"loss\": \"mse\"}", "model.layers[0].kernel: not a key of {\"attention\": HEADS} (its keys: attention, causal, bias)"},
         {"{\"input\": [4, 6], \"layers\": [{\"pool\": \"tokens\", \"kernel\": 2}, {\"dense\": 2}], \"loss\": \"mse\"}",
-         "takes no other key"},
+         "model.layers[0].kernel: not a key of {\"pool\": \"tokens\"}"},
         {"{\"input\": 24, \"layers\": [{\"dense\": 2}], \"loss\": \"mse\"}", "'sequence' needs a sequence model"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -11,6 +11,7 @@
 #include <zlib.h>
 #include <cJSON.h>
 #include "helpers.h"
+#include "browser.h"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -53,67 +54,6 @@ static const cJSON *obj(const cJSON *o, const char *path)   /* "a.b.c" */
         cr_assert_not_null(o, "summary has no '%s' (in %s)", key, path);
     }
     return o;
-}
-
-/* ---- PNG: decoded with zlib (8-bit RGB or RGBA, not interlaced: what gnuplot's pngcairo
- * and Chromium write), to measure how much of an image is not background */
-
-static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-
-static int paeth(int a, int b, int c)
-{
-    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
-    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-}
-
-/* the fraction of pixels that differ from the top-left pixel (the background) */
-static double png_ink(const char *path, int *width, int *height)
-{
-    size_t len;
-    unsigned char *s = (unsigned char *)slurp(path, &len);
-    cr_assert_not_null(s, "%s missing", path);
-    cr_assert(len > 33 && !memcmp(s, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", path);
-    uint32_t w = be32(s + 16), h = be32(s + 20);
-    int depth = s[24], type = s[25], interlace = s[28];
-    cr_assert(depth == 8 && (type == 2 || type == 6) && !interlace, "%s: unsupported PNG (depth %d type %d)", path,
-              depth, type);
-    int ch = type == 6 ? 4 : 3;
-    size_t stride = (size_t)w * ch, zcap = 0, zlen = 0;
-    unsigned char *z = NULL;
-    for (size_t off = 8; off + 12 <= len;) {   /* concatenate the IDAT chunks */
-        uint32_t n = be32(s + off);
-        if (!memcmp(s + off + 4, "IDAT", 4)) {
-            if (zlen + n > zcap) z = realloc(z, zcap = 2 * (zlen + n));
-            memcpy(z + zlen, s + off + 8, n);
-            zlen += n;
-        }
-        off += 12 + n;
-    }
-    uLongf rawlen = (uLongf)((stride + 1) * h);
-    unsigned char *raw = malloc(rawlen), *img = malloc(stride * h);
-    cr_assert_eq(uncompress(raw, &rawlen, z, zlen), Z_OK, "%s: bad zlib data", path);
-    for (uint32_t y = 0; y < h; y++) {   /* undo the row filters */
-        unsigned char *r = raw + y * (stride + 1), *cur = img + y * stride, *up = y ? cur - stride : NULL;
-        for (size_t x = 0; x < stride; x++) {
-            int a = x >= (size_t)ch ? cur[x - ch] : 0, b = up ? up[x] : 0, c = up && x >= (size_t)ch ? up[x - ch] : 0;
-            int v = r[1 + x];
-            switch (r[0]) {
-            case 1: v += a; break;
-            case 2: v += b; break;
-            case 3: v += (a + b) / 2; break;
-            case 4: v += paeth(a, b, c); break;
-            }
-            cur[x] = (unsigned char)v;
-        }
-    }
-    size_t ink = 0;
-    for (size_t i = 0; i < (size_t)w * h; i++)
-        for (int k = 0; k < 3; k++)
-            if (abs(img[i * ch + k] - img[k]) > 16) { ink++; break; }
-    free(s); free(z); free(raw); free(img);
-    if (width) *width = (int)w;
-    if (height) *height = (int)h;
-    return (double)ink / ((double)w * h);
 }
 
 static long file_size(const char *dir, const char *name)
@@ -195,68 +135,66 @@ Test(run, png_check_sees_a_blank_image)   /* negative control of png_ink: gnuplo
 
 /* ------------------------------------------------------------------ the report in a browser */
 
-static int chromium(const char *args)
-{
-    char cmd[5 * NT_PATH_MAX];
-    snprintf(cmd, sizeof cmd, "HOME=/tmp chromium --headless --no-sandbox --disable-gpu "
-                              "--disable-background-networking %s >/dev/null 2>&1", args);
-    return system(cmd);
-}
+static const char *const demo_listed[] = {"loss", "ledger", "ledger_gaps", "distances", "identities", "ritz",
+                                          "alignment", "density", "sectors", NULL};
 
-/* loads the page and returns "loaded/total" of its images, from the attribute the report's
- * own script sets on load */
-static void images_loaded(const char *html, const char *dom, int *loaded, int *total)
-{
-    char args[3 * NT_PATH_MAX];
-    snprintf(args, sizeof args, "--virtual-time-budget=10000 --dump-dom file://%s > %s", html, dom);
-    char cmd[5 * NT_PATH_MAX];
-    snprintf(cmd, sizeof cmd, "HOME=/tmp chromium --headless --no-sandbox --disable-gpu "
-                              "--disable-background-networking %s 2>/dev/null", args);
-    cr_assert_eq(system(cmd), 0, "chromium --dump-dom failed");
-    char *text = slurp(dom, NULL);
-    cr_assert_not_null(text);
-    const char *a = strstr(text, "data-images-loaded=\"");
-    cr_assert_not_null(a, "the page's script did not run (no data-images-loaded)");
-    cr_assert_eq(sscanf(a + strlen("data-images-loaded=\""), "%d/%d", loaded, total), 2);
-    free(text);
-}
-
+/* the demo's report as a user sees it (tests/browser.c), and the negative controls of each
+ * thing seen: a deleted figure, an external request and a console message are noticed, a
+ * blank page is blank */
 Test(run, report_opens_in_headless_chromium)
 {
     cr_assert_eq(system("command -v chromium >/dev/null"), 0,
                  "chromium is not installed (scripts/setup.sh installs Debian's chromium)");
-    char dir[256], o[NT_PATH_MAX], html[NT_PATH_MAX], shot[NT_PATH_MAX], dom[NT_PATH_MAX], args[4 * NT_PATH_MAX];
+    char dir[256], o[NT_PATH_MAX], html[NT_PATH_MAX], shot[NT_PATH_MAX], cmd[4 * NT_PATH_MAX];
     tmpdir_new(dir);
     path_join(o, dir, "demo");
     run_expect(0, "demo -o %s --quiet", o);
-    path_join(html, o, "report.html");
-    path_join(shot, dir, "shot.png");
-    path_join(dom, dir, "dom.html");
-    snprintf(args, sizeof args, "--window-size=1100,2400 --screenshot=%s file://%s", shot, html);
-    cr_assert_eq(chromium(args), 0, "chromium --screenshot failed");
-    int w, h;
-    double ink = png_ink(shot, &w, &h);
-    cr_assert(w == 1100 && h == 2400, "screenshot is %d x %d", w, h);
-    cr_assert(ink > 0.05, "the screenshot is blank: %.4f of its pixels differ from the background", ink);
-    int loaded, total;
-    images_loaded(html, dom, &loaded, &total);
-    cr_assert_eq(total, (int)(sizeof demo_figures / sizeof *demo_figures), "images on the page");
-    cr_assert_eq(loaded, total, "%d of %d images loaded", loaded, total);
+    cr_assert_eq(report_seen(o, demo_listed), (int)(sizeof demo_figures / sizeof *demo_figures), "figures on the page");
 
-    /* negative controls: a missing figure is seen as not loaded; a blank page as blank */
-    char svg[NT_PATH_MAX];
-    path_join(svg, o, "plots/ledger.png");
-    cr_assert_eq(remove(svg), 0);
-    images_loaded(html, dom, &loaded, &total);
-    cr_assert_eq(loaded, total - 1, "a deleted figure still counted as loaded (%d of %d)", loaded, total);
+    char png[NT_PATH_MAX];
+    path_join(png, o, "plots/ledger.png");
+    cr_assert_eq(remove(png), 0);
+    path_join(html, o, "report.html");
+    browsed b = browse(html, dir);
+    cr_assert_eq(b.loaded, b.images - 1, "a deleted figure still counted as loaded (%d of %d)", b.loaded, b.images);
+    cr_assert_eq(b.external + b.console, 0);
+    char *text = slurp(html, NULL), *end = strstr(text, "</body>");
+    cr_assert_not_null(end);
+    char *bad = malloc(strlen(text) + 256);
+    sprintf(bad, "%.*s<img src=\"https://example.com/figure.png\"><script>console.log('seen')</script>%s",
+            (int)(end - text), text, end);
+    path_join(html, o, "bad.html");
+    write_text(html, bad);
+    free(text);
+    free(bad);
+    b = browse(html, dir);
+    cr_assert_geq(b.external, 1, "an external image was not noticed");
+    cr_assert_geq(b.console, 1, "a console message was not noticed");
+
     path_join(html, dir, "blank.html");
+    path_join(shot, dir, "shot.png");
     write_text(html, "<!DOCTYPE html><html><body style=\"background:#fff\"></body></html>\n");
-    snprintf(args, sizeof args, "--window-size=1100,2400 --screenshot=%s file://%s", shot, html);
-    cr_assert_eq(chromium(args), 0);
+    snprintf(cmd, sizeof cmd, "HOME=/tmp chromium --headless --no-sandbox --disable-gpu --disable-background-networking "
+             "--window-size=1100,2400 --screenshot=%s file://%s >/dev/null 2>&1", shot, html);
+    cr_assert_eq(system(cmd), 0);
     cr_assert_lt(png_ink(shot, NULL, NULL), 0.001, "a blank page is not seen as blank");
 }
 
 /* ------------------------------------------------------------------ the examples */
+
+/* the report's "At a glance" row that starts with question carries mark */
+static void row_marked(const char *dir, const char *question, const char *mark)
+{
+    char p[NT_PATH_MAX];
+    path_join(p, dir, "report.html");
+    char *html = slurp(p, NULL), *row = strstr(html, question);
+    cr_assert_not_null(row, "the report has no row '%s'", question);
+    char *end = strstr(row, "</tr>");
+    cr_assert_not_null(end);
+    *end = 0;
+    cr_assert_not_null(strstr(row, mark), "row '%s' has no %s: %s", question, mark, row);
+    free(html);
+}
 
 static cJSON *run_example(const char *name, char *o)
 {
@@ -265,6 +203,7 @@ static cJSON *run_example(const char *name, char *o)
     path_join(o, dir, "out");
     run_expect(0, "run %s/examples/%s -o %s --quiet", NOETHER_SOURCE_DIR, name, o);
     cr_assert_gt(file_size(o, "report.html"), 5000);
+    report_seen(o, NULL);   /* every figure it lists loads, nothing external, no console message */
     cJSON *s = summary(o);
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(obj(s, "analysis"), "all_identities_hold")));
     cr_assert_leq(num(obj(s, "ledger"), "max_gap"), 1e-10);
@@ -323,6 +262,9 @@ Test(examples, kunin_fashion)
     cr_assert_eq(rescale, 16);
     cr_assert_geq(broken, 12, "only %d of 16 rescaling laws broken by the finite step (dead units keep theirs)", broken);
     cr_assert_eq(translation, 17);
+    /* Lanczos knows the ends only: the report says why there is no flat count and no sector */
+    row_marked(o, "How many flat directions?", "not counted");
+    row_marked(o, "S<sub>n</sub> sectors", "not computed: breaking subspace larger than");
     cJSON_Delete(s);
 }
 
@@ -380,6 +322,31 @@ Test(examples, lyu_li_margin)
         cr_assert_gt(norm_last, 1.2 * norm0, "|theta|^2 from %g to %g", norm0, norm_last);
         cr_assert(first_margin > 0 && last_margin > 2 * first_margin, "margin %g -> %g", first_margin, last_margin);
         cr_assert(increasing, "the normalized margin decreased once positive");
+        /* the library's account of the same rows (summary.json), and the report shows it */
+        const cJSON *mg = obj(s, "analysis.margin_growth");
+        cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(mg, "separated")));
+        cr_assert_eq(num(mg, "margin_falls") + num(mg, "norm2_falls"), 0);
+        cr_assert_eq(num(mg, "margin_final"), last_margin);
+        cr_assert_eq(num(mg, "norm2_final"), norm_last);
+        cr_assert_geq(num(mg, "margin_at_separation"), first_margin);
+        row_marked(o, "Does the margin grow", "&#10003;");
+        cr_assert_gt(file_size(o, "plots/margin.png"), 5000);
+        cr_assert_gt(file_size(o, "plots/radial.png"), 5000);
+        /* lambda_max 300 at the start, under 1 at the end: the Ritz values and the radial
+         * curvature on scales that keep the end apart (not a linear axis from 0 to 300) */
+        char gpath[NT_PATH_MAX];
+        path_join(gpath, o, "plots/plots.gp");
+        char *gp = slurp(gpath, NULL);
+        const char *stems[2] = {"# ---- ritz\n", "# ---- radial\n"}, *want[2] = {"set nonlinear y via asinh", "set logscale y"};
+        for (int k = 0; k < 2; k++) {   /* each figure's section of plots.gp, to the next one */
+            char *from = strstr(gp, stems[k]);
+            cr_assert_not_null(from, "plots.gp has no %s", stems[k]);
+            char *to = strstr(from + 1, "# ---- "), keep = to ? *to : 0;
+            if (to) *to = 0;
+            cr_assert_not_null(strstr(from, want[k]), "%s drawn without '%s'", stems[k], want[k]);
+            if (to) *to = keep;
+        }
+        free(gp);
     }
     const cJSON *sh = obj(s, "analysis.final.sharp");
     cr_assert(fabs(num(sh, "radial_curvature") - num(sh, "closed_form")) <= 1e-10 * fabs(num(sh, "closed_form")));
@@ -411,6 +378,15 @@ Test(examples, ziyin_mirror_collapse)
     cr_assert_eq(n, 8);
     cr_assert_eq(collapsed, 8, "%d of 8 units collapsed", collapsed);
     cr_assert_eq(stable, 8, "%d of 8 mirrors predicted stable", stable);
+    {   /* the distance figure is about the mirrors: their panel first, all 8 of them */
+        char p[NT_PATH_MAX];
+        path_join(p, o, "plots/plots.gp");
+        char *gp = slurp(p, NULL), *fig = strstr(gp, "# ---- distances");
+        cr_assert_not_null(fig);
+        char *flips = strstr(fig, "sign flips of odd units (mirror planes): 8 maps"), *swaps = strstr(fig, "swaps of two units");
+        cr_assert(flips && (!swaps || flips < swaps), "the sign-flip panel is missing or not first");
+        free(gp);
+    }
     cJSON_Delete(s);
 
     s = run_changed("run", "ziyin_mirror.json", "\"weight_decay\": 0.5", "\"weight_decay\": 0.01");

@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 
-FLAG = re.compile(r"(?<![\w-])(--?[a-z][a-z0-9-]*)(?: ([A-Z][\w.]*))?")
+FLAG = re.compile(r"(?<![\w-])(--?[a-z][a-z0-9-]*)(?: ([A-Z0-9][\w.]*))?")
 
 
 def run(noether, *args):
@@ -144,7 +144,7 @@ def completion(noether, commands, top):
              "        return", "    fi", "    case ${COMP_WORDS[1]} in"]
     for name, _ in commands:
         f = flags(run(noether, name, "--help"))
-        takes = [k for k, v in f.items() if v and "." in v]   # P.npy, OUT.npy: a file name
+        takes = [k for k, v in f.items() if v and v[0].isalpha() and "." in v]   # P.npy, OUT.npy: a file name
         folder = [k for k, v in f.items() if v == "DIR"]
         values = [k for k, v in f.items() if v and k not in takes + folder]
         lines.append("        %s) flags=\"%s\" files=\"%s\" dirs=\"%s\" values=\"%s\" ;;"

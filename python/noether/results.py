@@ -68,7 +68,8 @@ def train_doc(spec, d, theta, rows, ledger, quantities, listed, independent, sto
             doc[key] = last[src]
     doc["seconds"] = last["seconds"]
     per = [{"name": q[0], "type": _type(q[1]), "initial": q[2], "measured": q[3], "predicted": q[4],
-            "gradient_flow": q[5], "max_gap": q[6], "first_order": q[7], "weight_decay": q[8], "second_order": q[9]}
+            "gradient_flow": q[5], "max_gap": q[6], "size": q[10], "first_order": q[7], "weight_decay": q[8],
+            "second_order": q[9]}
            for q in quantities]
     L = np.array(ledger, dtype=np.float64).reshape(len(rows), len(quantities), 3)
     doc["ledger"] = {"quantities": len(quantities), "max_gap": max([q[6] for q in quantities], default=0.0),

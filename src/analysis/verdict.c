@@ -84,6 +84,16 @@ static nt_verdict sector(int found, int predicted)
     return holds(found == predicted);
 }
 
+/* §2 (the homogeneous case), Lyu & Li: once a k-homogeneous model separates the data under a
+ * margin loss, gradient descent increases |theta|^2 and the normalized margin at every step
+ * (for a small enough learning rate): neither may fall at a logged row after separation. */
+static nt_verdict margin(const nt_margin_growth *g)
+{
+    if (!g) return NT_VERDICT_ABSENT;
+    if (!g->separated || g->rows_separated < 2) return NT_VERDICT_NOT_APPLICABLE;   /* nothing after separation */
+    return holds(g->margin_falls == 0 && g->norm2_falls == 0);
+}
+
 int nt_verdicts_decide(const nt_run_facts *f, nt_verdicts *v, nt_error *err)
 {
     memset(v, 0, sizeof *v);
@@ -114,6 +124,7 @@ int nt_verdicts_decide(const nt_run_facts *f, nt_verdicts *v, nt_error *err)
     v->training = f->stopped ? NT_VERDICT_FAILS : NT_VERDICT_NONE;
     v->flat = flat(f);
     v->sharp = sharp(f);
+    v->margin = margin(f->margin);
     v->blocks = f->blocks;
     for (int i = 0; i < f->blocks; i++) v->block[i] = block(f->block_measured[i], f->block_predicted[i]);
     v->sectors = f->sectors;

@@ -32,6 +32,7 @@ typedef struct {
     nt_data data;
     double *theta;
     const char *cmd;   /* the subcommand that loaded it (for messages) */
+    const char *params;   /* the --params file theta came from; NULL: the spec's initialization */
 } cli_job;
 
 /* Loads everything; theta from params_path or the spec's seeded initialization.
@@ -150,6 +151,7 @@ int cmd_hessian(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_symmetries(int argc, char **argv);
+int cmd_discover(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);

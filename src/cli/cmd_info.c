@@ -4,6 +4,7 @@
 #include <string.h>
 #include <cblas.h>
 #include "cli.h"
+#include "../model/registry.h"
 
 static const char usage[] =
     "usage: noether info [SPEC] [--params P.npy] [--json]\n\n"
@@ -29,37 +30,7 @@ cJSON *cli_info_json(const cli_job *job)
     for (int i = 0; i < m->n_layers; i++) {
         const nt_layer *L = &m->layers[i];
         cJSON *o = cJSON_CreateObject();
-        if (L->kind == NT_LAYER_DENSE) {
-            cJSON_AddNumberToObject(o, "dense", L->units);
-            cJSON_AddBoolToObject(o, "bias", L->bias);
-        } else if (L->kind == NT_LAYER_BRANCH || L->kind == NT_LAYER_ADD) {
-            cJSON_AddStringToObject(o, "residual", L->kind == NT_LAYER_BRANCH ? "begin" : "end");
-        } else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) {
-            cJSON_AddStringToObject(o, "norm", L->kind == NT_LAYER_LAYERNORM ? "layer" : "batch");
-            cJSON_AddBoolToObject(o, "affine", L->affine);
-            cJSON_AddNumberToObject(o, "eps", L->eps);
-        } else if (L->kind == NT_LAYER_CONV) {
-            cJSON_AddNumberToObject(o, "conv", L->units);
-            cJSON_AddNumberToObject(o, "kernel", L->kernel);
-            cJSON_AddNumberToObject(o, "stride", L->stride);
-            cJSON_AddNumberToObject(o, "padding", L->padding);
-            cJSON_AddBoolToObject(o, "bias", L->bias);
-        } else if (L->kind == NT_LAYER_POOL) {
-            cJSON_AddStringToObject(o, "pool", L->pool_max ? "max" : "avg");
-            cJSON_AddNumberToObject(o, "kernel", L->kernel);
-            cJSON_AddNumberToObject(o, "stride", L->stride);
-        } else if (L->kind == NT_LAYER_MEAN_TOKENS) {
-            cJSON_AddStringToObject(o, "pool", "tokens");
-        } else if (L->kind == NT_LAYER_FLATTEN) {
-            cJSON_AddBoolToObject(o, "flatten", 1);
-        } else if (L->kind == NT_LAYER_ATTENTION) {
-            cJSON_AddNumberToObject(o, "attention", L->heads);
-            cJSON_AddBoolToObject(o, "causal", L->causal);
-            cJSON_AddBoolToObject(o, "bias", L->bias);
-        } else {
-            cJSON_AddStringToObject(o, "act", nt_act_name(L->act));
-            if (L->act == NT_ACT_LEAKY_RELU) cJSON_AddNumberToObject(o, "alpha", L->alpha);
-        }
+        nt_layer_registry(L->kind)->to_json(L, o);
         cJSON_AddItemToArray(layers, o);
     }
     cJSON *layout = cJSON_AddArrayToObject(doc, "layout");
@@ -111,22 +82,9 @@ void cli_describe(FILE *f, const cli_job *job)
     else fprintf(f, "%d", m->input);
     for (int i = 0; i < m->n_layers; i++) {
         const nt_layer *L = &m->layers[i];
-        if (L->kind == NT_LAYER_DENSE) fprintf(f, " -> dense %d%s", L->units, L->bias ? "" : " (no bias)");
-        else if (L->kind == NT_LAYER_BRANCH) fprintf(f, " -> residual [");
-        else if (L->kind == NT_LAYER_ADD) fprintf(f, " ] + skip");
-        else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM)
-            fprintf(f, " -> %s%s (eps %g)", L->kind == NT_LAYER_LAYERNORM ? "layernorm" : "batchnorm (batch statistics)",
-                    L->affine ? "" : " (no affine)", L->eps);
-        else if (L->kind == NT_LAYER_CONV)
-            fprintf(f, " -> conv %d (%dx%d, stride %d, padding %d%s)", L->units, L->kernel, L->kernel, L->stride, L->padding,
-                    L->bias ? "" : ", no bias");
-        else if (L->kind == NT_LAYER_POOL) fprintf(f, " -> %s pool %dx%d (stride %d)", L->pool_max ? "max" : "avg", L->kernel,
-                                                   L->kernel, L->stride);
-        else if (L->kind == NT_LAYER_FLATTEN) fprintf(f, " -> flatten");
-        else if (L->kind == NT_LAYER_MEAN_TOKENS) fprintf(f, " -> mean over tokens");
-        else if (L->kind == NT_LAYER_ATTENTION)
-            fprintf(f, " -> attention (%d heads%s%s)", L->heads, L->causal ? ", causal" : "", L->bias ? "" : ", no bias");
-        else fprintf(f, " -> %s", nt_act_name(L->act));
+        char phrase[160];
+        nt_layer_registry(L->kind)->describe(L, phrase, sizeof phrase);
+        fputs(phrase, f);
     }
     fprintf(f, "\nloss:    %s, weight decay %g\n", nt_loss_name(m->loss), m->weight_decay);
     fprintf(f, "data:    %s\nparameters: d = %lld\n", job->data.desc, (long long)m->d);

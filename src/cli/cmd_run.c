@@ -135,10 +135,11 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cli_write_in(cmd, dir, "analysis.csv", r.csv.s);
     run_write_final(&r, dir);
     cli_write_json(cmd, dir, "spectrum.json", r.final);
-    cJSON *fin = run_final_view(&r);
+    cJSON *fin = run_final_view(&r), *margin = run_margin(&r, dir);
     if (run_decide(doc, &r, &v, err)) {
         rc = err->code;
         cJSON_Delete(fin);
+        cJSON_Delete(margin);
         cJSON_Delete(r.checkpoints);
         goto done;
     }
@@ -155,9 +156,11 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cJSON_AddItemToObject(an, "final", fin);
     cJSON_AddItemToObject(an, "distances_to_fixed_points", run_distances(dir));
     cJSON_AddItemToObject(an, "fixed_point_growth", run_growth(&r, dir));
+    if (margin) cJSON_AddItemToObject(an, "margin_growth", margin);
     cJSON_AddNumberToObject(an, "seconds", r.seconds);
     cJSON_AddItemToObject(an, "identities_final", run_identities_json(&r));
     cJSON_AddItemToObject(doc, "info", cli_info_json(job));
+    cJSON_AddItemToObject(doc, "theta_origin", run_theta_origin(job));
     cJSON_AddNumberToObject(doc, "seconds_total", cli_now() - t0);
     cJSON_AddStringToObject(doc, "report", "report.html");
     cli_write_json(cmd, dir, "summary.json", doc);

@@ -66,6 +66,7 @@ void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const ch
     nt_error err = {0};
     memset(job, 0, sizeof *job);
     job->cmd = cmd;
+    job->params = params_path;
     int rc = spec_path ? nt_spec_load(spec_path, &job->spec, &err)
                        : nt_spec_parse(nt_default_spec_json(), "<built-in default>", &job->spec, &err);
     /* theta, its gradient and one tangent: the least any command holds (the engine's

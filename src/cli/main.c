@@ -39,6 +39,7 @@ static const struct {
     {"train", cmd_train, "training with the ledger of every conserved or broken quantity"},
     {"spectrum", cmd_spectrum, "Hessian spectrum (both ends, density, trace) and its symmetry-aware views"},
     {"check", cmd_check, "the first- and second-order identities of every transformation"},
+    {"discover", cmd_discover, "the conservation laws and symmetries the model really has, against the catalogue"},
 };
 
 static void usage(FILE *f)

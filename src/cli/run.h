@@ -17,6 +17,8 @@ typedef struct {
     double sigma;            /* the broadening of the final density (density.csv) */
     cli_buf csv;
     double seconds;
+    nt_margin_growth margin; /* Lyu & Li along the run (has_margin: a model with a margin) */
+    int has_margin;
 } run_state;
 
 double run_num(const cJSON *o, const char *key);
@@ -26,6 +28,8 @@ cJSON *run_row(run_state *r, const nt_spectrum *sp, int64_t step, double loss, d
 void run_write_final(run_state *r, const char *dir);
 cJSON *run_distances(const char *dir);
 cJSON *run_growth(const run_state *r, const char *dir);
+cJSON *run_margin(run_state *r, const char *dir);
+cJSON *run_theta_origin(const cli_job *job);
 cJSON *run_final_view(const run_state *r);
 int run_decide(const cJSON *doc, const run_state *r, nt_verdicts *v, nt_error *err);
 cJSON *run_identities_json(const run_state *r);

@@ -23,6 +23,11 @@ cJSON *run_final_view(const run_state *r)
         cJSON_AddNumberToObject(flat, "tolerance", sp->at_gamma_tol);
     }
     cJSON_AddNumberToObject(flat, "gamma", r->job->spec.model.weight_decay);
+    nt_dead dead;   /* more eigenvalues at gamma than the symmetries force: dead ReLU units' (dead.c) */
+    if (!nt_dead_units(&r->job->spec.model, &r->job->data.train, r->job->theta, &dead, NULL) && dead.units >= 0) {
+        cJSON_AddNumberToObject(flat, "dead_units", dead.units);
+        cJSON_AddNumberToObject(flat, "dead_unit_directions", (double)dead.directions);
+    }
     cJSON_AddItemToObject(o, "alignment", nt_alignment_json(sp));
     if (sp->has_flat && sp->sharp.applies) cJSON_AddItemToObject(o, "sharp", nt_sharp_json(&sp->sharp));
     if (sp->has_flat && sp->n_scale) cJSON_AddItemToObject(o, "alignment_scale_invariant", nt_scale_json(sp));
@@ -77,7 +82,8 @@ int run_decide(const cJSON *doc, const run_state *r, nt_verdicts *v, nt_error *e
         .sharp = sharp, .radial_curvature = sharp ? sp->sharp.radial_curvature : NAN,
         .radial_closed_form = sharp ? sp->sharp.closed_form : NAN,
         .blocks = n_bl, .block_measured = measured, .block_predicted = fraction,
-        .sectors = n_sec, .sector_found = found, .sector_predicted = predicted };
+        .sectors = n_sec, .sector_found = found, .sector_predicted = predicted,
+        .margin = r->has_margin ? &r->margin : NULL };
     int rc = nt_verdicts_decide(&f, v, err);
     free(holding);
     free(found);

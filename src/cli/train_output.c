@@ -63,6 +63,7 @@ cJSON *cli_train_summary(const cli_job *job, const nt_quantity *q, int nq, const
         cJSON_AddNumberToObject(o, "predicted", q[j].predicted);
         cJSON_AddNumberToObject(o, "gradient_flow", q[j].gradient_flow);
         cJSON_AddNumberToObject(o, "max_gap", q[j].max_gap);
+        cJSON_AddNumberToObject(o, "size", q[j].size);   /* max_gap's scale at the last step */
         cJSON_AddNumberToObject(o, "first_order", q[j].first);
         cJSON_AddNumberToObject(o, "weight_decay", q[j].decay);
         cJSON_AddNumberToObject(o, "second_order", q[j].second);

@@ -212,6 +212,38 @@ int nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const
     return NT_OK;
 }
 
+/* Forward-over-reverse from the output node instead of the loss: its adjoint seeded with
+ * Fbar (a constant weighting, so the adjoint's tangent is seeded with zero).  The parameter
+ * adjoint is J^T Fbar; its tangent along v_j is the Hessian of Fbar . f applied to v_j. */
+int nt_output_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, int k, const double *V,
+                  double *HV, double *g, nt_error *err)
+{
+    const int out = e->n_nodes - 2, K = e->m->output;
+    int rc = nt_engine_ready(e, theta, ds, 0, err);
+    if (rc == NT_OK && (k < 1 || !V || !HV || !Fbar))
+        rc = nt_fail(err, NT_EINPUT, "engine: no vectors to multiply (k = %d)", k);
+    if (rc != NT_OK) return rc;
+    nt_node *o = &e->nodes[out];
+    e->theta = theta;
+    if (g) memset(g, 0, sizeof(double) * (size_t)e->d);
+    memset(HV, 0, sizeof(double) * (size_t)k * (size_t)e->d);
+    for (int j0 = 0; j0 < k; j0 += e->k) {
+        int kk = k - j0 < e->k ? k - j0 : e->k;
+        e->V = V + (int64_t)j0 * e->d;
+        e->kk = kk;
+        e->HV = HV + (int64_t)j0 * e->d;
+        e->g = j0 == 0 ? g : NULL;   /* the first block's adjoint is J^T Fbar */
+        for (int64_t s = 0; s < ds->n; s += e->chunk) {
+            int64_t n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
+            forward(e, ds, s, n, out, PASS_TAN);
+            memcpy(o->adj, Fbar + s * K, sizeof(double) * (size_t)(n * K));
+            memset(o->adjtan, 0, sizeof(double) * (size_t)(n * kk * K));
+            backward(e, out, PASS_ADJTAN);
+        }
+    }
+    return NT_OK;
+}
+
 int nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double *Fbar, double *out_g,
            nt_error *err)
 {

@@ -51,7 +51,7 @@ static void dense_tokens(nt_engine *e, nt_node *p, const nt_node *q, int action)
         }
 }
 
-static void op_dense(nt_engine *e, nt_node *p, int action)
+void nt_op_dense(nt_engine *e, nt_node *p, int action)
 {
     const nt_node *q = &e->nodes[p->in];
     const int64_t T = p->tokens, n = e->n * T, k = e->kk, d = e->d, ni = q->width / T, no = p->width / T;
@@ -109,7 +109,7 @@ static void op_dense(nt_engine *e, nt_node *p, int action)
 }
 
 /* ---- activation:  a = sigma(z), elementwise ---------------------------------------- */
-static void op_act(nt_engine *e, nt_node *p, int action)
+void nt_op_act(nt_engine *e, nt_node *p, int action)
 {
     const nt_node *q = &e->nodes[p->in];
     const int64_t n = e->n, k = e->kk, w = p->width;
@@ -186,7 +186,7 @@ static void norm_tangent(const nt_node *q, const double *x, double s, int64_t rt
     for (int64_t i = 0; i < w; i++) xt[i] = ct[i] - x[i] * mxc;
 }
 
-static void op_norm(nt_engine *e, nt_node *p, int action)
+void nt_op_norm(nt_engine *e, nt_node *p, int action)
 {
     const nt_node *q = &e->nodes[p->in];
     /* rows: the samples, or on a sequence each token of each sample (T of width w) */
@@ -313,7 +313,7 @@ static void bn_adjoint_means(const nt_node *p, int64_t c, int64_t P, int64_t n, 
     *m /= (double)(n * P);
 }
 
-static void op_bnorm(nt_engine *e, nt_node *p, int action)
+void nt_op_bnorm(nt_engine *e, nt_node *p, int action)
 {
     const nt_node *q = &e->nodes[p->in];
     const int64_t n = e->n, k = e->kk, w = p->width, d = e->d;
@@ -399,7 +399,7 @@ static void op_bnorm(nt_engine *e, nt_node *p, int action)
  * share) to its own when it assigns its input's:
  *   branch   v = h,  v. = h.,  h_bar = v_bar + a_bar,  h_bar. = v_bar. + a_bar.
  *   add      a = g + v_branch,  a. = g. + v_branch.,  g_bar = a_bar,  g_bar. = a_bar. */
-static void op_residual(nt_engine *e, nt_node *p, int action)
+void nt_op_residual(nt_engine *e, nt_node *p, int action)
 {
     nt_node *q = &e->nodes[p->in], *o = &e->nodes[p->in2];
     const int64_t nw = e->n * p->width, nkw = nw * e->kk;
@@ -449,7 +449,7 @@ static void map_rho_t(const double *rho, int K, const double *x, double *y)
     }
 }
 
-static void op_loss(nt_engine *e, nt_node *p, int action)
+void nt_op_loss(nt_engine *e, nt_node *p, int action)
 {
     nt_node *q = &e->nodes[p->in];
     const int64_t n = e->n, k = e->kk;
@@ -479,23 +479,5 @@ static void op_loss(nt_engine *e, nt_node *p, int action)
         break;
     default:
         break;
-    }
-}
-
-void nt_op_run(nt_engine *e, nt_node *p, int action)
-{
-    switch (p->op) {
-    case NT_OP_DENSE: op_dense(e, p, action); break;
-    case NT_OP_ACT:   op_act(e, p, action); break;
-    case NT_OP_NORM:  op_norm(e, p, action); break;
-    case NT_OP_BNORM: op_bnorm(e, p, action); break;
-    case NT_OP_BRANCH:
-    case NT_OP_ADD:   op_residual(e, p, action); break;
-    case NT_OP_CONV:  nt_op_conv(e, p, action); break;
-    case NT_OP_POOL:  nt_op_pool(e, p, action); break;
-    case NT_OP_ATTN:  nt_op_attn(e, p, action); break;
-    case NT_OP_MEAN_TOKENS: nt_op_mean_tokens(e, p, action); break;
-    case NT_OP_LOSS:  op_loss(e, p, action); break;
-    default: break;   /* the input holds the data; it has no rules */
     }
 }

@@ -1,25 +1,10 @@
-/* tape.c: builds the tape of a model and sizes its workspace once for (chunk, k); a model
- * with batch normalization grows it to hold any data set whole (nt_engine_fit). */
+/* tape.c: builds the tape of a model (each layer's nodes from its registry entry,
+ * tape_layers.c) and sizes its workspace once for (chunk, k) from the op table's sizes; a
+ * model with batch normalization grows it to hold any data set whole (nt_engine_fit). */
 #include <stdlib.h>
 #include <string.h>
 #include "tape.h"
-
-/* the nodes a layer becomes: an attention three (in-projection, core, out-projection) */
-static int nodes_of(const nt_layer *L)
-{
-    return L->kind == NT_LAYER_ATTENTION ? 3 : 1;
-}
-
-/* a dense node (also an attention's projections, per token): W (no x ni) at off_w, b at off_b */
-static void dense_node(nt_node *p, const nt_node *q, const nt_layer *L, int in, int no, int64_t *off, int bias)
-{
-    const int T = L->tokens ? L->tokens : 1;
-    *p = (nt_node){ .op = NT_OP_DENSE, .in = in, .layer = L, .tokens = T, .width = T * no, .has_tan = 1, .need_adj = 1 };
-    p->off_w = *off;
-    *off += (int64_t)no * (q->width / T);
-    p->off_b = bias ? *off : -1;
-    if (bias) *off += no;
-}
+#include "../model/registry.h"
 
 nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
 {
@@ -30,86 +15,16 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     e->chunk = chunk;
     e->k = k;
     e->d = m->d;
-    e->n_nodes = 2;
-    for (int i = 0; i < m->n_layers; i++) e->n_nodes += nodes_of(&m->layers[i]);
-    e->nodes = calloc((size_t)e->n_nodes, sizeof *e->nodes);
+    e->nodes = calloc(2 + (size_t)NT_LAYER_MAX_NODES * m->n_layers, sizeof *e->nodes);
 
-    /* node 0: the data input; then the layers' nodes in order; last: the loss head */
-    nt_node *nodes = e->nodes;
-    nodes[0] = (nt_node){ .op = NT_OP_INPUT, .in = -1, .width = m->input };
-    int64_t off = 0;
-    int open[NT_MAX_RESIDUAL_DEPTH + 1], depth = 0, cur = 0;   /* open: the branch nodes of the residual blocks open here */
-    for (int i = 0; i < m->n_layers; i++) {
-        const nt_layer *L = &m->layers[i];
-        nt_node *q = &nodes[cur], *p = &nodes[++cur];
-        p->in = cur - 1;
-        p->layer = L;
-        p->tokens = L->tokens ? L->tokens : 1;
-        if (L->kind == NT_LAYER_BRANCH || L->kind == NT_LAYER_ADD) {
-            p->width = q->width;
-            if (L->kind == NT_LAYER_BRANCH) {
-                p->op = NT_OP_BRANCH;
-                open[depth++] = cur;
-                p->has_tan = q->has_tan;
-                p->need_adj = q->need_adj;
-            } else {
-                nt_node *b = &nodes[open[--depth]];
-                p->op = NT_OP_ADD;
-                p->in2 = open[depth];
-                b->in2 = cur;
-                p->has_tan = q->has_tan || b->has_tan;
-                p->need_adj = q->need_adj || b->need_adj;
-            }
-            continue;
-        }
-        if (L->kind == NT_LAYER_ATTENTION) {   /* [Q | K | V] per token, the heads, W_O */
-            const int D = L->shape_in[0];
-            dense_node(p, q, L, cur - 1, 3 * D, &off, L->bias);
-            cur++;
-            nodes[cur] = (nt_node){ .op = NT_OP_ATTN, .in = cur - 1, .layer = L, .tokens = p->tokens,
-                                    .width = p->tokens * D, .has_tan = 1, .need_adj = 1 };
-            cur++;
-            dense_node(&nodes[cur], &nodes[cur - 1], L, cur - 1, D, &off, L->bias);
-            continue;
-        }
-        if (L->kind == NT_LAYER_CONV) {
-            p->op = NT_OP_CONV;
-            p->width = L->shape_out[0] * L->shape_out[1] * L->shape_out[2];
-            p->has_tan = p->need_adj = 1;
-            p->off_w = off;
-            off += (int64_t)L->units * L->shape_in[0] * L->kernel * L->kernel;
-            p->off_b = L->bias ? off : -1;
-            if (L->bias) off += L->units;
-            continue;
-        }
-        if (L->kind == NT_LAYER_POOL || L->kind == NT_LAYER_MEAN_TOKENS) {
-            p->op = L->kind == NT_LAYER_POOL ? NT_OP_POOL : NT_OP_MEAN_TOKENS;
-            p->width = L->kind == NT_LAYER_POOL ? L->shape_out[0] * L->shape_out[1] * L->shape_out[2] : L->shape_out[0];
-            p->has_tan = q->has_tan;
-            p->need_adj = q->need_adj;
-            continue;
-        }
-        if (L->kind == NT_LAYER_DENSE) {
-            dense_node(p, q, L, cur - 1, L->units, &off, L->bias);
-        } else if (L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) {
-            p->op = L->kind == NT_LAYER_LAYERNORM ? NT_OP_NORM : NT_OP_BNORM;
-            p->width = q->width;
-            p->off_w = p->off_b = -1;
-            if (L->affine) {   /* per channel for BatchNorm2d */
-                p->off_w = off;
-                p->off_b = off + nt_layer_norm_params(L);
-                off += 2 * (int64_t)nt_layer_norm_params(L);
-            }
-            p->has_tan = q->has_tan || L->affine;
-            p->need_adj = q->need_adj || L->affine;
-        } else {   /* activations, and a flatten: the same values in the same order */
-            p->op = NT_OP_ACT;
-            p->width = q->width;
-            p->has_tan = q->has_tan;
-            p->need_adj = q->need_adj;
-        }
-    }
-    nt_node *loss = &nodes[e->n_nodes - 1];
+    /* node 0: the data input; then each layer's nodes, as its registry entry builds them;
+     * last: the loss head */
+    nt_tape_build b = { .m = m, .nodes = e->nodes };
+    e->nodes[0] = (nt_node){ .op = NT_OP_INPUT, .in = -1, .width = m->input };
+    for (b.layer = 0; b.layer < m->n_layers; b.layer++)
+        nt_layer_registry(m->layers[b.layer].kind)->tape(&b, &m->layers[b.layer]);
+    e->n_nodes = b.cur + 2;
+    nt_node *loss = &e->nodes[e->n_nodes - 1];
     *loss = (nt_node){ .op = NT_OP_LOSS, .in = e->n_nodes - 2, .width = m->output,
                        .has_tan = 0, .need_adj = 1 };
 
@@ -118,26 +33,10 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     return e;
 }
 
-/* per-sample doubles of d1 and d2 (kept derivatives); 0: none */
-static int64_t aux_size(const nt_node *p)
+/* scratch doubles of p's op, not kept by freezing */
+static int64_t op_work(const nt_node *p)
 {
-    if (p->op == NT_OP_ACT || p->op == NT_OP_NORM || p->op == NT_OP_BNORM || p->op == NT_OP_POOL || p->op == NT_OP_LOSS)
-        return p->width;   /* the loss: u in d1 only */
-    if (p->op == NT_OP_ATTN) return (int64_t)p->layer->heads * p->tokens * p->tokens;   /* the weights P per head */
-    return 0;
-}
-
-/* scratch doubles of an op, not kept by freezing: the im2col matrices of one sample (conv:
- * three (C_in k k) x (H' W')), five T x T matrices (attention), four rows of one token
- * (layer norm), four output rows (the loss head) */
-static int64_t work_size(const nt_node *p)
-{
-    const nt_layer *L = p->layer;
-    if (p->op == NT_OP_NORM) return 4 * (int64_t)(p->width / p->tokens);
-    if (p->op == NT_OP_LOSS) return 4 * (int64_t)p->width;
-    if (p->op == NT_OP_CONV) return 3 * (int64_t)L->shape_in[0] * L->kernel * L->kernel * L->shape_out[1] * L->shape_out[2];
-    if (p->op == NT_OP_ATTN) return 5 * (int64_t)p->tokens * p->tokens;
-    return 0;
+    return nt_ops[p->op].work ? nt_ops[p->op].work(p) : 0;
 }
 
 /* One allocation for all buffers of (chunk, k): values, adjoints, their k tangents, the
@@ -156,8 +55,8 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
     for (int i = 1; i < e->n_nodes; i++) {
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
-        p->aux = aux_size(p);
-        total += p->op == NT_OP_LOSS ? nw + work_size(p) : 2 * nw + 2 * k * nw + 2 * chunk * p->aux + work_size(p);
+        p->aux = nt_ops[p->op].aux ? nt_ops[p->op].aux(p) : 0;
+        total += p->op == NT_OP_LOSS ? nw + op_work(p) : 2 * nw + 2 * k * nw + 2 * chunk * p->aux + op_work(p);
     }
     double *mem = malloc(sizeof(double) * (size_t)total);
     if (!mem) return NT_EFAIL;
@@ -170,13 +69,13 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
     for (int i = 1; i < e->n_nodes; i++) {
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
-        if (p->op == NT_OP_LOSS) { p->d1 = at; at += nw; p->work = at; at += work_size(p); continue; }
+        if (p->op == NT_OP_LOSS) { p->d1 = at; at += nw; p->work = at; at += op_work(p); continue; }
         p->val = at; at += nw;
         p->adj = at; at += nw;
         p->tan = at; at += k * nw;
         p->adjtan = at; at += k * nw;
         if (p->aux) { p->d1 = at; at += chunk * p->aux; p->d2 = at; at += chunk * p->aux; }
-        if (work_size(p)) { p->work = at; at += work_size(p); }
+        if (op_work(p)) { p->work = at; at += op_work(p); }
     }
     return NT_OK;
 }

@@ -18,7 +18,7 @@
 
 enum { NT_FWD, NT_TAN, NT_ADJ, NT_ADJTAN };
 enum { NT_OP_INPUT, NT_OP_DENSE, NT_OP_ACT, NT_OP_NORM, NT_OP_BNORM, NT_OP_BRANCH, NT_OP_ADD, NT_OP_CONV, NT_OP_POOL,
-       NT_OP_ATTN, NT_OP_MEAN_TOKENS, NT_OP_LOSS };
+       NT_OP_ATTN, NT_OP_MEAN_TOKENS, NT_OP_LOSS, NT_OP_COUNT };
 
 typedef struct nt_node {
     int op;
@@ -45,6 +45,17 @@ typedef struct nt_node {
                         * each output's maximum (d1); attention: the weights P of each head
                         * (d1, H x T x T per sample); loss: u = dl/df (d1) */
 } nt_node;
+
+/* The tape being built (tape.c): each layer's registry entry adds its nodes after node cur
+ * (tape_layers.c); open holds the branch nodes of the residual blocks open there. */
+#define NT_LAYER_MAX_NODES 3   /* an attention layer: in-projection, core, out-projection */
+typedef struct nt_tape_build {
+    const nt_model *m;
+    nt_node *nodes;
+    int cur;          /* the last node built */
+    int layer;        /* the layer being built */
+    int open[NT_MAX_RESIDUAL_DEPTH + 1], depth;
+} nt_tape_build;
 
 struct nt_engine {
     const nt_model *m;
@@ -75,11 +86,26 @@ struct nt_engine {
  * frozen engine is thawed first).  Batch normalization couples the rows of a data set, so
  * its engines call it with the set's size: every data set is then one chunk. */
 int nt_engine_fit(struct nt_engine *e, int64_t chunk);
-/* One op per node kind (ops.c; the image ops in ops_image.c). */
+/* The op table (op_table.c): per op its rules (one function switched on the action) and the
+ * per-sample sizes of its kept derivatives (d1, d2) and its scratch (work); NULL: none. */
+typedef struct {
+    const char *name;
+    void (*run)(struct nt_engine *e, nt_node *p, int action);
+    int64_t (*aux)(const nt_node *p);
+    int64_t (*work)(const nt_node *p);
+} nt_op_info;
+extern const nt_op_info nt_ops[NT_OP_COUNT];
+/* nt_ops[p->op].run (the input has no rules) */
 void nt_op_run(struct nt_engine *e, nt_node *p, int action);
+/* The rules: ops.c, the image ops in ops_image.c, the sequence ops in ops_sequence.c. */
+void nt_op_dense(struct nt_engine *e, nt_node *p, int action);
+void nt_op_act(struct nt_engine *e, nt_node *p, int action);
+void nt_op_norm(struct nt_engine *e, nt_node *p, int action);
+void nt_op_bnorm(struct nt_engine *e, nt_node *p, int action);
+void nt_op_residual(struct nt_engine *e, nt_node *p, int action);
+void nt_op_loss(struct nt_engine *e, nt_node *p, int action);
 void nt_op_conv(struct nt_engine *e, nt_node *p, int action);
 void nt_op_pool(struct nt_engine *e, nt_node *p, int action);
-/* ops_sequence.c: the attention core and the mean over tokens */
 void nt_op_attn(struct nt_engine *e, nt_node *p, int action);
 void nt_op_mean_tokens(struct nt_engine *e, nt_node *p, int action);
 /* C (M x N, ldc) = beta C + op(A) op(B), row-major (cblas_dgemm) */

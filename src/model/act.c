@@ -2,7 +2,7 @@
  * These three numbers are all the engine needs: the tangent uses sigma', the adjoint
  * sigma', the adjoint-tangent sigma'' (DESIGN.md's worked example). */
 #include <math.h>
-#include "noether.h"
+#include "registry.h"
 
 static const char *act_names[NT_ACT_COUNT] = {
     "identity", "relu", "leaky_relu", "tanh", "sigmoid", "softplus", "gelu", "square"
@@ -82,5 +82,20 @@ void nt_act_eval_n(nt_act a, double alpha, int64_t n, const double *z, double *s
         break;
     default:
         for (int64_t i = 0; i < n; i++) nt_act_eval(a, alpha, z[i], &s[i], &ds[i], &d2s[i]);
+    }
+}
+
+/* The symmetry traits of each activation (registry.h; docs/theory.md §5), the one place they
+ * are stated: positive homogeneity sigma(c z) = c^p sigma(z) for c > 0 (relu, leaky_relu,
+ * identity: p = 1; square: p = 2), oddness sigma(-z) = -sigma(z) (identity, tanh),
+ * evenness sigma(-z) = sigma(z) (square), linearity (identity). */
+nt_traits nt_act_traits(nt_act a)
+{
+    switch (a) {
+    case NT_ACT_IDENTITY: return (nt_traits){ .degree = 1, .odd = 1, .linear = 1 };
+    case NT_ACT_RELU: case NT_ACT_LEAKY_RELU: return (nt_traits){ .degree = 1 };
+    case NT_ACT_SQUARE: return (nt_traits){ .degree = 2, .even = 1 };
+    case NT_ACT_TANH: return (nt_traits){ .odd = 1 };
+    default: return (nt_traits){ 0 };   /* sigmoid, softplus, gelu: none */
     }
 }

@@ -5,14 +5,14 @@
  * normalization starts as PyTorch's does: weight 1, bias 0. */
 #include <math.h>
 #include <string.h>
-#include "noether.h"
+#include "registry.h"
 
 void nt_init_params(const nt_model *m, const nt_init *init, double *theta)
 {
     for (int t = 0; t < m->n_tensors; t++) {
         const nt_tensor *T = &m->tensors[t];
         double s;
-        if (m->layers[T->layer].kind == NT_LAYER_LAYERNORM || m->layers[T->layer].kind == NT_LAYER_BATCHNORM) {
+        if (nt_layer_registry(m->layers[T->layer].kind)->unit_gain) {   /* a normalization: weight 1, bias 0 */
             for (int64_t i = 0; i < T->size; i++) theta[T->offset + i] = strstr(T->name, "weight") ? 1.0 : 0.0;
             continue;
         }

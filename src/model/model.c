@@ -1,71 +1,13 @@
 /* model.c: a model is a list of layers and a loss; this derives its output width and the
- * parameter layout of docs/interface.md (per dense layer W, n_out x n_in, then b; per affine
- * layer or batch normalization its weight then its bias, each of the width it normalizes,
- * or C for a batch normalization of an image (per channel); in layer order: PyTorch's order
- * for the same nn.Sequential of nn.Linear, nn.Conv2d, nn.LayerNorm, nn.BatchNorm1d/2d and
- * nn.MultiheadAttention). */
+ * parameter layout of docs/interface.md: each layer's shape and tensors from its kind's
+ * entry in the registry (registry.h), in layer order: PyTorch's order for the same
+ * nn.Sequential of nn.Linear, nn.Conv2d, nn.LayerNorm, nn.BatchNorm1d/2d and
+ * nn.MultiheadAttention. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "noether.h"
-
-/* the output shape of layer i from its input shape sh (C, H, W; H = 0: flat; on a sequence
- * of *tok tokens, one token's (D, 0, 0)), and the tokens of its output, or an error */
-static int layer_shape(const nt_layer *L, int i, const int sh[3], int *tok, int out[3], nt_error *err)
-{
-    const int flat = sh[1] == 0, width = flat ? sh[0] : sh[0] * sh[1] * sh[2], T = *tok;
-    memcpy(out, sh, sizeof(int) * 3);
-    switch (L->kind) {
-    case NT_LAYER_DENSE:
-        if (!flat)
-            return nt_fail(err, NT_EINPUT, "model.layers[%d].dense: its input is an image %d x %d x %d: flatten it first "
-                           "({\"flatten\": true})", i, sh[0], sh[1], sh[2]);
-        if (L->units <= 0)
-            return nt_fail(err, NT_EINPUT, "model.layers[%d].dense: must be a positive integer, got %d", i, L->units);
-        out[0] = L->units;
-        return NT_OK;
-    case NT_LAYER_FLATTEN:
-        out[0] = T ? T * width : width;
-        out[1] = out[2] = 0;
-        *tok = 0;
-        return NT_OK;
-    case NT_LAYER_BATCHNORM:
-        if (T) return nt_fail(err, NT_EINPUT, "model.layers[%d].norm: batch normalization of a sequence is not supported "
-                              "(use \"layer\")", i);
-        return NT_OK;
-    case NT_LAYER_ATTENTION: case NT_LAYER_MEAN_TOKENS: {
-        const char *what = L->kind == NT_LAYER_ATTENTION ? "attention" : "pool";
-        if (!T) return nt_fail(err, NT_EINPUT, "model.layers[%d].%s: needs a sequence input (model.input: [T, D])", i, what);
-        if (L->kind == NT_LAYER_MEAN_TOKENS) { *tok = 0; return NT_OK; }
-        if (L->heads < 1 || sh[0] % L->heads)
-            return nt_fail(err, NT_EINPUT, "model.layers[%d].attention: %d heads do not divide the %d features of a token",
-                           i, L->heads, sh[0]);
-        return NT_OK;
-    }
-    case NT_LAYER_CONV: case NT_LAYER_POOL: {
-        const char *what = L->kind == NT_LAYER_CONV ? "conv" : "pool";
-        if (flat)
-            return nt_fail(err, NT_EINPUT, "model.layers[%d].%s: needs an image input (model.input: [C, H, W])", i, what);
-        const int pad = L->kind == NT_LAYER_CONV ? L->padding : 0;
-        if (L->kernel < 1 || L->stride < 1 || pad < 0)
-            return nt_fail(err, NT_EINPUT, "model.layers[%d].%s: kernel and stride must be positive, padding not negative", i, what);
-        out[1] = (sh[1] + 2 * pad - L->kernel) / L->stride + 1;
-        out[2] = (sh[2] + 2 * pad - L->kernel) / L->stride + 1;
-        if (sh[1] + 2 * pad < L->kernel || sh[2] + 2 * pad < L->kernel)
-            return nt_fail(err, NT_EINPUT, "model.layers[%d].%s: kernel %d is larger than the %d x %d image (padding %d)", i,
-                           what, L->kernel, sh[1], sh[2], pad);
-        if (L->kind == NT_LAYER_CONV) {
-            if (L->units <= 0)
-                return nt_fail(err, NT_EINPUT, "model.layers[%d].conv: must be a positive integer, got %d", i, L->units);
-            out[0] = L->units;
-        }
-        return NT_OK;
-    }
-    default:
-        return NT_OK;
-    }
-}
+#include "registry.h"
 
 /* Sets every layer's shape_in, shape_out and tokens from the input (shape sh, tokens T);
  * checks the blocks and the output.  Returns the output width. */
@@ -88,7 +30,10 @@ static int derive_shapes(nt_layer *L, int n_layers, int sh[3], int T, nt_loss lo
         memcpy(L[i].shape_in, sh, sizeof(int) * 3);
         L[i].tokens = T;
         {
-            int rc = layer_shape(&L[i], i, sh, &T, L[i].shape_out, err);
+            const nt_layer_info *R = nt_layer_registry(L[i].kind);
+            if (!R) return nt_fail(err, NT_EINPUT, "model.layers[%d]: unknown layer kind %d", i, (int)L[i].kind);
+            memcpy(L[i].shape_out, sh, sizeof(int) * 3);
+            int rc = R->shape(&L[i], i, sh, &T, L[i].shape_out, err);
             if (rc) return rc;
         }
         memcpy(sh, L[i].shape_out, sizeof(int) * 3);
@@ -107,44 +52,16 @@ static int derive_shapes(nt_layer *L, int n_layers, int sh[3], int T, nt_loss lo
     return NT_OK;
 }
 
-/* one tensor of layer i at *off, of shape s (ndim entries) */
-static void add_tensor(nt_model *m, int i, const char *what, int ndim, const int64_t *s, int64_t *off)
-{
-    nt_tensor *t = &m->tensors[m->n_tensors++];
-    snprintf(t->name, sizeof t->name, "%d.%s", i, what);
-    t->layer = i;
-    t->offset = *off;
-    t->ndim = ndim;
-    t->size = 1;
-    for (int a = 0; a < ndim; a++) t->size *= t->shape[a] = s[a];
-    *off += t->size;
-}
-
-/* The layout: per layer, in PyTorch's parameters() order. */
+/* The layout: per layer, in PyTorch's parameters() order, each kind's tensors from its
+ * registry entry (nt_model_add_tensor puts each right after the last). */
 static void derive_layout(nt_model *m)
 {
-    int64_t off = 0;
-    m->tensors = calloc((size_t)4 * m->n_layers, sizeof *m->tensors);
+    m->tensors = calloc((size_t)NT_LAYER_MAX_TENSORS * m->n_layers, sizeof *m->tensors);
     for (int i = 0; i < m->n_layers; i++) {
-        const nt_layer *L = &m->layers[i];
-        const int *si = L->shape_in;
-        const int64_t w_in = si[1] ? (int64_t)si[0] * si[1] * si[2] : si[0], D = si[0], n = L->units;
-        if ((L->kind == NT_LAYER_LAYERNORM || L->kind == NT_LAYER_BATCHNORM) && L->affine) {
-            const int64_t wn = nt_layer_norm_params(L);   /* per channel for BatchNorm2d, per token on a sequence */
-            add_tensor(m, i, "weight", 1, &wn, &off);
-            add_tensor(m, i, "bias", 1, &wn, &off);
-        } else if (L->kind == NT_LAYER_ATTENTION) {   /* nn.MultiheadAttention */
-            add_tensor(m, i, "in_proj_weight", 2, (int64_t[]){3 * D, D}, &off);
-            if (L->bias) add_tensor(m, i, "in_proj_bias", 1, (int64_t[]){3 * D}, &off);
-            add_tensor(m, i, "out_proj.weight", 2, (int64_t[]){D, D}, &off);
-            if (L->bias) add_tensor(m, i, "out_proj.bias", 1, &D, &off);
-        } else if (L->kind == NT_LAYER_DENSE || L->kind == NT_LAYER_CONV) {
-            if (L->kind == NT_LAYER_DENSE) add_tensor(m, i, "weight", 2, (int64_t[]){n, w_in}, &off);
-            else add_tensor(m, i, "weight", 4, (int64_t[]){n, si[0], L->kernel, L->kernel}, &off);   /* nn.Conv2d */
-            if (L->bias) add_tensor(m, i, "bias", 1, &n, &off);
-        }
+        const nt_layer_info *R = nt_layer_registry(m->layers[i].kind);
+        if (R->tensors) R->tensors(m, i);
     }
-    m->d = off;
+    m->d = m->n_tensors ? m->tensors[m->n_tensors - 1].offset + m->tensors[m->n_tensors - 1].size : 0;
 }
 
 static int init_shaped(nt_model *m, const int shape[3], int tokens, const nt_layer *layers, int n_layers,
@@ -208,7 +125,7 @@ int nt_model_init_sequence(nt_model *m, int tokens, int features, const nt_layer
 int nt_model_batch_coupled(const nt_model *m)
 {
     for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].kind == NT_LAYER_BATCHNORM) return 1;
+        if (nt_layer_registry(m->layers[i].kind)->couples_samples) return 1;
     return 0;
 }
 

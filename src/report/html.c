@@ -72,8 +72,9 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
     char m[512], e[512];
     nt_buf_printf(b, "<table><tr><th>question</th><th>measured</th><th>expected</th><th></th></tr>\n");
     int n_cp = cJSON_GetArraySize(cJSON_GetObjectItem(an, "checkpoints"));
-    snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoints; worst residual %.1e",
-             (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, num(an, "worst_residual"));
+    snprintf(m, sizeof m, "%d identities of %d transformations checked at %d checkpoint%s; worst residual %.1e",
+             (int)num(an, "identities"), (int)num(an, "transformations"), n_cp, n_cp == 1 ? "" : "s",
+             num(an, "worst_residual"));
     glance(b, "Do the symmetry identities hold?", m, "all below " NT_STR(NT_IDENTITY_TOL) " (round-off)", v->identities);
     double flow = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(led, "per_quantity")) {
@@ -100,12 +101,25 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
     if (v->flat != NT_VERDICT_ABSENT) {
         snprintf(m, sizeof m, "%d eigenvalues at &gamma; = %g (within %.1e)", (int)num(flat, "found"), num(flat, "gamma"),
                  num(flat, "tolerance"));
+        if (num(flat, "dead_units") > 0)   /* what the shifts do not account for */
+            snprintf(m + strlen(m), sizeof m - strlen(m), "; %d ReLU units are dead on every training sample: their "
+                     "incoming weights, biases and outgoing weights, %d coordinates, are flat at this &theta;",
+                     (int)num(flat, "dead_units"), (int)num(flat, "dead_unit_directions"));
         char cp[128];
         report_critical_point(flat, cp, sizeof cp);
         snprintf(e, sizeof e, "at least %d (pure shifts: logit translations, biases before a normalization; at every &theta;); "
                  "at a critical point of L<sub>&gamma;</sub>: %s (docs/theory.md (S1&gamma;))",
                  (int)num(flat, "predicted_everywhere"), cp);
         glance(b, "How many flat directions?", m, e, v->flat);
+    } else if (flat) {   /* said, not left out: why there is no count */
+        snprintf(m, sizeof m, "not counted: the final spectrum is %s's, only its ends are known, so the eigenvalues "
+                 "at &gamma; = %g cannot be counted", str(fin, "method"), num(flat, "gamma"));
+        if (num(flat, "dead_units") > 0)
+            snprintf(m + strlen(m), sizeof m - strlen(m), "; %d ReLU units are dead on every training sample, %d "
+                     "coordinates flat at this &theta; beside the shifts", (int)num(flat, "dead_units"),
+                     (int)num(flat, "dead_unit_directions"));
+        snprintf(e, sizeof e, "at least %d (pure shifts, at every &theta;)", (int)num(flat, "predicted_everywhere"));
+        glance(b, "How many flat directions?", m, e, NT_VERDICT_NONE);
     }
     const cJSON *al = cJSON_GetObjectItem(fin, "alignment");
     if (al) {
@@ -129,11 +143,32 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
     k = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(fin, "sectors")) {
         const nt_verdict vs = nth(v->sector, v->sectors, k++);
+        if (vs == NT_VERDICT_ABSENT && cJSON_IsString(cJSON_GetObjectItem(it, "skipped"))) {
+            snprintf(m, sizeof m, "layer %d: not computed: %s", (int)num(it, "layer"), str(it, "skipped"));
+            glance(b, "S<sub>n</sub> sectors at the symmetric point", m, "", NT_VERDICT_NONE);
+        }
         if (vs == NT_VERDICT_ABSENT) continue;
         snprintf(m, sizeof m, "layer %d, %d units: eigenvalues in groups of %d (margin %.3g)", (int)num(it, "layer"),
                  (int)num(it, "units"), (int)num(it, "multiplicity_found"), num(it, "stability_margin"));
         snprintf(e, sizeof e, "multiplicity n&minus;1 = %d", (int)num(it, "predicted_multiplicity"));
         glance(b, "S<sub>n</sub> sectors at the symmetric point", m, e, vs);
+    }
+    const cJSON *mg = cJSON_GetObjectItem(an, "margin_growth");
+    if (v->margin != NT_VERDICT_ABSENT && mg) {
+        if (v->margin == NT_VERDICT_NOT_APPLICABLE && cJSON_IsTrue(cJSON_GetObjectItem(mg, "separated")))
+            snprintf(m, sizeof m, "separated at step %d, the last logged step (normalized margin %.3g, |&theta;|&sup2; "
+                     "%.4g): no step after it to compare", (int)num(mg, "separated_step"), num(mg, "margin_final"),
+                     num(mg, "norm2_final"));
+        else if (v->margin == NT_VERDICT_NOT_APPLICABLE)
+            snprintf(m, sizeof m, "the data were never separated: the normalized margin is %.3g at the end",
+                     num(mg, "margin_final"));
+        else
+            snprintf(m, sizeof m, "separated from step %d: normalized margin %.3g &rarr; %.3g (fell at %d logged "
+                     "steps), |&theta;|&sup2; %.4g &rarr; %.4g (fell at %d)", (int)num(mg, "separated_step"),
+                     num(mg, "margin_at_separation"), num(mg, "margin_final"), (int)num(mg, "margin_falls"),
+                     num(mg, "norm2_at_separation"), num(mg, "norm2_final"), (int)num(mg, "norm2_falls"));
+        glance(b, "Does the margin grow (Lyu &amp; Li)?", m, "once separated, both rise at every step "
+               "(docs/theory.md &sect;2)", v->margin);
     }
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "fixed_points")) {
         snprintf(m, sizeof m, "%s: distance %.3g &rarr; %.3g", str(it, "name"), num(it, "distance_initial"), num(it, "distance_final"));
@@ -217,7 +252,18 @@ static void model_section(nt_buf *b, const cJSON *s)
     }
     nt_buf_printf(b, "&rarr; %s loss; d = %d parameters. Data: ", str(info, "loss"), (int)num(info, "d"));
     esc(b, str(cJSON_GetObjectItem(info, "data"), "description"));
-    nt_buf_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.</p>\n", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
+    nt_buf_printf(b, ". Training: %s, learning rate %g, weight decay &gamma; = %g, %d steps.", str(s, "optimizer"), num(s, "lr"), num(s, "weight_decay"), (int)num(s, "steps"));
+    const cJSON *from = cJSON_GetObjectItem(s, "theta_origin");
+    if (!strcmp(str(from, "from"), "params")) {
+        nt_buf_printf(b, " &theta; at the start: read from <code>");
+        esc(b, str(from, "file"));
+        nt_buf_printf(b, "</code> (%.0f bytes, FNV-1a 64 hash <code>%s</code>)", num(from, "bytes"), str(from, "fnv1a64"));
+    } else if (from) {
+        nt_buf_printf(b, " &theta; at the start: the spec's seeded initialization (seed %.0f)", num(from, "seed"));
+    }
+    if ((int)num(s, "steps") == 0)
+        nt_buf_printf(b, ". No training: every analysis below is at this one &theta;, so the report has no curves over steps");
+    nt_buf_printf(b, ".</p>\n");
 }
 
 int report_build(const char *dir, const cJSON *summary, const nt_verdicts *v, const volatile sig_atomic_t *stop,
@@ -243,7 +289,7 @@ int report_build(const char *dir, const cJSON *summary, const nt_verdicts *v, co
     nt_buf_printf(&b, "<h2>At a glance</h2>\n");
     at_a_glance(&b, summary, v);
     const char *sections[][2] = {
-        {"Training", "loss"}, {"Conservation laws and what broke them", "ledger"}, {NULL, "ledger_gaps"},
+        {"Training", "loss"}, {NULL, "margin"}, {"Conservation laws and what broke them", "ledger"}, {NULL, "ledger_gaps"},
         {NULL, "distances"}, {"The identities", "identities"}, {"Curvature", "ritz"}, {NULL, "alignment"},
         {NULL, "radial"}, {"Flat directions and symmetry sectors", "density"}, {NULL, "sectors"}};
     for (size_t k = 0; k < sizeof sections / sizeof sections[0]; k++)
@@ -266,7 +312,10 @@ int report_build(const char *dir, const cJSON *summary, const nt_verdicts *v, co
                    "docs/theory.md in the repository; equation labels like (F3) refer to it.</p>\n"
                    "<script>window.addEventListener('load',function(){var i=document.images,n=0;"
                    "for(var k=0;k<i.length;k++)if(i[k].complete&&i[k].naturalWidth>0)n++;"
-                   "document.body.setAttribute('data-images-loaded',n+'/'+i.length);});</script>\n"
+                   "document.body.setAttribute('data-images-loaded',n+'/'+i.length);"
+                   "var r=performance.getEntriesByType('resource'),x=0;"
+                   "for(var k=0;k<r.length;k++)if(!/^file:/.test(r[k].name))x++;"
+                   "document.body.setAttribute('data-external-requests',x+'');});</script>\n"
                    "</body></html>\n");
     int rc = report_write(dir, "report.html", b.s, err);
     free(b.s);
@@ -299,6 +348,12 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s, const nt_ver
                    "at a critical point: %s\n", (int)num(flat, "found"), num(flat, "gamma"),
                 (int)num(flat, "predicted_everywhere"), cp);
     }
+    const cJSON *mg = cJSON_GetObjectItem(an, "margin_growth");
+    if (v->margin == NT_VERDICT_HOLDS || v->margin == NT_VERDICT_FAILS)
+        fprintf(f, "margin       separated from step %d: normalized margin %.3g -> %.3g, |theta|^2 %.4g -> %.4g; "
+                "%d + %d falls\n", (int)num(mg, "separated_step"), num(mg, "margin_at_separation"),
+                num(mg, "margin_final"), num(mg, "norm2_at_separation"), num(mg, "norm2_final"),
+                (int)num(mg, "margin_falls"), (int)num(mg, "norm2_falls"));
     const cJSON *sh = cJSON_GetObjectItem(fin, "sharp");
     if (v->sharp != NT_VERDICT_ABSENT) fprintf(f, "sharp        radial curvature %.10g, closed form %.10g\n", num(sh, "radial_curvature"),
                     num(sh, "closed_form"));

@@ -22,8 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
-#include "report.h"
-#include "../util/buf.h"
+#include "plot.h"
 
 #define W 900
 #define H 560
@@ -44,17 +43,11 @@ static const char preamble[] =
     "set linetype 8 lc rgb '#7f7f7f' lw 2\n"
     "set linetype cycle 8\n";
 
-typedef struct {
-    nt_buf gp;        /* plots/plots.gp, for the reader: the figures under their names */
-    nt_buf run;       /* what gnuplot runs here: the same into *.part files */
-    report_figure *figs;
-    int n;
-    const volatile sig_atomic_t *stop;   /* may be NULL: nonzero (the signal) when the command is asked to stop */
-} plotter;
-
 /* one figure: the body drawn twice, to PNG and to SVG */
-static void figure(plotter *p, const char *stem, const char *title, const char *caption, const char *body)
+void report_figure_add(plotter *p, const char *stem, const char *title, const char *caption, const char *body,
+                       int height)
 {
+    const int h = height > 0 ? height : H;
     report_figure *f = &p->figs[p->n++];
     snprintf(f->stem, sizeof f->stem, "%s", stem);
     snprintf(f->title, sizeof f->title, "%s", title);
@@ -64,9 +57,9 @@ static void figure(plotter *p, const char *stem, const char *title, const char *
         const char *part = k ? ".part" : "";
         nt_buf_printf(b, "\n# ---- %s\nreset session\n%s", stem, preamble);
         nt_buf_printf(b, "set terminal pngcairo size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
-                      "set output 'plots/%s.png%s'\n%s\nunset multiplot\nset output\n", W, H, stem, part, body);
+                      "set output 'plots/%s.png%s'\n%s\nunset multiplot\nset output\n", W, h, stem, part, body);
         nt_buf_printf(b, "set terminal svg size %d,%d enhanced font 'DejaVu Sans,11' background rgb 'white'\n"
-                      "set output 'plots/%s.svg%s'\n%s\nunset multiplot\nset output\n", W, H, stem, part, body);
+                      "set output 'plots/%s.svg%s'\n%s\nunset multiplot\nset output\n", W, h, stem, part, body);
     }
 }
 
@@ -77,7 +70,8 @@ static void loss_figure(plotter *p, const report_table *L)
     nt_buf b = {0};
     int pos = report_col_has(L, lo, 1) && (!report_col_has(L, tl, 0) || report_col_has(L, tl, 1));
     nt_buf_printf(&b, "set title 'Loss and accuracy'\nset xlabel 'step'\nset ylabel 'loss (mean over samples)%s'\n"
-                   "%s\nset key center right\n", pos ? ", log scale" : "", pos ? "set logscale y" : "");
+                   "%s\nset bmargin 7\nset xlabel offset 0,0.6\nset key at screen 0.5, screen 0.01 center bottom horizontal maxrows 1\n",
+                   pos ? ", log scale" : "", pos ? "set logscale y" : "");
     int acc = report_col_has(L, ac, 0);
     if (acc) nt_buf_printf(&b, "set y2label 'accuracy'\nset y2range [0:1.02]\nset y2tics 0.1\nset ytics nomirror\n");
     nt_buf_printf(&b, "plot 'ledger.csv' every ::1 using %d:%d with lines lt 1 title 'training loss'", st + 1, lo + 1);
@@ -85,11 +79,11 @@ static void loss_figure(plotter *p, const report_table *L)
     if (acc) nt_buf_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 3 dt 2 title 'training accuracy'", st + 1, ac + 1);
     if (acc && report_col_has(L, ta, 0))
         nt_buf_printf(&b, ", '' every ::1 using %d:%d axes x1y2 with lines lt 4 dt 2 title 'test accuracy'", st + 1, ta + 1);
-    figure(p, "loss", "Loss and accuracy",
+    report_figure_add(p, "loss", "Loss and accuracy",
            "The training loss L(&theta;) at each logged step's &theta;: the mean loss over the whole training set, weight "
            "decay's term excluded (ledger.csv's loss_gamma column has L<sub>&gamma;</sub> = L + (&gamma;/2)|&theta;|&sup2;) and, "
            "where the spec holds out a test set, the test loss; accuracy on the right axis for classifiers.",
-           b.s);
+           b.s, 0);
     free(b.s);
 }
 
@@ -119,8 +113,12 @@ static void ledger_figure(plotter *p, const report_table *L, const cJSON *summar
     if (n == 0 || np == 0) return;
     nt_buf b = {0};
     int st = report_col(L, "step");
-    nt_buf_printf(&b, "set multiplot layout %d,%d title 'Conserved or tracked quantities: measured, ledger, gradient flow'\n"
-                   "set xlabel 'step'\nset key outside below horizontal font ',9'\n", np > 2 ? 2 : 1, np > 1 ? 2 : 1);
+    /* one legend for all panels, below them; few ticks per small panel */
+    nt_buf_printf(&b, "set multiplot layout %d,%d title 'Conserved or tracked quantities: measured, ledger, gradient flow' "
+                   "margins 0.11,0.97,%.2f,0.90 spacing 0.12,0.14\nset xlabel 'step' offset 0,0.3\n"
+                   "set key at screen 0.5, screen 0.01 center bottom horizontal maxrows 1\n",
+                   np > 2 ? 2 : 1, np > 1 ? 2 : 1, np > 2 ? 0.13 : 0.2);
+    report_linear_tics(&b, "x", report_at(L, 0, st), report_at(L, L->rows - 1, st), 5);
     for (int k = 0; k < np; k++) {
         const char *name = cJSON_GetObjectItem(cJSON_GetArrayItem(per, pick[k]), "name")->valuestring;
         char col[160];
@@ -131,14 +129,19 @@ static void ledger_figure(plotter *p, const report_table *L, const cJSON *summar
         snprintf(col, sizeof col, "%s:gradient_flow", name);
         int cf = report_col(L, col);
         if (cm < 0 || cp < 0 || cf < 0) continue;
-        int every = L->rows > 40 ? L->rows / 20 : 1;
-        nt_buf_printf(&b, "set title '%s' noenhanced font ',10'\nset ylabel 'Q'\n"
+        int every = L->rows > 40 ? L->rows / 20 : 1, three[3] = {cm, cp, cf}, nv;
+        double *v, lo = INFINITY, hi = -INFINITY;
+        report_values(L, three, 3, 0, &v, &nv);
+        for (int i = 0; i < nv; i++) { lo = fmin(lo, v[i]); hi = fmax(hi, v[i]); }
+        free(v);
+        report_linear_tics(&b, "y", lo, hi, 5);
+        nt_buf_printf(&b, "%sset title '%s' noenhanced font ',10'\nset ylabel 'Q'\n"
                        "plot 'ledger.csv' every ::1 using %d:%d with lines lt 1 title 'measured', "
                        "'' every %d::1 using %d:%d with points lt 2 title 'ledger (F3)', "
                        "'' every ::1 using %d:%d with lines lt 3 dt 2 title 'gradient flow (F2)'\n",
-                       name, st + 1, cm + 1, every, st + 1, cp + 1, st + 1, cf + 1);
+                       k ? "unset key\n" : "", name, st + 1, cm + 1, every, st + 1, cp + 1, st + 1, cf + 1);
     }
-    figure(p, "ledger", "Conserved and broken quantities",
+    report_figure_add(p, "ledger", "Conserved and broken quantities",
            "Each panel is one quantity Q = &theta;<sup>T</sup>A&theta;/2 + c<sup>T</sup>&theta; of a continuous "
            "symmetry (the ones that moved most, relative to their size). Solid: Q measured on the parameters. "
            "Points: the ledger's prediction, which adds up the first-order, weight-decay and finite-step terms of "
@@ -147,7 +150,7 @@ static void ledger_figure(plotter *p, const report_table *L, const cJSON *summar
            "Q(0) e<sup>&minus;&gamma;t</sup> for a shift (with R &ne; 0 the decay exact and the R integral along "
            "the run); where it parts from the solid line, the finite learning rate (and batch noise, and for "
            "momentum or Adam the optimizer itself) broke the law gradient flow would keep.",
-           b.s);
+           b.s, np > 2 ? 680 : 0);
     free(b.s);
 }
 
@@ -167,27 +170,32 @@ static void gaps_figure(plotter *p, const char *dir, const report_table *L, cons
         }
         j++;
     }
-    /* each quantity's scale: its largest |Q|, at least 1e-6 of the largest of all (a
-     * quantity that stays at round-off, like an unbroken translation's, is measured against
-     * the others) */
-    double *scale = malloc(sizeof(double) * nq), top = 1e-300;
-    for (j = 0; j < nq; j++) {
-        scale[j] = 0;
-        for (int r = 0; r < L->rows && cm[3 * j] >= 0; r++) scale[j] = fmax(scale[j], fabs(report_at(L, r, cm[3 * j])));
-        top = fmax(top, scale[j]);
+    /* each quantity's scale: the ledger's own (summary's per_quantity size: the largest
+     * magnitude of Q's terms plus the sum of |step terms|, the denominator of max_gap), so
+     * that the figure, ledger_gaps.csv and max_gap share one definition; a summary without
+     * it (written before it was added): the largest |Q| measured */
+    double *scale = malloc(sizeof(double) * nq);
+    j = 0;
+    cJSON_ArrayForEach(it, per) {
+        const cJSON *sz = cJSON_GetObjectItem(it, "size");
+        scale[j] = cJSON_IsNumber(sz) ? sz->valuedouble : 0;
+        for (int r = 0; r < L->rows && !cJSON_IsNumber(sz) && cm[3 * j] >= 0; r++)
+            scale[j] = fmax(scale[j], fabs(report_at(L, r, cm[3 * j])));
+        j++;
     }
+    int zeros = 0;
     nt_buf csv = {0};
     nt_buf_printf(&csv, "step,ledger_gap,gradient_flow_gap\n");
     for (int r = 0; r < L->rows; r++) {
         double gl = 0, gf = 0;
         for (j = 0; j < nq; j++) {
             if (cm[3 * j] < 0) continue;
-            double sc = fmax(scale[j], 1e-6 * top), m = report_at(L, r, cm[3 * j]);
+            double sc = fmax(scale[j], 1e-300), m = report_at(L, r, cm[3 * j]);
             gl = fmax(gl, fabs(m - report_at(L, r, cm[3 * j + 1])) / sc);
             gf = fmax(gf, fabs(m - report_at(L, r, cm[3 * j + 2])) / sc);
         }
-        /* exact zeros (step 0) drawn at 1e-18, below round-off, on the log axis */
-        nt_buf_printf(&csv, "%.17g,%.6e,%.6e\n", report_at(L, r, st), fmax(gl, 1e-18), fmax(gf, 1e-18));
+        zeros |= gl == 0 || gf == 0;
+        nt_buf_printf(&csv, "%.17g,%.6e,%.6e\n", report_at(L, r, st), gl, gf);
     }
     nt_error err;
     int bad = report_write(dir, "ledger_gaps.csv", csv.s, &err);
@@ -195,65 +203,75 @@ static void gaps_figure(plotter *p, const char *dir, const report_table *L, cons
     free(cm);
     free(scale);
     if (bad) return;
-    figure(p, "ledger_gaps", "How well the ledger closes",
+    /* exact zeros (step 0, where both laws start at Q(0)) have no place on a log axis: drawn
+     * on the floor 1e-18, below round-off, and said so on the figure */
+    nt_buf b = {0};
+    nt_buf_printf(&b, "set title 'Largest relative gap over all quantities'\nset xlabel 'step'\n"
+                  "set ylabel '|Q measured - Q law| / scale of Q'\nset logscale y\nset format y '10^{%%T}'\n"
+                  "set yrange [1e-18:*]\nset key bottom right\n%s"
+                  "plot 'ledger_gaps.csv' every ::1 using 1:($3 > 0 ? $3 : 1e-18) with lines lt 1 "
+                  "title 'gradient-flow law (F2)', '' every ::1 using 1:($2 > 0 ? $2 : 1e-18) with lines lt 2 "
+                  "title 'ledger (F3)'", zeros ? "set label 2 'exact zeros drawn at 10^{-18}' at graph 0.02, graph 0.04 "
+                  "font ',9' tc rgb '#555555'\n" : "");
+    report_figure_add(p, "ledger_gaps", "How well the ledger closes",
            "For every logged step, the largest difference over all quantities between Q measured and (red) "
-           "the ledger's prediction, (blue) the gradient-flow law, each relative to the largest |Q| of its "
-           "quantity (at least 1e-6 of the largest |Q| of all). The ledger accounts for every step exactly, so its "
-           "gap sits at round-off, many orders of magnitude below the gradient-flow gap, which is the size of "
-           "what finite steps (and the optimizer) did to the laws gradient flow keeps.",
-           "set title 'Largest relative gap over all quantities'\nset xlabel 'step'\n"
-           "set ylabel '|Q measured - Q law| / max |Q|'\nset logscale y\nset format y '10^{%T}'\nset key bottom right\n"
-           "plot 'ledger_gaps.csv' every ::1 using 1:3 with lines lt 1 title 'gradient-flow law (F2)', "
-           "'' every ::1 using 1:2 with lines lt 2 title 'ledger (F3)'");
+           "the ledger's prediction, (blue) the gradient-flow law, each relative to the scale of its quantity: "
+           "the largest magnitude of Q's terms plus the sum of the magnitudes of its step terms over the run "
+           "(summary.json's per_quantity size). That is the denominator of the ledger gap of the table above "
+           "(max_gap), which divides by the scale reached at each step, so max_gap is the largest of these gaps "
+           "or above it, never below. The ledger accounts for every step exactly, so its gap sits at round-off, "
+           "many orders of magnitude below the gradient-flow gap, which is the size of what finite steps (and "
+           "the optimizer) did to the laws gradient flow keeps. Exact zeros are drawn at 10<sup>&minus;18</sup>.",
+           b.s, 0);
+    free(b.s);
 }
 
-static void distance_figure(plotter *p, const report_table *L)
+/* the columns PREFIX1, PREFIX2, ... of t (up to 64) */
+static int numbered_cols(const report_table *t, const char *prefix, int *cols)
 {
-    int cols[6], n = 0, st = report_col(L, "step");
-    for (int c = 0; c < L->cols && n < 6; c++) {
-        size_t len = strlen(L->names[c]);
-        if (len > 9 && !strcmp(L->names[c] + len - 9, ":distance") && report_col_has(L, c, 1)) cols[n++] = c;
-    }
-    if (n == 0) return;
-    nt_buf b = {0};
-    nt_buf_printf(&b, "set title 'Distance to the fixed-point sets of discrete symmetries'\nset xlabel 'step'\n"
-                   "set ylabel '|theta - T theta| / 2 (parameter units)'\nset logscale y\nset format y '10^{%%T}'\n"
-                   "set key outside right font ',9' noenhanced\nplot ");
-    for (int k = 0; k < n; k++) {
-        char name[128];
-        snprintf(name, sizeof name, "%.*s", (int)strlen(L->names[cols[k]]) - 9, L->names[cols[k]]);
-        nt_buf_printf(&b, "%s'ledger.csv' every ::1 using %d:%d with lines lt %d title '%s'", k ? ", " : "", st + 1,
-                   cols[k] + 1, k + 1, name);
-    }
-    figure(p, "distances", "Distance to fixed-point sets",
-           "For the first discrete symmetries T of the catalogue (unit swaps, sign flips), the distance "
-           "|&theta; - T&theta;|/2 from the parameters to Fix(T), the set where the symmetry is unbroken. A curve "
-           "falling to zero is a collapse onto a mirror plane or onto identical units (docs/theory.md §4).",
-           b.s);
-    free(b.s);
+    char name[32];
+    int k = 0;
+    for (; k < 64 && (snprintf(name, sizeof name, "%s%d", prefix, k + 1), cols[k] = report_col(t, name)) >= 0; k++) {}
+    return k;
+}
+
+/* one panel of Ritz values over training, its axis scaled to the values (a symmetric-log
+ * axis where eigenvalues near 0 sit beside large ones: they stay apart instead of merging
+ * into one band at 0) */
+static void ritz_panel(nt_buf *b, const report_table *A, const char *title, const int *cols, int n, int lt)
+{
+    double *v;
+    int nv;
+    report_values(A, cols, n, 0, &v, &nv);
+    nt_buf_printf(b, "set title '%s'\n", title);
+    const char *scale = report_axis(b, "y", v, nv);
+    free(v);
+    nt_buf_printf(b, "set ylabel 'eigenvalue of H_{/Symbol g} (%s)'\nplot ", scale);
+    for (int k = 0; k < n; k++)
+        nt_buf_printf(b, "%s'analysis.csv' using %d:%d with linespoints lt %d", k ? ", " : "", report_col(A, "step") + 1,
+                      cols[k] + 1, lt);
+    if (n == 0) nt_buf_printf(b, "0 lt 8");
+    nt_buf_printf(b, "\nunset nonlinear y\nunset logscale y\nset ytics autofreq\nset yrange [*:*]\nset format y '%%g'\n");
 }
 
 static void ritz_figure(plotter *p, const report_table *A)
 {
-    int st = report_col(A, "step");
-    if (A->rows < 1 || report_col(A, "top_1") < 0) return;
+    int top[64], bot[64], nt = numbered_cols(A, "top_", top), nb = numbered_cols(A, "bottom_", bot);
+    if (A->rows < 1 || nt == 0) return;
     nt_buf b = {0};
     nt_buf_printf(&b, "set multiplot layout 1,2 title 'Hessian spectrum at both ends over training (H including weight decay)'\n"
-                   "set xlabel 'step'\nunset key\nset title 'largest eigenvalues'\nset ylabel 'eigenvalue of H'\nplot ");
-    char name[32];
-    int k = 1, c;
-    for (; snprintf(name, sizeof name, "top_%d", k), (c = report_col(A, name)) >= 0; k++)
-        nt_buf_printf(&b, "%s'analysis.csv' using %d:%d with linespoints lt %d", k > 1 ? ", " : "", st + 1, c + 1, 1);
-    nt_buf_printf(&b, "\nset title 'smallest eigenvalues'\nplot ");
-    for (k = 1; snprintf(name, sizeof name, "bottom_%d", k), (c = report_col(A, name)) >= 0; k++)
-        nt_buf_printf(&b, "%s'analysis.csv' using %d:%d with linespoints lt %d", k > 1 ? ", " : "", st + 1, c + 1, 2);
-    if (k == 1) nt_buf_printf(&b, "0 lt 8");
-    figure(p, "ritz", "Both ends of the spectrum",
+                   "set xlabel 'step'\nunset key\n");
+    report_linear_tics(&b, "x", report_at(A, 0, report_col(A, "step")), report_at(A, A->rows - 1, report_col(A, "step")), 5);
+    ritz_panel(&b, A, "largest eigenvalues", top, nt, 1);
+    ritz_panel(&b, A, "smallest eigenvalues", bot, nb, 2);
+    report_figure_add(p, "ritz", "Both ends of the spectrum",
            "The largest (left) and smallest (right) eigenvalues of the Hessian H<sub>&gamma;</sub> of the "
            "training loss with weight decay, at each analysis checkpoint: exact (LAPACK) for small models, "
            "ARPACK's Lanczos otherwise. Sharpness is the left panel's top curve; negative values on the right "
-           "are directions of negative curvature.",
-           b.s);
+           "are directions of negative curvature. Where small eigenvalues sit beside large ones the axis is "
+           "logarithmic (positive values) or symmetric-logarithmic (asinh(&lambda;/s): linear within s of 0, "
+           "logarithmic beyond, s a tenth of the smallest nonzero |&lambda;|), so that the values near 0 stay apart.",
+           b.s, 0);
     free(b.s);
 }
 
@@ -261,18 +279,22 @@ static void identities_figure(plotter *p, const report_table *A)
 {
     int st = report_col(A, "step"), w = report_col(A, "worst_residual");
     if (!report_col_has(A, w, 0)) return;
+    int zeros = 0;
+    for (int r = 0; r < A->rows; r++) zeros |= report_at(A, r, w) == 0;
     nt_buf b = {0};
     nt_buf_printf(&b, "set title 'Worst identity residual over the catalogue'\nset xlabel 'step'\n"
                    "set ylabel 'relative residual'\nset logscale y\nset format y '10^{%%T}'\nset yrange [1e-18:1e-4]\n"
-                   "set key top right\nplot 'analysis.csv' using %d:($%d > 0 ? $%d : 1e-18) with linespoints lt 1 "
+                   "set key top right\n%splot 'analysis.csv' using %d:($%d > 0 ? $%d : 1e-18) with linespoints lt 1 "
                    "title 'worst residual', %g with lines lt 2 dt 2 title 'tolerance'",
-                   st + 1, w + 1, w + 1, NT_IDENTITY_TOL);
-    figure(p, "identities", "The identities at every checkpoint",
+                   zeros ? "set label 2 'exact zeros drawn at 10^{-18}' at graph 0.02, graph 0.04 font ',9' "
+                   "tc rgb '#555555'\n" : "", st + 1, w + 1, w + 1, NT_IDENTITY_TOL);
+    report_figure_add(p, "identities", "The identities at every checkpoint",
            "The worst relative residual over every identity of every transformation of the catalogue "
            "(first order (F1), second order (S1), (S2), discrete transport (D1) and the fixed-point "
            "identities), at each checkpoint; each side computed independently. Below the dashed line "
-           "(the tolerance " NT_STR(NT_IDENTITY_TOL) ") an identity holds; float64 round-off is about 1e-16.",
-           b.s);
+           "(the tolerance " NT_STR(NT_IDENTITY_TOL) ") an identity holds; float64 round-off is about 1e-16. "
+           "Residuals that are exactly zero (both sides equal in every bit) are drawn at 10<sup>&minus;18</sup>.",
+           b.s, 0);
     free(b.s);
 }
 
@@ -284,34 +306,52 @@ static void alignment_figure(plotter *p, const report_table *A, const cJSON *sum
         cJSON_GetObjectItem(cJSON_GetObjectItem(summary, "analysis"), "final"), "top"));
     nt_buf b = {0};
     nt_buf_printf(&b, "set title 'Gradient in the top-%d eigenspace'\nset xlabel 'step'\n"
-                   "set ylabel 'fraction of |g|^2'\nset yrange [0:1.02]\nset key bottom right\n"
-                   "plot 'analysis.csv' using %d:%d with linespoints lt 1 title 'measured'",
+                   "set ylabel 'fraction of |g|^2'\nset yrange [0:1.02]\nunset key\n"
+                   "plot 'analysis.csv' using %d:%d with linespoints lt 1",
                    k, st + 1, c + 1);
-    figure(p, "alignment", "Gradient alignment",
+    report_figure_add(p, "alignment", "Gradient alignment",
            "The fraction of the squared norm of the full-batch gradient that lies in the span of the top "
            "eigenvectors of the Hessian. Gradient descent concentrating in a few sharp directions shows as a "
            "curve rising towards one.",
-           b.s);
+           b.s, 0);
     free(b.s);
 }
 
+/* the radial curvature theta^T H theta / |theta|^2 against its closed form (docs/theory.md §3)
+ * and lambda_max, on an axis scaled to them (lambda_max at the start can be 1e5 times the
+ * end's curvature); below, their relative difference against the tolerance */
 static void radial_figure(plotter *p, const report_table *A)
 {
     int st = report_col(A, "step"), r = report_col(A, "radial_curvature"), f = report_col(A, "radial_closed_form"),
-        l = report_col(A, "lambda_max");
+        l = report_col(A, "lambda_max"), three[3] = {r, f, l}, nv, zeros = 0;
     if (!report_col_has(A, r, 0)) return;
+    for (int i = 0; i < A->rows; i++) zeros |= report_at(A, i, r) == report_at(A, i, f);
+    double *v;
+    report_values(A, three, 3, 0, &v, &nv);
     nt_buf b = {0};
-    nt_buf_printf(&b, "set title 'Radial curvature of a homogeneous model'\nset xlabel 'step'\n"
-                   "set ylabel 'curvature'\nset key top left\n"
-                   "plot 'analysis.csv' using %d:%d with lines lt 1 title 'theta^T H theta / |theta|^2 (measured)', "
-                   "'' using %d:%d with points lt 2 ps 1.2 title 'closed form (docs/theory.md §3)', "
-                   "'' using %d:%d with linespoints lt 3 dt 2 title 'lambda_{max}'",
-                   st + 1, r + 1, st + 1, f + 1, st + 1, l + 1);
-    figure(p, "radial", "Sharpness along the radial direction",
+    nt_buf_printf(&b, "set multiplot layout 2,1 title 'Radial curvature of a homogeneous model'\nset xlabel 'step'\n"
+                  "set title 'curvature'\nset key top right\n");
+    const char *scale = report_axis(&b, "y", v, nv);
+    free(v);
+    nt_buf_printf(&b, "set ylabel '%s'\n"
+                  "plot 'analysis.csv' using %d:%d with lines lt 1 title 'measured {/Symbol q}^T H {/Symbol q} / |{/Symbol q}|^2', "
+                  "'' using %d:%d with points lt 2 ps 1.2 title 'closed form (§3)', "
+                  "'' using %d:%d with linespoints lt 3 dt 2 title '{/Symbol l}_{max}'\n"
+                  "unset nonlinear y\nunset logscale y\nset ytics autofreq\nset yrange [*:*]\n"
+                  "set title 'measured against closed form'\nset logscale y\nset format y '10^{%%T}'\n"
+                  "set yrange [1e-18:1e-4]\nset ylabel 'relative difference'\n%s"
+                  "plot 'analysis.csv' using %d:(d = abs($%d - $%d) / abs($%d), d > 0 ? d : 1e-18) with linespoints "
+                  "lt 1 title '|measured - closed form| / |closed form|', %g with lines lt 2 dt 2 title 'tolerance'",
+                  scale, st + 1, r + 1, st + 1, f + 1, st + 1, l + 1,
+                  zeros ? "set label 2 'exact zeros drawn at 10^{-18}' at graph 0.02, graph 0.08 font ',9' "
+                  "tc rgb '#555555'\n" : "", st + 1, r + 1, f + 1, f + 1, NT_CLOSED_FORM_TOL);
+    report_figure_add(p, "radial", "Sharpness along the radial direction",
            "For a positively homogeneous model, the Rayleigh quotient of H along &theta; (line) against its closed "
-           "form from the outputs and the loss's first two derivatives (points): they coincide to round-off. "
-           "Dashed: the largest eigenvalue, which bounds it.",
-           b.s);
+           "form from the outputs and the loss's first two derivatives (points), and the largest eigenvalue, which "
+           "bounds it (dashed), on a scale that keeps the end's small values apart from the start's large ones. "
+           "Below: their relative difference, which must stay under the tolerance (dashed, NT_CLOSED_FORM_TOL); "
+           "exact zeros are drawn at 10<sup>&minus;18</sup>.",
+           b.s, 760);
     free(b.s);
 }
 
@@ -324,20 +364,23 @@ static void density_figure(plotter *p, const report_table *D, const cJSON *summa
     for (int r = 0; r < D->rows; r++) peak = fmax(peak, report_at(D, r, 1));
     if (!(peak > 0)) return;
     const cJSON *found = cJSON_GetObjectItem(flat, "found");
-    char label[256], cp[128];
+    char label[384], cp[128];
     report_critical_point(flat, cp, sizeof cp);
-    snprintf(label, sizeof label, "predicted at {/Symbol g} = %g: %d everywhere (at a critical point: %s)%s", gam,
-             cJSON_GetObjectItem(flat, "predicted_everywhere")->valueint, cp, found ? "; found" : "");
+    /* two lines: the predictions, then the count found (only where every eigenvalue is known) */
+    char counted[96];
+    if (cJSON_IsNumber(found)) snprintf(counted, sizeof counted, "found at {/Symbol g}: %d", found->valueint);
+    else snprintf(counted, sizeof counted, "not counted: only the ends of the spectrum are known (Lanczos)");
+    snprintf(label, sizeof label, "predicted at {/Symbol g} = %g: %d everywhere\\n(at a critical point: %s)\\n%s", gam,
+             cJSON_GetObjectItem(flat, "predicted_everywhere")->valueint, cp, counted);
     nt_buf b = {0};
     nt_buf_printf(&b, "set title 'Spectral density of H at the end (stochastic Lanczos quadrature)'\n"
                    "set xlabel 'eigenvalue'\nset ylabel 'density (log scale)'\nset logscale y\nset format y '10^{%%T}'\n"
                    "set yrange [%g:%g]\nset key top right\nset arrow from %g, graph 0 to %g, graph 1 nohead lt 2 dt 2\n"
-                   "set label 1 '%s%s%.0f' at graph 0.98, graph 0.8 right font ',10'\n"
+                   "set label 1 \"%s\" at graph 0.98, graph 0.8 right font ',10'\n"
                    "plot 'density.csv' every ::1 using 1:($2 > %g ? $2 : NaN) with lines lt 1 title 'density', "
                    "NaN with lines lt 2 dt 2 title 'gamma (flat directions)'",
-                   peak * 1e-7, peak * 3, gam, gam, label, found ? " " : "", found ? found->valuedouble : 0.0,
-                   peak * 1e-7);
-    figure(p, "density", "Spectral density",
+                   peak * 1e-7, peak * 3, gam, gam, label, peak * 1e-7);
+    report_figure_add(p, "density", "Spectral density",
            "The eigenvalue density of H<sub>&gamma;</sub> at the final parameters by stochastic Lanczos "
            "quadrature (10 probes, Gaussian broadening), on a log scale. The dashed line marks &gamma;: every flat "
            "direction of the loss is an eigenvector of H<sub>&gamma;</sub> with eigenvalue &gamma;. The label "
@@ -345,7 +388,7 @@ static void density_figure(plotter *p, const report_table *D, const cJSON *summa
            "normalization) everywhere; at a critical point of L<sub>&gamma;</sub> the eigenvalues (S1&gamma;) forces, "
            "2&gamma; on the symmetric generators' span, &gamma; on the shifts', 0 on the antisymmetric ones' (all 0 "
            "without weight decay); and how many the exact spectrum has at &gamma; (small models).",
-           b.s);
+           b.s, 0);
     free(b.s);
 }
 
@@ -372,13 +415,13 @@ static void sectors_figure(plotter *p, const report_table *S, const cJSON *summa
                    cJSON_GetObjectItem(it, "predicted_multiplicity")->valueint);
         k++;
     }
-    if (k) figure(p, "sectors", "Symmetry sectors",
+    if (k) report_figure_add(p, "sectors", "Symmetry sectors",
                   "The spectrum of H restricted to Fix(S<sub>n</sub>)<sup>&perp;</sup>, the directions that break the "
                   "permutation symmetry of a hidden layer's n units, at the point where the units are made equal "
                   "(the parameters projected onto the fixed-point set). Representation theory predicts every "
                   "eigenvalue there n&minus;1 times: the points come in flat steps of n&minus;1. The smallest one is "
                   "the stability margin of the symmetric point (docs/theory.md §4).",
-                  b.s);
+                  b.s, 0);
     free(b.s);
 }
 
@@ -499,12 +542,15 @@ int report_plots(const char *dir, const cJSON *summary, const volatile sig_atomi
         loss_figure(&p, &L);
         ledger_figure(&p, &L, summary);
         gaps_figure(&p, dir, &L, summary);
-        distance_figure(&p, &L);
+        report_margin_figure(&p, &L);
+        report_distance_figure(&p, &L);
     }
-    identities_figure(&p, &A);
-    ritz_figure(&p, &A);
-    alignment_figure(&p, &A, summary);
-    radial_figure(&p, &A);
+    if (A.rows > 1) {   /* curves over the checkpoints; one checkpoint (steps: 0) has its numbers in the tables */
+        identities_figure(&p, &A);
+        ritz_figure(&p, &A);
+        alignment_figure(&p, &A, summary);
+        radial_figure(&p, &A);
+    }
     density_figure(&p, &D, summary);
     sectors_figure(&p, &S, summary);
     report_table_free(&L);

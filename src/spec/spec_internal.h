@@ -8,6 +8,27 @@
  * the result does not fit (out is then unusable), else 0. */
 int nt_resolve_path(const char *dir, const char *path, char *out);
 
+/* The spec being read: its file and folder (messages name the file), and the error to fill. */
+typedef struct {
+    const char *path, *dir;
+    nt_error *err;
+} nt_spec_ctx;
+/* Strict readers of obj's member `key` (absent: *out kept, NT_OK); a wrong type or a value
+ * outside [lo, hi] is NT_EINPUT naming the file and the key path "where.key".  A string
+ * that is none of names[0..n) is refused with the list and the nearest name (suggest.c). */
+int nt_spec_num(nt_spec_ctx *c, const cJSON *obj, const char *where, const char *key, double lo, double hi, double *out);
+int nt_spec_int(nt_spec_ctx *c, const cJSON *obj, const char *where, const char *key, int64_t lo, int64_t hi,
+                int64_t *out);
+int nt_spec_bool(nt_spec_ctx *c, const cJSON *obj, const char *where, const char *key, int *out);
+int nt_spec_enum(nt_spec_ctx *c, const cJSON *obj, const char *where, const char *key, const char *const *names, int n,
+                 int *out);
+
+/* suggest.c: the name of names[0..n) nearest to s by edit distance when it is near enough
+ * to be a misspelling (at most max(1, |s| / 3) edits, case ignored), else NULL. */
+const char *nt_suggest(const char *s, const char *const *names, int n);
+/* " (did you mean 'x'?)" when nt_suggest finds x, else "" (into buf, also returned) */
+const char *nt_did_you_mean(const char *s, const char *const *names, int n, char *buf, size_t cap);
+
 /* strict.c: the checks of a spec's text that cJSON does not make. */
 #define NT_JSON_DEPTH 512   /* arrays and objects nested deeper are refused */
 #define NT_CUT_BUF 64       /* a key or value echoed in a message: at most 60 characters and "..." */

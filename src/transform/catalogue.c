@@ -42,15 +42,6 @@
 #include <string.h>
 #include "units.h"
 
-static double act_degree(nt_act a)
-{
-    switch (a) {
-    case NT_ACT_IDENTITY: case NT_ACT_RELU: case NT_ACT_LEAKY_RELU: return 1;
-    case NT_ACT_SQUARE: return 2;
-    default: return 0;   /* not positively homogeneous */
-    }
-}
-
 nt_transform *nt_tr_push(nt_tr_list *L, nt_transform_kind kind, int discrete, int equiv, int gens)
 {
     if (L->n == L->cap) {
@@ -105,12 +96,13 @@ int nt_catalogue(const nt_model *m, nt_transform **out, int *n_out)
                 normed = 1;
                 continue;
             }
+            if (Ln->kind != NT_LAYER_ACT) { crossed = 1; continue; }   /* a kind these rules do not know: a barrier */
             nt_act a = m->layers[li].act;
             /* an even map after odd ones only, before any mixing: the composite is even */
-            even |= a == NT_ACT_SQUARE && odd && !normed && !crossed;
-            p *= act_degree(a);
-            linear &= a == NT_ACT_IDENTITY;
-            odd &= a == NT_ACT_IDENTITY || a == NT_ACT_TANH;
+            even |= nt_act_traits(a).even && odd && !normed && !crossed;
+            p *= nt_act_traits(a).degree;
+            linear &= nt_act_traits(a).linear;
+            odd &= nt_act_traits(a).odd;
         }
         total_degree *= p;
         all_homogeneous &= p > 0 && !normed && !crossed;

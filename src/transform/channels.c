@@ -37,15 +37,6 @@
 #include <string.h>
 #include "units.h"
 
-static double degree_of(nt_act a)
-{
-    switch (a) {
-    case NT_ACT_IDENTITY: case NT_ACT_RELU: case NT_ACT_LEAKY_RELU: return 1;
-    case NT_ACT_SQUARE: return 2;
-    default: return 0;   /* not positively homogeneous */
-    }
-}
-
 void nt_conv_of(const nt_model *m, int layer, nt_conv *c)
 {
     const nt_layer *L = &m->layers[layer];
@@ -119,15 +110,18 @@ static path path_of(const nt_model *m, int i, int has_bias)
             w.normed = 1;
             break;
         case NT_LAYER_POOL:   /* degree 1; max pooling is not odd */
-            w.odd &= !L->pool_max;
+            w.odd &= nt_layer_registry(L->kind)->traits(L).odd;
             break;
         case NT_LAYER_ACT:
-            w.even |= L->act == NT_ACT_SQUARE && w.odd && !w.normed && !w.crossed;
-            if (!w.normed) w.p *= degree_of(L->act);
-            w.odd &= L->act == NT_ACT_IDENTITY || L->act == NT_ACT_TANH;
+            w.even |= nt_act_traits(L->act).even && w.odd && !w.normed && !w.crossed;
+            if (!w.normed) w.p *= nt_act_traits(L->act).degree;
+            w.odd &= nt_act_traits(L->act).odd;
             only_pools = 0;
             break;
-        default:              /* flatten */
+        case NT_LAYER_FLATTEN:
+            break;
+        default:              /* a kind these rules do not know: a barrier */
+            w.crossed = 1;
             break;
         }
     }
@@ -192,8 +186,8 @@ int nt_channel_prefix_homogeneous(const nt_model *m, int upto, double *degree)
         const nt_layer *L = &m->layers[i];
         if (L->kind == NT_LAYER_CONV) deg += 1;
         else if (L->kind == NT_LAYER_ACT) {
-            if (deg > 0 && degree_of(L->act) == 0) return 0;   /* after a parameter: must be homogeneous */
-            deg *= degree_of(L->act) > 0 ? degree_of(L->act) : 1;
+            if (deg > 0 && nt_act_traits(L->act).degree == 0) return 0;   /* after a parameter: must be homogeneous */
+            deg *= nt_act_traits(L->act).degree > 0 ? nt_act_traits(L->act).degree : 1;
         } else if (L->kind != NT_LAYER_POOL && L->kind != NT_LAYER_FLATTEN && L->kind != NT_LAYER_MEAN_TOKENS)
             return 0;   /* a norm, a skip, an attention */
     }

@@ -33,15 +33,6 @@
 #include <string.h>
 #include "units.h"
 
-static double degree_of(nt_act a)
-{
-    switch (a) {
-    case NT_ACT_IDENTITY: case NT_ACT_RELU: case NT_ACT_LEAKY_RELU: return 1;
-    case NT_ACT_SQUARE: return 2;
-    default: return 0;   /* not positively homogeneous */
-    }
-}
-
 /* the offset of attention layer i's tensor named i.<what> (-1: none) */
 static int64_t attn_tensor(const nt_model *m, int i, const char *what)
 {
@@ -91,8 +82,8 @@ static norm_at locate(const nt_model *m, int i)
     w.n = params_of(m, i, &w.off_g, &w.off_b, &fan);
     for (int q = i - 1; q >= 0; q--) {
         const nt_layer *L = &m->layers[q];
-        if (L->kind == NT_LAYER_ACT) { w.odd_in &= L->act == NT_ACT_IDENTITY || L->act == NT_ACT_TANH; continue; }
-        if (L->kind == NT_LAYER_POOL) { w.odd_in &= !L->pool_max; continue; }
+        const nt_layer_info *R = nt_layer_registry(L->kind);
+        if (R->traits) { w.odd_in &= R->traits(L).odd; continue; }   /* an activation, a pooling */
         if (L->kind == NT_LAYER_DENSE || L->kind == NT_LAYER_CONV || L->kind == NT_LAYER_ATTENTION) {
             int64_t ow, ob, fan;
             w.producer = q;
@@ -102,8 +93,9 @@ static norm_at locate(const nt_model *m, int i)
     }
     for (int q = i + 1; q < m->n_layers; q++) {
         const nt_layer *L = &m->layers[q];
-        if (L->kind == NT_LAYER_ACT) { w.p *= degree_of(L->act); continue; }
-        if (L->kind == NT_LAYER_POOL || L->kind == NT_LAYER_MEAN_TOKENS || (L->kind == NT_LAYER_FLATTEN && !L->tokens))
+        const nt_layer_info *R = nt_layer_registry(L->kind);
+        if (R->traits) { w.p *= R->traits(L).degree; continue; }   /* an activation, a pooling (degree 1) */
+        if (L->kind == NT_LAYER_MEAN_TOKENS || (L->kind == NT_LAYER_FLATTEN && !L->tokens))
             continue;   /* per unit (channel), alike, degree 1 */
         if (L->kind == NT_LAYER_DENSE || L->kind == NT_LAYER_CONV || L->kind == NT_LAYER_ATTENTION) w.consumer = q;
         break;

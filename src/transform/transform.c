@@ -110,7 +110,7 @@ int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
         int q = 0;
         for (int l = 0; l < m->n_layers; l++) {
             const nt_layer *L = &m->layers[l];
-            if (L->kind == NT_LAYER_ACT) { deg *= L->act == NT_ACT_SQUARE ? 2 : 1; continue; }
+            if (L->kind == NT_LAYER_ACT) { deg *= nt_act_traits(L->act).degree; continue; }   /* > 0: homogeneous */
             if (L->kind != NT_LAYER_DENSE && L->kind != NT_LAYER_CONV) continue;   /* never listed with a normalization */
             deg += 1;
             nt_dense Q = L->kind == NT_LAYER_DENSE ? D[q++] : (nt_dense){ 0 };

@@ -6,7 +6,7 @@
 #ifndef NT_UNITS_H
 #define NT_UNITS_H
 #include <string.h>
-#include "noether.h"
+#include "../model/registry.h"
 
 /* One dense layer of the model: W (n_out x n_in) at off_w, b at off_b (-1: no bias).  Its
  * units are read (unit j: column j) by a reader of rd_rows rows of rd_cols columns at rd_w,

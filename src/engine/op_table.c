@@ -1,0 +1,63 @@
+/* op_table.c: the engine's op table, in the manner of KANN's: per op its rules and the sizes
+ * of what it keeps per sample (d1, d2: derivatives the adjoint and the adjoint's tangent
+ * reuse) and of its scratch (work, not kept by freezing).  A new op is a row here and its
+ * rules function (docs/adding-a-layer.md). */
+#include "tape.h"
+
+/* the elementwise ops keep one value per output: sigma' and sigma'' (act), x_hat and
+ * 1/sqrt(var + eps) (norms), the argmax (max pool), u = dl/df (the loss, d1 only) */
+static int64_t per_output(const nt_node *p)
+{
+    return p->width;
+}
+
+/* the attention weights P of each head, H x T x T */
+static int64_t attn_aux(const nt_node *p)
+{
+    return (int64_t)p->layer->heads * p->tokens * p->tokens;
+}
+
+/* four rows of one token (layer norm) */
+static int64_t norm_work(const nt_node *p)
+{
+    return 4 * (int64_t)(p->width / p->tokens);
+}
+
+/* four output rows (the loss head) */
+static int64_t loss_work(const nt_node *p)
+{
+    return 4 * (int64_t)p->width;
+}
+
+/* the im2col matrices of one sample: three (C_in k k) x (H' W') */
+static int64_t conv_work(const nt_node *p)
+{
+    const nt_layer *L = p->layer;
+    return 3 * (int64_t)L->shape_in[0] * L->kernel * L->kernel * L->shape_out[1] * L->shape_out[2];
+}
+
+/* five T x T matrices */
+static int64_t attn_work(const nt_node *p)
+{
+    return 5 * (int64_t)p->tokens * p->tokens;
+}
+
+const nt_op_info nt_ops[NT_OP_COUNT] = {
+    [NT_OP_INPUT] = { "input", NULL, NULL, NULL },
+    [NT_OP_DENSE] = { "dense", nt_op_dense, NULL, NULL },
+    [NT_OP_ACT] = { "act", nt_op_act, per_output, NULL },
+    [NT_OP_NORM] = { "layernorm", nt_op_norm, per_output, norm_work },
+    [NT_OP_BNORM] = { "batchnorm", nt_op_bnorm, per_output, NULL },
+    [NT_OP_BRANCH] = { "branch", nt_op_residual, NULL, NULL },
+    [NT_OP_ADD] = { "add", nt_op_residual, NULL, NULL },
+    [NT_OP_CONV] = { "conv", nt_op_conv, NULL, conv_work },
+    [NT_OP_POOL] = { "pool", nt_op_pool, per_output, NULL },
+    [NT_OP_ATTN] = { "attention", nt_op_attn, attn_aux, attn_work },
+    [NT_OP_MEAN_TOKENS] = { "mean_tokens", nt_op_mean_tokens, NULL, NULL },
+    [NT_OP_LOSS] = { "loss", nt_op_loss, per_output, loss_work },
+};
+
+void nt_op_run(nt_engine *e, nt_node *p, int action)
+{
+    if (nt_ops[p->op].run) nt_ops[p->op].run(e, p, action);
+}
