@@ -74,7 +74,7 @@ static int compare_laws(const nt_model *m, const nt_transform *list, int n, cons
     /* the laws' basis after the quantities' span is removed: its singular values are 1 for a
      * direction the catalogue lacks, 0 for one it has */
     double *R = G + (int64_t)rank * d;
-    memcpy(R, c->laws, sizeof(double) * (size_t)(c->n_laws * d));
+    if (c->n_laws) memcpy(R, c->laws, sizeof(double) * (size_t)(c->n_laws * d));   /* no laws: laws may be NULL */
     for (int l = 0; l < c->n_laws; l++)
         for (int pass = 0; pass < 2; pass++)
             for (int b = 0; b < rank; b++) {
