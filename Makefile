@@ -48,6 +48,11 @@ bench: setup $(BUILD)/build.ninja
 	ninja -C $(BUILD) && ninja -C $(BUILD) noether-bench
 	$(BUILD)/noether-bench $(CURDIR) $(BUILD)/bench.csv
 	PYTHONPATH=$(BUILD)/python /usr/bin/python3 bench/bench_python.py
+	ninja -C $(BUILD) noether-bench-mpi
+	@echo "strong scaling, Fashion-MNIST MLP (d = 269322), 4096 samples, blocks of 8 products, one BLAS thread a rank:"
+	@echo "ranks,samples,samples_per_rank,d,k,s_per_block,s_allreduce,s_compute,MB_per_allreduce" | tee $(BUILD)/bench_mpi.csv
+	for np in 1 2; do OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 \
+	  mpirun -np $$np $(BUILD)/noether-bench-mpi examples/fashion_mlp.json 4096 8 3 $(BUILD)/bench_mpi.csv || exit 1; done
 
 # make install PREFIX=DIR (default /usr/local; DESTDIR=STAGE stages it for a package): the
 # command, the shared and static library, noether.h, noether.pc, the manual page, the bash

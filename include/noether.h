@@ -89,6 +89,12 @@ typedef struct {
 /* a->data is malloc'd, freed by nt_array_free; after an error there is nothing to free (the
  * same for every reader below that fills an nt_array). */
 NT_API int nt_npy_read(const char *path, nt_array *a, nt_error *err);
+/* The same for part `part` of `parts` balanced contiguous shares of the rows (nt_parallel_shard;
+ * parts <= 1: the whole array): only those rows are read and checked (the file's size is
+ * checked whole), shape[0] their count; *first, *rows (may be NULL): where they start, and
+ * how many rows the file holds. */
+NT_API int nt_npy_read_rows(const char *path, int part, int parts, nt_array *a, int64_t *first, int64_t *rows,
+                            nt_error *err);
 /* Writes '<f8' version 1.0, whole or not at all (temporary file, then rename). */
 NT_API int nt_npy_write(const char *path, const double *data, int ndim, const int64_t *shape,
                  nt_error *err);
@@ -243,6 +249,10 @@ typedef struct {
     nt_dataset train;
     nt_dataset test;     /* n == 0 when the source has no held-out split */
     char desc[256];      /* one line: where the data came from */
+    /* a shard (nt_data_shard): train holds rows [shard_start, shard_start + train.n) of the
+     * shard_total rows of the whole training set; shard_total 0: not sharded */
+    int64_t shard_start, shard_total;
+    uint64_t train_hash;   /* a shard: nt_dataset_hash of the whole training set (checkpoints) */
 } nt_data;
 
 /* free()s x and y: for the library's own data sets (nt_data_load's), not a binding's arrays. */
@@ -254,6 +264,12 @@ NT_API void nt_dataset_free(nt_dataset *ds);
  * nt_hvp, ...) check only the shapes, per call: values are checked here, once. */
 NT_API int nt_dataset_check(const nt_model *m, const nt_dataset *ds, nt_error *err);
 NT_API void nt_data_free(nt_data *data);
+/* Keeps part `part` of `parts` of the training rows (nt_parallel_shard's balanced contiguous
+ * shares; the test set stays whole), recording where they sit in shard_start, shard_total.
+ * NT_EINPUT when there are fewer rows than parts, NT_EFAIL out of memory. */
+NT_API int nt_data_shard(nt_data *data, int part, int parts, nt_error *err);
+/* FNV-1a of a data set's sizes and values, continuing from h (NT_HASH_INIT to start). */
+NT_API uint64_t nt_dataset_hash(const nt_dataset *ds, uint64_t h);
 
 /* Readers behind the data sources (also usable on their own). */
 /* CSV (plain or gzipped): rows of numbers; a first line with a non-numeric field is a
@@ -264,6 +280,10 @@ NT_API int nt_idx_read(const char *path, nt_array *a, nt_error *err);
 /* The same keeping only the first `keep` rows (keep <= 0: all): only they are held and
  * converted, the rest of the file is read to check it; *rows = the rows the file holds. */
 NT_API int nt_idx_read_rows(const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err);
+/* The same for part `part` of `parts` balanced contiguous shares (nt_parallel_shard) of those
+ * first `keep` rows: only the part's rows are held and converted, shape[0] their count. */
+NT_API int nt_idx_read_part(const char *path, int64_t keep, int part, int parts, nt_array *a, int64_t *rows,
+                            nt_error *err);
 /* The CSVs built into the library ("iris", "wine", "breast_cancer"): same as nt_csv_read. */
 NT_API int nt_builtin_csv(const char *name, nt_array *a, nt_error *err);
 
@@ -344,6 +364,12 @@ NT_API const char *nt_default_spec_json(void);
 /* Loads the spec's data and checks it against the model (dims, label range); freed with
  * nt_data_free (nothing to free after an error). */
 NT_API int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err);
+/* nt_data_load of part `part` of `parts` of the training rows (parts <= 1: nt_data_load).  NPY
+ * (without limit) and IDX data, without test_fraction or standardize, are read as shards: each
+ * rank holds and checks only its rows (an IDX test set whole); every other source is loaded
+ * whole, then cut (nt_data_shard).
+ * Collective under MPI (every rank calls it); an error on one rank is every rank's. */
+NT_API int nt_data_load_shard(const nt_spec *spec, int part, int parts, nt_data *data, nt_error *err);
 /* Reads a parameter vector of length d from NPY ((d,) or (1, d)). */
 NT_API int nt_params_read(const char *path, const nt_model *m, double *theta, nt_error *err);
 
@@ -390,18 +416,30 @@ NT_API void nt_engine_thaw(nt_engine *e);
  * divides by the new *n.  It returns NT_OK, or an error code with err filled (a failed
  * exchange, an error on another shard), which the engine's call returns.  The sums are unscaled: no 1/N, no weight decay (each shard's
  * gamma terms would otherwise be counted once per shard).  fn NULL removes the hook; with
- * no hook the results are bitwise those of an engine that never had one.  A batch-coupled
- * model (batch normalization) normalizes with its own shard's statistics: its sums are
- * not those of the whole set.  NT_EFAIL when the buffer (1 + (k + 1) d doubles) does not
- * fit in memory.  Everything built on nt_grad and nt_hvp is reduced with them (nt_hessian,
- * the Hessian operator and so the spectra, nt_train's steps).  Not reduced: nt_outputs and
- * nt_jvp (per sample: each shard has its own rows), nt_vjp (a sum, but of the caller's
- * seeds: the caller reduces it), and the sums nt_check forms itself from the outputs (R,
- * the output part of (S2), the per-sample magnitudes): nt_check with a hook mixes reduced
- * products with this shard's output terms, so run it on one process. */
+ * no hook the results are bitwise those of an engine that never had one.  With a hook a
+ * shard may hold no samples (a minibatch none of whose rows it holds).  Batch
+ * normalization is synchronized through the same hook: each of its means over the batch is
+ * reduced inside the pass (the channels' sums of a phase at once), so every shard
+ * normalizes with the whole set's statistics; every shard must then make the same calls
+ * (outputs, JVP and VJP included), a shard without rows running them empty.  NT_EFAIL when
+ * the buffer (1 + (k + 1) d doubles) does not fit in memory.  Everything built on nt_grad
+ * and nt_hvp is reduced with them (nt_hessian, the Hessian operator and so the spectra,
+ * nt_train's steps), and nt_check reduces the sums it forms itself from the outputs (R, the
+ * output part of (S2), the per-sample magnitudes) through nt_engine_reduce.  Not reduced:
+ * nt_outputs and nt_jvp (per sample: each shard has its own rows) and nt_vjp (a sum, but of
+ * the caller's seeds: the caller reduces it, nt_engine_reduce).  src/parallel's
+ * nt_parallel_reduce is the MPI hook. */
 typedef int (*nt_reduce_fn)(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err);
 /* ctx is borrowed: it must outlive the hook. */
 NT_API int nt_engine_set_reduce(nt_engine *e, nt_reduce_fn fn, void *ctx, nt_error *err);
+
+/* Sums of the caller's own over samples (R, magnitudes, a VJP of per-sample seeds) through
+ * the engine's hook, as the engine reduces its products: sums (len doubles) and *n become
+ * the totals over every shard.  Without a hook nothing changes (NT_OK); the hook's error
+ * otherwise. */
+NT_API int nt_engine_reduce(nt_engine *e, double *sums, int64_t len, int64_t *n, nt_error *err);
+/* 1 when the engine has a reduction hook (its sums are those of every shard). */
+NT_API int nt_engine_sharded(const nt_engine *e);
 
 /* Every call below returns NT_OK, or NT_EINPUT (a data set not shaped for the model: input
  * width, target width; no samples; no vectors), or NT_EFAIL (out of memory: batch
@@ -448,6 +486,41 @@ NT_API int nt_output_hvp(nt_engine *e, const double *theta, const nt_dataset *ds
  * loss is L^rho(theta) = E l(rho f(theta; x), y) (docs/theory.md §4), with its gradient and
  * Hessian-vector products.  The outputs, JVP and VJP stay those of f.  rho is copied. */
 NT_API void nt_engine_set_output_map(nt_engine *e, const double *rho);
+
+/* ------------------------------------------------------------------ data parallelism (MPI) */
+
+/* src/parallel/parallel.c, the only place that calls MPI.  A process started by mpirun (and
+ * a library built with MPI) is one of nt_parallel_size() ranks; any other process is rank 0
+ * of 1 and every call below is the identity (no MPI_Init needed to use the library).
+ * nt_parallel_init: MPI_Init when started by mpirun (NT_EFAIL when it fails); NT_OK and
+ * nothing else otherwise.  nt_parallel_finalize: MPI_Finalize when initialized. */
+NT_API int nt_parallel_init(int *argc, char ***argv, nt_error *err);
+NT_API void nt_parallel_finalize(void);
+NT_API int nt_parallel_rank(void);
+NT_API int nt_parallel_size(void);
+/* Part `part` of `parts` balanced contiguous shares of n rows: [floor(part n / parts),
+ * floor((part + 1) n / parts)), sizes differing by at most one. */
+NT_API void nt_parallel_shard(int64_t n, int part, int parts, int64_t *start, int64_t *count);
+/* The engine's reduction hook (nt_engine_set_reduce, ctx NULL): one MPI_Allreduce (sum) of
+ * the sums and the sample count; NT_EFAIL with err filled when it fails. */
+NT_API int nt_parallel_reduce(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err);
+/* The minimum of x over the ranks. */
+NT_API double nt_parallel_min(double x);
+/* Collective agreement on an error: every rank calls it with its status (rc, and err filled
+ * when rc != 0); every rank gets back the code of the lowest failing rank, and err its
+ * message (NT_OK when none failed). */
+NT_API int nt_parallel_agree(int rc, nt_error *err);
+/* This rank has failed with err: agree on it with the other ranks (which meet it in
+ * nt_parallel_agree or fail themselves) within `timeout` seconds and return the agreed
+ * code (err holding the lowest failing rank's message); when they do not come, print err
+ * on this rank's stderr and end every rank (MPI_Abort with err's code).  Without MPI:
+ * err's code. */
+NT_API int nt_parallel_fail(nt_error *err, double timeout);
+/* FNV-1a continued over every rank's bytes in rank order (h from rank 0, the result on every
+ * rank): the hash of the concatenation of the shards, as one process takes it. */
+NT_API uint64_t nt_parallel_chain(uint64_t h, const void *bytes, size_t n);
+/* The file descriptor nt_parallel_fail prints on (a rank > 0 whose stderr is silenced). */
+NT_API void nt_parallel_set_stderr(int fd);
 
 /* ------------------------------------------------------------------ transformations */
 
@@ -570,7 +643,7 @@ typedef struct {
  * generators (nt_check_count).  NT_OK, or the engine's error, or NT_EFAIL when its workspace
  * does not fit in memory, with err filled (results unset). */
 NT_API int nt_check_count(const nt_transform *list, int n);
-/* (Not for a sharded engine: see nt_engine_set_reduce.) */
+/* (A sharded engine: its own sums reduced too, see nt_engine_set_reduce.) */
 NT_API int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double *theta,
                     const nt_transform *list, int n, double tol, nt_check_result *results, nt_error *err);
 
@@ -682,11 +755,13 @@ typedef struct {
     nt_checkpoint_fn checkpoint;   /* may be NULL; an error from it stops the run with it */
     void *ctx;
     /* may be NULL: the reduction hook of the run's engine (nt_engine_set_reduce), so that
-     * each step's gradient is that of every shard's samples.  With optimizer "gd" a run on
-     * each shard then takes the steps of one run on the whole set.  Not reduced: the logged
-     * row (loss, accuracy, margin, test loss: this shard's samples), R of an equivariance's
-     * gradient-flow column (this shard's batch), and the minibatches of sgd, momentum and
-     * adam (a permutation of this shard's samples, not of the whole set's). */
+     * each step's gradient is that of every shard's samples.  With data sharded
+     * (nt_data_shard, nt_data_load_shard) the minibatches are drawn from the permutation of
+     * the whole set's rows, each shard taking the rows of a batch it holds; the logged
+     * training loss and accuracy, the margin and R of an equivariance's gradient-flow column
+     * are reduced too, and the stop flag is agreed at each step (the largest signal of any
+     * rank): a run on every shard then takes the steps of one run on the whole set, to the
+     * order of the sums.  The test set is each rank's whole copy. */
     nt_reduce_fn reduce;
     void *reduce_ctx;
 } nt_train_control;
@@ -1169,6 +1244,8 @@ typedef struct {
     const int *sector_predicted;     /* n - 1 */
     /* a homogeneous model under a margin loss (Lyu & Li): NULL when not measured */
     const nt_margin_growth *margin;
+    /* noether discover's verdict on the catalogue (nt_discover): NULL when not computed */
+    const nt_discovery *discovery;
 } nt_run_facts;
 
 /* The verdicts, each a nt_verdict:
@@ -1181,9 +1258,12 @@ typedef struct {
  *   sector[i]   ABSENT when not computed, HOLDS when the multiplicity found is n - 1;
  *   margin      ABSENT when not measured, NOT_APPLICABLE when the data were never separated
  *               or no logged row follows separation,
- *               HOLDS when neither the normalized margin nor |theta|^2 fell after separation. */
+ *               HOLDS when neither the normalized margin nor |theta|^2 fell after separation;
+ *   laws        ABSENT when not computed, HOLDS when the catalogue explains every conservation
+ *               law the model has (nt_discovery.explained); informative: the exit code does
+ *               not read it (it judges the catalogue, not the run). */
 typedef struct {
-    nt_verdict identities, ledger, training, flat, sharp, margin;
+    nt_verdict identities, ledger, training, flat, sharp, margin, laws;
     int blocks, sectors;
     nt_verdict *block;    /* blocks of them (malloc'd) */
     nt_verdict *sector;   /* sectors of them (malloc'd) */

@@ -8,6 +8,7 @@ packages=(pkg-config gcc make meson ninja-build python3
           libcriterion-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
           man-db groff-base  # the install test renders the manual page (man -l)
           chromium   # chromium: the report test opens report.html headless
+          libopenmpi-dev openmpi-bin   # noether under mpirun (src/parallel/)
           python3-dev python3-numpy python3-torch python3-pytest)  # import noether and its tests
 # shellcheck disable=SC2206
 packages+=(${NOETHER_EXTRA_PACKAGES:-})

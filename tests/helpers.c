@@ -74,6 +74,30 @@ int run_noether(const char *args, char **out, char **err)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+int run_mpi(int np, const char *args, char **out, char **err)
+{
+    /* as root Open MPI wants the two variables; more ranks than cores need --oversubscribe;
+     * -q: no notice of mpirun's own after a non-zero exit (stderr is noether's); Open MPI's
+     * own allocations are not noether's leaks (a sanitized build) */
+    char dir[256], o[NT_PATH_MAX], e[NT_PATH_MAX];
+    tmpdir_new(dir);
+    path_join(o, dir, "stdout");
+    path_join(e, dir, "stderr");
+    size_t clen = strlen(args) + 3 * NT_PATH_MAX + 512;
+    char *cmd = malloc(clen);
+    snprintf(cmd, clen, "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
+             "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" "
+             "mpirun -q --oversubscribe -np %d %s %s >%s 2>%s </dev/null", np, NOETHER_BIN, args, o, e);
+    int st = system(cmd);
+    free(cmd);
+    if (out) *out = slurp(o);
+    if (err) *err = slurp(e);
+    remove(o);
+    remove(e);
+    remove(dir);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 void fill_normal(double *x, int64_t n, double scale, uint64_t stream)
 {
     for (int64_t i = 0; i < n; i++) x[i] = scale * nt_rand_normal(12345, stream, (uint64_t)i);

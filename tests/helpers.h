@@ -15,6 +15,9 @@ void write_text(const char *path, const char *text);
 /* Runs `NOETHER_BIN args` through /bin/sh, stdout and stderr captured (malloc'd, may be
  * NULL-ed by passing NULL).  Returns the exit code, or -1 if it did not exit normally. */
 int run_noether(const char *args, char **out, char **err);
+/* The same under `mpirun -q --oversubscribe -np np` (as root too: the OMPI_ALLOW_RUN_AS_ROOT
+ * variables are set; leak detection off for Open MPI's own allocations). */
+int run_mpi(int np, const char *args, char **out, char **err);
 /* Fills x with N(0, scale^2) draws of stream `stream`. */
 void fill_normal(double *x, int64_t n, double scale, uint64_t stream);
 /* A model with data, an engine, a random theta and its catalogue. */

@@ -262,6 +262,7 @@ Test(examples, kunin_fashion)
     cr_assert_eq(rescale, 16);
     cr_assert_geq(broken, 12, "only %d of 16 rescaling laws broken by the finite step (dead units keep theirs)", broken);
     cr_assert_eq(translation, 17);
+    cr_assert(strstr(cJSON_GetObjectItem(obj(s, "analysis.discovery"), "note")->valuestring, "not computed: d = 12730"));
     /* Lanczos knows the ends only: the report says why there is no flat count and no sector */
     row_marked(o, "How many flat directions?", "not counted");
     row_marked(o, "S<sub>n</sub> sectors", "not computed: breaking subspace larger than");
@@ -291,6 +292,11 @@ Test(examples, deep_linear_imbalance)
     }
     cr_assert(moved > 0 && moved <= 0.01 * scale, "the imbalance moved by %g of %g", moved, scale);
     cr_assert_eq(gl, 2 * 21, "the symmetric part of gl(6) on two hidden layers: 21 entries each");
+    /* noether discover's count (docs/theory.md §7): 21 + 21 laws, all the catalogue's */
+    const cJSON *laws = obj(s, "analysis.discovery");
+    cr_assert_eq((int)num(laws, "conserved"), 42);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(laws, "explained")));
+    row_marked(o, "Does the catalogue explain every conservation law", "&#10003;");
     cJSON_Delete(s);
 }
 
@@ -578,6 +584,12 @@ Test(examples, attention_heads_balance)
     cr_assert_lt(m, 0.3 * a, "weight decay: the imbalance went from %g to %g", a, m);
     cr_assert_lt(f, 0.3 * a, "weight decay: gradient flow took it from %g to %g", a, f);
     cr_log_info("attention heads, weight decay 0.01: imbalance %.3f -> %.3f (gradient flow %.3f)", a, m, f);
+    /* the two laws the catalogue lacks (README: discovery), marked in the report */
+    const cJSON *laws = obj(s, "analysis.discovery");
+    cr_assert_eq((int)num(laws, "conserved") - (int)num(laws, "catalogue_conserved"), 2);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(laws, "explained")));
+    row_marked(o, "Does the catalogue explain every conservation law", "out_proj.bias");
+    row_marked(o, "Does the catalogue explain every conservation law", "&#10007;");
     cJSON_Delete(s);
 
     s = run_changed("train", "attention_heads.json", "\"weight_decay\": 0.01", "\"weight_decay\": 0");

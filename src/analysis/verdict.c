@@ -125,6 +125,7 @@ int nt_verdicts_decide(const nt_run_facts *f, nt_verdicts *v, nt_error *err)
     v->flat = flat(f);
     v->sharp = sharp(f);
     v->margin = margin(f->margin);
+    v->laws = !f->discovery ? NT_VERDICT_ABSENT : holds(f->discovery->explained);
     v->blocks = f->blocks;
     for (int i = 0; i < f->blocks; i++) v->block[i] = block(f->block_measured[i], f->block_predicted[i]);
     v->sectors = f->sectors;

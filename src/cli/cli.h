@@ -23,10 +23,24 @@ void cli_parse(const char *cmd, const char *usage, int argc, char **argv, const 
                const char **spec);
 /* Prints "noether CMD: message" on stderr and exits with the error's code. */
 void cli_die(const char *cmd, const nt_error *err) __attribute__((noreturn));
+/* Under mpirun (src/parallel/): the ranks first agree on the error, within this many seconds
+ * (an error one rank met alone, away from an agreement point, ends every rank by MPI_Abort);
+ * rank 0 prints the lowest failing rank's message, every rank exits with its code. */
+#define CLI_AGREE_SECONDS 5.0
+/* MPI_Init when started by mpirun; ranks > 0 silenced (stdout, stderr); MPI_Finalize at exit. */
+void cli_parallel_start(int *argc, char ***argv);
+/* The engines' reduction hook under mpirun (nt_parallel_reduce: an allreduce per product),
+ * NULL in one process. */
+nt_reduce_fn cli_reduce_hook(void);
+/* 1 on the rank that writes files and prints (rank 0; the only one without mpirun). */
+int cli_writer(void);
+/* "ranks": the MPI ranks of the run (1 without mpirun), into a --json document. */
+void cli_add_ranks(cJSON *doc);
 /* Same, for a usage problem (exit 2). */
 void cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 
-/* A loaded job: spec (or the built-in default when spec_path is NULL), data, theta. */
+/* A loaded job: spec (or the built-in default when spec_path is NULL), data, theta.  Under
+ * mpirun data.train is this rank's shard (nt_data_shard). */
 typedef struct {
     nt_spec spec;
     nt_data data;
@@ -39,6 +53,8 @@ typedef struct {
  * Exits through cli_die on error. */
 void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const char *params_path);
 void cli_job_free(cli_job *job);
+/* The training samples of the whole job (every rank's shard). */
+int64_t cli_samples(const cli_job *job);
 /* An engine for the job's training set with room for k tangents. */
 nt_engine *cli_engine(const cli_job *job, int k);
 
@@ -152,6 +168,8 @@ int cmd_demo(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_symmetries(int argc, char **argv);
 int cmd_discover(int argc, char **argv);
+/* noether discover's JSON document (docs/interface.md), shared with noether run */
+cJSON *cli_discovery_json(int64_t d, const nt_discovery *D);
 int cmd_check(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);

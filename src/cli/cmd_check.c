@@ -64,6 +64,7 @@ int cmd_check(int argc, char **argv)
         cJSON_AddNumberToObject(doc, "loss", loss);
         cJSON_AddNumberToObject(doc, "grad_norm", nt_norm2(m->d, g));
         cJSON_AddNumberToObject(doc, "tol", tol);
+        cli_add_ranks(doc);
         cJSON_AddBoolToObject(doc, "all_hold", all);
         cJSON_AddNumberToObject(doc, "seconds", t_check);
         cJSON_AddNumberToObject(doc, "gradients", t_check / t_grad);

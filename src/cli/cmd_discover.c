@@ -69,7 +69,7 @@ static cJSON *numbers(const int *x, int n)
     return a;
 }
 
-static cJSON *document(int64_t d, const nt_discovery *D)
+cJSON *cli_discovery_json(int64_t d, const nt_discovery *D)
 {
     const nt_conservation *c = &D->laws;
     const nt_algebra *a = &D->algebra;
@@ -97,6 +97,7 @@ static cJSON *document(int64_t d, const nt_discovery *D)
     }
     cJSON_AddStringToObject(doc, "search_space", a->search_space);
     cJSON_AddBoolToObject(doc, "explained", D->explained);
+    cJSON_AddNumberToObject(doc, "seconds", D->laws.seconds + D->at_theta.seconds + a->seconds);
     o = cJSON_AddObjectToObject(doc, "conservation");
     cJSON_AddStringToObject(o, "scope", "the model under any data and loss (random inputs), at a generic point near "
                             "theta");
@@ -211,7 +212,7 @@ int cmd_discover(int argc, char **argv)
     nt_discovery D;
     if (nt_discover(e, m, job.theta, list, n, &co, &D, &err)) cli_die("discover", &err);
     if (out) write_generators(out, &D.algebra, m->d);
-    if (json) cli_print_json(document(m->d, &D));
+    if (json) cli_print_json(cli_discovery_json(m->d, &D));
     else text(m->d, &D);
     nt_discovery_free(&D);
     nt_transforms_free(list, n);

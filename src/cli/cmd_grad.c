@@ -39,11 +39,12 @@ int cmd_grad(int argc, char **argv)
     if (nt_grad(e, job.theta, &job.data.train, &loss, g, &err)) cli_die("grad", &err);
     cli_require_finite("grad", loss, g, m->d, "gradient");
     int64_t shape[1] = {m->d};
-    if (out && nt_npy_write(out, g, 1, shape, &err)) cli_die("grad", &err);
+    if (out && cli_writer() && nt_npy_write(out, g, 1, shape, &err)) cli_die("grad", &err);
     if (json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddNumberToObject(doc, "d", (double)m->d);
-        cJSON_AddNumberToObject(doc, "n", (double)job.data.train.n);
+        cJSON_AddNumberToObject(doc, "n", (double)cli_samples(&job));
+        cli_add_ranks(doc);
         cJSON_AddNumberToObject(doc, "loss", loss);
         cJSON_AddNumberToObject(doc, "grad_norm", nt_norm2(m->d, g));
         cJSON_AddItemToObject(doc, "tensors", cli_tensor_norms(m, g));
@@ -51,7 +52,7 @@ int cmd_grad(int argc, char **argv)
         cli_print_json(doc);
     } else {
         printf("d = %lld, n = %lld\nloss      %.17g\ngrad_norm %.17g\n", (long long)m->d,
-               (long long)job.data.train.n, loss, nt_norm2(m->d, g));
+               (long long)cli_samples(&job), loss, nt_norm2(m->d, g));
         for (int t = 0; t < m->n_tensors; t++)
             printf("  |g[%s]| = %.6e\n", m->tensors[t].name, nt_norm2(m->tensors[t].size, g + m->tensors[t].offset));
         if (out) printf("gradient written to %s\n", out);

@@ -48,7 +48,7 @@ int cmd_hessian(int argc, char **argv)
             norm += H[i * d + j] * H[i * d + j];
         }
     int64_t shape[2] = {d, d};
-    if (nt_npy_write(out, H, 2, shape, &err)) cli_die("hessian", &err);
+    if (cli_writer() && nt_npy_write(out, H, 2, shape, &err)) cli_die("hessian", &err);
     printf("d = %lld, %.3f s, |H - H^T| / |H| = %.3e\nHessian written to %s\n", (long long)d,
            cli_now() - t0, norm > 0 ? sqrt(asym / norm) : 0.0, out);
     free(H);

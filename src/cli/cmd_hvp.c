@@ -38,7 +38,7 @@ int cmd_hvp(int argc, char **argv)
     double loss;
     if (nt_hvp(e, job.theta, &job.data.train, (int)k, V.data, HV, NULL, &loss, &err)) cli_die("hvp", &err);
     cli_require_finite("hvp", loss, HV, V.size, "Hessian-vector products");
-    if (out && nt_npy_write(out, HV, V.ndim, V.shape, &err)) cli_die("hvp", &err);
+    if (out && cli_writer() && nt_npy_write(out, HV, V.ndim, V.shape, &err)) cli_die("hvp", &err);
     cJSON *doc = cJSON_CreateObject(), *norms = cJSON_CreateArray(), *quad = cJSON_CreateArray();
     for (int64_t j = 0; j < k; j++) {
         const double *v = V.data + j * m->d, *hv = HV + j * m->d;
@@ -48,6 +48,7 @@ int cmd_hvp(int argc, char **argv)
     if (json) {
         cJSON_AddNumberToObject(doc, "d", (double)m->d);
         cJSON_AddNumberToObject(doc, "k", (double)k);
+        cli_add_ranks(doc);
         cJSON_AddNumberToObject(doc, "loss", loss);
         cJSON_AddItemToObject(doc, "hv_norm", norms);
         cJSON_AddItemToObject(doc, "vHv", quad);

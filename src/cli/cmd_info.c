@@ -45,7 +45,14 @@ cJSON *cli_info_json(const cli_job *job)
     }
     cJSON *data = cJSON_AddObjectToObject(doc, "data");
     cJSON_AddStringToObject(data, "description", job->data.desc);
-    cJSON_AddNumberToObject(data, "train", (double)job->data.train.n);
+    cJSON_AddNumberToObject(data, "train", (double)cli_samples(job));
+    cli_add_ranks(data);
+    cJSON *shards = cJSON_AddArrayToObject(data, "shards");
+    for (int r = 0; r < nt_parallel_size(); r++) {
+        int64_t start, count;
+        nt_parallel_shard(cli_samples(job), r, nt_parallel_size(), &start, &count);
+        cJSON_AddItemToArray(shards, cJSON_CreateNumber((double)count));
+    }
     cJSON_AddNumberToObject(data, "test", (double)job->data.test.n);
     cJSON_AddNumberToObject(data, "features", job->data.train.dim);
     nt_blas_info b;
@@ -87,7 +94,13 @@ void cli_describe(FILE *f, const cli_job *job)
         fputs(phrase, f);
     }
     fprintf(f, "\nloss:    %s, weight decay %g\n", nt_loss_name(m->loss), m->weight_decay);
-    fprintf(f, "data:    %s\nparameters: d = %lld\n", job->data.desc, (long long)m->d);
+    fprintf(f, "data:    %s\nranks:   %d (training samples per rank:", job->data.desc, nt_parallel_size());
+    for (int r = 0; r < nt_parallel_size(); r++) {
+        int64_t start, count;
+        nt_parallel_shard(cli_samples(job), r, nt_parallel_size(), &start, &count);
+        fprintf(f, "%s %lld", r ? "," : "", (long long)count);
+    }
+    fprintf(f, ")\nparameters: d = %lld\n", (long long)m->d);
     fprintf(f, "  %-18s %10s  %s\n", "tensor", "offset", "shape");
     for (int t = 0; t < m->n_tensors; t++) {
         const nt_tensor *T = &m->tensors[t];

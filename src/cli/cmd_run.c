@@ -135,11 +135,12 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cli_write_in(cmd, dir, "analysis.csv", r.csv.s);
     run_write_final(&r, dir);
     cli_write_json(cmd, dir, "spectrum.json", r.final);
-    cJSON *fin = run_final_view(&r), *margin = run_margin(&r, dir);
+    cJSON *fin = run_final_view(&r), *margin = run_margin(&r, dir), *laws = run_laws(&r);
     if (run_decide(doc, &r, &v, err)) {
         rc = err->code;
         cJSON_Delete(fin);
         cJSON_Delete(margin);
+        cJSON_Delete(laws);
         cJSON_Delete(r.checkpoints);
         goto done;
     }
@@ -157,6 +158,7 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cJSON_AddItemToObject(an, "distances_to_fixed_points", run_distances(dir));
     cJSON_AddItemToObject(an, "fixed_point_growth", run_growth(&r, dir));
     if (margin) cJSON_AddItemToObject(an, "margin_growth", margin);
+    cJSON_AddItemToObject(an, "discovery", laws);
     cJSON_AddNumberToObject(an, "seconds", r.seconds);
     cJSON_AddItemToObject(an, "identities_final", run_identities_json(&r));
     cJSON_AddItemToObject(doc, "info", cli_info_json(job));
@@ -166,7 +168,8 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     cli_write_json(cmd, dir, "summary.json", doc);
     if (!rc && cli_stop) { rc = cli_interrupted(err, job, dir, "before the report (training done)"); goto done; }
     if (!quiet) fprintf(stderr, "run: plots (gnuplot) and report\n");
-    if (!rc) {
+    if (!cli_writer()) {   /* under mpirun rank 0 draws the report */
+    } else if (!rc) {
         rc = report_build(dir, doc, &v, &cli_stop, err);
         if (rc >= 128 || (!rc && cli_stop)) rc = cli_interrupted(err, job, dir, "while the report was drawn (training done)");
         if (!rc) cli_checkpoint_done(dir);   /* every output written */
@@ -176,6 +179,7 @@ static int run_job(cli_job *job, const char *cmd, const char *dir, int quiet, in
     if (!quiet) report_print_summary(stdout, dir, doc, &v);
 done:
     nt_verdicts_free(&v);
+    if (r.has_laws) nt_discovery_free(&r.laws);
     cJSON_Delete(doc);
     cJSON_Delete(r.final);
     if (r.has_final) nt_spectrum_free(&r.fin);

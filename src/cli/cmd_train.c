@@ -101,6 +101,7 @@ static int save_checkpoint(void *ctx, const nt_train_state *st, const double *th
                            int nq, nt_error *err)
 {
     ckpt_ctx *k = ctx;
+    if (!cli_writer()) return NT_OK;   /* under mpirun rank 0 saves for all: the state is the same on every rank */
     const run_ctx *r = &k->t->run;
     int rc = nt_checkpoint_rows_append(&k->rows, r->csv.s, r->csv.len, err);
     if (rc) return rc;
@@ -171,7 +172,7 @@ cJSON *cli_train_run(cli_job *job, const char *dir, int quiet, int resume, const
     cli_write_npy(job->cmd, dir, "params_init.npy", t.run.theta0, 1, &m->d);
     /* SIGINT/SIGTERM set cli_stop (cli_claim_dir): the run stops at the next step boundary */
     nt_train_control ctl = { .state = &st, .stop = &cli_stop, .checkpoint_every = job->spec.train.checkpoint_every,
-                             .checkpoint = save_checkpoint, .ctx = &k };
+                             .checkpoint = save_checkpoint, .ctx = &k, .reduce = cli_reduce_hook() };
     *rc = nt_train_run(&job->spec, &job->data, list, n_list, job->theta, q, nq, on_log_keep, &t, &ctl, err);
     if (!*rc && st.stopped) {   /* the one line saying how to resume; exit 128 + the signal */
         char where[96];

@@ -44,21 +44,66 @@ void cli_parse(const char *cmd, const char *usage, int argc, char **argv, const 
     }
 }
 
+/* Under mpirun the ranks first agree on the error (the lowest failing rank's, src/parallel/),
+ * so that rank 0 prints one line and every rank exits with the same code. */
 void cli_die(const char *cmd, const nt_error *err)
 {
-    fprintf(stderr, "noether %s: %s\n", cmd, err->msg);
-    exit(err->code ? err->code : NT_EFAIL);
+    nt_error e = *err;
+    if (!e.code) e.code = NT_EFAIL;
+    int code = nt_parallel_fail(&e, CLI_AGREE_SECONDS);
+    fprintf(stderr, "noether %s: %s\n", cmd, e.msg);
+    exit(code);
 }
 
 void cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+    nt_error err = { NT_EINPUT, "" };
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "noether %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
     va_end(ap);
-    exit(NT_EINPUT);
+    cli_die(cmd, &err);
+}
+
+int64_t cli_samples(const cli_job *job)
+{
+    return job->data.shard_total ? job->data.shard_total : job->data.train.n;
+}
+
+void cli_add_ranks(cJSON *doc)
+{
+    cJSON_AddNumberToObject(doc, "ranks", nt_parallel_size());
+}
+
+int cli_writer(void)
+{
+    return nt_parallel_rank() == 0;
+}
+
+void cli_parallel_start(int *argc, char ***argv)
+{
+    nt_error err = {0};
+    if (nt_parallel_init(argc, argv, &err)) {
+        fprintf(stderr, "noether: %s\n", err.msg);
+        exit(NT_EFAIL);
+    }
+    atexit(nt_parallel_finalize);
+    if (cli_writer()) return;
+    /* rank > 0: nothing on stdout or stderr (rank 0 speaks for all); its own stderr kept
+     * for an error only it meets (nt_parallel_fail) */
+    int keep = dup(2), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (keep >= 0) nt_parallel_set_stderr(keep);
+    if (null >= 0) {
+        fflush(stdout);
+        dup2(null, 1);
+        dup2(null, 2);
+        close(null);
+    }
+}
+
+nt_reduce_fn cli_reduce_hook(void)
+{
+    return nt_parallel_size() > 1 ? nt_parallel_reduce : NULL;
 }
 
 void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const char *params_path)
@@ -74,7 +119,7 @@ void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const ch
     const int64_t d = rc ? 0 : job->spec.model.d;
     if (!rc) rc = nt_memory_fits(&err, 24.0 * (double)d, 0, NULL, "%s: model: d = %lld parameters (theta, its gradient and a tangent)",
                                  job->spec.path, (long long)d);
-    if (!rc) rc = nt_data_load(&job->spec, &job->data, &err);
+    if (!rc) rc = nt_data_load_shard(&job->spec, nt_parallel_rank(), nt_parallel_size(), &job->data, &err);
     if (rc) cli_die(cmd, &err);
     job->theta = malloc(sizeof(double) * (size_t)d);
     if (!job->theta) {
@@ -87,6 +132,7 @@ void cli_job_load(cli_job *job, const char *cmd, const char *spec_path, const ch
         rc = nt_spec_theta(&job->spec, NULL, 0, job->theta, &err);
     }
     if (rc) cli_die(cmd, &err);
+    if (nt_parallel_agree(NT_OK, &err)) cli_die(cmd, &err);   /* a rank that failed above: its message, every rank's exit */
 }
 
 void cli_job_free(cli_job *job)
@@ -107,18 +153,19 @@ nt_engine *cli_engine(const cli_job *job, int k)
                        "(theta, the gradient, a tangent, %d tangents and %d products)", job->spec.path, d, k, k, k))
         cli_die("engine", &mem);
     nt_engine *e = nt_engine_new(&job->spec.model, chunk, k);
+    nt_error err;
     if (!e) {
-        nt_error err;
         nt_fail(&err, NT_EFAIL, "out of memory for the engine's workspace (%lld samples x %d vectors)",
                 (long long)chunk, k);
         cli_die("engine", &err);
     }
+    if (cli_reduce_hook() && nt_engine_set_reduce(e, cli_reduce_hook(), NULL, &err)) cli_die("engine", &err);
     return e;
 }
 
 int cli_write_file(const char *path, const char *text, nt_error *err)
 {
-    return nt_text_write(path, text, err);
+    return cli_writer() ? nt_text_write(path, text, err) : NT_OK;
 }
 
 void cli_require_finite(const char *cmd, double loss, const double *x, int64_t n, const char *what)
@@ -154,7 +201,7 @@ void cli_write_npy(const char *cmd, const char *dir, const char *name, const dou
     char path[NT_PATH_MAX + 64];
     nt_error err;
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (nt_npy_write(path, x, ndim, shape, &err)) cli_die(cmd, &err);
+    if (cli_writer() && nt_npy_write(path, x, ndim, shape, &err)) cli_die(cmd, &err);
 }
 
 void cli_print_json(cJSON *doc)
@@ -168,7 +215,7 @@ void cli_print_json(cJSON *doc)
 void cli_mkdir(const char *cmd, const char *dir)
 {
     nt_error err;
-    if (nt_mkdir_p(dir, &err)) cli_die(cmd, &err);
+    if (cli_writer() && nt_mkdir_p(dir, &err)) cli_die(cmd, &err);
 }
 
 double cli_now(void)
@@ -204,6 +251,7 @@ void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
     snprintf(lock, sizeof lock, "%s/.lock", dir);
     if (resume && access(ckpt, F_OK) != 0) refuse(cmd, "%s: cannot open: %s", ckpt, strerror(errno));
     if (!resume) cli_mkdir(cmd, dir);
+    if (!cli_writer()) goto signals;   /* rank 0 holds the folder for every rank */
     lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (lock_fd < 0) refuse(cmd, "%s: cannot create the lock file: %s", lock, strerror(errno));
     if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {   /* no locks there (ENOLCK): go on */
@@ -222,6 +270,9 @@ void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
         remove(ckpt);
         remove(rows);
     }
+signals:;
+    nt_error err = {0};
+    if (nt_parallel_agree(NT_OK, &err)) cli_die(cmd, &err);   /* rank 0 refused the folder: every rank stops */
     struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESETHAND };
     sigemptyset(&sa.sa_mask);
     cli_stop = 0;
@@ -231,6 +282,7 @@ void cli_claim_dir(const char *cmd, const char *dir, int resume, int force)
 
 void cli_checkpoint_done(const char *dir)
 {
+    if (!cli_writer()) return;
     char p[NT_PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/checkpoint.bin", dir);
     remove(p);

@@ -70,6 +70,7 @@ int main(int argc, char **argv)
     nt_blas_select(argv);   /* the right BLAS kernel for this CPU (src/util/blas.c) */
     signal(SIGPIPE, SIG_IGN);
     atexit(check_stdout);
+    cli_parallel_start(&argc, &argv);   /* under mpirun: one rank of many (src/parallel/) */
     if (argc < 2) { usage(stderr); return NT_EINPUT; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
@@ -79,7 +80,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name)) {
             running = commands[i].name;
-            return commands[i].run(argc - 1, argv + 1);
+            int rc = commands[i].run(argc - 1, argv + 1);
+            nt_error err = {0};   /* under mpirun: a rank that failed at its end (rank 0's writes) stops all */
+            if (nt_parallel_agree(NT_OK, &err)) cli_die(running, &err);
+            return rc;
         }
     fprintf(stderr, "noether: unknown command '%s' (see noether --help)\n", argv[1]);
     return NT_EINPUT;

@@ -19,7 +19,12 @@ typedef struct {
     double seconds;
     nt_margin_growth margin; /* Lyu & Li along the run (has_margin: a model with a margin) */
     int has_margin;
+    nt_discovery laws;       /* noether discover at the final theta (has_laws: computed) */
+    int has_laws;
 } run_state;
+
+/* noether run computes the laws for d up to this (seconds on the examples) */
+#define NT_RUN_DISCOVER_MAX 2048
 
 double run_num(const cJSON *o, const char *key);
 /* a checkpoint's row of analysis.csv and its entry of summary.json (without "seconds") */
@@ -29,6 +34,8 @@ void run_write_final(run_state *r, const char *dir);
 cJSON *run_distances(const char *dir);
 cJSON *run_growth(const run_state *r, const char *dir);
 cJSON *run_margin(run_state *r, const char *dir);
+/* analysis.discovery: nt_discover's document, or a note saying why it was not computed */
+cJSON *run_laws(run_state *r);
 cJSON *run_theta_origin(const cli_job *job);
 cJSON *run_final_view(const run_state *r);
 int run_decide(const cJSON *doc, const run_state *r, nt_verdicts *v, nt_error *err);

@@ -83,7 +83,7 @@ int run_decide(const cJSON *doc, const run_state *r, nt_verdicts *v, nt_error *e
         .radial_closed_form = sharp ? sp->sharp.closed_form : NAN,
         .blocks = n_bl, .block_measured = measured, .block_predicted = fraction,
         .sectors = n_sec, .sector_found = found, .sector_predicted = predicted,
-        .margin = r->has_margin ? &r->margin : NULL };
+        .margin = r->has_margin ? &r->margin : NULL, .discovery = r->has_laws ? &r->laws : NULL };
     int rc = nt_verdicts_decide(&f, v, err);
     free(holding);
     free(found);

@@ -101,16 +101,12 @@ static void equation(const space *S, const double *j, const double *th, const do
     }
 }
 
-/* xi = A theta + c of one solution z (length n_sym) */
-static void field_at(const space *S, const double *z, const double *theta, double *xi)
+/* A structured solution z as moves A[dst][src] += coef, one per coordinate of each pair of
+ * units' parts (P on the rows of W_l and b_l, Q on the reader's columns) */
+typedef void (*move_fn)(void *ctx, int64_t dst, int64_t src, double coef);
+
+static void structured_moves(const space *S, const double *z, move_fn emit, void *ctx)
 {
-    const int64_t d = S->d;
-    if (S->full) {
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)d, 1.0, z, (int)d, theta, 1, 0.0, xi, 1);
-        cblas_daxpy((int)d, 1.0, z + d * d, 1, xi, 1);
-        return;
-    }
-    memset(xi, 0, sizeof(double) * (size_t)d);
     for (int t = 0; t < S->n_int; t++) {
         const int l = S->inter[t], n = S->D[l - 1].n_out;
         const double *P = z + S->off[t], *Q = P + (int64_t)n * n;
@@ -121,9 +117,37 @@ static void field_at(const space *S, const double *z, const double *theta, doubl
                 nt_unit_ranges(S->D, l, b, rb);
                 for (int role = 0; role < 3; role++)
                     for (int64_t i = 0; i < ra[role].count; i++)
-                        xi[nt_at(&ra[role], i)] += (role < 2 ? P[a * n + b] : Q[a * n + b]) * theta[nt_at(&rb[role], i)];
+                        emit(ctx, nt_at(&ra[role], i), nt_at(&rb[role], i), role < 2 ? P[a * n + b] : Q[a * n + b]);
             }
     }
+}
+
+typedef struct { const double *theta; double *xi; } applied;
+static void apply_move(void *ctx, int64_t dst, int64_t src, double coef)
+{
+    applied *x = ctx;
+    x->xi[dst] += coef * x->theta[src];
+}
+
+typedef struct { double *A; int64_t d; } dense;
+static void dense_move(void *ctx, int64_t dst, int64_t src, double coef)
+{
+    dense *x = ctx;
+    x->A[dst * x->d + src] += coef;
+}
+
+/* xi = A theta + c of one solution z (length n_sym) */
+static void field_at(const space *S, const double *z, const double *theta, double *xi)
+{
+    const int64_t d = S->d;
+    if (S->full) {
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)d, 1.0, z, (int)d, theta, 1, 0.0, xi, 1);
+        cblas_daxpy((int)d, 1.0, z + d * d, 1, xi, 1);
+        return;
+    }
+    memset(xi, 0, sizeof(double) * (size_t)d);
+    applied x = { theta, xi };
+    structured_moves(S, z, apply_move, &x);
 }
 
 /* the dense A (d x d) and c (d) of a solution */
@@ -137,19 +161,8 @@ static void dense_generator(const space *S, const double *z, double *A, double *
     }
     memset(A, 0, sizeof(double) * (size_t)(d * d));
     memset(c, 0, sizeof(double) * (size_t)d);
-    for (int t = 0; t < S->n_int; t++) {
-        const int l = S->inter[t], n = S->D[l - 1].n_out;
-        const double *P = z + S->off[t], *Q = P + (int64_t)n * n;
-        for (int a = 0; a < n; a++)
-            for (int b = 0; b < n; b++) {
-                nt_range ra[3], rb[3];
-                nt_unit_ranges(S->D, l, a, ra);
-                nt_unit_ranges(S->D, l, b, rb);
-                for (int role = 0; role < 3; role++)
-                    for (int64_t i = 0; i < ra[role].count; i++)
-                        A[nt_at(&ra[role], i) * d + nt_at(&rb[role], i)] += role < 2 ? P[a * n + b] : Q[a * n + b];
-            }
-    }
+    dense x = { A, d };
+    structured_moves(S, z, dense_move, &x);
 }
 
 /* the rows A - A^T = 0 (and B = 0 is imposed by leaving B out): P, Q symmetric in the

@@ -78,7 +78,7 @@ void nt_train_state_files(nt_train_state *s, const nt_spec *spec, const nt_data 
     free(p);
 }
 
-static uint64_t hash_set(const nt_dataset *ds, uint64_t h)
+uint64_t nt_dataset_hash(const nt_dataset *ds, uint64_t h)
 {
     int64_t dims[3] = {ds->n, ds->dim, ds->ydim};
     h = nt_hash64(dims, sizeof dims, h);
@@ -89,7 +89,9 @@ static uint64_t hash_set(const nt_dataset *ds, uint64_t h)
 
 static uint64_t data_hash(const nt_data *data)
 {
-    return hash_set(&data->test, hash_set(&data->train, NT_HASH_INIT));
+    /* a shard's run is a run on the whole set: its hash, taken before sharding */
+    uint64_t train = data->shard_total ? data->train_hash : nt_dataset_hash(&data->train, NT_HASH_INIT);
+    return nt_dataset_hash(&data->test, train);
 }
 
 /* the quantities' names, one a line */

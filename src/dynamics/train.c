@@ -13,7 +13,12 @@
  * from a checkpoint, resume.c) takes the same batches.  The state between steps lives in
  * nt_train_state, nothing of it in locals, so a checkpoint at a step boundary is exact.
  * Each logged row carries L(theta_k) and L_gamma(theta_k) on the whole training set, from
- * the same pass that gives the accuracy (not the minibatch losses met on the way). */
+ * the same pass that gives the accuracy (not the minibatch losses met on the way).
+ * Sharded data (nt_data_shard, under MPI, docs/theory.md §8): the permutation is that of the
+ * whole set's N rows, each shard takes the rows of each batch that it holds, and the
+ * engine's hook sums the batch's gradient and its count over the shards, so every shard
+ * takes the steps of one process on the whole set (to the order of the sums); the logged
+ * sums and R of the gradient-flow column are summed the same way. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +35,7 @@ typedef struct {
     nt_engine *e;
     nt_dataset batch;        /* a view or a gathered copy */
     int64_t *perm, perm_epoch;
+    int64_t N, first;        /* the whole set's rows, and this shard's first among them */
     double k_degree;         /* homogeneity degree (0: not homogeneous) */
     double *Bu;              /* K x K + K: an output generator B and u of one sample (r_term) */
 } trainer;
@@ -45,7 +51,7 @@ static double now(void)
 static const nt_dataset *select_batch(trainer *T, int64_t step)
 {
     const nt_dataset *all = &T->data->train;
-    const int64_t B = T->spec->train.batch, N = all->n;
+    const int64_t B = T->spec->train.batch, N = T->N;
     if (T->spec->train.optimizer == NT_OPT_GD || B <= 0 || B >= N) return all;
     const int64_t per_epoch = N / B, epoch = step / per_epoch, b = step % per_epoch;
     if (epoch != T->perm_epoch) {   /* Fisher-Yates, seeded by (seed, epoch) */
@@ -57,17 +63,19 @@ static const nt_dataset *select_batch(trainer *T, int64_t step)
         T->perm_epoch = epoch;
     }
     nt_dataset *bt = &T->batch;
-    bt->n = B;
-    for (int64_t r = 0; r < B; r++) {
-        int64_t src = T->perm[b * B + r];
-        memcpy(bt->x + r * all->dim, all->x + src * all->dim, sizeof(double) * all->dim);
-        memcpy(bt->y + r * all->ydim, all->y + src * all->ydim, sizeof(double) * all->ydim);
+    bt->n = 0;
+    for (int64_t r = 0; r < B; r++) {   /* the batch's rows this shard holds (all of them unsharded) */
+        int64_t src = T->perm[b * B + r] - T->first;
+        if (src < 0 || src >= all->n) continue;
+        memcpy(bt->x + bt->n * all->dim, all->x + src * all->dim, sizeof(double) * all->dim);
+        memcpy(bt->y + bt->n * all->ydim, all->y + src * all->ydim, sizeof(double) * all->ydim);
+        bt->n++;
     }
     return bt;
 }
 
 /* mean loss and accuracy (classification; NAN for mse) of theta on a data set */
-static int evaluate(trainer *T, const double *theta, const nt_dataset *ds, double *loss, double *acc,
+static int evaluate(trainer *T, const double *theta, const nt_dataset *ds, int sharded, double *loss, double *acc,
                     double *margin, nt_error *err)
 {
     const int K = T->m->output;
@@ -91,8 +99,19 @@ static int evaluate(trainer *T, const double *theta, const nt_dataset *ds, doubl
             mg = fmin(mg, y[0] * f[0]);
         }
     }
-    *loss = L / (double)ds->n;
-    *acc = T->m->loss == NT_LOSS_MSE ? NAN : hits / (double)ds->n;
+    int64_t n = ds->n;
+    if (sharded) {   /* every shard's sums and count, and the smallest margin */
+        double sums[2] = {L, hits};
+        if ((rc = nt_engine_reduce(T->e, sums, 2, &n, err))) {
+            free(F);
+            return rc;
+        }
+        L = sums[0];
+        hits = sums[1];
+        mg = nt_parallel_min(mg);
+    }
+    *loss = L / (double)n;
+    *acc = T->m->loss == NT_LOSS_MSE ? NAN : hits / (double)n;
     if (margin) {
         double nrm = nt_norm2(T->m->d, theta);
         *margin = (T->k_degree > 0 && T->m->loss != NT_LOSS_MSE && T->m->loss != NT_LOSS_CROSS_ENTROPY)
@@ -102,20 +121,28 @@ static int evaluate(trainer *T, const double *theta, const nt_dataset *ds, doubl
     return NT_OK;
 }
 
-/* R = E_batch[u^T B f] for an equivariant quantity (0 for a symmetry) */
-static double r_term(trainer *T, const nt_quantity *q, const nt_dataset *bt, const double *F)
+/* R_j = E_batch[u^T B_j f] for each quantity (0 for a symmetry), into R (nq), the sums over
+ * the batch's rows of every shard (one reduction for all quantities) divided by its count */
+static int r_terms(trainer *T, const nt_quantity *q, int nq, const nt_dataset *bt, const double *F, double *R,
+                   nt_error *err)
 {
-    if (!q->equivariance) return 0;
     const int K = T->m->output;
-    double *B = T->Bu, *u = T->Bu + K * K, R = 0;
-    nt_tr_output_B(T->m, &T->list[q->entry], q->gen, B);
-    for (int64_t n = 0; n < bt->n; n++) {
-        const double *f = F + n * K;
-        nt_loss_eval(T->m->loss, K, f, bt->y + n * bt->ydim, u);
-        for (int i = 0; i < K; i++)
-            for (int j = 0; j < K; j++) R += u[i] * B[i * K + j] * f[j];
+    double *B = T->Bu, *u = T->Bu + K * K;
+    for (int j = 0; j < nq; j++) {
+        R[j] = 0;
+        if (!q[j].equivariance) continue;
+        nt_tr_output_B(T->m, &T->list[q[j].entry], q[j].gen, B);
+        for (int64_t n = 0; n < bt->n; n++) {
+            const double *f = F + n * K;
+            nt_loss_eval(T->m->loss, K, f, bt->y + n * bt->ydim, u);
+            for (int i = 0; i < K; i++)
+                for (int k = 0; k < K; k++) R[j] += u[i] * B[i * K + k] * f[k];
+        }
     }
-    return R / (double)bt->n;
+    int64_t n = bt->n;
+    int rc = T->data->shard_total > 0 ? nt_engine_reduce(T->e, R, nq, &n, err) : NT_OK;
+    for (int j = 0; j < nq && !rc; j++) R[j] /= (double)n;
+    return rc;
 }
 
 /* Q measured at theta from theta^T A theta (tt) and Q's magnitude (mag); the gap to the
@@ -139,11 +166,11 @@ static int log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, const do
 {
     if (!fn) return NT_OK;
     nt_train_log L = { .step = step, .test_loss = NAN, .test_accuracy = NAN, .seconds = seconds };
-    int rc = evaluate(T, theta, &T->data->train, &L.loss, &L.accuracy, &L.margin, err);
+    int rc = evaluate(T, theta, &T->data->train, T->data->shard_total > 0, &L.loss, &L.accuracy, &L.margin, err);
     if (rc != NT_OK) return rc;
     L.loss_gamma = L.loss;
     if (T->m->weight_decay != 0) L.loss_gamma += 0.5 * T->m->weight_decay * cblas_ddot((int)T->m->d, theta, 1, theta, 1);
-    if (T->data->test.n > 0 && (rc = evaluate(T, theta, &T->data->test, &L.test_loss, &L.test_accuracy, NULL, err)))
+    if (T->data->test.n > 0 && (rc = evaluate(T, theta, &T->data->test, 0, &L.test_loss, &L.test_accuracy, NULL, err)))
         return rc;
     L.norm2 = nt_norm2(T->m->d, theta) * nt_norm2(T->m->d, theta);
     fn(ctx, &L, theta, q, nq);
@@ -163,10 +190,11 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     const nt_model *m = &spec->model;
     const nt_train_spec *ts = &spec->train;
     const nt_dataset *all = &data->train;
-    const int64_t d = m->d, N = all->n;
+    const int64_t d = m->d, N = data->shard_total > 0 ? data->shard_total : all->n;
     const int64_t B = ts->optimizer != NT_OPT_GD && ts->batch > 0 && ts->batch < N ? ts->batch : N;   /* as select_batch */
     const double gam = m->weight_decay, lr = ts->lr;
-    trainer T = { spec, m, data, list, n_list, NULL, { .dim = all->dim, .ydim = all->ydim }, NULL, -1, 0, NULL };
+    trainer T = { spec, m, data, list, n_list, NULL, { .dim = all->dim, .ydim = all->ydim }, NULL, -1, N,
+                  data->shard_total > 0 ? data->shard_start : 0, 0, NULL };
     T.e = nt_engine_new(m, B < NT_ENGINE_CHUNK ? B : NT_ENGINE_CHUNK, 1);
     T.batch.x = malloc(sizeof(double) * (size_t)(B * all->dim));
     T.batch.y = malloc(sizeof(double) * (size_t)(B * all->ydim));
@@ -178,7 +206,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     if (st == &fresh && nt_train_state_init(&fresh, d)) return nt_fail(err, NT_EFAIL, "out of memory (d = %lld)", (long long)d);
     double *acc_data = st->opt, *acc_decay = st->opt + d, *acc_sq = st->opt + 2 * d;
     double *F = malloc(sizeof(double) * (size_t)(B * m->output));
-    double *form = malloc(sizeof(double) * (size_t)(5 * nq + 1));   /* 4 forms and a magnitude per quantity */
+    double *form = malloc(sizeof(double) * (size_t)(6 * nq + 1));   /* 4 forms, a magnitude and R per quantity */
     T.Bu = malloc(sizeof(double) * (size_t)(m->output + 1) * (size_t)m->output);
     if (!T.e || !T.batch.x || !T.batch.y || !T.perm || !g || !next || !s || !s_decay || !F || !form || !T.Bu) {
         free(g); free(next); free(s); free(s_decay); free(F); free(form);
@@ -215,6 +243,8 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     int64_t step, saved = -1;   /* saved: the step of the last checkpoint */
     for (step = st->step; rc == NT_OK && step < ts->steps; step++) {
         st->step = step;
+        if (ctl && ctl->stop && data->shard_total > 0)   /* every shard stops at the same step: the largest signal */
+            *ctl->stop = (sig_atomic_t)-nt_parallel_min(-(double)*ctl->stop);
         if (ctl && ctl->stop && *ctl->stop) {   /* a step boundary: save the run and stop */
             st->seconds = now() - t0;
             if (ctl->checkpoint && saved != step) rc = ctl->checkpoint(ctl->ctx, st, theta, q, nq, err);
@@ -261,7 +291,8 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
         if (any_equivariance) {   /* the batch's outputs: from the gradient pass when it was one chunk */
             int64_t rows;
             const double *last = nt_engine_outputs(T.e, &rows);
-            if (rows == bt->n) memcpy(F, last, sizeof(double) * (size_t)(rows * m->output));
+            if (bt->n == 0) {   /* a shard holding none of this batch's rows */
+            } else if (rows == bt->n) memcpy(F, last, sizeof(double) * (size_t)(rows * m->output));
             else if ((rc = nt_outputs(T.e, theta, bt, F, err))) break;
         }
         /* One sweep for every quantity's forms: s^T A theta, s_decay^T A theta, s^T A s and
@@ -273,6 +304,8 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
             if (step > 0) measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
         }
         const double t_next = lr * (double)(step + 1);   /* gradient-flow time after this step */
+        double *R = form + 5 * nq;
+        if (any_equivariance && (rc = r_terms(&T, q, nq, bt, F, R, err))) break;
         for (int j = 0; j < nq; j++) {   /* (F3) term by term, and (F2) */
             nt_quantity *Q = &q[j];
             double xs = form[j] + nt_ledger_shift(m, list, Q, s);
@@ -287,7 +320,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
             /* (F2) as dQ/dt = -kappa Q + S (see nt_quantity): over [t, t + lr] with S held at
              * theta, e^{-kappa lr} on what was there and S (1 - e^{-kappa lr}) / kappa added */
             const double kappa = Q->rate * gam;
-            double S = -r_term(&T, Q, bt, F) + (Q->rate == 2 ? gam * ct : 0);
+            double S = -(Q->equivariance ? R[j] : 0) + (Q->rate == 2 ? gam * ct : 0);
             double w = kappa > 0 ? -expm1(-kappa * lr) / kappa : lr;
             Q->flow_source = exp(-kappa * lr) * Q->flow_source + w * S;
             Q->gradient_flow = exp(-kappa * t_next) * Q->initial + Q->flow_source;

@@ -37,6 +37,22 @@ static void backward(nt_engine *e, int last, int what)
     }
 }
 
+/* A shard holding none of a pass's rows still runs it, with no rows, when batch
+ * normalization synchronizes its statistics through the hook: the other shards wait for its
+ * (zero) sums (ops.c, bn_sync). */
+static int empty_pass(const nt_engine *e, const nt_dataset *ds)
+{
+    return ds->n == 0 && e->coupled && e->reduce;
+}
+
+/* The hook's error met inside a pass (synchronized batch norm), or NT_OK. */
+static int sync_status(const nt_engine *e, nt_error *err)
+{
+    if (e->sync_rc == NT_OK) return NT_OK;
+    if (err) *err = e->sync_err;
+    return e->sync_rc;
+}
+
 /* What every entry point checks before a sweep (cheap: shapes, not values; nt_dataset_check
  * checks the values once): a data set of the model's input width, targets of the loss's
  * width when the loss is computed, and for batch normalization the whole data set in one
@@ -45,7 +61,9 @@ int nt_engine_ready(nt_engine *e, const double *theta, const nt_dataset *ds, int
 {
     const nt_model *m = e->m;
     if (!theta) return nt_fail(err, NT_EINPUT, "engine: no parameter vector");
-    if (!ds || ds->n < 1 || !ds->x)
+    /* a shard (an engine with a reduction hook) may hold none of a minibatch's rows: its sums
+     * are zero, the total count is checked after the reduction */
+    if (!ds || ds->n < 0 || (ds->n == 0 && !e->reduce) || (ds->n > 0 && !ds->x))
         return nt_fail(err, NT_EINPUT, "engine: the data set has no samples");
     if (ds->dim != m->input)
         return nt_fail(err, NT_EINPUT, "engine: the data set has %d features per sample, the model takes %d", ds->dim,
@@ -54,6 +72,7 @@ int nt_engine_ready(nt_engine *e, const double *theta, const nt_dataset *ds, int
     if (with_loss && (!ds->y || ds->ydim != ydim))
         return nt_fail(err, NT_EINPUT, "engine: the data set has %d targets per sample, %s loss with %d outputs takes %d",
                        ds->y ? ds->ydim : 0, nt_loss_name(m->loss), m->output, ydim);
+    e->sync_rc = NT_OK;
     if (e->coupled && nt_engine_fit(e, ds->n) != NT_OK)
         return nt_fail(err, NT_EFAIL, "engine: batch normalization needs all %lld samples in one chunk: out of memory",
                        (long long)ds->n);
@@ -74,7 +93,7 @@ static double sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int
     e->loss_sum = 0;
     if (g) memset(g, 0, sizeof(double) * (size_t)e->d);
     if (HV) memset(HV, 0, sizeof(double) * (size_t)(kk * e->d));
-    for (int64_t s = 0; s < ds->n; s += e->chunk) {
+    for (int64_t s = 0; s < ds->n || (s == 0 && empty_pass(e, ds)); s += e->chunk) {
         int64_t n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
         forward(e, ds, s, n, last, what);
         if (what & PASS_ADJ) backward(e, last, what);
@@ -102,13 +121,24 @@ static int reduce(nt_engine *e, double *sum, double *g, int kk, double *HV, int6
     return NT_OK;
 }
 
+int nt_engine_reduce(nt_engine *e, double *sums, int64_t len, int64_t *n, nt_error *err)
+{
+    return e->reduce ? e->reduce(e->reduce_ctx, sums, len, n, err) : NT_OK;
+}
+
+int nt_engine_sharded(const nt_engine *e)
+{
+    return e->reduce != NULL;
+}
+
 /* sum / N + gamma-term, for the loss, the gradient and the products; N and the sums are
  * first those of every shard when a hook is set */
 static int finish(nt_engine *e, const double *theta, const nt_dataset *ds, double sum,
                   double *g, int kk, const double *V, double *HV, double *loss, nt_error *err)
 {
     int64_t N = ds->n;
-    int rc = reduce(e, &sum, g, kk, HV, &N, err);
+    int rc = sync_status(e, err);
+    if (rc == NT_OK) rc = reduce(e, &sum, g, kk, HV, &N, err);
     if (rc != NT_OK) return rc;
     const double inv = 1.0 / (double)N, gam = e->m->weight_decay;
     const int d = (int)e->d;
@@ -182,12 +212,12 @@ int nt_outputs(nt_engine *e, const double *theta, const nt_dataset *ds, double *
     int rc = nt_engine_ready(e, theta, ds, 0, err);
     if (rc != NT_OK) return rc;
     e->theta = theta;
-    for (int64_t s = 0; s < ds->n; s += e->chunk) {
+    for (int64_t s = 0; s < ds->n || (s == 0 && empty_pass(e, ds)); s += e->chunk) {
         int64_t n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
         forward(e, ds, s, n, out, 0);
         memcpy(F + s * K, e->nodes[out].val, sizeof(double) * (size_t)(n * K));
     }
-    return NT_OK;
+    return sync_status(e, err);
 }
 
 int nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *Fdot,
@@ -201,7 +231,7 @@ int nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const
         int kk = k - j0 < e->k ? k - j0 : e->k;
         e->V = V + (int64_t)j0 * e->d;
         e->kk = kk;
-        for (int64_t s = 0; s < ds->n; s += e->chunk) {
+        for (int64_t s = 0; s < ds->n || (s == 0 && empty_pass(e, ds)); s += e->chunk) {
             int64_t n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
             forward(e, ds, s, n, out, PASS_TAN);
             const double *t = e->nodes[out].tan;
@@ -209,7 +239,7 @@ int nt_jvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const
                 memcpy(Fdot + ((s + r) * k + j0) * K, t + r * kk * K, sizeof(double) * (size_t)(kk * K));
         }
     }
-    return NT_OK;
+    return sync_status(e, err);
 }
 
 /* Forward-over-reverse from the output node instead of the loss: its adjoint seeded with
@@ -254,11 +284,11 @@ int nt_vjp(nt_engine *e, const double *theta, const nt_dataset *ds, const double
     e->kk = 0;
     e->g = out_g;
     memset(out_g, 0, sizeof(double) * (size_t)e->d);
-    for (int64_t s = 0; s < ds->n; s += e->chunk) {
+    for (int64_t s = 0; s < ds->n || (s == 0 && empty_pass(e, ds)); s += e->chunk) {
         int64_t n = ds->n - s < e->chunk ? ds->n - s : e->chunk;
         forward(e, ds, s, n, out, 0);
         memcpy(e->nodes[out].adj, Fbar + s * K, sizeof(double) * (size_t)(n * K));
         backward(e, out, 0);
     }
-    return NT_OK;
+    return sync_status(e, err);
 }

@@ -6,6 +6,7 @@
  * its branch node merges their adjoints), so an op assigns its input's adjoint (and
  * adjoint tangent) rather than adding to it, and nothing needs zeroing between passes. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
 #include "tape.h"
@@ -281,36 +282,75 @@ void nt_op_norm(nt_engine *e, nt_node *p, int action)
 /* the values of channel c: rows r < n, offsets o in [c P, c P + P) of each row */
 #define BN_EACH(r, o) for (int64_t r = 0; r < n; r++) for (int64_t o = c * P; o < c * P + P; o++)
 
-/* x. of tangent j, channel c, into p->tan; returns <x c.> */
-static double bn_tangent(nt_engine *e, nt_node *p, const nt_node *q, int64_t j, int64_t c, int64_t P, double s)
+/* Synchronized batch normalization (docs/theory.md §8): on a sharded engine (a reduction
+ * hook) each mean over the batch is a sum over every shard's values divided by their total
+ * count, so the channels' sums of a phase go through the hook together (len doubles) and
+ * the count of values with them.  Without a hook nothing is exchanged: the sums and count
+ * are this chunk's, the arithmetic that of one process.  Returns the count. */
+static double bn_sync(nt_engine *e, double *sums, int64_t len, int64_t count)
 {
-    const int64_t n = e->n, k = e->kk, w = p->width;
-    const double inv = 1.0 / (double)(n * P);
-    double mz = 0, mxc = 0;
-    if (!q->has_tan) {
-        BN_EACH(r, o) p->tan[(r * k + j) * w + o] = 0;
-        return 0;
-    }
-    BN_EACH(r, o) mz += q->tan[(r * k + j) * w + o];
-    mz *= inv;
-    BN_EACH(r, o) mxc += p->d1[r * w + o] * s * (q->tan[(r * k + j) * w + o] - mz);
-    mxc *= inv;
-    BN_EACH(r, o) p->tan[(r * k + j) * w + o] = s * (q->tan[(r * k + j) * w + o] - mz) - p->d1[r * w + o] * mxc;
-    return mxc;
+    if (!e->reduce) return (double)count;
+    int rc = e->sync_rc ? NT_OK : e->reduce(e->reduce_ctx, sums, len, &count, &e->sync_err);
+    if (rc != NT_OK) e->sync_rc = rc;   /* reported by the engine's call (engine.c) */
+    return (double)(count > 0 ? count : 1);
 }
 
-/* <a> and <a x> of channel c over the batch, a = gamma_c y_bar */
-static void bn_adjoint_means(const nt_node *p, int64_t c, int64_t P, int64_t n, double gc, double *ma, double *m)
+/* x. of tangent j, channel c, into p->tan, given <z.> (mz) and <x c.> (mxc) */
+static void bn_tangent_set(nt_engine *e, nt_node *p, const nt_node *q, int64_t j, int64_t c, int64_t P, double s,
+                           double mz, double mxc)
 {
-    const int64_t w = p->width;
-    *ma = *m = 0;
-    BN_EACH(r, o) {
-        double a = gc * p->adj[r * w + o];
-        *ma += a;
-        *m += a * p->d1[r * w + o];
+    const int64_t n = e->n, k = e->kk, w = p->width;
+    if (!q->has_tan) {
+        BN_EACH(r, o) p->tan[(r * k + j) * w + o] = 0;
+        return;
     }
-    *ma /= (double)(n * P);
-    *m /= (double)(n * P);
+    BN_EACH(r, o) p->tan[(r * k + j) * w + o] = s * (q->tan[(r * k + j) * w + o] - mz) - p->d1[r * w + o] * mxc;
+}
+
+/* x. of every tangent and channel into p->tan; mxc (k x C) receives <x c.> (two phases: the
+ * sums of z., then of x c. around their mean) */
+static void bn_tangents(nt_engine *e, nt_node *p, const nt_node *q, int64_t C, int64_t P, double *mz, double *mxc)
+{
+    const int64_t n = e->n, k = e->kk, w = p->width;
+    const double *s = p->d2;
+    for (int64_t j = 0; j < k; j++)
+        for (int64_t c = 0; c < C; c++) {
+            mz[j * C + c] = 0;
+            if (q->has_tan) BN_EACH(r, o) mz[j * C + c] += q->tan[(r * k + j) * w + o];
+        }
+    double inv = 1.0 / bn_sync(e, mz, k * C, n * P);
+    for (int64_t i = 0; i < k * C; i++) mz[i] *= inv;
+    for (int64_t j = 0; j < k; j++)
+        for (int64_t c = 0; c < C; c++) {
+            mxc[j * C + c] = 0;
+            if (q->has_tan)
+                BN_EACH(r, o) mxc[j * C + c] += p->d1[r * w + o] * s[c] * (q->tan[(r * k + j) * w + o] - mz[j * C + c]);
+        }
+    inv = 1.0 / bn_sync(e, mxc, k * C, n * P);
+    for (int64_t i = 0; i < k * C; i++) mxc[i] *= inv;
+    for (int64_t j = 0; j < k; j++)
+        for (int64_t c = 0; c < C; c++) bn_tangent_set(e, p, q, j, c, P, s[c], mz[j * C + c], mxc[j * C + c]);
+}
+
+/* <a> and <a x> of every channel over the batch, a = gamma_c y_bar, into ma, m (C each) */
+static void bn_adjoint_means(nt_engine *e, const nt_node *p, int64_t C, int64_t P, double *ma, double *m)
+{
+    const int64_t n = e->n, w = p->width;
+    const int affine = p->off_w >= 0;
+    for (int64_t c = 0; c < C; c++) {
+        const double gc = affine ? e->theta[p->off_w + c] : 1.0;
+        ma[c] = m[c] = 0;
+        BN_EACH(r, o) {
+            double a = gc * p->adj[r * w + o];
+            ma[c] += a;
+            m[c] += a * p->d1[r * w + o];
+        }
+    }
+    const double count = bn_sync(e, ma, 2 * C, n * P);   /* ma and m are contiguous */
+    for (int64_t c = 0; c < C; c++) {
+        ma[c] /= count;
+        m[c] /= count;
+    }
 }
 
 void nt_op_bnorm(nt_engine *e, nt_node *p, int action)
@@ -319,76 +359,105 @@ void nt_op_bnorm(nt_engine *e, nt_node *p, int action)
     const int64_t n = e->n, k = e->kk, w = p->width, d = e->d;
     const int64_t C = nt_layer_norm_params(p->layer), P = w / C;   /* channels, positions per channel */
     const int affine = p->off_w >= 0;
-    const double inv = 1.0 / (double)(n * P);
-    for (int64_t c = 0; c < C; c++) {
-        const double gc = affine ? e->theta[p->off_w + c] : 1.0;
-        double *s = p->d2 + c;   /* first row of d2: s per channel */
-        switch (action) {
-        case NT_FWD: {
-            double mz = 0, var = 0;
-            BN_EACH(r, o) mz += q->val[r * w + o];
-            mz *= inv;
-            BN_EACH(r, o) var += (q->val[r * w + o] - mz) * (q->val[r * w + o] - mz);
-            *s = 1.0 / sqrt(var * inv + p->layer->eps);
+    double *s = p->d2;                      /* first row of d2: s per channel */
+    const int64_t need = (2 + 3 * (int64_t)e->k) * C;   /* the sums of a phase: 2 C + 3 k C, grown once */
+    if (need > e->bn_cap) {
+        double *b = realloc(e->bn_sums, sizeof(double) * (size_t)need);
+        if (!b) {
+            if (!e->sync_rc) e->sync_rc = nt_fail(&e->sync_err, NT_EFAIL, "engine: batch norm: out of memory for %lld sums",
+                                                  (long long)need);
+            return;
+        }
+        e->bn_sums = b;
+        e->bn_cap = need;
+    }
+    double *ma = e->bn_sums, *m = ma + C;
+    double *mxc = m + C, *mz = mxc + k * C; /* and k C more after mz (ADJTAN's mt) */
+    switch (action) {
+    case NT_FWD: {
+        double *var = m;
+        for (int64_t c = 0; c < C; c++) {
+            mz[c] = 0;
+            BN_EACH(r, o) mz[c] += q->val[r * w + o];
+        }
+        double inv = 1.0 / bn_sync(e, mz, C, n * P);
+        for (int64_t c = 0; c < C; c++) {
+            mz[c] *= inv;
+            var[c] = 0;
+            BN_EACH(r, o) var[c] += (q->val[r * w + o] - mz[c]) * (q->val[r * w + o] - mz[c]);
+        }
+        inv = 1.0 / bn_sync(e, var, C, n * P);
+        for (int64_t c = 0; c < C; c++) {
+            const double gc = affine ? e->theta[p->off_w + c] : 1.0;
+            s[c] = 1.0 / sqrt(var[c] * inv + p->layer->eps);
             BN_EACH(r, o) {
-                double x = (q->val[r * w + o] - mz) * *s;
+                double x = (q->val[r * w + o] - mz[c]) * s[c];
                 p->d1[r * w + o] = x;
                 p->val[r * w + o] = affine ? gc * x + e->theta[p->off_b + c] : x;
             }
-            break;
         }
-        case NT_TAN:
-            for (int64_t j = 0; j < k; j++) {
-                bn_tangent(e, p, q, j, c, P, *s);
-                if (!affine) continue;
-                const double gt = e->V[j * d + p->off_w + c], bt = e->V[j * d + p->off_b + c];
+        break;
+    }
+    case NT_TAN:
+        bn_tangents(e, p, q, C, P, mz, mxc);
+        for (int64_t j = 0; j < k && affine; j++)
+            for (int64_t c = 0; c < C; c++) {
+                const double gc = e->theta[p->off_w + c], gt = e->V[j * d + p->off_w + c], bt = e->V[j * d + p->off_b + c];
                 BN_EACH(r, o) {
                     double *yt = &p->tan[(r * k + j) * w + o];
                     *yt = gc * *yt + gt * p->d1[r * w + o] + bt;
                 }
             }
-            break;
-        case NT_ADJ: {
-            double ma, m;
-            bn_adjoint_means(p, c, P, n, gc, &ma, &m);
+        break;
+    case NT_ADJ:
+        bn_adjoint_means(e, p, C, P, ma, m);
+        for (int64_t c = 0; c < C; c++) {
+            const double gc = affine ? e->theta[p->off_w + c] : 1.0;
             if (q->need_adj)
-                BN_EACH(r, o) q->adj[r * w + o] = *s * (gc * p->adj[r * w + o] - ma - p->d1[r * w + o] * m);
+                BN_EACH(r, o) q->adj[r * w + o] = s[c] * (gc * p->adj[r * w + o] - ma[c] - p->d1[r * w + o] * m[c]);
             if (affine && e->g)
                 BN_EACH(r, o) {
                     e->g[p->off_w + c] += p->adj[r * w + o] * p->d1[r * w + o];
                     e->g[p->off_b + c] += p->adj[r * w + o];
                 }
-            break;
         }
-        case NT_ADJTAN: {
-            double ma, m;
-            bn_adjoint_means(p, c, P, n, gc, &ma, &m);
-            for (int64_t j = 0; j < k; j++) {
-                const double mxc = bn_tangent(e, p, q, j, c, P, *s);   /* x. into p->tan */
-                const double gt = affine ? e->V[j * d + p->off_w + c] : 0, st = -*s * mxc;
-                double mat = 0, mt = 0;
+        break;
+    case NT_ADJTAN: {
+        bn_adjoint_means(e, p, C, P, ma, m);
+        bn_tangents(e, p, q, C, P, mz, mxc);   /* x. into p->tan, <x c.> into mxc */
+        double *mat = mz, *mt = mz + k * C;    /* <a.> and <a. x + a x.>, k x C each (mz is spent; mxc is kept) */
+        for (int64_t j = 0; j < k; j++)
+            for (int64_t c = 0; c < C; c++) {
+                const double gc = affine ? e->theta[p->off_w + c] : 1.0, gt = affine ? e->V[j * d + p->off_w + c] : 0;
+                double sa = 0, sm = 0;
                 BN_EACH(r, o) {
                     const double x = p->d1[r * w + o], xt = p->tan[(r * k + j) * w + o];
                     const double at = gt * p->adj[r * w + o] + gc * p->adjtan[(r * k + j) * w + o];
-                    mat += at;
-                    mt += at * x + gc * p->adj[r * w + o] * xt;
+                    sa += at;
+                    sm += at * x + gc * p->adj[r * w + o] * xt;
                 }
-                mat *= inv;
-                mt *= inv;
+                mat[j * C + c] = sa;
+                mt[j * C + c] = sm;
+            }
+        const double inv = 1.0 / bn_sync(e, mat, 2 * k * C, n * P);
+        for (int64_t j = 0; j < k; j++)
+            for (int64_t c = 0; c < C; c++) {
+                const double gc = affine ? e->theta[p->off_w + c] : 1.0, gt = affine ? e->V[j * d + p->off_w + c] : 0;
+                const double st = -s[c] * mxc[j * C + c], ma_ = ma[c], m_ = m[c];
+                const double mat_ = mat[j * C + c] * inv, mt_ = mt[j * C + c] * inv;
                 BN_EACH(r, o) {
                     const double x = p->d1[r * w + o], xt = p->tan[(r * k + j) * w + o], yb = p->adj[r * w + o];
                     const double ybt = p->adjtan[(r * k + j) * w + o], a = gc * yb, at = gt * yb + gc * ybt;
                     if (q->need_adj)
-                        q->adjtan[(r * k + j) * w + o] = st * (a - ma - x * m) + *s * (at - mat - xt * m - x * mt);
+                        q->adjtan[(r * k + j) * w + o] = st * (a - ma_ - x * m_) + s[c] * (at - mat_ - xt * m_ - x * mt_);
                     if (affine) {
                         e->HV[j * d + p->off_w + c] += ybt * x + yb * xt;
                         e->HV[j * d + p->off_b + c] += ybt;
                     }
                 }
             }
-            break;
-        }
-        }
+        break;
+    }
     }
 }
 #undef BN_EACH

@@ -85,6 +85,7 @@ void nt_engine_free(nt_engine *e)
     if (!e) return;
     nt_engine_thaw(e);
     free(e->mem);
+    free(e->bn_sums);
     free(e->nodes);
     free(e->rho);
     free(e->red);

@@ -80,6 +80,10 @@ struct nt_engine {
     nt_reduce_fn reduce;      /* the reduction hook (nt_engine_set_reduce) or NULL */
     void *reduce_ctx;
     double *red;              /* 1 + k d: the contiguous [loss sum | g sums | HV sums] it is handed */
+    int sync_rc;              /* the hook's error inside a pass (synchronized batch norm, ops.c), */
+    nt_error sync_err;        /* reported by the engine's call; reset by nt_engine_ready */
+    double *bn_sums;          /* batch norm's channel sums, (2 + 3 k) x its widest C (ops.c), */
+    int64_t bn_cap;           /* allocated at its first pass */
 };
 
 /* (Re)allocates the workspace for chunks of `chunk` rows (a no-op when it holds them; a

@@ -49,6 +49,7 @@ typedef struct {
     double *wp[4];  /* scratch blocks of N_PROBES x d */
     double *seed;   /* N x K */
     double *kw;     /* 3 K + 2 K^2: Bf, BBf, UBf of one sample, B and rho (K x K) */
+    double *red;    /* d + 4: a vector's and four scalars' sums on their way through the engine's hook */
     int rc;         /* the first engine error (the check stops there) */
     nt_error *err;
 } ctx;
@@ -60,6 +61,20 @@ static void keep(ctx *c, int rc)
     if (c->rc == NT_OK) c->rc = rc;
 }
 #define ERR(c) ((c)->rc == NT_OK ? (c)->err : NULL)
+
+/* A sharded engine (nt_engine_set_reduce): v (d) and s (ns <= 4) summed over every shard's
+ * samples, *N their count; the sums this check forms itself from the outputs are then the
+ * whole set's, as the engine's products are (docs/theory.md §8).  Unsharded: nothing. */
+static void reduce_sums(ctx *c, double *v, double *s, int ns, int64_t *N)
+{
+    if (!nt_engine_sharded(c->e) || c->rc != NT_OK) return;   /* no exchange after an error */
+    const int64_t d = c->d;
+    memcpy(c->red, v, sizeof(double) * (size_t)d);
+    memcpy(c->red + d, s, sizeof(double) * (size_t)ns);
+    keep(c, nt_engine_reduce(c->e, c->red, d + ns, N, ERR(c)));
+    memcpy(v, c->red, sizeof(double) * (size_t)d);
+    memcpy(s, c->red + d, sizeof(double) * (size_t)ns);
+}
 
 static double dot(int64_t n, const double *a, const double *b) { return cblas_ddot((int)n, a, 1, b, 1); }
 
@@ -122,7 +137,11 @@ static void output_terms(ctx *c, const double *B, double *R, double *R_size, dou
         *s2_size += fabs(bub);
     }
     keep(c, nt_vjp(c->e, c->theta, c->ds, seed, gradR, ERR(c)));
-    const double inv = 1.0 / (double)c->N;
+    double sums[4] = {*R, *R_size, *s2, *s2_size};
+    int64_t N = c->N;
+    reduce_sums(c, gradR, sums, 4, &N);
+    *R = sums[0]; *R_size = sums[1]; *s2 = sums[2]; *s2_size = sums[3];
+    const double inv = 1.0 / (double)N;
     cblas_dscal((int)c->d, inv, gradR, 1);
     *R *= inv; *R_size *= inv; *s2 *= inv; *s2_size *= inv;
 }
@@ -180,6 +199,7 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
     for (int p = 0; p < N_PROBES; p++) nt_tr_apply_T(c->m, t, c->P + p * d, TP + p * d);
     /* left: T^T g_gamma(T theta), T^T H_gamma(T theta) T v */
     keep(c, nt_hvp(c->e, Tth, c->ds, N_PROBES, TP, HTP, gT, NULL, ERR(c)));
+    if (c->rc != NT_OK) return;   /* no product after an error (a sharded engine's ranks stop together) */
     /* right: grad L^rho(theta) and its Hessian products, from the engine with the output map */
     if (t->equivariance) {
         double *rho = c->kw + 3 * K + K * K;
@@ -206,7 +226,7 @@ static void check_map(ctx *c, const nt_transform *t, nt_check_result *r)
     /* fixed point of a built-in symmetry (each is an orthogonal involution, so
      * (theta + T theta)/2 is the projection onto Fix(T)): T g = g and T H v = H T v */
     r->fixed_gradient = r->fixed_hessian = NAN;
-    if (!t->equivariance && t->kind != NT_TR_DENSE) {
+    if (!t->equivariance && t->kind != NT_TR_DENSE && c->rc == NT_OK) {
         double *V2 = c->wp[0], *HV2 = c->wp[1];   /* N_PROBES >= 2 */
         for (int64_t j = 0; j < d; j++) Tth[j] = 0.5 * (c->theta[j] + Tth[j]);
         memcpy(V2, c->P, sizeof(double) * d);
@@ -228,9 +248,9 @@ typedef struct {
 
 static void flush(ctx *c, const nt_transform *list, block *b, nt_check_result *results)
 {
-    if (b->n == 0) return;
+    if (b->n == 0 || c->rc != NT_OK) { b->n = 0; return; }   /* nothing more after an error */
     keep(c, nt_hvp(c->e, c->theta, c->ds, b->n, b->Xi, b->HXi, NULL, NULL, ERR(c)));
-    for (int j = 0; j < b->n; j++) {
+    for (int j = 0; j < b->n && c->rc == NT_OK; j++) {
         nt_check_result *r = &results[b->slot[j]];
         check_generator(c, &list[r->entry], b->gen[j], b->Xi + (int64_t)j * c->d, b->HXi + (int64_t)j * c->d, r);
     }
@@ -283,9 +303,13 @@ static void gradient_magnitude(ctx *c)
             c->gabs[i] += fabs(gn[i]);
         }
     }
+    double broken = !finite;   /* over the shards: finite only where every one is */
+    int64_t Nall = N;
+    reduce_sums(c, c->gabs, &broken, 1, &Nall);
+    finite = broken == 0;
     const double rms = nt_norm2(d, c->g) / sqrt((double)d);
     for (int64_t i = 0; i < d; i++)
-        c->gabs[i] = finite ? c->gabs[i] / (double)N + c->gam * fabs(c->theta[i]) : fabs(c->g[i]) + rms;
+        c->gabs[i] = finite ? c->gabs[i] / (double)Nall + c->gam * fabs(c->theta[i]) : fabs(c->g[i]) + rms;
     /* Per-sample terms can vanish too: each sample's loss is invariant to an attention
      * layer's key bias, its gradient cancels inside the softmax's adjoint (a sum over keys),
      * so |J_n^T m_n| there is that sum's round-off, not a scale.  No entry is sized below the
@@ -311,10 +335,11 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
     for (int i = 0; i < 8; i++) c.w[i] = malloc(sizeof(double) * d);
     for (int i = 0; i < 4; i++) c.wp[i] = malloc(sizeof(double) * N_PROBES * d);
     c.kw = malloc(sizeof(double) * (size_t)(3 * K + 2 * K * K));
+    c.red = malloc(sizeof(double) * (size_t)(d + 4));
     block b = { malloc(sizeof(double) * kb * d), malloc(sizeof(double) * kb * d),
                 malloc(sizeof(int) * kb), malloc(sizeof(int) * kb), 0 };
     int *counter = calloc((size_t)(n > 0 ? n : 1), sizeof(int));
-    int ok = c.g && c.gabs && c.F && c.u && c.P && c.HP && c.seed && c.kw && b.Xi && b.HXi && b.gen && b.slot && counter;
+    int ok = c.g && c.gabs && c.F && c.u && c.P && c.HP && c.seed && c.kw && c.red && b.Xi && b.HXi && b.gen && b.slot && counter;
     for (int i = 0; i < 8; i++) ok &= c.w[i] != NULL;
     for (int i = 0; i < 4; i++) ok &= c.wp[i] != NULL;
     if (!ok) {
@@ -363,7 +388,7 @@ int nt_check(nt_engine *e, const nt_model *m, const nt_dataset *ds, const double
                    !(x->fixed_gradient > tol) && !(x->fixed_hessian > tol);
     }
 done:
-    free(b.Xi); free(b.HXi); free(b.gen); free(b.slot); free(counter); free(c.kw);
+    free(b.Xi); free(b.HXi); free(b.gen); free(b.slot); free(counter); free(c.kw); free(c.red);
     free(c.g); free(c.gabs); free(c.F); free(c.u); free(c.P); free(c.HP); free(c.seed);
     for (int i = 0; i < 8; i++) free(c.w[i]);
     for (int i = 0; i < 4; i++) free(c.wp[i]);

@@ -29,9 +29,25 @@ static int64_t gz_read_full(gzFile f, const char *path, unsigned char *buf, int6
     return got;
 }
 
-/* keeps the first `keep` rows (<= 0: all) of the first dimension: only they are held and
+/* reads and drops n bytes through a small buffer (gzip has no seeking); the bytes read */
+static int64_t drop(gzFile f, const char *path, int64_t n, nt_error *err)
+{
+    unsigned char skip[1 << 16];
+    int64_t have = 0;
+    while (have < n) {
+        int64_t got = gz_read_full(f, path, skip, n - have < (int64_t)sizeof skip ? n - have : (int64_t)sizeof skip, err);
+        if (got < 0) return -1;
+        if (got == 0) break;
+        have += got;
+    }
+    return have;
+}
+
+/* keeps the first `keep` rows (<= 0: all) of the first dimension, or (parts > 1) part `part`
+ * of `parts` balanced contiguous shares of them (nt_parallel_shard): only they are held and
  * converted; the rest is read through a small buffer, to check its length */
-static int read_idx(gzFile f, const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err)
+static int read_idx(gzFile f, const char *path, int64_t keep, int part, int parts, nt_array *a, int64_t *rows,
+                    nt_error *err)
 {
     unsigned char head[16];
     int64_t got = gz_read_full(f, path, head, 4, err);
@@ -57,11 +73,15 @@ static int read_idx(gzFile f, const char *path, int64_t keep, nt_array *a, int64
     }
     if (size == 0) return nt_fail(err, NT_EINPUT, "%s: empty (a dimension is 0)", path);
 
-    const int64_t n_keep = keep > 0 && keep < shape[0] ? keep : shape[0], kept = size / shape[0] * n_keep;
+    const int64_t row = size / shape[0], total = keep > 0 && keep < shape[0] ? keep : shape[0];
+    int64_t first = 0, n_keep = total;
+    if (parts > 1) nt_parallel_shard(total, part, parts, &first, &n_keep);
+    const int64_t kept = row * n_keep, before = drop(f, path, row * first, err);   /* the rows before the part */
+    if (before < 0) return NT_EINPUT;
     /* Grow the byte buffer as data arrives, so a lying header costs no memory. */
     unsigned char *raw = NULL;
     int64_t have = 0, cap = 0;
-    while (have < kept) {
+    while (before == row * first && have < kept) {
         int64_t nc = cap ? 2 * cap : 1 << 20;
         if (nc > kept) nc = kept;
         unsigned char *nr = realloc(raw, (size_t)nc);
@@ -73,11 +93,11 @@ static int read_idx(gzFile f, const char *path, int64_t keep, nt_array *a, int64
         have += got;
         if (have < cap) break;
     }
-    for (int whole = have == kept; whole && have < size;) {   /* the rows not kept: read, counted, dropped */
-        unsigned char skip[1 << 16];
-        got = gz_read_full(f, path, skip, size - have < (int64_t)sizeof skip ? size - have : (int64_t)sizeof skip, err);
+    const int whole = have == kept;
+    have += before;
+    if (whole) {   /* the rows after the ones kept: read, counted, dropped */
+        got = drop(f, path, size - have, err);
         if (got < 0) { free(raw); return NT_EINPUT; }
-        if (got == 0) break;
         have += got;
     }
     if (have < size) {
@@ -115,12 +135,17 @@ int nt_idx_read(const char *path, nt_array *a, nt_error *err)
 
 int nt_idx_read_rows(const char *path, int64_t keep, nt_array *a, int64_t *rows, nt_error *err)
 {
+    return nt_idx_read_part(path, keep, 0, 1, a, rows, err);
+}
+
+int nt_idx_read_part(const char *path, int64_t keep, int part, int parts, nt_array *a, int64_t *rows, nt_error *err)
+{
     memset(a, 0, sizeof *a);
     gzFile f = gzopen(path, "rb");
     if (!f)
         return nt_fail(err, NT_EINPUT, "%s: cannot open: %s", path,
                        errno ? strerror(errno) : "out of memory");
-    int rc = read_idx(f, path, keep, a, rows, err);
+    int rc = read_idx(f, path, keep, part, parts, a, rows, err);
     gzclose(f);
     return rc;
 }

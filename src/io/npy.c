@@ -144,7 +144,11 @@ static int hdr_parse(hdr *h, char *descr, size_t dcap, int *fortran, int *ndim,
 
 /* ------------------------------------------------------------------ reading */
 
-static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
+/* The whole array, or (parts > 1) part `part` of `parts` balanced contiguous shares of its
+ * rows (nt_parallel_shard): only they are read, seeking past the others; *first and *rows
+ * (may be NULL) receive where they start and how many rows the file holds. */
+static int read_npy(FILE *f, const char *path, int part, int parts, nt_array *a, int64_t *first, int64_t *rows,
+                    nt_error *err)
 {
     unsigned char pre[12];
     size_t got = fread(pre, 1, 10, f);
@@ -197,6 +201,12 @@ static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
         size *= shape[i];
     }
     int64_t want = size * itemsize;
+    int64_t start = 0, count = ndim ? shape[0] : 1, row = count ? size / count : 0;   /* row: items per row */
+    if (rows) *rows = count;
+    if (parts > 1) {
+        if (ndim < 1) return nt_fail(err, NT_EINPUT, "%s: a scalar has no rows to share among %d ranks", path, parts);
+        nt_parallel_shard(shape[0], part, parts, &start, &count);
+    }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
         int64_t have = (int64_t)st.st_size - base - (int64_t)hlen;
@@ -208,13 +218,20 @@ static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
                            path, (long long)(have - want));
     }
 
+    if (parts > 1) {   /* this part's rows only */
+        if (fseek(f, (long)(start * row * itemsize), SEEK_CUR) != 0)
+            return nt_fail(err, NT_EINPUT, "%s: cannot seek to row %lld: %s", path, (long long)start, strerror(errno));
+        size = count * row;
+        want = size * itemsize;
+        shape[0] = count;
+    }
     /* Read the raw items into the double buffer, then widen in place from the end. */
     double *d = malloc((size_t)(size ? size : 1) * sizeof *d);
     if (!d) return nt_fail(err, NT_EFAIL, "%s: out of memory (%lld elements)", path,
                            (long long)size);
     unsigned char *raw = (unsigned char *)d;
     size_t n = fread(raw, 1, (size_t)want, f);
-    if (n != (size_t)want || fgetc(f) != EOF) {
+    if (n != (size_t)want || (parts <= 1 && fgetc(f) != EOF)) {
         free(d);
         if (n != (size_t)want)
             return nt_fail(err, NT_EINPUT, "%s: truncated: expected %lld bytes of data, got %lld",
@@ -239,12 +256,12 @@ static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
     }
     if (!is_int)
         for (int64_t i = 0; i < size; i++)
-            if (!isfinite(d[i])) {   /* named by flat index, and by (row, column) for a matrix */
+            if (!isfinite(d[i])) {   /* named by flat index, and by (row, column) for a matrix, in the whole file */
                 char at[64] = "";
                 if (ndim == 2 && shape[1] > 0)
-                    snprintf(at, sizeof at, " (row %lld, column %lld)", (long long)(i / shape[1]),
+                    snprintf(at, sizeof at, " (row %lld, column %lld)", (long long)(start + i / shape[1]),
                              (long long)(i % shape[1]));
-                int rc = nt_fail(err, NT_EINPUT, "%s: element %lld is %s%s", path, (long long)i,
+                int rc = nt_fail(err, NT_EINPUT, "%s: element %lld is %s%s", path, (long long)(start * row + i),
                                  isnan(d[i]) ? "nan" : "infinite", at);
                 free(d);
                 return rc;
@@ -254,15 +271,21 @@ static int read_npy(FILE *f, const char *path, nt_array *a, nt_error *err)
     a->size = size;
     a->is_int = is_int;
     a->data = d;
+    if (first) *first = start;
     return NT_OK;
 }
 
 int nt_npy_read(const char *path, nt_array *a, nt_error *err)
 {
+    return nt_npy_read_rows(path, 0, 1, a, NULL, NULL, err);
+}
+
+int nt_npy_read_rows(const char *path, int part, int parts, nt_array *a, int64_t *first, int64_t *rows, nt_error *err)
+{
     memset(a, 0, sizeof *a);
     FILE *f = fopen(path, "rb");
     if (!f) return nt_fail(err, NT_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    int rc = read_npy(f, path, a, err);
+    int rc = read_npy(f, path, part, parts, a, first, rows, err);
     fclose(f);
     if (rc) nt_array_free(a);
     return rc;

@@ -65,6 +65,31 @@ static nt_verdict nth(const nt_verdict *a, int n, int k)
     return k < n ? a[k] : NT_VERDICT_ABSENT;
 }
 
+/* noether discover's question to the catalogue (docs/theory.md §7): the laws the model has,
+ * and what of them the catalogue does not explain */
+static void laws_text(const cJSON *dc, char *m, size_t cap)
+{
+    int n = snprintf(m, cap, "%d conservation laws for any loss (d &minus; dim Lie(W)); the catalogue's quantities "
+                     "account for %d", (int)num(dc, "conserved"), (int)num(dc, "catalogue_conserved"));
+    const cJSON *it;
+    int k = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(dc, "missing_from_catalogue"))
+        if (k++ < 2 && n > 0 && (size_t)n < cap) n += snprintf(m + n, cap - (size_t)n, "%s%s", k == 1 ? "; beyond it: " : "; ",
+                                                              it->valuestring);
+}
+
+static void laws_row(nt_buf *b, const cJSON *dc, nt_verdict v)
+{
+    const char *q = "Does the catalogue explain every conservation law (noether discover)?";
+    char m[512];
+    if (v == NT_VERDICT_ABSENT) {
+        if (dc) glance(b, q, str(dc, "note"), "", NT_VERDICT_NONE);
+        return;
+    }
+    laws_text(dc, m, sizeof m);
+    glance(b, q, m, "all of them, and no map or law it lacks (docs/theory.md &sect;7)", v);
+}
+
 static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
 {
     const cJSON *an = cJSON_GetObjectItem(s, "analysis"), *led = cJSON_GetObjectItem(s, "ledger"),
@@ -170,6 +195,7 @@ static void at_a_glance(nt_buf *b, const cJSON *s, const nt_verdicts *v)
         glance(b, "Does the margin grow (Lyu &amp; Li)?", m, "once separated, both rise at every step "
                "(docs/theory.md &sect;2)", v->margin);
     }
+    laws_row(b, cJSON_GetObjectItem(an, "discovery"), v->laws);
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "fixed_points")) {
         snprintf(m, sizeof m, "%s: distance %.3g &rarr; %.3g", str(it, "name"), num(it, "distance_initial"), num(it, "distance_final"));
         snprintf(e, sizeof e, "%s", cJSON_GetObjectItem(it, "stable_predicted") ?
@@ -362,5 +388,10 @@ void report_print_summary(FILE *f, const char *dir, const cJSON *s, const nt_ver
         if (nth(v->sector, v->sectors, k++) != NT_VERDICT_ABSENT)
             fprintf(f, "sectors      layer %d, %d units: multiplicity %d found, %d predicted\n", (int)num(it, "layer"),
                     (int)num(it, "units"), (int)num(it, "multiplicity_found"), (int)num(it, "predicted_multiplicity"));
+    const cJSON *dc = cJSON_GetObjectItem(an, "discovery");
+    if (v->laws != NT_VERDICT_ABSENT)
+        fprintf(f, "laws         conservation laws: %d (%s)\n", (int)num(dc, "conserved"),
+                v->laws == NT_VERDICT_HOLDS ? "all explained by the catalogue's symmetries"
+                                            : "not all explained by the catalogue: noether discover SPEC says which");
     fprintf(f, "report       %s/report.html\n", dir);
 }

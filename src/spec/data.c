@@ -140,14 +140,18 @@ static int take_features(const nt_model *m, const char *src, nt_array *x, double
     return NT_OK;
 }
 
-static int load_npy(const nt_model *m, const nt_data_spec *d, nt_dataset *ds, nt_error *err)
+/* x and y, or (parts > 1) only part `part` of `parts` of their rows (a shard, nt_data_load_shard) */
+static int load_npy(const nt_model *m, const nt_data_spec *d, int part, int parts, nt_data *data, nt_error *err)
 {
+    nt_dataset *ds = &data->train;
     nt_array x = {0}, y = {0};
-    int rc = nt_npy_read(d->x, &x, err);
-    if (!rc) rc = nt_npy_read(d->y, &y, err);
+    int64_t rows_x = 0, rows_y = 0;
+    int rc = nt_npy_read_rows(d->x, part, parts, &x, &data->shard_start, &rows_x, err);
+    if (!rc) rc = nt_npy_read_rows(d->y, part, parts, &y, NULL, &rows_y, err);
     if (!rc) rc = take_features(m, d->x, &x, 1.0, ds, err);
-    if (!rc && y.shape[0] != ds->n)
-        rc = nt_fail(err, NT_EINPUT, "%s: has %lld rows, x has %lld", d->y, (long long)y.shape[0], (long long)ds->n);
+    if (!rc && rows_y != rows_x)
+        rc = nt_fail(err, NT_EINPUT, "%s: has %lld rows, x has %lld", d->y, (long long)rows_y, (long long)rows_x);
+    if (parts > 1) data->shard_total = rows_x;
     if (!rc && m->loss == NT_LOSS_MSE && y.ndim == 2 && y.shape[1] == m->output) {
         ds->ydim = m->output;   /* float targets, as given */
         ds->y = y.data;
@@ -165,22 +169,29 @@ static int load_npy(const nt_model *m, const nt_data_spec *d, nt_dataset *ds, nt
     return rc;
 }
 
-static int load_idx(const nt_model *m, const char *images, const char *labels, int64_t limit, nt_dataset *ds,
-                    nt_error *err)
+/* the first `limit` rows (all when 0), or (parts > 1) part `part` of `parts` of them (a shard,
+ * nt_data_load_shard; *first: where it starts) */
+static int load_idx(const nt_model *m, const char *images, const char *labels, int64_t limit, int part, int parts,
+                    nt_dataset *ds, int64_t *first, int64_t *total, nt_error *err)
 {
     nt_array x = {0}, y = {0};
     int64_t nx = 0, ny = 0;   /* the rows of each file: the first `limit` are read */
-    int rc = nt_idx_read_rows(images, limit, &x, &nx, err);
+    int rc = nt_idx_read_part(images, limit, part, parts, &x, &nx, err);
     if (!rc && x.ndim == 1)
         rc = nt_fail(err, NT_EINPUT, "%s: holds labels (IDX magic 0x00000801), not images (data.images wants 0x00000803)",
                      images);
-    if (!rc) rc = nt_idx_read_rows(labels, limit, &y, &ny, err);
+    if (!rc) rc = nt_idx_read_part(labels, limit, part, parts, &y, &ny, err);
     if (!rc && y.ndim != 1)
         rc = nt_fail(err, NT_EINPUT, "%s: holds images (IDX magic 0x00000803, %lld of %lld x %lld), not labels "
                      "(data.labels wants 0x00000801)", labels, (long long)ny, (long long)y.shape[1], (long long)y.shape[2]);
     if (!rc) rc = take_features(m, images, &x, 1.0 / 255.0, ds, err);   /* pixels into [0, 1] */
     if (!rc && ny != nx)
         rc = nt_fail(err, NT_EINPUT, "%s: has %lld labels for %lld images", labels, (long long)ny, (long long)nx);
+    if (total) {   /* the rows of the whole (limited) set, and where this part starts among them */
+        int64_t count;
+        *total = limit > 0 && limit < nx ? limit : nx;
+        nt_parallel_shard(*total, part, parts, first, &count);
+    }
     if (!rc) rc = labels_to_targets(m, labels, y.data, ds->n, ds, err);
     nt_array_free(&x);
     nt_array_free(&y);
@@ -367,10 +378,11 @@ int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err)
     int rc = NT_OK;
     nt_array t = {0};
     switch (d->source) {
-    case NT_DATA_NPY: rc = load_npy(m, d, &data->train, err); break;
+    case NT_DATA_NPY: rc = load_npy(m, d, 0, 1, data, err); break;
     case NT_DATA_IDX:
-        rc = load_idx(m, d->images, d->labels, d->limit, &data->train, err);
-        if (!rc && d->test_images[0]) rc = load_idx(m, d->test_images, d->test_labels, d->limit, &data->test, err);
+        rc = load_idx(m, d->images, d->labels, d->limit, 0, 1, &data->train, NULL, NULL, err);
+        if (!rc && d->test_images[0])
+            rc = load_idx(m, d->test_images, d->test_labels, d->limit, 0, 1, &data->test, NULL, NULL, err);
         break;
     case NT_DATA_TEACHER: rc = load_teacher(spec, &data->train, err); break;
     case NT_DATA_SEQUENCE: rc = load_sequence(spec, &data->train, err); break;
@@ -393,6 +405,39 @@ int nt_data_load(const nt_spec *spec, nt_data *data, nt_error *err)
              source_names[d->source], d->source == NT_DATA_BUILTIN ? ":" : "",
              d->source == NT_DATA_BUILTIN ? d->name : "", (long long)data->train.n,
              (long long)data->test.n, data->train.dim);
+    return NT_OK;
+}
+
+/* A shard read as such where the format allows it (NPY without limit, IDX; neither with a
+ * split or standardization, which need every row): only its rows are held and checked (IDX
+ * is gzipped: the rows before them are decompressed and dropped), and the
+ * whole set's hash is chained through the ranks in row order (nt_parallel_chain), equal to
+ * the one a single process takes.  Otherwise the whole set is loaded, then cut. */
+int nt_data_load_shard(const nt_spec *spec, int part, int parts, nt_data *data, nt_error *err)
+{
+    const nt_data_spec *d = &spec->data;
+    if (parts <= 1) return nt_data_load(spec, data, err);
+    const int npy = d->source == NT_DATA_NPY && d->limit == 0, idx = d->source == NT_DATA_IDX;
+    if (!(npy || idx) || d->test_fraction > 0 || d->standardize) {
+        int rc = nt_data_load(spec, data, err);
+        if (!rc && (rc = nt_data_shard(data, part, parts, err))) nt_data_free(data);
+        return rc;
+    }
+    memset(data, 0, sizeof *data);
+    int rc = npy ? load_npy(&spec->model, d, part, parts, data, err)
+                 : load_idx(&spec->model, d->images, d->labels, d->limit, part, parts, &data->train, &data->shard_start,
+                            &data->shard_total, err);
+    if (!rc && idx && d->test_images[0])   /* the test set: whole on every rank */
+        rc = load_idx(&spec->model, d->test_images, d->test_labels, d->limit, 0, 1, &data->test, NULL, NULL, err);
+    if (rc) nt_data_free(data);
+    if ((rc = nt_parallel_agree(rc, err))) return rc;   /* the hash below needs every rank */
+    const nt_dataset *tr = &data->train;
+    int64_t dims[3] = {data->shard_total, tr->dim, tr->ydim};
+    uint64_t h = nt_hash64(dims, sizeof dims, NT_HASH_INIT);   /* nt_dataset_hash's order: sizes, x, y */
+    h = nt_parallel_chain(h, tr->x, sizeof(double) * (size_t)(tr->n * tr->dim));
+    data->train_hash = nt_parallel_chain(h, tr->y, sizeof(double) * (size_t)(tr->n * tr->ydim));
+    snprintf(data->desc, sizeof data->desc, "%s: %lld train, %lld test samples of %d features", source_names[d->source],
+             (long long)data->shard_total, (long long)data->test.n, tr->dim);
     return NT_OK;
 }
 

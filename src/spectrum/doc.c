@@ -145,6 +145,7 @@ cJSON *nt_spectrum_doc(const nt_spectrum *r, const nt_spectrum_doc_opts *o)
 
     cJSON *doc = cJSON_CreateObject();
     put(doc, KEYS("d", "n"), (double[]){r->d, n});
+    cJSON_AddNumberToObject(doc, "ranks", nt_parallel_size());   /* MPI ranks (1 without mpirun) */
     if (o->block) cJSON_AddStringToObject(doc, "block", o->block);
     cJSON_AddStringToObject(doc, "method", r->dense ? "dense" : "lanczos");
     put(doc, KEYS("loss", "grad_norm"), (double[]){r->loss, r->grad_norm});
