@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 OUT     ?= noether-demo
 NOETHER := $(BUILD)/noether
 
-.PHONY: all setup build demo test sanitize fuzz bench install clean
+.PHONY: all setup build demo test sanitize fuzz bench install uninstall dist distcheck clean
 
 all: build
 
@@ -55,9 +55,26 @@ bench: setup $(BUILD)/build.ninja
 	for np in 1 2; do OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 \
 	  mpirun -np $$np $(BUILD)/noether-bench-mpi examples/fashion_mlp.json 4096 8 3 $(BUILD)/bench_mpi.csv || exit 1; done
 
+# make install PREFIX=DIR (default /usr/local; DESTDIR=STAGE stages it for a package): the
+# command, the shared and static library, noether.h, noether.pc, the manual page, the bash
+# completion, examples and docs under share/.  What it installed is listed in
+# BUILD/install-manifest.txt, which make uninstall removes, files and the folders it created
+# (meson's own install log is overwritten by the test suite's staged installs).
 install: build
 	meson configure $(BUILD) --prefix=$(abspath $(PREFIX))
 	meson install -C $(BUILD)
+	cp $(BUILD)/meson-logs/install-log.txt $(BUILD)/install-manifest.txt
+
+uninstall:
+	scripts/uninstall.sh $(BUILD)/install-manifest.txt
+
+# The versioned source tarball of the committed HEAD, BUILD/meson-dist/noether-VERSION.tar.xz;
+# make distcheck also unpacks it in a temporary folder and runs its make test there (slow).
+dist: setup $(BUILD)/build.ninja
+	meson dist -C $(BUILD) --no-tests
+
+distcheck: dist
+	scripts/distcheck.sh $(BUILD)/meson-dist
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan build-fuzz $(OUT)

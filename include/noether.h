@@ -26,7 +26,12 @@
 extern "C" {
 #endif
 
-#define NT_VERSION "0.1.0"
+/* NT_VERSION, the version as a string: meson.build's project version, the one place it is
+ * written.  The build passes it to every compilation (-DNT_VERSION) and installs this header
+ * with it written in (tools/version_header.py). */
+#ifndef NT_VERSION
+#define NT_VERSION "unknown"
+#endif
 
 /* NT_API marks the public functions: the library is built with -fvisibility=hidden, so
  * they are the only names libnoether.so exports (its internal functions, nt_gemm,

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(pkg-config gcc make meson ninja-build python3
           libopenblas-dev liblapacke-dev libarpack2-dev libcjson-dev zlib1g-dev
           libcriterion-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
+          man-db groff-base  # the install test renders the manual page (man -l)
           chromium   # chromium: the report test opens report.html headless
           libopenmpi-dev openmpi-bin   # noether under mpirun (src/parallel/)
           python3-dev python3-numpy python3-torch python3-pytest)  # import noether and its tests

@@ -15,12 +15,12 @@ import json
 import numpy as np
 
 from ._noether import Error
+from ._noether import version as __version__   # NT_VERSION: meson.build's project version
 from .problem import Problem
 from .walk import walk, SUPPORTED
 from . import nn
 
 __all__ = ["Error", "Problem", "from_torch", "load", "nn", "SUPPORTED"]
-__version__ = "0.1.0"
 
 LOSSES = ("mse", "cross_entropy", "logistic", "exponential")
 

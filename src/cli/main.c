@@ -44,13 +44,25 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: noether COMMAND [ARGS]   (noether COMMAND --help for its options)\n\n"
+    fprintf(f, "usage: noether COMMAND [ARGS]   (noether COMMAND --help for its options)\n"
+               "       noether --help | --version\n\n"
                "Symmetry and equivariance of neural networks: exact gradients, Hessian-vector\n"
                "products and the identities that transformations of the parameters impose.\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].what);
-    fprintf(f, "\nWithout SPEC, a command uses the built-in default (noether info shows it).\n");
+    fprintf(f, "\nWithout SPEC, a command uses the built-in default (noether info shows it).\n\n"
+               "exit status:\n"
+               "  0         success\n"
+               "  1         anything else that failed (a file that cannot be written, out of memory)\n"
+               "  2         bad usage or bad input (one line on stderr naming the file, field or flag)\n"
+               "  3         an identity that does not hold (noether check)\n"
+               "  130, 143  a training run stopped by SIGINT, SIGTERM (continue it with --resume)\n\n"
+               "environment:\n"
+               "  OPENBLAS_NUM_THREADS  BLAS threads; 1 makes results and resumed runs bit for bit\n"
+               "                        reproducible (OpenBLAS differs in the last bits otherwise)\n"
+               "  OPENBLAS_CORETYPE     the BLAS kernel; unset, noether picks the best one this CPU\n"
+               "                        supports when OpenBLAS does not know the CPU\n");
 }
 
 int main(int argc, char **argv)
