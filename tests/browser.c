@@ -10,32 +10,6 @@
 #include "helpers.h"
 #include "browser.h"
 
-static char *slurp_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    s[got] = 0;
-    return s;
-}
-
-static unsigned char *slurp_bytes(const char *path, size_t *len)
-{
-    char *s = slurp_text(path);
-    if (s && len) {
-        FILE *f = fopen(path, "rb");
-        fseek(f, 0, SEEK_END);
-        *len = (size_t)ftell(f);
-        fclose(f);
-    }
-    return (unsigned char *)s;
-}
-
 /* ---- PNG: decoded with zlib (8-bit RGB or RGBA, not interlaced: what gnuplot's pngcairo
  * and Chromium write), to measure how much of an image is not background */
 
@@ -51,7 +25,7 @@ static int paeth(int a, int b, int c)
 double png_ink(const char *path, int *width, int *height)
 {
     size_t len;
-    unsigned char *s = (unsigned char *)slurp_bytes(path, &len);
+    unsigned char *s = (unsigned char *)read_file(path, &len);
     cr_assert_not_null(s, "%s missing", path);
     cr_assert(len > 33 && !memcmp(s, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", path);
     uint32_t w = be32(s + 16), h = be32(s + 20);
@@ -117,7 +91,7 @@ browsed browse(const char *html, const char *scratch)
              "--user-data-dir=%s/chromium-profile --host-resolver-rules='MAP * ~NOTFOUND' --enable-logging=stderr "
              "--v=0 --virtual-time-budget=10000 --dump-dom file://%s > %s 2> %s", scratch, html, dom, log);
     cr_assert_eq(system(cmd), 0, "chromium --dump-dom failed");
-    char *text = slurp_text(dom), *lg = slurp_text(log);
+    char *text = read_file(dom, NULL), *lg = read_file(log, NULL);
     cr_assert(text && lg);
     browsed b = {0};
     b.loaded = attr_int(text, "data-images-loaded", 0);
@@ -142,7 +116,7 @@ int report_seen(const char *dir, const char *const *want)
     cr_assert_eq(system(cmd), 0, "chromium --screenshot failed");
     cr_assert_gt(png_ink(shot, NULL, NULL), 0.01, "%s: the screenshot is blank", html);   /* a blank page: < 0.001 */
     browsed b = browse(html, dir);
-    char *text = slurp_text(html);
+    char *text = read_file(html, NULL);
     int listed = 0;
     for (const char *p = text; (p = strstr(p, "<img src=\"plots/")); p++) listed++;
     cr_assert_eq(b.images, listed, "%s: %d images on the page, %d figures listed", html, b.images, listed);

@@ -88,14 +88,8 @@ static uint64_t fnv1a_file(const char *path)
 
 static char *text_of(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    s[fread(s, 1, (size_t)n, f)] = 0;
-    fclose(f);
+    char *s = read_file(path, NULL);
+    cr_assert_not_null(s, "%s", path);
     return s;
 }
 

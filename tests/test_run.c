@@ -13,21 +13,6 @@
 #include "helpers.h"
 #include "browser.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    s[got] = 0;
-    if (len) *len = got;
-    return s;
-}
-
 /* noether ARGS must exit with rc; returns stderr for messages */
 static void run_expect(int rc_want, const char *fmt, ...)
 {
@@ -158,7 +143,7 @@ Test(run, report_opens_in_headless_chromium)
     browsed b = browse(html, dir);
     cr_assert_eq(b.loaded, b.images - 1, "a deleted figure still counted as loaded (%d of %d)", b.loaded, b.images);
     cr_assert_eq(b.external + b.console, 0);
-    char *text = slurp(html, NULL), *end = strstr(text, "</body>");
+    char *text = read_file(html, NULL), *end = strstr(text, "</body>");
     cr_assert_not_null(end);
     char *bad = malloc(strlen(text) + 256);
     sprintf(bad, "%.*s<img src=\"https://example.com/figure.png\"><script>console.log('seen')</script>%s",
@@ -187,7 +172,7 @@ static void row_marked(const char *dir, const char *question, const char *mark)
 {
     char p[NT_PATH_MAX];
     path_join(p, dir, "report.html");
-    char *html = slurp(p, NULL), *row = strstr(html, question);
+    char *html = read_file(p, NULL), *row = strstr(html, question);
     cr_assert_not_null(row, "the report has no row '%s'", question);
     char *end = strstr(row, "</tr>");
     cr_assert_not_null(end);
@@ -217,7 +202,7 @@ static cJSON *run_changed(const char *cmd, const char *name, const char *from, c
     char dir[256], spec[NT_PATH_MAX], src[NT_PATH_MAX], o[NT_PATH_MAX], changed[4096];
     tmpdir_new(dir);
     snprintf(src, sizeof src, "%s/examples/%s", NOETHER_SOURCE_DIR, name);
-    char *text = slurp(src, NULL), *at = strstr(text, from);
+    char *text = read_file(src, NULL), *at = strstr(text, from);
     cr_assert_not_null(at, "%s has no '%s'", name, from);
     snprintf(changed, sizeof changed, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
     free(text);
@@ -309,7 +294,7 @@ Test(examples, lyu_li_margin)
     {   /* ledger.csv: norm and margin along the run */
         char p[NT_PATH_MAX];
         path_join(p, o, "ledger.csv");
-        char *text = slurp(p, NULL), *line = strchr(text, '\n') + 1;
+        char *text = read_file(p, NULL), *line = strchr(text, '\n') + 1;
         double norm0 = NAN, norm_last = 0, first_margin = NAN, last_margin = 0, prev = -INFINITY;
         int increasing = 1;
         for (; *line; line = strchr(line, '\n') + 1) {   /* step,loss,loss_gamma,accuracy,test_loss,test_accuracy,norm2,margin */
@@ -342,7 +327,7 @@ Test(examples, lyu_li_margin)
          * curvature on scales that keep the end apart (not a linear axis from 0 to 300) */
         char gpath[NT_PATH_MAX];
         path_join(gpath, o, "plots/plots.gp");
-        char *gp = slurp(gpath, NULL);
+        char *gp = read_file(gpath, NULL);
         const char *stems[2] = {"# ---- ritz\n", "# ---- radial\n"}, *want[2] = {"set nonlinear y via asinh", "set logscale y"};
         for (int k = 0; k < 2; k++) {   /* each figure's section of plots.gp, to the next one */
             char *from = strstr(gp, stems[k]);
@@ -387,7 +372,7 @@ Test(examples, ziyin_mirror_collapse)
     {   /* the distance figure is about the mirrors: their panel first, all 8 of them */
         char p[NT_PATH_MAX];
         path_join(p, o, "plots/plots.gp");
-        char *gp = slurp(p, NULL), *fig = strstr(gp, "# ---- distances");
+        char *gp = read_file(p, NULL), *fig = strstr(gp, "# ---- distances");
         cr_assert_not_null(fig);
         char *flips = strstr(fig, "sign flips of odd units (mirror planes): 8 maps"), *swaps = strstr(fig, "swaps of two units");
         cr_assert(flips && (!swaps || flips < swaps), "the sign-flip panel is missing or not first");
