@@ -293,7 +293,7 @@ int nt_discover_algebra(nt_engine *e, const nt_model *m, const double *theta, co
     double *F = malloc(sizeof(double) * (size_t)(N * K)), *j = malloc(sizeof(double) * (size_t)d);
     const int coupled = nt_model_batch_coupled(m);
     double *seed = calloc((size_t)(N * K), sizeof(double));
-    double *basis = NULL, *charges = NULL;
+    double *basis = NULL, *charges = NULL, *X = NULL;   /* X: the charges' and fields' values at theta */
     if (!M || !W || !x || !th || !F || !j || !seed) {
         rc = nt_fail(err, NT_EFAIL, "discover: out of memory for %lld equations", (long long)rows);
         goto done;
@@ -336,16 +336,17 @@ int nt_discover_algebra(nt_engine *e, const nt_model *m, const double *theta, co
     symmetric_rows(&S, W + rows * S.n_sym, S.n_sym);
     if ((rc = null_space(W, rows + n_skew, S.n_sym, o->tol, &charges, &o->charges, cut, err))) goto done;
     /* at theta: the charges' gradients, the algebra's fields, the catalogue's */
-    double *X = W;   /* reused: (charges | dim_sym + catalogue generators) x d fits in it */
-    for (int i = 0; i < o->charges; i++) field_at(&S, charges + (int64_t)i * S.n_sym, theta, X + (int64_t)i * d);
-    if ((rc = rank_of(X, o->charges, d, 1e-9, &o->charges_independent, err))) goto done;
     int n_cat = 0, rank_cat = 0, rank_both = 0;
     for (int t = 0; t < n; t++)
         if (!list[t].discrete && !list[t].equivariance) n_cat += list[t].generators;
-    if ((double)(dim_sym + n_cat) * (double)d > (double)((rows + n_skew) * S.n_all)) {
-        rc = nt_fail(err, NT_EFAIL, "discover: the catalogue's %d generators do not fit the workspace", n_cat);
+    const int n_x = o->charges > dim_sym + n_cat ? o->charges : dim_sym + n_cat;
+    X = malloc(sizeof(double) * (size_t)(n_x > 0 ? n_x : 1) * (size_t)d);
+    if (!X) {
+        rc = nt_fail(err, NT_EFAIL, "discover: out of memory for %d vectors of %lld", n_x, (long long)d);
         goto done;
     }
+    for (int i = 0; i < o->charges; i++) field_at(&S, charges + (int64_t)i * S.n_sym, theta, X + (int64_t)i * d);
+    if ((rc = rank_of(X, o->charges, d, 1e-9, &o->charges_independent, err))) goto done;
     for (int pass = 0; pass < 2 && !rc; pass++) {   /* pass 0: the catalogue alone; 1: with the algebra */
         int64_t q = 0;
         for (int t = 0; t < n; t++)
@@ -366,7 +367,7 @@ int nt_discover_algebra(nt_engine *e, const nt_model *m, const double *theta, co
         o->n_generators = rc ? 0 : dim_sym;
     }
 done:
-    free(M); free(W); free(x); free(th); free(F); free(j); free(seed); free(basis); free(charges);
+    free(M); free(W); free(x); free(th); free(F); free(j); free(seed); free(basis); free(charges); free(X);
     o->seconds = now() - t0;
     if (rc) nt_algebra_free(o);
     return rc;
