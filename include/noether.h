@@ -994,7 +994,7 @@ NT_API void nt_fixed_points_free(nt_fixed_points *fp);
 #define NT_DISCOVER_MAX_DEPTH 4
 
 typedef struct {
-    int samples;     /* random inputs (0: 2d/K + 16, enough rows for every field) */
+    int samples;     /* random inputs (0: 2 max(d/K, input) + 16: rows for every field) */
     double tol;      /* rank tolerance (0: NT_DISCOVER_TOL) */
     double step;     /* depth 3's differences: h |X_c| = step max(1, |theta|) (0: 1e-4), x10 per level */
     int depth;       /* deepest bracket level, 1..NT_DISCOVER_MAX_DEPTH (0: that); from 3 on, the

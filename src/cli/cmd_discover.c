@@ -25,7 +25,7 @@ static const char usage[] =
     "                        missing_from_catalogue (list), search_space, and the diagnostics\n"
     "  --out-generators DIR  the algebra's basis as DIR/A_i.npy, DIR/c_i.npy and a spec fragment\n"
     "                        DIR/transformations.json (d <= " NT_STR(NT_DISCOVER_DENSE_MAX) "), so that noether check runs them\n"
-    "  --samples N           random inputs for the count (default 2d/K + 16)\n"
+    "  --samples N           random inputs for the count (default 2 max(d/K, input width) + 16)\n"
     "  --depth D             bracket depth of the count (default 3)\n";
 
 static void progress(void *ctx, const char *phase)

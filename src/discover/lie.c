@@ -229,7 +229,7 @@ static int level(lie *L, int depth, nt_error *err)
     const int64_t NK = L->NK, stall_max = depth < 3 ? STALL : 3 * STALL;
     nt_dataset few;
     int rc = NT_OK, stall = 0;
-    if (depth == 1 && !nt_model_batch_coupled(L->m)) rc = rows(L, (L->d + L->m->output - 1) / L->m->output + 1, err);
+    if (depth == 1 && !nt_model_batch_coupled(L->m)) rc = rows(L, L->ds->n, err);
     while (!rc && stall < stall_max && L->r < L->d) {
         int reliable = 1;
         if (depth >= 3) {
@@ -329,7 +329,11 @@ int nt_conservation_count(nt_engine *e, const nt_model *m, const double *theta, 
 {
     memset(o, 0, sizeof *o);
     const int64_t d = m->d, K = m->output;
-    o->samples = opts && opts->samples > 0 ? opts->samples : (int)((2 * d + K - 1) / K + 16);
+    /* "any data": enough inputs that the rows can span every field: at least d / K of them
+     * (K rows each) and, since the first layer's fields are x times a coefficient, at least
+     * the input's dimension; twice that, and 16 more */
+    const int64_t need = (d + K - 1) / K > m->input ? (d + K - 1) / K : m->input;
+    o->samples = opts && opts->samples > 0 ? opts->samples : (int)(2 * need + 16);
     o->tol = opts && opts->tol > 0 ? opts->tol : NT_DISCOVER_TOL;
     o->step = opts && opts->step > 0 ? opts->step : 1e-4;
     const int depth = opts && opts->depth > 0 ? (opts->depth < MAX_DEPTH ? opts->depth : MAX_DEPTH) : MAX_DEPTH;
