@@ -1013,6 +1013,7 @@ typedef struct {
     int candidates[NT_DISCOVER_MAX_DEPTH];   /* random combinations tried at each level */
     int discarded;          /* candidates of levels 3.. whose differences crossed a kink of an activation */
     int samples, products;  /* inputs, and products with the engine */
+    int rounds;             /* rounds of fresh inputs for J's rows, the last adding nothing (saturated) */
     double tol, step;
     double accepted_min;    /* the smallest residual ratio that joined the span, */
     double rejected_max;    /* the largest that did not: the gap the tolerance sits in */

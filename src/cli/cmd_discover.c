@@ -107,6 +107,7 @@ cJSON *cli_discovery_json(int64_t d, const nt_discovery *D)
     cJSON_AddItemToObject(o, "candidates", numbers(c->candidates, c->depth));
     cJSON_AddNumberToObject(o, "discarded", c->discarded);
     cJSON_AddNumberToObject(o, "samples", c->samples);
+    cJSON_AddNumberToObject(o, "input_rounds", c->rounds);
     cJSON_AddNumberToObject(o, "products", c->products);
     cJSON_AddNumberToObject(o, "tol", c->tol);
     cJSON_AddNumberToObject(o, "step", c->step);

@@ -194,29 +194,39 @@ static void pick_inputs(lie *L, nt_dataset *few, double *x)
 }
 
 /* The rows of J one by one, X_{k,x} = J_{x,k}^T (a vector-Jacobian product on x alone, cheap),
- * for the first inputs, in blocks; not for a batch-coupled model (its outputs depend on the
- * whole batch, a single input is another model). */
-static int rows(lie *L, int64_t inputs, nt_error *err)
+ * in blocks, over the inputs; then over fresh random inputs (the data set's x redrawn) until
+ * a round adds nothing: "any data" is saturated (a ReLU unit's first-layer fields need as
+ * many inputs where it is active as the input has dimensions).  Not for a batch-coupled model
+ * (its outputs depend on the whole batch: a single input is another model). */
+enum { MAX_ROUNDS = 8 };
+
+static int rows(lie *L, nt_error *err)
 {
-    const nt_dataset *all = L->ds;
+    nt_dataset *all = (nt_dataset *)L->ds;
     const int K = L->m->output;
-    int rc = NT_OK, stall = 0;
+    int rc = NT_OK, stall = 0, before = -1;
     memset(L->a, 0, sizeof(double) * (size_t)K);
-    for (int64_t n = 0; n < inputs && !rc && L->r < L->d; n++) {
-        nt_dataset one = { .n = 1, .dim = all->dim, .x = all->x + n * all->dim };
-        for (int k = 0; k < K && !rc; k++) {
-            L->a[k] = 1;
-            L->out->products++;
-            rc = nt_vjp(L->e, L->theta, &one, L->a, L->U, err);
-            L->a[k] = 0;
-            if (!rc) {
-                L->out->candidates[0]++;
-                push(L, L->U);
+    for (int round = 0; round < MAX_ROUNDS && !rc && L->r > before && L->r < L->d; round++) {
+        before = L->r;
+        for (int64_t i = 0; round && i < all->n * all->dim; i++)
+            all->x[i] = nt_rand_normal(L->seed, 100 + (uint64_t)round, (uint64_t)i);
+        for (int64_t n = 0; n < all->n && !rc && L->r < L->d; n++) {
+            nt_dataset one = { .n = 1, .dim = all->dim, .x = all->x + n * all->dim };
+            for (int k = 0; k < K && !rc; k++) {
+                L->a[k] = 1;
+                L->out->products++;
+                rc = nt_vjp(L->e, L->theta, &one, L->a, L->U, err);
+                L->a[k] = 0;
+                if (!rc) {
+                    L->out->candidates[0]++;
+                    push(L, L->U);
+                }
+                if (L->np == L->block) flush(L, &stall);
             }
-            if (L->np == L->block) flush(L, &stall);
         }
+        flush(L, &stall);
+        L->out->rounds = round + 1;
     }
-    flush(L, &stall);
     return rc;
 }
 
@@ -229,7 +239,7 @@ static int level(lie *L, int depth, nt_error *err)
     const int64_t NK = L->NK, stall_max = depth < 3 ? STALL : 3 * STALL;
     nt_dataset few;
     int rc = NT_OK, stall = 0;
-    if (depth == 1 && !nt_model_batch_coupled(L->m)) rc = rows(L, L->ds->n, err);
+    if (depth == 1 && !nt_model_batch_coupled(L->m)) rc = rows(L, err);
     while (!rc && stall < stall_max && L->r < L->d) {
         int reliable = 1;
         if (depth >= 3) {
