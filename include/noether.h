@@ -724,6 +724,10 @@ typedef struct {
 NT_API int nt_ledger_quantities(const nt_model *m, const nt_transform *list, int n, nt_quantity **q, int *nq);
 NT_API double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_quantity *q,
                          const double *theta);
+/* Its gradient at theta, g = xi(theta) = A theta + c (with gl(n)'s symmetric pair E_ab + E_ba
+ * summed); work: d doubles of scratch. */
+NT_API void nt_quantity_gradient(const nt_model *m, const nt_transform *list, const nt_quantity *q,
+                                 const double *theta, double *g, double *work);
 /* How many of those quantities are independent (src/transform/independent.c): of the
  * conserved ones (B = 0; their number into *listed, may be NULL), the rank of their gradients
  * xi_i(theta) = A_i theta + c_i, from the eigenvalues of the Gram matrix of the normalized

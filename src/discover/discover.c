@@ -56,11 +56,7 @@ static int compare_laws(const nt_model *m, const nt_transform *list, int n, cons
         const nt_transform *T = &list[q[i].entry];
         if (q[i].equivariance || T->kind == NT_TR_TRANSLATION) continue;
         double *g = G + (int64_t)k++ * d;
-        nt_tr_xi(m, T, q[i].gen, p, g);
-        if (q[i].gen2 >= 0) {   /* the symmetric pair E_ab + E_ba of gl(n) */
-            nt_tr_apply_A(m, T, q[i].gen2, p, x2);
-            for (int64_t j = 0; j < d; j++) g[j] += x2[j];
-        }
+        nt_quantity_gradient(m, list, &q[i], p, g, x2);
         /* its part outside the laws' span: not conserved by every loss's flow */
         double inside = 0, total = nt_norm2(d, g);
         for (int l = 0; l < c->n_laws; l++) {

@@ -110,6 +110,16 @@ double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_q
     return 0.5 * nt_ledger_bilinear(m, list, q, theta, theta) + nt_ledger_shift(m, list, q, theta);
 }
 
+void nt_quantity_gradient(const nt_model *m, const nt_transform *list, const nt_quantity *q, const double *theta,
+                          double *g, double *work)
+{
+    const nt_transform *T = &list[q->entry];
+    nt_tr_xi(m, T, q->gen, theta, g);
+    if (q->gen2 < 0) return;
+    nt_tr_apply_A(m, T, q->gen2, theta, work);   /* the symmetric pair E_ab + E_ba of gl(n) */
+    for (int64_t j = 0; j < m->d; j++) g[j] += work[j];
+}
+
 double nt_quantity_magnitude(const nt_model *m, const nt_transform *list, const nt_quantity *q,
                              const double *theta)
 {

@@ -46,12 +46,7 @@ int nt_catalogue_independent(const nt_model *m, const nt_transform *list, int n,
     sparse *u = calloc((size_t)nq + 1, sizeof *u);
     for (int i = 0; i < nq; i++) {
         if (q[i].equivariance) continue;   /* tracked, not conserved */
-        const nt_transform *T = &list[q[i].entry];
-        nt_tr_xi(m, T, q[i].gen, th, xi);
-        if (q[i].gen2 >= 0) {   /* the symmetric pair E_ab + E_ba of gl(n) */
-            nt_tr_apply_A(m, T, q[i].gen2, th, x2);
-            for (int64_t j = 0; j < d; j++) xi[j] += x2[j];
-        }
+        nt_quantity_gradient(m, list, &q[i], th, xi, x2);
         sparse *s = &u[k++];
         double norm = 0;
         for (int64_t j = 0; j < d; j++)
