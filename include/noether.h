@@ -435,6 +435,9 @@ NT_API int nt_engine_k(const nt_engine *e);
  * most 8; setting them thaws the engine.  While lanes run, OpenBLAS's thread count is 1
  * for the whole process. */
 NT_API void nt_engine_set_threads(nt_engine *e, int threads);
+/* The threads noether's computations take (an engine's lanes, the training ledger's sums):
+ * NOETHER_THREADS when set, OpenBLAS's thread count otherwise; at least 1. */
+NT_API int nt_threads_default(void);
 NT_API int nt_engine_threads(const nt_engine *e);
 /* Keeps the forward values, adjoints and layers' derivatives of every chunk at theta on ds
  * (at most max_bytes of them), so that nt_hvp there with g == NULL runs only the tangent and

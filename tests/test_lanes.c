@@ -8,7 +8,8 @@
  *   - batch normalization (rows coupled) and a data set of fewer than 16 rows a lane keep one
  *     lane: bitwise the one-lane results;
  *   - the reduction hook is handed the lanes' summed buffer, once a block;
- *   - a training run with lanes follows the one-lane run to round-off;
+ *   - a training run with lanes follows the one-lane run to round-off; the ledger's forms on
+ *     two threads are bitwise those of one (and other pairs give other forms);
  *   - `noether grad` under NOETHER_THREADS=2 and =1: the same gradient to 1e-12. */
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <criterion/criterion.h>
 #include <cJSON.h>
 #include "helpers.h"
+#include "../src/dynamics/ledger.h"
 
 #define DENSE(u) {.kind = NT_LAYER_DENSE, .units = (u), .bias = 1}
 #define ACT(a) {.kind = NT_LAYER_ACT, .act = (a), .alpha = 0.01}
@@ -266,4 +268,44 @@ Test(lanes, the_command_under_two_threads)
     cr_log_info("noether grad: |g| %.17g with 2 lanes, %.17g with 1", two, one);
     cr_expect_leq(fabs(two - one), 1e-12 * one, "|g| %.17g with 2 lanes, %.17g with 1", two, one);
     cr_expect_gt(one, 0);
+}
+
+/* the ledger's forms of 4 pairs of every quantity of a d > 10^4 MLP's catalogue */
+static double *ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
+                            double *const *v, const char *threads)
+{
+    double *out = malloc(sizeof(double) * (size_t)(5 * nq));
+    const double *y[4] = {v[0], v[1], v[0], v[3]}, *x[4] = {v[3], v[3], v[0], v[3]};
+    setenv("NOETHER_THREADS", threads, 1);
+    nt_ledger_forms(m, list, q, nq, 4, y, x, out, out + 4 * nq);
+    unsetenv("NOETHER_THREADS");
+    return out;
+}
+
+Test(lanes, the_ledgers_forms_on_two_threads)
+{
+    nt_model m;
+    make_mlp(&m, 50, 2, (const int[]){100, 100}, NT_ACT_RELU, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
+    cr_assert_gt(m.d, 10000, "d = %lld: too small to take the second thread", (long long)m.d);
+    nt_transform *list = NULL;
+    nt_quantity *q = NULL;
+    int n_list = 0, nq = 0;
+    nt_catalogue(&m, &list, &n_list);
+    nt_ledger_quantities(&m, list, n_list, &q, &nq);
+    cr_assert_gt(nq, 100);
+    double *v[4];
+    for (int i = 0; i < 4; i++) {
+        v[i] = malloc(sizeof(double) * m.d);
+        fill_normal(v[i], m.d, 0.3, 20 + i);
+    }
+    double *one = ledger_forms(&m, list, q, nq, v, "1"), *two = ledger_forms(&m, list, q, nq, v, "2");
+    cr_expect(!memcmp(one, two, sizeof(double) * (size_t)(5 * nq)), "two threads' forms differ from one's");
+    double *t = v[0]; v[0] = v[1]; v[1] = t;   /* negative control: other pairs, other forms */
+    double *other = ledger_forms(&m, list, q, nq, v, "2");
+    cr_expect(memcmp(one, other, sizeof(double) * (size_t)(4 * nq)), "the forms do not see their pairs");
+    free(one); free(two); free(other);
+    for (int i = 0; i < 4; i++) free(v[i]);
+    free(q);
+    nt_transforms_free(list, n_list);
+    nt_model_free(&m);
 }

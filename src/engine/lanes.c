@@ -18,13 +18,6 @@
 
 #define LANE_MIN_ROWS 16   /* fewer rows per lane: one lane (a thread costs ~20 us) */
 
-int nt_lanes_default(void)
-{
-    const char *s = getenv("NOETHER_THREADS");
-    int t = s && *s ? atoi(s) : openblas_get_num_threads();
-    return t < 1 ? 1 : t > NT_MAX_LANES ? NT_MAX_LANES : t;
-}
-
 void nt_engine_set_threads(nt_engine *e, int threads)
 {
     if (threads < 1) threads = 1;

@@ -29,7 +29,7 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
                        .has_tan = 0, .need_adj = 1 };
 
     e->coupled = nt_model_batch_coupled(m);
-    e->lanes = nt_lanes_default();
+    nt_engine_set_threads(e, nt_threads_default());
     if (nt_engine_fit(e, chunk) != NT_OK) { free(e->nodes); free(e); return NULL; }
     return e;
 }

@@ -96,7 +96,6 @@ struct nt_engine {
  * and for fewer than 16 rows a lane); nt_lane_rows: lane t's rows of T; nt_lanes_run: fn on
  * every lane at once (NT_EFAIL when a peer engine cannot be allocated). */
 typedef void (*nt_lane_fn)(struct nt_engine *e, const nt_dataset *rows, int lane, void *arg);
-int nt_lanes_default(void);
 int nt_lanes_for(const struct nt_engine *e, const nt_dataset *ds);
 nt_dataset nt_lane_rows(const nt_dataset *ds, int t, int T);
 struct nt_engine *nt_lane_engine(struct nt_engine *e, int t, int T);
