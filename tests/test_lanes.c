@@ -108,6 +108,10 @@ Test(lanes, an_mlp_with_curvature)
     make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_RELU, 3, NT_LOSS_MSE, 1, 0.0);
     check_model(&m, 50, "relu MLP, MSE");
     nt_model_free(&m);
+    /* K d = 77k sums: the lanes' products are added on both threads (lanes.c) */
+    make_mlp(&m, 50, 2, (const int[]){100, 100}, NT_ACT_SOFTPLUS, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
+    check_model(&m, 40, "softplus MLP, d = 15.5k");
+    nt_model_free(&m);
 }
 
 Test(lanes, a_convolutional_network)

@@ -131,12 +131,9 @@ static int sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int kk
         return nt_fail(err, NT_EFAIL, "engine: out of memory for %d lanes of %lld samples", T, (long long)e->chunk);
     }
     *sum = a.sum[0];
-    for (int t = 1; t < T; t++) {
-        const nt_engine *le = e->peer[t - 1];
-        *sum += a.sum[t];
-        if (g) nt_lanes_add(e->d, le->sums, g);
-        if (HV) nt_lanes_add((int64_t)kk * e->d, le->sums + e->d, HV);
-    }
+    for (int t = 1; t < T; t++) *sum += a.sum[t];
+    if (T > 1 && g) nt_lanes_add(e, T, e->d, 0, g);
+    if (T > 1 && HV) nt_lanes_add(e, T, (int64_t)kk * e->d, e->d, HV);
     return NT_OK;
 }
 

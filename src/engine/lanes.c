@@ -118,8 +118,33 @@ int nt_lanes_run(nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void 
     return NT_OK;
 }
 
-/* out[i] += in[i] */
-void nt_lanes_add(int64_t n, const double *restrict in, double *restrict out)
+/* out += the peers' sums, n doubles from offset `at` of each, in lane order; the range split
+ * over the T threads when it is long (a block of products' sums is k d doubles: memory
+ * traffic worth both cores), each element still added lane by lane, so bitwise the same. */
+typedef struct { const nt_engine *e; int T; int64_t lo, hi, at; double *out; } add_job;
+
+static void *add_range(void *p)
 {
-    for (int64_t i = 0; i < n; i++) out[i] += in[i];
+    const add_job *a = p;
+    for (int t = 1; t < a->T; t++) {
+        const double *restrict in = a->e->peer[t - 1]->sums + a->at;
+        double *restrict out = a->out;
+        for (int64_t i = a->lo; i < a->hi; i++) out[i] += in[i];
+    }
+    return NULL;
+}
+
+void nt_lanes_add(const nt_engine *e, int T, int64_t n, int64_t at, double *out)
+{
+    add_job job[NT_MAX_LANES];
+    pthread_t th[NT_MAX_LANES];
+    int started[NT_MAX_LANES] = {0};
+    const int parts = n >= (1 << 16) ? T : 1;
+    for (int i = 0; i < parts; i++) job[i] = (add_job){ e, T, n * i / parts, n * (i + 1) / parts, at, out };
+    for (int i = 1; i < parts; i++) started[i] = pthread_create(&th[i], NULL, add_range, &job[i]) == 0;
+    add_range(&job[0]);
+    for (int i = 1; i < parts; i++) {
+        if (started[i]) pthread_join(th[i], NULL);
+        else add_range(&job[i]);
+    }
 }
