@@ -2,7 +2,7 @@
  *   - on an MLP with curvature, a convolutional network and an attention block, 2 and 3
  *     lanes give the loss, the gradient and blocks of products of one lane to round-off
  *     (1e-13 relative), chunks that divide nothing; a frozen engine with lanes gives bitwise
- *     its full products; one lane is bitwise an engine never told about lanes; the same
+ *     its full products; one lane is bitwise an engine whose default is one lane; the same
  *     comparison against one sample fewer fails (negative control: the check sees a row), and
  *     results bitwise those of one lane would fail too (the lanes did not run);
  *   - batch normalization (rows coupled) and a data set of fewer than 16 rows a lane keep one
@@ -75,7 +75,9 @@ static void check_model(nt_model *m, int64_t n, const char *label)
     double *theta = malloc(sizeof(double) * d), *V = malloc(sizeof(double) * K * d);
     fill_normal(theta, d, 0.4, 6);
     fill_normal(V, K * d, 1.0, 7);
+    setenv("NOETHER_THREADS", "1", 1);   /* the plain engine's default: one lane */
     results one = compute(m, &ds, theta, V, 1), plain = compute(m, &ds, theta, V, 0);
+    unsetenv("NOETHER_THREADS");
     cr_assert(bitwise(&one, &plain, d), "%s: one lane differs from an engine without lanes", label);
     for (int T = 2; T <= 3; T++) {
         results r = compute(m, &ds, theta, V, T);
