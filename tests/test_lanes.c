@@ -315,3 +315,35 @@ Test(lanes, the_ledgers_forms_on_two_threads)
     nt_transforms_free(list, n_list);
     nt_model_free(&m);
 }
+
+/* A freeze is keyed on the whole data set: 101 rows after a freeze on their first 100 (whose
+ * lane 0 is the same 50 rows) are computed in full, bitwise as an engine never frozen. */
+Test(lanes, a_freeze_is_keyed_on_the_whole_set)
+{
+    nt_model m;
+    make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
+    nt_dataset all, first = {0};
+    make_data(&all, &m, 101, 30);
+    first = all;
+    first.n = 100;
+    const int64_t d = m.d;
+    double *theta = malloc(sizeof(double) * d), *V = malloc(sizeof(double) * d);
+    double *hv = malloc(sizeof(double) * d), *want = malloc(sizeof(double) * d);
+    fill_normal(theta, d, 0.4, 31);
+    fill_normal(V, d, 1.0, 32);
+    nt_engine *e = nt_engine_new(&m, CHUNK, 1), *plain = nt_engine_new(&m, CHUNK, 1);
+    nt_engine_set_threads(e, 2);
+    nt_engine_set_threads(plain, 2);
+    cr_assert(nt_engine_freeze(e, theta, &first, 1e9));
+    t_hvp(e, theta, &all, 1, V, hv, NULL);
+    t_hvp(plain, theta, &all, 1, V, want, NULL);
+    cr_expect(!memcmp(hv, want, sizeof(double) * d), "the product on 101 rows read the freeze on 100");
+    t_hvp(e, theta, &first, 1, V, hv, NULL);   /* and the frozen set itself still is */
+    t_hvp(plain, theta, &first, 1, V, want, NULL);
+    cr_expect(!memcmp(hv, want, sizeof(double) * d));
+    nt_engine_free(e);
+    nt_engine_free(plain);
+    free(theta); free(V); free(hv); free(want);
+    nt_dataset_free(&all);
+    nt_model_free(&m);
+}

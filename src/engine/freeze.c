@@ -21,7 +21,8 @@ enum { N_BUF = 4 };   /* val, adj, d1, d2 */
 
 struct nt_frozen {
     double *theta;     /* a copy of the theta frozen at (d) */
-    nt_dataset ds;     /* the fields of the data set frozen on */
+    nt_dataset ds;     /* the fields of the rows frozen on (this lane's) */
+    nt_dataset key;    /* and of the caller's data set (lane 0's engine keeps it) */
     double loss_sum;
     int lanes;         /* the lanes frozen (each lane's engine keeps its rows) */
     int64_t n_chunks;
@@ -132,11 +133,12 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
     if (nt_engine_ready(e, theta, ds, 1, NULL) != NT_OK) return 0;   /* the calls will report it */
     const int T = nt_lanes_for(e, ds);
     freeze_args a = { .theta = theta, .max_bytes = max_bytes, .n = ds->n };
-    if (T == 1) return freeze_rows(e, theta, ds, max_bytes);
-    if (nt_lanes_run(e, ds, T, freeze_lane, &a) != NT_OK) { nt_engine_thaw(e); return 0; }
+    if (T == 1) a.ok[0] = freeze_rows(e, theta, ds, max_bytes);
+    else if (nt_lanes_run(e, ds, T, freeze_lane, &a) != NT_OK) a.ok[0] = 0;
     for (int t = 0; t < T; t++)
         if (!a.ok[t]) { nt_engine_thaw(e); return 0; }
     e->frozen->lanes = T;
+    e->frozen->key = *ds;
     return 1;
 }
 
@@ -159,14 +161,13 @@ void nt_engine_thaw(nt_engine *e)
         if (e->peer[t]) thaw_one(e->peer[t]);
 }
 
-/* frozen at theta on ds: lane 0's rows of ds are those e froze on, with as many lanes */
+/* frozen at theta on ds, split in as many lanes */
 int nt_engine_frozen_at(const nt_engine *e, const double *theta, const nt_dataset *ds)
 {
     const struct nt_frozen *f = e->frozen;
-    const int T = nt_lanes_for(e, ds);
-    const nt_dataset r = nt_lane_rows(ds, 0, T);
-    return f && f->lanes == T && f->ds.n == r.n && f->ds.dim == r.dim && f->ds.ydim == r.ydim &&
-           f->ds.x == r.x && f->ds.y == r.y && memcmp(f->theta, theta, sizeof(double) * (size_t)e->d) == 0;
+    return f && f->lanes == nt_lanes_for(e, ds) && f->key.n == ds->n && f->key.dim == ds->dim &&
+           f->key.ydim == ds->ydim && f->key.x == ds->x && f->key.y == ds->y &&
+           memcmp(f->theta, theta, sizeof(double) * (size_t)e->d) == 0;
 }
 
 /* one block of kk <= e->k products at the frozen theta: the sums over samples of the
