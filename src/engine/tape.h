@@ -37,8 +37,9 @@ typedef struct nt_node {
     double *tan;       /* n x k x w */
     double *adj;       /* n x w */
     double *adjtan;    /* n x k x w */
-    double *work;      /* conv: three (C_in k k) x (H' W') scratch matrices; attention: five T x T
-                        * (not kept by freezing) */
+    double *work;      /* conv: the scratch of a group of samples (op_table.c); attention: five
+                        * T x T (not kept by freezing) */
+    int64_t group;     /* conv: samples per GEMM, as many as its scratch holds (op_table.c) */
     double *d1, *d2;   /* act: sigma'(z), sigma''(z); norm: x_hat, and 1/sqrt(var + eps) at
                         * the start of each row of d2; batch norm: x_hat, and 1/sqrt(var + eps)
                         * per feature in the first row of d2; max pool: the input index of
@@ -90,13 +91,14 @@ struct nt_engine {
  * frozen engine is thawed first).  Batch normalization couples the rows of a data set, so
  * its engines call it with the set's size: every data set is then one chunk. */
 int nt_engine_fit(struct nt_engine *e, int64_t chunk);
-/* The op table (op_table.c): per op its rules (one function switched on the action) and the
- * per-sample sizes of its kept derivatives (d1, d2) and its scratch (work); NULL: none. */
+/* The op table (op_table.c): per op its rules (one function switched on the action), the
+ * per-sample size of its kept derivatives (d1, d2) and the size of its scratch (work) for
+ * chunks of `chunk` rows and k tangents (conv records there its group, p->group); NULL: none. */
 typedef struct {
     const char *name;
     void (*run)(struct nt_engine *e, nt_node *p, int action);
     int64_t (*aux)(const nt_node *p);
-    int64_t (*work)(const nt_node *p);
+    int64_t (*work)(nt_node *p, int64_t chunk, int k);
 } nt_op_info;
 extern const nt_op_info nt_ops[NT_OP_COUNT];
 /* nt_ops[p->op].run (the input has no rules) */
