@@ -34,7 +34,7 @@ static int64_t loss_work(nt_node *p, int64_t chunk, int k)
  * adjoint and k adjoint tangents ((1 + k) C_out x P); the group as many samples as
  * CONV_BUDGET doubles hold, at least one, at most the chunk: each GEMM then spans many
  * samples and the scratch stays bounded whatever the chunk and k. */
-#define CONV_BUDGET ((int64_t)1 << 19)
+#define CONV_BUDGET ((int64_t)1 << 18)
 static int64_t conv_work(nt_node *p, int64_t chunk, int k)
 {
     const nt_layer *L = p->layer;

@@ -279,8 +279,62 @@ void nt_op_norm(nt_engine *e, nt_node *p, int action)
  * p->tan holds x. of tangent j while the adjoint-tangent of this node runs (its consumers
  * have used y. by then). */
 
-/* the values of channel c: rows r < n, offsets o in [c P, c P + P) of each row */
-#define BN_EACH(r, o) for (int64_t r = 0; r < n; r++) for (int64_t o = c * P; o < c * P + P; o++)
+/* Channel c's values are one run of P per row: at x + c P + r ld for rows r < n (ld = w for
+ * values and adjoints, k w for tangent j's, from j w).  The sums below keep their
+ * accumulators in registers (a sum into memory that may alias the data cannot). */
+#define BN_RUNS(r, i) for (int64_t r = 0; r < n; r++) for (int64_t i = 0; i < P; i++)
+
+/* sum of (a - ma)(b - mb) over the runs a, b (b NULL: of a - ma); four partial sums, so
+ * that the additions do not wait on each other */
+static double bn_dot(int64_t n, int64_t P, const double *a, int64_t lda, double ma, const double *b, int64_t ldb,
+                     double mb)
+{
+    double acc[4] = {0, 0, 0, 0};
+    for (int64_t r = 0; r < n; r++) {
+        const double *ar = a + r * lda, *br = b ? b + r * ldb : NULL;
+        int64_t i = 0;
+        if (br)
+            for (; i + 4 <= P; i += 4)
+                for (int u = 0; u < 4; u++) acc[u] += (ar[i + u] - ma) * (br[i + u] - mb);
+        else
+            for (; i + 4 <= P; i += 4)
+                for (int u = 0; u < 4; u++) acc[u] += ar[i + u] - ma;
+        for (; i < P; i++) acc[i & 3] += (ar[i] - ma) * (br ? br[i] - mb : 1.0);
+    }
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* sum of the run x */
+static double bn_sum(int64_t n, int64_t P, const double *x, int64_t ld)
+{
+    return bn_dot(n, P, x, ld, 0.0, NULL, 0, 0.0);
+}
+
+/* in one pass over the runs: out = (sum a, sum a b, sum c d); c NULL: the first two only */
+static void bn_sums(int64_t n, int64_t P, const double *a, int64_t lda, const double *b, int64_t ldb,
+                    const double *c, int64_t ldc, const double *dd, int64_t ldd, double out[3])
+{
+    double s0[2] = {0, 0}, s1[2] = {0, 0}, s2[2] = {0, 0};
+    for (int64_t r = 0; r < n; r++) {
+        const double *ar = a + r * lda, *br = b + r * ldb;
+        if (c) {
+            const double *cr = c + r * ldc, *dr = dd + r * ldd;
+            for (int64_t i = 0; i < P; i++) {
+                s0[i & 1] += ar[i];
+                s1[i & 1] += ar[i] * br[i];
+                s2[i & 1] += cr[i] * dr[i];
+            }
+        } else {
+            for (int64_t i = 0; i < P; i++) {
+                s0[i & 1] += ar[i];
+                s1[i & 1] += ar[i] * br[i];
+            }
+        }
+    }
+    out[0] = s0[0] + s0[1];
+    out[1] = s1[0] + s1[1];
+    out[2] = s2[0] + s2[1];
+}
 
 /* Synchronized batch normalization (docs/theory.md §8): on a sharded engine (a reduction
  * hook) each mean over the batch is a sum over every shard's values divided by their total
@@ -295,56 +349,50 @@ static double bn_sync(nt_engine *e, double *sums, int64_t len, int64_t count)
     return (double)(count > 0 ? count : 1);
 }
 
-/* x. of tangent j, channel c, into p->tan, given <z.> (mz) and <x c.> (mxc) */
-static void bn_tangent_set(nt_engine *e, nt_node *p, const nt_node *q, int64_t j, int64_t c, int64_t P, double s,
-                           double mz, double mxc)
+/* x. of every tangent and channel, mapped to y. = ga x. + gt_j x + bt_j (the affine map's
+ * tangent when affine, else x. itself), into p->tan; mxc (k x C) receives <x c.> (two
+ * phases: the sums of z., then of x c. around their mean) */
+static void bn_tangents(nt_engine *e, nt_node *p, const nt_node *q, int64_t C, int64_t P, double *mz, double *mxc,
+                        int affine)
 {
-    const int64_t n = e->n, k = e->kk, w = p->width;
-    if (!q->has_tan) {
-        BN_EACH(r, o) p->tan[(r * k + j) * w + o] = 0;
-        return;
-    }
-    BN_EACH(r, o) p->tan[(r * k + j) * w + o] = s * (q->tan[(r * k + j) * w + o] - mz) - p->d1[r * w + o] * mxc;
-}
-
-/* x. of every tangent and channel into p->tan; mxc (k x C) receives <x c.> (two phases: the
- * sums of z., then of x c. around their mean) */
-static void bn_tangents(nt_engine *e, nt_node *p, const nt_node *q, int64_t C, int64_t P, double *mz, double *mxc)
-{
-    const int64_t n = e->n, k = e->kk, w = p->width;
+    const int64_t n = e->n, k = e->kk, w = p->width, d = e->d;
     const double *s = p->d2;
     for (int64_t j = 0; j < k; j++)
-        for (int64_t c = 0; c < C; c++) {
-            mz[j * C + c] = 0;
-            if (q->has_tan) BN_EACH(r, o) mz[j * C + c] += q->tan[(r * k + j) * w + o];
-        }
+        for (int64_t c = 0; c < C; c++)
+            mz[j * C + c] = q->has_tan ? bn_sum(n, P, q->tan + j * w + c * P, k * w) : 0;
     double inv = 1.0 / bn_sync(e, mz, k * C, n * P);
     for (int64_t i = 0; i < k * C; i++) mz[i] *= inv;
     for (int64_t j = 0; j < k; j++)
-        for (int64_t c = 0; c < C; c++) {
-            mxc[j * C + c] = 0;
-            if (q->has_tan)
-                BN_EACH(r, o) mxc[j * C + c] += p->d1[r * w + o] * s[c] * (q->tan[(r * k + j) * w + o] - mz[j * C + c]);
-        }
+        for (int64_t c = 0; c < C; c++)
+            mxc[j * C + c] = q->has_tan ? s[c] * bn_dot(n, P, p->d1 + c * P, w, 0.0, q->tan + j * w + c * P, k * w, mz[j * C + c]) : 0;
     inv = 1.0 / bn_sync(e, mxc, k * C, n * P);
     for (int64_t i = 0; i < k * C; i++) mxc[i] *= inv;
     for (int64_t j = 0; j < k; j++)
-        for (int64_t c = 0; c < C; c++) bn_tangent_set(e, p, q, j, c, P, s[c], mz[j * C + c], mxc[j * C + c]);
+        for (int64_t c = 0; c < C; c++) {
+            const double sc = s[c], m = mz[j * C + c], mx = mxc[j * C + c];
+            const double ga = affine ? e->theta[p->off_w + c] : 1.0, gt = affine ? e->V[j * d + p->off_w + c] : 0.0;
+            const double bt = affine ? e->V[j * d + p->off_b + c] : 0.0;
+            const double *x = p->d1 + c * P, *zt = q->tan + j * w + c * P;
+            double *yt = p->tan + j * w + c * P;
+            if (q->has_tan) BN_RUNS(r, i) yt[r * k * w + i] = ga * (sc * (zt[r * k * w + i] - m) - x[r * w + i] * mx) + gt * x[r * w + i] + bt;
+            else BN_RUNS(r, i) yt[r * k * w + i] = gt * x[r * w + i] + bt;
+        }
 }
 
-/* <a> and <a x> of every channel over the batch, a = gamma_c y_bar, into ma, m (C each) */
-static void bn_adjoint_means(nt_engine *e, const nt_node *p, int64_t C, int64_t P, double *ma, double *m)
+/* <a> and <a x> of every channel over the batch, a = gamma_c y_bar, into ma, m (C each);
+ * this chunk's sum y_bar and sum y_bar x (gamma's and beta's gradient) into raw (2 C) */
+static void bn_adjoint_means(nt_engine *e, const nt_node *p, int64_t C, int64_t P, double *ma, double *m, double *raw)
 {
     const int64_t n = e->n, w = p->width;
     const int affine = p->off_w >= 0;
     for (int64_t c = 0; c < C; c++) {
         const double gc = affine ? e->theta[p->off_w + c] : 1.0;
-        ma[c] = m[c] = 0;
-        BN_EACH(r, o) {
-            double a = gc * p->adj[r * w + o];
-            ma[c] += a;
-            m[c] += a * p->d1[r * w + o];
-        }
+        double t[3];
+        bn_sums(n, P, p->adj + c * P, w, p->d1 + c * P, w, NULL, 0, NULL, 0, t);
+        raw[c] = t[0];
+        raw[C + c] = t[1];
+        ma[c] = gc * t[0];
+        m[c] = gc * t[1];
     }
     const double count = bn_sync(e, ma, 2 * C, n * P);   /* ma and m are contiguous */
     for (int64_t c = 0; c < C; c++) {
@@ -360,7 +408,7 @@ void nt_op_bnorm(nt_engine *e, nt_node *p, int action)
     const int64_t C = nt_layer_norm_params(p->layer), P = w / C;   /* channels, positions per channel */
     const int affine = p->off_w >= 0;
     double *s = p->d2;                      /* first row of d2: s per channel */
-    const int64_t need = (2 + 3 * (int64_t)e->k) * C;   /* the sums of a phase: 2 C + 3 k C, grown once */
+    const int64_t need = (4 + 3 * (int64_t)e->k) * C;   /* the sums of a phase: 4 C + 3 k C, grown once */
     if (need > e->bn_cap) {
         double *b = realloc(e->bn_sums, sizeof(double) * (size_t)need);
         if (!b) {
@@ -373,94 +421,86 @@ void nt_op_bnorm(nt_engine *e, nt_node *p, int action)
     }
     double *ma = e->bn_sums, *m = ma + C;
     double *mxc = m + C, *mz = mxc + k * C; /* and k C more after mz (ADJTAN's mt) */
+    double *raw = mz + 2 * k * C;           /* after mt: the adjoint's own sums, 2 C (bn_adjoint_means) */
     switch (action) {
     case NT_FWD: {
         double *var = m;
-        for (int64_t c = 0; c < C; c++) {
-            mz[c] = 0;
-            BN_EACH(r, o) mz[c] += q->val[r * w + o];
-        }
+        for (int64_t c = 0; c < C; c++) mz[c] = bn_sum(n, P, q->val + c * P, w);
         double inv = 1.0 / bn_sync(e, mz, C, n * P);
         for (int64_t c = 0; c < C; c++) {
             mz[c] *= inv;
-            var[c] = 0;
-            BN_EACH(r, o) var[c] += (q->val[r * w + o] - mz[c]) * (q->val[r * w + o] - mz[c]);
+            var[c] = bn_dot(n, P, q->val + c * P, w, mz[c], q->val + c * P, w, mz[c]);
         }
         inv = 1.0 / bn_sync(e, var, C, n * P);
         for (int64_t c = 0; c < C; c++) {
-            const double gc = affine ? e->theta[p->off_w + c] : 1.0;
-            s[c] = 1.0 / sqrt(var[c] * inv + p->layer->eps);
-            BN_EACH(r, o) {
-                double x = (q->val[r * w + o] - mz[c]) * s[c];
-                p->d1[r * w + o] = x;
-                p->val[r * w + o] = affine ? gc * x + e->theta[p->off_b + c] : x;
+            const double gc = affine ? e->theta[p->off_w + c] : 1.0, bc = affine ? e->theta[p->off_b + c] : 0.0;
+            const double sc = s[c] = 1.0 / sqrt(var[c] * inv + p->layer->eps), mc = mz[c];
+            const double *v = q->val + c * P;
+            double *x = p->d1 + c * P, *y = p->val + c * P;
+            BN_RUNS(r, i) {
+                const double xi = (v[r * w + i] - mc) * sc;
+                x[r * w + i] = xi;
+                y[r * w + i] = gc * xi + bc;
             }
         }
         break;
     }
     case NT_TAN:
-        bn_tangents(e, p, q, C, P, mz, mxc);
-        for (int64_t j = 0; j < k && affine; j++)
-            for (int64_t c = 0; c < C; c++) {
-                const double gc = e->theta[p->off_w + c], gt = e->V[j * d + p->off_w + c], bt = e->V[j * d + p->off_b + c];
-                BN_EACH(r, o) {
-                    double *yt = &p->tan[(r * k + j) * w + o];
-                    *yt = gc * *yt + gt * p->d1[r * w + o] + bt;
-                }
-            }
+        bn_tangents(e, p, q, C, P, mz, mxc, affine);
         break;
     case NT_ADJ:
-        bn_adjoint_means(e, p, C, P, ma, m);
+        bn_adjoint_means(e, p, C, P, ma, m, raw);
         for (int64_t c = 0; c < C; c++) {
-            const double gc = affine ? e->theta[p->off_w + c] : 1.0;
-            if (q->need_adj)
-                BN_EACH(r, o) q->adj[r * w + o] = s[c] * (gc * p->adj[r * w + o] - ma[c] - p->d1[r * w + o] * m[c]);
-            if (affine && e->g)
-                BN_EACH(r, o) {
-                    e->g[p->off_w + c] += p->adj[r * w + o] * p->d1[r * w + o];
-                    e->g[p->off_b + c] += p->adj[r * w + o];
-                }
+            const double gc = affine ? e->theta[p->off_w + c] : 1.0, sc = s[c], ma_ = ma[c], m_ = m[c];
+            const double *yb = p->adj + c * P, *x = p->d1 + c * P;
+            double *zb = q->adj + c * P;
+            if (q->need_adj) BN_RUNS(r, i) zb[r * w + i] = sc * (gc * yb[r * w + i] - ma_ - x[r * w + i] * m_);
+            if (affine && e->g) {
+                e->g[p->off_w + c] += raw[C + c];   /* sum y_bar x */
+                e->g[p->off_b + c] += raw[c];       /* sum y_bar */
+            }
         }
         break;
     case NT_ADJTAN: {
-        bn_adjoint_means(e, p, C, P, ma, m);
-        bn_tangents(e, p, q, C, P, mz, mxc);   /* x. into p->tan, <x c.> into mxc */
+        bn_adjoint_means(e, p, C, P, ma, m, raw);
+        bn_tangents(e, p, q, C, P, mz, mxc, 0);   /* x. into p->tan, <x c.> into mxc */
         double *mat = mz, *mt = mz + k * C;    /* <a.> and <a. x + a x.>, k x C each (mz is spent; mxc is kept) */
         for (int64_t j = 0; j < k; j++)
             for (int64_t c = 0; c < C; c++) {
                 const double gc = affine ? e->theta[p->off_w + c] : 1.0, gt = affine ? e->V[j * d + p->off_w + c] : 0;
-                double sa = 0, sm = 0;
-                BN_EACH(r, o) {
-                    const double x = p->d1[r * w + o], xt = p->tan[(r * k + j) * w + o];
-                    const double at = gt * p->adj[r * w + o] + gc * p->adjtan[(r * k + j) * w + o];
-                    sa += at;
-                    sm += at * x + gc * p->adj[r * w + o] * xt;
+                /* a. = gamma._c y_bar + gamma_c y_bar.: with t = (sum y_bar., sum y_bar. x, sum y_bar x.),
+                 * sum a. = gamma. sum y_bar + gamma t0,  sum a. x + a x. = gamma. sum y_bar x + gamma (t1 + t2);
+                 * t1 + t2 and t0 are also gamma_bar._c's and beta_bar._c's terms */
+                double t[3];
+                bn_sums(n, P, p->adjtan + j * w + c * P, k * w, p->d1 + c * P, w, p->adj + c * P, w,
+                        p->tan + j * w + c * P, k * w, t);
+                mat[j * C + c] = gt * raw[c] + gc * t[0];
+                mt[j * C + c] = gt * raw[C + c] + gc * (t[1] + t[2]);
+                if (affine) {
+                    e->HV[j * d + p->off_w + c] += t[1] + t[2];
+                    e->HV[j * d + p->off_b + c] += t[0];
                 }
-                mat[j * C + c] = sa;
-                mt[j * C + c] = sm;
             }
         const double inv = 1.0 / bn_sync(e, mat, 2 * k * C, n * P);
         for (int64_t j = 0; j < k; j++)
             for (int64_t c = 0; c < C; c++) {
                 const double gc = affine ? e->theta[p->off_w + c] : 1.0, gt = affine ? e->V[j * d + p->off_w + c] : 0;
-                const double st = -s[c] * mxc[j * C + c], ma_ = ma[c], m_ = m[c];
+                const double st = -s[c] * mxc[j * C + c], sc = s[c], ma_ = ma[c], m_ = m[c];
                 const double mat_ = mat[j * C + c] * inv, mt_ = mt[j * C + c] * inv;
-                BN_EACH(r, o) {
-                    const double x = p->d1[r * w + o], xt = p->tan[(r * k + j) * w + o], yb = p->adj[r * w + o];
-                    const double ybt = p->adjtan[(r * k + j) * w + o], a = gc * yb, at = gt * yb + gc * ybt;
-                    if (q->need_adj)
-                        q->adjtan[(r * k + j) * w + o] = st * (a - ma_ - x * m_) + s[c] * (at - mat_ - xt * m_ - x * mt_);
-                    if (affine) {
-                        e->HV[j * d + p->off_w + c] += ybt * x + yb * xt;
-                        e->HV[j * d + p->off_b + c] += ybt;
+                const double *x = p->d1 + c * P, *xt = p->tan + j * w + c * P, *yb = p->adj + c * P;
+                const double *ybt = p->adjtan + j * w + c * P;
+                double *zbt = q->adjtan + j * w + c * P;
+                if (q->need_adj)
+                    BN_RUNS(r, i) {
+                        const double xi = x[r * w + i], a = gc * yb[r * w + i], at = gt * yb[r * w + i] + gc * ybt[r * k * w + i];
+                        zbt[r * k * w + i] = st * (a - ma_ - xi * m_) + sc * (at - mat_ - xt[r * k * w + i] * m_ - xi * mt_);
                     }
-                }
             }
         break;
     }
     }
 }
-#undef BN_EACH
+#undef BN_RUNS
 
 /* ---- residual blocks: branch (v = h, the block's input kept for the skip connection) and
  * add (v = g + h, g the block's last value, h the branch's).  The tape stays a chain of

@@ -35,23 +35,24 @@ static void im2col(const nt_layer *L, int64_t g, double *x, int64_t ldx, double 
     const int C = L->shape_in[0], H = L->shape_in[1], W = L->shape_in[2], k = L->kernel;
     const int Ho = L->shape_out[1], Wo = L->shape_out[2], s = L->stride, pad = L->padding;
     const int64_t P = (int64_t)Ho * Wo, G = g * P;
-    if (dir) for (int64_t r = 0; r < g; r++) memset(x + r * ldx, 0, sizeof(double) * (size_t)C * H * W);
-    for (int c = 0; c < C; c++)
-        for (int ki = 0; ki < k; ki++)
-            for (int kj = 0; kj < k; kj++) {
-                int lo, hi;
-                inside_columns(L, kj, &lo, &hi);
-                double *row = col + ((int64_t)(c * k + ki) * k + kj) * G;
-                for (int64_t r = 0; r < g; r++)
+    for (int64_t r = 0; r < g; r++) {   /* one image at a time: it stays in cache while its K rows are written */
+        double *img = x + r * ldx;
+        if (dir) memset(img, 0, sizeof(double) * (size_t)C * H * W);
+        for (int c = 0; c < C; c++)
+            for (int ki = 0; ki < k; ki++)
+                for (int kj = 0; kj < k; kj++) {
+                    int lo, hi;
+                    inside_columns(L, kj, &lo, &hi);
+                    double *row = col + ((int64_t)(c * k + ki) * k + kj) * G + r * P;
                     for (int oh = 0; oh < Ho; oh++) {
-                        double *out = row + r * P + (int64_t)oh * Wo;
+                        double *out = row + (int64_t)oh * Wo;
                         const int ih = oh * s + ki - pad;
                         if (ih < 0 || ih >= H) {   /* a padding row */
                             if (!dir) memset(out, 0, sizeof(double) * (size_t)Wo);
                             continue;
                         }
                         /* in[(ow - lo) s]: the input column ow s + kj - pad, for ow in [lo, hi) */
-                        double *in = x + r * ldx + ((int64_t)c * H + ih) * W + (hi > lo ? lo * s + kj - pad : 0);
+                        double *in = img + ((int64_t)c * H + ih) * W + (hi > lo ? lo * s + kj - pad : 0);
                         if (dir) {
                             for (int ow = lo; ow < hi; ow++) in[(ow - lo) * s] += out[ow];
                             continue;
@@ -61,7 +62,8 @@ static void im2col(const nt_layer *L, int64_t g, double *x, int64_t ldx, double 
                         else for (int ow = lo; ow < hi; ow++) out[ow] = in[(ow - lo) * s];
                         for (int ow = hi; ow < Wo; ow++) out[ow] = 0;
                     }
-            }
+                }
+    }
 }
 
 /* Z (rows x g P) <-> the g samples' rows x P blocks at y + r ldy: gather (dir 0) Z from y,

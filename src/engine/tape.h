@@ -83,7 +83,7 @@ struct nt_engine {
     double *red;              /* 1 + k d: the contiguous [loss sum | g sums | HV sums] it is handed */
     int sync_rc;              /* the hook's error inside a pass (synchronized batch norm, ops.c), */
     nt_error sync_err;        /* reported by the engine's call; reset by nt_engine_ready */
-    double *bn_sums;          /* batch norm's channel sums, (2 + 3 k) x its widest C (ops.c), */
+    double *bn_sums;          /* batch norm's channel sums, (4 + 3 k) x its widest C (ops.c), */
     int64_t bn_cap;           /* allocated at its first pass */
 };
 
