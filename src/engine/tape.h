@@ -81,9 +81,9 @@ struct nt_engine {
     nt_reduce_fn reduce;      /* the reduction hook (nt_engine_set_reduce) or NULL */
     void *reduce_ctx;
     double *red;              /* 1 + k d: the contiguous [loss sum | g sums | HV sums] it is handed */
-    int sync_rc;              /* the hook's error inside a pass (synchronized batch norm, ops.c), */
+    int sync_rc;              /* the hook's error inside a pass (synchronized batch norm, ops_bnorm.c), */
     nt_error sync_err;        /* reported by the engine's call; reset by nt_engine_ready */
-    double *bn_sums;          /* batch norm's channel sums, (4 + 3 k) x its widest C (ops.c), */
+    double *bn_sums;          /* batch norm's channel sums, (5 + 7 k) x its widest C (ops_bnorm.c), */
     int64_t bn_cap;           /* allocated at its first pass */
 };
 
@@ -103,7 +103,8 @@ typedef struct {
 extern const nt_op_info nt_ops[NT_OP_COUNT];
 /* nt_ops[p->op].run (the input has no rules) */
 void nt_op_run(struct nt_engine *e, nt_node *p, int action);
-/* The rules: ops.c, the image ops in ops_image.c, the sequence ops in ops_sequence.c. */
+/* The rules: ops.c, batch norm in ops_bnorm.c, the image ops in ops_image.c, the sequence ops
+ * in ops_sequence.c. */
 void nt_op_dense(struct nt_engine *e, nt_node *p, int action);
 void nt_op_act(struct nt_engine *e, nt_node *p, int action);
 void nt_op_norm(struct nt_engine *e, nt_node *p, int action);
