@@ -225,7 +225,7 @@ NT_API const char *nt_loss_name(nt_loss l);
 
 /* sigma(z), sigma'(z), sigma''(z) (any output pointer may be NULL). */
 NT_API void nt_act_eval(nt_act a, double alpha, double z, double *s, double *ds, double *d2s);
-/* The same on n values (no pointer may be NULL). */
+/* The same on n values (no pointer may be NULL but d2s, when sigma'' is not wanted). */
 NT_API void nt_act_eval_n(nt_act a, double alpha, int64_t n, const double *z, double *s, double *ds, double *d2s);
 /* sigma'' = 0 wherever it is defined (identity, relu, leaky_relu). */
 NT_API int nt_act_piecewise_linear(nt_act a);

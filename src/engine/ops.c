@@ -114,8 +114,10 @@ void nt_op_act(nt_engine *e, nt_node *p, int action)
     const nt_node *q = &e->nodes[p->in];
     const int64_t n = e->n, k = e->kk, w = p->width;
     switch (action) {
-    case NT_FWD:   /* a = sigma(z); keep sigma'(z), sigma''(z) for the other rules */
-        nt_act_eval_n(p->layer->act, p->layer->alpha, n * w, q->val, p->val, p->d1, p->d2);
+    case NT_FWD:   /* a = sigma(z); keep sigma'(z), sigma''(z) for the other rules (sigma'' = 0 of a
+                    * piecewise linear one is neither stored nor read) */
+        nt_act_eval_n(p->layer->act, p->layer->alpha, n * w, q->val, p->val, p->d1,
+                      nt_act_piecewise_linear(p->layer->act) ? NULL : p->d2);
         break;
     case NT_TAN:   /* a. = sigma'(z) z. */
         for (int64_t r = 0; r < n; r++)

@@ -2,6 +2,7 @@
  * These three numbers are all the engine needs: the tangent uses sigma', the adjoint
  * sigma', the adjoint-tangent sigma'' (DESIGN.md's worked example). */
 #include <math.h>
+#include <string.h>
 #include "registry.h"
 
 static const char *act_names[NT_ACT_COUNT] = {
@@ -73,12 +74,13 @@ void nt_act_eval_n(nt_act a, double alpha, int64_t n, const double *z, double *s
             double slope = z[i] > 0 ? 1.0 : lo;
             s[i] = slope * z[i];
             ds[i] = slope;
-            d2s[i] = 0;
         }
+        if (d2s) memset(d2s, 0, sizeof(double) * (size_t)n);
         break;
     }
     case NT_ACT_IDENTITY:
-        for (int64_t i = 0; i < n; i++) { s[i] = z[i]; ds[i] = 1; d2s[i] = 0; }
+        for (int64_t i = 0; i < n; i++) { s[i] = z[i]; ds[i] = 1; }
+        if (d2s) memset(d2s, 0, sizeof(double) * (size_t)n);
         break;
     default:
         for (int64_t i = 0; i < n; i++) nt_act_eval(a, alpha, z[i], &s[i], &ds[i], &d2s[i]);
