@@ -17,19 +17,21 @@
  * The k tangents' W. col(h) is one GEMM ([W._1; ...; W._k] col(h)), and so is
  * [W_bar._1; ...; W_bar._k] = z_bar.^T-stacked times col(h)^T, as the dense op packs them. */
 
-/* the output columns ow in [*lo, *hi) whose input column ow s + kj - pad is inside [0, W) */
-static void inside_columns(const nt_layer *L, int kj, int *lo, int *hi)
+/* the outputs o in [*lo, *hi) whose input o s + kt - pad lies inside [0, len) (len = H or W,
+ * o < n = H' or W') */
+static void inside_range(int len, int n, int s, int kt, int pad, int *lo, int *hi)
 {
-    const int s = L->stride, first = L->padding - kj, last = L->shape_in[2] - 1 + L->padding - kj;
+    const int first = pad - kt, last = len - 1 + pad - kt;
     *lo = first <= 0 ? 0 : (first + s - 1) / s;
     *hi = last < 0 ? 0 : last / s + 1;
-    if (*hi > L->shape_out[2]) *hi = L->shape_out[2];
+    if (*hi > n) *hi = n;
     if (*hi < *lo) *hi = *lo;
 }
 
 /* col (K x g P, ld g P) = im2col of the g images x + r ldx (dir 0), or (dir 1) the images
- * x + r ldx = col2im(col) (assigned).  Loops run over whole output rows: the padding's zeros
- * and the inside columns are ranges, no test per entry. */
+ * x + r ldx = col2im(col) (assigned).  For each tap (ki, kj) the output rows and columns
+ * that read inside the image are ranges [oh0, oh1) x [lo, hi): the padding's zeros are
+ * blocks, the inside a strided copy, no test per entry. */
 static void im2col(const nt_layer *L, int64_t g, double *x, int64_t ldx, double *col, int dir)
 {
     const int C = L->shape_in[0], H = L->shape_in[1], W = L->shape_in[2], k = L->kernel;
@@ -39,30 +41,35 @@ static void im2col(const nt_layer *L, int64_t g, double *x, int64_t ldx, double 
         double *img = x + r * ldx;
         if (dir) memset(img, 0, sizeof(double) * (size_t)C * H * W);
         for (int c = 0; c < C; c++)
-            for (int ki = 0; ki < k; ki++)
+            for (int ki = 0; ki < k; ki++) {
+                int oh0, oh1;
+                inside_range(H, Ho, s, ki, pad, &oh0, &oh1);
                 for (int kj = 0; kj < k; kj++) {
                     int lo, hi;
-                    inside_columns(L, kj, &lo, &hi);
-                    double *row = col + ((int64_t)(c * k + ki) * k + kj) * G + r * P;
-                    for (int oh = 0; oh < Ho; oh++) {
-                        double *out = row + (int64_t)oh * Wo;
-                        const int ih = oh * s + ki - pad;
-                        if (ih < 0 || ih >= H) {   /* a padding row */
-                            if (!dir) memset(out, 0, sizeof(double) * (size_t)Wo);
-                            continue;
-                        }
-                        /* in[(ow - lo) s]: the input column ow s + kj - pad, for ow in [lo, hi) */
-                        double *in = img + ((int64_t)c * H + ih) * W + (hi > lo ? lo * s + kj - pad : 0);
+                    inside_range(W, Wo, s, kj, pad, &lo, &hi);
+                    double *out = col + ((int64_t)(c * k + ki) * k + kj) * G + r * P;
+                    if (!dir) {   /* the padding rows above and below */
+                        memset(out, 0, sizeof(double) * (size_t)oh0 * Wo);
+                        memset(out + (int64_t)oh1 * Wo, 0, sizeof(double) * (size_t)(Ho - oh1) * Wo);
+                    }
+                    if (hi <= lo) {
+                        if (!dir) memset(out + (int64_t)oh0 * Wo, 0, sizeof(double) * (size_t)(oh1 - oh0) * Wo);
+                        continue;
+                    }
+                    for (int oh = oh0; oh < oh1; oh++) {
+                        double *o = out + (int64_t)oh * Wo;
+                        /* in[(ow - lo) s]: the input column ow s + kj - pad of row oh s + ki - pad */
+                        double *in = img + ((int64_t)c * H + oh * s + ki - pad) * W + lo * s + kj - pad;
                         if (dir) {
-                            for (int ow = lo; ow < hi; ow++) in[(ow - lo) * s] += out[ow];
+                            for (int ow = lo; ow < hi; ow++) in[(ow - lo) * s] += o[ow];
                             continue;
                         }
-                        for (int ow = 0; ow < lo; ow++) out[ow] = 0;
-                        if (s == 1) memcpy(out + lo, in, sizeof(double) * (size_t)(hi - lo));
-                        else for (int ow = lo; ow < hi; ow++) out[ow] = in[(ow - lo) * s];
-                        for (int ow = hi; ow < Wo; ow++) out[ow] = 0;
+                        for (int ow = 0; ow < lo; ow++) o[ow] = 0;
+                        for (int ow = lo; ow < hi; ow++) o[ow] = in[(ow - lo) * s];
+                        for (int ow = hi; ow < Wo; ow++) o[ow] = 0;
                     }
                 }
+            }
     }
 }
 
