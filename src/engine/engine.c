@@ -39,7 +39,7 @@ static void backward(nt_engine *e, int last, int what)
 
 /* A shard holding none of a pass's rows still runs it, with no rows, when batch
  * normalization synchronizes its statistics through the hook: the other shards wait for its
- * (zero) sums (ops.c, bn_sync). */
+ * (zero) sums (ops_bnorm.c, bn_sync). */
 static int empty_pass(const nt_engine *e, const nt_dataset *ds)
 {
     return ds->n == 0 && e->coupled && e->reduce;

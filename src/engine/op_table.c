@@ -18,26 +18,44 @@ static int64_t attn_aux(const nt_node *p)
 }
 
 /* four rows of one token (layer norm) */
-static int64_t norm_work(const nt_node *p)
+static int64_t norm_work(nt_node *p, int64_t chunk, int k)
 {
     return 4 * (int64_t)(p->width / p->tokens);
 }
 
 /* four output rows (the loss head) */
-static int64_t loss_work(const nt_node *p)
+static int64_t loss_work(nt_node *p, int64_t chunk, int k)
 {
     return 4 * (int64_t)p->width;
 }
 
-/* the im2col matrices of one sample: three (C_in k k) x (H' W') */
-static int64_t conv_work(const nt_node *p)
+/* conv (ops_image.c): per sample of a group, its columns of the im2col matrices of the
+ * values, of one tangent and of an adjoint (3 K x P, K = C_in k k) and of the gathered
+ * adjoint and k adjoint tangents ((1 + k) C_out x P).  The group: as many samples as
+ * CONV_BUDGET doubles hold, and no more than keep its GEMM C_out x K x (g P) within
+ * CONV_GEMM_MAX multiply-adds, at least one, at most the chunk: each GEMM spans many
+ * samples and the scratch stays bounded whatever the chunk and k.  OpenBLAS (0.3.21) runs a
+ * GEMM of up to 2^18 multiply-adds on one thread and splits larger ones over its threads;
+ * on these shared 2-core machines the split conv GEMMs were slower and erratic (bench_layers'
+ * CNN gradient at 2 threads, best of 15 in three rounds: 20.8 to 52 ms uncapped, 18.2 to
+ * 19.0 ms capped; at one thread the two equal). */
+#define CONV_BUDGET ((int64_t)1 << 18)
+#define CONV_GEMM_MAX ((int64_t)1 << 18)
+static int64_t conv_work(nt_node *p, int64_t chunk, int k)
 {
     const nt_layer *L = p->layer;
-    return 3 * (int64_t)L->shape_in[0] * L->kernel * L->kernel * L->shape_out[1] * L->shape_out[2];
+    const int64_t K = (int64_t)L->shape_in[0] * L->kernel * L->kernel, P = (int64_t)L->shape_out[1] * L->shape_out[2];
+    const int64_t per_sample = (3 * K + (1 + (int64_t)k) * L->units) * P;
+    int64_t g = CONV_BUDGET / per_sample;
+    if (g > CONV_GEMM_MAX / (L->units * K * P)) g = CONV_GEMM_MAX / (L->units * K * P);
+    if (g > chunk) g = chunk;
+    if (g < 1) g = 1;
+    p->group = g;
+    return g * per_sample;
 }
 
 /* five T x T matrices */
-static int64_t attn_work(const nt_node *p)
+static int64_t attn_work(nt_node *p, int64_t chunk, int k)
 {
     return 5 * (int64_t)p->tokens * p->tokens;
 }

@@ -34,10 +34,10 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
     return e;
 }
 
-/* scratch doubles of p's op, not kept by freezing */
-static int64_t op_work(const nt_node *p)
+/* scratch doubles of p's op for chunks of `chunk` rows and k tangents, not kept by freezing */
+static int64_t op_work(nt_node *p, int64_t chunk, int k)
 {
-    return nt_ops[p->op].work ? nt_ops[p->op].work(p) : 0;
+    return nt_ops[p->op].work ? nt_ops[p->op].work(p, chunk, k) : 0;
 }
 
 /* One allocation for all buffers of (chunk, k): values, adjoints, their k tangents, the
@@ -57,7 +57,7 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
         p->aux = nt_ops[p->op].aux ? nt_ops[p->op].aux(p) : 0;
-        total += p->op == NT_OP_LOSS ? nw + op_work(p) : 2 * nw + 2 * k * nw + 2 * chunk * p->aux + op_work(p);
+        total += p->op == NT_OP_LOSS ? nw + op_work(p, chunk, e->k) : 2 * nw + 2 * k * nw + 2 * chunk * p->aux + op_work(p, chunk, e->k);
     }
     double *mem = malloc(sizeof(double) * (size_t)total);
     if (!mem) return NT_EFAIL;
@@ -70,13 +70,14 @@ int nt_engine_fit(nt_engine *e, int64_t chunk)
     for (int i = 1; i < e->n_nodes; i++) {
         nt_node *p = &nodes[i];
         int64_t nw = chunk * p->width;
-        if (p->op == NT_OP_LOSS) { p->d1 = at; at += nw; p->work = at; at += op_work(p); continue; }
+        const int64_t work = op_work(p, chunk, e->k);
+        if (p->op == NT_OP_LOSS) { p->d1 = at; at += nw; p->work = at; at += work; continue; }
         p->val = at; at += nw;
         p->adj = at; at += nw;
         p->tan = at; at += k * nw;
         p->adjtan = at; at += k * nw;
         if (p->aux) { p->d1 = at; at += chunk * p->aux; p->d2 = at; at += chunk * p->aux; }
-        if (op_work(p)) { p->work = at; at += op_work(p); }
+        if (work) { p->work = at; at += work; }
     }
     return NT_OK;
 }

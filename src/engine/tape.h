@@ -37,8 +37,9 @@ typedef struct nt_node {
     double *tan;       /* n x k x w */
     double *adj;       /* n x w */
     double *adjtan;    /* n x k x w */
-    double *work;      /* conv: three (C_in k k) x (H' W') scratch matrices; attention: five T x T
-                        * (not kept by freezing) */
+    double *work;      /* conv: the scratch of a group of samples (op_table.c); attention: five
+                        * T x T (not kept by freezing) */
+    int64_t group;     /* conv: samples per GEMM, as many as its scratch holds (op_table.c) */
     double *d1, *d2;   /* act: sigma'(z), sigma''(z); norm: x_hat, and 1/sqrt(var + eps) at
                         * the start of each row of d2; batch norm: x_hat, and 1/sqrt(var + eps)
                         * per feature in the first row of d2; max pool: the input index of
@@ -82,9 +83,9 @@ struct nt_engine {
     nt_reduce_fn reduce;      /* the reduction hook (nt_engine_set_reduce) or NULL */
     void *reduce_ctx;
     double *red;              /* 1 + k d: the contiguous [loss sum | g sums | HV sums] it is handed */
-    int sync_rc;              /* the hook's error inside a pass (synchronized batch norm, ops.c), */
+    int sync_rc;              /* the hook's error inside a pass (synchronized batch norm, ops_bnorm.c), */
     nt_error sync_err;        /* reported by the engine's call; reset by nt_engine_ready */
-    double *bn_sums;          /* batch norm's channel sums, (2 + 3 k) x its widest C (ops.c), */
+    double *bn_sums;          /* batch norm's channel sums, (5 + 7 k) x its widest C (ops_bnorm.c), */
     int64_t bn_cap;           /* allocated at its first pass */
     int lanes;                /* sample-parallel lanes asked for (lanes.c) */
     struct nt_engine *peer[NT_MAX_LANES - 1];   /* lane t's engine is peer[t - 1], made at first use */
@@ -108,18 +109,20 @@ void nt_lanes_free(struct nt_engine *e);
  * frozen engine is thawed first).  Batch normalization couples the rows of a data set, so
  * its engines call it with the set's size: every data set is then one chunk. */
 int nt_engine_fit(struct nt_engine *e, int64_t chunk);
-/* The op table (op_table.c): per op its rules (one function switched on the action) and the
- * per-sample sizes of its kept derivatives (d1, d2) and its scratch (work); NULL: none. */
+/* The op table (op_table.c): per op its rules (one function switched on the action), the
+ * per-sample size of its kept derivatives (d1, d2) and the size of its scratch (work) for
+ * chunks of `chunk` rows and k tangents (conv records there its group, p->group); NULL: none. */
 typedef struct {
     const char *name;
     void (*run)(struct nt_engine *e, nt_node *p, int action);
     int64_t (*aux)(const nt_node *p);
-    int64_t (*work)(const nt_node *p);
+    int64_t (*work)(nt_node *p, int64_t chunk, int k);
 } nt_op_info;
 extern const nt_op_info nt_ops[NT_OP_COUNT];
 /* nt_ops[p->op].run (the input has no rules) */
 void nt_op_run(struct nt_engine *e, nt_node *p, int action);
-/* The rules: ops.c, the image ops in ops_image.c, the sequence ops in ops_sequence.c. */
+/* The rules: ops.c, batch norm in ops_bnorm.c, the image ops in ops_image.c, the sequence ops
+ * in ops_sequence.c. */
 void nt_op_dense(struct nt_engine *e, nt_node *p, int action);
 void nt_op_act(struct nt_engine *e, nt_node *p, int action);
 void nt_op_norm(struct nt_engine *e, nt_node *p, int action);
