@@ -430,9 +430,10 @@ NT_API int nt_engine_k(const nt_engine *e);
  * a thread of its own with single-threaded BLAS; the shards' sums are added in order before
  * the division by N (and before the reduction hook).  The default is NOETHER_THREADS when
  * set, OpenBLAS's thread count otherwise.  Lanes change the order of the sums (their
- * round-off), not their values; one lane is bitwise an engine without lanes.  A model with
- * batch normalization, and a data set of fewer than 16 rows a lane, takes fewer lanes.  At
- * most 8; setting them thaws the engine.  While lanes run, OpenBLAS's thread count is 1
+ * round-off), not their values; one lane is bitwise an engine without lanes.  Batch
+ * normalization's statistics are summed over the lanes inside the pass (and then handed to
+ * the reduction hook, as over MPI's shards).  A data set of fewer than 16 rows a lane takes
+ * fewer lanes.  At most 8; setting them thaws the engine.  While lanes run, OpenBLAS's thread count is 1
  * for the whole process. */
 NT_API void nt_engine_set_threads(nt_engine *e, int threads);
 /* The threads noether's computations take (an engine's lanes, the training ledger's sums):

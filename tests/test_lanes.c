@@ -5,8 +5,8 @@
  *     its full products; one lane is bitwise an engine whose default is one lane; the same
  *     comparison against one sample fewer fails (negative control: the check sees a row), and
  *     results bitwise those of one lane would fail too (the lanes did not run);
- *   - batch normalization (rows coupled) and a data set of fewer than 16 rows a lane keep one
- *     lane: bitwise the one-lane results;
+ *   - batch normalization (rows coupled: its statistics summed over the lanes inside the pass),
+ *     dense and 2-d, the same; a data set of fewer than 16 rows a lane keeps one lane;
  *   - the reduction hook is handed the lanes' summed buffer, once a block;
  *   - a training run with lanes follows the one-lane run to round-off; the ledger's forms on
  *     two threads are bitwise those of one (and other pairs give other forms);
@@ -158,15 +158,27 @@ static void expect_one_lane(nt_model *m, int64_t n, const char *label)
     nt_dataset_free(&ds);
 }
 
-Test(lanes, batch_norm_and_a_small_set_keep_one_lane)
+Test(lanes, batch_norm_sums_its_statistics_over_the_lanes)
 {
     nt_model m;
     nt_error err = {0};
     nt_layer L[] = { DENSE(6), {.kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5}, ACT(NT_ACT_TANH), DENSE(3) };
     cr_assert_eq(nt_model_init_image(&m, (const int[3]){4, 0, 0}, L, 4, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_OK, "%s",
                  err.msg);
-    expect_one_lane(&m, 64, "batch norm");
+    check_model(&m, 64, "batch norm");
     nt_model_free(&m);
+    nt_layer C[] = { {.kind = NT_LAYER_CONV, .units = 3, .kernel = 3, .stride = 1, .padding = 1, .bias = 1},
+                     {.kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5}, ACT(NT_ACT_RELU),
+                     {.kind = NT_LAYER_FLATTEN}, DENSE(3) };
+    cr_assert_eq(nt_model_init_image(&m, (const int[3]){2, 5, 5}, C, 5, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_OK, "%s",
+                 err.msg);
+    check_model(&m, 50, "conv, batch norm 2-d");
+    nt_model_free(&m);
+}
+
+Test(lanes, a_small_set_keeps_one_lane)
+{
+    nt_model m;
     make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
     expect_one_lane(&m, 31, "31 rows");   /* 2 lanes need 32 */
     nt_model_free(&m);
@@ -345,5 +357,46 @@ Test(lanes, a_freeze_is_keyed_on_the_whole_set)
     nt_engine_free(plain);
     free(theta); free(V); free(hv); free(want);
     nt_dataset_free(&all);
+    nt_model_free(&m);
+}
+
+/* the caller's hook under lanes with batch normalization: lane 0 hands it the lanes' total
+ * of each in-pass sum, so it is called as often as with one lane (each batch-norm phase, and
+ * the final sums), and the results are one lane's to round-off */
+static int count_fn(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err)
+{
+    (void)sums; (void)len; (void)n; (void)err;
+    (*(int *)ctx)++;
+    return NT_OK;
+}
+
+Test(lanes, batch_norm_under_the_callers_hook)
+{
+    nt_model m;
+    nt_error err = {0};
+    nt_layer L[] = { DENSE(6), {.kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5}, ACT(NT_ACT_TANH), DENSE(3) };
+    cr_assert_eq(nt_model_init_image(&m, (const int[3]){4, 0, 0}, L, 4, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_OK, "%s",
+                 err.msg);
+    nt_dataset ds;
+    make_data(&ds, &m, 48, 40);
+    const int64_t d = m.d;
+    double *theta = malloc(sizeof(double) * d), *V = malloc(sizeof(double) * KBLOCK * d);
+    double *HV[2] = { malloc(sizeof(double) * KBLOCK * d), malloc(sizeof(double) * KBLOCK * d) };
+    fill_normal(theta, d, 0.4, 41);
+    fill_normal(V, KBLOCK * d, 1.0, 42);
+    int calls[2] = {0};
+    for (int T = 1; T <= 2; T++) {
+        nt_engine *e = nt_engine_new(&m, CHUNK, KBLOCK);
+        nt_engine_set_threads(e, T);
+        cr_assert_eq(nt_engine_set_reduce(e, count_fn, &calls[T - 1], &err), NT_OK);
+        t_hvp(e, theta, &ds, KBLOCK, V, HV[T - 1], NULL);
+        nt_engine_free(e);
+    }
+    cr_expect_gt(calls[0], 1, "batch norm's phases did not reach the hook");
+    cr_expect_eq(calls[1], calls[0], "the hook was called %d times with 2 lanes, %d with one", calls[1], calls[0]);
+    const double w = nt_rel_diff(KBLOCK * d, HV[1], HV[0]);
+    cr_expect_leq(w, 1e-13, "2 lanes under the hook: %.2e from one lane", w);
+    free(theta); free(V); free(HV[0]); free(HV[1]);
+    nt_dataset_free(&ds);
     nt_model_free(&m);
 }

@@ -67,8 +67,8 @@ static void set_rows(nt_engine *e, const nt_dataset *ds, int64_t c)
     e->y = ds->y ? ds->y + s * ds->ydim : NULL;
 }
 
-/* one engine's freeze on its rows (one lane's) */
-static int freeze_rows(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes)
+/* one engine's kept values for its rows (one lane's), allocated: 0 when declined */
+static int freeze_alloc(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes)
 {
     int64_t per_row = 0;
     for (int i = 1; i < e->n_nodes; i++) {
@@ -94,6 +94,14 @@ static int freeze_rows(nt_engine *e, const double *theta, const nt_dataset *ds, 
     for (int i = 1; i < e->n_nodes; i++)
         for (int b = 0; b < N_BUF; b++) f->work[i * N_BUF + b] = *buffer(&e->nodes[i], b);
     e->frozen = f;
+    return 1;
+}
+
+/* ... and computed: the forward and adjoint sweeps of every chunk into them */
+static void freeze_fill(nt_engine *e, const nt_dataset *ds, int lane, void *arg)
+{
+    (void)lane; (void)arg;
+    struct nt_frozen *f = e->frozen;
     double *at = f->mem;
     e->theta = f->theta;
     e->g = NULL;          /* adjoints only: no parameter gradient */
@@ -114,29 +122,26 @@ static int freeze_rows(nt_engine *e, const double *theta, const nt_dataset *ds, 
     }
     f->loss_sum = e->loss_sum;
     use_workspace(e);
-    return 1;
-}
-
-typedef struct { const double *theta; double max_bytes; int64_t n; int ok[NT_MAX_LANES]; } freeze_args;
-
-static void freeze_lane(nt_engine *le, const nt_dataset *rows, int t, void *arg)
-{
-    freeze_args *a = arg;
-    a->ok[t] = freeze_rows(le, a->theta, rows, a->max_bytes * (double)rows->n / (double)a->n);
 }
 
 /* Each lane's engine keeps its own rows' values (lanes.c), so that a frozen product runs on
- * every lane as a full one does. */
+ * every lane as a full one does; all lanes' values are allocated before any is computed (the
+ * lanes of batch normalization wait for each other: none may decline halfway). */
 int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes)
 {
     nt_engine_thaw(e);
     if (nt_engine_ready(e, theta, ds, 1, NULL) != NT_OK) return 0;   /* the calls will report it */
     const int T = nt_lanes_for(e, ds);
-    freeze_args a = { .theta = theta, .max_bytes = max_bytes, .n = ds->n };
-    if (T == 1) a.ok[0] = freeze_rows(e, theta, ds, max_bytes);
-    else if (nt_lanes_run(e, ds, T, freeze_lane, &a) != NT_OK) a.ok[0] = 0;
-    for (int t = 0; t < T; t++)
-        if (!a.ok[t]) { nt_engine_thaw(e); return 0; }
+    for (int t = 0; t < T; t++) {
+        nt_engine *le = nt_lane_engine(e, t, T);
+        const nt_dataset rows = nt_lane_rows(ds, t, T);
+        if (!le || !freeze_alloc(le, theta, &rows, max_bytes * (double)rows.n / (double)ds->n)) {
+            nt_engine_thaw(e);
+            return 0;
+        }
+    }
+    if (T == 1) freeze_fill(e, ds, 0, NULL);
+    else if (nt_lanes_run(e, ds, T, freeze_fill, NULL) != NT_OK) { nt_engine_thaw(e); return 0; }
     e->frozen->lanes = T;
     e->frozen->key = *ds;
     return 1;

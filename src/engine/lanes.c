@@ -8,8 +8,8 @@
  * the GEMMs (activations, the loss head, bias sums, batch copies) then runs on both cores too,
  * and no GEMM waits for the other core's share.  The lanes change the order of the sums
  * (their round-off), not their values; with one lane the results are bitwise those of an
- * engine without lanes.  Batch normalization couples every row of a data set: its engines
- * keep one lane. */
+ * engine without lanes.  Batch normalization couples every row of a data set: its in-pass
+ * sums are added over the lanes (lane_allreduce below), as over MPI's shards. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +34,7 @@ int nt_engine_threads(const nt_engine *e)
 
 int nt_lanes_for(const nt_engine *e, const nt_dataset *ds)
 {
-    int T = e->coupled ? 1 : e->lanes;
+    int T = e->lanes;
     while (T > 1 && ds->n < (int64_t)T * LANE_MIN_ROWS) T--;
     return T;
 }
@@ -80,42 +80,121 @@ void nt_lanes_free(nt_engine *e)
     }
 }
 
+/* Batch normalization's statistics are over every row: each of its in-pass sums (ops_bnorm.c,
+ * bn_sync through the engine's hook) is added over the lanes, in lane order, by lane 0, which
+ * hands the lanes' total to the caller's own hook (MPI) when there is one; every lane then
+ * reads that total.  Three barriers a sum: all lanes' sums posted, the total formed, the
+ * total read (lane 0's buffer is its own again after the last). */
+typedef struct {
+    pthread_barrier_t bar;
+    int T, rc;
+    double *sums[NT_MAX_LANES];
+    int64_t n[NT_MAX_LANES];
+    nt_reduce_fn outer;   /* the caller's hook, or NULL */
+    void *outer_ctx;
+    nt_error err;
+} lane_sync;
+
+typedef struct { lane_sync *s; int t; } lane_port;
+
+static int lane_allreduce(void *ctx, double *sums, int64_t len, int64_t *n, nt_error *err)
+{
+    const lane_port *p = ctx;
+    lane_sync *s = p->s;
+    s->sums[p->t] = sums;
+    s->n[p->t] = *n;
+    pthread_barrier_wait(&s->bar);
+    if (p->t == 0) {
+        for (int t = 1; t < s->T; t++) {
+            for (int64_t i = 0; i < len; i++) sums[i] += s->sums[t][i];
+            *n += s->n[t];
+        }
+        s->rc = s->outer ? s->outer(s->outer_ctx, sums, len, n, &s->err) : NT_OK;
+        s->n[0] = *n;
+    }
+    pthread_barrier_wait(&s->bar);
+    if (p->t != 0) {
+        memcpy(sums, s->sums[0], sizeof(double) * (size_t)len);
+        *n = s->n[0];
+    }
+    const int rc = s->rc;
+    if (rc != NT_OK && err) *err = s->err;
+    pthread_barrier_wait(&s->bar);
+    return rc;
+}
+
 typedef struct {
     nt_lane_fn fn;
     nt_engine *e;
     nt_dataset ds;
     int t;
     void *arg;
+    struct gate *gate;
 } lane_job;
+
+/* the lanes' threads start together or not at all (a lane of coupled rows waits for all) */
+struct gate { pthread_mutex_t mu; pthread_cond_t cv; int go; };
 
 static void *lane_main(void *p)
 {
     lane_job *j = p;
+    struct gate *g = j->gate;
+    if (g) {
+        pthread_mutex_lock(&g->mu);
+        while (!g->go) pthread_cond_wait(&g->cv, &g->mu);
+        pthread_mutex_unlock(&g->mu);
+        if (g->go < 0) return NULL;
+    }
     j->fn(j->e, &j->ds, j->t, j->arg);
     return NULL;
 }
 
-/* fn(lane engine, lane rows, arg) for every lane at once, lane 0 on this thread; a thread
- * that cannot be started runs its lane here, after.  BLAS is single-threaded meanwhile. */
+/* fn(lane engine, lane rows, lane, arg) for every lane at once, lane 0 on this thread, BLAS
+ * single-threaded meanwhile.  Independent lanes whose thread cannot start run here, after;
+ * coupled ones (batch normalization) cannot: NT_EFAIL, as when a peer cannot be allocated. */
 int nt_lanes_run(nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void *arg)
 {
     lane_job job[NT_MAX_LANES];
     pthread_t th[NT_MAX_LANES];
-    int started[NT_MAX_LANES] = {0};
+    int started[NT_MAX_LANES] = {0}, all = 1;
+    struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+    lane_sync sync = { .T = T, .outer = e->reduce, .outer_ctx = e->reduce_ctx };
+    lane_port port[NT_MAX_LANES];
     for (int t = 0; t < T; t++) {
-        job[t] = (lane_job){ fn, nt_lane_engine(e, t, T), nt_lane_rows(ds, t, T), t, arg };
+        job[t] = (lane_job){ fn, nt_lane_engine(e, t, T), nt_lane_rows(ds, t, T), t, arg, &g };
         if (!job[t].e) return NT_EFAIL;
+    }
+    const int coupled = e->coupled && T > 1;
+    if (coupled && pthread_barrier_init(&sync.bar, NULL, (unsigned)T)) return NT_EFAIL;
+    for (int t = 0; coupled && t < T; t++) {   /* every lane's hook is the lanes' sum */
+        port[t] = (lane_port){ &sync, t };
+        job[t].e->reduce = lane_allreduce;
+        job[t].e->reduce_ctx = &port[t];
+        job[t].e->sync_rc = NT_OK;
     }
     const int blas = openblas_get_num_threads();
     if (T > 1) openblas_set_num_threads(1);
-    for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, lane_main, &job[t]) == 0;
-    lane_main(&job[0]);
+    for (int t = 1; t < T; t++) all &= started[t] = pthread_create(&th[t], NULL, lane_main, &job[t]) == 0;
+    pthread_mutex_lock(&g.mu);
+    g.go = all || !coupled ? 1 : -1;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    if (g.go > 0) lane_main(&job[0]);
     for (int t = 1; t < T; t++) {
         if (started[t]) pthread_join(th[t], NULL);
-        else lane_main(&job[t]);
+        else if (g.go > 0) lane_main(&job[t]);
     }
     if (T > 1) openblas_set_num_threads(blas);
-    return NT_OK;
+    if (coupled) {
+        pthread_barrier_destroy(&sync.bar);
+        for (int t = 0; t < T; t++) {   /* the hooks back; a lane's error is the call's */
+            nt_engine *le = job[t].e;
+            if (le->sync_rc != NT_OK && e->sync_rc == NT_OK) { e->sync_rc = le->sync_rc; e->sync_err = le->sync_err; }
+            le->reduce = t ? NULL : sync.outer;
+            le->reduce_ctx = t ? NULL : sync.outer_ctx;
+        }
+    }
+    return g.go > 0 ? NT_OK : NT_EFAIL;
 }
 
 /* out += the peers' sums, n doubles from offset `at` of each, in lane order; the range split
