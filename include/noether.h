@@ -1132,6 +1132,19 @@ NT_API int nt_eigen_dense(const nt_operator *op, double *values, double *vectors
  * NT_EFAIL with ARPACK's info otherwise; *n_products (may be NULL) counts products. */
 NT_API int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, double *values,
                      double *vectors, int *n_products, nt_error *err);
+/* The block method's sizes: block b (products per step, taken by op->apply at once), basis
+ * (the most vectors kept, locked ones included) and keep (Ritz vectors kept at a restart);
+ * 0 takes nt_block_lanczos_default's. */
+#define NT_BLOCK_LANCZOS_MAX_B 16
+typedef struct { int block, basis, keep; } nt_block_lanczos_opts;
+NT_API void nt_block_lanczos_default(const nt_operator *op, int nev, int largest, nt_block_lanczos_opts *o);
+/* The nev largest (descending) or smallest (ascending) eigenpairs by a thick-restart block
+ * Lanczos with locking (src/spectrum/block_lanczos.c), products in blocks of o->block; the
+ * same convergence test as ARPACK's (residual <= tol max(eps^(2/3), |theta|), tol 0 meaning
+ * DBL_EPSILON), the same outputs as nt_eigen_lanczos; o may be NULL (the defaults). */
+NT_API int nt_eigen_block_lanczos(const nt_operator *op, int nev, int largest, double tol,
+                                  const nt_block_lanczos_opts *o, double *values, double *vectors, int *n_products,
+                                  nt_error *err);
 /* Stochastic Lanczos quadrature: n_probes Rademacher probes (entry i of probe p is +1 when
  * the low bit of nt_rand_u64(seed, p, i) is set), m steps each: nodes and weights
  * (n_probes * m; unused steps weigh 0), weights summing to 1; its first two moments are the
