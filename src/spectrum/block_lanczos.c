@@ -38,12 +38,12 @@ typedef struct {
     int b, mmax, keep, nev, largest;
     double *V, *Q, *W, *Y;   /* mmax, b, b, keep rows of n */
     double *T, *H, *C, *S;   /* mmax x mmax, mmax x b, mmax x b, mmax x mmax */
-    double *R, *wnorm, *theta, *res, *Sk;   /* Sk: keep x mmax */
+    double *R, *wnorm, *theta, *res, *Sk, *Z, *w;   /* Sk: keep x mmax; Z, w: dsyevr's */
+    lapack_int *isuppz;
     int cur, nl, bq, bl;     /* rows in V, locked rows, rows in Q, rows of the last block */
+    int count;               /* Ritz pairs in theta, S, res */
     uint64_t randoms;        /* replacement vectors drawn */
 } blz;
-
-static int wanted(const blz *s, int na, int t) { return s->largest ? na - 1 - t : t; }
 
 /* X (k rows) -= V[0, rows)^T (V X^T), twice; H (rows x b, may be NULL) += the coefficients. */
 static void orth_basis(blz *s, double *X, int k, int rows, double *H)
@@ -142,52 +142,70 @@ static int step(blz *s, int *products, nt_error *err)
     return NT_OK;
 }
 
-/* Rayleigh-Ritz on the active part: theta ascending, S's columns, residual norms; returns
- * 1 when the nev - nl most wanted have converged. */
-static int ritz(blz *s, double tol, nt_error *err, int *fail)
+/* Rayleigh-Ritz on the active part: the `count` most wanted Ritz pairs (LAPACK dsyevr, only
+ * those), theta[t] and S's row t (n_active entries: y_t = sum_i S[t][i] v_{nl+i}) most wanted
+ * first, and their residual norms res[t] = |R^T s_last|; returns 1 when the nev - nl most
+ * wanted have converged (*fail set on a LAPACK error). */
+static int converged(const blz *s, int t, double tol)
+{
+    const double eps23 = pow(DBL_EPSILON / 2, 2.0 / 3.0);   /* dlamch('E')^(2/3), as ARPACK's dsconv */
+    return s->res[t] <= tol * fmax(eps23, fabs(s->theta[t]));
+}
+
+static int ritz(blz *s, int count, double tol, nt_error *err, int *fail)
 {
     const int m = s->mmax, na = s->cur - s->nl, nw = s->nev - s->nl, b = s->b;
-    for (int i = 0; i < na; i++) memcpy(s->S + i * na, s->T + (s->nl + i) * m + s->nl, sizeof(double) * (size_t)na);
-    lapack_int info = LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', na, s->S, na, s->theta);
-    if (info != 0) { *fail = nt_fail(err, NT_EFAIL, "block Lanczos: LAPACK dsyev info %d (order %d)", (int)info, na); return 0; }
-    const int last = na - s->bl;   /* the last block's rows in S */
-    for (int i = 0; i < na; i++) {
+    if (count > na) count = na;
+    for (int i = 0; i < na; i++) memcpy(s->Z + i * na, s->T + (s->nl + i) * m + s->nl, sizeof(double) * (size_t)na);
+    const lapack_int il = s->largest ? na - count + 1 : 1, iu = s->largest ? na : count;
+    lapack_int found = 0;
+    lapack_int info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'U', na, s->Z, na, 0.0, 0.0, il, iu, 0.0, &found,
+                                     s->w, s->S, na, s->isuppz);
+    if (info != 0 || found != count) {
+        *fail = nt_fail(err, NT_EFAIL, "block Lanczos: LAPACK dsyevr info %d (%d of %d pairs, order %d)", (int)info,
+                        (int)found, count, na);
+        return 0;
+    }
+    /* column j of S (ascending) -> row t (most wanted first), in Z, then back */
+    for (int t = 0; t < count; t++) {
+        const int j = s->largest ? count - 1 - t : t;
+        s->theta[t] = s->w[j];
+        memcpy(s->Z + t * na, s->S + j * na, sizeof(double) * (size_t)na);
+    }
+    memcpy(s->S, s->Z, sizeof(double) * (size_t)(count * na));
+    const int last = na - s->bl;   /* the last block's entries in a Ritz vector's coefficients */
+    for (int t = 0; t < count; t++) {
         double r2 = 0;
         for (int k = 0; k < s->bq; k++) {
             double r = 0;
-            for (int j = 0; j < s->bl; j++) r += s->R[j * b + k] * s->S[(last + j) * na + i];
+            for (int j = 0; j < s->bl; j++) r += s->R[j * b + k] * s->S[t * na + last + j];
             r2 += r * r;
         }
-        s->res[i] = sqrt(r2);
+        s->res[t] = sqrt(r2);
     }
-    if (na < nw) return 0;
-    const double eps23 = pow(DBL_EPSILON, 2.0 / 3.0);
-    for (int t = 0; t < nw; t++) {
-        const int i = wanted(s, na, t);
-        if (s->res[i] > tol * fmax(eps23, fabs(s->theta[i]))) return 0;
-    }
+    s->count = count;
+    if (count < nw) return 0;
+    for (int t = 0; t < nw; t++)
+        if (!converged(s, t, tol)) return 0;
     return 1;
 }
 
-/* Thick restart: lock the converged among the nev - nl most wanted, keep the next ones. */
+/* Thick restart: lock the converged among the nev - nl most wanted, keep the next ones
+ * (all of ritz's count). */
 static void restart(blz *s, double tol)
 {
     const int n = (int)s->n, m = s->mmax, na = s->cur - s->nl, nw = s->nev - s->nl;
-    const double eps23 = pow(DBL_EPSILON, 2.0 / 3.0);
-    int *cols = malloc(sizeof(int) * (size_t)na), L = 0, k = 0;
-    for (int t = 0; t < nw && t < na; t++) {   /* first the pairs to lock */
-        const int i = wanted(s, na, t);
-        if (s->res[i] <= tol * fmax(eps23, fabs(s->theta[i]))) cols[L++] = i;
-    }
+    int *cols = malloc(sizeof(int) * (size_t)s->count), L = 0, k = 0;
+    for (int t = 0; t < nw && t < s->count; t++)   /* first the pairs to lock */
+        if (converged(s, t, tol)) cols[L++] = t;
     k = L;
-    for (int t = 0; t < na && k < s->keep - s->nl; t++) {
-        const int i = wanted(s, na, t);
+    for (int t = 0; t < s->count; t++) {
         int taken = 0;
-        for (int j = 0; j < L; j++) taken |= cols[j] == i;
-        if (!taken) cols[k++] = i;
+        for (int j = 0; j < L; j++) taken |= cols[j] == t;
+        if (!taken) cols[k++] = t;
     }
-    /* Y = S(:, cols)^T V_active (k x na times na x n), then into V after the locked rows */
-    for (int r = 0; r < k; r++) for (int i = 0; i < na; i++) s->Sk[r * na + i] = s->S[i * na + cols[r]];
+    /* Y = S(cols) V_active (k x na times na x n), then into V after the locked rows */
+    for (int r = 0; r < k; r++) memcpy(s->Sk + r * na, s->S + cols[r] * na, sizeof(double) * (size_t)na);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, n, na, 1.0, s->Sk, na, s->V + (int64_t)s->nl * n, n,
                 0.0, s->Y, n);
     memcpy(s->V + (int64_t)s->nl * n, s->Y, sizeof(double) * (size_t)k * (size_t)n);
@@ -204,13 +222,9 @@ static void collect(blz *s, double *values, double *vectors)
     const int n = (int)s->n, m = s->mmax, na = s->cur - s->nl, nw = s->nev - s->nl;
     double *val = s->res;   /* reused: nev values, locked then active */
     for (int i = 0; i < s->nl; i++) val[i] = s->T[i * m + i];
-    for (int t = 0; t < nw; t++) {
-        const int c = wanted(s, na, t);
-        val[s->nl + t] = s->theta[c];
-        for (int i = 0; i < na; i++) s->Sk[t * na + i] = s->S[i * na + c];
-    }
+    for (int t = 0; t < nw; t++) val[s->nl + t] = s->theta[t];
     if (vectors && nw > 0)   /* the active Ritz vectors into Y */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nw, n, na, 1.0, s->Sk, na, s->V + (int64_t)s->nl * n,
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nw, n, na, 1.0, s->S, na, s->V + (int64_t)s->nl * n,
                     n, 0.0, s->Y, n);
     int *order = malloc(sizeof(int) * (size_t)s->nev);
     for (int i = 0; i < s->nev; i++) {   /* insertion sort: largest or smallest first */
@@ -231,16 +245,16 @@ static void collect(blz *s, double *values, double *vectors)
 static void blz_free(blz *s)
 {
     free(s->V); free(s->Q); free(s->W); free(s->Y); free(s->T); free(s->H); free(s->C); free(s->S);
-    free(s->R); free(s->wnorm); free(s->theta); free(s->res); free(s->Sk);
+    free(s->R); free(s->wnorm); free(s->theta); free(s->res); free(s->Sk); free(s->Z); free(s->w); free(s->isuppz);
 }
 
 void nt_block_lanczos_default(const nt_operator *op, int nev, int largest, nt_block_lanczos_opts *o)
 {
     int b = op->block < 1 ? 1 : op->block;
     if (b > NT_BLOCK_LANCZOS_MAX_B) b = NT_BLOCK_LANCZOS_MAX_B;
-    const int buffer = largest ? nev : 2 * nev;
-    *o = (nt_block_lanczos_opts){ .block = b, .keep = nev + buffer, .basis = 2 * (nev + buffer) + 2 * b };
-    (void)largest;
+    const int keep = largest ? 2 * nev : 3 * nev;   /* the crowded bottom end keeps more */
+    const int basis = 3 * keep > keep + 12 * b ? 3 * keep : keep + 12 * b;
+    *o = (nt_block_lanczos_opts){ .block = b, .keep = keep, .basis = basis };
 }
 
 int nt_eigen_block_lanczos(const nt_operator *op, int nev, int largest, double tol, const nt_block_lanczos_opts *o,
@@ -270,9 +284,11 @@ int nt_eigen_block_lanczos(const nt_operator *op, int nev, int largest, double t
     s.T = calloc(m * m, sizeof(double)); s.H = malloc(m * b * sizeof(double)); s.C = malloc(m * b * sizeof(double));
     s.S = malloc(m * m * sizeof(double)); s.R = malloc(b * b * sizeof(double)); s.wnorm = malloc(b * sizeof(double));
     s.theta = malloc(m * sizeof(double)); s.res = malloc(m * sizeof(double));
-    s.Sk = malloc((size_t)s.keep * m * sizeof(double));
+    s.Sk = malloc((size_t)s.keep * m * sizeof(double)); s.Z = malloc(m * m * sizeof(double));
+    s.w = malloc(m * sizeof(double)); s.isuppz = malloc(2 * m * sizeof(lapack_int));
     int rc = NT_OK;
-    if (!s.V || !s.Q || !s.W || !s.Y || !s.T || !s.H || !s.C || !s.S || !s.R || !s.wnorm || !s.theta || !s.res || !s.Sk) {
+    if (!s.V || !s.Q || !s.W || !s.Y || !s.T || !s.H || !s.C || !s.S || !s.R || !s.wnorm || !s.theta || !s.res || !s.Sk ||
+        !s.Z || !s.w || !s.isuppz) {
         rc = nt_fail(err, NT_EFAIL, "block Lanczos: out of memory for %d vectors of %lld", s.mmax + s.keep + 2 * s.b,
                      (long long)n);
         goto done;
@@ -287,9 +303,10 @@ int nt_eigen_block_lanczos(const nt_operator *op, int nev, int largest, double t
     for (int restarts = 0;;) {
         if ((rc = step(&s, &products, err)) != NT_OK) goto done;
         int fail = NT_OK;
-        if (ritz(&s, tol, err, &fail)) break;
+        const int full = s.cur + (s.b < n - s.cur ? s.b : n - s.cur) > s.mmax;
+        if (ritz(&s, full ? s.keep - s.nl : nev - s.nl, tol, err, &fail)) break;
         if ((rc = fail) != NT_OK) goto done;
-        if (s.cur + (s.b < n - s.cur ? s.b : n - s.cur) > s.mmax) {
+        if (full) {
             if (++restarts > BLOCK_MAX_RESTARTS) {
                 rc = nt_fail(err, NT_EFAIL, "block Lanczos (nev %d, block %d, basis %d, n %lld): not converged after "
                              "%d restarts (%d products), %d locked", nev, s.b, s.mmax, (long long)n,
