@@ -1126,12 +1126,18 @@ NT_API nt_operator nt_counted_operator_new(nt_counted_operator *c, const nt_oper
 /* All eigenvalues, ascending, of the matrix built from products with unit vectors
  * (symmetrized, LAPACK dsyevr); vectors (n x n, row i = eigenvector i) when not NULL. */
 NT_API int nt_eigen_dense(const nt_operator *op, double *values, double *vectors, nt_error *err);
-/* The nev largest (descending) or smallest (ascending) eigenvalues by ARPACK's implicitly
- * restarted Lanczos (dsaupd/dseupd; tol 0 means DBL_EPSILON; the dense path when
- * nev >= n - 1); vectors (nev x n rows) when not NULL; NT_EINPUT for nev outside 1..n,
- * NT_EFAIL with ARPACK's info otherwise; *n_products (may be NULL) counts products. */
+/* The nev largest (descending) or smallest (ascending) eigenvalues by a restarted Lanczos
+ * method: ARPACK's implicitly restarted Lanczos (dsaupd/dseupd) below n = 5000, the
+ * thick-restart Lanczos of nt_eigen_block_lanczos with single products from there (fewer
+ * products, the same test; measured in src/spectrum/lanczos.c); tol 0 means DBL_EPSILON; the
+ * dense path when nev >= n - 1; vectors (nev x n rows) when not NULL; NT_EINPUT for nev
+ * outside 1..n, NT_EFAIL with ARPACK's info otherwise; *n_products (may be NULL) counts
+ * products. */
 NT_API int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, double *values,
                      double *vectors, int *n_products, nt_error *err);
+/* The same by ARPACK alone, whatever n (nt_eigen_lanczos's small-n path). */
+NT_API int nt_eigen_arpack(const nt_operator *op, int nev, int largest, double tol, double *values,
+                           double *vectors, int *n_products, nt_error *err);
 /* The block method's sizes: block b (products per step, taken by op->apply at once), basis
  * (the most vectors kept, locked ones included) and keep (Ritz vectors kept at a restart);
  * 0 takes nt_block_lanczos_default's. */

@@ -8,8 +8,9 @@
  *   - nev close to n (the basis is the whole space);
  *   - negative controls: the same check fails for the values of a perturbed operator and for
  *     a value moved by 1e-9 |A|;
- *   - products against ARPACK's (nt_eigen_lanczos) on a fixed operator, counts being
- *     deterministic;
+ *   - products against ARPACK's (nt_eigen_arpack) on a fixed operator, counts being
+ *     deterministic: single products fewer, pairs within 1.3 x;
+ *   - nt_eigen_lanczos's rule (the thick restart from n = 5000), its values ARPACK's;
  *   - invalid nev and an operator's error returned as they are. */
 #include <math.h>
 #include <stdlib.h>
@@ -215,7 +216,75 @@ Test(block_lanczos, invalid_input_and_operator_error)
     cr_expect_eq(nt_eigen_block_lanczos(&op, 0, 1, 0, NULL, val, NULL, NULL, &err), NT_EINPUT);
     cr_expect_eq(nt_eigen_block_lanczos(&op, 13, 1, 0, NULL, val, NULL, NULL, &err), NT_EINPUT);
     cr_expect(strstr(err.msg, "13") != NULL, "message names nev: %s", err.msg);
+    nt_block_lanczos_opts wide = { .block = NT_BLOCK_LANCZOS_MAX_B + 1 };
+    cr_expect_eq(nt_eigen_block_lanczos(&op, 2, 1, 0, &wide, val, NULL, NULL, &err), NT_EINPUT);
+    cr_expect(strstr(err.msg, "block 17") != NULL, "message names the block: %s", err.msg);
     nt_operator bad = { 12, 3, failing_apply, NULL };
     cr_expect_eq(nt_eigen_block_lanczos(&bad, 2, 1, 0, NULL, val, NULL, NULL, &err), NT_EFAIL);
     cr_expect(strstr(err.msg, "refused") != NULL, "the operator's message: %s", err.msg);
+}
+
+/* A Hessian-like diagonal of n = 2000: a bulk near 0 (|x|^3 spread), a few outliers at the
+ * top, a crowded negative tail at the bottom; shuffled. */
+static void hessian_like(int64_t n, double *d)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const double x = 2.0 * i / (n - 1) - 1;   /* -1 .. 1 */
+        d[(i * 7) % n] = x * x * x * (x < 0 ? 0.5 : 1.0) + (i >= n - 5 ? 10.0 * (i - n + 6) : 0);
+    }
+}
+
+Test(block_lanczos, products_against_arpack)
+{
+    enum { n = 2000 };
+    double *d = malloc(sizeof(double) * n), val[10];
+    hessian_like(n, d);
+    diag_op D = { n, d };
+    nt_operator op = { n, 16, diag_apply, &D };
+    nt_error err = {0};
+    for (int largest = 0; largest < 2; largest++) {
+        int p_arpack = 0;
+        cr_assert_eq(nt_eigen_arpack(&op, 10, largest, 0, val, NULL, &p_arpack, &err), NT_OK, "%s", err.msg);
+        const int blocks[5] = {1, 2, 4, 8, 16};
+        for (int t = 0; t < 5; t++) {
+            int p = 0;
+            nt_block_lanczos_opts o = { .block = blocks[t] };
+            cr_assert_eq(nt_eigen_block_lanczos(&op, 10, largest, 0, &o, val, NULL, &p, &err), NT_OK, "%s", err.msg);
+            cr_log_info("%s 10 of n = %d: ARPACK %d products, block %d: %d (%.2f x)", largest ? "top" : "bottom", n,
+                        p_arpack, blocks[t], p, (double)p / p_arpack);
+            /* the counts lanczos.c's rule rests on: single products fewer than ARPACK's, pairs
+             * within 1.3 x (measured 0.82 / 0.70 and 1.19 / 0.91) */
+            if (blocks[t] == 1) cr_expect_leq(p, p_arpack, "block 1: %d products, ARPACK %d", p, p_arpack);
+            if (blocks[t] == 2) cr_expect_leq(p, 1.3 * p_arpack, "block 2: %d products, ARPACK %d", p, p_arpack);
+        }
+    }
+    free(d);
+}
+
+/* nt_eigen_lanczos's rule: from n = 5000 the thick restart with single products (the same
+ * count as nt_eigen_block_lanczos with b = 1), the values ARPACK's to 1e-12 */
+Test(block_lanczos, lanczos_rule_takes_the_thick_restart_from_5000)
+{
+    enum { n = 6000 };
+    double *d = malloc(sizeof(double) * n), lanczos[10], arpack[10], block[10];
+    hessian_like(n, d);
+    diag_op D = { n, d };
+    nt_operator op = { n, 16, diag_apply, &D };
+    nt_error err = {0};
+    for (int largest = 0; largest < 2; largest++) {
+        int p_rule = 0, p_arpack = 0, p_block = 0;
+        nt_block_lanczos_opts o = { .block = 1 };
+        cr_assert_eq(nt_eigen_lanczos(&op, 10, largest, 0, lanczos, NULL, &p_rule, &err), NT_OK, "%s", err.msg);
+        cr_assert_eq(nt_eigen_arpack(&op, 10, largest, 0, arpack, NULL, &p_arpack, &err), NT_OK, "%s", err.msg);
+        cr_assert_eq(nt_eigen_block_lanczos(&op, 10, largest, 0, &o, block, NULL, &p_block, &err), NT_OK, "%s", err.msg);
+        cr_expect_eq(p_rule, p_block, "the rule took %d products, the thick restart %d", p_rule, p_block);
+        cr_expect_neq(p_rule, p_arpack, "the rule took ARPACK's %d products", p_arpack);
+        double worst = 0, scale = 0;
+        for (int i = 0; i < n; i++) scale = fmax(scale, fabs(d[i]));
+        for (int i = 0; i < 10; i++) worst = fmax(worst, fabs(lanczos[i] - arpack[i]) / scale);
+        cr_expect_leq(worst, 1e-12, "%s: the rule's values off ARPACK's by %.3e |A|", largest ? "top" : "bottom", worst);
+        cr_log_info("rule at n = %d, %s 10: %d products (ARPACK %d), values agree to %.1e", n,
+                    largest ? "top" : "bottom", p_rule, p_arpack, worst);
+    }
+    free(d);
 }
