@@ -1138,9 +1138,11 @@ NT_API int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double 
 /* The same by ARPACK alone, whatever n (nt_eigen_lanczos's small-n path). */
 NT_API int nt_eigen_arpack(const nt_operator *op, int nev, int largest, double tol, double *values,
                            double *vectors, int *n_products, nt_error *err);
-/* The block method's sizes: block b (products per step, taken by op->apply at once), basis
- * (the most vectors kept, locked ones included) and keep (Ritz vectors kept at a restart);
- * 0 takes nt_block_lanczos_default's. */
+/* The block method's sizes: block b (products per step, op->apply called with at most
+ * op->block at once; 1..NT_BLOCK_LANCZOS_MAX_B), basis (the most vectors kept, locked ones
+ * included) and keep (Ritz vectors kept at a restart); 0 takes nt_block_lanczos_default's:
+ * b = min(op->block, 2) (larger blocks cost more products, measured in lanczos.c), keep 2 nev
+ * (top) or 3 nev (bottom), basis max(3 keep, keep + 12 b). */
 #define NT_BLOCK_LANCZOS_MAX_B 16
 typedef struct { int block, basis, keep; } nt_block_lanczos_opts;
 NT_API void nt_block_lanczos_default(const nt_operator *op, int nev, int largest, nt_block_lanczos_opts *o);
