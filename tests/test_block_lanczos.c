@@ -56,7 +56,7 @@ static double *random_symmetric(int64_t n, uint64_t stream)
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < n; j++) A[i * n + j] = (B[i * n + j] + B[j * n + i]) / (2 * sqrt((double)n));
     const double out[5] = {10, 7, 5, -6, -12};
-    for (int i = 0; i < 5; i++) A[(i * 37) * n + i * 37] += out[i];
+    for (int i = 0; i < 5; i++) A[((i * 37) % n) * n + (i * 37) % n] += out[i];   /* distinct for n = 40 and 300 */
     free(B);
     return A;
 }
