@@ -44,11 +44,17 @@ fuzz: build
 	scripts/fuzz.sh
 
 # Benchmarks are programs, not tests: they print measured ratios and never fail on time.
+# The machine's limit: the BLAS kernel a user gets (this workplace sets OPENBLAS_CORETYPE to
+# the AVX2 one; the bench unsets it, and bench_blas.c still measures that kernel beside).
+# BLIS (libblis-pthread-dev) only for the comparison: a build configured before it was
+# installed is reconfigured to find it.
 bench: setup $(BUILD)/build.ninja
-	NOETHER_EXTRA_PACKAGES="python3-torch python3-numpy python3-scipy time" scripts/setup.sh
-	ninja -C $(BUILD) && ninja -C $(BUILD) noether-bench
-	$(BUILD)/noether-bench $(CURDIR) $(BUILD)/bench.csv
-	PYTHONPATH=$(BUILD)/python /usr/bin/python3 bench/bench_python.py
+	NOETHER_EXTRA_PACKAGES="python3-torch python3-numpy python3-scipy time libblis-pthread-dev" scripts/setup.sh
+	ninja -C $(BUILD) && ninja -C $(BUILD) noether-bench noether-bench-gemm
+	ninja -C $(BUILD) noether-bench-gemm-blis 2>/dev/null || \
+	  (meson setup --reconfigure $(BUILD) >/dev/null && ninja -C $(BUILD) noether-bench-gemm-blis)
+	env -u OPENBLAS_CORETYPE $(BUILD)/noether-bench $(CURDIR) $(BUILD)/bench.csv
+	env -u OPENBLAS_CORETYPE PYTHONPATH=$(BUILD)/python /usr/bin/python3 bench/bench_python.py
 	ninja -C $(BUILD) noether-bench-mpi
 	@echo "strong scaling, Fashion-MNIST MLP (d = 269322), 4096 samples, blocks of 8 products, one BLAS thread a rank:"
 	@echo "ranks,samples,samples_per_rank,d,k,s_per_block,s_allreduce,s_compute,MB_per_allreduce" | tee $(BUILD)/bench_mpi.csv

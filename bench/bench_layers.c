@@ -111,6 +111,8 @@ static void one(const char *name, const char *model_json, const char *data_json,
                    tt[0], tt[1], tt[2]);
             printf("   PyTorch / noether: gradient %.2f, HVP %.2f, block of 16 %.2f (above 1: noether is faster)\n",
                    tt[0] / tg, tt[1] / t1, tt[2] / t16);
+            printf("   noether / PyTorch: gradient %.2f x its time, HVP %.2f x%s\n", tg / tt[0], t1 / tt[1],
+                   strcmp(name, "conv") ? "" : " (targets: <= 0.7, <= 0.5)");
             printf("   agreement with PyTorch: loss %.1e, gradient %.1e, H v %.1e (relative)\n", rl, rg, rh);
             fprintf(csv, "%s_torch_grad_ms,%.6g,ms\n%s_torch_hvp1_ms,%.6g,ms\n%s_torch_hvp16_per_vec_ms,%.6g,ms\n",
                     name, tt[0], name, tt[1], name, tt[2]);

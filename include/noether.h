@@ -225,7 +225,7 @@ NT_API const char *nt_loss_name(nt_loss l);
 
 /* sigma(z), sigma'(z), sigma''(z) (any output pointer may be NULL). */
 NT_API void nt_act_eval(nt_act a, double alpha, double z, double *s, double *ds, double *d2s);
-/* The same on n values (no pointer may be NULL). */
+/* The same on n values (d2s may be NULL: sigma'' is not wanted; the others may not). */
 NT_API void nt_act_eval_n(nt_act a, double alpha, int64_t n, const double *z, double *s, double *ds, double *d2s);
 /* sigma'' = 0 wherever it is defined (identity, relu, leaky_relu). */
 NT_API int nt_act_piecewise_linear(nt_act a);
@@ -424,6 +424,21 @@ typedef struct nt_engine nt_engine;
 NT_API nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k);
 NT_API void nt_engine_free(nt_engine *e);
 NT_API int nt_engine_k(const nt_engine *e);
+/* Sample-parallel lanes: nt_loss_value, nt_grad, nt_hvp (and so nt_hessian, the Hessian
+ * operator and training) split a data set's rows into `threads` contiguous shards, each swept
+ * by an engine of its own (a peer made at first use, chunks of ceil(chunk / threads) rows) on
+ * a thread of its own with single-threaded BLAS; the shards' sums are added in order before
+ * the division by N (and before the reduction hook).  The default is NOETHER_THREADS when
+ * set, OpenBLAS's thread count otherwise.  Lanes change the order of the sums (their
+ * round-off), not their values; one lane is bitwise an engine without lanes.  A model with
+ * batch normalization, and a data set of fewer than 16 rows a lane, takes fewer lanes.  At
+ * most 8; setting them thaws the engine.  While lanes run, OpenBLAS's thread count is 1
+ * for the whole process. */
+NT_API void nt_engine_set_threads(nt_engine *e, int threads);
+/* The threads noether's computations take (an engine's lanes, the training ledger's sums):
+ * NOETHER_THREADS when set, OpenBLAS's thread count otherwise; at least 1. */
+NT_API int nt_threads_default(void);
+NT_API int nt_engine_threads(const nt_engine *e);
 /* Keeps the forward values, adjoints and layers' derivatives of every chunk at theta on ds
  * (at most max_bytes of them), so that nt_hvp there with g == NULL runs only the tangent and
  * adjoint-tangent sweeps, with bitwise the same results (every other call runs in full).

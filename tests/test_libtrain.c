@@ -49,18 +49,6 @@ static const cJSON *item(const cJSON *o, const char *k)
     return v;
 }
 
-/* x as summary.json holds it: printed by cJSON (which takes 15 digits when they read back
- * within a relative DBL_EPSILON, so one ulp may go) and read back */
-static double as_json(double x)
-{
-    cJSON *v = cJSON_CreateNumber(x);
-    char *text = cJSON_PrintUnformatted(v);
-    double y = strtod(text, NULL);
-    free(text);
-    cJSON_Delete(v);
-    return y;
-}
-
 /* ---- 1. the initial theta of a spec ---------------------------------------------------- */
 
 /* nt_spec_theta is bitwise the theta noether train starts from (params_init.npy), with and
@@ -328,22 +316,22 @@ Test(libtrain, track_and_report_are_the_cli_columns)
             const cJSON *o_ = cJSON_GetArrayItem(arr, i);
             cr_expect_str_eq(item(o_, "name")->valuestring, p->name);
             cr_expect_eq(json_num(o_, "breaking_dimension"), p->breaking_dimension);
-            cr_expect_eq(json_num(o_, "lambda_min"), as_json(p->lambda_min), "%s", p->name);
-            cr_expect_eq(json_num(o_, "lambda_max"), as_json(p->lambda_max), "%s", p->name);
-            cr_expect_eq(json_num(o_, "distance_initial"), as_json(p->distance_initial), "%s", p->name);
-            cr_expect_eq(json_num(o_, "distance_final"), as_json(p->distance_final), "%s", p->name);
+            cr_expect_eq(json_num(o_, "lambda_min"), (p->lambda_min), "%s", p->name);
+            cr_expect_eq(json_num(o_, "lambda_max"), (p->lambda_max), "%s", p->name);
+            cr_expect_eq(json_num(o_, "distance_initial"), (p->distance_initial), "%s", p->name);
+            cr_expect_eq(json_num(o_, "distance_final"), (p->distance_final), "%s", p->name);
             cr_expect_eq(p->predicted, o < 2);
             cr_expect_eq(cJSON_GetObjectItem(o_, "predicted_factor") != NULL, o < 2, "a prediction only for gd and sgd");
             if (o < 2) {
                 cr_expect_eq(cJSON_IsTrue(item(o_, "stable_predicted")), p->stable_predicted);
-                cr_expect_eq(json_num(o_, "predicted_factor"), as_json(p->predicted_factor));
+                cr_expect_eq(json_num(o_, "predicted_factor"), (p->predicted_factor));
                 cr_expect_eq(json_num(o_, "first_log_step"), (double)p->first_log_step);
-                cr_expect_eq(json_num(o_, "predicted_distance_first_log"), as_json(p->predicted_distance_first_log), "%s", p->name);
-                cr_expect_eq(json_num(o_, "measured_distance_first_log"), as_json(p->measured_distance_first_log), "%s", p->name);
+                cr_expect_eq(json_num(o_, "predicted_distance_first_log"), (p->predicted_distance_first_log), "%s", p->name);
+                cr_expect_eq(json_num(o_, "measured_distance_first_log"), (p->measured_distance_first_log), "%s", p->name);
             }
             const cJSON *mf = cJSON_GetObjectItem(o_, "measured_factor");
             cr_expect_eq(mf != NULL, !isnan(p->measured_factor), "%s: measured_factor", p->name);
-            if (mf) cr_expect_eq(mf->valuedouble, as_json(p->measured_factor), "%s", p->name);
+            if (mf) cr_expect_eq(mf->valuedouble, (p->measured_factor), "%s", p->name);
         }
         /* the swap's start is exact: distance 0; the sign flip's is off by the perturbation */
         cr_expect_eq(fp.points[1].distance_initial, 0.0);

@@ -56,7 +56,7 @@ static void write_generators(const char *dir, const nt_algebra *a, int64_t d)
         cJSON_AddStringToObject(o, "shift", path);
         cJSON_AddItemToArray(arr, o);
     }
-    char *text = cJSON_Print(doc);
+    char *text = nt_json_print(doc, 1);
     cli_write_in("discover", dir, "transformations.json", text);
     free(text);
     cJSON_Delete(doc);

@@ -228,7 +228,7 @@ void cli_write_npy(const char *cmd, const char *dir, const char *name, const dou
 
 void cli_print_json(cJSON *doc)
 {
-    char *s = cJSON_Print(doc);
+    char *s = nt_json_print(doc, 1);
     puts(s);
     free(s);
     cJSON_Delete(doc);

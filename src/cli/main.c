@@ -62,7 +62,9 @@ static void usage(FILE *f)
                "  OPENBLAS_NUM_THREADS  BLAS threads; 1 makes results and resumed runs bit for bit\n"
                "                        reproducible (OpenBLAS differs in the last bits otherwise)\n"
                "  OPENBLAS_CORETYPE     the BLAS kernel; unset, noether picks the best one this CPU\n"
-               "                        supports when OpenBLAS does not know the CPU\n");
+               "                        supports when OpenBLAS does not know the CPU\n"
+               "  NOETHER_THREADS       lanes: the samples split over this many threads, each with\n"
+               "                        single-threaded BLAS (default: OpenBLAS's thread count)\n");
 }
 
 int main(int argc, char **argv)

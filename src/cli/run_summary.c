@@ -116,7 +116,7 @@ cJSON *run_identities_json(const run_state *r)
 void run_save_state(void *ctx, nt_checkpoint *c)
 {
     run_state *r = ctx;
-    char *cp = cJSON_PrintUnformatted(r->checkpoints);
+    char *cp = nt_json_print(r->checkpoints, 0);
     nt_checkpoint_put_bytes(c, "run.analysis_csv", (int64_t)r->csv.len, r->csv.s ? r->csv.s : "");
     nt_checkpoint_put_bytes(c, "run.checkpoints", (int64_t)strlen(cp), cp);
     nt_checkpoint_put_f64(c, "run.seconds", 1, &r->seconds);

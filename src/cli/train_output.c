@@ -121,7 +121,7 @@ int cli_interrupted(nt_error *err, const cli_job *job, const char *dir, const ch
 
 void cli_write_json(const char *cmd, const char *dir, const char *name, const cJSON *doc)
 {
-    char *text = cJSON_Print(doc), path[NT_PATH_MAX + 64];
+    char *text = nt_json_print(doc, 1), path[NT_PATH_MAX + 64];
     size_t len = strlen(text);
     nt_error err;
     text = realloc(text, len + 2);

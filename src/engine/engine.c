@@ -79,10 +79,10 @@ int nt_engine_ready(nt_engine *e, const double *theta, const nt_dataset *ds, int
     return NT_OK;
 }
 
-/* The whole data set: loss sum, and with `what` the gradient sum (into g) and the
- * tangent sums (into HV, kk x d). */
-static double sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int kk,
-                    const double *V, double *g, double *HV, int what)
+/* The rows of ds on this engine alone: loss sum, and with `what` the gradient sum (into g)
+ * and the tangent sums (into HV, kk x d). */
+static double sweep_rows(nt_engine *e, const double *theta, const nt_dataset *ds, int kk,
+                         const double *V, double *g, double *HV, int what)
 {
     const int last = e->n_nodes - 1;
     e->theta = theta;
@@ -99,6 +99,42 @@ static double sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int
         if (what & PASS_ADJ) backward(e, last, what);
     }
     return e->loss_sum;
+}
+
+/* One sweep's arguments, and each lane's loss sum; lane t > 0 sums g and HV into its
+ * engine's own buffer (lanes.c). */
+typedef struct {
+    const double *theta, *V;
+    int kk, what, frozen;
+    double *g, *HV;
+    double sum[NT_MAX_LANES];
+} sweep_args;
+
+static void sweep_lane(nt_engine *le, const nt_dataset *rows, int t, void *arg)
+{
+    sweep_args *a = arg;
+    double *g = a->g && t ? le->sums : a->g, *HV = a->HV && t ? le->sums + le->d : a->HV;
+    a->sum[t] = a->frozen ? nt_frozen_sweep(le, a->kk, a->V, HV)
+                          : sweep_rows(le, a->theta, rows, a->kk, a->V, g, HV, a->what);
+}
+
+/* The whole data set, over the engine's lanes (frozen: the kept values of nt_engine_freeze);
+ * the lanes' sums are added in lane order into *sum, g and HV. */
+static int sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int kk, const double *V, double *g,
+                 double *HV, int what, int frozen, double *sum, nt_error *err)
+{
+    sweep_args a = { .theta = theta, .V = V, .kk = kk, .what = what, .frozen = frozen, .g = g, .HV = HV };
+    const int T = nt_lanes_for(e, ds);
+    if (T == 1) {
+        sweep_lane(e, ds, 0, &a);
+    } else if (nt_lanes_run(e, ds, T, sweep_lane, &a) != NT_OK) {
+        return nt_fail(err, NT_EFAIL, "engine: out of memory for %d lanes of %lld samples", T, (long long)e->chunk);
+    }
+    *sum = a.sum[0];
+    for (int t = 1; t < T; t++) *sum += a.sum[t];
+    if (T > 1 && g) nt_lanes_add(e, T, e->d, 0, g);
+    if (T > 1 && HV) nt_lanes_add(e, T, (int64_t)kk * e->d, e->d, HV);
+    return NT_OK;
 }
 
 /* The hook's turn: [loss sum | g sums (d) | HV sums (kk x d)] (the parts computed) copied
@@ -160,16 +196,18 @@ int nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds, doubl
 {
     int rc = nt_engine_ready(e, theta, ds, 1, err);
     if (rc != NT_OK) return rc;
-    double s = sweep(e, theta, ds, 0, NULL, NULL, NULL, 0);
-    return finish(e, theta, ds, s, NULL, 0, NULL, NULL, loss, err);
+    double s = 0;
+    rc = sweep(e, theta, ds, 0, NULL, NULL, NULL, 0, 0, &s, err);
+    return rc != NT_OK ? rc : finish(e, theta, ds, s, NULL, 0, NULL, NULL, loss, err);
 }
 
 int nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *loss, double *g, nt_error *err)
 {
     int rc = nt_engine_ready(e, theta, ds, 1, err);
     if (rc != NT_OK) return rc;
-    double s = sweep(e, theta, ds, 0, NULL, g, NULL, PASS_ADJ);
-    return finish(e, theta, ds, s, g, 0, NULL, NULL, loss, err);
+    double s = 0;
+    rc = sweep(e, theta, ds, 0, NULL, g, NULL, PASS_ADJ, 0, &s, err);
+    return rc != NT_OK ? rc : finish(e, theta, ds, s, g, 0, NULL, NULL, loss, err);
 }
 
 int nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *HV,
@@ -183,9 +221,10 @@ int nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const
         int kk = k - j0 < e->k ? k - j0 : e->k;
         const double *Vj = V + (int64_t)j0 * e->d;
         double *HVj = HV + (int64_t)j0 * e->d;
-        double s = !g && nt_engine_frozen_at(e, theta, ds) ? nt_frozen_sweep(e, kk, Vj, HVj)
-                   : sweep(e, theta, ds, kk, Vj, g, HVj, PASS_TAN | PASS_ADJ | PASS_ADJTAN);
-        rc = finish(e, theta, ds, s, g, kk, Vj, HVj, loss, err);
+        double s = 0;
+        rc = sweep(e, theta, ds, kk, Vj, g, HVj, PASS_TAN | PASS_ADJ | PASS_ADJTAN,
+                   !g && nt_engine_frozen_at(e, theta, ds), &s, err);
+        if (rc == NT_OK) rc = finish(e, theta, ds, s, g, kk, Vj, HVj, loss, err);
     }
     return rc;
 }

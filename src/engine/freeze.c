@@ -21,8 +21,10 @@ enum { N_BUF = 4 };   /* val, adj, d1, d2 */
 
 struct nt_frozen {
     double *theta;     /* a copy of the theta frozen at (d) */
-    nt_dataset ds;     /* the fields of the data set frozen on */
+    nt_dataset ds;     /* the fields of the rows frozen on (this lane's) */
+    nt_dataset key;    /* and of the caller's data set (lane 0's engine keeps it) */
     double loss_sum;
+    int lanes;         /* the lanes frozen (each lane's engine keeps its rows) */
     int64_t n_chunks;
     double *mem;
     double **slot;     /* [chunk][node][buffer]: the kept values (NULL where a node has none) */
@@ -65,10 +67,9 @@ static void set_rows(nt_engine *e, const nt_dataset *ds, int64_t c)
     e->y = ds->y ? ds->y + s * ds->ydim : NULL;
 }
 
-int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes)
+/* one engine's freeze on its rows (one lane's) */
+static int freeze_rows(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes)
 {
-    nt_engine_thaw(e);
-    if (nt_engine_ready(e, theta, ds, 1, NULL) != NT_OK) return 0;   /* the calls will report it */
     int64_t per_row = 0;
     for (int i = 1; i < e->n_nodes; i++) {
         const nt_node *p = &e->nodes[i];
@@ -78,6 +79,7 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
     if ((double)per_row * (double)ds->n * sizeof(double) > max_bytes) return 0;
     struct nt_frozen *f = calloc(1, sizeof *f);
     if (!f) return 0;
+    f->lanes = 1;
     f->theta = malloc(sizeof(double) * (size_t)e->d);
     f->ds = *ds;
     f->n_chunks = (ds->n + e->chunk - 1) / e->chunk;
@@ -115,7 +117,32 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
     return 1;
 }
 
-void nt_engine_thaw(nt_engine *e)
+typedef struct { const double *theta; double max_bytes; int64_t n; int ok[NT_MAX_LANES]; } freeze_args;
+
+static void freeze_lane(nt_engine *le, const nt_dataset *rows, int t, void *arg)
+{
+    freeze_args *a = arg;
+    a->ok[t] = freeze_rows(le, a->theta, rows, a->max_bytes * (double)rows->n / (double)a->n);
+}
+
+/* Each lane's engine keeps its own rows' values (lanes.c), so that a frozen product runs on
+ * every lane as a full one does. */
+int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, double max_bytes)
+{
+    nt_engine_thaw(e);
+    if (nt_engine_ready(e, theta, ds, 1, NULL) != NT_OK) return 0;   /* the calls will report it */
+    const int T = nt_lanes_for(e, ds);
+    freeze_args a = { .theta = theta, .max_bytes = max_bytes, .n = ds->n };
+    if (T == 1) a.ok[0] = freeze_rows(e, theta, ds, max_bytes);
+    else if (nt_lanes_run(e, ds, T, freeze_lane, &a) != NT_OK) a.ok[0] = 0;
+    for (int t = 0; t < T; t++)
+        if (!a.ok[t]) { nt_engine_thaw(e); return 0; }
+    e->frozen->lanes = T;
+    e->frozen->key = *ds;
+    return 1;
+}
+
+static void thaw_one(nt_engine *e)
 {
     struct nt_frozen *f = e->frozen;
     if (!f) return;
@@ -127,11 +154,20 @@ void nt_engine_thaw(nt_engine *e)
     e->frozen = NULL;
 }
 
+void nt_engine_thaw(nt_engine *e)
+{
+    thaw_one(e);
+    for (int t = 0; t < NT_MAX_LANES - 1; t++)
+        if (e->peer[t]) thaw_one(e->peer[t]);
+}
+
+/* frozen at theta on ds, split in as many lanes */
 int nt_engine_frozen_at(const nt_engine *e, const double *theta, const nt_dataset *ds)
 {
     const struct nt_frozen *f = e->frozen;
-    return f && f->ds.n == ds->n && f->ds.dim == ds->dim && f->ds.ydim == ds->ydim && f->ds.x == ds->x &&
-           f->ds.y == ds->y && memcmp(f->theta, theta, sizeof(double) * (size_t)e->d) == 0;
+    return f && f->lanes == nt_lanes_for(e, ds) && f->key.n == ds->n && f->key.dim == ds->dim &&
+           f->key.ydim == ds->ydim && f->key.x == ds->x && f->key.y == ds->y &&
+           memcmp(f->theta, theta, sizeof(double) * (size_t)e->d) == 0;
 }
 
 /* one block of kk <= e->k products at the frozen theta: the sums over samples of the

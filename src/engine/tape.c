@@ -29,6 +29,7 @@ nt_engine *nt_engine_new(const nt_model *m, int64_t chunk, int k)
                        .has_tan = 0, .need_adj = 1 };
 
     e->coupled = nt_model_batch_coupled(m);
+    nt_engine_set_threads(e, nt_threads_default());
     if (nt_engine_fit(e, chunk) != NT_OK) { free(e->nodes); free(e); return NULL; }
     return e;
 }
@@ -84,6 +85,7 @@ void nt_engine_free(nt_engine *e)
 {
     if (!e) return;
     nt_engine_thaw(e);
+    nt_lanes_free(e);
     free(e->mem);
     free(e->bn_sums);
     free(e->nodes);

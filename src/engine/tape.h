@@ -57,6 +57,8 @@ typedef struct nt_tape_build {
     int open[NT_MAX_RESIDUAL_DEPTH + 1], depth;
 } nt_tape_build;
 
+#define NT_MAX_LANES 8   /* sample-parallel lanes of an engine (lanes.c) */
+
 struct nt_engine {
     const nt_model *m;
     int64_t chunk;     /* rows the workspace holds */
@@ -84,7 +86,23 @@ struct nt_engine {
     nt_error sync_err;        /* reported by the engine's call; reset by nt_engine_ready */
     double *bn_sums;          /* batch norm's channel sums, (2 + 3 k) x its widest C (ops.c), */
     int64_t bn_cap;           /* allocated at its first pass */
+    int lanes;                /* sample-parallel lanes asked for (lanes.c) */
+    struct nt_engine *peer[NT_MAX_LANES - 1];   /* lane t's engine is peer[t - 1], made at first use */
+    double *sums;             /* a peer's own g and product sums, (1 + k) d */
 };
+
+/* lanes.c: the rows of a data set split into contiguous shards, each swept by its own engine
+ * on its own thread.  nt_lanes_for: the lanes a call on ds takes (1 for batch normalization
+ * and for fewer than 16 rows a lane); nt_lane_rows: lane t's rows of T; nt_lanes_run: fn on
+ * every lane at once (NT_EFAIL when a peer engine cannot be allocated); nt_lanes_add: out +=
+ * the peers' sums from offset at (n doubles). */
+typedef void (*nt_lane_fn)(struct nt_engine *e, const nt_dataset *rows, int lane, void *arg);
+int nt_lanes_for(const struct nt_engine *e, const nt_dataset *ds);
+nt_dataset nt_lane_rows(const nt_dataset *ds, int t, int T);
+struct nt_engine *nt_lane_engine(struct nt_engine *e, int t, int T);
+int nt_lanes_run(struct nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void *arg);
+void nt_lanes_add(const struct nt_engine *e, int T, int64_t n, int64_t at, double *out);
+void nt_lanes_free(struct nt_engine *e);
 
 /* (Re)allocates the workspace for chunks of `chunk` rows (a no-op when it holds them; a
  * frozen engine is thawed first).  Batch normalization couples the rows of a data set, so

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "doc.h"
+#include "../util/buf.h"
 
 static cJSON *numbers(const double *x, int n)
 {
@@ -195,7 +196,7 @@ cJSON *nt_spectrum_doc(const nt_spectrum *r, const nt_spectrum_doc_opts *o)
 char *nt_spectrum_json(const nt_spectrum *r, const nt_spectrum_doc_opts *o)
 {
     cJSON *doc = nt_spectrum_doc(r, o);
-    char *text = doc ? cJSON_Print(doc) : NULL;
+    char *text = doc ? nt_json_print(doc, 1) : NULL;
     cJSON_Delete(doc);
     return text;
 }

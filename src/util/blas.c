@@ -15,6 +15,7 @@
 #include "noether.h"
 
 char *openblas_get_corename(void);
+int openblas_get_num_threads(void);
 
 /* instruction-set tier of a kernel: 3 AVX-512, 2 AVX2 + FMA, 1 anything older */
 static int kernel_tier(const char *name)
@@ -67,4 +68,11 @@ int nt_blas_select(char **argv)
     execv("/proc/self/exe", argv);
     unsetenv("OPENBLAS_CORETYPE");   /* could not execute: go on with the kernel we have */
     return -1;
+}
+
+int nt_threads_default(void)
+{
+    const char *s = getenv("NOETHER_THREADS");
+    const int t = s && *s ? atoi(s) : openblas_get_num_threads();
+    return t < 1 ? 1 : t;
 }

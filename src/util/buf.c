@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <sys/stat.h>
+#include <cJSON.h>
 #include "buf.h"
 
 void nt_buf_vprintf(nt_buf *b, const char *fmt, va_list ap)
@@ -52,4 +54,33 @@ int nt_mkdir_p(const char *dir, nt_error *err)
         }
     }
     return NT_OK;
+}
+
+/* every finite number of the tree n (and its siblings) as raw text that reads back exactly */
+static int exact_numbers(cJSON *n)
+{
+    for (; n; n = n->next) {
+        if (cJSON_IsNumber(n) && isfinite(n->valuedouble)) {
+            char text[32];
+            for (int digits = 15; digits <= 17; digits++) {
+                snprintf(text, sizeof text, "%.*g", digits, n->valuedouble);
+                if (strtod(text, NULL) == n->valuedouble) break;
+            }
+            char *raw = cJSON_malloc(strlen(text) + 1);
+            if (!raw) return -1;
+            strcpy(raw, text);
+            n->type = cJSON_Raw | (n->type & cJSON_StringIsConst);
+            n->valuestring = raw;
+        }
+        if (n->child && exact_numbers(n->child)) return -1;
+    }
+    return 0;
+}
+
+char *nt_json_print(const cJSON *doc, int formatted)
+{
+    cJSON *copy = cJSON_Duplicate(doc, 1);
+    char *text = copy && exact_numbers(copy) == 0 ? (formatted ? cJSON_Print(copy) : cJSON_PrintUnformatted(copy)) : NULL;
+    cJSON_Delete(copy);
+    return text;
 }

@@ -21,4 +21,9 @@ int nt_text_write(const char *path, const char *text, nt_error *err);
 /* Creates the folder dir and its parents (those that exist are kept); NT_EINPUT naming the
  * first one that cannot be created. */
 int nt_mkdir_p(const char *dir, nt_error *err);
+/* doc as JSON text (indented when formatted), every number with the fewest significant
+ * digits (15, 16 or 17) that read back as the same double: cJSON 1.7 prints 15 when they read
+ * back within a relative DBL_EPSILON, which can be an ulp off.  malloc'd, NULL out of memory. */
+struct cJSON;
+char *nt_json_print(const struct cJSON *doc, int formatted);
 #endif
