@@ -24,13 +24,14 @@
  * n products with unit vectors and dsyevr, the same answer in the same layout.
  *
  * The rule (nt_eigen_lanczos): from n = 5000 on, the thick-restart Lanczos of
- * block_lanczos.c with blocks of one product; ARPACK (nt_eigen_arpack) below.  Measured on
- * the bench problem (784-256-256-10 MLP, 1024 Fashion-MNIST images, seeded theta, n = 269322,
- * nev 10, the same convergence test; products are deterministic for a thread count, times
- * are the best of several on a shared 2-core machine, see bench/bench_spectrum.c):
+ * block_lanczos.c with blocks of one product; ARPACK (nt_eigen_arpack) below.  Measured
+ * (nev 10, the same convergence test, values equal to 1e-14 relative; products are
+ * deterministic for a thread count, 2 OpenBLAS threads here, the b = 1 bottom count moving
+ * between 202 and 222 with the last bits; bench/bench_spectrum.c prints the rows) on the
+ * bench problem (784-256-256-10 MLP, 1024 Fashion-MNIST images, seeded theta, n = 269322):
  *     end     ARPACK   b = 1   b = 2   b = 4   b = 8   b = 16   (products)
- *     top       84       78     124     196     400     720
- *     bottom   270      202     270     388      -       -
+ *     top       84       78     124     196     400     704
+ *     bottom   270      202     270     388      -     1312
  * and on a Hessian-like diagonal of n = 2000 (tests/test_block_lanczos.c): top 283 | 233 336
  * 516 936 1920, bottom 523 | 368 478 760 1264 2576.  A block of b products costs per vector
  * what a single one does on the frozen Hessian operator (nt_engine_freeze: a product is the
@@ -38,12 +39,15 @@
  * 28.5 ms per vector for k = 16, one thread), so b > 1 buys nothing but a cheaper
  * orthogonalization per vector, and the block Krylov space grows one degree per b products:
  * b = 2 meets 1.3 x ARPACK's products at the bottom (1.00 x) but not at the top (1.48 x),
- * b >= 4 at neither end.  With b = 1 the method needs fewer products than ARPACK (0.93 x
- * top, 0.75-0.82 x bottom: it tests convergence after every product, not once per restart,
- * and locks converged pairs) and its time per product is ARPACK's or less (one
- * Gram-Schmidt pass unless DGKS asks for a second, as ARPACK); its Rayleigh-Ritz step
- * after every product (dsyevr on the basis of 60-90) costs more than a product on small
- * operators: on the demo's model (n = 547) 71 vs 92 products but 0.02 vs 0.01 s. */
+ * b >= 4 at neither end, and none of them ARPACK's time.  With b = 1 the method needs fewer
+ * products than ARPACK (it tests convergence after every product, not once per restart, and
+ * locks converged pairs): 0.93 x top and 0.75-0.82 x bottom on the bench problem, 0.53-0.89 x
+ * on 784-h-10 MLPs of n = 1600 to 25450 (1024 images), whose best times of 5-9 runs are
+ * 0.72-1.04 x ARPACK's (bottom of n = 6370: 0.47 vs 0.65 s); on the bench problem the best
+ * times of 2-4 runs on the loaded machine were 2.19 vs 2.94 s (top) and 12.05-15.15 vs
+ * 11.20 s (bottom), within its noise.  Its Rayleigh-Ritz step after every product (dsyevr on
+ * a basis of 60-90) costs more than a product of a small model: on the demo's (n = 547,
+ * 178 samples) 71 vs 92 products but 0.02-0.04 vs 0.01 s; hence ARPACK below n = 5000. */
 #include <float.h>
 #include <limits.h>
 #include <stdlib.h>
