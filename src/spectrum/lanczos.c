@@ -45,9 +45,10 @@
  * on 784-h-10 MLPs of n = 1600 to 25450 (1024 images), whose best times of 5-9 runs are
  * 0.72-1.04 x ARPACK's (bottom of n = 6370: 0.47 vs 0.65 s); on the bench problem the best
  * times of 2-4 runs on the loaded machine were 2.19 vs 2.94 s (top) and 12.05-15.15 vs
- * 11.20 s (bottom), within its noise; with the engine's lanes (after the merge of main, c8544b3), best
- * of 2: top 84 products 2.84 s vs 78 and 2.74 s, bottom 298 and 16.22 s vs 221 and 10.29 s.  Its Rayleigh-Ritz step after every product (dsyevr on
- * a basis of 60-90) costs more than a product of a small model: on the demo's (n = 547,
+ * 11.20 s (bottom), within its noise; with the engine's lanes (after the merge of main,
+ * c8544b3), best of 2: top 84 products and 2.84 s vs 78 and 2.74 s, bottom 298 and 16.22 s
+ * vs 221 and 10.29 s.  Its Rayleigh-Ritz step after every product (dsyevr on a basis of
+ * 60-90) costs more than a product of a small model: on the demo's (n = 547,
  * 178 samples) 71 vs 92 products but 0.02-0.04 vs 0.01 s; hence ARPACK below n = 5000. */
 #include <float.h>
 #include <limits.h>
