@@ -16,7 +16,8 @@
  *
  * Then bench_first.c: the first command a user runs (spectrum --top 5 of a trained network, as
  * a process) against PyHessian's method, the BLAS kernel, the peak memory of each command;
- * and bench_layers.c: a convolutional network and an attention block, the same ratios.
+ * and bench_layers.c: a convolutional network and an attention block, the same ratios;
+ * bench_spectrum.c: the spectrum's eigensolvers (ARPACK, block Lanczos) side by side.
  *
  * Usage: noether-bench [SOURCE_DIR [CSV [layers|first]]]  (only that file's part)
  *        noether-bench --dgemm   (the kernel and its dgemm peak, for bench_first.c)   (defaults: the folder above the binary's folder,
@@ -175,6 +176,9 @@ static const char *faster(const char *who, double r, char *buf, size_t cap)
 
 void bench_layers(const char *src, FILE *csv);   /* bench_layers.c */
 void bench_first(const char *src, const char *self, const char *bin, FILE *csv);   /* bench_first.c */
+int bench_spectrum_methods(const char *label, const char *key, const nt_operator *op, int K, int reps, FILE *csv,
+                           double arpack_vals[2][16], int arpack_products[2], double arpack_secs[2]);   /* bench_spectrum.c */
+int bench_spectrum_demo(FILE *csv);   /* bench_spectrum.c */
 void bench_blas(const char *bin, int threads, FILE *csv);   /* bench_blas.c */
 
 /* ---- output: one CSV row per number of the table ----------------------------------------- */
@@ -195,23 +199,16 @@ static int bench_spectrum(nt_spec *spec, const double *theta, const char *src, c
     spec->data.limit = N_SPEC;
     if (nt_data_load(spec, &data, &err)) { fprintf(stderr, "noether-bench: %s\n", err.msg); return 1; }
     const nt_model *m = &spec->model;
-    nt_engine *e = nt_engine_new(m, N_SPEC, 1);
+    nt_engine *e = nt_engine_new(m, N_SPEC, K_BLOCK);   /* as noether spectrum: blocks of 16 for the block method */
     nt_hessian_ctx hc;
     nt_operator op;
     if (nt_hessian_operator(&hc, &op, e, m, &data.train, theta, 0, m->d, NULL, 0, &err)) {
         fprintf(stderr, "noether-bench: %s\n", err.msg);
         return 1;
     }
-    double vals[2][K], secs[2];
-    int products[2], rc = 0;
-    for (int end = 0; end < 2; end++) {
-        double t0 = now_ms();
-        if (nt_eigen_lanczos(&op, K, end == 0, 0, vals[end], NULL, &products[end], &err)) {
-            fprintf(stderr, "noether-bench: %s\n", err.msg);
-            rc = 1;
-        }
-        secs[end] = (now_ms() - t0) / 1e3;
-    }
+    double vals[2][16], secs[2];
+    int products[2];
+    int rc = bench_spectrum_methods("spectrum, 1024 samples", "bench", &op, K, 2, csv, vals, products, secs);
     printf("\n   spectrum, %d samples: top-%d %.4g .. %.4g, bottom-%d %.4g .. %.4g\n", N_SPEC, K, vals[0][0],
            vals[0][K - 1], K, vals[1][0], vals[1][K - 1]);
     printf("   noether  Lanczos (ARPACK)  top %6.1f s, %4d HVPs; bottom %6.1f s, %4d HVPs\n", secs[0], products[0],
@@ -251,6 +248,7 @@ static int bench_spectrum(nt_spec *spec, const double *theta, const char *src, c
     nt_hessian_operator_free(&hc);
     nt_engine_free(e);
     nt_data_free(&data);
+    rc |= bench_spectrum_demo(csv);
     return rc;
 }
 

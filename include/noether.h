@@ -1142,12 +1142,33 @@ NT_API nt_operator nt_counted_operator_new(nt_counted_operator *c, const nt_oper
 /* All eigenvalues, ascending, of the matrix built from products with unit vectors
  * (symmetrized, LAPACK dsyevr); vectors (n x n, row i = eigenvector i) when not NULL. */
 NT_API int nt_eigen_dense(const nt_operator *op, double *values, double *vectors, nt_error *err);
-/* The nev largest (descending) or smallest (ascending) eigenvalues by ARPACK's implicitly
- * restarted Lanczos (dsaupd/dseupd; tol 0 means DBL_EPSILON; the dense path when
- * nev >= n - 1); vectors (nev x n rows) when not NULL; NT_EINPUT for nev outside 1..n,
- * NT_EFAIL with ARPACK's info otherwise; *n_products (may be NULL) counts products. */
+/* The nev largest (descending) or smallest (ascending) eigenvalues by a restarted Lanczos
+ * method: ARPACK's implicitly restarted Lanczos (dsaupd/dseupd) below n = 5000, the
+ * thick-restart Lanczos of nt_eigen_block_lanczos with single products from there (fewer
+ * products, the same test; measured in src/spectrum/lanczos.c); tol 0 means DBL_EPSILON; the
+ * dense path when nev >= n - 1; vectors (nev x n rows) when not NULL; NT_EINPUT for nev
+ * outside 1..n, NT_EFAIL with ARPACK's info otherwise; *n_products (may be NULL) counts
+ * products. */
 NT_API int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, double *values,
                      double *vectors, int *n_products, nt_error *err);
+/* The same by ARPACK alone, whatever n (nt_eigen_lanczos's small-n path). */
+NT_API int nt_eigen_arpack(const nt_operator *op, int nev, int largest, double tol, double *values,
+                           double *vectors, int *n_products, nt_error *err);
+/* The block method's sizes: block b (products per step, op->apply called with at most
+ * op->block at once; 1..NT_BLOCK_LANCZOS_MAX_B), basis (the most vectors kept, locked ones
+ * included) and keep (Ritz vectors kept at a restart); 0 takes nt_block_lanczos_default's:
+ * b = min(op->block, 2) (larger blocks cost more products, measured in lanczos.c), keep 2 nev
+ * (top) or 3 nev (bottom), basis max(3 keep, keep + 12 b). */
+#define NT_BLOCK_LANCZOS_MAX_B 16
+typedef struct { int block, basis, keep; } nt_block_lanczos_opts;
+NT_API void nt_block_lanczos_default(const nt_operator *op, int nev, int largest, nt_block_lanczos_opts *o);
+/* The nev largest (descending) or smallest (ascending) eigenpairs by a thick-restart block
+ * Lanczos with locking (src/spectrum/block_lanczos.c), products in blocks of o->block; the
+ * same convergence test as ARPACK's (residual <= tol max(eps^(2/3), |theta|), tol 0 meaning
+ * DBL_EPSILON), the same outputs as nt_eigen_lanczos; o may be NULL (the defaults). */
+NT_API int nt_eigen_block_lanczos(const nt_operator *op, int nev, int largest, double tol,
+                                  const nt_block_lanczos_opts *o, double *values, double *vectors, int *n_products,
+                                  nt_error *err);
 /* Stochastic Lanczos quadrature: n_probes Rademacher probes (entry i of probe p is +1 when
  * the low bit of nt_rand_u64(seed, p, i) is set), m steps each: nodes and weights
  * (n_probes * m; unused steps weigh 0), weights summing to 1; its first two moments are the

@@ -33,7 +33,7 @@ static int spectrum_ends(const nt_operator *hessian, const nt_progress *p, nt_sp
     nt_counted_operator count;
     const nt_operator counted = nt_counted_operator_new(&count, hessian, p,
                                                         r->dense ? "dense Hessian (products with unit vectors)"
-                                                                 : "Lanczos (ARPACK), both ends (products)",
+                                                                 : "Lanczos, both ends (products)",
                                                         r->dense ? hessian->n : 0),
                       *op = &counted;
     const int64_t n = op->n;

@@ -21,7 +21,35 @@
  * wider subspace than the top end needs costs time twice: the top 5 of the trained MLP take
  * 26 products and 0.49 s with ncv = 25, 41 and 0.80 s with 40, the same values to 1e-15.  For
  * nev >= n - 1 (a Krylov space that is the whole space) the dense path is taken instead:
- * n products with unit vectors and dsyevr, the same answer in the same layout. */
+ * n products with unit vectors and dsyevr, the same answer in the same layout.
+ *
+ * The rule (nt_eigen_lanczos): from n = 5000 on, the thick-restart Lanczos of
+ * block_lanczos.c with blocks of one product; ARPACK (nt_eigen_arpack) below.  Measured
+ * (nev 10, the same convergence test, values equal to 1e-14 relative; products are
+ * deterministic for a thread count, 2 OpenBLAS threads here, the b = 1 bottom count moving
+ * between 202 and 222 with the last bits; bench/bench_spectrum.c prints the rows) on the
+ * bench problem (784-256-256-10 MLP, 1024 Fashion-MNIST images, seeded theta, n = 269322):
+ *     end     ARPACK   b = 1   b = 2   b = 4   b = 8   b = 16   (products)
+ *     top       84       78     124     196     400     704
+ *     bottom   270      202     270     388      -     1312
+ * and on a Hessian-like diagonal of n = 2000 (tests/test_block_lanczos.c): top 283 | 233 336
+ * 516 936 1920, bottom 523 | 368 478 760 1264 2576.  A block of b products costs per vector
+ * what a single one does on the frozen Hessian operator (nt_engine_freeze: a product is the
+ * tangent and adjoint-tangent sweeps, GEMMs of N rows already; measured 29.4 ms for k = 1,
+ * 28.5 ms per vector for k = 16, one thread), so b > 1 buys nothing but a cheaper
+ * orthogonalization per vector, and the block Krylov space grows one degree per b products:
+ * b = 2 meets 1.3 x ARPACK's products at the bottom (1.00 x) but not at the top (1.48 x),
+ * b >= 4 at neither end, and none of them ARPACK's time.  With b = 1 the method needs fewer
+ * products than ARPACK (it tests convergence after every product, not once per restart, and
+ * locks converged pairs): 0.93 x top and 0.75-0.82 x bottom on the bench problem, 0.53-0.89 x
+ * on 784-h-10 MLPs of n = 1600 to 25450 (1024 images), whose best times of 5-9 runs are
+ * 0.72-1.04 x ARPACK's (bottom of n = 6370: 0.47 vs 0.65 s); on the bench problem the best
+ * times of 2-4 runs on the loaded machine were 2.19 vs 2.94 s (top) and 12.05-15.15 vs
+ * 11.20 s (bottom), within its noise; with the engine's lanes (after the merge of main,
+ * c8544b3), best of 2: top 84 products and 2.84 s vs 78 and 2.74 s, bottom 298 and 16.22 s
+ * vs 221 and 10.29 s.  Its Rayleigh-Ritz step after every product (dsyevr on a basis of
+ * 60-90) costs more than a product of a small model: on the demo's (n = 547,
+ * 178 samples) 71 vs 92 products but 0.02-0.04 vs 0.01 s; hence ARPACK below n = 5000. */
 #include <float.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -31,6 +59,7 @@
 
 #define LANCZOS_SEED 0x4c414e43ULL   /* the fixed start vector: "LANC" */
 #define LANCZOS_MAXITER 1000
+#define LANCZOS_THICK_MIN_N 5000   /* from here on block_lanczos.c with b = 1 (the rule, above) */
 
 static const char *dsaupd_reason(int info)
 {
@@ -69,6 +98,16 @@ static int lanczos_dense(const nt_operator *op, int nev, int largest, double *va
 
 int nt_eigen_lanczos(const nt_operator *op, int nev, int largest, double tol, double *values,
                      double *vectors, int *n_products, nt_error *err)
+{
+    if (op->n >= LANCZOS_THICK_MIN_N && nev < op->n - 1) {   /* the rule (header): thick restart, single products */
+        nt_block_lanczos_opts o = { .block = 1 };
+        return nt_eigen_block_lanczos(op, nev, largest, tol, &o, values, vectors, n_products, err);
+    }
+    return nt_eigen_arpack(op, nev, largest, tol, values, vectors, n_products, err);
+}
+
+int nt_eigen_arpack(const nt_operator *op, int nev, int largest, double tol, double *values,
+                    double *vectors, int *n_products, nt_error *err)
 {
     const int64_t n64 = op->n;
     if (n_products) *n_products = 0;
