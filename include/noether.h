@@ -432,12 +432,12 @@ NT_API int nt_engine_k(const nt_engine *e);
  * set, OpenBLAS's thread count otherwise.  Lanes change the order of the sums (their
  * round-off), not their values; one lane is bitwise an engine without lanes.  Batch
  * normalization's statistics are summed over the lanes inside the pass (and then handed to
- * the reduction hook, as over MPI's shards).  A data set of fewer than 16 rows a lane takes
+ * the reduction hook, as over MPI's shards).  A data set of fewer than 64 rows a lane takes
  * fewer lanes.  At most 8; setting them thaws the engine.  While lanes run, OpenBLAS's thread count is 1
  * for the whole process. */
 NT_API void nt_engine_set_threads(nt_engine *e, int threads);
-/* The threads noether's computations take (an engine's lanes, the training ledger's sums):
- * NOETHER_THREADS when set, OpenBLAS's thread count otherwise; at least 1. */
+/* The lanes a new engine takes: NOETHER_THREADS when set, OpenBLAS's thread count
+ * otherwise; at least 1. */
 NT_API int nt_threads_default(void);
 NT_API int nt_engine_threads(const nt_engine *e);
 /* Keeps the forward values, adjoints and layers' derivatives of every chunk at theta on ds

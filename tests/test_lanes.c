@@ -6,10 +6,9 @@
  *     comparison against one sample fewer fails (negative control: the check sees a row), and
  *     results bitwise those of one lane would fail too (the lanes did not run);
  *   - batch normalization (rows coupled: its statistics summed over the lanes inside the pass),
- *     dense and 2-d, the same; a data set of fewer than 16 rows a lane keeps one lane;
+ *     dense and 2-d, the same; a data set of fewer than 64 rows a lane takes fewer lanes;
  *   - the reduction hook is handed the lanes' summed buffer, once a block;
- *   - a training run with lanes follows the one-lane run to round-off; the ledger's forms on
- *     two threads are bitwise those of one (and other pairs give other forms);
+ *   - a training run with lanes follows the one-lane run to round-off;
  *   - `noether grad` under NOETHER_THREADS=2 and =1: the same gradient to 1e-12. */
 #include <math.h>
 #include <stdio.h>
@@ -18,7 +17,6 @@
 #include <criterion/criterion.h>
 #include <cJSON.h>
 #include "helpers.h"
-#include "../src/dynamics/ledger.h"
 
 #define DENSE(u) {.kind = NT_LAYER_DENSE, .units = (u), .bias = 1}
 #define ACT(a) {.kind = NT_LAYER_ACT, .act = (a), .alpha = 0.01}
@@ -105,14 +103,14 @@ Test(lanes, an_mlp_with_curvature)
 {
     nt_model m;
     make_mlp(&m, 6, 2, (const int[]){9, 7}, NT_ACT_TANH, 4, NT_LOSS_CROSS_ENTROPY, 1, 0.01);
-    check_model(&m, 61, "tanh MLP");
+    check_model(&m, 201, "tanh MLP");
     nt_model_free(&m);
     make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_RELU, 3, NT_LOSS_MSE, 1, 0.0);
-    check_model(&m, 50, "relu MLP, MSE");
+    check_model(&m, 199, "relu MLP, MSE");
     nt_model_free(&m);
     /* K d = 77k sums: the lanes' products are added on both threads (lanes.c) */
     make_mlp(&m, 50, 2, (const int[]){100, 100}, NT_ACT_SOFTPLUS, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
-    check_model(&m, 40, "softplus MLP, d = 15.5k");
+    check_model(&m, 193, "softplus MLP, d = 15.5k");
     nt_model_free(&m);
 }
 
@@ -125,7 +123,7 @@ Test(lanes, a_convolutional_network)
                      {.kind = NT_LAYER_FLATTEN}, DENSE(3) };
     cr_assert_eq(nt_model_init_image(&m, (const int[3]){2, 6, 6}, L, 5, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_OK, "%s",
                  err.msg);
-    check_model(&m, 40, "conv");
+    check_model(&m, 197, "conv");
     nt_model_free(&m);
 }
 
@@ -137,7 +135,7 @@ Test(lanes, an_attention_block)
                      {.kind = NT_LAYER_ATTENTION, .heads = 2, .causal = 1, .bias = 1}, {.kind = NT_LAYER_ADD},
                      {.kind = NT_LAYER_MEAN_TOKENS}, ACT(NT_ACT_GELU), DENSE(3) };
     cr_assert_eq(nt_model_init_sequence(&m, 4, 5, L, 8, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_OK, "%s", err.msg);
-    check_model(&m, 37, "attention");
+    check_model(&m, 195, "attention");
     nt_model_free(&m);
 }
 
@@ -165,14 +163,14 @@ Test(lanes, batch_norm_sums_its_statistics_over_the_lanes)
     nt_layer L[] = { DENSE(6), {.kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5}, ACT(NT_ACT_TANH), DENSE(3) };
     cr_assert_eq(nt_model_init_image(&m, (const int[3]){4, 0, 0}, L, 4, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_OK, "%s",
                  err.msg);
-    check_model(&m, 64, "batch norm");
+    check_model(&m, 200, "batch norm");
     nt_model_free(&m);
     nt_layer C[] = { {.kind = NT_LAYER_CONV, .units = 3, .kernel = 3, .stride = 1, .padding = 1, .bias = 1},
                      {.kind = NT_LAYER_BATCHNORM, .affine = 1, .eps = 1e-5}, ACT(NT_ACT_RELU),
                      {.kind = NT_LAYER_FLATTEN}, DENSE(3) };
     cr_assert_eq(nt_model_init_image(&m, (const int[3]){2, 5, 5}, C, 5, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_OK, "%s",
                  err.msg);
-    check_model(&m, 50, "conv, batch norm 2-d");
+    check_model(&m, 196, "conv, batch norm 2-d");
     nt_model_free(&m);
 }
 
@@ -180,7 +178,7 @@ Test(lanes, a_small_set_keeps_one_lane)
 {
     nt_model m;
     make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
-    expect_one_lane(&m, 31, "31 rows");   /* 2 lanes need 32 */
+    expect_one_lane(&m, 127, "127 rows");   /* 2 lanes need 128 */
     nt_model_free(&m);
 }
 
@@ -205,7 +203,7 @@ Test(lanes, the_hook_is_handed_the_lanes_sums)
     nt_model m;
     make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
     nt_dataset ds;
-    make_data(&ds, &m, 45, 12);
+    make_data(&ds, &m, 130, 12);
     const int64_t d = m.d;
     double *theta = malloc(sizeof(double) * d), *V = malloc(sizeof(double) * KBLOCK * d);
     double *HV = malloc(sizeof(double) * KBLOCK * d), *g = malloc(sizeof(double) * d);
@@ -237,9 +235,9 @@ Test(lanes, a_training_run_follows_the_one_lane_run)
     nt_model m;
     make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.001);
     nt_data data = {0};
-    make_data(&data.train, &m, 96, 15);
+    make_data(&data.train, &m, 320, 15);
     nt_spec spec = { .model = m };
-    spec.train = (nt_train_spec){ .optimizer = NT_OPT_ADAM, .lr = 0.01, .steps = 40, .batch = 64, .log_every = 1000,
+    spec.train = (nt_train_spec){ .optimizer = NT_OPT_ADAM, .lr = 0.01, .steps = 40, .batch = 160, .log_every = 1000,
                                   .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8 };
     const int64_t d = m.d;
     double *th[2];
@@ -288,56 +286,16 @@ Test(lanes, the_command_under_two_threads)
     cr_expect_gt(one, 0);
 }
 
-/* the ledger's forms of 4 pairs of every quantity of a d > 10^4 MLP's catalogue */
-static double *ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
-                            double *const *v, const char *threads)
-{
-    double *out = malloc(sizeof(double) * (size_t)(5 * nq));
-    const double *y[4] = {v[0], v[1], v[0], v[3]}, *x[4] = {v[3], v[3], v[0], v[3]};
-    setenv("NOETHER_THREADS", threads, 1);
-    nt_ledger_forms(m, list, q, nq, 4, y, x, out, out + 4 * nq);
-    unsetenv("NOETHER_THREADS");
-    return out;
-}
-
-Test(lanes, the_ledgers_forms_on_two_threads)
-{
-    nt_model m;
-    make_mlp(&m, 50, 2, (const int[]){100, 100}, NT_ACT_RELU, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
-    cr_assert_gt(m.d, 10000, "d = %lld: too small to take the second thread", (long long)m.d);
-    nt_transform *list = NULL;
-    nt_quantity *q = NULL;
-    int n_list = 0, nq = 0;
-    nt_catalogue(&m, &list, &n_list);
-    nt_ledger_quantities(&m, list, n_list, &q, &nq);
-    cr_assert_gt(nq, 100);
-    double *v[4];
-    for (int i = 0; i < 4; i++) {
-        v[i] = malloc(sizeof(double) * m.d);
-        fill_normal(v[i], m.d, 0.3, 20 + i);
-    }
-    double *one = ledger_forms(&m, list, q, nq, v, "1"), *two = ledger_forms(&m, list, q, nq, v, "2");
-    cr_expect(!memcmp(one, two, sizeof(double) * (size_t)(5 * nq)), "two threads' forms differ from one's");
-    double *t = v[0]; v[0] = v[1]; v[1] = t;   /* negative control: other pairs, other forms */
-    double *other = ledger_forms(&m, list, q, nq, v, "2");
-    cr_expect(memcmp(one, other, sizeof(double) * (size_t)(4 * nq)), "the forms do not see their pairs");
-    free(one); free(two); free(other);
-    for (int i = 0; i < 4; i++) free(v[i]);
-    free(q);
-    nt_transforms_free(list, n_list);
-    nt_model_free(&m);
-}
-
-/* A freeze is keyed on the whole data set: 101 rows after a freeze on their first 100 (whose
- * lane 0 is the same 50 rows) are computed in full, bitwise as an engine never frozen. */
+/* A freeze is keyed on the whole data set: 201 rows after a freeze on their first 200 (whose
+ * lane 0 is the same 100 rows) are computed in full, bitwise as an engine never frozen. */
 Test(lanes, a_freeze_is_keyed_on_the_whole_set)
 {
     nt_model m;
     make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
     nt_dataset all, first = {0};
-    make_data(&all, &m, 101, 30);
+    make_data(&all, &m, 201, 30);
     first = all;
-    first.n = 100;
+    first.n = 200;
     const int64_t d = m.d;
     double *theta = malloc(sizeof(double) * d), *V = malloc(sizeof(double) * d);
     double *hv = malloc(sizeof(double) * d), *want = malloc(sizeof(double) * d);
@@ -349,7 +307,7 @@ Test(lanes, a_freeze_is_keyed_on_the_whole_set)
     cr_assert(nt_engine_freeze(e, theta, &first, 1e9));
     t_hvp(e, theta, &all, 1, V, hv, NULL);
     t_hvp(plain, theta, &all, 1, V, want, NULL);
-    cr_expect(!memcmp(hv, want, sizeof(double) * d), "the product on 101 rows read the freeze on 100");
+    cr_expect(!memcmp(hv, want, sizeof(double) * d), "the product on 201 rows read the freeze on 200");
     t_hvp(e, theta, &first, 1, V, hv, NULL);   /* and the frozen set itself still is */
     t_hvp(plain, theta, &first, 1, V, want, NULL);
     cr_expect(!memcmp(hv, want, sizeof(double) * d));
@@ -378,7 +336,7 @@ Test(lanes, batch_norm_under_the_callers_hook)
     cr_assert_eq(nt_model_init_image(&m, (const int[3]){4, 0, 0}, L, 4, NT_LOSS_CROSS_ENTROPY, 0, &err), NT_OK, "%s",
                  err.msg);
     nt_dataset ds;
-    make_data(&ds, &m, 48, 40);
+    make_data(&ds, &m, 140, 40);
     const int64_t d = m.d;
     double *theta = malloc(sizeof(double) * d), *V = malloc(sizeof(double) * KBLOCK * d);
     double *HV[2] = { malloc(sizeof(double) * KBLOCK * d), malloc(sizeof(double) * KBLOCK * d) };

@@ -6,7 +6,6 @@
  * parameters) and the homogeneous norm.  All are evaluated from the structure, at the
  * cost of the generator's support. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
@@ -189,8 +188,8 @@ static double range_sum(const sums *S, int p, const nt_range *r, const double *y
     return s;
 }
 
-static void forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
-                  int np, const double *const *y, const double *const *x, double *out, double *magnitude)
+void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
+                     int np, const double *const *y, const double *const *x, double *out, double *magnitude)
 {
     nt_dense D[NT_MAX_LAYERS];
     sums S = { .nd = nt_dense_layers(m, D), .np = np, .D = D };
@@ -242,35 +241,3 @@ static void forms(const nt_model *m, const nt_transform *list, const nt_quantity
     free(S.row_at);
 }
 
-typedef struct {
-    const nt_model *m;
-    const nt_transform *list;
-    const nt_quantity *q;
-    int nq, np;
-    const double *const *y, *const *x;
-    double *out;
-} forms_job;
-
-static void *forms_thread(void *p)
-{
-    const forms_job *j = p;
-    forms(j->m, j->list, j->q, j->nq, j->np, j->y, j->x, j->out, NULL);
-    return NULL;
-}
-
-/* Each pair (y_p, x_p) is summed on its own, so two threads take half the pairs each (the
- * first half on a thread of its own) with bitwise the results of one: a training step's four
- * forms read 8 parameter vectors, memory traffic as long as a small batch's gradient. */
-void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
-                     int np, const double *const *y, const double *const *x, double *out, double *magnitude)
-{
-    const int h = np / 2;
-    pthread_t th;
-    forms_job j = { m, list, q, nq, h, y, x, out };
-    if (h < 1 || m->d < 10000 || nt_threads_default() < 2 || pthread_create(&th, NULL, forms_thread, &j) != 0) {
-        forms(m, list, q, nq, np, y, x, out, magnitude);
-        return;
-    }
-    forms(m, list, q, nq, np - h, y + h, x + h, out + (int64_t)h * nq, magnitude);
-    pthread_join(th, NULL);
-}

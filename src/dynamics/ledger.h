@@ -11,8 +11,7 @@ double nt_ledger_shift(const nt_model *m, const nt_transform *list, const nt_qua
 /* out[p nq + j] = y_p^T A_j x_p for np pairs and all nq quantities at once: one pass over
  * theta's layout for the pairs, then O(1) per diagonal move (off-diagonal moves over their
  * support).  magnitude (may be NULL) receives, for the last pair with y = x = theta, the
- * magnitude of each Q's terms (nt_tr_magnitude).  With nt_threads_default() >= 2 (and d >=
- * 10^4) half the pairs go to a second thread, with bitwise the same results. */
+ * magnitude of each Q's terms (nt_tr_magnitude). */
 void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
                      int np, const double *const *y, const double *const *x, double *out, double *magnitude);
 

@@ -93,8 +93,8 @@ struct nt_engine {
 };
 
 /* lanes.c: the rows of a data set split into contiguous shards, each swept by its own engine
- * on its own thread.  nt_lanes_for: the lanes a call on ds takes (1 for batch normalization
- * and for fewer than 16 rows a lane); nt_lane_rows: lane t's rows of T; nt_lanes_run: fn on
+ * on its own thread.  nt_lanes_for: the lanes a call on ds takes (fewer than asked
+ * at fewer than 64 rows a lane); nt_lane_rows: lane t's rows of T; nt_lanes_run: fn on
  * every lane at once (NT_EFAIL when a peer engine cannot be allocated); nt_lanes_add: out +=
  * the peers' sums from offset at (n doubles). */
 typedef void (*nt_lane_fn)(struct nt_engine *e, const nt_dataset *rows, int lane, void *arg);
