@@ -211,8 +211,8 @@ static int bench_spectrum(nt_spec *spec, const double *theta, const char *src, c
     int rc = bench_spectrum_methods("spectrum, 1024 samples", "bench", &op, K, 2, csv, vals, products, secs);
     printf("\n   spectrum, %d samples: top-%d %.4g .. %.4g, bottom-%d %.4g .. %.4g\n", N_SPEC, K, vals[0][0],
            vals[0][K - 1], K, vals[1][0], vals[1][K - 1]);
-    printf("   noether  Lanczos (ARPACK)  top %6.1f s, %4d HVPs; bottom %6.1f s, %4d HVPs\n", secs[0], products[0],
-           secs[1], products[1]);
+    printf("   noether  Lanczos (ARPACK)  top %6.1f s, %4d HVPs; bottom %6.1f s, %4d HVPs   (the method eigsh runs; "
+           "noether spectrum takes b=1's above)\n", secs[0], products[0], secs[1], products[1]);
     out("spectrum_top_seconds", secs[0], "s");      out("spectrum_top_hvps", products[0], "count");
     out("spectrum_bottom_seconds", secs[1], "s");   out("spectrum_bottom_hvps", products[1], "count");
     char cmd[8192];
