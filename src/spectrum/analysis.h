@@ -1,8 +1,11 @@
 /* analysis.h: the symmetry predictions of predict.c, called by nt_spectrum_analyse
- * (analysis.c); internal to the library. */
+ * (analysis.c), and the eigensolvers' shared ordering (lanczos.c); internal to the library. */
 #ifndef NT_SPECTRUM_ANALYSIS_H
 #define NT_SPECTRUM_ANALYSIS_H
 #include "noether.h"
+
+/* order[i] (n entries): the index of the i-th largest (largest) or smallest value of val */
+void nt_eigen_order(const double *val, int n, int largest, int *order);
 
 /* The flat view into f: the orbit (rank tolerance tol), the counts found in values (all n
  * eigenvalues ascending, or NULL), (S1gamma) on random combinations, each generator's |H xi|. */

@@ -34,6 +34,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include "noether.h"
+#include "analysis.h"
 
 #define BLOCK_SEED 0x424c4f43ULL   /* the fixed start block and replacements: "BLOC" */
 #define BLOCK_MAX_RESTARTS 1000
@@ -47,6 +48,7 @@ typedef struct {
     double *T, *H, *C, *S;   /* mmax x mmax, mmax x b, mmax x b, mmax x mmax */
     double *R, *wnorm, *theta, *res, *Sk, *Z, *w;   /* Sk: keep x mmax; Z, w: dsyevr's */
     lapack_int *isuppz;
+    int *idx;                /* mmax: the restart's columns, the result's order */
     int cur, nl, bq, bl;     /* rows in V, locked rows, rows in Q, rows of the last block */
     int count;               /* Ritz pairs in theta, S, res */
     uint64_t randoms;        /* replacement vectors drawn */
@@ -215,7 +217,7 @@ static int ritz(blz *s, int count, double tol, nt_error *err, int *fail)
 static void restart(blz *s, double tol)
 {
     const int n = (int)s->n, m = s->mmax, na = s->cur - s->nl, nw = s->nev - s->nl;
-    int *cols = malloc(sizeof(int) * (size_t)s->count), L = 0, k = 0;
+    int *cols = s->idx, L = 0, k = 0;
     for (int t = 0; t < nw && t < s->count; t++)   /* first the pairs to lock */
         if (converged(s, t, tol)) cols[L++] = t;
     k = L;
@@ -233,7 +235,6 @@ static void restart(blz *s, double tol)
     for (int r = 0; r < k; r++) s->T[(s->nl + r) * m + s->nl + r] = s->theta[cols[r]];
     s->nl += L;
     s->cur = s->nl + (k - L);
-    free(cols);
 }
 
 /* The converged pairs, most wanted first: locked (T's diagonal, V's rows) and active. */
@@ -246,12 +247,8 @@ static void collect(blz *s, double *values, double *vectors)
     if (vectors && nw > 0)   /* the active Ritz vectors into Y */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nw, n, na, 1.0, s->S, na, s->V + (int64_t)s->nl * n,
                     n, 0.0, s->Y, n);
-    int *order = malloc(sizeof(int) * (size_t)s->nev);
-    for (int i = 0; i < s->nev; i++) {   /* insertion sort: largest or smallest first */
-        int j = i;
-        for (; j > 0 && (s->largest ? val[order[j - 1]] < val[i] : val[order[j - 1]] > val[i]); j--) order[j] = order[j - 1];
-        order[j] = i;
-    }
+    int *order = s->idx;
+    nt_eigen_order(val, s->nev, s->largest, order);
     for (int i = 0; i < s->nev; i++) {
         const int o = order[i];
         values[i] = val[o];
@@ -259,13 +256,13 @@ static void collect(blz *s, double *values, double *vectors)
             memcpy(vectors + (int64_t)i * n, o < s->nl ? s->V + (int64_t)o * n : s->Y + (int64_t)(o - s->nl) * n,
                    sizeof(double) * (size_t)n);
     }
-    free(order);
 }
 
 static void blz_free(blz *s)
 {
     free(s->V); free(s->Q); free(s->W); free(s->Y); free(s->T); free(s->H); free(s->C); free(s->S);
     free(s->R); free(s->wnorm); free(s->theta); free(s->res); free(s->Sk); free(s->Z); free(s->w); free(s->isuppz);
+    free(s->idx);
 }
 
 void nt_block_lanczos_default(const nt_operator *op, int nev, int largest, nt_block_lanczos_opts *o)
@@ -308,10 +305,10 @@ int nt_eigen_block_lanczos(const nt_operator *op, int nev, int largest, double t
     s.S = malloc(m * m * sizeof(double)); s.R = malloc(b * b * sizeof(double)); s.wnorm = malloc(b * sizeof(double));
     s.theta = malloc(m * sizeof(double)); s.res = malloc(m * sizeof(double));
     s.Sk = malloc((size_t)s.keep * m * sizeof(double)); s.Z = malloc(m * m * sizeof(double));
-    s.w = malloc(m * sizeof(double)); s.isuppz = malloc(2 * m * sizeof(lapack_int));
+    s.w = malloc(m * sizeof(double)); s.isuppz = malloc(2 * m * sizeof(lapack_int)); s.idx = malloc(m * sizeof(int));
     int rc = NT_OK;
     if (!s.V || !s.Q || !s.W || !s.Y || !s.T || !s.H || !s.C || !s.S || !s.R || !s.wnorm || !s.theta || !s.res || !s.Sk ||
-        !s.Z || !s.w || !s.isuppz) {
+        !s.Z || !s.w || !s.isuppz || !s.idx) {
         rc = nt_fail(err, NT_EFAIL, "block Lanczos: out of memory for %d vectors of %lld", s.mmax + s.keep + 2 * s.b,
                      (long long)n);
         goto done;

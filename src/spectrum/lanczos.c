@@ -56,6 +56,17 @@
 #include <string.h>
 #include <arpack/arpack.h>
 #include "noether.h"
+#include "analysis.h"
+
+/* order[i]: the index of the i-th largest (or smallest) of val (insertion sort, stable) */
+void nt_eigen_order(const double *val, int n, int largest, int *order)
+{
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        for (; j > 0 && (largest ? val[order[j - 1]] < val[i] : val[order[j - 1]] > val[i]); j--) order[j] = order[j - 1];
+        order[j] = i;
+    }
+}
 
 #define LANCZOS_SEED 0x4c414e43ULL   /* the fixed start vector: "LANC" */
 #define LANCZOS_MAXITER 1000
@@ -171,11 +182,7 @@ int nt_eigen_arpack(const nt_operator *op, int nev, int largest, double tol, dou
     /* ARPACK returns the Ritz values in its own order: sort, largest or smallest first */
     int *order = malloc(sizeof(int) * (size_t)nev);
     if (!order) { rc = nt_fail(err, NT_EFAIL, "Lanczos: out of memory"); goto done; }
-    for (int i = 0; i < nev; i++) {
-        int j = i;
-        for (; j > 0 && (largest ? d[order[j - 1]] < d[i] : d[order[j - 1]] > d[i]); j--) order[j] = order[j - 1];
-        order[j] = i;
-    }
+    nt_eigen_order(d, nev, largest, order);
     for (int i = 0; i < nev; i++) {
         values[i] = d[order[i]];
         if (vectors) memcpy(vectors + (int64_t)i * n, Z + (int64_t)order[i] * n, sizeof(double) * (size_t)n);
