@@ -130,45 +130,78 @@ static int lane_allreduce(void *ctx, double *sums, int64_t len, int64_t *n, nt_e
     return rc;
 }
 
+/* Jobs 1..n-1 of an array on threads of their own, started together or not at all: each
+ * waits at the gate, which opens (go 1) or sends them home (go -1) once every thread is made. */
+typedef struct {
+    pthread_t th[NT_MAX_LANES];
+    int started[NT_MAX_LANES], all;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int go;
+    void *(*fn)(void *);
+} crew;
+
+typedef struct { crew *c; void *job; } crew_seat;
+
+static void *crew_main(void *p)
+{
+    const crew_seat *s = p;
+    crew *c = s->c;
+    pthread_mutex_lock(&c->mu);
+    while (!c->go) pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    return c->go > 0 ? c->fn(s->job) : NULL;
+}
+
+/* fn(job i) for every i < n, job 0 on this thread; a job whose thread could not be made runs
+ * here after the others when `alone` allows it, otherwise none runs.  Returns 1 when all ran. */
+static int crew_run(int n, void *(*fn)(void *), void *jobs, size_t size, int alone)
+{
+    crew c = { .all = 1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .fn = fn };
+    crew_seat seat[NT_MAX_LANES];
+    char *job = jobs;
+    for (int i = 1; i < n; i++) {
+        seat[i] = (crew_seat){ &c, job + i * size };
+        c.all &= c.started[i] = pthread_create(&c.th[i], NULL, crew_main, &seat[i]) == 0;
+    }
+    pthread_mutex_lock(&c.mu);
+    c.go = c.all || alone ? 1 : -1;
+    pthread_cond_broadcast(&c.cv);
+    pthread_mutex_unlock(&c.mu);
+    if (c.go > 0) fn(job);
+    for (int i = 1; i < n; i++) {
+        if (c.started[i]) pthread_join(c.th[i], NULL);
+        else if (c.go > 0) fn(job + i * size);
+    }
+    return c.go > 0;
+}
+
 typedef struct {
     nt_lane_fn fn;
     nt_engine *e;
     nt_dataset ds;
     int t;
     void *arg;
-    struct gate *gate;
 } lane_job;
-
-/* the lanes' threads start together or not at all (a lane of coupled rows waits for all) */
-struct gate { pthread_mutex_t mu; pthread_cond_t cv; int go; };
 
 static void *lane_main(void *p)
 {
     lane_job *j = p;
-    struct gate *g = j->gate;
-    if (g) {
-        pthread_mutex_lock(&g->mu);
-        while (!g->go) pthread_cond_wait(&g->cv, &g->mu);
-        pthread_mutex_unlock(&g->mu);
-        if (g->go < 0) return NULL;
-    }
     j->fn(j->e, &j->ds, j->t, j->arg);
     return NULL;
 }
 
 /* fn(lane engine, lane rows, lane, arg) for every lane at once, lane 0 on this thread, BLAS
  * single-threaded meanwhile.  Independent lanes whose thread cannot start run here, after;
- * coupled ones (batch normalization) cannot: NT_EFAIL, as when a peer cannot be allocated. */
+ * coupled ones (batch normalization) wait for each other, so none runs: NT_EFAIL, as when a
+ * peer cannot be allocated. */
 int nt_lanes_run(nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void *arg)
 {
     lane_job job[NT_MAX_LANES];
-    pthread_t th[NT_MAX_LANES];
-    int started[NT_MAX_LANES] = {0}, all = 1;
-    struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
     lane_sync sync = { .T = T, .outer = e->reduce, .outer_ctx = e->reduce_ctx };
     lane_port port[NT_MAX_LANES];
     for (int t = 0; t < T; t++) {
-        job[t] = (lane_job){ fn, nt_lane_engine(e, t, T), nt_lane_rows(ds, t, T), t, arg, &g };
+        job[t] = (lane_job){ fn, nt_lane_engine(e, t, T), nt_lane_rows(ds, t, T), t, arg };
         if (!job[t].e) return NT_EFAIL;
     }
     const int coupled = e->coupled && T > 1;
@@ -181,16 +214,7 @@ int nt_lanes_run(nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void 
     }
     const int blas = openblas_get_num_threads();
     if (T > 1) openblas_set_num_threads(1);
-    for (int t = 1; t < T; t++) all &= started[t] = pthread_create(&th[t], NULL, lane_main, &job[t]) == 0;
-    pthread_mutex_lock(&g.mu);
-    g.go = all || !coupled ? 1 : -1;
-    pthread_cond_broadcast(&g.cv);
-    pthread_mutex_unlock(&g.mu);
-    if (g.go > 0) lane_main(&job[0]);
-    for (int t = 1; t < T; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else if (g.go > 0) lane_main(&job[t]);
-    }
+    const int ran = crew_run(T, lane_main, job, sizeof *job, !coupled);
     if (T > 1) openblas_set_num_threads(blas);
     if (coupled) {
         pthread_barrier_destroy(&sync.bar);
@@ -201,7 +225,7 @@ int nt_lanes_run(nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void 
             le->reduce_ctx = t ? NULL : sync.outer_ctx;
         }
     }
-    return g.go > 0 ? NT_OK : NT_EFAIL;
+    return ran ? NT_OK : NT_EFAIL;
 }
 
 /* out += the peers' sums, n doubles from offset `at` of each, in lane order; the range split
@@ -223,14 +247,7 @@ static void *add_range(void *p)
 void nt_lanes_add(const nt_engine *e, int T, int64_t n, int64_t at, double *out)
 {
     add_job job[NT_MAX_LANES];
-    pthread_t th[NT_MAX_LANES];
-    int started[NT_MAX_LANES] = {0};
     const int parts = n >= (1 << 16) ? T : 1;
     for (int i = 0; i < parts; i++) job[i] = (add_job){ e, T, n * i / parts, n * (i + 1) / parts, at, out };
-    for (int i = 1; i < parts; i++) started[i] = pthread_create(&th[i], NULL, add_range, &job[i]) == 0;
-    add_range(&job[0]);
-    for (int i = 1; i < parts; i++) {
-        if (started[i]) pthread_join(th[i], NULL);
-        else add_range(&job[i]);
-    }
+    crew_run(parts, add_range, job, sizeof *job, 1);
 }
