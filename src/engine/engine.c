@@ -128,7 +128,8 @@ static int sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int kk
     if (T == 1) {
         sweep_lane(e, ds, 0, &a);
     } else if (nt_lanes_run(e, ds, T, sweep_lane, &a) != NT_OK) {
-        return nt_fail(err, NT_EFAIL, "engine: out of memory for %d lanes of %lld samples", T, (long long)e->chunk);
+        return nt_fail(err, NT_EFAIL, "engine: %d lanes of %lld samples: out of memory or no threads", T,
+                       (long long)ds->n);
     }
     *sum = a.sum[0];
     for (int t = 1; t < T; t++) *sum += a.sum[t];
