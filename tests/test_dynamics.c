@@ -395,3 +395,94 @@ Test(dynamics, normalized_margin_grows)
                 M.margin[M.n - 1], M.norm2[0], M.norm2[M.n - 1]);
     done(&r);
 }
+
+/* ---- the ledger's forms in one pass with the step (train.c) ---------------------------- */
+#include "../src/dynamics/ledger.h"
+
+typedef struct {
+    const double *src[3];   /* s, s_decay, theta as they are to be made */
+    double *dst[3];
+    int64_t cursor, d, skip_lo, skip_hi;   /* made so far; a range left unmade (the control) */
+    int calls, in_order;
+} maker;
+
+static void make_range(void *ctx, int64_t lo, int64_t hi)
+{
+    maker *k = ctx;
+    k->calls++;
+    k->in_order &= lo == k->cursor && hi > lo && hi <= k->d;
+    k->cursor = hi;
+    for (int v = 0; v < 3; v++)
+        for (int64_t i = lo; i < hi; i++)
+            if (i < k->skip_lo || i >= k->skip_hi) k->dst[v][i] = k->src[v][i];
+}
+
+/* A step's four pairs (s, theta), (s_decay, theta), (s, s), (theta, theta) made range by range
+ * during the pass: every form equal to the bits of the pass over the same pairs held in
+ * separate vectors (the kernel for pairs alone), and to y^T A x quantity by quantity to
+ * 1e-13; the ranges made cover [0, d) in order.  Control: a range of the rows left unmade
+ * changes the forms.  Widths 13, 11 and 9 leave tails after the 8-wide loop. */
+Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
+{
+    static const char *models[2] = {
+        "{\"input\": 13, \"layers\": [{\"dense\": 11}, {\"act\": \"relu\"}, {\"dense\": 9}, {\"act\": \"relu\"},"
+        " {\"dense\": 3}], \"loss\": \"cross_entropy\"}",
+        "{\"input\": 13, \"layers\": [{\"dense\": 11}, {\"dense\": 9}, {\"act\": \"identity\"}, {\"dense\": 2}],"
+        " \"loss\": \"mse\"}" };
+    for (int mi = 0; mi < 2; mi++) {
+        char json[1024];
+        snprintf(json, sizeof json, "{\"model\": %s, \"data\": {\"source\": \"teacher\", \"n\": 8, \"seed\": 3}}", models[mi]);
+        nt_spec spec;
+        nt_error err = {0};
+        cr_assert_eq(nt_spec_parse(json, "forms.json", &spec, &err), NT_OK, "%s", err.msg);
+        const nt_model *m = &spec.model;
+        const int64_t d = m->d;
+        nt_transform *list = NULL;
+        nt_quantity *q = NULL;
+        int n_list = 0, nq = 0;
+        nt_catalogue(m, &list, &n_list);
+        nt_ledger_quantities(m, list, n_list, &q, &nq);
+        cr_assert_gt(nq, 0);
+        double *src = malloc(sizeof(double) * 6 * d), *made = src + 3 * d;
+        fill_normal(src, 3 * d, 1.0, 17 + mi);
+        double *step = malloc(sizeof(double) * 5 * nq), *apart = malloc(sizeof(double) * 5 * nq);
+        double *ctl = malloc(sizeof(double) * 5 * nq), *copy = malloc(sizeof(double) * 4 * d);
+        maker k = { { src, src + d, src + 2 * d }, { made, made + d, made + 2 * d }, 0, d, -1, -1, 0, 1 };
+        const double *ys[4] = { made, made + d, made, made + 2 * d }, *xs[4] = { made + 2 * d, made + 2 * d, made, made + 2 * d };
+        nt_ledger_forms_made(m, list, q, nq, 4, ys, xs, step, step + 4 * nq, make_range, &k);
+        cr_assert(k.in_order && k.cursor == d, "the ranges made do not cover [0, %lld) in order", (long long)d);
+        /* the same pairs in vectors of their own: not a step's, each pair alone */
+        for (int v = 0; v < 4; v++) memcpy(copy + v * d, src + (v == 3 ? 2 : v == 2 ? 0 : v) * d, sizeof(double) * d);
+        const double *ya[4] = { copy, copy + d, copy + 2 * d, copy + 3 * d };
+        double *xa_buf = malloc(sizeof(double) * 3 * d);
+        memcpy(xa_buf, src + 2 * d, sizeof(double) * d);
+        memcpy(xa_buf + d, src + 2 * d, sizeof(double) * d);
+        memcpy(xa_buf + 2 * d, src, sizeof(double) * d);
+        const double *xa[4] = { xa_buf, xa_buf + d, xa_buf + 2 * d, copy + 3 * d };
+        nt_ledger_forms(m, list, q, nq, 4, ya, xa, apart, apart + 4 * nq);
+        double worst = 0;
+        for (int p = 0; p < 4; p++)
+            for (int j = 0; j < nq; j++) {
+                cr_assert_eq(step[p * nq + j], apart[p * nq + j], "pair %d, %s: %.17g in the step's pass, %.17g alone",
+                             p, q[j].name, step[p * nq + j], apart[p * nq + j]);
+                double ref = nt_ledger_bilinear(m, list, &q[j], ys[p], xs[p]);
+                worst = fmax(worst, fabs(step[p * nq + j] - ref) / fmax(1, fabs(ref)));
+            }
+        cr_log_info("%s: %d quantities, 4 pairs: step pass and pairs alone bitwise equal; against y^T A x %.1e",
+                    mi ? "linear" : "relu", nq, worst);
+        cr_assert_lt(worst, 1e-13);
+        /* control: one row of the first layer left unmade */
+        memset(made, 0, sizeof(double) * 3 * d);
+        maker bad = k;
+        bad.cursor = 0;
+        bad.skip_lo = 13;
+        bad.skip_hi = 26;
+        nt_ledger_forms_made(m, list, q, nq, 4, ys, xs, ctl, ctl + 4 * nq, make_range, &bad);
+        double moved = 0;
+        for (int i = 0; i < 4 * nq; i++) moved = fmax(moved, fabs(ctl[i] - step[i]));
+        cr_assert_gt(moved, 1e-3, "a row left unmade does not change the forms (%.1e)", moved);
+        free(src); free(step); free(apart); free(ctl); free(copy); free(xa_buf); free(q);
+        nt_transforms_free(list, n_list);
+        nt_spec_free(&spec);
+    }
+}

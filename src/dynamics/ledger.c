@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cblas.h>
 #include "ledger.h"
+#include "../util/simd.h"
 #include "../transform/units.h"
 
 /* the model.layers index of dense layer l (1-based), the index generator names carry */
@@ -140,31 +141,106 @@ typedef struct {
     nt_dense *D;
     int64_t n_rows, n_cols, *row_at, *col_at;
     double *rows, *cols, *wsum, *bsum;   /* pair p, layer q: rows[p n_rows + row_at[q] + r], ... */
+    int step;                            /* the pairs are a training step's (row_step) */
+    char has_cols[NT_MAX_LAYERS];        /* layer q's column sums are kept (a rescaling reads them) */
+    nt_range_fn produce;                 /* makes y and x on a range of theta's layout, or NULL */
+    void *ctx;
+    int64_t cursor;                      /* [0, cursor) made */
 } sums;
 
-static void sums_fill(sums *S, const double *const *y, const double *const *x)
+/* The row kernels: 8 doubles at a time in GCC's vector type (one AVX-512 register, two AVX2
+ * or four SSE2 ones, as the clone is), a row's sum in 8 partial sums added in one fixed order
+ * (HSUM), then the tail: the same bits from either kernel, for a pair alone or in a step's. */
+typedef double v8 __attribute__((vector_size(64), aligned(8), may_alias));
+#define V8(p) (*(v8 *)(p))
+#define CV8(p) (*(const v8 *)(p))
+#define HSUM(a) ((((a)[0] + (a)[4]) + ((a)[1] + (a)[5])) + (((a)[2] + (a)[6]) + ((a)[3] + (a)[7])))
+
+/* sum of y_i x_i over a row of n, and c += y * x elementwise when c is not NULL */
+NT_CLONES static double row_pair(int64_t n, const double *restrict y, const double *restrict x, double *restrict c)
+{
+    v8 part = {0};
+    double tail = 0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const v8 t = CV8(y + i) * CV8(x + i);
+        if (c) V8(c + i) += t;
+        part += t;
+    }
+    for (; i < n; i++) {
+        const double t = y[i] * x[i];
+        if (c) c[i] += t;
+        tail += t;
+    }
+    return HSUM(part) + tail;
+}
+
+/* A training step's four pairs (s, theta), (s_decay, theta), (s, s), (theta, theta) over a
+ * row, each vector loaded once: out[p] the row's sums, and c + p ldc += the products when c
+ * is not NULL */
+NT_CLONES static void row_step(int64_t n, const double *restrict s, const double *restrict sd,
+                               const double *restrict th, double *restrict c, int64_t ldc, double out[4])
+{
+    v8 p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0};
+    double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const v8 a = CV8(s + i), b = CV8(sd + i), t = CV8(th + i);
+        const v8 t0 = a * t, t1 = b * t, t2 = a * a, t3 = t * t;
+        if (c) {
+            V8(c + i) += t0;
+            V8(c + ldc + i) += t1;
+            V8(c + 2 * ldc + i) += t2;
+            V8(c + 3 * ldc + i) += t3;
+        }
+        p0 += t0; p1 += t1; p2 += t2; p3 += t3;
+    }
+    for (; i < n; i++) {
+        const double t0 = s[i] * th[i], t1 = sd[i] * th[i], t2 = s[i] * s[i], t3 = th[i] * th[i];
+        if (c) { c[i] += t0; c[ldc + i] += t1; c[2 * ldc + i] += t2; c[3 * ldc + i] += t3; }
+        q0 += t0; q1 += t1; q2 += t2; q3 += t3;
+    }
+    out[0] = HSUM(p0) + q0;
+    out[1] = HSUM(p1) + q1;
+    out[2] = HSUM(p2) + q2;
+    out[3] = HSUM(p3) + q3;
+}
+
+/* produce(ctx, lo, hi) on [cursor, hi) unless it is done: the pass reads no value of y and x
+ * before they are made */
+static void advance(sums *S, int64_t hi)
+{
+    if (S->produce && S->cursor < hi) S->produce(S->ctx, S->cursor, hi);
+    if (S->cursor < hi) S->cursor = hi;
+}
+
+static void sums_fill(sums *S, const double *const *y, const double *const *x, int64_t d)
 {
     for (int q = 0; q < S->nd; q++) {
         const nt_dense *L = &S->D[q];
         for (int p = 0; p < S->np; p++) {
             memset(S->cols + p * S->n_cols + S->col_at[q], 0, sizeof(double) * (size_t)L->n_in);
-            S->wsum[p * S->nd + q] = S->bsum[p * S->nd + q] = 0;
+            S->wsum[p * S->nd + q] = 0;
         }
         /* row by row, every pair while the row is in cache: each vector is read once */
         for (int r = 0; r < L->n_out; r++) {
             const int64_t at = L->off_w + (int64_t)r * L->n_in;
+            advance(S, at + L->n_in);
+            double row[4], *c = S->has_cols[q] ? S->cols + S->col_at[q] : NULL;
+            if (S->step)
+                row_step(L->n_in, y[0] + at, y[1] + at, x[0] + at, c, S->n_cols, row);
             for (int p = 0; p < S->np; p++) {
-                const double *restrict yr = y[p] + at, *restrict xr = x[p] + at;
-                double *restrict c = S->cols + p * S->n_cols + S->col_at[q];
-                double row = cblas_ddot(L->n_in, yr, 1, xr, 1);   /* BLAS: a serial += would not vectorize */
-                for (int i = 0; i < L->n_in; i++) c[i] += yr[i] * xr[i];
-                S->rows[p * S->n_rows + S->row_at[q] + r] = row;
-                S->wsum[p * S->nd + q] += row;
+                if (!S->step) row[0] = row_pair(L->n_in, y[p] + at, x[p] + at, c ? c + p * S->n_cols : NULL);
+                S->rows[p * S->n_rows + S->row_at[q] + r] = row[S->step ? p : 0];
+                S->wsum[p * S->nd + q] += row[S->step ? p : 0];
             }
         }
-        for (int p = 0; L->off_b >= 0 && p < S->np; p++)
-            S->bsum[p * S->nd + q] = cblas_ddot(L->n_out, y[p] + L->off_b, 1, x[p] + L->off_b, 1);
     }
+    advance(S, d);
+    for (int q = 0; q < S->nd; q++)
+        for (int p = 0; p < S->np; p++)
+            S->bsum[p * S->nd + q] = S->D[q].off_b < 0 ? 0 :
+                cblas_ddot(S->D[q].n_out, y[p] + S->D[q].off_b, 1, x[p] + S->D[q].off_b, 1);
 }
 
 /* sum of y_i x_i over a diagonal range for pair p, from the sums when the range is theirs */
@@ -176,7 +252,7 @@ static double range_sum(const sums *S, int p, const nt_range *r, const double *y
         if (rel >= 0 && rel < size) {
             if (r->stride == 1 && r->count == L->n_in && rel % L->n_in == 0)
                 return S->rows[p * S->n_rows + S->row_at[q] + rel / L->n_in];
-            if (r->stride == L->n_in && r->count == L->n_out && rel < L->n_in)
+            if (S->has_cols[q] && r->stride == L->n_in && r->count == L->n_out && rel < L->n_in)
                 return S->cols[p * S->n_cols + S->col_at[q] + rel];
             if (r->stride == 1 && r->count == size && rel == 0) return S->wsum[p * S->nd + q];
         }
@@ -191,8 +267,15 @@ static double range_sum(const sums *S, int p, const nt_range *r, const double *y
 void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
                      int np, const double *const *y, const double *const *x, double *out, double *magnitude)
 {
+    nt_ledger_forms_made(m, list, q, nq, np, y, x, out, magnitude, NULL, NULL);
+}
+
+void nt_ledger_forms_made(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq, int np,
+                          const double *const *y, const double *const *x, double *out, double *magnitude,
+                          nt_range_fn produce, void *ctx)
+{
     nt_dense D[NT_MAX_LAYERS];
-    sums S = { .nd = nt_dense_layers(m, D), .np = np, .D = D };
+    sums S = { .nd = nt_dense_layers(m, D), .np = np, .D = D, .produce = produce, .ctx = ctx };
     S.row_at = malloc(sizeof(int64_t) * 2 * (size_t)S.nd);
     S.col_at = S.row_at + S.nd;
     for (int k = 0; k < S.nd; k++) {
@@ -201,7 +284,14 @@ void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quant
     }
     double *buf = malloc(sizeof(double) * (size_t)(np * (S.n_rows + S.n_cols + 2 * S.nd)));
     S.rows = buf; S.cols = buf + np * S.n_rows; S.wsum = S.cols + np * S.n_cols; S.bsum = S.wsum + np * S.nd;
-    sums_fill(&S, y, x);
+    /* the columns a unit's rescaling reads: those of the dense layer after it (other column
+     * ranges, if any, are summed over their support in range_sum) */
+    for (int j = 0; j < nq; j++) {
+        const nt_transform *T = &list[q[j].entry];
+        if (T->kind == NT_TR_RESCALE && T->layer >= 1 && T->layer < S.nd) S.has_cols[T->layer] = 1;
+    }
+    S.step = np == 4 && y[2] == y[0] && x[2] == y[0] && x[1] == x[0] && y[3] == x[0] && x[3] == x[0];
+    sums_fill(&S, y, x, m->d);
     nt_move mv[NT_TR_MAX_MOVES];
     for (int j = 0; j < nq; j++) {
         const nt_transform *T = &list[q[j].entry];
@@ -215,7 +305,7 @@ void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quant
         for (int g = 0; g < 2; g++) {
             int gen = g ? q[j].gen2 : q[j].gen;
             if (gen < 0) continue;
-            int n = nt_tr_moves(m, T, gen, mv);
+            int n = nt_tr_moves_in(m, D, T, gen, mv);
             for (int k = 0; k < n; k++) {
                 const nt_move *M = &mv[k];
                 int diagonal = M->dst.start == M->src.start && M->dst.stride == M->src.stride && M->dst.inner == M->src.inner;

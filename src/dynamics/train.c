@@ -25,6 +25,7 @@
 #include <time.h>
 #include <cblas.h>
 #include "ledger.h"
+#include "../util/simd.h"
 
 typedef struct {
     const nt_spec *spec;
@@ -177,6 +178,73 @@ static int log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, const do
     return NT_OK;
 }
 
+/* One step's update of theta[lo, hi) in place and, for the ledger (prev not NULL), its parts:
+ * s = theta' - theta (the step actually taken, rounded as theta + s rounds), s_decay (weight
+ * decay's part, kept apart as the top of the file says; NULL: zero, without weight decay)
+ * and the old theta in prev.  One loop per
+ * optimizer: this memory traffic is a batch of 64's cost. */
+typedef struct {
+    nt_optimizer opt;
+    double lr, gam, mu, b1, b2, b1t, b2t, eps;
+    const double *g;
+    double *theta, *prev, *s, *s_decay, *acc_data, *acc_decay, *acc_sq;
+} stepper;
+
+NT_CLONES static void step_range(void *ctx, int64_t lo, int64_t hi)
+{
+    const stepper *u = ctx;
+    const double lr = u->lr, gam = u->gam, mu = u->mu, b1 = u->b1, b2 = u->b2, b1t = u->b1t, b2t = u->b2t;
+    const double *restrict g = u->g;
+    double *restrict theta = u->theta, *restrict prev = u->prev, *restrict s = u->s, *restrict s_decay = u->s_decay;
+    double *restrict acc_data = u->acc_data, *restrict acc_decay = u->acc_decay, *restrict acc_sq = u->acc_sq;
+    const int keep = prev != NULL, decay = keep && s_decay != NULL;
+    switch (u->opt) {
+    case NT_OPT_MOMENTUM:
+        for (int64_t i = lo; i < hi; i++) {
+            const double t = theta[i], pd = gam * t, pg = g[i] - pd;
+            acc_data[i] = mu * acc_data[i] - lr * pg;
+            acc_decay[i] = mu * acc_decay[i] - lr * pd;
+            const double next = t + (acc_data[i] + acc_decay[i]);
+            theta[i] = next;
+            if (keep) { prev[i] = t; s[i] = next - t; }
+            if (decay) s_decay[i] = acc_decay[i];
+        }
+        break;
+    case NT_OPT_ADAM:
+        for (int64_t i = lo; i < hi; i++) {
+            const double t = theta[i], pd = gam * t, pg = g[i] - pd;
+            acc_data[i] = b1 * acc_data[i] + (1 - b1) * pg;
+            acc_decay[i] = b1 * acc_decay[i] + (1 - b1) * pd;
+            acc_sq[i] = b2 * acc_sq[i] + (1 - b2) * g[i] * g[i];
+            const double scale = -lr / b1t / (sqrt(acc_sq[i] / b2t) + u->eps);
+            const double next = t + scale * (acc_data[i] + acc_decay[i]);
+            theta[i] = next;
+            if (keep) { prev[i] = t; s[i] = next - t; }
+            if (decay) s_decay[i] = scale * acc_decay[i];
+        }
+        break;
+    default:
+        for (int64_t i = lo; i < hi; i++) {
+            const double t = theta[i], next = t + -lr * g[i];
+            theta[i] = next;
+            if (keep) { prev[i] = t; s[i] = next - t; }
+            if (decay) s_decay[i] = -lr * (gam * t);
+        }
+    }
+}
+
+/* no infinity or NaN among x's n values: no exponent field all ones (a test that vectorizes) */
+NT_CLONES static int all_finite(int64_t n, const double *restrict x)
+{
+    uint64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        bad |= (bits & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL;
+    }
+    return !bad;
+}
+
 int nt_train(const nt_spec *spec, const nt_data *data, const nt_transform *list, int n_list,
              double *theta, nt_quantity *q, int nq, nt_train_fn fn, void *ctx, nt_error *err)
 {
@@ -200,23 +268,24 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     T.batch.y = malloc(sizeof(double) * (size_t)(B * all->ydim));
     T.perm = malloc(sizeof(int64_t) * (size_t)N);
     for (int i = 0; i < n_list; i++) if (list[i].kind == NT_TR_HOMOGENEOUS) T.k_degree = list[i].p;
-    double *g = malloc(sizeof(double) * d), *next = malloc(sizeof(double) * d);
-    double *s = malloc(sizeof(double) * d), *s_decay = malloc(sizeof(double) * d);
+    double *g = malloc(sizeof(double) * d), *prev = malloc(sizeof(double) * d);
+    /* without weight decay s_decay is zero: never written (calloc's pages) */
+    double *s = malloc(sizeof(double) * d), *s_decay = gam != 0 ? malloc(sizeof(double) * d) : calloc((size_t)d, sizeof(double));
     nt_train_state fresh = {0}, *st = ctl && ctl->state ? ctl->state : &fresh;
     if (st == &fresh && nt_train_state_init(&fresh, d)) return nt_fail(err, NT_EFAIL, "out of memory (d = %lld)", (long long)d);
     double *acc_data = st->opt, *acc_decay = st->opt + d, *acc_sq = st->opt + 2 * d;
     double *F = malloc(sizeof(double) * (size_t)(B * m->output));
     double *form = malloc(sizeof(double) * (size_t)(6 * nq + 1));   /* 4 forms, a magnitude and R per quantity */
     T.Bu = malloc(sizeof(double) * (size_t)(m->output + 1) * (size_t)m->output);
-    if (!T.e || !T.batch.x || !T.batch.y || !T.perm || !g || !next || !s || !s_decay || !F || !form || !T.Bu) {
-        free(g); free(next); free(s); free(s_decay); free(F); free(form);
+    if (!T.e || !T.batch.x || !T.batch.y || !T.perm || !g || !prev || !s || !s_decay || !F || !form || !T.Bu) {
+        free(g); free(prev); free(s); free(s_decay); free(F); free(form);
         nt_train_state_free(&fresh);
         free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
         nt_engine_free(T.e);
         return nt_fail(err, NT_EFAIL, "out of memory for training (d = %lld, batch %lld)", (long long)d, (long long)B);
     }
     if (ctl && ctl->reduce && nt_engine_set_reduce(T.e, ctl->reduce, ctl->reduce_ctx, err)) {
-        free(g); free(next); free(s); free(s_decay); free(F); free(form);
+        free(g); free(prev); free(s); free(s_decay); free(F); free(form);
         nt_train_state_free(&fresh);
         free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
         nt_engine_free(T.e);
@@ -254,47 +323,10 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
         const nt_dataset *bt = select_batch(&T, step);
         double loss;
         if ((rc = nt_grad(T.e, theta, bt, &loss, g, err))) break;   /* g_gamma = p */
-        int finite = isfinite(loss);
-        for (int64_t i = 0; i < d && finite; i++) finite = isfinite(g[i]);
-        if (!finite) {
+        if (!isfinite(loss) || !all_finite(d, g)) {
             rc = nt_fail(err, NT_EFAIL, "step %lld: the loss or its gradient is not finite (loss %g); "
                          "stopped with the parameters of step %lld", (long long)step, loss, (long long)step);
             break;
-        }
-        /* the step, data and weight-decay parts kept apart (see the top of the file), and
-         * the step actually taken, s = next - theta (rounded as theta + s rounds); one pass
-         * over the parameters per optimizer (this memory traffic is a batch of 64's cost) */
-        const double b1t = 1 - pow(ts->beta1, (double)(step + 1)), b2t = 1 - pow(ts->beta2, (double)(step + 1));
-        const double mu = ts->momentum, b1 = ts->beta1, b2 = ts->beta2, eps = ts->eps;
-        switch (ts->optimizer) {
-        case NT_OPT_MOMENTUM:
-            for (int64_t i = 0; i < d; i++) {
-                const double pd = gam * theta[i], pg = g[i] - pd;
-                acc_data[i] = mu * acc_data[i] - lr * pg;
-                acc_decay[i] = mu * acc_decay[i] - lr * pd;
-                s_decay[i] = acc_decay[i];
-                next[i] = theta[i] + (acc_data[i] + acc_decay[i]);
-                s[i] = next[i] - theta[i];
-            }
-            break;
-        case NT_OPT_ADAM:
-            for (int64_t i = 0; i < d; i++) {
-                const double pd = gam * theta[i], pg = g[i] - pd;
-                acc_data[i] = b1 * acc_data[i] + (1 - b1) * pg;
-                acc_decay[i] = b1 * acc_decay[i] + (1 - b1) * pd;
-                acc_sq[i] = b2 * acc_sq[i] + (1 - b2) * g[i] * g[i];
-                const double scale = -lr / b1t / (sqrt(acc_sq[i] / b2t) + eps);
-                s_decay[i] = scale * acc_decay[i];
-                next[i] = theta[i] + scale * (acc_data[i] + acc_decay[i]);
-                s[i] = next[i] - theta[i];
-            }
-            break;
-        default:
-            for (int64_t i = 0; i < d; i++) {
-                s_decay[i] = -lr * (gam * theta[i]);
-                next[i] = theta[i] + -lr * g[i];
-                s[i] = next[i] - theta[i];
-            }
         }
         if (any_equivariance) {   /* the batch's outputs: from the gradient pass when it was one chunk */
             int64_t rows;
@@ -303,23 +335,31 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
             } else if (rows == bt->n) memcpy(F, last, sizeof(double) * (size_t)(rows * m->output));
             else if ((rc = nt_outputs(T.e, theta, bt, F, err))) break;
         }
-        /* One sweep for every quantity's forms: s^T A theta, s_decay^T A theta, s^T A s and
-         * theta^T A theta (with Q's magnitude).  The last measures Q at this theta, closing the
-         * previous step's entry of the ledger; logged steps measure at once (below). */
-        if (nq) {
-            const double *ys[4] = {s, s_decay, s, theta}, *xs[4] = {theta, theta, s, theta};
-            nt_ledger_forms(m, list, q, nq, 4, ys, xs, form, form + 4 * nq);
-            if (step > 0) measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
+        stepper u = { ts->optimizer, lr, gam, ts->momentum, ts->beta1, ts->beta2,
+                      1 - pow(ts->beta1, (double)(step + 1)), 1 - pow(ts->beta2, (double)(step + 1)), ts->eps,
+                      g, theta, nq ? prev : NULL, s, gam != 0 ? s_decay : NULL, acc_data, acc_decay, acc_sq };
+        if (!nq) {
+            step_range(&u, 0, d);
+        } else {
+            /* The step and one sweep for every quantity's forms in the same pass over the
+             * parameters: s^T A theta, s_decay^T A theta, s^T A s and theta^T A theta (with
+             * Q's magnitude), theta the step's start (prev).  The last measures Q there,
+             * closing the previous step's entry of the ledger; logged steps measure at once
+             * (below). */
+            const double *ys[4] = {s, s_decay, s, prev}, *xs[4] = {prev, prev, s, prev};
+            nt_ledger_forms_made(m, list, q, nq, 4, ys, xs, form, form + 4 * nq, step_range, &u);
+            if (step > 0) measure(m, list, q, nq, prev, form + 3 * nq, form + 4 * nq);
         }
         const double t_next = lr * (double)(step + 1);   /* gradient-flow time after this step */
         double *R = form + 5 * nq;
         if (any_equivariance && (rc = r_terms(&T, q, nq, bt, F, R, err))) break;
+        double kappa = NAN, w = 0, e_lr = 0, e_t = 0;   /* (F2)'s factors for the rate kappa */
         for (int j = 0; j < nq; j++) {   /* (F3) term by term, and (F2) */
             nt_quantity *Q = &q[j];
             double xs = form[j] + nt_ledger_shift(m, list, Q, s);
             double xd = form[nq + j] + nt_ledger_shift(m, list, Q, s_decay);
             double second = 0.5 * form[2 * nq + j];
-            const double ct = nt_ledger_shift(m, list, Q, theta);   /* c^T theta */
+            const double ct = nt_ledger_shift(m, list, Q, prev);   /* c^T theta */
             Q->first += xs - xd;
             Q->decay += xd;
             Q->second += second;
@@ -327,13 +367,16 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
             Q->predicted += xs + second;
             /* (F2) as dQ/dt = -kappa Q + S (see nt_quantity): over [t, t + lr] with S held at
              * theta, e^{-kappa lr} on what was there and S (1 - e^{-kappa lr}) / kappa added */
-            const double kappa = Q->rate * gam;
+            if (Q->rate * gam != kappa) {   /* the factors, once per rate (1 or 2) and step */
+                kappa = Q->rate * gam;
+                w = kappa > 0 ? -expm1(-kappa * lr) / kappa : lr;
+                e_lr = exp(-kappa * lr);
+                e_t = exp(-kappa * t_next);
+            }
             double S = -(Q->equivariance ? R[j] : 0) + (Q->rate == 2 ? gam * ct : 0);
-            double w = kappa > 0 ? -expm1(-kappa * lr) / kappa : lr;
-            Q->flow_source = exp(-kappa * lr) * Q->flow_source + w * S;
-            Q->gradient_flow = exp(-kappa * t_next) * Q->initial + Q->flow_source;
+            Q->flow_source = e_lr * Q->flow_source + w * S;
+            Q->gradient_flow = e_t * Q->initial + Q->flow_source;
         }
-        memcpy(theta, next, sizeof(double) * d);
         const int logged = (step + 1) % ts->log_every == 0 || step + 1 == ts->steps;
         if (nq && logged) {   /* measured now, for the log (and at the last step) */
             const double *th[1] = {theta};
@@ -355,7 +398,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
         nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
         measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
     }
-    free(g); free(next); free(s); free(s_decay); free(F); free(form);
+    free(prev); free(g); free(s); free(s_decay); free(F); free(form);
     nt_train_state_free(&fresh);
     free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
     nt_engine_free(T.e);

@@ -90,6 +90,7 @@ struct nt_engine {
     int lanes;                /* sample-parallel lanes asked for (lanes.c) */
     struct nt_engine *peer[NT_MAX_LANES - 1];   /* lane t's engine is peer[t - 1], made at first use */
     double *sums;             /* a peer's own g and product sums, (1 + k) d */
+    struct nt_crew *crew;     /* the lanes' threads, kept between calls (lanes.c) */
 };
 
 /* lanes.c: the rows of a data set split into contiguous shards, each swept by its own engine
@@ -102,7 +103,7 @@ int nt_lanes_for(const struct nt_engine *e, const nt_dataset *ds);
 nt_dataset nt_lane_rows(const nt_dataset *ds, int t, int T);
 struct nt_engine *nt_lane_engine(struct nt_engine *e, int t, int T);
 int nt_lanes_run(struct nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void *arg);
-void nt_lanes_add(const struct nt_engine *e, int T, int64_t n, int64_t at, double *out);
+void nt_lanes_add(struct nt_engine *e, int T, int64_t n, int64_t at, double *out);
 void nt_lanes_free(struct nt_engine *e);
 
 /* (Re)allocates the workspace for chunks of `chunk` rows (a no-op when it holds them; a

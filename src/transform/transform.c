@@ -85,6 +85,11 @@ static nt_range whole(int64_t start, int64_t count) { return (nt_range){ start, 
 int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *mv)
 {
     DENSE(m, D, nd);
+    return nt_tr_moves_in(m, D, t, i, mv);
+}
+
+int nt_tr_moves_in(const nt_model *m, const nt_dense *D, const nt_transform *t, int i, nt_move *mv)
+{
     nt_range ra[3], rb[3];
     int n = 0;
     switch (t->kind) {
@@ -198,6 +203,13 @@ void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const doubl
  * column of W_l, as a translation's.  count 0: no shift. */
 static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
 {
+    switch (t->kind) {   /* the kinds with a shift; the others have none (asked every step by the ledger) */
+    case NT_TR_BIAS_SHIFT: case NT_TR_CHANNEL_SHIFT: case NT_TR_KEY_SHIFT: case NT_TR_VALUE_SHIFT:
+    case NT_TR_NORM_SHIFT: case NT_TR_TRANSLATION:
+        break;
+    default:
+        return whole(0, 0);
+    }
     DENSE(m, D, nd);
     if (t->kind == NT_TR_BIAS_SHIFT) return whole(D[t->layer - 1].off_b + i, 1);
     if (t->kind == NT_TR_CHANNEL_SHIFT) {   /* bias i of the convolution */
@@ -208,7 +220,6 @@ static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
     if (t->kind == NT_TR_KEY_SHIFT || t->kind == NT_TR_VALUE_SHIFT) return nt_head_shift(m, t, i);
     if (t->kind == NT_TR_NORM_SHIFT && t->p != 1)   /* batch norm: unit i's bias */
         return whole(D[t->layer - 1].off_b + i, 1);
-    if (t->kind != NT_TR_TRANSLATION && t->kind != NT_TR_NORM_SHIFT) return whole(0, 0);
     /* a translation of the last layer, or a layer norm's shift of the layer before it (p = 1):
      * the whole bias (i = 0 when there is one) or one column of W, each adding the same
      * constant to every unit, z -> z + s 1 (W + 1 v^T: the constant v^T h of each sample) */

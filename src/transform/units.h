@@ -58,6 +58,8 @@ typedef struct {
  * or a dense one); returns how many (moves has room for NT_TR_MAX_MOVES). */
 #define NT_TR_MAX_MOVES (2 * NT_MAX_LAYERS + 4)
 int nt_tr_moves(const nt_model *m, const nt_transform *t, int i, nt_move *moves);
+/* the same with m's dense layers D (nt_dense_layers) at hand: for loops over many generators */
+int nt_tr_moves_in(const nt_model *m, const nt_dense *D, const nt_transform *t, int i, nt_move *moves);
 
 /* heads.c: generator i (E_ab, i = a d_h + b) of gl_qk or gl_vo of head t->a of attention layer
  * t->layer, as moves (returns how many); y with heads t->a and t->b exchanged (head_swap). */
