@@ -10,10 +10,10 @@
  * (their round-off), not their values; with one lane the results are bitwise those of an
  * engine without lanes.  Batch normalization couples every row of a data set: its in-pass
  * sums are added over the lanes (lane_allreduce below), as over MPI's shards.
- * A lane costs a thread (36 us to start and join here) and sums of its own (g, or k d
+ * A lane costs a wake-up of a parked thread (the crew below) and sums of its own (g, or k d
  * products, zeroed and added): at fewer than 64 rows a lane they cost more than they save
- * (measured, MLP 784-256-256-10, a training step of batch 64: 0.87 ms on one lane with
- * two-threaded BLAS, 1.07 ms on two lanes); at 256 rows a lane the gradient is 3.72 ms on
+ * (measured, MLP 784-256-256-10, a training step of batch 64: 0.64 ms on one lane with
+ * two-threaded BLAS, 0.72-0.81 ms on two lanes of 32); at 256 rows a lane the gradient is 3.72 ms on
  * two lanes, 3.78 on one, and a CNN with batch normalization or an attention block on 512
  * samples, whose work between the GEMMs is large, runs 1.6-2.1 x faster on two (bench_layers:
  * CNN gradient 15.3 -> 7.8 ms, attention 11.3 -> 7.2 ms). */
@@ -26,7 +26,7 @@
 #define LANE_MIN_ROWS 64   /* fewer rows a lane: fewer lanes (see below) */
 
 /* The crew: threads kept for the engine's life and parked between calls, so that a call pays
- * a wake-up (a few us) rather than a thread's start and join (36 us here, twice a gradient).
+ * a wake-up rather than a thread's start and join (twice a gradient: its median 3.85 -> 3.72 ms).
  * Made all together or not at all.  Job i of a call runs on thread i, job 0 on the caller. */
 typedef struct nt_crew nt_crew;
 typedef struct { nt_crew *c; int i; } crew_seat;
