@@ -201,15 +201,22 @@ void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const doubl
  * constant to every logit; a bias shift's on the hidden bias b_l[i]; a normalization
  * shift's on b_l[i] (batch norm) or, for a layer norm, on the whole b_l (i = 0) or one
  * column of W_l, as a translation's.  count 0: no shift. */
-static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
+int nt_tr_has_shift(const nt_transform *t)
 {
-    switch (t->kind) {   /* the kinds with a shift; the others have none (asked every step by the ledger) */
+    switch (t->kind) {
     case NT_TR_BIAS_SHIFT: case NT_TR_CHANNEL_SHIFT: case NT_TR_KEY_SHIFT: case NT_TR_VALUE_SHIFT:
     case NT_TR_NORM_SHIFT: case NT_TR_TRANSLATION:
-        break;
+        return 1;
+    case NT_TR_DENSE:
+        return t->c != NULL;
     default:
-        return whole(0, 0);
+        return 0;
     }
+}
+
+static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
+{
+    if (t->kind == NT_TR_DENSE || !nt_tr_has_shift(t)) return whole(0, 0);
     DENSE(m, D, nd);
     if (t->kind == NT_TR_BIAS_SHIFT) return whole(D[t->layer - 1].off_b + i, 1);
     if (t->kind == NT_TR_CHANNEL_SHIFT) {   /* bias i of the convolution */

@@ -112,5 +112,7 @@ void nt_norm_map(const nt_model *m, const nt_transform *t, double *y);
 
 /* sum |c_r y_r| of generator i's shift (0 for a linear generator). */
 double nt_tr_shift_magnitude(const nt_model *m, const nt_transform *t, int i, const double *y);
+/* whether t's generators have a shift c at all (c^T y is 0 for every y otherwise) */
+int nt_tr_has_shift(const nt_transform *t);
 
 #endif
