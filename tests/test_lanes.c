@@ -9,11 +9,14 @@
  *     dense and 2-d, the same; a data set of fewer than 64 rows a lane takes fewer lanes;
  *   - the reduction hook is handed the lanes' summed buffer, once a block;
  *   - a training run with lanes follows the one-lane run to round-off;
+ *   - a child forked after the lanes' threads were made computes with threads of its own;
  *   - `noether grad` under NOETHER_THREADS=2 and =1: the same gradient to 1e-12. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <criterion/criterion.h>
 #include <cJSON.h>
 #include "helpers.h"
@@ -111,6 +114,49 @@ Test(lanes, an_mlp_with_curvature)
     /* K d = 77k sums: the lanes' products are added on both threads (lanes.c) */
     make_mlp(&m, 50, 2, (const int[]){100, 100}, NT_ACT_SOFTPLUS, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
     check_model(&m, 193, "softplus MLP, d = 15.5k");
+    nt_model_free(&m);
+}
+
+/* The lanes' threads are kept between calls (lanes.c's crew); a child forked after they were
+ * made has none of them, and makes its own: its gradient (2 lanes, under alarm(30): waiting on
+ * the parent's threads would hang) is bitwise the parent's.  Control: the child's gradient at
+ * another theta differs, so the comparison sees the computation. */
+Test(lanes, a_forked_child_makes_threads_of_its_own)
+{
+    nt_model m;
+    make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
+    nt_dataset ds;
+    make_data(&ds, &m, 200, 5);
+    const int64_t d = m.d;
+    double *theta = malloc(sizeof(double) * d), *g = malloc(sizeof(double) * d), *gc = malloc(sizeof(double) * d);
+    fill_normal(theta, d, 0.4, 6);
+    nt_engine *e = nt_engine_new(&m, 1024, 1);
+    nt_engine_set_threads(e, 2);
+    t_grad(e, theta, &ds, g);
+    for (int moved = 0; moved < 2; moved++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            alarm(30);
+            if (moved) theta[0] += 0.1;
+            nt_error err;
+            double loss;
+            int rc = nt_grad(e, theta, &ds, &loss, gc, &err);
+            _exit(rc ? 2 : memcmp(g, gc, sizeof(double) * (size_t)d) ? 3 : 0);
+        }
+        int st;
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        cr_assert(WIFEXITED(st), "the child did not end by itself (signal %d: it waited on threads it has not)",
+                  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        cr_assert_eq(WEXITSTATUS(st), moved ? 3 : 0, "child %s: exit %d", moved ? "at another theta" : "at theta",
+                     WEXITSTATUS(st));
+    }
+    t_grad(e, theta, &ds, gc);   /* the parent's threads still serve it */
+    cr_assert(!memcmp(g, gc, sizeof(double) * (size_t)d));
+    nt_engine_free(e);
+    free(theta); free(g); free(gc);
+    nt_dataset_free(&ds);
     nt_model_free(&m);
 }
 

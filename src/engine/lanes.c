@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cblas.h>
 #include "tape.h"
 
@@ -27,12 +28,14 @@
 
 /* The crew: threads kept for the engine's life and parked between calls, so that a call pays
  * a wake-up rather than a thread's start and join (twice a gradient: its median 3.85 -> 3.72 ms).
- * Made all together or not at all.  Job i of a call runs on thread i, job 0 on the caller. */
+ * Made all together or not at all; a forked child, which has none of its parent's threads,
+ * makes its own.  Job i of a call runs on thread i, job 0 on the caller. */
 typedef struct nt_crew nt_crew;
 typedef struct { nt_crew *c; int i; } crew_seat;
 
 struct nt_crew {
     int size;                          /* threads + 1 */
+    pid_t pid;                         /* the process that made the threads */
     crew_seat seat[NT_MAX_LANES];
     pthread_t th[NT_MAX_LANES];
     pthread_mutex_t mu;
@@ -81,12 +84,17 @@ static void crew_free(nt_crew *c, int made)
  * all start */
 static nt_crew *crew_of(nt_engine *e, int n)
 {
+    if (e->crew && e->crew->pid != getpid()) {   /* a fork's child: the threads stayed in the parent */
+        free(e->crew);
+        e->crew = NULL;
+    }
     if (e->crew && e->crew->size >= n) return e->crew;
     if (e->crew) crew_free(e->crew, e->crew->size - 1);
     e->crew = NULL;
     nt_crew *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->size = n;
+    c->pid = getpid();
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->go, NULL);
     pthread_cond_init(&c->done, NULL);
@@ -177,7 +185,8 @@ nt_engine *nt_lane_engine(nt_engine *e, int t, int T)
 
 void nt_lanes_free(nt_engine *e)
 {
-    if (e->crew) crew_free(e->crew, e->crew->size - 1);
+    if (e->crew && e->crew->pid != getpid()) free(e->crew);   /* a fork's child: nothing to join */
+    else if (e->crew) crew_free(e->crew, e->crew->size - 1);
     e->crew = NULL;
     for (int t = 0; t < NT_MAX_LANES - 1; t++) {
         nt_engine *p = e->peer[t];
