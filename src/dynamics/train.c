@@ -182,8 +182,8 @@ static int log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, const do
 /* One step's update of theta[lo, hi) in place and, for the ledger (prev not NULL), its parts:
  * s = theta' - theta (the step actually taken, rounded as theta + s rounds), s_decay (weight
  * decay's part, kept apart as the top of the file says; NULL: zero, without weight decay)
- * and the old theta in prev.  One loop per
- * optimizer: this memory traffic is a batch of 64's cost. */
+ * and the old theta in prev.  One loop per optimizer: this memory traffic is a batch of 64's
+ * cost. */
 typedef struct {
     nt_optimizer opt;
     double lr, gam, mu, b1, b2, b1t, b2t, eps;

@@ -13,10 +13,10 @@
  * A lane costs a wake-up of a parked thread (the crew below) and sums of its own (g, or k d
  * products, zeroed and added): at fewer than 64 rows a lane they cost more than they save
  * (measured, MLP 784-256-256-10, a training step of batch 64: 0.64 ms on one lane with
- * two-threaded BLAS, 0.72-0.81 ms on two lanes of 32); at 256 rows a lane the gradient is 3.72 ms on
- * two lanes, 3.78 on one, and a CNN with batch normalization or an attention block on 512
- * samples, whose work between the GEMMs is large, runs 1.6-2.1 x faster on two (bench_layers:
- * CNN gradient 15.3 -> 7.8 ms, attention 11.3 -> 7.2 ms). */
+ * two-threaded BLAS, 0.72-0.81 ms on two lanes of 32); at 256 rows a lane the gradient is
+ * 3.72 ms on two lanes, 3.78 on one, and a CNN with batch normalization or an attention block
+ * on 512 samples, whose work between the GEMMs is large, runs 1.6-2.1 x faster on two
+ * (bench_layers: CNN gradient 15.3 -> 7.8 ms, attention 11.3 -> 7.2 ms). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,8 @@
 #define LANE_MIN_ROWS 64   /* fewer rows a lane: fewer lanes (see below) */
 
 /* The crew: threads kept for the engine's life and parked between calls, so that a call pays
- * a wake-up rather than a thread's start and join (twice a gradient: its median 3.85 -> 3.72 ms).
+ * a wake-up rather than a thread's start and join (twice a gradient: its median went 3.85 ->
+ * 3.72 ms).
  * Made all together or not at all; a forked child, which has none of its parent's threads,
  * makes its own.  Job i of a call runs on thread i, job 0 on the caller. */
 typedef struct nt_crew nt_crew;
