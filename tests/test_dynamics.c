@@ -421,15 +421,20 @@ static void make_range(void *ctx, int64_t lo, int64_t hi)
  * during the pass: every form equal to the bits of the pass over the same pairs held in
  * separate vectors (the kernel for pairs alone), and to y^T A x quantity by quantity to
  * 1e-13; the ranges made cover [0, d) in order.  Control: a range of the rows left unmade
- * changes the forms.  Widths 13, 11 and 9 leave tails after the 8-wide loop. */
+ * changes the forms.  Widths 13, 11 and 9 leave tails after the 8-wide loop; the linear
+ * network's gl(n) moves are read over their support, the convolution's channels (ranges
+ * the row sums do not hold) too. */
 Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
 {
-    static const char *models[2] = {
+    static const char *models[3] = {
         "{\"input\": 13, \"layers\": [{\"dense\": 11}, {\"act\": \"relu\"}, {\"dense\": 9}, {\"act\": \"relu\"},"
         " {\"dense\": 3}], \"loss\": \"cross_entropy\"}",
         "{\"input\": 13, \"layers\": [{\"dense\": 11}, {\"dense\": 9}, {\"act\": \"identity\"}, {\"dense\": 2}],"
-        " \"loss\": \"mse\"}" };
-    for (int mi = 0; mi < 2; mi++) {
+        " \"loss\": \"mse\"}",
+        "{\"input\": [2, 6, 6], \"layers\": [{\"conv\": 3, \"kernel\": 3}, {\"act\": \"relu\"}, {\"flatten\": true},"
+        " {\"dense\": 5}, {\"act\": \"relu\"}, {\"dense\": 3}], \"loss\": \"cross_entropy\"}" };
+    static const char *names[3] = { "relu", "linear", "conv" };
+    for (int mi = 0; mi < 3; mi++) {
         char json[1024];
         snprintf(json, sizeof json, "{\"model\": %s, \"data\": {\"source\": \"teacher\", \"n\": 8, \"seed\": 3}}", models[mi]);
         nt_spec spec;
@@ -449,7 +454,9 @@ Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
         double *ctl = malloc(sizeof(double) * 5 * nq), *copy = malloc(sizeof(double) * 4 * d);
         maker k = { { src, src + d, src + 2 * d }, { made, made + d, made + 2 * d }, 0, d, -1, -1, 0, 1 };
         const double *ys[4] = { made, made + d, made, made + 2 * d }, *xs[4] = { made + 2 * d, made + 2 * d, made, made + 2 * d };
-        nt_ledger_forms_made(m, list, q, nq, 4, ys, xs, step, step + 4 * nq, make_range, &k);
+        nt_ledger_plan *plan = nt_ledger_plan_new(m, list, q, nq);
+        cr_assert_not_null(plan);
+        nt_ledger_forms_made(m, list, q, plan, 4, ys, xs, step, step + 4 * nq, make_range, &k);
         cr_assert(k.in_order && k.cursor == d, "the ranges made do not cover [0, %lld) in order", (long long)d);
         /* the same pairs in vectors of their own: not a step's, each pair alone */
         for (int v = 0; v < 4; v++) memcpy(copy + v * d, src + (v == 3 ? 2 : v == 2 ? 0 : v) * d, sizeof(double) * d);
@@ -469,7 +476,7 @@ Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
                 worst = fmax(worst, fabs(step[p * nq + j] - ref) / fmax(1, fabs(ref)));
             }
         cr_log_info("%s: %d quantities, 4 pairs: step pass and pairs alone bitwise equal; against y^T A x %.1e",
-                    mi ? "linear" : "relu", nq, worst);
+                    names[mi], nq, worst);
         cr_assert_lt(worst, 1e-13);
         /* control: one row of the first layer left unmade */
         memset(made, 0, sizeof(double) * 3 * d);
@@ -477,10 +484,11 @@ Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
         bad.cursor = 0;
         bad.skip_lo = 13;
         bad.skip_hi = 26;
-        nt_ledger_forms_made(m, list, q, nq, 4, ys, xs, ctl, ctl + 4 * nq, make_range, &bad);
+        nt_ledger_forms_made(m, list, q, plan, 4, ys, xs, ctl, ctl + 4 * nq, make_range, &bad);
         double moved = 0;
         for (int i = 0; i < 4 * nq; i++) moved = fmax(moved, fabs(ctl[i] - step[i]));
         cr_assert_gt(moved, 1e-3, "a row left unmade does not change the forms (%.1e)", moved);
+        nt_ledger_plan_free(plan);
         free(src); free(step); free(apart); free(ctl); free(copy); free(xa_buf); free(q);
         nt_transforms_free(list, n_list);
         nt_spec_free(&spec);

@@ -135,14 +135,119 @@ double nt_quantity_magnitude(const nt_model *m, const nt_transform *list, const 
 /* Sums of y_i x_i over the rows, the columns and the whole of every weight matrix, and over
  * every bias, for several pairs (y, x) in one pass over theta's layout: they answer the
  * diagonal moves of every built-in generator (a unit's row, bias and column; whole tensors
- * for homogeneity) in O(1). */
+ * for homogeneity) in O(1).  The plan says where each quantity's moves are read: one of the
+ * sums, or the move's support (an off-diagonal move, or a range the sums do not hold). */
+enum { AT_ROW, AT_COL, AT_W, AT_B, AT_DIAGONAL, AT_MOVE };   /* sums; over the support */
+typedef struct { double coef; int at; int64_t index; } term;
+
+struct nt_ledger_plan {
+    int nd;
+    nt_dense D[NT_MAX_LAYERS];
+    int64_t n_rows, n_cols, row_at[NT_MAX_LAYERS], col_at[NT_MAX_LAYERS];
+    char has_cols[NT_MAX_LAYERS];   /* layer q's column sums are kept (a rescaling reads them) */
+    int nq;
+    char *dense;                    /* quantity j's A is a dense matrix: y^T A x in full */
+    int *first;                     /* quantity j's terms: terms[first[j] .. first[j + 1]) */
+    term *terms;
+    nt_move *moves;                 /* the moves read over their support (AT_DIAGONAL, AT_MOVE) */
+};
+
+/* where the sums hold a diagonal range r: *at and *index; 0 when they do not */
+static int find_sum(const nt_ledger_plan *P, const nt_range *r, int *at, int64_t *index)
+{
+    for (int q = 0; r->inner <= 1 && q < P->nd; q++) {   /* two-level ranges (channels): over the support */
+        const nt_dense *L = &P->D[q];
+        int64_t rel = r->start - L->off_w, size = (int64_t)L->n_out * L->n_in;
+        if (rel >= 0 && rel < size) {
+            if (r->stride == 1 && r->count == L->n_in && rel % L->n_in == 0) {
+                *at = AT_ROW; *index = P->row_at[q] + rel / L->n_in; return 1;
+            }
+            if (P->has_cols[q] && r->stride == L->n_in && r->count == L->n_out && rel < L->n_in) {
+                *at = AT_COL; *index = P->col_at[q] + rel; return 1;
+            }
+            if (r->stride == 1 && r->count == size && rel == 0) { *at = AT_W; *index = q; return 1; }
+        }
+        if (L->off_b >= 0 && r->start == L->off_b && r->count == L->n_out && r->stride == 1) {
+            *at = AT_B; *index = q; return 1;
+        }
+    }
+    return 0;
+}
+
+/* *a (cap elements of size) twice as long; 0 when memory runs out (*a is kept) */
+static int grow(void **a, int *cap, size_t size)
+{
+    void *b = realloc(*a, size * (size_t)*cap * 2);
+    if (!b) return 0;
+    *a = b;
+    *cap *= 2;
+    return 1;
+}
+
+nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq)
+{
+    nt_ledger_plan *P = calloc(1, sizeof *P);
+    if (!P) return NULL;
+    P->nd = nt_dense_layers(m, P->D);
+    for (int k = 0; k < P->nd; k++) {
+        P->row_at[k] = P->n_rows; P->n_rows += P->D[k].n_out;
+        P->col_at[k] = P->n_cols; P->n_cols += P->D[k].n_in;
+    }
+    /* the columns a unit's rescaling reads: those of the dense layer after it (other column
+     * ranges, if any, are read over their support) */
+    for (int j = 0; j < nq; j++) {
+        const nt_transform *T = &list[q[j].entry];
+        if (T->kind == NT_TR_RESCALE && T->layer >= 1 && T->layer < P->nd) P->has_cols[T->layer] = 1;
+    }
+    P->nq = nq;
+    P->dense = calloc((size_t)nq + 1, 1);
+    P->first = malloc(sizeof(int) * ((size_t)nq + 1));
+    int cap = 4 * nq + 8, n = 0, nm = 0, cap_m = 8;
+    P->terms = malloc(sizeof(term) * (size_t)cap);
+    P->moves = malloc(sizeof(nt_move) * (size_t)cap_m);
+    nt_move mv[NT_TR_MAX_MOVES];
+    for (int j = 0; P->terms && P->moves && P->dense && P->first && j < nq; j++) {
+        const nt_transform *T = &list[q[j].entry];
+        P->first[j] = n;
+        if (T->kind == NT_TR_DENSE) { P->dense[j] = 1; continue; }
+        for (int g = 0; g < 2; g++) {
+            const int gen = g ? q[j].gen2 : q[j].gen;
+            const int count = gen < 0 ? 0 : nt_tr_moves_in(m, P->D, T, gen, mv);
+            for (int k = 0; k < count; k++) {
+                const nt_move *M = &mv[k];
+                const int diagonal = M->dst.start == M->src.start && M->dst.stride == M->src.stride &&
+                                     M->dst.inner == M->src.inner;
+                term t = { M->coef, AT_MOVE, nm };
+                if (!diagonal || !find_sum(P, &M->dst, &t.at, &t.index)) {
+                    if (diagonal) t.at = AT_DIAGONAL;
+                    if (nm == cap_m && !grow((void **)&P->moves, &cap_m, sizeof(nt_move))) goto fail;
+                    P->moves[nm++] = *M;
+                }
+                if (n == cap && !grow((void **)&P->terms, &cap, sizeof(term))) goto fail;
+                P->terms[n++] = t;
+            }
+        }
+    }
+    if (!P->terms || !P->moves || !P->dense || !P->first) goto fail;
+    P->first[nq] = n;
+    return P;
+fail:
+    nt_ledger_plan_free(P);
+    return NULL;
+}
+
+void nt_ledger_plan_free(nt_ledger_plan *P)
+{
+    if (!P) return;
+    free(P->dense); free(P->first); free(P->terms); free(P->moves);
+    free(P);
+}
+
 typedef struct {
-    int nd, np;
-    nt_dense *D;
-    int64_t n_rows, n_cols, *row_at, *col_at;
+    const nt_ledger_plan *P;
+    int np;
     double *rows, *cols, *wsum, *bsum;   /* pair p, layer q: rows[p n_rows + row_at[q] + r], ... */
     int step;                            /* the pairs are a training step's (row_step) */
-    char has_cols[NT_MAX_LAYERS];        /* layer q's column sums are kept (a rescaling reads them) */
     nt_range_fn produce;                 /* makes y and x on a range of theta's layout, or NULL */
     void *ctx;
     int64_t cursor;                      /* [0, cursor) made */
@@ -216,118 +321,103 @@ static void advance(sums *S, int64_t hi)
 
 static void sums_fill(sums *S, const double *const *y, const double *const *x, int64_t d)
 {
-    for (int q = 0; q < S->nd; q++) {
-        const nt_dense *L = &S->D[q];
+    const nt_ledger_plan *P = S->P;
+    for (int q = 0; q < P->nd; q++) {
+        const nt_dense *L = &P->D[q];
         for (int p = 0; p < S->np; p++) {
-            memset(S->cols + p * S->n_cols + S->col_at[q], 0, sizeof(double) * (size_t)L->n_in);
-            S->wsum[p * S->nd + q] = 0;
+            memset(S->cols + p * P->n_cols + P->col_at[q], 0, sizeof(double) * (size_t)L->n_in);
+            S->wsum[p * P->nd + q] = 0;
         }
         /* row by row, every pair while the row is in cache: each vector is read once */
         for (int r = 0; r < L->n_out; r++) {
             const int64_t at = L->off_w + (int64_t)r * L->n_in;
             advance(S, at + L->n_in);
-            double row[4], *c = S->has_cols[q] ? S->cols + S->col_at[q] : NULL;
+            double row[4], *c = P->has_cols[q] ? S->cols + P->col_at[q] : NULL;
             if (S->step)
-                row_step(L->n_in, y[0] + at, y[1] + at, x[0] + at, c, S->n_cols, row);
+                row_step(L->n_in, y[0] + at, y[1] + at, x[0] + at, c, P->n_cols, row);
             for (int p = 0; p < S->np; p++) {
-                if (!S->step) row[0] = row_pair(L->n_in, y[p] + at, x[p] + at, c ? c + p * S->n_cols : NULL);
-                S->rows[p * S->n_rows + S->row_at[q] + r] = row[S->step ? p : 0];
-                S->wsum[p * S->nd + q] += row[S->step ? p : 0];
+                if (!S->step) row[0] = row_pair(L->n_in, y[p] + at, x[p] + at, c ? c + p * P->n_cols : NULL);
+                S->rows[p * P->n_rows + P->row_at[q] + r] = row[S->step ? p : 0];
+                S->wsum[p * P->nd + q] += row[S->step ? p : 0];
             }
         }
     }
     advance(S, d);
-    for (int q = 0; q < S->nd; q++)
+    for (int q = 0; q < P->nd; q++)
         for (int p = 0; p < S->np; p++)
-            S->bsum[p * S->nd + q] = S->D[q].off_b < 0 ? 0 :
-                cblas_ddot(S->D[q].n_out, y[p] + S->D[q].off_b, 1, x[p] + S->D[q].off_b, 1);
+            S->bsum[p * P->nd + q] = P->D[q].off_b < 0 ? 0 :
+                cblas_ddot(P->D[q].n_out, y[p] + P->D[q].off_b, 1, x[p] + P->D[q].off_b, 1);
 }
 
-/* sum of y_i x_i over a diagonal range for pair p, from the sums when the range is theirs */
-static double range_sum(const sums *S, int p, const nt_range *r, const double *y, const double *x)
+/* a term's sum for pair p, and (a) the same over |y_i x_i| (for the magnitude) */
+static double term_value(const sums *S, int p, const term *t, const double *y, const double *x, double *a)
 {
-    for (int q = 0; r->inner <= 1 && q < S->nd; q++) {   /* two-level ranges (channels): over the support */
-        const nt_dense *L = &S->D[q];
-        int64_t rel = r->start - L->off_w, size = (int64_t)L->n_out * L->n_in;
-        if (rel >= 0 && rel < size) {
-            if (r->stride == 1 && r->count == L->n_in && rel % L->n_in == 0)
-                return S->rows[p * S->n_rows + S->row_at[q] + rel / L->n_in];
-            if (S->has_cols[q] && r->stride == L->n_in && r->count == L->n_out && rel < L->n_in)
-                return S->cols[p * S->n_cols + S->col_at[q] + rel];
-            if (r->stride == 1 && r->count == size && rel == 0) return S->wsum[p * S->nd + q];
-        }
-        if (L->off_b >= 0 && r->start == L->off_b && r->count == L->n_out && r->stride == 1)
-            return S->bsum[p * S->nd + q];
+    const nt_ledger_plan *P = S->P;
+    double v = 0;
+    switch (t->at) {
+    case AT_ROW: v = S->rows[p * P->n_rows + t->index]; break;
+    case AT_COL: v = S->cols[p * P->n_cols + t->index]; break;
+    case AT_W: v = S->wsum[p * P->nd + t->index]; break;
+    case AT_B: v = S->bsum[p * P->nd + t->index]; break;
+    case AT_DIAGONAL: {   /* a diagonal range the sums do not hold: for y = x a sum of squares */
+        const nt_range *r = &P->moves[t->index].dst;
+        for (int64_t j = 0; j < r->count; j++) v += y[nt_at(r, j)] * x[nt_at(r, j)];
+        break;
     }
-    double s = 0;
-    for (int64_t j = 0; j < r->count; j++) s += y[nt_at(r, j)] * x[nt_at(r, j)];
-    return s;
+    default: {            /* off-diagonal (E_ab, a != b): over the support */
+        const nt_move *M = &P->moves[t->index];
+        double s = 0;
+        for (int64_t i = 0; i < M->dst.count; i++) {
+            const double u = y[nt_at(&M->dst, i)] * x[nt_at(&M->src, i)];
+            v += u;
+            s += fabs(u);
+        }
+        *a = s;
+        return v;
+    }
+    }
+    *a = v;
+    return v;
 }
 
 void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
                      int np, const double *const *y, const double *const *x, double *out, double *magnitude)
 {
-    nt_ledger_forms_made(m, list, q, nq, np, y, x, out, magnitude, NULL, NULL);
+    nt_ledger_plan *P = nt_ledger_plan_new(m, list, q, nq);
+    if (P) nt_ledger_forms_made(m, list, q, P, np, y, x, out, magnitude, NULL, NULL);
+    for (int i = 0; !P && i < np * nq; i++) out[i] = NAN;   /* out of memory: seen, not silent */
+    for (int j = 0; !P && magnitude && j < nq; j++) magnitude[j] = NAN;
+    nt_ledger_plan_free(P);
 }
 
-void nt_ledger_forms_made(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq, int np,
-                          const double *const *y, const double *const *x, double *out, double *magnitude,
-                          nt_range_fn produce, void *ctx)
+void nt_ledger_forms_made(const nt_model *m, const nt_transform *list, const nt_quantity *q,
+                          const nt_ledger_plan *P, int np, const double *const *y, const double *const *x,
+                          double *out, double *magnitude, nt_range_fn produce, void *ctx)
 {
-    nt_dense D[NT_MAX_LAYERS];
-    sums S = { .nd = nt_dense_layers(m, D), .np = np, .D = D, .produce = produce, .ctx = ctx };
-    S.row_at = malloc(sizeof(int64_t) * 2 * (size_t)S.nd);
-    S.col_at = S.row_at + S.nd;
-    for (int k = 0; k < S.nd; k++) {
-        S.row_at[k] = S.n_rows; S.n_rows += D[k].n_out;
-        S.col_at[k] = S.n_cols; S.n_cols += D[k].n_in;
-    }
-    double *buf = malloc(sizeof(double) * (size_t)(np * (S.n_rows + S.n_cols + 2 * S.nd)));
-    S.rows = buf; S.cols = buf + np * S.n_rows; S.wsum = S.cols + np * S.n_cols; S.bsum = S.wsum + np * S.nd;
-    /* the columns a unit's rescaling reads: those of the dense layer after it (other column
-     * ranges, if any, are summed over their support in range_sum) */
-    for (int j = 0; j < nq; j++) {
-        const nt_transform *T = &list[q[j].entry];
-        if (T->kind == NT_TR_RESCALE && T->layer >= 1 && T->layer < S.nd) S.has_cols[T->layer] = 1;
-    }
+    const int nq = P->nq;
+    sums S = { .P = P, .np = np, .produce = produce, .ctx = ctx };
+    double *buf = malloc(sizeof(double) * (size_t)(np * (P->n_rows + P->n_cols + 2 * P->nd)));
+    S.rows = buf; S.cols = buf + np * P->n_rows; S.wsum = S.cols + np * P->n_cols; S.bsum = S.wsum + np * P->nd;
     S.step = np == 4 && y[2] == y[0] && x[2] == y[0] && x[1] == x[0] && y[3] == x[0] && x[3] == x[0];
     sums_fill(&S, y, x, m->d);
-    nt_move mv[NT_TR_MAX_MOVES];
     for (int j = 0; j < nq; j++) {
         const nt_transform *T = &list[q[j].entry];
-        if (T->kind == NT_TR_DENSE) {
+        if (P->dense[j]) {
             for (int p = 0; p < np; p++) out[p * nq + j] = nt_ledger_bilinear(m, list, &q[j], y[p], x[p]);
             if (magnitude) magnitude[j] = nt_quantity_magnitude(m, list, &q[j], x[np - 1]);
             continue;
         }
         double mag = 0;
-        for (int p = 0; p < np; p++) out[p * nq + j] = 0;
-        for (int g = 0; g < 2; g++) {
-            int gen = g ? q[j].gen2 : q[j].gen;
-            if (gen < 0) continue;
-            int n = nt_tr_moves_in(m, D, T, gen, mv);
-            for (int k = 0; k < n; k++) {
-                const nt_move *M = &mv[k];
-                int diagonal = M->dst.start == M->src.start && M->dst.stride == M->src.stride && M->dst.inner == M->src.inner;
-                for (int p = 0; p < np; p++) {
-                    double v = 0, a = 0;
-                    if (diagonal) {
-                        v = a = range_sum(&S, p, &M->dst, y[p], x[p]);   /* for y = x: a sum of squares */
-                    } else {   /* off-diagonal (E_ab, a != b): over the support */
-                        for (int64_t i = 0; i < M->dst.count; i++) {
-                            double t = y[p][nt_at(&M->dst, i)] * x[p][nt_at(&M->src, i)];
-                            v += t;
-                            a += fabs(t);
-                        }
-                    }
-                    out[p * nq + j] += M->coef * v;
-                    if (p == np - 1) mag += 0.5 * fabs(M->coef) * a;
-                }
+        for (int p = 0; p < np; p++) {
+            double o = 0;
+            for (int k = P->first[j]; k < P->first[j + 1]; k++) {
+                double a;
+                o += P->terms[k].coef * term_value(&S, p, &P->terms[k], y[p], x[p], &a);
+                if (p == np - 1) mag += 0.5 * fabs(P->terms[k].coef) * a;
             }
+            out[p * nq + j] = o;
         }
-        if (magnitude) magnitude[j] = mag + nt_tr_shift_magnitude(m, T, q[j].gen, x[np - 1]);
+        if (magnitude) magnitude[j] = mag + (nt_tr_has_shift(T) ? nt_tr_shift_magnitude(m, T, q[j].gen, x[np - 1]) : 0);
     }
     free(buf);
-    free(S.row_at);
 }
-

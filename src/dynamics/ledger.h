@@ -15,13 +15,19 @@ double nt_ledger_shift(const nt_model *m, const nt_transform *list, const nt_qua
 void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
                      int np, const double *const *y, const double *const *x, double *out, double *magnitude);
 
-/* nt_ledger_forms with y and x made during the pass: produce(ctx, lo, hi) is called on
- * consecutive ranges covering [0, d), each before the pass reads y or x there, so that a
- * training step writes them while they are in cache (train.c).  produce may be NULL. */
+/* Where each quantity's forms are read (which sums, which supports): made once for a list
+ * of quantities, used by every nt_ledger_forms_made on them.  NULL: out of memory. */
+typedef struct nt_ledger_plan nt_ledger_plan;
+nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq);
+void nt_ledger_plan_free(nt_ledger_plan *plan);
+
+/* nt_ledger_forms with a plan, and with y and x made during the pass: produce(ctx, lo, hi) is
+ * called on consecutive ranges covering [0, d), each before the pass reads y or x there, so
+ * that a training step writes them while they are in cache (train.c).  produce may be NULL. */
 typedef void (*nt_range_fn)(void *ctx, int64_t lo, int64_t hi);
-void nt_ledger_forms_made(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq, int np,
-                          const double *const *y, const double *const *x, double *out, double *magnitude,
-                          nt_range_fn produce, void *ctx);
+void nt_ledger_forms_made(const nt_model *m, const nt_transform *list, const nt_quantity *q,
+                          const nt_ledger_plan *plan, int np, const double *const *y, const double *const *x,
+                          double *out, double *magnitude, nt_range_fn produce, void *ctx);
 
 /* The magnitude of Q's terms at theta (see nt_tr_magnitude). */
 double nt_quantity_magnitude(const nt_model *m, const nt_transform *list, const nt_quantity *q,

@@ -278,17 +278,18 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     double *F = malloc(sizeof(double) * (size_t)(B * m->output));
     double *form = malloc(sizeof(double) * (size_t)(6 * nq + 1));   /* 4 forms, a magnitude and R per quantity */
     char *shifted = malloc((size_t)nq + 1);   /* Q has a shift c (its c^T y asked only then) */
+    nt_ledger_plan *plan = nq ? nt_ledger_plan_new(m, list, q, nq) : NULL;   /* where the forms are read */
     for (int j = 0; shifted && j < nq; j++) shifted[j] = (char)nt_tr_has_shift(&list[q[j].entry]);
     T.Bu = malloc(sizeof(double) * (size_t)(m->output + 1) * (size_t)m->output);
-    if (!T.e || !T.batch.x || !T.batch.y || !T.perm || !g || !prev || !s || !s_decay || !F || !form || !shifted || !T.Bu) {
-        free(g); free(prev); free(s); free(s_decay); free(F); free(form); free(shifted);
+    if (!T.e || !T.batch.x || !T.batch.y || !T.perm || !g || !prev || !s || !s_decay || !F || !form || !shifted || (nq && !plan) || !T.Bu) {
+        free(g); free(prev); free(s); free(s_decay); free(F); free(form); free(shifted); nt_ledger_plan_free(plan);
         nt_train_state_free(&fresh);
         free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
         nt_engine_free(T.e);
         return nt_fail(err, NT_EFAIL, "out of memory for training (d = %lld, batch %lld)", (long long)d, (long long)B);
     }
     if (ctl && ctl->reduce && nt_engine_set_reduce(T.e, ctl->reduce, ctl->reduce_ctx, err)) {
-        free(g); free(prev); free(s); free(s_decay); free(F); free(form); free(shifted);
+        free(g); free(prev); free(s); free(s_decay); free(F); free(form); free(shifted); nt_ledger_plan_free(plan);
         nt_train_state_free(&fresh);
         free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
         nt_engine_free(T.e);
@@ -296,7 +297,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     }
     if (nq) {
         const double *th[1] = {theta};
-        nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
+        nt_ledger_forms_made(m, list, q, plan, 1, th, th, form + 3 * nq, form + 4 * nq, NULL, NULL);
     }
     int any_equivariance = 0, rc = NT_OK;
     for (int i = 0; i < nq; i++) any_equivariance |= q[i].equivariance;
@@ -350,7 +351,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
              * closing the previous step's entry of the ledger; logged steps measure at once
              * (below). */
             const double *ys[4] = {s, s_decay, s, prev}, *xs[4] = {prev, prev, s, prev};
-            nt_ledger_forms_made(m, list, q, nq, 4, ys, xs, form, form + 4 * nq, step_range, &u);
+            nt_ledger_forms_made(m, list, q, plan, 4, ys, xs, form, form + 4 * nq, step_range, &u);
             if (step > 0) measure(m, list, q, nq, shifted, prev, form + 3 * nq, form + 4 * nq);
         }
         const double t_next = lr * (double)(step + 1);   /* gradient-flow time after this step */
@@ -384,7 +385,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
         const int logged = (step + 1) % ts->log_every == 0 || step + 1 == ts->steps;
         if (nq && logged) {   /* measured now, for the log (and at the last step) */
             const double *th[1] = {theta};
-            nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
+            nt_ledger_forms_made(m, list, q, plan, 1, th, th, form + 3 * nq, form + 4 * nq, NULL, NULL);
             measure(m, list, q, nq, shifted, theta, form + 3 * nq, form + 4 * nq);
         }
         if (logged && (rc = log_now(&T, fn, ctx, step + 1, theta, q, nq, now() - t0, err))) break;
@@ -399,10 +400,10 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     st->seconds = now() - t0;
     if (nq && (rc || st->stopped)) {   /* stopped early: measure where the run stopped (after the checkpoint) */
         const double *th[1] = {theta};
-        nt_ledger_forms(m, list, q, nq, 1, th, th, form + 3 * nq, form + 4 * nq);
+        nt_ledger_forms_made(m, list, q, plan, 1, th, th, form + 3 * nq, form + 4 * nq, NULL, NULL);
         measure(m, list, q, nq, shifted, theta, form + 3 * nq, form + 4 * nq);
     }
-    free(prev); free(g); free(s); free(s_decay); free(F); free(form); free(shifted);
+    free(prev); free(g); free(s); free(s_decay); free(F); free(form); free(shifted); nt_ledger_plan_free(plan);
     nt_train_state_free(&fresh);
     free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
     nt_engine_free(T.e);
