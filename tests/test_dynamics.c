@@ -456,7 +456,7 @@ Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
         const double *ys[4] = { made, made + d, made, made + 2 * d }, *xs[4] = { made + 2 * d, made + 2 * d, made, made + 2 * d };
         nt_ledger_plan *plan = nt_ledger_plan_new(m, list, q, nq);
         cr_assert_not_null(plan);
-        nt_ledger_forms_made(m, list, q, plan, 4, ys, xs, step, step + 4 * nq, make_range, &k);
+        nt_ledger_forms(m, list, q, plan, 4, ys, xs, step, step + 4 * nq, make_range, &k);
         cr_assert(k.in_order && k.cursor == d, "the ranges made do not cover [0, %lld) in order", (long long)d);
         /* the same pairs in vectors of their own: not a step's, each pair alone */
         for (int v = 0; v < 4; v++) memcpy(copy + v * d, src + (v == 3 ? 2 : v == 2 ? 0 : v) * d, sizeof(double) * d);
@@ -466,7 +466,7 @@ Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
         memcpy(xa_buf + d, src + 2 * d, sizeof(double) * d);
         memcpy(xa_buf + 2 * d, src, sizeof(double) * d);
         const double *xa[4] = { xa_buf, xa_buf + d, xa_buf + 2 * d, copy + 3 * d };
-        nt_ledger_forms(m, list, q, nq, 4, ya, xa, apart, apart + 4 * nq);
+        nt_ledger_forms(m, list, q, plan, 4, ya, xa, apart, apart + 4 * nq, NULL, NULL);
         double worst = 0;
         for (int p = 0; p < 4; p++)
             for (int j = 0; j < nq; j++) {
@@ -484,7 +484,7 @@ Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
         bad.cursor = 0;
         bad.skip_lo = 13;
         bad.skip_hi = 26;
-        nt_ledger_forms_made(m, list, q, plan, 4, ys, xs, ctl, ctl + 4 * nq, make_range, &bad);
+        nt_ledger_forms(m, list, q, plan, 4, ys, xs, ctl, ctl + 4 * nq, make_range, &bad);
         double moved = 0;
         for (int i = 0; i < 4 * nq; i++) moved = fmax(moved, fabs(ctl[i] - step[i]));
         cr_assert_gt(moved, 1e-3, "a row left unmade does not change the forms (%.1e)", moved);

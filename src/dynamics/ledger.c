@@ -102,7 +102,8 @@ double nt_ledger_bilinear(const nt_model *m, const nt_transform *list, const nt_
 
 double nt_ledger_shift(const nt_model *m, const nt_transform *list, const nt_quantity *q, const double *y)
 {
-    return nt_tr_shift_dot(m, &list[q->entry], q->gen, y);
+    const nt_transform *T = &list[q->entry];
+    return nt_tr_has_shift(T) ? nt_tr_shift_dot(m, T, q->gen, y) : 0;   /* asked per quantity every step */
 }
 
 double nt_quantity_value(const nt_model *m, const nt_transform *list, const nt_quantity *q,
@@ -150,6 +151,7 @@ struct nt_ledger_plan {
     int *first;                     /* quantity j's terms: terms[first[j] .. first[j + 1]) */
     term *terms;
     nt_move *moves;                 /* the moves read over their support (AT_DIAGONAL, AT_MOVE) */
+    double *sums;                   /* the sums of up to NT_LEDGER_PAIRS pairs (sums_fill) */
 };
 
 /* where the sums hold a diagonal range r: *at and *index; 0 when they do not */
@@ -200,13 +202,14 @@ nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, 
         if (T->kind == NT_TR_RESCALE && T->layer >= 1 && T->layer < P->nd) P->has_cols[T->layer] = 1;
     }
     P->nq = nq;
+    P->sums = malloc(sizeof(double) * NT_LEDGER_PAIRS * (size_t)(P->n_rows + P->n_cols + 2 * P->nd));
     P->dense = calloc((size_t)nq + 1, 1);
     P->first = malloc(sizeof(int) * ((size_t)nq + 1));
     int cap = 4 * nq + 8, n = 0, nm = 0, cap_m = 8;
     P->terms = malloc(sizeof(term) * (size_t)cap);
     P->moves = malloc(sizeof(nt_move) * (size_t)cap_m);
     nt_move mv[NT_TR_MAX_MOVES];
-    for (int j = 0; P->terms && P->moves && P->dense && P->first && j < nq; j++) {
+    for (int j = 0; P->terms && P->moves && P->dense && P->first && P->sums && j < nq; j++) {
         const nt_transform *T = &list[q[j].entry];
         P->first[j] = n;
         if (T->kind == NT_TR_DENSE) { P->dense[j] = 1; continue; }
@@ -228,7 +231,7 @@ nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, 
             }
         }
     }
-    if (!P->terms || !P->moves || !P->dense || !P->first) goto fail;
+    if (!P->terms || !P->moves || !P->dense || !P->first || !P->sums) goto fail;
     P->first[nq] = n;
     return P;
 fail:
@@ -239,7 +242,7 @@ fail:
 void nt_ledger_plan_free(nt_ledger_plan *P)
 {
     if (!P) return;
-    free(P->dense); free(P->first); free(P->terms); free(P->moves);
+    free(P->dense); free(P->first); free(P->terms); free(P->moves); free(P->sums);
     free(P);
 }
 
@@ -380,23 +383,13 @@ static double term_value(const sums *S, int p, const term *t, const double *y, c
     return v;
 }
 
-void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
-                     int np, const double *const *y, const double *const *x, double *out, double *magnitude)
-{
-    nt_ledger_plan *P = nt_ledger_plan_new(m, list, q, nq);
-    if (P) nt_ledger_forms_made(m, list, q, P, np, y, x, out, magnitude, NULL, NULL);
-    for (int i = 0; !P && i < np * nq; i++) out[i] = NAN;   /* out of memory: seen, not silent */
-    for (int j = 0; !P && magnitude && j < nq; j++) magnitude[j] = NAN;
-    nt_ledger_plan_free(P);
-}
-
-void nt_ledger_forms_made(const nt_model *m, const nt_transform *list, const nt_quantity *q,
-                          const nt_ledger_plan *P, int np, const double *const *y, const double *const *x,
-                          double *out, double *magnitude, nt_range_fn produce, void *ctx)
+void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, nt_ledger_plan *P,
+                     int np, const double *const *y, const double *const *x, double *out, double *magnitude,
+                     nt_range_fn produce, void *ctx)
 {
     const int nq = P->nq;
     sums S = { .P = P, .np = np, .produce = produce, .ctx = ctx };
-    double *buf = malloc(sizeof(double) * (size_t)(np * (P->n_rows + P->n_cols + 2 * P->nd)));
+    double *buf = P->sums;
     S.rows = buf; S.cols = buf + np * P->n_rows; S.wsum = S.cols + np * P->n_cols; S.bsum = S.wsum + np * P->nd;
     S.step = np == 4 && y[2] == y[0] && x[2] == y[0] && x[1] == x[0] && y[3] == x[0] && x[3] == x[0];
     sums_fill(&S, y, x, m->d);
@@ -417,7 +410,6 @@ void nt_ledger_forms_made(const nt_model *m, const nt_transform *list, const nt_
             }
             out[p * nq + j] = o;
         }
-        if (magnitude) magnitude[j] = mag + (nt_tr_has_shift(T) ? nt_tr_shift_magnitude(m, T, q[j].gen, x[np - 1]) : 0);
+        if (magnitude) magnitude[j] = mag + nt_tr_shift_magnitude(m, T, q[j].gen, x[np - 1]);
     }
-    free(buf);
 }

@@ -8,26 +8,25 @@ double nt_ledger_bilinear(const nt_model *m, const nt_transform *list, const nt_
                           const double *y, const double *x);
 double nt_ledger_shift(const nt_model *m, const nt_transform *list, const nt_quantity *q, const double *y);
 
-/* out[p nq + j] = y_p^T A_j x_p for np pairs and all nq quantities at once: one pass over
- * theta's layout for the pairs, then O(1) per diagonal move (off-diagonal moves over their
- * support).  magnitude (may be NULL) receives, for the last pair with y = x = theta, the
- * magnitude of each Q's terms (nt_tr_magnitude). */
-void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq,
-                     int np, const double *const *y, const double *const *x, double *out, double *magnitude);
-
-/* Where each quantity's forms are read (which sums, which supports): made once for a list
- * of quantities, used by every nt_ledger_forms_made on them.  NULL: out of memory. */
+/* Where each quantity's forms are read (which sums, which supports), and room for the sums:
+ * made once for a list of quantities, used by every nt_ledger_forms on them.  NULL: out of
+ * memory. */
+#define NT_LEDGER_PAIRS 4   /* pairs (y, x) a call may ask */
 typedef struct nt_ledger_plan nt_ledger_plan;
 nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq);
 void nt_ledger_plan_free(nt_ledger_plan *plan);
 
-/* nt_ledger_forms with a plan, and with y and x made during the pass: produce(ctx, lo, hi) is
- * called on consecutive ranges covering [0, d), each before the pass reads y or x there, so
- * that a training step writes them while they are in cache (train.c).  produce may be NULL. */
+/* out[p nq + j] = y_p^T A_j x_p for np <= NT_LEDGER_PAIRS pairs and all nq quantities of the
+ * plan at once: one pass over theta's layout for the pairs, then O(1) per diagonal move
+ * (off-diagonal moves over their support).  magnitude (may be NULL) receives, for the last
+ * pair with y = x = theta, the magnitude of each Q's terms (nt_tr_magnitude).  With produce,
+ * y and x are made during the pass: produce(ctx, lo, hi) is called on consecutive ranges
+ * covering [0, d), each before the pass reads y or x there, so that a training step writes
+ * them while they are in cache (train.c).  produce may be NULL. */
 typedef void (*nt_range_fn)(void *ctx, int64_t lo, int64_t hi);
-void nt_ledger_forms_made(const nt_model *m, const nt_transform *list, const nt_quantity *q,
-                          const nt_ledger_plan *plan, int np, const double *const *y, const double *const *x,
-                          double *out, double *magnitude, nt_range_fn produce, void *ctx);
+void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, nt_ledger_plan *plan,
+                     int np, const double *const *y, const double *const *x, double *out, double *magnitude,
+                     nt_range_fn produce, void *ctx);
 
 /* The magnitude of Q's terms at theta (see nt_tr_magnitude). */
 double nt_quantity_magnitude(const nt_model *m, const nt_transform *list, const nt_quantity *q,

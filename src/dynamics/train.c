@@ -25,7 +25,6 @@
 #include <time.h>
 #include <cblas.h>
 #include "ledger.h"
-#include "../transform/units.h"
 #include "../util/simd.h"
 
 typedef struct {
@@ -149,12 +148,12 @@ static int r_terms(trainer *T, const nt_quantity *q, int nq, const nt_dataset *b
 
 /* Q measured at theta from theta^T A theta (tt) and Q's magnitude (mag); the gap to the
  * ledger's prediction, relative to the scale of Q's terms and of the steps so far */
-static void measure(const nt_model *m, const nt_transform *list, nt_quantity *q, int nq, const char *shifted,
-                    const double *theta, const double *tt, const double *mag)
+static void measure(const nt_model *m, const nt_transform *list, nt_quantity *q, int nq, const double *theta,
+                    const double *tt, const double *mag)
 {
     for (int j = 0; j < nq; j++) {
         nt_quantity *Q = &q[j];
-        Q->measured = 0.5 * tt[j] + (shifted[j] ? nt_ledger_shift(m, list, Q, theta) : 0);
+        Q->measured = 0.5 * tt[j] + nt_ledger_shift(m, list, Q, theta);
         Q->size = fmax(Q->size, mag[j]);
         double gap = fabs(Q->measured - Q->predicted) / (Q->size > 1e-300 ? Q->size : 1e-300);
         if (gap > Q->max_gap) Q->max_gap = gap;
@@ -277,19 +276,17 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     double *acc_data = st->opt, *acc_decay = st->opt + d, *acc_sq = st->opt + 2 * d;
     double *F = malloc(sizeof(double) * (size_t)(B * m->output));
     double *form = malloc(sizeof(double) * (size_t)(6 * nq + 1));   /* 4 forms, a magnitude and R per quantity */
-    char *shifted = malloc((size_t)nq + 1);   /* Q has a shift c (its c^T y asked only then) */
     nt_ledger_plan *plan = nq ? nt_ledger_plan_new(m, list, q, nq) : NULL;   /* where the forms are read */
-    for (int j = 0; shifted && j < nq; j++) shifted[j] = (char)nt_tr_has_shift(&list[q[j].entry]);
     T.Bu = malloc(sizeof(double) * (size_t)(m->output + 1) * (size_t)m->output);
-    if (!T.e || !T.batch.x || !T.batch.y || !T.perm || !g || !prev || !s || !s_decay || !F || !form || !shifted || (nq && !plan) || !T.Bu) {
-        free(g); free(prev); free(s); free(s_decay); free(F); free(form); free(shifted); nt_ledger_plan_free(plan);
+    if (!T.e || !T.batch.x || !T.batch.y || !T.perm || !g || !prev || !s || !s_decay || !F || !form || (nq && !plan) || !T.Bu) {
+        free(g); free(prev); free(s); free(s_decay); free(F); free(form); nt_ledger_plan_free(plan);
         nt_train_state_free(&fresh);
         free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
         nt_engine_free(T.e);
         return nt_fail(err, NT_EFAIL, "out of memory for training (d = %lld, batch %lld)", (long long)d, (long long)B);
     }
     if (ctl && ctl->reduce && nt_engine_set_reduce(T.e, ctl->reduce, ctl->reduce_ctx, err)) {
-        free(g); free(prev); free(s); free(s_decay); free(F); free(form); free(shifted); nt_ledger_plan_free(plan);
+        free(g); free(prev); free(s); free(s_decay); free(F); free(form); nt_ledger_plan_free(plan);
         nt_train_state_free(&fresh);
         free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
         nt_engine_free(T.e);
@@ -297,7 +294,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     }
     if (nq) {
         const double *th[1] = {theta};
-        nt_ledger_forms_made(m, list, q, plan, 1, th, th, form + 3 * nq, form + 4 * nq, NULL, NULL);
+        nt_ledger_forms(m, list, q, plan, 1, th, th, form + 3 * nq, form + 4 * nq, NULL, NULL);
     }
     int any_equivariance = 0, rc = NT_OK;
     for (int i = 0; i < nq; i++) any_equivariance |= q[i].equivariance;
@@ -351,8 +348,8 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
              * closing the previous step's entry of the ledger; logged steps measure at once
              * (below). */
             const double *ys[4] = {s, s_decay, s, prev}, *xs[4] = {prev, prev, s, prev};
-            nt_ledger_forms_made(m, list, q, plan, 4, ys, xs, form, form + 4 * nq, step_range, &u);
-            if (step > 0) measure(m, list, q, nq, shifted, prev, form + 3 * nq, form + 4 * nq);
+            nt_ledger_forms(m, list, q, plan, 4, ys, xs, form, form + 4 * nq, step_range, &u);
+            if (step > 0) measure(m, list, q, nq, prev, form + 3 * nq, form + 4 * nq);
         }
         const double t_next = lr * (double)(step + 1);   /* gradient-flow time after this step */
         double *R = form + 5 * nq;
@@ -360,11 +357,10 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
         double kappa = NAN, w = 0, e_lr = 0, e_t = 0;   /* (F2)'s factors for the rate kappa */
         for (int j = 0; j < nq; j++) {   /* (F3) term by term, and (F2) */
             nt_quantity *Q = &q[j];
-            const int c = shifted[j];
-            double xs = form[j] + (c ? nt_ledger_shift(m, list, Q, s) : 0);
-            double xd = form[nq + j] + (c ? nt_ledger_shift(m, list, Q, s_decay) : 0);
+            double xs = form[j] + nt_ledger_shift(m, list, Q, s);
+            double xd = form[nq + j] + nt_ledger_shift(m, list, Q, s_decay);
             double second = 0.5 * form[2 * nq + j];
-            const double ct = c ? nt_ledger_shift(m, list, Q, prev) : 0;   /* c^T theta */
+            const double ct = nt_ledger_shift(m, list, Q, prev);   /* c^T theta */
             Q->first += xs - xd;
             Q->decay += xd;
             Q->second += second;
@@ -385,8 +381,8 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
         const int logged = (step + 1) % ts->log_every == 0 || step + 1 == ts->steps;
         if (nq && logged) {   /* measured now, for the log (and at the last step) */
             const double *th[1] = {theta};
-            nt_ledger_forms_made(m, list, q, plan, 1, th, th, form + 3 * nq, form + 4 * nq, NULL, NULL);
-            measure(m, list, q, nq, shifted, theta, form + 3 * nq, form + 4 * nq);
+            nt_ledger_forms(m, list, q, plan, 1, th, th, form + 3 * nq, form + 4 * nq, NULL, NULL);
+            measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
         }
         if (logged && (rc = log_now(&T, fn, ctx, step + 1, theta, q, nq, now() - t0, err))) break;
         st->step = step + 1;
@@ -400,10 +396,10 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
     st->seconds = now() - t0;
     if (nq && (rc || st->stopped)) {   /* stopped early: measure where the run stopped (after the checkpoint) */
         const double *th[1] = {theta};
-        nt_ledger_forms_made(m, list, q, plan, 1, th, th, form + 3 * nq, form + 4 * nq, NULL, NULL);
-        measure(m, list, q, nq, shifted, theta, form + 3 * nq, form + 4 * nq);
+        nt_ledger_forms(m, list, q, plan, 1, th, th, form + 3 * nq, form + 4 * nq, NULL, NULL);
+        measure(m, list, q, nq, theta, form + 3 * nq, form + 4 * nq);
     }
-    free(prev); free(g); free(s); free(s_decay); free(F); free(form); free(shifted); nt_ledger_plan_free(plan);
+    free(prev); free(g); free(s); free(s_decay); free(F); free(form); nt_ledger_plan_free(plan);
     nt_train_state_free(&fresh);
     free(T.batch.x); free(T.batch.y); free(T.perm); free(T.Bu);
     nt_engine_free(T.e);

@@ -81,16 +81,20 @@ static void crew_free(nt_crew *c, int made)
     free(c);
 }
 
+/* the crew's threads ended and its memory freed; in a fork's child, which has none of the
+ * threads (they stayed in the parent), the memory alone */
+static void crew_release(nt_crew *c)
+{
+    if (c && c->pid != getpid()) free(c);
+    else if (c) crew_free(c, c->size - 1);
+}
+
 /* e's crew of at least n - 1 threads (made, or remade larger, here); NULL when they cannot
  * all start */
 static nt_crew *crew_of(nt_engine *e, int n)
 {
-    if (e->crew && e->crew->pid != getpid()) {   /* a fork's child: the threads stayed in the parent */
-        free(e->crew);
-        e->crew = NULL;
-    }
-    if (e->crew && e->crew->size >= n) return e->crew;
-    if (e->crew) crew_free(e->crew, e->crew->size - 1);
+    if (e->crew && e->crew->pid == getpid() && e->crew->size >= n) return e->crew;
+    crew_release(e->crew);
     e->crew = NULL;
     nt_crew *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -186,8 +190,7 @@ nt_engine *nt_lane_engine(nt_engine *e, int t, int T)
 
 void nt_lanes_free(nt_engine *e)
 {
-    if (e->crew && e->crew->pid != getpid()) free(e->crew);   /* a fork's child: nothing to join */
-    else if (e->crew) crew_free(e->crew, e->crew->size - 1);
+    crew_release(e->crew);
     e->crew = NULL;
     for (int t = 0; t < NT_MAX_LANES - 1; t++) {
         nt_engine *p = e->peer[t];
