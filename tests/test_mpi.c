@@ -424,15 +424,17 @@ Test(mpi, checkpoint_of_two_ranks_resumes_on_three_and_on_one, .timeout = 600)
     char dir[256], args[3 * NT_PATH_MAX], spec[NT_PATH_MAX], whole[NT_PATH_MAX], ck[NT_PATH_MAX];
     tmpdir_new(dir);
     write_data(dir, "x.npy", N_SAMPLES, -1);
-    /* long enough that SIGTERM lands mid-run: 200000 steps (~1.4 s here; the signal reaches
-     * the ranks within milliseconds of the first checkpoint, at step 4000) */
+    /* long enough that SIGTERM lands mid-run: 400000 steps (~2.8 s here; the signal reaches
+     * the ranks within milliseconds of the first checkpoint, at step 4000, unless this process
+     * is not scheduled for seconds, as a loaded CI machine once did: then the run is tried
+     * again, in a folder of its own) */
     write_spec(dir, "spec.json", "x.npy", "y.npy", "");
     path_join(spec, dir, "spec.json");
     char *text = read_file(spec, &(size_t){0});
     char *at = strstr(text, "\"steps\": 300");
     cr_assert_not_null(at);
     char fixed[2048];
-    snprintf(fixed, sizeof fixed, "%.*s\"steps\": 200000, \"checkpoint_every\": 4000%s", (int)(at - text), text,
+    snprintf(fixed, sizeof fixed, "%.*s\"steps\": 400000, \"checkpoint_every\": 4000%s", (int)(at - text), text,
              at + strlen("\"steps\": 300"));
     write_text(spec, fixed);
     free(text);
@@ -441,11 +443,15 @@ Test(mpi, checkpoint_of_two_ranks_resumes_on_three_and_on_one, .timeout = 600)
     free(ok(1, args));
     for (int to = 3; to >= 1; to -= 2) {
         char out[NT_PATH_MAX], name[16];
-        snprintf(name, sizeof name, "r%d", to);
-        path_join(out, dir, name);
-        path_join(ck, out, "checkpoint.bin");
-        int rc = mpirun_stopped_at(2, spec, out, ck);
-        cr_assert_neq(rc, 0, "the 2-rank run ended before the signal");
+        int rc = 0;
+        for (int attempt = 0; attempt < 5 && rc == 0; attempt++) {
+            snprintf(name, sizeof name, "r%d_%d", to, attempt);
+            path_join(out, dir, name);
+            path_join(ck, out, "checkpoint.bin");
+            rc = mpirun_stopped_at(2, spec, out, ck);
+            if (rc == 0) cr_log_warn("attempt %d: the 2-rank run ended before the signal; again", attempt + 1);
+        }
+        cr_assert_neq(rc, 0, "the 2-rank run ended before the signal, 5 times");
         cr_assert_eq(access(ck, F_OK), 0, "no checkpoint left by the 2-rank run");
         snprintf(args, sizeof args, "train %s -o %s --resume --quiet", spec, out);
         free(ok(to, args));
@@ -455,7 +461,7 @@ Test(mpi, checkpoint_of_two_ranks_resumes_on_three_and_on_one, .timeout = 600)
         double dp = params_diff(whole, out);
         cr_log_info("stopped on 2 ranks at step %.0f, resumed on %d: parameters %.1e relative to one uninterrupted process",
                     from, to, dp);
-        cr_assert(from > 0 && from < 200000);
+        cr_assert(from > 0 && from < 400000);
         cr_assert_lt(dp, 1e-10);
     }
 }
