@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <cblas.h>
 #include "helpers.h"
 
 Test(blas, better_kernel_by_instruction_set)
@@ -119,4 +121,49 @@ Test(blas, selected_kernel_agrees_with_the_generic_one)
         free(res[0][what]);
         free(res[1][what]);
     }
+}
+
+/* OpenBLAS's own (exported, not in its headers): the environment read again, the pool ended */
+void openblas_read_env(void);
+int blas_thread_shutdown_(void);
+
+/* CPU time (ms) this process spends over a 40 ms sleep that follows a two-threaded dgemm:
+ * what OpenBLAS's idle worker burns spinning while the caller does no BLAS */
+static double cpu_ms_idle_after_threaded_dgemm(void)
+{
+    const int n = 400;
+    double *A = calloc((size_t)n * n, sizeof *A), *C = calloc((size_t)n * n, sizeof *C);
+    fill_normal(A, n * n, 1.0, 3);
+    openblas_set_num_threads(2);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, A, n, A, n, 0.0, C, n);
+    struct timespec c0, c1, nap = { 0, 40000000 };
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    nanosleep(&nap, NULL);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    free(A);
+    free(C);
+    return (c1.tv_sec - c0.tv_sec) * 1e3 + (c1.tv_nsec - c0.tv_nsec) * 1e-6;
+}
+
+/* nt_blas_quiet: the idle worker sleeps within ~0.3 ms of a threaded call rather than
+ * spinning ~80 ms on a core the lanes need.  Control: OpenBLAS's own timeout (2^28 cycles),
+ * set the same way, spins through the whole sleep.  A user's OPENBLAS_THREAD_TIMEOUT stays. */
+Test(blas, idle_threads_sleep_soon_after_a_threaded_call)
+{
+    setenv("OPENBLAS_THREAD_TIMEOUT", "28", 1);   /* the control: OpenBLAS's default */
+    openblas_read_env();
+    blas_thread_shutdown_();
+    const double spinning = cpu_ms_idle_after_threaded_dgemm();
+
+    setenv("OPENBLAS_THREAD_TIMEOUT", "7", 1);    /* a user's value is kept */
+    nt_blas_quiet();
+    cr_expect_str_eq(getenv("OPENBLAS_THREAD_TIMEOUT"), "7");
+
+    unsetenv("OPENBLAS_THREAD_TIMEOUT");
+    nt_blas_quiet();
+    cr_expect_str_eq(getenv("OPENBLAS_THREAD_TIMEOUT"), "20");
+    const double quiet = cpu_ms_idle_after_threaded_dgemm();
+    cr_log_info("CPU time over a 40 ms sleep after a threaded dgemm: %.2f ms quiet, %.2f ms spinning", quiet, spinning);
+    cr_expect_lt(quiet, 4.0, "the idle worker burned %.2f ms of CPU in 40 ms", quiet);
+    cr_expect_gt(spinning, 10.0, "the control burned only %.2f ms: it would not show spinning", spinning);
 }

@@ -409,6 +409,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, .m_name = "_noether",
 PyMODINIT_FUNC PyInit__noether(void)
 {
     if (PyType_Ready(&ProblemType) < 0) return NULL;
+    nt_blas_quiet();   /* OpenBLAS's idle threads off the lanes' cores soon after a call */
     PyObject *mod = PyModule_Create(&module);
     if (!mod) return NULL;
     Error = PyErr_NewExceptionWithDoc("noether.Error", "a failure of libnoether: its one-line message",

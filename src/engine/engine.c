@@ -127,14 +127,12 @@ static int sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int kk
     const int T = nt_lanes_for(e, ds);
     if (T == 1) {
         sweep_lane(e, ds, 0, &a);
-    } else if (nt_lanes_run(e, ds, T, sweep_lane, &a) != NT_OK) {
+    } else if (nt_lanes_run(e, ds, T, sweep_lane, &a, g, HV, (int64_t)kk * e->d) != NT_OK) {
         return nt_fail(err, NT_EFAIL, "engine: %d lanes of %lld samples: out of memory or no threads", T,
                        (long long)ds->n);
     }
     *sum = a.sum[0];
     for (int t = 1; t < T; t++) *sum += a.sum[t];
-    if (T > 1 && g) nt_lanes_add(e, T, e->d, 0, g);
-    if (T > 1 && HV) nt_lanes_add(e, T, (int64_t)kk * e->d, e->d, HV);
     return NT_OK;
 }
 

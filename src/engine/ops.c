@@ -62,7 +62,10 @@ void nt_op_dense(nt_engine *e, nt_node *p, int action)
             if (p->off_b >= 0) memcpy(p->val + r * no, e->theta + p->off_b, sizeof(double) * no);
             else memset(p->val + r * no, 0, sizeof(double) * no);
         }
-        nt_gemm(NT, TR, n, no, ni, h, ni, W, ni, 1.0, p->val, no);
+        /* a narrow output (a classifier's head) in blocks of 64 rows: OpenBLAS takes those to
+         * its small-matrix kernel (256 x 10 x 256: 35 us in one call, 4 x 4 us in blocks) */
+        for (int64_t r = 0, step = no <= 16 ? 64 : n; r < n; r += step)
+            nt_gemm(NT, TR, n - r < step ? n - r : step, no, ni, h + r * ni, ni, W, ni, 1.0, p->val + r * no, no);
         break;
     case NT_TAN:   /* z. = h. W^T + h W._j^T + 1 b._j^T */
         for (int64_t r = 0; r < n * k; r++) {   /* (n k) rows (of T tokens each) */

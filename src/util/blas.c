@@ -16,6 +16,8 @@
 
 char *openblas_get_corename(void);
 int openblas_get_num_threads(void);
+void openblas_read_env(void);        /* OpenBLAS's own, exported: the environment read again */
+int blas_thread_shutdown_(void);     /* its thread pool ended; remade at the next threaded call */
 
 /* instruction-set tier of a kernel: 3 AVX-512, 2 AVX2 + FMA, 1 anything older */
 static int kernel_tier(const char *name)
@@ -59,8 +61,27 @@ void nt_blas_info_get(nt_blas_info *b)
     snprintf(b->better, sizeof b->better, "%s", better ? better : "");
 }
 
+/* OpenBLAS's idle worker threads spin (sched_yield) for 2^28 cycles, ~80 ms here, after each
+ * threaded call before they sleep.  The lanes run single-threaded BLAS on threads of their own
+ * (src/engine/lanes.c), so a worker still spinning from the call before shares a core with a
+ * lane: measured, MLP 784-256-256-10 on 512 samples, the gradients of the first ~50 ms after a
+ * two-threaded dgemm took 7.4 ms against 3.7, and a spectrum's products, each after the
+ * eigensolver's threaded BLAS, ran the whole way so (top-10: 1.39-1.44 s against 1.29).
+ * 2^20 cycles (~0.3 ms) keeps a run of BLAS calls warm (a training step's GEMMs: 0.64 ms a step
+ * either way) and lets the workers sleep before the lanes start.  The timeout is read when the
+ * pool starts, so the pool is ended here and remade at the next threaded call; call it where no
+ * BLAS call is in flight. */
+void nt_blas_quiet(void)
+{
+    if (getenv("OPENBLAS_THREAD_TIMEOUT") || getenv("GOTO_THREAD_TIMEOUT")) return;   /* the user's */
+    if (setenv("OPENBLAS_THREAD_TIMEOUT", "20", 1)) return;
+    openblas_read_env();
+    blas_thread_shutdown_();
+}
+
 int nt_blas_select(char **argv)
 {
+    nt_blas_quiet();
     if (getenv("OPENBLAS_CORETYPE") || getenv("NOETHER_BLAS_FALLBACK")) return 0;   /* the user's, or done */
     const char *now = openblas_get_corename(), *want = nt_blas_better_kernel(now, nt_cpu_tier());
     if (!want) return 0;
