@@ -403,25 +403,28 @@ typedef struct {
     const double *src[3];   /* s, s_decay, theta as they are to be made */
     double *dst[3];
     int64_t cursor, d, skip_lo, skip_hi;   /* made so far; a range left unmade (the control) */
-    int calls, in_order;
+    int calls, in_order, scratch_rows;     /* scratch_rows: ranges made in the ledger's scratch */
 } maker;
 
-static void make_range(void *ctx, int64_t lo, int64_t hi)
+static void make_range(void *ctx, int64_t lo, int64_t hi, double *const *to)
 {
     maker *k = ctx;
     k->calls++;
+    k->scratch_rows += to != NULL;
     k->in_order &= lo == k->cursor && hi > lo && hi <= k->d;
     k->cursor = hi;
     for (int v = 0; v < 3; v++)
         for (int64_t i = lo; i < hi; i++)
-            if (i < k->skip_lo || i >= k->skip_hi) k->dst[v][i] = k->src[v][i];
+            if (i < k->skip_lo || i >= k->skip_hi) (to ? to[v] + (i - lo) : k->dst[v] + i)[0] = k->src[v][i];
 }
 
 /* A step's four pairs (s, theta), (s_decay, theta), (s, s), (theta, theta) made range by range
  * during the pass: every form equal to the bits of the pass over the same pairs held in
  * separate vectors (the kernel for pairs alone), and to y^T A x quantity by quantity to
- * 1e-13; the ranges made cover [0, d) in order.  Control: a range of the rows left unmade
- * changes the forms.  Widths 13, 11 and 9 leave tails after the 8-wide loop; the linear
+ * 1e-13; the ranges made cover [0, d) in order.  The rows of a weight matrix read only
+ * through its sums are made in the ledger's scratch, the made vectors' own places left as
+ * they were (NaN here: a read of one the plan should have kept would show).  Control: a range
+ * of the rows left unmade changes the forms.  Widths 13, 11 and 9 leave tails after the 8-wide loop; the linear
  * network's gl(n) moves are read over their support, the convolution's channels (ranges
  * the row sums do not hold) too. */
 Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
@@ -450,9 +453,10 @@ Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
         cr_assert_gt(nq, 0);
         double *src = malloc(sizeof(double) * 6 * d), *made = src + 3 * d;
         fill_normal(src, 3 * d, 1.0, 17 + mi);
+        for (int64_t i = 0; i < 3 * d; i++) made[i] = NAN;   /* a read of a place left unmade shows */
         double *step = malloc(sizeof(double) * 5 * nq), *apart = malloc(sizeof(double) * 5 * nq);
         double *ctl = malloc(sizeof(double) * 5 * nq), *copy = malloc(sizeof(double) * 4 * d);
-        maker k = { { src, src + d, src + 2 * d }, { made, made + d, made + 2 * d }, 0, d, -1, -1, 0, 1 };
+        maker k = { { src, src + d, src + 2 * d }, { made, made + d, made + 2 * d }, 0, d, -1, -1, 0, 1, 0 };
         const double *ys[4] = { made, made + d, made, made + 2 * d }, *xs[4] = { made + 2 * d, made + 2 * d, made, made + 2 * d };
         nt_ledger_plan *plan = nt_ledger_plan_new(m, list, q, nq);
         cr_assert_not_null(plan);
@@ -472,11 +476,15 @@ Test(dynamics, the_steps_forms_in_one_pass_are_the_pairs_forms)
             for (int j = 0; j < nq; j++) {
                 cr_assert_eq(step[p * nq + j], apart[p * nq + j], "pair %d, %s: %.17g in the step's pass, %.17g alone",
                              p, q[j].name, step[p * nq + j], apart[p * nq + j]);
-                double ref = nt_ledger_bilinear(m, list, &q[j], ys[p], xs[p]);
+                double ref = nt_ledger_bilinear(m, list, &q[j], ya[p], xa[p]);
                 worst = fmax(worst, fabs(step[p * nq + j] - ref) / fmax(1, fabs(ref)));
             }
-        cr_log_info("%s: %d quantities, 4 pairs: step pass and pairs alone bitwise equal; against y^T A x %.1e",
-                    names[mi], nq, worst);
+        for (int j = 0; j < nq; j++)   /* Q's magnitude at the last pair's theta, the shift's range read in place */
+            cr_assert_eq(step[4 * nq + j], apart[4 * nq + j], "%s: magnitude %.17g in the step's pass, %.17g alone", q[j].name,
+                         step[4 * nq + j], apart[4 * nq + j]);
+        cr_log_info("%s: %d quantities, 4 pairs: step pass and pairs alone bitwise equal; against y^T A x %.1e; "
+                    "%d of %d ranges made in the ledger's scratch", names[mi], nq, worst, k.scratch_rows, k.calls);
+        if (mi == 0) cr_assert_gt(k.scratch_rows, 0, "the relu network's rows, read only through their sums, are not made in scratch");
         cr_assert_lt(worst, 1e-13);
         /* control: one row of the first layer left unmade */
         memset(made, 0, sizeof(double) * 3 * d);

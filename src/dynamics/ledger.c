@@ -146,6 +146,10 @@ struct nt_ledger_plan {
     nt_dense D[NT_MAX_LAYERS];
     int64_t n_rows, n_cols, row_at[NT_MAX_LAYERS], col_at[NT_MAX_LAYERS];
     char has_cols[NT_MAX_LAYERS];   /* layer q's column sums are kept (a rescaling reads them) */
+    char row_only[NT_MAX_LAYERS];   /* layer q's W is read only through the sums: a step makes its
+                                     * rows in scratch (nt_range_fn) */
+    double *scratch;                /* 3 rows of the widest W (n_in), at 0, widest, 2 widest */
+    int widest;
     int nq;
     char *dense;                    /* quantity j's A is a dense matrix: y^T A x in full */
     int *first;                     /* quantity j's terms: terms[first[j] .. first[j + 1]) */
@@ -186,6 +190,15 @@ static int grow(void **a, int *cap, size_t size)
     return 1;
 }
 
+/* the layers whose W the range r may touch (by its span) are read outside the sums */
+static void read_outside(nt_ledger_plan *P, const nt_range *r)
+{
+    if (r->count <= 0) return;
+    const int64_t lo = r->start, hi = nt_at(r, r->count - 1);
+    for (int q = 0; q < P->nd; q++)
+        if (lo < P->D[q].off_w + (int64_t)P->D[q].n_out * P->D[q].n_in && hi >= P->D[q].off_w) P->row_only[q] = 0;
+}
+
 nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, const nt_quantity *q, int nq)
 {
     nt_ledger_plan *P = calloc(1, sizeof *P);
@@ -203,6 +216,11 @@ nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, 
     }
     P->nq = nq;
     P->sums = malloc(sizeof(double) * NT_LEDGER_PAIRS * (size_t)(P->n_rows + P->n_cols + 2 * P->nd));
+    for (int k = 0; k < P->nd; k++) {
+        P->row_only[k] = 1;
+        if (P->D[k].n_in > P->widest) P->widest = P->D[k].n_in;
+    }
+    P->scratch = calloc(3 * (size_t)P->widest + 1, sizeof(double));
     P->dense = calloc((size_t)nq + 1, 1);
     P->first = malloc(sizeof(int) * ((size_t)nq + 1));
     int cap = 4 * nq + 8, n = 0, nm = 0, cap_m = 8;
@@ -212,9 +230,17 @@ nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, 
     for (int j = 0; P->terms && P->moves && P->dense && P->first && P->sums && j < nq; j++) {
         const nt_transform *T = &list[q[j].entry];
         P->first[j] = n;
-        if (T->kind == NT_TR_DENSE) { P->dense[j] = 1; continue; }
+        if (T->kind == NT_TR_DENSE) {   /* y^T A x over whole vectors */
+            P->dense[j] = 1;
+            memset(P->row_only, 0, sizeof P->row_only);
+            continue;
+        }
         for (int g = 0; g < 2; g++) {
             const int gen = g ? q[j].gen2 : q[j].gen;
+            if (gen >= 0 && nt_tr_has_shift(T)) {   /* c^T y over the shift's range */
+                const nt_range r = nt_tr_shift_range(m, T, gen);
+                read_outside(P, &r);
+            }
             const int count = gen < 0 ? 0 : nt_tr_moves_in(m, P->D, T, gen, mv);
             for (int k = 0; k < count; k++) {
                 const nt_move *M = &mv[k];
@@ -223,6 +249,8 @@ nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, 
                 term t = { M->coef, AT_MOVE, nm };
                 if (!diagonal || !find_sum(P, &M->dst, &t.at, &t.index)) {
                     if (diagonal) t.at = AT_DIAGONAL;
+                    read_outside(P, &M->dst);
+                    read_outside(P, &M->src);
                     if (nm == cap_m && !grow((void **)&P->moves, &cap_m, sizeof(nt_move))) goto fail;
                     P->moves[nm++] = *M;
                 }
@@ -231,7 +259,7 @@ nt_ledger_plan *nt_ledger_plan_new(const nt_model *m, const nt_transform *list, 
             }
         }
     }
-    if (!P->terms || !P->moves || !P->dense || !P->first || !P->sums) goto fail;
+    if (!P->terms || !P->moves || !P->dense || !P->first || !P->sums || !P->scratch) goto fail;
     P->first[nq] = n;
     return P;
 fail:
@@ -242,7 +270,7 @@ fail:
 void nt_ledger_plan_free(nt_ledger_plan *P)
 {
     if (!P) return;
-    free(P->dense); free(P->first); free(P->terms); free(P->moves); free(P->sums);
+    free(P->dense); free(P->first); free(P->terms); free(P->moves); free(P->sums); free(P->scratch);
     free(P);
 }
 
@@ -318,7 +346,7 @@ NT_CLONES static void row_step(int64_t n, const double *restrict s, const double
  * before they are made */
 static void advance(sums *S, int64_t hi)
 {
-    if (S->produce && S->cursor < hi) S->produce(S->ctx, S->cursor, hi);
+    if (S->produce && S->cursor < hi) S->produce(S->ctx, S->cursor, hi, NULL);
     if (S->cursor < hi) S->cursor = hi;
 }
 
@@ -331,13 +359,22 @@ static void sums_fill(sums *S, const double *const *y, const double *const *x, i
             memset(S->cols + p * P->n_cols + P->col_at[q], 0, sizeof(double) * (size_t)L->n_in);
             S->wsum[p * P->nd + q] = 0;
         }
-        /* row by row, every pair while the row is in cache: each vector is read once */
+        /* row by row, every pair while the row is in cache: each vector is read once; a step's
+         * row read nowhere else is made in scratch (no write of 3 rows to memory and back) */
+        const int in_scratch = S->step && S->produce && P->row_only[q];
+        double *const scr[3] = { P->scratch, P->scratch + P->widest, P->scratch + 2 * P->widest };
         for (int r = 0; r < L->n_out; r++) {
             const int64_t at = L->off_w + (int64_t)r * L->n_in;
-            advance(S, at + L->n_in);
             double row[4], *c = P->has_cols[q] ? S->cols + P->col_at[q] : NULL;
-            if (S->step)
-                row_step(L->n_in, y[0] + at, y[1] + at, x[0] + at, c, P->n_cols, row);
+            if (in_scratch) {
+                advance(S, at);
+                S->produce(S->ctx, at, at + L->n_in, scr);
+                S->cursor = at + L->n_in;
+                row_step(L->n_in, scr[0], scr[1], scr[2], c, P->n_cols, row);
+            } else {
+                advance(S, at + L->n_in);
+                if (S->step) row_step(L->n_in, y[0] + at, y[1] + at, x[0] + at, c, P->n_cols, row);
+            }
             for (int p = 0; p < S->np; p++) {
                 if (!S->step) row[0] = row_pair(L->n_in, y[p] + at, x[p] + at, c ? c + p * P->n_cols : NULL);
                 S->rows[p * P->n_rows + P->row_at[q] + r] = row[S->step ? p : 0];

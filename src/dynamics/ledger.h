@@ -20,10 +20,15 @@ void nt_ledger_plan_free(nt_ledger_plan *plan);
  * plan at once: one pass over theta's layout for the pairs, then O(1) per diagonal move
  * (off-diagonal moves over their support).  magnitude (may be NULL) receives, for the last
  * pair with y = x = theta, the magnitude of each Q's terms (nt_tr_magnitude).  With produce,
- * y and x are made during the pass: produce(ctx, lo, hi) is called on consecutive ranges
+ * y and x are made during the pass: produce(ctx, lo, hi, to) is called on consecutive ranges
  * covering [0, d), each before the pass reads y or x there, so that a training step writes
- * them while they are in cache (train.c).  produce may be NULL. */
-typedef void (*nt_range_fn)(void *ctx, int64_t lo, int64_t hi);
+ * them while they are in cache (train.c).  produce may be NULL.  For a training step's pairs
+ * ((s, t), (s_decay, t), (s, s), (t, t): made vectors s, s_decay, t) to is NULL where the made
+ * vectors are read after the pass, and there produce writes them in place; on a row of a
+ * weight matrix read only through its sums it is three rows of scratch, and produce writes
+ * element lo + i of s, s_decay and t at to[0][i], to[1][i] and to[2][i] instead (all three),
+ * leaving the vectors' own places unwritten. */
+typedef void (*nt_range_fn)(void *ctx, int64_t lo, int64_t hi, double *const *to);
 void nt_ledger_forms(const nt_model *m, const nt_transform *list, const nt_quantity *q, nt_ledger_plan *plan,
                      int np, const double *const *y, const double *const *x, double *out, double *magnitude,
                      nt_range_fn produce, void *ctx);

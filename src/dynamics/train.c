@@ -181,8 +181,9 @@ static int log_now(trainer *T, nt_train_fn fn, void *ctx, int64_t step, const do
 /* One step's update of theta[lo, hi) in place and, for the ledger (prev not NULL), its parts:
  * s = theta' - theta (the step actually taken, rounded as theta + s rounds), s_decay (weight
  * decay's part, kept apart as the top of the file says; NULL: zero, without weight decay)
- * and the old theta in prev.  One loop per optimizer: this memory traffic is a batch of 64's
- * cost. */
+ * and the old theta in prev, or, when the ledger hands rows of scratch (to, ledger.h), there:
+ * element lo + i at to[0][i], to[1][i], to[2][i].  One loop per optimizer: this memory traffic
+ * is a batch of 64's cost. */
 typedef struct {
     nt_optimizer opt;
     double lr, gam, mu, b1, b2, b1t, b2t, eps;
@@ -190,17 +191,24 @@ typedef struct {
     double *theta, *prev, *s, *s_decay, *acc_data, *acc_decay, *acc_sq;
 } stepper;
 
-NT_CLONES static void step_range(void *ctx, int64_t lo, int64_t hi)
+NT_CLONES static void step_range(void *ctx, int64_t lo, int64_t hi, double *const *to)
 {
     const stepper *u = ctx;
     const double lr = u->lr, gam = u->gam, mu = u->mu, b1 = u->b1, b2 = u->b2, b1t = u->b1t, b2t = u->b2t;
-    const double *restrict g = u->g;
-    double *restrict theta = u->theta, *restrict prev = u->prev, *restrict s = u->s, *restrict s_decay = u->s_decay;
-    double *restrict acc_data = u->acc_data, *restrict acc_decay = u->acc_decay, *restrict acc_sq = u->acc_sq;
-    const int keep = prev != NULL, decay = keep && s_decay != NULL;
+    const int64_t n = hi - lo;
+    /* every pointer at element lo: index i below is element lo + i */
+    const double *restrict g = u->g + lo;
+    double *restrict theta = u->theta + lo;
+    double *restrict acc_data = u->acc_data ? u->acc_data + lo : NULL, *restrict acc_decay = u->acc_decay ? u->acc_decay + lo : NULL;
+    double *restrict acc_sq = u->acc_sq ? u->acc_sq + lo : NULL;
+    const int keep = u->prev != NULL, decay = keep && u->s_decay != NULL;
+    double *restrict prev = !keep ? NULL : to ? to[2] : u->prev + lo;
+    double *restrict s = !keep ? NULL : to ? to[0] : u->s + lo;
+    double *restrict s_decay = !decay ? NULL : to ? to[1] : u->s_decay + lo;
+    if (to && !decay) memset(to[1], 0, sizeof(double) * (size_t)n);   /* no weight decay: s_decay = 0 */
     switch (u->opt) {
     case NT_OPT_MOMENTUM:
-        for (int64_t i = lo; i < hi; i++) {
+        for (int64_t i = 0; i < n; i++) {
             const double t = theta[i], pd = gam * t, pg = g[i] - pd;
             acc_data[i] = mu * acc_data[i] - lr * pg;
             acc_decay[i] = mu * acc_decay[i] - lr * pd;
@@ -211,7 +219,7 @@ NT_CLONES static void step_range(void *ctx, int64_t lo, int64_t hi)
         }
         break;
     case NT_OPT_ADAM:
-        for (int64_t i = lo; i < hi; i++) {
+        for (int64_t i = 0; i < n; i++) {
             const double t = theta[i], pd = gam * t, pg = g[i] - pd;
             acc_data[i] = b1 * acc_data[i] + (1 - b1) * pg;
             acc_decay[i] = b1 * acc_decay[i] + (1 - b1) * pd;
@@ -224,7 +232,7 @@ NT_CLONES static void step_range(void *ctx, int64_t lo, int64_t hi)
         }
         break;
     default:
-        for (int64_t i = lo; i < hi; i++) {
+        for (int64_t i = 0; i < n; i++) {
             const double t = theta[i], next = t + -lr * g[i];
             theta[i] = next;
             if (keep) { prev[i] = t; s[i] = next - t; }
@@ -340,7 +348,7 @@ int nt_train_run(const nt_spec *spec, const nt_data *data, const nt_transform *l
                       1 - pow(ts->beta1, (double)(step + 1)), 1 - pow(ts->beta2, (double)(step + 1)), ts->eps,
                       g, theta, nq ? prev : NULL, s, gam != 0 ? s_decay : NULL, acc_data, acc_decay, acc_sq };
         if (!nq) {
-            step_range(&u, 0, d);
+            step_range(&u, 0, d, NULL);
         } else {
             /* The step and one sweep for every quantity's forms in the same pass over the
              * parameters: s^T A theta, s_decay^T A theta, s^T A s and theta^T A theta (with
