@@ -141,7 +141,7 @@ int nt_engine_freeze(nt_engine *e, const double *theta, const nt_dataset *ds, do
         }
     }
     if (T == 1) freeze_fill(e, ds, 0, NULL);
-    else if (nt_lanes_run(e, ds, T, freeze_fill, NULL, NULL, NULL, 0) != NT_OK) { nt_engine_thaw(e); return 0; }
+    else if (nt_lanes_run(e, ds, T, freeze_fill, NULL, NULL, NULL, 0, 1.0) != NT_OK) { nt_engine_thaw(e); return 0; }
     e->frozen->lanes = T;
     e->frozen->key = *ds;
     return 1;

@@ -312,6 +312,7 @@ static int lane_allreduce(void *ctx, double *sums, int64_t len, int64_t *n, nt_e
  * already awake do it rather than a second wake-up (a gradient's add took 0.13 ms that way). */
 typedef struct {
     double *g, *HV;      /* the caller's outputs (lane 0's sums), or NULL */
+    double scale;        /* the sums times this once added (engine.c's 1/N, or 1) */
     int64_t d, n_hv;     /* g's length; HV's (k d) */
     spin_barrier bar;
     int T, split;        /* lanes; split: each lane adds a part (after the barrier) */
@@ -320,12 +321,16 @@ typedef struct {
 static void add_part(const nt_engine *e, const lane_add *a, int part, int parts)
 {
     struct { double *out; int64_t n, at; } seg[2] = { { a->g, a->g ? a->d : 0, 0 }, { a->HV, a->HV ? a->n_hv : 0, a->d } };
+    const double c = a->scale;
     for (int s = 0; s < 2; s++) {
         const int64_t lo = seg[s].n * part / parts, hi = seg[s].n * (part + 1) / parts;
         double *restrict out = seg[s].out;
         for (int t = 1; t < a->T; t++) {
             const double *restrict in = e->peer[t - 1]->sums + seg[s].at;
-            for (int64_t i = lo; i < hi; i++) out[i] += in[i];
+            if (t < a->T - 1 || c == 1)
+                for (int64_t i = lo; i < hi; i++) out[i] += in[i];
+            else   /* the last lane's add and the scale in one pass, rounded as the two apart */
+                for (int64_t i = lo; i < hi; i++) out[i] = (out[i] + in[i]) * c;
         }
     }
 }
@@ -352,16 +357,16 @@ static void *lane_main(void *p)
 
 /* fn(lane engine, lane rows, lane, arg) for every lane at once, lane 0 on this thread, BLAS
  * single-threaded meanwhile; then g += the peers' gradient sums and HV += their n_hv product
- * sums (g or HV NULL: none).  Independent lanes whose thread cannot start run here, after;
+ * sums (g or HV NULL: none), both then times scale.  Independent lanes whose thread cannot start run here, after;
  * coupled ones (batch normalization) wait for each other, so none runs: NT_EFAIL, as when a
  * peer cannot be allocated. */
 int nt_lanes_run(nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void *arg, double *g, double *HV,
-                 int64_t n_hv)
+                 int64_t n_hv, double scale)
 {
     lane_job job[NT_MAX_LANES];
     lane_sync sync = { .bar.n = T, .T = T, .outer = e->reduce, .outer_ctx = e->reduce_ctx };
     lane_port port[NT_MAX_LANES];
-    lane_add add = { .g = g, .HV = HV, .d = e->d, .n_hv = n_hv, .bar.n = T, .T = T };
+    lane_add add = { .g = g, .HV = HV, .scale = scale, .d = e->d, .n_hv = n_hv, .bar.n = T, .T = T };
     for (int t = 0; t < T; t++) {
         job[t] = (lane_job){ fn, nt_lane_engine(e, t, T), e, nt_lane_rows(ds, t, T), t, arg, &add };
         if (!job[t].e) return NT_EFAIL;

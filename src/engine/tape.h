@@ -97,13 +97,13 @@ struct nt_engine {
  * on its own thread.  nt_lanes_for: the lanes a call on ds takes (fewer than asked
  * at fewer than 64 rows a lane); nt_lane_rows: lane t's rows of T; nt_lanes_run: fn on
  * every lane at once (NT_EFAIL when a peer engine cannot be allocated), then g and HV (n_hv
- * doubles) += the peers' sums. */
+ * doubles) += the peers' sums, and times scale. */
 typedef void (*nt_lane_fn)(struct nt_engine *e, const nt_dataset *rows, int lane, void *arg);
 int nt_lanes_for(const struct nt_engine *e, const nt_dataset *ds);
 nt_dataset nt_lane_rows(const nt_dataset *ds, int t, int T);
 struct nt_engine *nt_lane_engine(struct nt_engine *e, int t, int T);
 int nt_lanes_run(struct nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void *arg, double *g, double *HV,
-                 int64_t n_hv);
+                 int64_t n_hv, double scale);
 void nt_lanes_free(struct nt_engine *e);
 
 /* (Re)allocates the workspace for chunks of `chunk` rows (a no-op when it holds them; a
