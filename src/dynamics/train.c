@@ -199,7 +199,8 @@ NT_CLONES static void step_range(void *ctx, int64_t lo, int64_t hi, double *cons
     /* every pointer at element lo: index i below is element lo + i */
     const double *restrict g = u->g + lo;
     double *restrict theta = u->theta + lo;
-    double *restrict acc_data = u->acc_data ? u->acc_data + lo : NULL, *restrict acc_decay = u->acc_decay ? u->acc_decay + lo : NULL;
+    double *restrict acc_data = u->acc_data ? u->acc_data + lo : NULL;
+    double *restrict acc_decay = u->acc_decay ? u->acc_decay + lo : NULL;
     double *restrict acc_sq = u->acc_sq ? u->acc_sq + lo : NULL;
     const int keep = u->prev != NULL, decay = keep && u->s_decay != NULL;
     double *restrict prev = !keep ? NULL : to ? to[2] : u->prev + lo;

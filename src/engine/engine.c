@@ -170,8 +170,8 @@ int nt_engine_sharded(const nt_engine *e)
     return e->reduce != NULL;
 }
 
-/* sum / N + gamma-term, for the loss, the gradient and the products; N and the sums are
- * first those of every shard when a hook is set */
+/* sum / N + gamma-term, for the loss, the gradient and the products (g and HV already divided
+ * when scaled, sweep); N and the sums are first those of every shard when a hook is set */
 static int finish(nt_engine *e, const double *theta, const nt_dataset *ds, double sum, int scaled,
                   double *g, int kk, const double *V, double *HV, double *loss, nt_error *err)
 {

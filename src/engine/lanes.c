@@ -357,9 +357,9 @@ static void *lane_main(void *p)
 
 /* fn(lane engine, lane rows, lane, arg) for every lane at once, lane 0 on this thread, BLAS
  * single-threaded meanwhile; then g += the peers' gradient sums and HV += their n_hv product
- * sums (g or HV NULL: none), both then times scale.  Independent lanes whose thread cannot start run here, after;
- * coupled ones (batch normalization) wait for each other, so none runs: NT_EFAIL, as when a
- * peer cannot be allocated. */
+ * sums (g or HV NULL: none), both then times scale.  Independent lanes whose thread cannot
+ * start run here, after; coupled ones (batch normalization) wait for each other, so none
+ * runs: NT_EFAIL, as when a peer cannot be allocated. */
 int nt_lanes_run(nt_engine *e, const nt_dataset *ds, int T, nt_lane_fn fn, void *arg, double *g, double *HV,
                  int64_t n_hv, double scale)
 {

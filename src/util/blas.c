@@ -66,7 +66,7 @@ void nt_blas_info_get(nt_blas_info *b)
  * (src/engine/lanes.c), so a worker still spinning from the call before shares a core with a
  * lane: measured, MLP 784-256-256-10 on 512 samples, the gradients of the first ~50 ms after a
  * two-threaded dgemm took 7.4 ms against 3.7, and a spectrum's products, each after the
- * eigensolver's threaded BLAS, ran the whole way so (top-10: 1.39-1.44 s against 1.29).
+ * eigensolver's threaded BLAS, ran the whole way so (top-10: 1.30-1.52 s against 1.23-1.27).
  * 2^20 cycles (~0.3 ms) keeps a run of BLAS calls warm (a training step's GEMMs: 0.64 ms a step
  * either way) and lets the workers sleep before the lanes start.  The timeout is read when the
  * pool starts, so the pool is ended here and remade at the next threaded call; call it where no
