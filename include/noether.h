@@ -1558,6 +1558,10 @@ typedef struct {
 
 NT_API int nt_blas_select(char **argv);
 NT_API void nt_blas_quiet(void);
+/* How long OpenBLAS's idle threads spin after a call before they sleep, as log2 of CPU cycles
+ * (OpenBLAS's default 28; nt_blas_quiet's 20), and who set it: "noether", "OpenBLAS" (its
+ * default), or the variable the user set ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT"). */
+NT_API int nt_blas_idle_spin(const char **set_by);
 NT_API void nt_blas_info_get(nt_blas_info *info);
 NT_API int nt_cpu_tier(void);
 /* The kernel to run on a CPU of this tier when `kernel` is below it, else NULL. */

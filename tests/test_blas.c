@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <cblas.h>
+#include <cjson/cJSON.h>
 #include "helpers.h"
 
 Test(blas, better_kernel_by_instruction_set)
@@ -68,6 +69,8 @@ Test(blas, generic_fallback_reexecutes_once_with_the_cpu_kernel)
     char line[128];
     snprintf(line, sizeof line, "kernel %s (selected by noether for this CPU; OpenBLAS had chosen Prescott)", want);
     cr_expect(strstr(out, line) != NULL, "info says %s", out);
+    /* the re-executed process inherits the idle threads' timeout, and knows it is noether's */
+    cr_expect(strstr(out, "(idle ones spin 2^20 cycles, set by noether)") != NULL, "info says %s", out);
     free(out);
 }
 
@@ -166,4 +169,29 @@ Test(blas, idle_threads_sleep_soon_after_a_threaded_call)
     cr_log_info("CPU time over a 40 ms sleep after a threaded dgemm: %.2f ms quiet, %.2f ms spinning", quiet, spinning);
     cr_expect_lt(quiet, 4.0, "the idle worker burned %.2f ms of CPU in 40 ms", quiet);
     cr_expect_gt(spinning, 10.0, "the control burned only %.2f ms: it would not show spinning", spinning);
+}
+
+/* `noether info --json` says how long OpenBLAS's idle threads spin and who set it: noether's
+ * 2^20 cycles without the variable, the user's value (clamped as OpenBLAS clamps it) with it */
+Test(blas, info_says_how_long_idle_threads_spin)
+{
+    static const struct { const char *env; double log2; const char *by; } cases[3] = {
+        { "", 20, "noether" }, { "OPENBLAS_THREAD_TIMEOUT=7", 7, "OPENBLAS_THREAD_TIMEOUT" },
+        { "OPENBLAS_THREAD_TIMEOUT=2", 4, "OPENBLAS_THREAD_TIMEOUT" } };
+    char dir[256], cmd[4 * NT_PATH_MAX];
+    tmpdir_new(dir);
+    for (int c = 0; c < 3; c++) {
+        snprintf(cmd, sizeof cmd, "env -u OPENBLAS_THREAD_TIMEOUT -u GOTO_THREAD_TIMEOUT -u NOETHER_BLAS_QUIET %s %s info --json > %s/info%d.json",
+                 cases[c].env, NOETHER_BIN, dir, c);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+        char name[32];
+        snprintf(name, sizeof name, "info%d.json", c);
+        cJSON *doc = json_file(dir, name), *blas = cJSON_GetObjectItem(doc, "blas");
+        cr_assert_not_null(blas, "%s: no blas object", cmd);
+        cr_expect_eq(json_num(blas, "idle_spin_log2_cycles"), cases[c].log2, "%s", cmd);
+        const cJSON *by = cJSON_GetObjectItem(blas, "idle_spin_set_by");
+        cr_expect(cJSON_IsString(by) && !strcmp(by->valuestring, cases[c].by), "%s: set by %s", cmd,
+                  cJSON_IsString(by) ? by->valuestring : "(none)");
+        cJSON_Delete(doc);
+    }
 }

@@ -63,6 +63,9 @@ cJSON *cli_info_json(const cli_job *job)
     if (b.selected) cJSON_AddStringToObject(blas, "openblas_fallback", b.fallback);
     if (b.better[0]) cJSON_AddStringToObject(blas, "better_for_this_cpu", b.better);
     cJSON_AddNumberToObject(blas, "threads", openblas_get_num_threads());
+    const char *by;
+    cJSON_AddNumberToObject(blas, "idle_spin_log2_cycles", nt_blas_idle_spin(&by));
+    cJSON_AddStringToObject(blas, "idle_spin_set_by", by);
     return doc;
 }
 
@@ -75,7 +78,9 @@ static void describe_blas(FILE *f)
     if (b.selected) fprintf(f, "selected by noether for this CPU; OpenBLAS had chosen %s", b.fallback);
     else if (b.user_set) fprintf(f, "set by OPENBLAS_CORETYPE");
     else fprintf(f, "chosen by OpenBLAS");
-    fprintf(f, "), %d threads", openblas_get_num_threads());
+    const char *by;
+    const int spin = nt_blas_idle_spin(&by);
+    fprintf(f, "), %d threads (idle ones spin 2^%d cycles, set by %s)", openblas_get_num_threads(), spin, by);
     if (b.better[0]) fprintf(f, "; this CPU supports the faster %s kernel", b.better);
     fputc('\n', f);
 }

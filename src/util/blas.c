@@ -73,10 +73,22 @@ void nt_blas_info_get(nt_blas_info *b)
  * BLAS call is in flight. */
 void nt_blas_quiet(void)
 {
-    if (getenv("OPENBLAS_THREAD_TIMEOUT") || getenv("GOTO_THREAD_TIMEOUT")) return;   /* the user's */
-    if (setenv("OPENBLAS_THREAD_TIMEOUT", "20", 1)) return;
+    /* the user's, or ours inherited through nt_blas_select's re-execution (read at load) */
+    if (getenv("OPENBLAS_THREAD_TIMEOUT") || getenv("GOTO_THREAD_TIMEOUT")) return;
+    if (setenv("OPENBLAS_THREAD_TIMEOUT", "20", 1) || setenv("NOETHER_BLAS_QUIET", "20", 1)) return;
     openblas_read_env();
     blas_thread_shutdown_();
+}
+
+int nt_blas_idle_spin(const char **set_by)
+{
+    const char *o = getenv("OPENBLAS_THREAD_TIMEOUT"), *g = getenv("GOTO_THREAD_TIMEOUT"), *v = o ? o : g;
+    const char *ours = getenv("NOETHER_BLAS_QUIET");
+    *set_by = !v ? "OpenBLAS" : ours && o && !strcmp(o, ours) ? "noether" : o ? "OPENBLAS_THREAD_TIMEOUT"
+                                                                          : "GOTO_THREAD_TIMEOUT";
+    if (!v) return 28;   /* OpenBLAS's THREAD_TIMEOUT */
+    const int t = atoi(v);
+    return t < 4 ? 4 : t > 30 ? 30 : t;   /* as OpenBLAS clamps it */
 }
 
 int nt_blas_select(char **argv)
