@@ -83,6 +83,12 @@ static timing sorted(double *t, int reps)
     return (timing){ t[reps / 2], t[0] };
 }
 
+/* GFLOP/s of flop operations done in the times ms: at the median run and at the fastest */
+static timing gflops(double flop, timing ms)
+{
+    return (timing){ flop / (ms.median * 1e6), flop / (ms.fastest * 1e6) };
+}
+
 /* Wall time (ms) of `reps` calls after one warm-up call. */
 static timing time_ms(job *j, int reps)
 {
@@ -142,10 +148,8 @@ static timing dgemm_peak(void)
                         0.0, C, N);
             if (r >= 0) t[r] = now_ms() - t0;
         }
-        const timing ms = sorted(t, reps);
-        const double flop = 2.0 * M * N * K;
-        if (flop / ms.fastest > best.fastest * 1e6)
-            best = (timing){ flop / (ms.median * 1e6), flop / (ms.fastest * 1e6) };
+        const timing gf = gflops(2.0 * M * N * K, sorted(t, reps));
+        if (gf.fastest > best.fastest) best = gf;
         free(A); free(B); free(C);
     }
     return best;
@@ -381,9 +385,7 @@ int main(int argc, char **argv)
 
     /* GFLOP/s of a pass (flop) and its fraction of dgemm's, median to median and fastest to fastest */
     const double fl_grad = dense_flops(m, ds->n, 0), fl_1 = dense_flops(m, ds->n, 1), fl_16 = dense_flops(m, ds->n, K_BLOCK);
-    const timing gfg = { fl_grad / (t_grad.median * 1e6), fl_grad / (t_grad.fastest * 1e6) };
-    const timing gf1 = { fl_1 / (t_hvp1.median * 1e6), fl_1 / (t_hvp1.fastest * 1e6) };
-    const timing gf16 = { fl_16 / (t_hvp16.median * 1e6), fl_16 / (t_hvp16.fastest * 1e6) };
+    const timing gfg = gflops(fl_grad, t_grad), gf1 = gflops(fl_1, t_hvp1), gf16 = gflops(fl_16, t_hvp16);
     const double per_vec = t_hvp16.median / K_BLOCK;
 
     csv = fopen(csv_path, "w");

@@ -26,6 +26,12 @@
 
 enum { K = 5, KBLOCK = 2, CHUNK = 7 };
 
+/* the small model most tests here take: 6 -> dense 9 -> tanh -> dense 3, cross-entropy */
+static void small_mlp(nt_model *m, double weight_decay)
+{
+    make_mlp(m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, weight_decay);
+}
+
 /* everything a sweep returns: loss, gradient, K products (blocks of KBLOCK), and the
  * products of a frozen engine */
 typedef struct { double loss, loss_h, *g, *HV, *HVf; } results;
@@ -124,7 +130,7 @@ Test(lanes, an_mlp_with_curvature)
 Test(lanes, a_forked_child_makes_threads_of_its_own)
 {
     nt_model m;
-    make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
+    small_mlp(&m, 0.0);
     nt_dataset ds;
     make_data(&ds, &m, 200, 5);
     const int64_t d = m.d;
@@ -223,7 +229,7 @@ Test(lanes, batch_norm_sums_its_statistics_over_the_lanes)
 Test(lanes, a_small_set_keeps_one_lane)
 {
     nt_model m;
-    make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
+    small_mlp(&m, 0.0);
     expect_one_lane(&m, 127, "127 rows");   /* 2 lanes need 128 */
     nt_model_free(&m);
 }
@@ -247,7 +253,7 @@ static int capture_fn(void *ctx, double *sums, int64_t len, int64_t *n, nt_error
 Test(lanes, the_hook_is_handed_the_lanes_sums)
 {
     nt_model m;
-    make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
+    small_mlp(&m, 0.0);
     nt_dataset ds;
     make_data(&ds, &m, 130, 12);
     const int64_t d = m.d;
@@ -279,7 +285,7 @@ Test(lanes, the_hook_is_handed_the_lanes_sums)
 Test(lanes, a_training_run_follows_the_one_lane_run)
 {
     nt_model m;
-    make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.001);
+    small_mlp(&m, 0.001);
     nt_data data = {0};
     make_data(&data.train, &m, 320, 15);
     nt_spec spec = { .model = m };
@@ -337,7 +343,7 @@ Test(lanes, the_command_under_two_threads)
 Test(lanes, a_freeze_is_keyed_on_the_whole_set)
 {
     nt_model m;
-    make_mlp(&m, 6, 1, (const int[]){9}, NT_ACT_TANH, 3, NT_LOSS_CROSS_ENTROPY, 1, 0.0);
+    small_mlp(&m, 0.0);
     nt_dataset all, first = {0};
     make_data(&all, &m, 201, 30);
     first = all;

@@ -118,20 +118,24 @@ static void sweep_lane(nt_engine *le, const nt_dataset *rows, int t, void *arg)
                           : sweep_rows(le, a->theta, rows, a->kk, a->V, g, HV, a->what);
 }
 
+/* Without a reduction hook, the lanes' add of g and HV (sweep) also divides them by N: one
+ * pass fewer over k d doubles, the same bits; finish then does not. */
+static int lanes_divide(const nt_engine *e, const nt_dataset *ds)
+{
+    return nt_lanes_for(e, ds) > 1 && !e->reduce;
+}
+
 /* The whole data set, over the engine's lanes (frozen: the kept values of nt_engine_freeze);
- * the lanes' sums are added in lane order into *sum, g and HV.  Without a reduction hook the
- * lanes' add of g and HV also divides by N (*scaled = 1: finish does not), one pass fewer
- * over k d doubles, the same bits. */
+ * the lanes' sums are added in lane order into *sum, g and HV (divided by N: lanes_divide). */
 static int sweep(nt_engine *e, const double *theta, const nt_dataset *ds, int kk, const double *V, double *g,
-                 double *HV, int what, int frozen, double *sum, int *scaled, nt_error *err)
+                 double *HV, int what, int frozen, double *sum, nt_error *err)
 {
     sweep_args a = { .theta = theta, .V = V, .kk = kk, .what = what, .frozen = frozen, .g = g, .HV = HV };
     const int T = nt_lanes_for(e, ds);
-    *scaled = T > 1 && !e->reduce;
     if (T == 1) {
         sweep_lane(e, ds, 0, &a);
     } else if (nt_lanes_run(e, ds, T, sweep_lane, &a, g, HV, (int64_t)kk * e->d,
-                            *scaled ? 1.0 / (double)ds->n : 1.0) != NT_OK) {
+                            lanes_divide(e, ds) ? 1.0 / (double)ds->n : 1.0) != NT_OK) {
         return nt_fail(err, NT_EFAIL, "engine: %d lanes of %lld samples: out of memory or no threads", T,
                        (long long)ds->n);
     }
@@ -170,9 +174,9 @@ int nt_engine_sharded(const nt_engine *e)
     return e->reduce != NULL;
 }
 
-/* sum / N + gamma-term, for the loss, the gradient and the products (g and HV already divided
- * when scaled, sweep); N and the sums are first those of every shard when a hook is set */
-static int finish(nt_engine *e, const double *theta, const nt_dataset *ds, double sum, int scaled,
+/* sum / N + gamma-term, for the loss, the gradient and the products (g and HV divided already
+ * when lanes_divide); N and the sums are first those of every shard when a hook is set */
+static int finish(nt_engine *e, const double *theta, const nt_dataset *ds, double sum,
                   double *g, int kk, const double *V, double *HV, double *loss, nt_error *err)
 {
     int64_t N = ds->n;
@@ -180,6 +184,7 @@ static int finish(nt_engine *e, const double *theta, const nt_dataset *ds, doubl
     if (rc == NT_OK) rc = reduce(e, &sum, g, kk, HV, &N, err);
     if (rc != NT_OK) return rc;
     const double inv = 1.0 / (double)N, gam = e->m->weight_decay;
+    const int scaled = lanes_divide(e, ds);
     const int d = (int)e->d;
     if (g) {
         if (!scaled) cblas_dscal(d, inv, g, 1);
@@ -200,9 +205,8 @@ int nt_loss_value(nt_engine *e, const double *theta, const nt_dataset *ds, doubl
     int rc = nt_engine_ready(e, theta, ds, 1, err);
     if (rc != NT_OK) return rc;
     double s = 0;
-    int scaled;
-    rc = sweep(e, theta, ds, 0, NULL, NULL, NULL, 0, 0, &s, &scaled, err);
-    return rc != NT_OK ? rc : finish(e, theta, ds, s, scaled, NULL, 0, NULL, NULL, loss, err);
+    rc = sweep(e, theta, ds, 0, NULL, NULL, NULL, 0, 0, &s, err);
+    return rc != NT_OK ? rc : finish(e, theta, ds, s, NULL, 0, NULL, NULL, loss, err);
 }
 
 int nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *loss, double *g, nt_error *err)
@@ -210,9 +214,8 @@ int nt_grad(nt_engine *e, const double *theta, const nt_dataset *ds, double *los
     int rc = nt_engine_ready(e, theta, ds, 1, err);
     if (rc != NT_OK) return rc;
     double s = 0;
-    int scaled;
-    rc = sweep(e, theta, ds, 0, NULL, g, NULL, PASS_ADJ, 0, &s, &scaled, err);
-    return rc != NT_OK ? rc : finish(e, theta, ds, s, scaled, g, 0, NULL, NULL, loss, err);
+    rc = sweep(e, theta, ds, 0, NULL, g, NULL, PASS_ADJ, 0, &s, err);
+    return rc != NT_OK ? rc : finish(e, theta, ds, s, g, 0, NULL, NULL, loss, err);
 }
 
 int nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const double *V, double *HV,
@@ -227,10 +230,9 @@ int nt_hvp(nt_engine *e, const double *theta, const nt_dataset *ds, int k, const
         const double *Vj = V + (int64_t)j0 * e->d;
         double *HVj = HV + (int64_t)j0 * e->d;
         double s = 0;
-        int scaled;
         rc = sweep(e, theta, ds, kk, Vj, g, HVj, PASS_TAN | PASS_ADJ | PASS_ADJTAN,
-                   !g && nt_engine_frozen_at(e, theta, ds), &s, &scaled, err);
-        if (rc == NT_OK) rc = finish(e, theta, ds, s, scaled, g, kk, Vj, HVj, loss, err);
+                   !g && nt_engine_frozen_at(e, theta, ds), &s, err);
+        if (rc == NT_OK) rc = finish(e, theta, ds, s, g, kk, Vj, HVj, loss, err);
     }
     return rc;
 }

@@ -10,13 +10,14 @@
  * (their round-off), not their values; with one lane the results are bitwise those of an
  * engine without lanes.  Batch normalization couples every row of a data set: its in-pass
  * sums are added over the lanes (lane_allreduce below), as over MPI's shards.
- * A lane costs a wake-up of a parked thread (the crew below) and sums of its own (g, or k d
- * products, zeroed and added): at fewer than 64 rows a lane they cost more than they save
- * (measured, MLP 784-256-256-10, a training step of batch 64: 0.64 ms on one lane with
- * two-threaded BLAS, 0.72-0.81 ms on two lanes of 32); at 256 rows a lane the gradient is
- * 3.72 ms on two lanes, 3.78 on one, and a CNN with batch normalization or an attention block
- * on 512 samples, whose work between the GEMMs is large, runs 1.6-2.1 x faster on two
- * (bench_layers: CNN gradient 15.3 -> 7.8 ms, attention 11.3 -> 7.2 ms). */
+ * A lane costs a wake-up of a parked thread (the crew below; none while it still polls) and
+ * sums of its own (g, or k d products, zeroed and added): at fewer than 64 rows a lane they
+ * cost more than they save (measured, MLP 784-256-256-10, a training step of batch 64:
+ * 0.64 ms on one lane with two-threaded BLAS, 0.72-0.81 ms on two lanes of 32); at 256 rows a
+ * lane the gradient is 3.65 ms on two lanes, 3.78-4.02 on one, and a CNN with batch
+ * normalization or an attention block on 512 samples, whose work between the GEMMs is large,
+ * runs 1.6-2.1 x faster on two (bench_layers: CNN gradient 15.3 -> 7.8 ms, attention 11.3 ->
+ * 7.2 ms). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>

@@ -196,11 +196,6 @@ void nt_tr_apply_At(const nt_model *m, const nt_transform *t, int i, const doubl
     apply_linear(m, t, i, 1, x, y);
 }
 
-/* Where the shift c of generator i is 1 (it is 0 elsewhere): a translation's on the last
- * bias (i = 0, when there is one) or on one column of the last W, both adding the same
- * constant to every logit; a bias shift's on the hidden bias b_l[i]; a normalization
- * shift's on b_l[i] (batch norm) or, for a layer norm, on the whole b_l (i = 0) or one
- * column of W_l, as a translation's.  count 0: no shift. */
 int nt_tr_has_shift(const nt_transform *t)
 {
     switch (t->kind) {
@@ -214,6 +209,11 @@ int nt_tr_has_shift(const nt_transform *t)
     }
 }
 
+/* Where the shift c of generator i is 1 (it is 0 elsewhere): a translation's on the last
+ * bias (i = 0, when there is one) or on one column of the last W, both adding the same
+ * constant to every logit; a bias shift's on the hidden bias b_l[i]; a normalization
+ * shift's on b_l[i] (batch norm) or, for a layer norm, on the whole b_l (i = 0) or one
+ * column of W_l, as a translation's.  count 0: no shift. */
 static nt_range shift_range(const nt_model *m, const nt_transform *t, int i)
 {
     if (t->kind == NT_TR_DENSE || !nt_tr_has_shift(t)) return whole(0, 0);
